@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# weir: one Makefile, out-of-tree objects under build/.
+#   make            build build/weir
+#   make deps       install the Debian packages the build, tests and demo need
+#   make test       deps + build + every test tier (root)
+#   make demo       deps + build + the self-contained demo (root)
+#   make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from the running kernel
+#   make install    PREFIX=/usr/local DESTDIR=
+#   V=1             show the commands
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.SUFFIXES:
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+OUT := build
+CLANG ?= clang
+CC ?= cc
+BPFTOOL ?= bpftool
+LLVM_STRIP ?= llvm-strip
+PKG_CONFIG ?= pkg-config
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/' -e 's/s390x/s390/')
+VMLINUX := vmlinux/$(ARCH)/vmlinux.h
+
+PKGS := libbpf yaml-0.1 ldns
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -lyaml -lldns)
+
+CFLAGS ?= -O2 -g
+WEIR_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
+	-Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE -MMD -MP \
+	-Iinclude -Iuser -I$(OUT) $(PKG_CFLAGS)
+LDLIBS := $(PKG_LIBS) -lelf -lz -lpthread
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-I$(dir $(VMLINUX)) -Iinclude -Ibpf -MMD -MP
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
+
+LIB_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
+LIB_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS)) $(OUT)/user/builtin_policy.o
+LIB := $(OUT)/libweir.a
+
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+BPFT_SRCS := $(wildcard tests/bpf/*.c)
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOLS := $(patsubst tests/tools/%.c,$(OUT)/bin/%,$(TOOL_SRCS))
+
+.PHONY: all
+all: $(OUT)/weir
+
+# --- BPF objects and skeletons -------------------------------------------
+$(OUT)/bpf/%.bpf.o: bpf/%.bpf.c $(VMLINUX) | $(OUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(Q)$(LLVM_STRIP) -g $@ # DWARF is not needed; BTF stays
+
+$(OUT)/%.skel.h: $(OUT)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+# --- userspace ------------------------------------------------------------
+$(OUT)/user/%.o: user/%.c $(SKELS) | $(OUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WEIR_CFLAGS) -c $< -o $@
+
+# The built-in policy is the YAML file itself, embedded with .incbin.
+$(OUT)/user/builtin_policy.o: user/builtin_policy.S policy/agent-default.yaml | $(OUT)/user
+	$(call msg,AS,$@)
+	$(Q)$(CC) -DWEIR_DEFAULT_POLICY='"$(abspath policy/agent-default.yaml)"' -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(OUT)/weir: $(OUT)/user/main.o $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# --- tests ----------------------------------------------------------------
+$(OUT)/tests/%.o: tests/%.c $(SKELS) | $(OUT)/tests/unit $(OUT)/tests/bpf $(OUT)/tests/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WEIR_CFLAGS) -c $< -o $@
+
+$(OUT)/tests/unit-tests: $(patsubst tests/%.c,$(OUT)/tests/%.o,$(UNIT_SRCS)) $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcriterion -o $@
+
+$(OUT)/tests/bpf-tests: $(patsubst tests/%.c,$(OUT)/tests/%.o,$(BPFT_SRCS)) $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcriterion -o $@
+
+$(OUT)/bin/%: $(OUT)/tests/tools/%.o | $(OUT)/bin
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@
+
+.PHONY: tests-build test test-unit test-bpf test-e2e
+tests-build: $(OUT)/weir $(OUT)/tests/unit-tests $(OUT)/tests/bpf-tests $(TOOLS)
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory tests-build
+	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-e2e
+
+test-unit: $(OUT)/tests/unit-tests
+	$(Q)echo "== tier 1: unit tests (no privileges)"
+	$(Q)$< --jobs 2
+
+test-bpf: $(OUT)/tests/bpf-tests $(TOOLS)
+	$(Q)echo "== tier 2: BPF tests (root, real cgroups, private network namespaces)"
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) $< --jobs 1
+
+test-e2e: $(OUT)/weir $(TOOLS)
+	$(Q)echo "== tier 3: end to end (build/weir, real servers, dnsmasq)"
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/run.sh
+
+# --- demo, deps, install, vmlinux ------------------------------------------
+.PHONY: demo deps install vmlinux clean
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all $(TOOLS)
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/demo.sh
+
+DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcriterion-dev \
+	libyaml-dev libldns-dev pkg-config iproute2 dnsmasq-base curl util-linux make gcc
+deps:
+	$(Q)missing=$$(for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing:" $$missing; \
+		if [ "$$(id -u)" != 0 ]; then echo "deps: need root to install packages (sudo make deps)"; exit 1; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+
+install: $(OUT)/weir
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(OUT)/weir $(DESTDIR)$(BINDIR)/weir
+
+vmlinux:
+	$(Q)mkdir -p $(dir $(VMLINUX))
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $(VMLINUX)
+
+clean:
+	rm -rf $(OUT)
+
+$(OUT)/bpf $(OUT)/bin $(OUT)/user $(OUT)/tests/unit $(OUT)/tests/bpf $(OUT)/tests/tools:
+	$(Q)mkdir -p $@
+
+-include $(wildcard $(OUT)/bpf/*.d $(OUT)/user/*.d $(OUT)/tests/*/*.d)

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The maps shared by every weir program. Sizes here are placeholders:
+ * userspace sets the real ones with bpf_map__set_max_entries() before load.
+ * Include once per BPF object, after vmlinux.h and <weir/egress.h>.
+ */
+#ifndef WEIR_MAPS_BPF_H
+#define WEIR_MAPS_BPF_H
+
+/* Flattened allow/deny prefixes of every loaded policy, keyed by slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1024);
+	__type(key, struct weir_key4);
+	__type(value, struct weir_lpm_val);
+} weir_lpm4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1024);
+	__type(key, struct weir_key6);
+	__type(value, struct weir_lpm_val);
+} weir_lpm6 SEC(".maps");
+
+/* Out-of-line port sets for prefixes with more than one port range. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct weir_portset);
+} weir_portsets SEC(".maps");
+
+/* Per-slot policy settings (mode). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, struct weir_slot);
+} weir_slots SEC(".maps");
+
+/* handle (one per enforced cgroup) -> slot in force. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 32);
+	__type(key, __u32);
+	__type(value, __u32);
+} weir_handles SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} weir_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, WEIR_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} weir_stats SEC(".maps");
+
+#endif /* WEIR_MAPS_BPF_H */

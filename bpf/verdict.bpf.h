@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The verdict: given a policy slot, a destination and a protocol class,
+ * which rule decides and how. Header-only so every program (and tests) can
+ * share it. Needs bpf/maps.bpf.h.
+ */
+#ifndef WEIR_VERDICT_BPF_H
+#define WEIR_VERDICT_BPF_H
+
+#define WEIR_IPPROTO_TCP 6
+#define WEIR_IPPROTO_UDP 17
+#define WEIR_IPPROTO_UDPLITE 136
+#define WEIR_IPPROTO_MPTCP 262
+
+struct weir_decision {
+	__u32 rule;
+	__u8 verdict; /* enum weir_verdict */
+	__u8 reason; /* enum weir_reason */
+};
+
+/* Rules speak of tcp and udp; anything else only matches proto-any rules. */
+static __always_inline __u8 weir_proto_class(__u32 protocol)
+{
+	switch (protocol) {
+	case WEIR_IPPROTO_TCP:
+	case WEIR_IPPROTO_MPTCP:
+		return WEIR_P_TCP;
+	case WEIR_IPPROTO_UDP:
+	case WEIR_IPPROTO_UDPLITE:
+		return WEIR_P_UDP;
+	default:
+		return WEIR_P_OTHER;
+	}
+}
+
+static __always_inline bool weir_range_hit(const struct weir_portrange *r, __u16 port, __u8 pclass)
+{
+	return (r->protos & pclass) && port >= r->lo && port <= r->hi;
+}
+
+/* The range of one side (allow or deny) that covers port/pclass, or NULL. */
+static __always_inline const struct weir_portrange *
+weir_match_side(const struct weir_match *m, __u16 port, __u8 pclass)
+{
+	const struct weir_portset *ps;
+	__u32 set = m->set;
+	int i;
+
+	if (!set)
+		return weir_range_hit(&m->inl, port, pclass) ? &m->inl : NULL;
+	ps = bpf_map_lookup_elem(&weir_portsets, &set);
+	if (!ps)
+		return NULL;
+	for (i = 0; i < WEIR_PORTSET_MAX; i++) {
+		if (i >= ps->n)
+			break;
+		if (weir_range_hit(&ps->r[i], port, pclass))
+			return &ps->r[i];
+	}
+	return NULL;
+}
+
+/* Does any rule on either side name this prefix at all? (for the reason) */
+static __always_inline bool weir_side_used(const struct weir_match *m)
+{
+	return m->set || m->inl.protos;
+}
+
+/*
+ * Deny beats allow; no allow means deny. Audit mode lets everything
+ * through but hard denies (cloud metadata), and says what it let through.
+ */
+static __always_inline void weir_judge(const struct weir_lpm_val *v, __u16 port, __u8 pclass,
+				       bool audit, struct weir_decision *d)
+{
+	const struct weir_portrange *r;
+
+	d->rule = 0;
+	d->verdict = WEIR_V_DENY;
+	if (!v) {
+		d->reason = WEIR_R_NO_MATCH;
+		goto soften;
+	}
+	r = weir_match_side(&v->deny, port, pclass);
+	if (r) {
+		d->rule = r->rule;
+		d->reason = WEIR_R_DENY_RULE;
+		if (r->flags & WEIR_RF_HARD)
+			return;
+		goto soften;
+	}
+	r = weir_match_side(&v->allow, port, pclass);
+	if (r) {
+		d->rule = r->rule;
+		d->reason = WEIR_R_ALLOW_RULE;
+		d->verdict = WEIR_V_ALLOW;
+		return;
+	}
+	d->reason = (weir_side_used(&v->allow) || weir_side_used(&v->deny)) ? WEIR_R_PORT :
+									       WEIR_R_NO_MATCH;
+soften:
+	if (audit)
+		d->verdict = WEIR_V_WOULD_DENY;
+}
+
+static __always_inline const struct weir_lpm_val *weir_lookup4(__u32 slot, __u32 addr)
+{
+	struct weir_key4 key = {
+		.prefixlen = 32 + 32,
+		.slot = slot,
+	};
+
+	__builtin_memcpy(key.addr, &addr, sizeof(addr));
+	return bpf_map_lookup_elem(&weir_lpm4, &key);
+}
+
+static __always_inline const struct weir_lpm_val *weir_lookup6(__u32 slot, const __u32 addr[4])
+{
+	struct weir_key6 key = {
+		.prefixlen = 32 + 128,
+		.slot = slot,
+	};
+
+	__builtin_memcpy(key.addr, addr, 16);
+	return bpf_map_lookup_elem(&weir_lpm6, &key);
+}
+
+#endif /* WEIR_VERDICT_BPF_H */

@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The contract between bpf/egress.bpf.c and the userspace loader
+ * (user/egress.c): map keys and values, the audit event, load-time config.
+ *
+ * Data only, fixed-size types, explicit padding. Include <linux/types.h>
+ * (userspace) or vmlinux.h (BPF) before this header.
+ *
+ * How a verdict is reached, in one paragraph: every enforced cgroup gets its
+ * own attachment of the programs, and each attachment carries a *handle* in
+ * its read-only config. weir_handles[handle] names the *slot* holding the
+ * policy currently in force for that cgroup (reloads write a new slot, then
+ * flip the handle: one 4-byte store, so a reload is atomic). The slot is part
+ * of every LPM key, so one pair of tries holds the policies of many cgroups.
+ * Userspace "flattens" the rules before writing them: the value stored at a
+ * prefix already contains the constraints of every rule whose prefix covers
+ * it, so one longest-prefix lookup answers the whole question.
+ */
+#ifndef WEIR_EGRESS_H
+#define WEIR_EGRESS_H
+
+#define WEIR_PORTSET_MAX 16 /* port ranges in one out-of-line port set */
+#define WEIR_COMM_LEN 16
+
+/* Protocol classes a rule can name; a bit mask in weir_portrange.protos. */
+enum weir_proto_class {
+	WEIR_P_TCP = 1 << 0, /* SOCK_STREAM: TCP, MPTCP */
+	WEIR_P_UDP = 1 << 1, /* UDP, UDP-Lite */
+	WEIR_P_OTHER = 1 << 2, /* anything else reaching the hooks (ICMP ping) */
+	WEIR_P_ANY = WEIR_P_TCP | WEIR_P_UDP | WEIR_P_OTHER,
+};
+
+/*
+ * Rule ids carried in values and events: kind in the top byte, index in the
+ * rest. Example: 0x01000003 is allow[3] of the policy file; 0x05000000 the
+ * built-in metadata deny.
+ */
+enum weir_rule_kind {
+	WEIR_RK_NONE = 0, /* no rule matched: default deny */
+	WEIR_RK_ALLOW = 1, /* allow[i] in the policy file */
+	WEIR_RK_DENY = 2, /* deny[i] in the policy file */
+	WEIR_RK_ARG = 3, /* the i-th --allow on the command line */
+	WEIR_RK_LOOPBACK = 4, /* loopback: allow */
+	WEIR_RK_METADATA = 5, /* built-in deny of cloud metadata endpoints */
+	WEIR_RK_NAMESERVER = 6, /* interim: port 53 to the host's nameservers */
+};
+#define WEIR_RULE_ID(kind, idx) (((__u32)(kind) << 24) | ((__u32)(idx)&0xffffff))
+#define WEIR_RULE_KIND(id) ((id) >> 24)
+#define WEIR_RULE_IDX(id) ((id)&0xffffff)
+
+/* weir_portrange.flags */
+#define WEIR_RF_HARD (1 << 0) /* a deny that audit mode does not soften */
+
+/*
+ * A port range with the protocols it applies to and the rule it came from.
+ * protos == 0 marks an empty (unused) range.
+ * Example: {lo 8000, hi 8100, protos WEIR_P_TCP, rule allow[2]}.
+ */
+struct weir_portrange {
+	__u16 lo; /* host byte order, inclusive; 0..65535 is "any port" */
+	__u16 hi;
+	__u8 protos; /* enum weir_proto_class bits */
+	__u8 flags; /* WEIR_RF_* */
+	__u16 __pad;
+	__u32 rule; /* WEIR_RULE_ID() */
+};
+_Static_assert(sizeof(struct weir_portrange) == 12, "weir_portrange ABI");
+
+/*
+ * The allow (or deny) side of one prefix. Most prefixes need one range and
+ * keep it inline (set == 0); a prefix with several ranges points at
+ * weir_portsets[set] instead and the inline range is unused.
+ */
+struct weir_match {
+	__u32 set; /* 0: use inl; else index into weir_portsets */
+	struct weir_portrange inl;
+};
+_Static_assert(sizeof(struct weir_match) == 16, "weir_match ABI");
+
+/* Value of weir_lpm4 / weir_lpm6. Deny is checked first: deny beats allow. */
+struct weir_lpm_val {
+	struct weir_match deny;
+	struct weir_match allow;
+};
+_Static_assert(sizeof(struct weir_lpm_val) == 32, "weir_lpm_val ABI");
+
+/* Value of weir_portsets: ranges r[0..n-1], n <= WEIR_PORTSET_MAX. */
+struct weir_portset {
+	__u32 n;
+	__u32 __pad;
+	struct weir_portrange r[WEIR_PORTSET_MAX];
+};
+_Static_assert(sizeof(struct weir_portset) == 200, "weir_portset ABI");
+
+/*
+ * LPM keys. prefixlen counts the 32 slot bits too: 192.0.2.0/24 in slot 5 is
+ * {prefixlen 56, slot 5, addr 192.0.2.0}. slot is stored in host order; it is
+ * always fully covered by the prefix, so its byte order does not matter.
+ */
+struct weir_key4 {
+	__u32 prefixlen;
+	__u32 slot;
+	__u8 addr[4]; /* network byte order */
+};
+_Static_assert(sizeof(struct weir_key4) == 12, "weir_key4 ABI");
+
+struct weir_key6 {
+	__u32 prefixlen;
+	__u32 slot;
+	__u8 addr[16];
+};
+_Static_assert(sizeof(struct weir_key6) == 24, "weir_key6 ABI");
+
+/* weir_slots value: per-policy settings. flags: */
+#define WEIR_SF_LOADED (1 << 0) /* slot holds a complete policy */
+#define WEIR_SF_AUDIT (1 << 1) /* mode: audit (deny nothing but hard denies) */
+struct weir_slot {
+	__u32 flags;
+	__u32 __pad;
+};
+_Static_assert(sizeof(struct weir_slot) == 8, "weir_slot ABI");
+
+enum weir_op {
+	WEIR_OP_CONNECT4 = 1,
+	WEIR_OP_CONNECT6 = 2,
+	WEIR_OP_SENDMSG4 = 3,
+	WEIR_OP_SENDMSG6 = 4,
+};
+
+enum weir_verdict {
+	WEIR_V_DENY = 0,
+	WEIR_V_ALLOW = 1,
+	WEIR_V_WOULD_DENY = 2, /* audit mode: allowed, but enforce would deny */
+};
+
+enum weir_reason {
+	WEIR_R_ALLOW_RULE = 1, /* an allow rule matched address, port and protocol */
+	WEIR_R_DENY_RULE = 2, /* a deny rule matched */
+	WEIR_R_NO_MATCH = 3, /* no rule names this address */
+	WEIR_R_PORT = 4, /* rules name the address, not this port/protocol */
+	WEIR_R_NO_POLICY = 5, /* no policy loaded for this attachment: fail closed */
+};
+
+/* weir_event.flags */
+#define WEIR_EF_MAPPED (1 << 0) /* IPv4-mapped IPv6, judged by IPv4 rules */
+#define WEIR_EF_UNSPEC (1 << 1) /* 0.0.0.0 or ::, judged as loopback */
+
+/*
+ * One decision, as written to the weir_events ring buffer.
+ * Example: curl (pid 4242) connecting to 198.51.100.7:443 and denied:
+ * {op CONNECT4, verdict DENY, reason NO_MATCH, protocol 6, family 2,
+ *  addr 198.51.100.7, port 443, rule 0, ...}.
+ */
+struct weir_event {
+	__u64 ts_ns; /* CLOCK_BOOTTIME */
+	__u64 cgroup_id; /* cgroup v2 id of the calling task */
+	__u32 pid; /* tgid, as userspace sees it in the init pid namespace */
+	__u32 tid;
+	__u32 uid;
+	__u32 gid;
+	__u32 rule; /* WEIR_RULE_ID() of the deciding rule, 0 if none */
+	__u32 handle; /* the attachment (enforced cgroup) that decided */
+	__u8 verdict; /* enum weir_verdict */
+	__u8 op; /* enum weir_op */
+	__u8 reason; /* enum weir_reason */
+	__u8 family; /* AF_INET or AF_INET6: the family of addr as given */
+	__u8 protocol; /* IPPROTO_* of the socket */
+	__u8 sock_type; /* SOCK_STREAM, SOCK_DGRAM, ... */
+	__u8 flags; /* WEIR_EF_* */
+	__u8 __pad0;
+	__u16 port; /* destination port, host byte order */
+	__u16 __pad1;
+	__u8 addr[16]; /* destination as the program gave it; IPv4 in addr[0..3] */
+	char comm[WEIR_COMM_LEN];
+	__u32 __pad2;
+};
+_Static_assert(sizeof(struct weir_event) == 88, "weir_event ABI");
+
+/* weir_stats (per-CPU array) indexes */
+enum weir_stat {
+	WEIR_STAT_LOST = 0, /* events dropped: ring buffer full */
+	WEIR_STAT_DECISIONS = 1, /* decisions taken (events or not) */
+	WEIR_STAT_MAX,
+};
+
+/* Load-time settings, in the programs' .rodata. */
+struct weir_config {
+	__u32 handle; /* index into weir_handles for this attachment */
+	__u32 wakeup_bytes; /* force a consumer wakeup above this fill level */
+	__u8 task_info; /* enum weir_task_info: how to read pid, comm, cgroup */
+	__u8 __pad[3];
+};
+
+/*
+ * bpf_get_current_{pid_tgid,comm,cgroup_id} reached cgroup/sock_addr
+ * programs only in later kernels; older ones can still read the task with
+ * bpf_get_current_task() and CO-RE. Userspace probes and picks.
+ */
+enum weir_task_info {
+	WEIR_TASK_NONE = 0, /* neither: pid, tid, comm and cgroup stay 0 */
+	WEIR_TASK_HELPERS = 1,
+	WEIR_TASK_CORE = 2,
+};
+
+#endif /* WEIR_EGRESS_H */

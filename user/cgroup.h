@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* cgroup v2: find the mount, make a cgroup for a run, empty and remove it. */
+#ifndef WEIR_CGROUP_H
+#define WEIR_CGROUP_H
+
+#include <stddef.h>
+#include <linux/types.h>
+
+#define CGROUP_PATH_MAX 4096
+
+/*
+ * The cgroup2 mount point from a mountinfo file (/proc/self/mountinfo):
+ * /sys/fs/cgroup on pure v2, /sys/fs/cgroup/unified on hybrid systems.
+ * -ENOENT when there is none.
+ */
+int cgroup_find_v2(const char *mountinfo, char *mnt, size_t len);
+
+/* mkdir MNT/weir/NAME; returns an O_DIRECTORY fd, path in path[]. */
+int cgroup_create(const char *mnt, const char *name, char *path, size_t len);
+/* The cgroup id (what bpf_get_current_cgroup_id() returns) of a path. */
+int cgroup_id(const char *path, __u64 *id);
+/* SIGKILL every process in the cgroup and its children and wait until it
+ * is empty (cgroup.kill on 5.14+, else freeze + kill loop). */
+int cgroup_kill_all(const char *path);
+/* rmdir the cgroup and any child cgroups, deepest first. */
+int cgroup_remove(const char *path);
+
+#endif /* WEIR_CGROUP_H */

@@ -1,0 +1,522 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "compile.h"
+
+const struct resolved_addr compile_metadata_addrs[] = {
+	{ .family = AF_INET, .addr = { 169, 254, 169, 254 } }, /* AWS, GCP, Azure, OpenStack, ... */
+	{ .family = AF_INET, .addr = { 169, 254, 170, 2 } }, /* AWS ECS task metadata */
+	{ .family = AF_INET, .addr = { 100, 100, 100, 200 } }, /* Alibaba Cloud */
+	{ .family = AF_INET6, .addr = { 0xfd, 0x00, 0x0e, 0xc2, [15] = 0x54 } }, /* AWS fd00:ec2::254 */
+};
+const size_t compile_n_metadata_addrs =
+	sizeof(compile_metadata_addrs) / sizeof(compile_metadata_addrs[0]);
+
+static const struct port_range dns_port = { 53, 53 };
+
+int crules_add(struct crules *cr, const struct crule *r)
+{
+	struct crule *n;
+
+	if (cr->n == cr->cap) {
+		size_t cap = cr->cap ? cr->cap * 2 : 64;
+
+		n = realloc(cr->r, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		cr->r = n;
+		cr->cap = cap;
+	}
+	cr->r[cr->n++] = *r;
+	return 0;
+}
+
+void crules_free(struct crules *cr)
+{
+	free(cr->r);
+	memset(cr, 0, sizeof(*cr));
+}
+
+static int addr_len(int family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+static struct crule rule_crule(const struct policy_rule *pr, __u8 side, __u32 id)
+{
+	struct crule r = {
+		.family = pr->family,
+		.plen = pr->prefixlen,
+		.side = side,
+		.protos = pr->protos,
+		.rule = id,
+		.ports = pr->ports,
+		.n_ports = pr->n_ports,
+	};
+
+	memcpy(r.addr, pr->addr, sizeof(r.addr));
+	return r;
+}
+
+/* A rule list of the policy (allow, deny or --allow) into constraints. */
+static int collect_rules(const struct compile_input *in, const struct policy_rule *rules, size_t n,
+			 __u8 side, __u8 kind, struct crules *out)
+{
+	const struct resolved_addr *addrs;
+	struct crule r;
+	size_t i, j, na;
+	int err;
+
+	for (i = 0; i < n; i++) {
+		__u32 id = WEIR_RULE_ID(kind, i);
+
+		r = rule_crule(&rules[i], side, id);
+		if (rules[i].kind == RULE_CIDR) {
+			err = crules_add(out, &r);
+			if (err)
+				return err;
+			continue;
+		}
+		na = in->domain_addrs ? in->domain_addrs(in->domain_ctx, id, &addrs) : 0;
+		for (j = 0; j < na; j++) {
+			r.family = addrs[j].family;
+			r.plen = addr_len(r.family) * 8;
+			memcpy(r.addr, addrs[j].addr, sizeof(r.addr));
+			err = crules_add(out, &r);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+/* Does an allow rule name exactly this address (not merely cover it)? */
+static bool names_exactly(const struct policy_rule *rules, size_t n, const struct resolved_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (rules[i].kind == RULE_CIDR && rules[i].family == a->family &&
+		    rules[i].prefixlen == addr_len(a->family) * 8 &&
+		    !memcmp(rules[i].addr, a->addr, addr_len(a->family)))
+			return true;
+	}
+	return false;
+}
+
+static int collect_builtin(const struct compile_input *in, struct crules *out)
+{
+	const struct policy *p = in->policy;
+	struct crule r;
+	size_t i;
+	int err = 0;
+
+	if (p->loopback_allow) {
+		r = (struct crule){ .family = AF_INET, .plen = 8, .protos = WEIR_P_ANY,
+				    .rule = WEIR_RULE_ID(WEIR_RK_LOOPBACK, 0), .addr = { 127 } };
+		err = crules_add(out, &r);
+		r = (struct crule){ .family = AF_INET6, .plen = 128, .protos = WEIR_P_ANY,
+				    .rule = WEIR_RULE_ID(WEIR_RK_LOOPBACK, 1), .addr = { [15] = 1 } };
+		err = err ?: crules_add(out, &r);
+	}
+	for (i = 0; !err && i < compile_n_metadata_addrs; i++) {
+		const struct resolved_addr *a = &compile_metadata_addrs[i];
+
+		if (names_exactly(p->allow, p->n_allow, a) || names_exactly(p->args, p->n_args, a))
+			continue;
+		r = (struct crule){ .family = a->family, .plen = addr_len(a->family) * 8,
+				    .side = SIDE_DENY, .protos = WEIR_P_ANY, .flags = WEIR_RF_HARD,
+				    .rule = WEIR_RULE_ID(WEIR_RK_METADATA, i) };
+		memcpy(r.addr, a->addr, sizeof(r.addr));
+		err = crules_add(out, &r);
+	}
+	for (i = 0; !err && i < in->n_nameservers; i++) {
+		const struct resolved_addr *a = &in->nameservers[i];
+
+		r = (struct crule){ .family = a->family, .plen = addr_len(a->family) * 8,
+				    .protos = WEIR_P_TCP | WEIR_P_UDP,
+				    .rule = WEIR_RULE_ID(WEIR_RK_NAMESERVER, i), .ports = &dns_port,
+				    .n_ports = 1 };
+		memcpy(r.addr, a->addr, sizeof(r.addr));
+		err = crules_add(out, &r);
+	}
+	return err;
+}
+
+int compile_collect(const struct compile_input *in, struct crules *out)
+{
+	const struct policy *p = in->policy;
+	int err;
+
+	err = collect_rules(in, p->allow, p->n_allow, SIDE_ALLOW, WEIR_RK_ALLOW, out);
+	err = err ?: collect_rules(in, p->deny, p->n_deny, SIDE_DENY, WEIR_RK_DENY, out);
+	err = err ?: collect_rules(in, p->args, p->n_args, SIDE_ALLOW, WEIR_RK_ARG, out);
+	return err ?: collect_builtin(in, out);
+}
+
+/* --- flattening ----------------------------------------------------------- */
+
+/* A distinct prefix, its own constraints, and the prefix that covers it. */
+struct node {
+	__u8 family, plen;
+	__u8 addr[16];
+	size_t first, count; /* its constraints in the sorted crule array */
+	struct node *parent;
+};
+
+static int cmp_crule(const void *a, const void *b)
+{
+	const struct crule *x = a, *y = b;
+	int c;
+
+	if (x->family != y->family)
+		return x->family - y->family;
+	c = memcmp(x->addr, y->addr, 16);
+	if (c)
+		return c;
+	if (x->plen != y->plen)
+		return x->plen - y->plen;
+	/* Same prefix: deterministic order, so the lowest rule id is reported. */
+	return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+static bool covers(const struct node *outer, const struct node *inner)
+{
+	int full = outer->plen / 8, rest = outer->plen % 8;
+
+	if (outer->family != inner->family || outer->plen > inner->plen)
+		return false;
+	if (memcmp(outer->addr, inner->addr, full))
+		return false;
+	if (!rest)
+		return true;
+	return !((outer->addr[full] ^ inner->addr[full]) & (0xff << (8 - rest)));
+}
+
+/* Ranges gathered for one side of one prefix, most specific rule first. */
+struct rangeset {
+	struct weir_portrange r[WEIR_PORTSET_MAX];
+	size_t n;
+	bool overflow;
+};
+
+static bool range_covered(const struct rangeset *rs, const struct weir_portrange *r)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++) {
+		const struct weir_portrange *o = &rs->r[i];
+
+		if (o->lo <= r->lo && o->hi >= r->hi && (o->protos & r->protos) == r->protos &&
+		    (o->flags & WEIR_RF_HARD) >= (r->flags & WEIR_RF_HARD))
+			return true;
+	}
+	return false;
+}
+
+static void rangeset_add(struct rangeset *rs, const struct weir_portrange *r)
+{
+	if (range_covered(rs, r))
+		return;
+	if (rs->n == WEIR_PORTSET_MAX) {
+		rs->overflow = true;
+		return;
+	}
+	rs->r[rs->n++] = *r;
+}
+
+static void gather(const struct crule *rules, const struct node *n, __u8 side, struct rangeset *rs)
+{
+	struct weir_portrange r;
+	size_t i, j;
+
+	for (; n; n = n->parent) {
+		for (i = n->first; i < n->first + n->count; i++) {
+			const struct crule *c = &rules[i];
+
+			if (c->side != side)
+				continue;
+			r = (struct weir_portrange){ .lo = 0, .hi = 65535, .protos = c->protos,
+						     .flags = c->flags, .rule = c->rule };
+			if (!c->n_ports) {
+				rangeset_add(rs, &r);
+				continue;
+			}
+			for (j = 0; j < c->n_ports; j++) {
+				r.lo = c->ports[j].lo;
+				r.hi = c->ports[j].hi;
+				rangeset_add(rs, &r);
+			}
+		}
+	}
+}
+
+/* Port sets are deduplicated: 1M prefixes with "ports: [443]" share one. */
+struct setidx {
+	struct weir_portset *sets;
+	size_t n, cap;
+	__u32 *slots; /* open addressing: 1-based index into sets, 0 empty */
+	size_t nslots;
+};
+
+static __u64 set_hash(const struct weir_portset *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	__u64 h = 1469598103934665603ULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(*s); i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
+static int setidx_grow(struct setidx *si)
+{
+	size_t i, nslots = si->nslots ? si->nslots * 2 : 64;
+	__u32 *slots = calloc(nslots, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (i = 0; i < si->n; i++) {
+		size_t h = set_hash(&si->sets[i]) & (nslots - 1);
+
+		while (slots[h])
+			h = (h + 1) & (nslots - 1);
+		slots[h] = i + 1;
+	}
+	free(si->slots);
+	si->slots = slots;
+	si->nslots = nslots;
+	return 0;
+}
+
+static int setidx_put(struct setidx *si, const struct weir_portset *s, __u32 *idx)
+{
+	struct weir_portset *sets;
+	size_t h;
+
+	if ((si->n + 1) * 2 > si->nslots && setidx_grow(si))
+		return -ENOMEM;
+	for (h = set_hash(s) & (si->nslots - 1); si->slots[h]; h = (h + 1) & (si->nslots - 1)) {
+		if (!memcmp(&si->sets[si->slots[h] - 1], s, sizeof(*s))) {
+			*idx = si->slots[h];
+			return 0;
+		}
+	}
+	if (si->n == si->cap) {
+		size_t cap = si->cap ? si->cap * 2 : 16;
+
+		sets = realloc(si->sets, cap * sizeof(*sets));
+		if (!sets)
+			return -ENOMEM;
+		si->sets = sets;
+		si->cap = cap;
+	}
+	si->sets[si->n++] = *s;
+	si->slots[h] = si->n;
+	*idx = si->n;
+	return 0;
+}
+
+static int side_value(const struct rangeset *rs, struct setidx *si, struct weir_match *m)
+{
+	struct weir_portset s = {};
+
+	memset(m, 0, sizeof(*m));
+	if (rs->n <= 1) {
+		if (rs->n)
+			m->inl = rs->r[0];
+		return 0;
+	}
+	s.n = rs->n;
+	memcpy(s.r, rs->r, rs->n * sizeof(s.r[0]));
+	return setidx_put(si, &s, &m->set);
+}
+
+static void format_prefix(const struct node *n, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(n->family, n->addr, a, sizeof(a));
+	snprintf(buf, len, "%s/%u", a, n->plen);
+}
+
+static int node_value(const struct crule *rules, const struct node *n, struct setidx *si,
+		      struct centry *e, char err[COMPILE_ERR_LEN])
+{
+	struct rangeset allow = {}, deny = {};
+	char pfx[64];
+	int ret;
+
+	gather(rules, n, SIDE_DENY, &deny);
+	gather(rules, n, SIDE_ALLOW, &allow);
+	if (allow.overflow || deny.overflow) {
+		format_prefix(n, pfx, sizeof(pfx));
+		snprintf(err, COMPILE_ERR_LEN,
+			 "more than %d distinct port ranges apply to %s (counting the rules whose "
+			 "prefixes cover it); merge some port lists",
+			 WEIR_PORTSET_MAX, pfx);
+		return -E2BIG;
+	}
+	e->family = n->family;
+	e->plen = n->plen;
+	memcpy(e->addr, n->addr, sizeof(e->addr));
+	ret = side_value(&deny, si, &e->val.deny);
+	return ret ?: side_value(&allow, si, &e->val.allow);
+}
+
+/* Distinct prefixes of sorted rules, each linked to its closest cover. */
+static struct node *build_nodes(const struct crule *r, size_t n, size_t *count)
+{
+	struct node *nodes = calloc(n ? n : 1, sizeof(*nodes));
+	struct node *stack[130];
+	size_t i, nn = 0;
+	int depth = 0;
+
+	if (!nodes)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		struct node *cur;
+
+		if (nn && nodes[nn - 1].family == r[i].family && nodes[nn - 1].plen == r[i].plen &&
+		    !memcmp(nodes[nn - 1].addr, r[i].addr, 16)) {
+			nodes[nn - 1].count++;
+			continue;
+		}
+		cur = &nodes[nn++];
+		cur->family = r[i].family;
+		cur->plen = r[i].plen;
+		memcpy(cur->addr, r[i].addr, 16);
+		cur->first = i;
+		cur->count = 1;
+		/* Sorted by (address, length): covers come first and nest. */
+		while (depth && !covers(stack[depth - 1], cur))
+			depth--;
+		cur->parent = depth ? stack[depth - 1] : NULL;
+		stack[depth++] = cur;
+	}
+	*count = nn;
+	return nodes;
+}
+
+int compile_flatten(const struct crules *in, bool audit, struct compiled *out,
+		    char err[COMPILE_ERR_LEN])
+{
+	struct crule *rules = NULL;
+	struct setidx si = {};
+	struct node *nodes;
+	size_t i, nn = 0;
+	int ret = -ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	out->audit = audit;
+	rules = malloc((in->n ? in->n : 1) * sizeof(*rules));
+	if (!rules)
+		goto fail;
+	memcpy(rules, in->r, in->n * sizeof(*rules));
+	qsort(rules, in->n, sizeof(*rules), cmp_crule);
+	nodes = build_nodes(rules, in->n, &nn);
+	if (!nodes)
+		goto fail;
+	out->v4 = calloc(nn ? nn : 1, sizeof(*out->v4));
+	if (!out->v4)
+		goto fail_nodes;
+	for (i = 0; i < nn; i++) {
+		ret = node_value(rules, &nodes[i], &si, &out->v4[i], err);
+		if (ret)
+			goto fail_nodes;
+	}
+	/* Sorted by family: AF_INET (2) entries come before AF_INET6 (10). */
+	for (i = 0; i < nn && out->v4[i].family == AF_INET; i++)
+		;
+	out->n4 = i;
+	out->v6 = out->v4 + i;
+	out->n6 = nn - i;
+	out->sets = si.sets;
+	out->nsets = si.n;
+	free(si.slots);
+	free(nodes);
+	free(rules);
+	return 0;
+fail_nodes:
+	free(nodes);
+fail:
+	if (ret == -ENOMEM)
+		snprintf(err, COMPILE_ERR_LEN, "out of memory compiling the policy");
+	free(si.sets);
+	free(si.slots);
+	free(rules);
+	free(out->v4);
+	memset(out, 0, sizeof(*out));
+	return ret;
+}
+
+int compile_policy(const struct compile_input *in, struct compiled *out, char err[COMPILE_ERR_LEN])
+{
+	struct crules cr = {};
+	int ret;
+
+	ret = compile_collect(in, &cr);
+	if (ret) {
+		snprintf(err, COMPILE_ERR_LEN, "out of memory compiling the policy");
+		crules_free(&cr);
+		return ret;
+	}
+	ret = compile_flatten(&cr, in->policy->mode == POLICY_AUDIT, out, err);
+	crules_free(&cr);
+	return ret;
+}
+
+void compiled_free(struct compiled *c)
+{
+	free(c->v4); /* v6 points into the same allocation */
+	free(c->sets);
+	memset(c, 0, sizeof(*c));
+}
+
+int read_nameservers(const char *path, struct resolved_addr **out, size_t *n)
+{
+	struct resolved_addr *a = NULL, *tmp;
+	char line[512], addr[256];
+	size_t cnt = 0;
+	FILE *f;
+
+	*out = NULL;
+	*n = 0;
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	while (fgets(line, sizeof(line), f)) {
+		struct resolved_addr r = {};
+		char *pct;
+
+		if (sscanf(line, " nameserver %255s", addr) != 1)
+			continue;
+		pct = strchr(addr, '%'); /* fe80::1%eth0: the zone is not ours to judge */
+		if (pct)
+			*pct = '\0';
+		if (inet_pton(AF_INET, addr, r.addr) == 1)
+			r.family = AF_INET;
+		else if (inet_pton(AF_INET6, addr, r.addr) == 1)
+			r.family = AF_INET6;
+		else
+			continue;
+		tmp = realloc(a, (cnt + 1) * sizeof(*a));
+		if (!tmp) {
+			free(a);
+			fclose(f);
+			return -ENOMEM;
+		}
+		a = tmp;
+		a[cnt++] = r;
+	}
+	fclose(f);
+	*out = a;
+	*n = cnt;
+	return 0;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Compile a policy into the entries of the weir_lpm4/6 tries.
+ *
+ * Step 1 (compile_collect) lists every prefix constraint: the policy's CIDR
+ * rules, the addresses its domain rules resolved to, and the built-in ones
+ * (loopback, metadata, interim nameservers). Step 2 (compile_flatten) merges
+ * them so the value at each prefix already holds the constraints of every
+ * prefix that covers it: the BPF side then needs one lookup.
+ */
+#ifndef WEIR_COMPILE_H
+#define WEIR_COMPILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include <weir/egress.h>
+
+#include "policy.h"
+
+#define COMPILE_ERR_LEN 512
+
+enum cside {
+	SIDE_ALLOW = 0,
+	SIDE_DENY = 1,
+};
+
+/* One prefix constraint before flattening. */
+struct crule {
+	__u8 family; /* AF_INET, AF_INET6 */
+	__u8 plen;
+	__u8 side; /* enum cside */
+	__u8 protos; /* WEIR_P_* */
+	__u8 flags; /* WEIR_RF_* */
+	__u8 addr[16]; /* host bits zero */
+	__u32 rule; /* WEIR_RULE_ID */
+	const struct port_range *ports; /* n_ports == 0: every port */
+	size_t n_ports;
+};
+
+/* One trie entry after flattening. val.*.set are 1-based local indexes
+ * into compiled.sets; the writer maps them to weir_portsets slots. */
+struct centry {
+	__u8 family;
+	__u8 plen;
+	__u8 addr[16];
+	struct weir_lpm_val val;
+};
+
+struct compiled {
+	struct centry *v4, *v6;
+	size_t n4, n6;
+	struct weir_portset *sets;
+	size_t nsets;
+	bool audit;
+};
+
+struct crules {
+	struct crule *r;
+	size_t n, cap;
+};
+
+/* An address a domain rule resolved to. */
+struct resolved_addr {
+	__u8 family;
+	__u8 addr[16];
+	__u32 ttl;
+};
+
+/* Addresses currently known for a domain rule (see user/resolve.h). */
+typedef size_t (*domain_addrs_fn)(void *ctx, __u32 rule_id, const struct resolved_addr **out);
+
+struct compile_input {
+	const struct policy *policy;
+	domain_addrs_fn domain_addrs; /* may be NULL: domains resolve to nothing */
+	void *domain_ctx;
+	const struct resolved_addr *nameservers; /* interim DNS allowance */
+	size_t n_nameservers;
+};
+
+int crules_add(struct crules *cr, const struct crule *r);
+void crules_free(struct crules *cr);
+
+int compile_collect(const struct compile_input *in, struct crules *out);
+int compile_flatten(const struct crules *in, bool audit, struct compiled *out,
+		    char err[COMPILE_ERR_LEN]);
+/* collect + flatten */
+int compile_policy(const struct compile_input *in, struct compiled *out, char err[COMPILE_ERR_LEN]);
+void compiled_free(struct compiled *c);
+
+/* The addresses denied in every mode unless an allow rule names them. */
+extern const struct resolved_addr compile_metadata_addrs[];
+extern const size_t compile_n_metadata_addrs;
+
+/* nameserver lines of a resolv.conf; missing file -> 0 entries. */
+int read_nameservers(const char *path, struct resolved_addr **out, size_t *n);
+
+#endif /* WEIR_COMPILE_H */

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Userspace side of bpf/egress.bpf.c: load the programs, attach them to a
+ * cgroup, write compiled policies into the maps, read the counters.
+ *
+ * One struct egress owns the maps; each enforced cgroup is one handle with
+ * its own attachment (weir run uses handle 0). Writing a policy never edits
+ * the one in force: it fills a free slot and then flips the handle.
+ */
+#ifndef WEIR_EGRESS_USER_H
+#define WEIR_EGRESS_USER_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+
+#include "compile.h"
+
+struct egress;
+
+struct egress_opts {
+	__u32 lpm_entries; /* per family, room for two generations */
+	__u32 portsets;
+	__u32 slots;
+	__u32 ringbuf_bytes; /* power of two, >= page size */
+	int task_info; /* enum weir_task_info, or -1: probe */
+};
+
+/* Can this kernel run weir at all? 0, or -EOPNOTSUPP with why[] filled. */
+int egress_supported(char *why, size_t len);
+/* Which way the programs read pid/comm/cgroup on this kernel (cached). */
+int egress_task_info(void);
+
+int egress_open(const struct egress_opts *opts, struct egress **out);
+/* Attach the four programs to cgroup_fd (bpf_link, multi-attach). */
+int egress_attach(struct egress *e, int cgroup_fd);
+/* Make `c` the policy in force, atomically. */
+int egress_apply(struct egress *e, const struct compiled *c);
+int egress_events_fd(const struct egress *e);
+__u64 egress_stat(const struct egress *e, __u32 stat);
+/* Detach and free; NULL-safe. */
+void egress_destroy(struct egress *e);
+
+#endif /* WEIR_EGRESS_USER_H */

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+
+#include "events.h"
+
+static __s64 clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (__s64)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void event_ctx_init_clock(struct event_ctx *ctx)
+{
+	ctx->boot_to_real_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
+}
+
+const char *event_op_name(__u8 op)
+{
+	switch (op) {
+	case WEIR_OP_CONNECT4:
+		return "connect4";
+	case WEIR_OP_CONNECT6:
+		return "connect6";
+	case WEIR_OP_SENDMSG4:
+		return "sendmsg4";
+	case WEIR_OP_SENDMSG6:
+		return "sendmsg6";
+	default:
+		return "unknown";
+	}
+}
+
+const char *event_verdict_name(__u8 verdict)
+{
+	switch (verdict) {
+	case WEIR_V_ALLOW:
+		return "allow";
+	case WEIR_V_WOULD_DENY:
+		return "would-deny";
+	default:
+		return "deny";
+	}
+}
+
+const char *event_reason_name(const struct weir_event *e)
+{
+	if (WEIR_RULE_KIND(e->rule) == WEIR_RK_METADATA)
+		return "metadata-endpoint";
+	switch (e->reason) {
+	case WEIR_R_ALLOW_RULE:
+		return "allow-rule";
+	case WEIR_R_DENY_RULE:
+		return "deny-rule";
+	case WEIR_R_NO_MATCH:
+		return "no-matching-rule";
+	case WEIR_R_PORT:
+		return "port-or-protocol-not-allowed";
+	case WEIR_R_NO_POLICY:
+		return "no-policy-loaded";
+	default:
+		return "unknown";
+	}
+}
+
+const char *event_proto_name(__u8 protocol, char *buf, size_t len)
+{
+	switch (protocol) {
+	case 6:
+		return "tcp";
+	case 17:
+		return "udp";
+	case 136:
+		return "udplite";
+	case 1:
+		return "icmp";
+	case 58:
+		return "icmpv6";
+	default:
+		snprintf(buf, len, "%u", protocol);
+		return buf;
+	}
+}
+
+static const struct policy_rule *rule_of(const struct policy *p, __u32 id)
+{
+	__u32 i = WEIR_RULE_IDX(id);
+
+	if (!p)
+		return NULL;
+	switch (WEIR_RULE_KIND(id)) {
+	case WEIR_RK_ALLOW:
+		return i < p->n_allow ? &p->allow[i] : NULL;
+	case WEIR_RK_DENY:
+		return i < p->n_deny ? &p->deny[i] : NULL;
+	case WEIR_RK_ARG:
+		return i < p->n_args ? &p->args[i] : NULL;
+	default:
+		return NULL;
+	}
+}
+
+const char *event_domain(const struct event_ctx *ctx, const struct weir_event *e)
+{
+	const struct policy_rule *r = rule_of(ctx->policy, e->rule);
+
+	return r && r->kind == RULE_DOMAIN ? r->domain : NULL;
+}
+
+static void format_addr(const struct weir_event *e, char *buf, size_t len)
+{
+	if (!inet_ntop(e->family == 2 ? AF_INET : AF_INET6, e->addr, buf, len))
+		snprintf(buf, len, "?");
+}
+
+void event_format_dest(const struct weir_event *e, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	format_addr(e, a, sizeof(a));
+	snprintf(buf, len, e->family == 2 ? "%s:%u" : "[%s]:%u", a, e->port);
+}
+
+/* Bounded appender: keeps going after running out, remembers that it did. */
+struct out {
+	char *buf;
+	size_t len, pos;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + (o->pos < o->len ? o->pos : o->len),
+		      o->pos < o->len ? o->len - o->pos : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->pos += n;
+}
+
+/* A JSON string. comm is attacker-chosen bytes: escape all but printable
+ * ASCII, so the output is valid UTF-8 JSON whatever it holds. */
+static void put_json_str(struct out *o, const char *s, size_t max)
+{
+	size_t i;
+
+	put(o, "\"");
+	for (i = 0; i < max && s[i]; i++) {
+		unsigned char c = s[i];
+
+		if (c == '"' || c == '\\')
+			put(o, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			put(o, "\\u%04x", c);
+		else
+			put(o, "%c", c);
+	}
+	put(o, "\"");
+}
+
+static void put_time(struct out *o, __s64 ns)
+{
+	time_t sec = ns / 1000000000LL;
+	struct tm tm;
+
+	gmtime_r(&sec, &tm);
+	put(o, "\"%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ\"", tm.tm_year + 1900, tm.tm_mon + 1,
+	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)(ns % 1000000000LL));
+}
+
+int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
+		      size_t len)
+{
+	char addr[INET6_ADDRSTRLEN], pbuf[8], rule[32];
+	struct out o = { buf, len, 0 };
+	const char *domain = event_domain(ctx, e);
+	bool audit = ctx->policy && ctx->policy->mode == POLICY_AUDIT;
+
+	format_addr(e, addr, sizeof(addr));
+	policy_rule_name(e->rule, rule, sizeof(rule));
+	put(&o, "{\"v\":%d,\"ts\":", EVENTS_SCHEMA_VERSION);
+	put_time(&o, (__s64)e->ts_ns + ctx->boot_to_real_ns);
+	put(&o, ",\"verdict\":\"%s\",\"mode\":\"%s\",\"op\":\"%s\",\"proto\":\"%s\"",
+	    event_verdict_name(e->verdict), audit ? "audit" : "enforce", event_op_name(e->op),
+	    event_proto_name(e->protocol, pbuf, sizeof(pbuf)));
+	put(&o, ",\"family\":\"%s\",\"dst\":\"%s\",\"port\":%u", e->family == 2 ? "ipv4" : "ipv6",
+	    addr, e->port);
+	if (domain) {
+		put(&o, ",\"domain\":");
+		put_json_str(&o, domain, 256);
+	}
+	put(&o, ",\"rule\":\"%s\",\"reason\":\"%s\"", rule, event_reason_name(e));
+	if (e->flags & WEIR_EF_MAPPED)
+		put(&o, ",\"mapped\":true");
+	if (e->flags & WEIR_EF_UNSPEC)
+		put(&o, ",\"unspecified\":true");
+	put(&o, ",\"pid\":%u,\"tid\":%u,\"uid\":%u,\"gid\":%u,\"comm\":", e->pid, e->tid, e->uid,
+	    e->gid);
+	put_json_str(&o, e->comm, sizeof(e->comm));
+	if (ctx->cgroup_path && e->cgroup_id == ctx->cgroup_id) {
+		put(&o, ",\"cgroup\":");
+		put_json_str(&o, ctx->cgroup_path, 4096);
+	} else {
+		put(&o, ",\"cgroup\":\"%llu\"", (unsigned long long)e->cgroup_id);
+	}
+	put(&o, ",\"cgroup_id\":%llu}", (unsigned long long)e->cgroup_id);
+	return o.pos < len ? (int)o.pos : -ENOSPC;
+}
+
+int event_format_human(const struct weir_event *e, char *buf, size_t len)
+{
+	char dest[64], pbuf[8], comm[WEIR_COMM_LEN * 4 + 1];
+	size_t i, j = 0;
+
+	for (i = 0; i < sizeof(e->comm) && e->comm[i]; i++) {
+		unsigned char c = e->comm[i];
+
+		j += snprintf(comm + j, sizeof(comm) - j, c < 0x20 || c >= 0x7f ? "\\x%02x" : "%c",
+			      c);
+	}
+	comm[j] = '\0';
+	event_format_dest(e, dest, sizeof(dest));
+	return snprintf(buf, len, "%s %s %s (%s pid %u)",
+			e->verdict == WEIR_V_WOULD_DENY ? "would deny" :
+			e->verdict == WEIR_V_ALLOW	? "allowed" :
+							  "denied",
+			event_proto_name(e->protocol, pbuf, sizeof(pbuf)), dest, comm, e->pid);
+}
+
+/* --- summary --------------------------------------------------------------- */
+
+#define SUMMARY_MAX 4096 /* distinct destinations remembered */
+
+struct dest_count {
+	__u8 family, protocol, verdict;
+	__u16 port;
+	__u8 addr[16];
+	__u64 count;
+};
+
+struct summary {
+	struct dest_count *d;
+	size_t n;
+	__u64 total[3]; /* by verdict */
+	__u64 untracked; /* events past SUMMARY_MAX destinations */
+};
+
+struct summary *summary_new(void)
+{
+	struct summary *s = calloc(1, sizeof(*s));
+
+	if (s && !(s->d = calloc(SUMMARY_MAX, sizeof(*s->d)))) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void summary_add(struct summary *s, const struct weir_event *e)
+{
+	size_t i;
+
+	if (e->verdict <= WEIR_V_WOULD_DENY)
+		s->total[e->verdict]++;
+	for (i = 0; i < s->n; i++) {
+		struct dest_count *d = &s->d[i];
+
+		if (d->verdict == e->verdict && d->port == e->port && d->family == e->family &&
+		    d->protocol == e->protocol && !memcmp(d->addr, e->addr, 16)) {
+			d->count++;
+			return;
+		}
+	}
+	if (s->n == SUMMARY_MAX) {
+		s->untracked++;
+		return;
+	}
+	s->d[s->n++] = (struct dest_count){ .family = e->family, .protocol = e->protocol,
+					    .verdict = e->verdict, .port = e->port, .count = 1 };
+	memcpy(s->d[s->n - 1].addr, e->addr, 16);
+}
+
+static void print_verdict(const struct summary *s, FILE *f, __u8 verdict, const char *label)
+{
+	struct weir_event e = {};
+	char dest[64], pbuf[8];
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		const struct dest_count *d = &s->d[i];
+
+		if (d->verdict != verdict)
+			continue;
+		e.family = d->family;
+		e.port = d->port;
+		memcpy(e.addr, d->addr, 16);
+		event_format_dest(&e, dest, sizeof(dest));
+		fprintf(f, "weir:   %-10s %-4s %-46s x%llu\n", label,
+			event_proto_name(d->protocol, pbuf, sizeof(pbuf)), dest,
+			(unsigned long long)d->count);
+	}
+}
+
+void summary_print(const struct summary *s, FILE *f, __u64 lost)
+{
+	fprintf(f, "weir: summary: %llu allowed, %llu denied", (unsigned long long)s->total[1],
+		(unsigned long long)s->total[0]);
+	if (s->total[2])
+		fprintf(f, ", %llu would be denied", (unsigned long long)s->total[2]);
+	fprintf(f, "\n");
+	print_verdict(s, f, WEIR_V_ALLOW, "allowed");
+	print_verdict(s, f, WEIR_V_DENY, "denied");
+	print_verdict(s, f, WEIR_V_WOULD_DENY, "would-deny");
+	if (s->untracked)
+		fprintf(f, "weir:   (%llu more decisions to other destinations)\n",
+			(unsigned long long)s->untracked);
+	if (lost)
+		fprintf(f, "weir: WARNING: %llu audit events were lost (ring buffer full); "
+			   "verdicts were not affected\n",
+			(unsigned long long)lost);
+}
+
+void summary_free(struct summary *s)
+{
+	if (!s)
+		return;
+	free(s->d);
+	free(s);
+}

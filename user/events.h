@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Audit events: turn struct weir_event into JSON lines (docs/events.md),
+ * one-line human messages, and the end-of-run summary.
+ */
+#ifndef WEIR_EVENTS_H
+#define WEIR_EVENTS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <linux/types.h>
+#include <weir/egress.h>
+
+#include "policy.h"
+
+#define EVENTS_SCHEMA_VERSION 1
+#define EVENT_JSON_MAX 1024
+
+struct event_ctx {
+	const struct policy *policy; /* rule names and domains; may be NULL */
+	__s64 boot_to_real_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
+	__u64 cgroup_id; /* the enforced cgroup ... */
+	const char *cgroup_path; /* ... and its path below the cgroup2 mount */
+};
+
+/* Fill boot_to_real_ns from the clocks now. */
+void event_ctx_init_clock(struct event_ctx *ctx);
+
+const char *event_op_name(__u8 op);
+const char *event_verdict_name(__u8 verdict);
+const char *event_reason_name(const struct weir_event *e);
+/* "tcp", "udp", "icmp", or the protocol number. */
+const char *event_proto_name(__u8 protocol, char *buf, size_t len);
+/* The domain the deciding rule names, or NULL. */
+const char *event_domain(const struct event_ctx *ctx, const struct weir_event *e);
+
+/* One JSON object, no newline. Returns its length, or -ENOSPC. */
+int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
+		      size_t len);
+/* "denied tcp 198.51.100.7:443 (curl pid 4242)" */
+int event_format_human(const struct weir_event *e, char *buf, size_t len);
+/* "198.51.100.7:443" or "[2001:db8::1]:443" */
+void event_format_dest(const struct weir_event *e, char *buf, size_t len);
+
+/* Counts of decisions per destination for the exit summary. */
+struct summary;
+struct summary *summary_new(void);
+void summary_add(struct summary *s, const struct weir_event *e);
+void summary_print(const struct summary *s, FILE *f, __u64 lost);
+void summary_free(struct summary *s);
+
+#endif /* WEIR_EVENTS_H */

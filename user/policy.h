@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Policy: the parsed, validated form of a policy YAML file (docs/policy.md)
+ * plus the extra rules given with `weir run --allow`.
+ *
+ * Nothing here touches BPF; user/compile.c turns a policy into map entries.
+ */
+#ifndef WEIR_POLICY_H
+#define WEIR_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/types.h>
+
+#define POLICY_VERSION 1
+#define POLICY_ERR_LEN 512
+#define POLICY_BUILTIN_NAME "<built-in agent-default>"
+
+enum policy_mode {
+	POLICY_ENFORCE = 0,
+	POLICY_AUDIT = 1,
+};
+
+enum rule_kind {
+	RULE_CIDR = 0, /* `cidr:` or `ip:` (an ip is a full-length prefix) */
+	RULE_DOMAIN = 1, /* `domain:` */
+};
+
+/* How a domain rule matches names (see domain_match()). */
+enum name_match {
+	NAME_EXACT = 0, /* github.com: that name only */
+	NAME_ONE = 1, /* *.npmjs.org: exactly one label below npmjs.org */
+	NAME_MANY = 2, /* **.githubusercontent.com: one or more labels below */
+};
+
+struct port_range {
+	__u16 lo; /* inclusive, 1..65535, lo <= hi */
+	__u16 hi;
+};
+
+struct policy_rule {
+	enum rule_kind kind;
+	/* RULE_CIDR */
+	int family; /* AF_INET or AF_INET6 */
+	__u8 addr[16]; /* network byte order, IPv4 in addr[0..3]; host bits zero */
+	__u8 prefixlen; /* 0..32 or 0..128 */
+	/* RULE_DOMAIN: lower case, no trailing dot, wildcard labels removed:
+	 * "*.npmjs.org" is stored as domain "npmjs.org", match NAME_ONE. */
+	char *domain;
+	enum name_match match;
+	/* Both kinds. n_ports == 0 means every port. */
+	struct port_range *ports;
+	size_t n_ports;
+	__u8 protos; /* WEIR_P_* mask (include/weir/egress.h) */
+	/* Where the rule came from, for messages: line/col are 1-based, 0 for
+	 * rules from the command line. */
+	unsigned int line;
+	unsigned int col;
+};
+
+struct policy {
+	char *source; /* file name, or POLICY_BUILTIN_NAME */
+	char *name; /* `name:`, or NULL */
+	enum policy_mode mode;
+	bool loopback_allow; /* `loopback: allow` (the default is allow) */
+	struct policy_rule *allow;
+	size_t n_allow;
+	struct policy_rule *deny;
+	size_t n_deny;
+	struct policy_rule *args; /* --allow rules, in command-line order */
+	size_t n_args;
+};
+
+/*
+ * Parse and validate. On error return a negative errno (-EINVAL for a bad
+ * policy, -ENOENT etc. for I/O) and fill err with one line
+ * "FILE:LINE:COL: what is wrong" (no trailing newline).
+ */
+int policy_load_file(const char *path, struct policy **out, char err[POLICY_ERR_LEN]);
+int policy_load_buffer(const char *source, const char *buf, size_t len, struct policy **out,
+		       char err[POLICY_ERR_LEN]);
+/* The built-in policy/agent-default.yaml. */
+int policy_load_builtin(struct policy **out, char err[POLICY_ERR_LEN]);
+void policy_free(struct policy *p);
+
+/*
+ * Append one --allow RULE: NAME[:PORT], IP[:PORT], CIDR[:PORT], [IPv6]:PORT
+ * or a bare IPv6 address/CIDR. PORT is N or N-M; protocol is any.
+ * Error text: "--allow 'RULE': what is wrong".
+ */
+int policy_add_arg(struct policy *p, const char *rule, char err[POLICY_ERR_LEN]);
+
+/* "allow[3]", "deny[0]", "--allow[1]" ... for a rule id (WEIR_RULE_ID). */
+void policy_rule_name(__u32 rule_id, char *buf, size_t len);
+/* Human summary for `weir policy check`: name, mode, loopback, each rule. */
+void policy_print_summary(FILE *f, const struct policy *p);
+/* One line per rule that cannot be enforced as written (e.g. wildcard
+ * domains before the DNS-aware resolver); returns how many it printed. */
+int policy_print_warnings(FILE *f, const struct policy *p);
+
+/* Building blocks, exposed for --allow and the unit tests. */
+int parse_cidr(const char *s, struct policy_rule *r, char *err, size_t errlen);
+int parse_port_range(const char *s, struct port_range *pr, char *err, size_t errlen);
+int domain_parse(const char *s, struct policy_rule *r, char *err, size_t errlen);
+/* Does NAME (any case, optional trailing dot) match pattern DOMAIN/MATCH? */
+bool domain_match(const char *domain, enum name_match match, const char *name);
+
+#endif /* WEIR_POLICY_H */

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Domain rules -> addresses. Names are resolved (A and AAAA, following
+ * CNAME chains) through the host's nameservers when the policy loads, then
+ * again as each answer's TTL runs out, on a thread of their own. When the
+ * addresses of any name change, the notify fd becomes readable and the
+ * owner recompiles the policy (compile.h: domain_addrs_fn is resolver_addrs).
+ *
+ * This is the one place that knows how names become addresses; the
+ * DNS-aware resolver will replace what feeds it, not its users.
+ */
+#ifndef WEIR_RESOLVE_H
+#define WEIR_RESOLVE_H
+
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "compile.h"
+#include "policy.h"
+
+#define RESOLVE_TTL_MIN 5 /* seconds: a TTL of 0 must not spin */
+#define RESOLVE_TTL_MAX 3600
+#define RESOLVE_RETRY 10 /* seconds after a failed lookup */
+#define RESOLVE_MAX_ADDRS 64 /* per name and family */
+
+struct resolver;
+
+/* One query pair (A, AAAA) for NAME via the nameservers of resolv_conf.
+ * -EHOSTUNREACH when no server answered, -EIO on SERVFAIL and the like;
+ * NXDOMAIN and NODATA are success with no addresses. */
+int resolve_name(const char *name, const char *resolv_conf, struct resolved_addr **out, size_t *n);
+
+int resolver_new(const struct policy *p, const char *resolv_conf, struct resolver **out);
+/* Resolve every exact domain rule now. Failures are warned about, not fatal:
+ * a name that does not resolve allows nothing. Returns how many failed. */
+int resolver_resolve_all(struct resolver *r);
+/* Start refreshing on TTL expiry; notify_fd (an eventfd) is written to
+ * whenever the addresses of a name change. */
+int resolver_start(struct resolver *r, int notify_fd);
+/* Hold the lock while compiling from resolver_addrs(). */
+void resolver_lock(struct resolver *r);
+void resolver_unlock(struct resolver *r);
+size_t resolver_addrs(void *resolver, __u32 rule_id, const struct resolved_addr **out);
+/* Stops the thread; NULL-safe. */
+void resolver_free(struct resolver *r);
+
+#endif /* WEIR_RESOLVE_H */

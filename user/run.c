@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * weir run: confine one command (and everything it starts) to a policy.
+ *
+ * Order matters: the policy is compiled and written, the programs attached
+ * to a fresh cgroup, and only then is the command born inside that cgroup.
+ * Teardown runs on every path: kill what is left in the cgroup, drain the
+ * events, detach, remove the cgroup.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <bpf/libbpf.h>
+
+#include "cgroup.h"
+#include "cli.h"
+#include "compile.h"
+#include "egress.h"
+#include "events.h"
+#include "log.h"
+#include "privs.h"
+#include "resolve.h"
+#include "spawn.h"
+
+#define RESOLV_CONF "/etc/resolv.conf"
+#define POLL_MS 50 /* events are submitted without wakeup: poll this often */
+
+struct run_opts {
+	const char *policy_path;
+	const char **allow;
+	int n_allow;
+	bool audit, quiet;
+	const char *events_path;
+	char **argv;
+};
+
+struct run {
+	struct run_opts o;
+	struct policy *policy;
+	struct resolver *resolver;
+	struct resolved_addr *ns;
+	size_t n_ns;
+	struct egress *egress;
+	struct ring_buffer *rb;
+	struct summary *summary;
+	struct event_ctx ectx;
+	FILE *events;
+	char cgmnt[CGROUP_PATH_MAX], cgpath[CGROUP_PATH_MAX];
+	int cgfd, sigfd, epfd, dnsfd;
+	sigset_t oldmask;
+	pid_t child;
+	int status;
+	bool child_done;
+};
+
+static const char run_usage[] =
+	"Usage: weir run [OPTIONS] -- COMMAND [ARG...]\n"
+	"Run COMMAND in its own cgroup; its connections are checked against a policy.\n"
+	"\n"
+	"  -p, --policy FILE   policy file (docs/policy.md); default: the built-in\n"
+	"                      agent-default (package registries and GitHub over HTTPS)\n"
+	"  -a, --allow RULE    extra allow rule, repeatable: NAME[:PORT], IP[:PORT],\n"
+	"                      CIDR[:PORT], [IPv6]:PORT (PORT is N or N-M)\n"
+	"      --audit         deny nothing (but cloud metadata), record what would be denied\n"
+	"  -e, --events FILE   every decision as JSON lines to FILE ('-' = stderr)\n"
+	"  -q, --quiet         no per-denial lines on stderr\n"
+	"  -v, --verbose       more detail (-vv: libbpf debug output)\n"
+	"  -h, --help          this help\n"
+	"\n"
+	"Exit status: COMMAND's; 128+N if it died of signal N; 125 if weir failed;\n"
+	"126 if COMMAND could not be executed; 127 if it was not found.\n";
+
+static int parse_opts(int argc, char **argv, struct run_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "policy", required_argument, NULL, 'p' }, { "allow", required_argument, NULL, 'a' },
+		{ "audit", no_argument, NULL, 'A' },	    { "events", required_argument, NULL, 'e' },
+		{ "quiet", no_argument, NULL, 'q' },	    { "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },	    {},
+	};
+	int c, verbose = 0;
+
+	o->allow = calloc(argc, sizeof(*o->allow));
+	if (!o->allow)
+		return -ENOMEM;
+	optind = 1;
+	/* '+': stop at the first non-option, so COMMAND's own flags are its. */
+	while ((c = getopt_long(argc, argv, "+p:a:e:qvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			o->policy_path = optarg;
+			break;
+		case 'a':
+			o->allow[o->n_allow++] = optarg;
+			break;
+		case 'A':
+			o->audit = true;
+			break;
+		case 'e':
+			o->events_path = optarg;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			fputs(run_usage, stdout);
+			return 1;
+		default:
+			return cli_usage_error(NULL);
+		}
+	}
+	if (verbose)
+		log_set_level(LOG_LEVEL_DEBUG);
+	if (optind >= argc)
+		return cli_usage_error("run: no COMMAND given");
+	o->argv = argv + optind;
+	return 0;
+}
+
+static int load_policy(struct run *r)
+{
+	char err[POLICY_ERR_LEN];
+	int i, ret;
+
+	if (r->o.policy_path)
+		ret = policy_load_file(r->o.policy_path, &r->policy, err);
+	else
+		ret = policy_load_builtin(&r->policy, err);
+	for (i = 0; !ret && i < r->o.n_allow; i++)
+		ret = policy_add_arg(r->policy, r->o.allow[i], err);
+	if (ret) {
+		pr_warn("%s\n", err);
+		return ret;
+	}
+	if (r->o.audit)
+		r->policy->mode = POLICY_AUDIT;
+	policy_print_warnings(stderr, r->policy);
+	return 0;
+}
+
+/* Compile from the current addresses and make it the policy in force. */
+static int apply_policy(struct run *r)
+{
+	struct compile_input in = {
+		.policy = r->policy,
+		.domain_addrs = resolver_addrs,
+		.domain_ctx = r->resolver,
+		.nameservers = r->ns,
+		.n_nameservers = r->n_ns,
+	};
+	char err[COMPILE_ERR_LEN];
+	struct compiled c;
+	int ret;
+
+	resolver_lock(r->resolver);
+	ret = compile_policy(&in, &c, err);
+	resolver_unlock(r->resolver);
+	if (ret) {
+		pr_warn("%s: %s\n", r->policy->source, err);
+		return ret;
+	}
+	ret = egress_apply(r->egress, &c);
+	pr_debug("policy in force: %zu IPv4 and %zu IPv6 prefixes, %zu port sets\n", c.n4, c.n6,
+		 c.nsets);
+	compiled_free(&c);
+	return ret;
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct run *r = ctx;
+	const struct weir_event *e = data;
+	char buf[EVENT_JSON_MAX];
+
+	if (len < sizeof(*e))
+		return 0;
+	summary_add(r->summary, e);
+	if (r->events && event_format_json(&r->ectx, e, buf, sizeof(buf)) > 0)
+		fprintf(r->events, "%s\n", buf);
+	if (!r->o.quiet && e->verdict != WEIR_V_ALLOW) {
+		event_format_human(e, buf, sizeof(buf));
+		fprintf(stderr, "weir: %s\n", buf);
+	}
+	return 0;
+}
+
+static int open_events(struct run *r)
+{
+	if (!r->o.events_path)
+		return 0;
+	if (!strcmp(r->o.events_path, "-")) {
+		r->events = stderr;
+		return 0;
+	}
+	r->events = fopen(r->o.events_path, "we");
+	if (!r->events) {
+		pr_warn("cannot open events file %s: %s\n", r->o.events_path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int setup_signals(struct run *r)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigaddset(&mask, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &mask, &r->oldmask))
+		return -errno;
+	r->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	return r->sigfd < 0 ? -errno : 0;
+}
+
+static int setup_bpf(struct run *r)
+{
+	struct egress_opts eo = {
+		.lpm_entries = 16384,
+		.portsets = 1024,
+		.slots = 4,
+		.ringbuf_bytes = 4 << 20,
+		.task_info = -1,
+	};
+	char name[64];
+	int ret;
+
+	ret = egress_open(&eo, &r->egress);
+	ret = ret ?: apply_policy(r);
+	if (ret)
+		return ret;
+	snprintf(name, sizeof(name), "run-%d", getpid());
+	r->cgfd = cgroup_create(r->cgmnt, name, r->cgpath, sizeof(r->cgpath));
+	if (r->cgfd < 0) {
+		ret = r->cgfd;
+		r->cgpath[0] = '\0';
+		pr_warn("cannot create a cgroup under %s/weir: %s\n", r->cgmnt, strerror(-ret));
+		return ret;
+	}
+	ret = cgroup_id(r->cgpath, &r->ectx.cgroup_id);
+	ret = ret ?: egress_attach(r->egress, r->cgfd);
+	if (ret)
+		return ret;
+	r->ectx.cgroup_path = r->cgpath + strlen(r->cgmnt);
+	r->rb = ring_buffer__new(egress_events_fd(r->egress), on_event, r, NULL);
+	if (!r->rb) {
+		ret = -errno;
+		pr_warn("cannot open the event ring buffer: %s\n", strerror(-ret));
+	}
+	return ret;
+}
+
+static int setup_loop(struct run *r)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ret = 0;
+
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	r->dnsfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->epfd < 0 || r->dnsfd < 0)
+		return -errno;
+	ev.data.fd = r->sigfd;
+	ret = epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->sigfd, &ev);
+	ev.data.fd = r->dnsfd;
+	ret = ret ?: epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->dnsfd, &ev);
+	ev.data.fd = ring_buffer__epoll_fd(r->rb);
+	ret = ret ?: epoll_ctl(r->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	return ret ? -errno : 0;
+}
+
+/* A signal for weir: reap the child, or pass it on. */
+static void on_signal(struct run *r)
+{
+	struct signalfd_siginfo si;
+	int status;
+
+	while (read(r->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			continue;
+		/* A terminal's ^C already reached the child: same process
+		 * group. Only pass on what was sent to weir alone. */
+		if (si.ssi_code == SI_KERNEL && getpgid(r->child) == getpgrp())
+			continue;
+		pr_debug("forwarding signal %d to %d\n", si.ssi_signo, r->child);
+		kill(r->child, si.ssi_signo);
+	}
+	if (!r->child_done && waitpid(r->child, &status, WNOHANG) == r->child) {
+		r->status = status;
+		r->child_done = true;
+	}
+}
+
+static void on_dns_change(struct run *r)
+{
+	__u64 n;
+
+	if (read(r->dnsfd, &n, sizeof(n)) != sizeof(n))
+		return;
+	pr_debug("addresses changed; reloading the policy\n");
+	/* A failed reload leaves the previous policy in force. */
+	apply_policy(r);
+}
+
+static int loop(struct run *r)
+{
+	struct epoll_event evs[4];
+	int i, n;
+
+	while (!r->child_done) {
+		n = epoll_wait(r->epfd, evs, 4, POLL_MS);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.fd == r->sigfd)
+				on_signal(r);
+			else if (evs[i].data.fd == r->dnsfd)
+				on_dns_change(r);
+		}
+		ring_buffer__consume(r->rb);
+		if (r->events)
+			fflush(r->events);
+	}
+	return 0;
+}
+
+/* A signal that arrived before the command started ends the run. */
+static int pending_stop(struct run *r)
+{
+	struct signalfd_siginfo si;
+
+	while (read(r->sigfd, &si, sizeof(si)) == sizeof(si))
+		if (si.ssi_signo != SIGCHLD)
+			return si.ssi_signo;
+	return 0;
+}
+
+static int start_command(struct run *r)
+{
+	int ret, exec_errno, sig;
+
+	sig = pending_stop(r);
+	if (sig) {
+		pr_warn("got signal %d before starting %s; stopping\n", sig, r->o.argv[0]);
+		return -EINTR;
+	}
+	ret = spawn_in_cgroup(r->o.argv, r->cgfd, &r->oldmask, &r->child, &exec_errno);
+	if (ret) {
+		pr_warn("cannot start %s in cgroup %s: %s%s\n", r->o.argv[0], r->cgpath,
+			strerror(-ret),
+			ret == -ENOSYS ? " (clone3 with CLONE_INTO_CGROUP needs Linux 5.7+)" : "");
+		return ret;
+	}
+	if (exec_errno) {
+		pr_warn("%s: %s\n", r->o.argv[0],
+			exec_errno == ENOENT ? "command not found" : strerror(exec_errno));
+		waitpid(r->child, &r->status, 0);
+		r->child_done = true;
+		return exec_errno == ENOENT ? -ENOENT : -EACCES;
+	}
+	pr_debug("started %s as pid %d in %s\n", r->o.argv[0], r->child, r->cgpath);
+	return 0;
+}
+
+static void teardown(struct run *r)
+{
+	if (r->cgpath[0])
+		cgroup_kill_all(r->cgpath);
+	if (r->rb) {
+		ring_buffer__consume(r->rb);
+		if (r->child)
+			summary_print(r->summary, stderr,
+				      egress_stat(r->egress, WEIR_STAT_LOST));
+	}
+	if (r->events && r->events != stderr)
+		fclose(r->events);
+	else if (r->events)
+		fflush(r->events);
+	resolver_free(r->resolver);
+	ring_buffer__free(r->rb);
+	egress_destroy(r->egress); /* detaches: the cgroup is empty by now */
+	if (r->cgfd >= 0)
+		close(r->cgfd);
+	if (r->cgpath[0])
+		cgroup_remove(r->cgpath);
+	if (r->sigfd >= 0)
+		close(r->sigfd);
+	if (r->epfd >= 0)
+		close(r->epfd);
+	if (r->dnsfd >= 0)
+		close(r->dnsfd);
+	sigprocmask(SIG_SETMASK, &r->oldmask, NULL);
+	summary_free(r->summary);
+	policy_free(r->policy);
+	free(r->ns);
+	free(r->o.allow);
+}
+
+static int exit_status(const struct run *r)
+{
+	if (WIFEXITED(r->status))
+		return WEXITSTATUS(r->status);
+	if (WIFSIGNALED(r->status))
+		return 128 + WTERMSIG(r->status);
+	return EXIT_WEIR_FAILED;
+}
+
+static int prepare(struct run *r)
+{
+	char why[256];
+	int ret;
+
+	ret = load_policy(r);
+	ret = ret ?: privs_check_bpf(why, sizeof(why));
+	if (ret) {
+		if (ret == -EPERM)
+			pr_warn("%s\n", why);
+		return ret;
+	}
+	ret = egress_supported(why, sizeof(why));
+	if (ret) {
+		pr_warn("%s\n", why);
+		return ret;
+	}
+	ret = cgroup_find_v2("/proc/self/mountinfo", r->cgmnt, sizeof(r->cgmnt));
+	if (ret) {
+		pr_warn("no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo); "
+			"mount one, e.g.: mount -t cgroup2 none /sys/fs/cgroup\n");
+		return ret;
+	}
+	r->summary = summary_new();
+	ret = r->summary ? open_events(r) : -ENOMEM;
+	ret = ret ?: read_nameservers(RESOLV_CONF, &r->ns, &r->n_ns);
+	ret = ret ?: resolver_new(r->policy, RESOLV_CONF, &r->resolver);
+	if (ret)
+		return ret;
+	r->ectx.policy = r->policy;
+	event_ctx_init_clock(&r->ectx);
+	resolver_resolve_all(r->resolver);
+	return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run r = { .cgfd = -1, .sigfd = -1, .epfd = -1, .dnsfd = -1 };
+	int ret;
+
+	ret = parse_opts(argc, argv, &r.o);
+	if (ret) {
+		free(r.o.allow);
+		return ret > 0 ? EXIT_OK : EXIT_USAGE;
+	}
+	ret = setup_signals(&r);
+	ret = ret ?: prepare(&r);
+	ret = ret ?: setup_bpf(&r);
+	ret = ret ?: setup_loop(&r);
+	ret = ret ?: start_command(&r);
+	ret = ret ?: resolver_start(r.resolver, r.dnsfd);
+	ret = ret ?: loop(&r);
+	teardown(&r);
+	if (r.child_done)
+		return exit_status(&r);
+	return EXIT_WEIR_FAILED;
+}
