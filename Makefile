@@ -91,9 +91,10 @@ $(OUT)/weir: $(OUT)/user/main.o $(LIB)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # --- tests ----------------------------------------------------------------
+# Tests use positional initialisers for short probe tables.
 $(OUT)/tests/%.o: tests/%.c $(SKELS) | $(OUT)/tests/unit $(OUT)/tests/bpf $(OUT)/tests/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(WEIR_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(WEIR_CFLAGS) -Wno-missing-field-initializers -c $< -o $@
 
 $(OUT)/tests/unit-tests: $(patsubst tests/%.c,$(OUT)/tests/%.o,$(UNIT_SRCS)) $(LIB)
 	$(call msg,LINK,$@)
@@ -133,7 +134,7 @@ demo: deps
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/demo.sh
 
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcriterion-dev \
-	libyaml-dev libldns-dev pkg-config iproute2 dnsmasq-base curl util-linux make gcc
+	libyaml-dev libldns-dev pkg-config iproute2 dnsmasq-base curl jq util-linux make gcc
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \

@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Tier 2: the real egress programs on a real cgroup. Each test asserts the
+ * errno the program inside saw, whether the listener got the bytes, and
+ * the event the kernel side reported.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+static const char *const policy_std =
+	"version: 1\n"
+	"name: bpf-test\n"
+	"loopback: deny\n"
+	"allow:\n"
+	"  - cidr: 192.0.2.0/24\n" /* allow[0] */
+	"    ports: [7000, 8000-8100]\n"
+	"  - ip: 2001:db8::1\n" /* allow[1] */
+	"    ports: [8080]\n"
+	"  - ip: 198.51.100.7\n" /* allow[2]: inside deny[1] */
+	"  - ip: 203.0.113.5\n" /* allow[3]: tcp only */
+	"    ports: [8080]\n"
+	"    proto: tcp\n"
+	"deny:\n"
+	"  - ip: 192.0.2.9\n" /* deny[0]: inside allow[0] */
+	"  - cidr: 198.51.100.0/24\n"; /* deny[1] */
+
+static struct harness h;
+
+static void setup(void)
+{
+	h_netns();
+	h_start(&h, policy_std, NULL);
+}
+
+static void teardown(void)
+{
+	h_stop(&h);
+}
+
+TestSuite(egress, .init = setup, .fini = teardown, .timeout = 30);
+
+/* The newest event must say this. */
+static void expect_event(__u8 verdict, __u8 op, __u32 rule, const char *dst, int port)
+{
+	const struct weir_event *e = h_events(&h);
+	__u8 a[16];
+
+	cr_assert_not_null(e, "no event");
+	h_addr(dst, a);
+	cr_expect_eq(e->verdict, verdict, "verdict %u, want %u", e->verdict, verdict);
+	cr_expect_eq(e->op, op, "op %u, want %u", e->op, op);
+	cr_expect_eq(e->rule, rule, "rule 0x%x, want 0x%x", e->rule, rule);
+	cr_expect_eq(e->port, port);
+	cr_expect_eq(memcmp(e->addr, a, e->family == AF_INET ? 4 : 16), 0, "dst");
+}
+
+#define ALLOW(i) WEIR_RULE_ID(WEIR_RK_ALLOW, i)
+#define DENY(i) WEIR_RULE_ID(WEIR_RK_DENY, i)
+
+Test(egress, tcp4_allowed_arrives_and_is_reported)
+{
+	int l = h_listen_tcp("192.0.2.1", 8080), pid;
+	struct probe p = { P_TCP, AF_INET, "192.0.2.1", 8080 };
+	const struct weir_event *e;
+
+	cr_assert_eq(h_probe(&h, &p, &pid), 0);
+	cr_assert(h_tcp_got(l), "allowed bytes did not arrive");
+	expect_event(WEIR_V_ALLOW, WEIR_OP_CONNECT4, ALLOW(0), "192.0.2.1", 8080);
+	e = h_events(&h);
+	cr_expect_eq(e->pid, (__u32)pid);
+	cr_expect_eq(e->tid, (__u32)pid);
+	cr_expect_eq(e->uid, 0);
+	cr_expect_eq(e->family, AF_INET);
+	cr_expect_eq(e->protocol, IPPROTO_TCP);
+	cr_expect_eq(e->sock_type, SOCK_STREAM);
+	cr_expect_eq(e->reason, WEIR_R_ALLOW_RULE);
+	cr_expect_neq(e->cgroup_id, 0);
+	cr_expect_neq(e->ts_ns, 0);
+	cr_expect_str_eq(e->comm, "bpf-tests");
+}
+
+Test(egress, tcp4_unlisted_is_eperm_and_nothing_arrives)
+{
+	int l = h_listen_tcp("203.0.113.9", 8080);
+	struct probe p = { P_TCP, AF_INET, "203.0.113.9", 8080 };
+
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_tcp_got(l));
+	expect_event(WEIR_V_DENY, WEIR_OP_CONNECT4, 0, "203.0.113.9", 8080);
+	cr_expect_eq(h_events(&h)->reason, WEIR_R_NO_MATCH);
+}
+
+Test(egress, port_ranges_and_single_ports)
+{
+	static const struct {
+		int port, want;
+	} cases[] = { { 7000, 0 }, { 6999, EPERM }, { 7001, EPERM }, { 8000, 0 },
+		      { 8050, 0 }, { 8100, 0 },	    { 8101, EPERM }, { 443, EPERM } };
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int l = h_listen_udp("192.0.2.1", cases[i].port);
+		struct probe p = { P_UDP_SENDTO, AF_INET, "192.0.2.1", cases[i].port };
+
+		cr_expect_eq(h_probe(&h, &p, NULL), cases[i].want, "port %d", cases[i].port);
+		cr_expect_eq(h_udp_got(l), cases[i].want == 0, "port %d arrival", cases[i].port);
+		if (cases[i].want)
+			cr_expect_eq(h_events(&h)->reason, WEIR_R_PORT, "port %d", cases[i].port);
+		close(l);
+	}
+}
+
+Test(egress, deny_beats_allow)
+{
+	int l = h_listen_tcp("192.0.2.9", 8080);
+	struct probe p = { P_TCP, AF_INET, "192.0.2.9", 8080 };
+
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_tcp_got(l));
+	expect_event(WEIR_V_DENY, WEIR_OP_CONNECT4, DENY(0), "192.0.2.9", 8080);
+	cr_expect_eq(h_events(&h)->reason, WEIR_R_DENY_RULE);
+}
+
+Test(egress, wider_deny_beats_narrower_allow)
+{
+	int l = h_listen_tcp("198.51.100.7", 8080);
+	struct probe p = { P_TCP, AF_INET, "198.51.100.7", 8080 };
+
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_tcp_got(l));
+	expect_event(WEIR_V_DENY, WEIR_OP_CONNECT4, DENY(1), "198.51.100.7", 8080);
+}
+
+Test(egress, udp4_sendto)
+{
+	int ok = h_listen_udp("192.0.2.1", 8080), bad = h_listen_udp("192.0.2.9", 8080);
+	struct probe p = { P_UDP_SENDTO, AF_INET, "192.0.2.1", 8080 };
+
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_udp_got(ok));
+	expect_event(WEIR_V_ALLOW, WEIR_OP_SENDMSG4, ALLOW(0), "192.0.2.1", 8080);
+	cr_expect_eq(h_events(&h)->protocol, IPPROTO_UDP);
+	p.addr = "192.0.2.9";
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_udp_got(bad));
+	expect_event(WEIR_V_DENY, WEIR_OP_SENDMSG4, DENY(0), "192.0.2.9", 8080);
+}
+
+Test(egress, udp4_connected)
+{
+	int ok = h_listen_udp("192.0.2.1", 8080), bad = h_listen_udp("192.0.2.9", 8080);
+	struct probe p = { P_UDP_CONNECT, AF_INET, "192.0.2.1", 8080 };
+
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_udp_got(ok));
+	expect_event(WEIR_V_ALLOW, WEIR_OP_CONNECT4, ALLOW(0), "192.0.2.1", 8080);
+	p.addr = "192.0.2.9";
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_udp_got(bad));
+}
+
+Test(egress, protocol_constraint)
+{
+	int lt = h_listen_tcp("203.0.113.5", 8080), lu = h_listen_udp("203.0.113.5", 8080);
+	struct probe p = { P_TCP, AF_INET, "203.0.113.5", 8080 };
+
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_tcp_got(lt));
+	expect_event(WEIR_V_ALLOW, WEIR_OP_CONNECT4, ALLOW(3), "203.0.113.5", 8080);
+	p.mode = P_UDP_SENDTO;
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM, "a tcp-only rule must not allow udp");
+	cr_assert_not(h_udp_got(lu));
+	cr_expect_eq(h_events(&h)->reason, WEIR_R_PORT);
+}
+
+Test(egress, ipv6_tcp_and_udp)
+{
+	int lt1 = h_listen_tcp("2001:db8::1", 8080), lt2 = h_listen_tcp("2001:db8::2", 8080);
+	int lu1 = h_listen_udp("2001:db8::1", 8080), lu2 = h_listen_udp("2001:db8::2", 8080);
+	struct probe p = { P_TCP, AF_INET6, "2001:db8::1", 8080 };
+
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_tcp_got(lt1));
+	expect_event(WEIR_V_ALLOW, WEIR_OP_CONNECT6, ALLOW(1), "2001:db8::1", 8080);
+	cr_expect_eq(h_events(&h)->family, AF_INET6);
+	p.addr = "2001:db8::2";
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_tcp_got(lt2));
+	p = (struct probe){ P_UDP_SENDTO, AF_INET6, "2001:db8::1", 8080 };
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_udp_got(lu1));
+	expect_event(WEIR_V_ALLOW, WEIR_OP_SENDMSG6, ALLOW(1), "2001:db8::1", 8080);
+	p.addr = "2001:db8::2";
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_udp_got(lu2));
+	p = (struct probe){ P_UDP_CONNECT, AF_INET6, "2001:db8::2", 8080 };
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_udp_got(lu2));
+}
+
+/*
+ * ::ffff:a.b.c.d on an AF_INET6 socket goes straight to the IPv4 code
+ * without running connect4/sendmsg4: connect6/sendmsg6 must judge it by
+ * the IPv4 rules, on every path.
+ */
+Test(egress, ipv4_mapped_judged_by_ipv4_rules)
+{
+	static const enum probe_mode modes[] = { P_TCP, P_UDP_SENDTO, P_UDP_CONNECT };
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		bool tcp = modes[i] == P_TCP;
+		int bad = tcp ? h_listen_tcp("192.0.2.9", 8080) : h_listen_udp("192.0.2.9", 8080);
+		int ok = tcp ? h_listen_tcp("192.0.2.1", 8080) : h_listen_udp("192.0.2.1", 8080);
+		struct probe p = { modes[i], AF_INET6, "::ffff:192.0.2.9", 8080 };
+		const struct weir_event *e;
+
+		cr_expect_eq(h_probe(&h, &p, NULL), EPERM, "mode %d", modes[i]);
+		cr_expect_not(tcp ? h_tcp_got(bad) : h_udp_got(bad), "mode %d leaked", modes[i]);
+		e = h_events(&h);
+		cr_expect_eq(e->rule, DENY(0));
+		/* udpv6_sendmsg turns a mapped destination into an IPv4 one
+		 * before its hook: sendmsg4 judges it. connect6 sees it mapped. */
+		if (modes[i] == P_UDP_SENDTO) {
+			cr_expect_eq(e->op, WEIR_OP_SENDMSG4);
+		} else {
+			cr_expect_eq(e->op, WEIR_OP_CONNECT6);
+			cr_expect(e->flags & WEIR_EF_MAPPED);
+		}
+		p.addr = "::ffff:192.0.2.1";
+		cr_expect_eq(h_probe(&h, &p, NULL), 0, "mode %d allowed", modes[i]);
+		cr_expect(tcp ? h_tcp_got(ok) : h_udp_got(ok), "mode %d allowed arrival", modes[i]);
+		cr_expect_eq(h_events(&h)->rule, ALLOW(0));
+		close(bad);
+		close(ok);
+	}
+}
+
+/* The address decides, not the family field: AF_UNSPEC still sends. */
+Test(egress, af_unspec_sendto_is_judged_by_address)
+{
+	int bad = h_listen_udp("192.0.2.9", 8080), ok = h_listen_udp("192.0.2.1", 8080);
+	struct probe p = { P_UDP_SENDTO, AF_INET, "192.0.2.9", 8080, AF_UNSPEC };
+
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_udp_got(bad));
+	p.addr = "192.0.2.1";
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_udp_got(ok));
+}
+
+/* An AF_INET sockaddr on an AF_INET6 UDP socket takes the IPv4 path. */
+Test(egress, ipv4_sockaddr_on_ipv6_socket)
+{
+	int bad = h_listen_udp("192.0.2.9", 8080);
+	struct probe p = { P_UDP_SENDTO, AF_INET6, "192.0.2.9", 8080 };
+
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_udp_got(bad));
+	cr_expect_eq(h_events(&h)->op, WEIR_OP_SENDMSG4);
+}
+
+Test(egress, loopback_deny_and_unspecified_addresses)
+{
+	int l4 = h_listen_tcp("127.0.0.1", 8080), l6 = h_listen_tcp("::1", 8080);
+	static const char *const dsts[] = { "127.0.0.1", "0.0.0.0", "::1", "::", "::ffff:0.0.0.0" };
+	size_t i;
+
+	for (i = 0; i < sizeof(dsts) / sizeof(dsts[0]); i++) {
+		int fam = strchr(dsts[i], ':') ? AF_INET6 : AF_INET;
+		struct probe p = { P_TCP, fam, dsts[i], 8080 };
+
+		cr_expect_eq(h_probe(&h, &p, NULL), EPERM, "%s", dsts[i]);
+		cr_expect_not(h_tcp_got(l4), "%s reached 127.0.0.1", dsts[i]);
+		cr_expect_not(h_tcp_got(l6), "%s reached ::1", dsts[i]);
+	}
+	cr_expect(h_events(&h)->flags & WEIR_EF_UNSPEC);
+}
+
+Test(egress, lost_events_are_counted_and_verdicts_unchanged)
+{
+	struct egress_opts o = { .lpm_entries = 1024, .portsets = 64, .slots = 4,
+				 .ringbuf_bytes = 4096, .task_info = -1 };
+	int l = h_listen_udp("192.0.2.1", 8080), i, fails = 0;
+	struct probe p = { P_UDP_SENDTO, AF_INET, "192.0.2.1", 8080 };
+
+	h_stop(&h);
+	h_start(&h, policy_std, &o);
+	cr_assert_eq(egress_stat(h.eg, WEIR_STAT_LOST), 0);
+	/* 4 KiB holds ~40 events; nobody consumes: most of 100 are lost. */
+	for (i = 0; i < 100; i++)
+		fails += h_probe(&h, &p, NULL) != 0;
+	cr_assert_eq(fails, 0, "a full ring buffer changed a verdict");
+	cr_assert_geq(egress_stat(h.eg, WEIR_STAT_LOST), 50);
+	cr_assert_eq(egress_stat(h.eg, WEIR_STAT_DECISIONS), 100);
+	cr_assert(h_udp_got(l));
+}
+
+Test(egress, nested_cgroup_inherits_enforcement)
+{
+	int bad = h_listen_tcp("192.0.2.9", 8080), ok = h_listen_tcp("192.0.2.1", 8080);
+	struct probe p = { P_TCP, AF_INET, "192.0.2.9", 8080, 0, "child/grandchild" };
+	char sub[CGROUP_PATH_MAX + 16];
+
+	snprintf(sub, sizeof(sub), "%s/child", h.cgpath);
+	cr_assert_eq(mkdir(sub, 0755), 0);
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_tcp_got(bad));
+	cr_expect_neq(h_events(&h)->cgroup_id, 0);
+	p.addr = "192.0.2.1";
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_tcp_got(ok));
+}
+
+Test(egress, task_info_core_fallback_reports_the_same)
+{
+	struct egress_opts o = { .lpm_entries = 1024, .portsets = 64, .slots = 4,
+				 .ringbuf_bytes = 1 << 20, .task_info = WEIR_TASK_CORE };
+	struct probe p = { P_TCP, AF_INET, "192.0.2.1", 8080 };
+	int l = h_listen_tcp("192.0.2.1", 8080), pid;
+	const struct weir_event *e;
+
+	h_stop(&h);
+	h_start(&h, policy_std, &o);
+	cr_assert_eq(h_probe(&h, &p, &pid), 0);
+	cr_assert(h_tcp_got(l));
+	e = h_events(&h);
+	cr_assert_not_null(e);
+	cr_expect_eq(e->pid, (__u32)pid);
+	cr_expect_str_eq(e->comm, "bpf-tests");
+	cr_expect_neq(e->cgroup_id, 0);
+}
+
+Test(egress, no_policy_loaded_fails_closed)
+{
+	int l = h_listen_tcp("192.0.2.1", 8080);
+	struct probe p = { P_TCP, AF_INET, "192.0.2.1", 8080 };
+
+	h_stop(&h);
+	h_start_empty(&h, NULL);
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_tcp_got(l));
+	cr_expect_eq(h_events(&h)->reason, WEIR_R_NO_POLICY);
+}
+
+/* --- policies other than the standard one ---------------------------------- */
+
+static void restart(const char *yaml)
+{
+	h_stop(&h);
+	h_start(&h, yaml, NULL);
+}
+
+Test(egress, loopback_allow)
+{
+	int l = h_listen_tcp("127.0.0.1", 8080), l6 = h_listen_tcp("::1", 8080);
+	struct probe p = { P_TCP, AF_INET, "127.0.0.1", 8080 };
+
+	restart("version: 1\nloopback: allow\n");
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_tcp_got(l));
+	cr_expect_eq(h_events(&h)->rule, WEIR_RULE_ID(WEIR_RK_LOOPBACK, 0));
+	p.addr = "0.0.0.0"; /* the kernel connects this to 127.0.0.1 */
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_tcp_got(l));
+	p = (struct probe){ P_TCP, AF_INET6, "::1", 8080 };
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_tcp_got(l6));
+}
+
+Test(egress, loopback_deny_with_explicit_port)
+{
+	int ok = h_listen_tcp("127.0.0.1", 8080), bad = h_listen_tcp("127.0.0.1", 9090);
+	struct probe p = { P_TCP, AF_INET, "127.0.0.1", 8080 };
+
+	restart("version: 1\nloopback: deny\nallow:\n  - ip: 127.0.0.1\n    ports: [8080]\n");
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_tcp_got(ok));
+	p.port = 9090;
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_tcp_got(bad));
+}
+
+static void expect_metadata_denied(void)
+{
+	int l = h_listen_tcp("169.254.169.254", 80);
+	struct probe p = { P_TCP, AF_INET, "169.254.169.254", 80 };
+
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_tcp_got(l));
+	cr_expect_eq(WEIR_RULE_KIND(h_events(&h)->rule), WEIR_RK_METADATA);
+	cr_expect_eq(h_events(&h)->verdict, WEIR_V_DENY);
+	p = (struct probe){ P_TCP, AF_INET6, "::ffff:169.254.169.254", 80 };
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_tcp_got(l));
+	close(l);
+}
+
+Test(egress, metadata_denied_even_under_allow_all)
+{
+	restart("version: 1\nallow:\n  - cidr: 0.0.0.0/0\n  - cidr: ::/0\n");
+	expect_metadata_denied();
+}
+
+Test(egress, metadata_denied_in_audit_mode)
+{
+	restart("version: 1\nmode: audit\n");
+	expect_metadata_denied();
+}
+
+Test(egress, metadata_allowed_when_named_exactly)
+{
+	int l = h_listen_tcp("169.254.169.254", 80);
+	struct probe p = { P_TCP, AF_INET, "169.254.169.254", 80 };
+
+	restart("version: 1\nallow:\n  - ip: 169.254.169.254\n    ports: [80]\n");
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_tcp_got(l));
+}
+
+Test(egress, audit_mode_allows_and_says_would_deny)
+{
+	int l = h_listen_tcp("203.0.113.9", 8080);
+	struct probe p = { P_TCP, AF_INET, "203.0.113.9", 8080 };
+
+	restart("version: 1\nmode: audit\ndeny:\n  - ip: 203.0.113.9\n");
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_tcp_got(l));
+	cr_expect_eq(h_events(&h)->verdict, WEIR_V_WOULD_DENY);
+	cr_expect_eq(h_events(&h)->rule, DENY(0));
+}
+
+/* A reload replaces the policy whole: nothing of the old one survives. */
+Test(egress, reload_replaces_policy)
+{
+	int a = h_listen_tcp("192.0.2.1", 8080), b = h_listen_tcp("203.0.113.9", 8080);
+	struct probe pa = { P_TCP, AF_INET, "192.0.2.1", 8080 };
+	struct probe pb = { P_TCP, AF_INET, "203.0.113.9", 8080 };
+	struct compile_input in = {};
+	char err[POLICY_ERR_LEN];
+	struct policy *pol;
+	struct compiled c;
+	int i;
+
+	for (i = 0; i < 3; i++) { /* flip back and forth: slots are reused */
+		cr_assert_eq(h_probe(&h, &pa, NULL), 0);
+		cr_assert(h_tcp_got(a));
+		cr_assert_eq(policy_load_buffer("b.yaml", "version: 1\nallow:\n  - ip: 203.0.113.9\n",
+						strlen("version: 1\nallow:\n  - ip: 203.0.113.9\n"), &pol, err),
+			     0, "%s", err);
+		in.policy = pol;
+		cr_assert_eq(compile_policy(&in, &c, err), 0);
+		cr_assert_eq(egress_apply(h.eg, &c), 0);
+		compiled_free(&c);
+		policy_free(pol);
+		cr_assert_eq(h_probe(&h, &pa, NULL), EPERM, "old policy survived the reload");
+		cr_assert_not(h_tcp_got(a));
+		cr_assert_eq(h_probe(&h, &pb, NULL), 0);
+		cr_assert(h_tcp_got(b));
+		in.policy = h.pol;
+		cr_assert_eq(compile_policy(&in, &c, err), 0);
+		cr_assert_eq(egress_apply(h.eg, &c), 0);
+		compiled_free(&c);
+		cr_assert_eq(h_probe(&h, &pb, NULL), EPERM);
+	}
+}
