@@ -25,7 +25,8 @@ void h_netns(void)
 		"203.0.113.5/32 203.0.113.9/32 169.254.169.254/32; do "
 		"ip addr add $a dev lo || exit 1; done && "
 		"ip addr add 2001:db8::1/128 dev lo nodad && "
-		"ip addr add 2001:db8::2/128 dev lo nodad";
+		"ip addr add 2001:db8::2/128 dev lo nodad && "
+		"ip addr add fd00:ec2::254/128 dev lo nodad";
 
 	cr_assert_eq(geteuid(), 0, "BPF tests need root (sudo make test)");
 	cr_assert_eq(unshare(CLONE_NEWNET), 0, "unshare(CLONE_NEWNET): %s", strerror(errno));

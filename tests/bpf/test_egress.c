@@ -400,6 +400,12 @@ static void expect_metadata_denied(void)
 	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
 	cr_assert_not(h_tcp_got(l));
 	close(l);
+	l = h_listen_tcp("fd00:ec2::254", 80);
+	p = (struct probe){ P_TCP, AF_INET6, "fd00:ec2::254", 80 };
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
+	cr_assert_not(h_tcp_got(l));
+	cr_expect_eq(WEIR_RULE_KIND(h_events(&h)->rule), WEIR_RK_METADATA);
+	close(l);
 }
 
 Test(egress, metadata_denied_even_under_allow_all)

@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Tier 1: flattening a policy into trie entries, without BPF. */
+#include <arpa/inet.h>
+#include <string.h>
+#include <criterion/criterion.h>
+
+#include "compile.h"
+
+static struct policy *load(const char *yaml)
+{
+	char err[POLICY_ERR_LEN];
+	struct policy *p;
+
+	cr_assert_eq(policy_load_buffer("t.yaml", yaml, strlen(yaml), &p, err), 0, "%s", err);
+	return p;
+}
+
+static const struct centry *find(const struct compiled *c, const char *pfx)
+{
+	char a[64];
+	__u8 addr[16] = {};
+	int plen, fam;
+	size_t i, n;
+	const struct centry *v;
+
+	cr_assert_eq(sscanf(pfx, "%63[^/]/%d", a, &plen), 2);
+	fam = strchr(a, ':') ? AF_INET6 : AF_INET;
+	cr_assert_eq(inet_pton(fam, a, addr), 1);
+	v = fam == AF_INET ? c->v4 : c->v6;
+	n = fam == AF_INET ? c->n4 : c->n6;
+	for (i = 0; i < n; i++)
+		if (v[i].plen == plen && !memcmp(v[i].addr, addr, 16))
+			return &v[i];
+	return NULL;
+}
+
+static void compile(const char *yaml, struct compiled *c, struct policy **pp)
+{
+	struct compile_input in = { .policy = load(yaml) };
+	char err[COMPILE_ERR_LEN];
+
+	cr_assert_eq(compile_policy(&in, c, err), 0, "%s", err);
+	*pp = (struct policy *)in.policy;
+}
+
+#define A(i) WEIR_RULE_ID(WEIR_RK_ALLOW, i)
+#define D(i) WEIR_RULE_ID(WEIR_RK_DENY, i)
+
+Test(compile, covering_constraints_are_merged_into_narrower_prefixes)
+{
+	struct compiled c;
+	struct policy *p;
+	const struct centry *e;
+
+	compile("version: 1\nloopback: deny\nallow:\n"
+		"  - cidr: 192.0.2.0/24\n    ports: [80]\n"
+		"  - ip: 192.0.2.7\n    ports: [443]\n",
+		&c, &p);
+	e = find(&c, "192.0.2.7/32");
+	cr_assert_not_null(e);
+	/* Two ranges: its own 443 first, then the /24's 80. */
+	cr_assert_neq(e->val.allow.set, 0);
+	cr_assert_eq(c.sets[e->val.allow.set - 1].n, 2);
+	cr_expect_eq(c.sets[e->val.allow.set - 1].r[0].lo, 443);
+	cr_expect_eq(c.sets[e->val.allow.set - 1].r[0].rule, A(1));
+	cr_expect_eq(c.sets[e->val.allow.set - 1].r[1].lo, 80);
+	cr_expect_eq(c.sets[e->val.allow.set - 1].r[1].rule, A(0));
+	e = find(&c, "192.0.2.0/24");
+	cr_assert_not_null(e);
+	cr_expect_eq(e->val.allow.set, 0);
+	cr_expect_eq(e->val.allow.inl.lo, 80);
+	cr_expect_eq(e->val.allow.inl.protos, WEIR_P_TCP | WEIR_P_UDP);
+	compiled_free(&c);
+	policy_free(p);
+}
+
+Test(compile, wider_deny_reaches_narrower_allow)
+{
+	struct compiled c;
+	struct policy *p;
+	const struct centry *e;
+
+	compile("version: 1\nloopback: deny\nallow:\n  - ip: 198.51.100.7\n"
+		"deny:\n  - cidr: 198.51.100.0/24\n",
+		&c, &p);
+	e = find(&c, "198.51.100.7/32");
+	cr_assert_not_null(e);
+	cr_expect_eq(e->val.deny.inl.rule, D(0));
+	cr_expect_eq(e->val.deny.inl.protos, WEIR_P_ANY);
+	cr_expect_eq(e->val.allow.inl.rule, A(0));
+	compiled_free(&c);
+	policy_free(p);
+}
+
+Test(compile, sibling_prefixes_do_not_leak)
+{
+	struct compiled c;
+	struct policy *p;
+	const struct centry *e;
+
+	compile("version: 1\nloopback: deny\nallow:\n  - cidr: 192.0.2.0/25\n    ports: [1]\n"
+		"  - cidr: 192.0.2.128/25\n    ports: [2]\n  - ip: 192.0.2.200\n    ports: [3]\n",
+		&c, &p);
+	e = find(&c, "192.0.2.200/32");
+	cr_assert_neq(e->val.allow.set, 0);
+	cr_assert_eq(c.sets[e->val.allow.set - 1].n, 2);
+	cr_expect_eq(c.sets[e->val.allow.set - 1].r[0].lo, 3);
+	cr_expect_eq(c.sets[e->val.allow.set - 1].r[1].lo, 2, "took the wrong /25");
+	compiled_free(&c);
+	policy_free(p);
+}
+
+Test(compile, any_port_rule_absorbs_narrower_ranges)
+{
+	struct compiled c;
+	struct policy *p;
+	const struct centry *e;
+
+	compile("version: 1\nloopback: deny\nallow:\n  - cidr: 192.0.2.0/24\n"
+		"  - ip: 192.0.2.7\n    ports: [443]\n",
+		&c, &p);
+	e = find(&c, "192.0.2.7/32");
+	/* 443 is listed (most specific first), the /24's any-port follows. */
+	cr_assert_neq(e->val.allow.set, 0);
+	cr_expect_eq(c.sets[e->val.allow.set - 1].r[1].hi, 65535);
+	compiled_free(&c);
+	policy_free(p);
+}
+
+Test(compile, too_many_ranges_is_an_error_naming_the_prefix)
+{
+	struct compile_input in = {};
+	char err[COMPILE_ERR_LEN] = "";
+	struct compiled c;
+
+	in.policy = load("version: 1\nallow:\n"
+			 "  - cidr: 192.0.2.0/24\n    ports: [1,3,5,7,9,11,13,15,17]\n"
+			 "  - ip: 192.0.2.7\n    ports: [2,4,6,8,10,12,14,16,18]\n");
+	cr_assert_lt(compile_policy(&in, &c, err), 0);
+	cr_expect(strstr(err, "192.0.2.7/32"), "%s", err);
+	policy_free((struct policy *)in.policy);
+}
+
+Test(compile, builtin_loopback_metadata_and_nameservers)
+{
+	struct resolved_addr ns = { .family = AF_INET, .addr = { 192, 0, 2, 53 } };
+	struct compile_input in = { .nameservers = &ns, .n_nameservers = 1 };
+	char err[COMPILE_ERR_LEN];
+	struct compiled c;
+	const struct centry *e;
+
+	in.policy = load("version: 1\n");
+	cr_assert_eq(compile_policy(&in, &c, err), 0);
+	e = find(&c, "127.0.0.0/8");
+	cr_assert_not_null(e);
+	cr_expect_eq(WEIR_RULE_KIND(e->val.allow.inl.rule), WEIR_RK_LOOPBACK);
+	cr_assert_not_null(find(&c, "::1/128"));
+	e = find(&c, "169.254.169.254/32");
+	cr_assert_not_null(e);
+	cr_expect(e->val.deny.inl.flags & WEIR_RF_HARD);
+	cr_assert_not_null(find(&c, "fd00:ec2::254/128"));
+	e = find(&c, "192.0.2.53/32");
+	cr_assert_not_null(e);
+	cr_expect_eq(e->val.allow.inl.lo, 53);
+	cr_expect_eq(e->val.allow.inl.hi, 53);
+	cr_expect_eq(e->val.allow.inl.protos, WEIR_P_TCP | WEIR_P_UDP);
+	compiled_free(&c);
+	policy_free((struct policy *)in.policy);
+}
+
+Test(compile, metadata_opened_only_by_exact_rule)
+{
+	struct compiled c;
+	struct policy *p;
+
+	compile("version: 1\nloopback: deny\nallow:\n  - cidr: 169.254.0.0/16\n", &c, &p);
+	cr_expect_not_null(find(&c, "169.254.169.254/32"), "a wide CIDR must not open metadata");
+	compiled_free(&c);
+	policy_free(p);
+	compile("version: 1\nloopback: deny\nallow:\n  - ip: 169.254.169.254\n", &c, &p);
+	cr_expect_eq(find(&c, "169.254.169.254/32")->val.deny.inl.protos, 0);
+	compiled_free(&c);
+	policy_free(p);
+}
+
+static size_t two_addrs(void *ctx, __u32 rule, const struct resolved_addr **out)
+{
+	static const struct resolved_addr a[] = {
+		{ .family = AF_INET, .addr = { 192, 0, 2, 10 } },
+		{ .family = AF_INET6, .addr = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 } },
+	};
+
+	*out = a;
+	return rule == A(0) ? 2 : 0;
+}
+
+Test(compile, domain_rules_become_host_prefixes)
+{
+	struct compile_input in = { .domain_addrs = two_addrs };
+	char err[COMPILE_ERR_LEN];
+	struct compiled c;
+	const struct centry *e;
+
+	in.policy = load("version: 1\nloopback: deny\nallow:\n  - domain: allowed.test\n"
+			 "    ports: [443]\n");
+	cr_assert_eq(compile_policy(&in, &c, err), 0);
+	e = find(&c, "192.0.2.10/32");
+	cr_assert_not_null(e);
+	cr_expect_eq(e->val.allow.inl.lo, 443);
+	cr_expect_eq(e->val.allow.inl.rule, A(0));
+	cr_assert_not_null(find(&c, "2001:db8::1/128"));
+	compiled_free(&c);
+	policy_free((struct policy *)in.policy);
+}
+
+/* Ranges carry their rule, so one rule's prefixes share one port set. */
+Test(compile, port_sets_are_shared_by_one_rules_prefixes)
+{
+	struct compile_input in = { .domain_addrs = two_addrs };
+	char err[COMPILE_ERR_LEN];
+	struct compiled c;
+
+	in.policy = load("version: 1\nloopback: deny\nallow:\n  - domain: allowed.test\n"
+			 "    ports: [80, 443]\n");
+	cr_assert_eq(compile_policy(&in, &c, err), 0);
+	cr_expect_neq(find(&c, "192.0.2.10/32")->val.allow.set, 0);
+	cr_expect_eq(find(&c, "192.0.2.10/32")->val.allow.set,
+		     find(&c, "2001:db8::1/128")->val.allow.set);
+	cr_expect_eq(c.nsets, 1);
+	compiled_free(&c);
+	policy_free((struct policy *)in.policy);
+}
+
+Test(compile, audit_flag_follows_mode)
+{
+	struct compiled c;
+	struct policy *p;
+
+	compile("version: 1\nmode: audit\n", &c, &p);
+	cr_expect(c.audit);
+	compiled_free(&c);
+	policy_free(p);
+}

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Tier 1: event formatting and mountinfo parsing. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <criterion/criterion.h>
+
+#include "cgroup.h"
+#include "events.h"
+
+static struct weir_event ev4(void)
+{
+	struct weir_event e = {
+		.ts_ns = 1000000000ULL * 5 + 7,
+		.cgroup_id = 44,
+		.pid = 4242,
+		.tid = 4243,
+		.uid = 1000,
+		.gid = 1000,
+		.verdict = WEIR_V_DENY,
+		.op = WEIR_OP_CONNECT4,
+		.reason = WEIR_R_NO_MATCH,
+		.family = AF_INET,
+		.protocol = 6,
+		.sock_type = 1,
+		.port = 443,
+	};
+
+	inet_pton(AF_INET, "198.51.100.7", e.addr);
+	strcpy(e.comm, "curl");
+	return e;
+}
+
+Test(events, json_has_every_field)
+{
+	struct event_ctx ctx = { .boot_to_real_ns = 1700000000LL * 1000000000LL,
+				 .cgroup_id = 44,
+				 .cgroup_path = "/weir/run-1" };
+	struct weir_event e = ev4();
+	char buf[EVENT_JSON_MAX];
+
+	cr_assert_gt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
+	cr_expect_str_eq(buf, "{\"v\":1,\"ts\":\"2023-11-14T22:13:25.000000007Z\","
+			      "\"verdict\":\"deny\",\"mode\":\"enforce\",\"op\":\"connect4\","
+			      "\"proto\":\"tcp\",\"family\":\"ipv4\",\"dst\":\"198.51.100.7\","
+			      "\"port\":443,\"rule\":\"default\",\"reason\":\"no-matching-rule\","
+			      "\"pid\":4242,\"tid\":4243,\"uid\":1000,\"gid\":1000,\"comm\":\"curl\","
+			      "\"cgroup\":\"/weir/run-1\",\"cgroup_id\":44}");
+}
+
+Test(events, json_escapes_hostile_comm)
+{
+	struct event_ctx ctx = {};
+	struct weir_event e = ev4();
+	char buf[EVENT_JSON_MAX];
+
+	memcpy(e.comm, "a\"b\\c\n\x01\xff\xc3z", 11);
+	cr_assert_gt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
+	cr_expect(strstr(buf, "\"comm\":\"a\\\"b\\\\c\\u000a\\u0001\\u00ff\\u00c3z\""), "%s", buf);
+	cr_expect(strstr(buf, "\"cgroup\":\"44\""), "unknown cgroup: its id, %s", buf);
+}
+
+Test(events, json_ipv6_mapped_and_domain)
+{
+	struct event_ctx ctx = {};
+	struct policy *p;
+	char err[POLICY_ERR_LEN], buf[EVENT_JSON_MAX];
+	struct weir_event e = ev4();
+	const char *y = "version: 1\nallow:\n  - domain: allowed.test\n";
+
+	cr_assert_eq(policy_load_buffer("t", y, strlen(y), &p, err), 0);
+	ctx.policy = p;
+	e.family = AF_INET6;
+	e.op = WEIR_OP_CONNECT6;
+	e.verdict = WEIR_V_ALLOW;
+	e.reason = WEIR_R_ALLOW_RULE;
+	e.rule = WEIR_RULE_ID(WEIR_RK_ALLOW, 0);
+	e.flags = WEIR_EF_MAPPED;
+	inet_pton(AF_INET6, "::ffff:192.0.2.10", e.addr);
+	cr_assert_gt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
+	cr_expect(strstr(buf, "\"family\":\"ipv6\",\"dst\":\"::ffff:192.0.2.10\""), "%s", buf);
+	cr_expect(strstr(buf, "\"domain\":\"allowed.test\",\"rule\":\"allow[0]\""), "%s", buf);
+	cr_expect(strstr(buf, "\"mapped\":true"), "%s", buf);
+	policy_free(p);
+}
+
+Test(events, json_reports_truncation)
+{
+	struct event_ctx ctx = {};
+	struct weir_event e = ev4();
+	char buf[32];
+
+	cr_expect_lt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
+}
+
+Test(events, human_line)
+{
+	struct weir_event e = ev4();
+	char buf[256];
+
+	event_format_human(&e, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "denied tcp 198.51.100.7:443 (curl pid 4242)");
+	e.family = AF_INET6;
+	e.protocol = 17;
+	e.verdict = WEIR_V_WOULD_DENY;
+	inet_pton(AF_INET6, "2001:db8::1", e.addr);
+	event_format_human(&e, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "would deny udp [2001:db8::1]:443 (curl pid 4242)");
+}
+
+Test(events, metadata_reason)
+{
+	struct weir_event e = ev4();
+
+	e.rule = WEIR_RULE_ID(WEIR_RK_METADATA, 0);
+	e.reason = WEIR_R_DENY_RULE;
+	cr_expect_str_eq(event_reason_name(&e), "metadata-endpoint");
+}
+
+Test(events, summary_counts_destinations)
+{
+	struct summary *s = summary_new();
+	struct weir_event e = ev4();
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	summary_add(s, &e);
+	summary_add(s, &e);
+	e.verdict = WEIR_V_ALLOW;
+	summary_add(s, &e);
+	summary_print(s, f, 3);
+	fclose(f);
+	cr_expect(strstr(out, "weir: summary: 1 allowed, 2 denied"), "%s", out);
+	cr_expect(strstr(out, "198.51.100.7:443"), "%s", out);
+	cr_expect(strstr(out, "x2"), "%s", out);
+	cr_expect(strstr(out, "3 audit events were lost"), "%s", out);
+	free(out);
+	summary_free(s);
+}
+
+static const char *write_tmp(const char *text)
+{
+	static char path[] = "/tmp/weir-mountinfo-XXXXXX";
+	int fd;
+
+	strcpy(path, "/tmp/weir-mountinfo-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+Test(cgroup, finds_hybrid_mount)
+{
+	char mnt[CGROUP_PATH_MAX];
+	const char *p = write_tmp(
+		"25 30 0:23 / /sys rw,nosuid - sysfs sysfs rw\n"
+		"30 25 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755\n"
+		"31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"
+		"32 30 0:28 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n");
+
+	cr_assert_eq(cgroup_find_v2(p, mnt, sizeof(mnt)), 0);
+	cr_expect_str_eq(mnt, "/sys/fs/cgroup/unified");
+	unlink(p);
+}
+
+Test(cgroup, finds_pure_v2_and_unescapes)
+{
+	char mnt[CGROUP_PATH_MAX];
+	const char *p = write_tmp("31 30 0:27 / /mnt/my\\040cgroups rw shared:9 - cgroup2 none rw\n");
+
+	cr_assert_eq(cgroup_find_v2(p, mnt, sizeof(mnt)), 0);
+	cr_expect_str_eq(mnt, "/mnt/my cgroups");
+	unlink(p);
+}
+
+Test(cgroup, v1_only_is_enoent)
+{
+	char mnt[CGROUP_PATH_MAX];
+	const char *p = write_tmp("32 30 0:28 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n");
+
+	cr_expect_eq(cgroup_find_v2(p, mnt, sizeof(mnt)), -ENOENT);
+	unlink(p);
+}
