@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include "cli.h"
 #include "spawn.h"
 
 #ifndef CLONE_INTO_CGROUP
@@ -15,10 +16,16 @@
 #endif
 
 /* In the child, between clone3 and exec: async-signal-safe calls only. */
-static void __attribute__((noreturn)) child_exec(char **argv, const sigset_t *mask, int errpipe)
+static void __attribute__((noreturn)) child_exec(char **argv, const sigset_t *mask, int errpipe,
+						       pid_t parent)
 {
 	int err;
 
+	/* If weir dies, its links (and so enforcement) go with it: take the
+	 * command down too. The getppid() check closes the race with a weir
+	 * that died before the prctl. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(EXIT_WEIR_FAILED);
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	execvp(argv[0], argv);
 	err = errno;
@@ -35,6 +42,7 @@ int spawn_in_cgroup(char **argv, int cgroup_fd, const sigset_t *child_mask, pid_
 		.exit_signal = SIGCHLD,
 		.cgroup = (__u64)cgroup_fd,
 	};
+	pid_t parent = getpid();
 	int pipefd[2], err = 0;
 	ssize_t n;
 	long ret;
@@ -47,7 +55,7 @@ int spawn_in_cgroup(char **argv, int cgroup_fd, const sigset_t *child_mask, pid_
 	ret = syscall(SYS_clone3, &args, sizeof(args));
 	if (ret == 0) {
 		close(pipefd[0]);
-		child_exec(argv, child_mask, pipefd[1]);
+		child_exec(argv, child_mask, pipefd[1], parent);
 	}
 	close(pipefd[1]);
 	if (ret < 0) {
