@@ -39,23 +39,28 @@ static __always_inline void weir_count(__u32 stat)
 		*n += 1;
 }
 
-static __always_inline void weir_fill_task(struct weir_event *e)
+struct weir_task {
+	__u32 pid, tid;
+	__u64 cgroup_id;
+};
+
+static __always_inline void weir_get_task(struct weir_task *t, char comm[WEIR_COMM_LEN])
 {
 	struct task_struct *task;
 	__u64 id;
 
 	if (weir_cfg.task_info == WEIR_TASK_HELPERS) {
 		id = bpf_get_current_pid_tgid();
-		e->pid = id >> 32;
-		e->tid = (__u32)id;
-		bpf_get_current_comm(e->comm, sizeof(e->comm));
-		e->cgroup_id = bpf_get_current_cgroup_id();
+		t->pid = id >> 32;
+		t->tid = (__u32)id;
+		bpf_get_current_comm(comm, WEIR_COMM_LEN);
+		t->cgroup_id = bpf_get_current_cgroup_id();
 	} else if (weir_cfg.task_info == WEIR_TASK_CORE) {
 		task = (struct task_struct *)bpf_get_current_task();
-		e->pid = BPF_CORE_READ(task, tgid);
-		e->tid = BPF_CORE_READ(task, pid);
-		BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
-		e->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+		t->pid = BPF_CORE_READ(task, tgid);
+		t->tid = BPF_CORE_READ(task, pid);
+		bpf_probe_read_kernel_str(comm, WEIR_COMM_LEN, &task->comm);
+		t->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
 	}
 }
 
@@ -66,6 +71,7 @@ static __always_inline void weir_fill_task(struct weir_event *e)
 static __always_inline void weir_emit(const struct weir_dest *dst, struct bpf_sock_addr *ctx,
 				      const struct weir_decision *d)
 {
+	struct weir_task t = {};
 	struct weir_event *e;
 	__u64 ugid, flags;
 
@@ -76,7 +82,11 @@ static __always_inline void weir_emit(const struct weir_dest *dst, struct bpf_so
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_ns = bpf_ktime_get_boot_ns();
-	weir_fill_task(e);
+	weir_get_task(&t, e->comm);
+	e->pid = t.pid;
+	e->tid = t.tid;
+	e->cgroup_id = t.cgroup_id;
+	e->domain_id = d->domain_id;
 	ugid = bpf_get_current_uid_gid();
 	e->uid = (__u32)ugid;
 	e->gid = ugid >> 32;
@@ -135,9 +145,10 @@ static __always_inline bool weir_is_v4mapped(const __u32 a[4])
  */
 static __always_inline int weir_decide(struct bpf_sock_addr *ctx, struct weir_dest *dst)
 {
+	struct weir_learn_key lkey = { .handle = weir_cfg.handle };
 	const struct weir_lpm_val *v;
 	struct weir_decision d = {};
-	__u32 a[4] = {};
+	__u32 *a = (__u32 *)lkey.addr;
 	bool audit = false;
 	__s64 slot;
 
@@ -159,20 +170,73 @@ v4:
 			dst->flags |= WEIR_EF_UNSPEC;
 			a[0] = bpf_htonl(0x7f000001);
 		}
+		lkey.family = AF_INET;
 		v = weir_lookup4(slot, a[0]);
 	} else {
-		__builtin_memcpy(a, dst->ip6, sizeof(a));
+		__builtin_memcpy(a, dst->ip6, sizeof(dst->ip6));
 		if (!(a[0] | a[1] | a[2] | a[3])) {
 			dst->flags |= WEIR_EF_UNSPEC;
 			a[3] = bpf_htonl(1);
 		}
+		lkey.family = AF_INET6;
 		v = weir_lookup6(slot, a);
 	}
-	weir_judge(v, dst->port, weir_proto_class(ctx->protocol), audit, &d);
+	weir_judge(v, &lkey, dst->port, weir_proto_class(ctx->protocol), audit, &d);
 out:
 	weir_count(WEIR_STAT_DECISIONS);
 	weir_emit(dst, ctx, &d);
 	return d.verdict == WEIR_V_DENY ? 0 : 1;
+}
+
+/*
+ * DNS goes to weir's resolver, whatever server the program named: it
+ * answers allowed names only and teaches weir_learn their addresses. The
+ * socket's original peer is remembered for recvmsg/getpeername.
+ */
+static __always_inline bool weir_is_dns(struct bpf_sock_addr *ctx, const struct weir_dest *dst)
+{
+	return weir_cfg.dns_port && dst->port == WEIR_DNS_PORT &&
+	       (weir_proto_class(ctx->protocol) & (WEIR_P_TCP | WEIR_P_UDP));
+}
+
+static __always_inline int weir_redirect(struct bpf_sock_addr *ctx, struct weir_dest *dst)
+{
+	struct weir_decision d = { .verdict = WEIR_V_ALLOW, .reason = WEIR_R_DNS_REDIRECT };
+	struct weir_asker a = {};
+	struct weir_task t = {};
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	__u64 ugid = bpf_get_current_uid_gid();
+
+	__builtin_memcpy(a.ip6, dst->ip6, sizeof(a.ip6));
+	a.port = dst->port;
+	a.family = dst->family;
+	weir_get_task(&t, a.comm);
+	a.pid = t.pid;
+	a.tid = t.tid;
+	a.cgroup_id = t.cgroup_id;
+	a.uid = (__u32)ugid;
+	a.gid = ugid >> 32;
+	bpf_map_update_elem(&weir_askers, &cookie, &a, BPF_ANY);
+
+	if (dst->family == AF_INET) {
+		ctx->user_ip4 = weir_cfg.dns_ip4;
+	} else if (weir_is_v4mapped(dst->ip6)) {
+		/* Stay on the IPv4 path the kernel will take anyway. */
+		dst->flags |= WEIR_EF_MAPPED;
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+		ctx->user_ip6[3] = weir_cfg.dns_ip4;
+	} else {
+		ctx->user_ip6[0] = weir_cfg.dns_ip6[0];
+		ctx->user_ip6[1] = weir_cfg.dns_ip6[1];
+		ctx->user_ip6[2] = weir_cfg.dns_ip6[2];
+		ctx->user_ip6[3] = weir_cfg.dns_ip6[3];
+	}
+	ctx->user_port = bpf_htons(weir_cfg.dns_port);
+	weir_count(WEIR_STAT_DECISIONS);
+	weir_emit(dst, ctx, &d);
+	return 1;
 }
 
 static __always_inline int weir_handle4(struct bpf_sock_addr *ctx, __u8 op)
@@ -186,6 +250,8 @@ static __always_inline int weir_handle4(struct bpf_sock_addr *ctx, __u8 op)
 	 * AF_INET socket still sends to user_ip4 (udp_sendmsg). */
 	dst.ip6[0] = ctx->user_ip4;
 	dst.port = bpf_ntohs((__u16)ctx->user_port);
+	if (weir_is_dns(ctx, &dst))
+		return weir_redirect(ctx, &dst);
 	return weir_decide(ctx, &dst);
 }
 
@@ -201,6 +267,8 @@ static __always_inline int weir_handle6(struct bpf_sock_addr *ctx, __u8 op)
 	dst.ip6[2] = ctx->user_ip6[2];
 	dst.ip6[3] = ctx->user_ip6[3];
 	dst.port = bpf_ntohs((__u16)ctx->user_port);
+	if (weir_is_dns(ctx, &dst))
+		return weir_redirect(ctx, &dst);
 	return weir_decide(ctx, &dst);
 }
 
@@ -226,6 +294,85 @@ SEC("cgroup/sendmsg6")
 int weir_sendmsg6(struct bpf_sock_addr *ctx)
 {
 	return weir_handle6(ctx, WEIR_OP_SENDMSG6);
+}
+
+/*
+ * Replies from weir's resolver must look like they came from the server
+ * the program asked: stub resolvers (glibc, musl, Go, c-ares, dig) check.
+ */
+static __always_inline const struct weir_asker *weir_asked(struct bpf_sock_addr *ctx)
+{
+	__u64 cookie;
+
+	if (!weir_cfg.dns_port || ctx->user_port != bpf_htons(weir_cfg.dns_port))
+		return NULL;
+	cookie = bpf_get_socket_cookie(ctx);
+	return bpf_map_lookup_elem(&weir_askers, &cookie);
+}
+
+static __always_inline int weir_restore4(struct bpf_sock_addr *ctx)
+{
+	const struct weir_asker *a;
+
+	if (ctx->user_ip4 != weir_cfg.dns_ip4)
+		return 1;
+	a = weir_asked(ctx);
+	if (a && a->family == AF_INET) {
+		ctx->user_ip4 = a->ip6[0];
+		ctx->user_port = bpf_htons(a->port);
+	}
+	return 1;
+}
+
+static __always_inline int weir_restore6(struct bpf_sock_addr *ctx)
+{
+	__u32 src[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
+	const struct weir_asker *a;
+
+	if (!(weir_is_v4mapped(src) && src[3] == weir_cfg.dns_ip4) &&
+	    !(src[0] == weir_cfg.dns_ip6[0] && src[1] == weir_cfg.dns_ip6[1] &&
+	      src[2] == weir_cfg.dns_ip6[2] && src[3] == weir_cfg.dns_ip6[3]))
+		return 1;
+	a = weir_asked(ctx);
+	if (!a)
+		return 1;
+	if (a->family == AF_INET) { /* sent as IPv4 on this IPv6 socket */
+		ctx->user_ip6[0] = 0;
+		ctx->user_ip6[1] = 0;
+		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+		ctx->user_ip6[3] = a->ip6[0];
+	} else {
+		ctx->user_ip6[0] = a->ip6[0];
+		ctx->user_ip6[1] = a->ip6[1];
+		ctx->user_ip6[2] = a->ip6[2];
+		ctx->user_ip6[3] = a->ip6[3];
+	}
+	ctx->user_port = bpf_htons(a->port);
+	return 1;
+}
+
+SEC("cgroup/recvmsg4")
+int weir_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return weir_restore4(ctx);
+}
+
+SEC("cgroup/recvmsg6")
+int weir_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	return weir_restore6(ctx);
+}
+
+SEC("cgroup/getpeername4")
+int weir_getpeer4(struct bpf_sock_addr *ctx)
+{
+	return weir_restore4(ctx);
+}
+
+SEC("cgroup/getpeername6")
+int weir_getpeer6(struct bpf_sock_addr *ctx)
+{
+	return weir_restore6(ctx);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -48,6 +48,23 @@ struct {
 	__type(value, __u32);
 } weir_handles SEC(".maps");
 
+/* Addresses learned from DNS answers (weir's resolver writes them). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 65536);
+	__type(key, struct weir_learn_key);
+	__type(value, struct weir_learn_val);
+} weir_learn SEC(".maps");
+
+/* Redirected DNS sockets, by cookie: original peer and asker. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct weir_asker);
+} weir_askers SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);

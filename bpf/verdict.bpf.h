@@ -14,6 +14,7 @@
 
 struct weir_decision {
 	__u32 rule;
+	__u32 domain_id;
 	__u8 verdict; /* enum weir_verdict */
 	__u8 reason; /* enum weir_reason */
 };
@@ -66,38 +67,67 @@ static __always_inline bool weir_side_used(const struct weir_match *m)
 	return m->set || m->inl.protos;
 }
 
+static __always_inline const struct weir_portrange *
+weir_match_learned(const struct weir_learn_val *l, __u16 port, __u8 pclass)
+{
+	int i;
+
+	for (i = 0; i < WEIR_LEARN_RANGES; i++) {
+		if (i >= l->n)
+			break;
+		if (weir_range_hit(&l->r[i], port, pclass))
+			return &l->r[i];
+	}
+	return NULL;
+}
+
 /*
- * Deny beats allow; no allow means deny. Audit mode lets everything
- * through but hard denies (cloud metadata), and says what it let through.
+ * Deny beats allow; no allow means deny. The tries answer first (their deny
+ * side included); addresses learned from DNS answers can only add an allow.
+ * Audit mode lets everything through but hard denies (cloud metadata), and
+ * says what it let through.
  */
-static __always_inline void weir_judge(const struct weir_lpm_val *v, __u16 port, __u8 pclass,
+static __always_inline void weir_judge(const struct weir_lpm_val *v,
+				       const struct weir_learn_key *lkey, __u16 port, __u8 pclass,
 				       bool audit, struct weir_decision *d)
 {
+	const struct weir_learn_val *l;
 	const struct weir_portrange *r;
+	bool named = false;
 
 	d->rule = 0;
 	d->verdict = WEIR_V_DENY;
-	if (!v) {
-		d->reason = WEIR_R_NO_MATCH;
-		goto soften;
-	}
-	r = weir_match_side(&v->deny, port, pclass);
-	if (r) {
-		d->rule = r->rule;
-		d->reason = WEIR_R_DENY_RULE;
-		if (r->flags & WEIR_RF_HARD)
+	if (v) {
+		r = weir_match_side(&v->deny, port, pclass);
+		if (r) {
+			d->rule = r->rule;
+			d->reason = WEIR_R_DENY_RULE;
+			if (r->flags & WEIR_RF_HARD)
+				return;
+			goto soften;
+		}
+		r = weir_match_side(&v->allow, port, pclass);
+		if (r) {
+			d->rule = r->rule;
+			d->reason = WEIR_R_ALLOW_RULE;
+			d->verdict = WEIR_V_ALLOW;
 			return;
-		goto soften;
+		}
+		named = weir_side_used(&v->allow) || weir_side_used(&v->deny);
 	}
-	r = weir_match_side(&v->allow, port, pclass);
-	if (r) {
-		d->rule = r->rule;
-		d->reason = WEIR_R_ALLOW_RULE;
-		d->verdict = WEIR_V_ALLOW;
-		return;
+	l = bpf_map_lookup_elem(&weir_learn, lkey);
+	if (l && l->expires_ns > bpf_ktime_get_boot_ns()) {
+		r = weir_match_learned(l, port, pclass);
+		if (r) {
+			d->rule = r->rule;
+			d->domain_id = l->domain_id;
+			d->reason = WEIR_R_LEARNED;
+			d->verdict = WEIR_V_ALLOW;
+			return;
+		}
+		named = true;
 	}
-	d->reason = (weir_side_used(&v->allow) || weir_side_used(&v->deny)) ? WEIR_R_PORT :
-									       WEIR_R_NO_MATCH;
+	d->reason = named ? WEIR_R_PORT : WEIR_R_NO_MATCH;
 soften:
 	if (audit)
 		d->verdict = WEIR_V_WOULD_DENY;

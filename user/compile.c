@@ -17,8 +17,6 @@ const struct resolved_addr compile_metadata_addrs[] = {
 const size_t compile_n_metadata_addrs =
 	sizeof(compile_metadata_addrs) / sizeof(compile_metadata_addrs[0]);
 
-static const struct port_range dns_port = { 53, 53 };
-
 int crules_add(struct crules *cr, const struct crule *r)
 {
 	struct crule *n;
@@ -132,16 +130,6 @@ static int collect_builtin(const struct compile_input *in, struct crules *out)
 		r = (struct crule){ .family = a->family, .plen = addr_len(a->family) * 8,
 				    .side = SIDE_DENY, .protos = WEIR_P_ANY, .flags = WEIR_RF_HARD,
 				    .rule = WEIR_RULE_ID(WEIR_RK_METADATA, i) };
-		memcpy(r.addr, a->addr, sizeof(r.addr));
-		err = crules_add(out, &r);
-	}
-	for (i = 0; !err && i < in->n_nameservers; i++) {
-		const struct resolved_addr *a = &in->nameservers[i];
-
-		r = (struct crule){ .family = a->family, .plen = addr_len(a->family) * 8,
-				    .protos = WEIR_P_TCP | WEIR_P_UDP,
-				    .rule = WEIR_RULE_ID(WEIR_RK_NAMESERVER, i), .ports = &dns_port,
-				    .n_ports = 1 };
 		memcpy(r.addr, a->addr, sizeof(r.addr));
 		err = crules_add(out, &r);
 	}

@@ -4,7 +4,7 @@
  *
  * Step 1 (compile_collect) lists every prefix constraint: the policy's CIDR
  * rules, the addresses its domain rules resolved to, and the built-in ones
- * (loopback, metadata, interim nameservers). Step 2 (compile_flatten) merges
+ * (loopback, metadata). Step 2 (compile_flatten) merges
  * them so the value at each prefix already holds the constraints of every
  * prefix that covers it: the BPF side then needs one lookup.
  */
@@ -74,8 +74,6 @@ struct compile_input {
 	const struct policy *policy;
 	domain_addrs_fn domain_addrs; /* may be NULL: domains resolve to nothing */
 	void *domain_ctx;
-	const struct resolved_addr *nameservers; /* interim DNS allowance */
-	size_t n_nameservers;
 };
 
 int crules_add(struct crules *cr, const struct crule *r);

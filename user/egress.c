@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <stddef.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -11,7 +12,7 @@
 #include "egress.skel.h"
 #include "log.h"
 
-#define NPROGS 4
+#define NPROGS 8
 #define HANDLE 0 /* weir run: one cgroup, one handle */
 
 /* The policy in force: what to delete once the next one is in place. */
@@ -83,7 +84,60 @@ static int size_maps(struct egress_bpf *skel, const struct egress_opts *o)
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_portsets, o->portsets);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_slots, o->slots);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_handles, 1);
+	if (!o->dns_port) { /* no resolver: keep the DNS maps tiny */
+		err = err ?: bpf_map__set_max_entries(skel->maps.weir_learn, 1);
+		err = err ?: bpf_map__set_max_entries(skel->maps.weir_askers, 1);
+	}
 	return err ?: bpf_map__set_max_entries(skel->maps.weir_events, o->ringbuf_bytes);
+}
+
+/* Does this kernel know the attach type? (getpeername hooks are 5.8+) */
+static bool attach_type_supported(enum bpf_attach_type type)
+{
+	/* r0 = 1; exit */
+	static const struct bpf_insn ret1[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = type);
+	int fd;
+
+	fd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, NULL, "Dual BSD/GPL", ret1, 2, &o);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* The DNS hooks only when there is a resolver, and only those the kernel has. */
+static void choose_programs(struct egress_bpf *skel, bool dns)
+{
+	static const struct {
+		size_t off;
+		enum bpf_attach_type type;
+		const char *what;
+	} dns_progs[] = {
+		{ offsetof(struct egress_bpf, progs.weir_recvmsg4), BPF_CGROUP_UDP4_RECVMSG,
+		  "recvmsg4" },
+		{ offsetof(struct egress_bpf, progs.weir_recvmsg6), BPF_CGROUP_UDP6_RECVMSG,
+		  "recvmsg6" },
+		{ offsetof(struct egress_bpf, progs.weir_getpeer4), BPF_CGROUP_INET4_GETPEERNAME,
+		  "getpeername4" },
+		{ offsetof(struct egress_bpf, progs.weir_getpeer6), BPF_CGROUP_INET6_GETPEERNAME,
+		  "getpeername6" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(dns_progs) / sizeof(dns_progs[0]); i++) {
+		struct bpf_program *p = *(struct bpf_program **)((char *)skel + dns_progs[i].off);
+		bool ok = dns && attach_type_supported(dns_progs[i].type);
+
+		if (dns && !ok)
+			pr_warn("this kernel lacks cgroup/%s: programs will see weir's resolver "
+				"address there instead of the server they asked\n",
+				dns_progs[i].what);
+		bpf_program__set_autoload(p, ok);
+	}
 }
 
 int egress_open(const struct egress_opts *opts, struct egress **out)
@@ -118,6 +172,10 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 	e->skel->rodata->weir_cfg.wakeup_bytes = opts->ringbuf_bytes / 4;
 	e->skel->rodata->weir_cfg.task_info =
 		opts->task_info >= 0 ? opts->task_info : egress_task_info();
+	e->skel->rodata->weir_cfg.dns_port = opts->dns_port;
+	e->skel->rodata->weir_cfg.dns_ip4 = opts->dns_ip4;
+	memcpy(e->skel->rodata->weir_cfg.dns_ip6, opts->dns_ip6, sizeof(opts->dns_ip6));
+	choose_programs(e->skel, opts->dns_port != 0);
 	err = egress_bpf__load(e->skel);
 	if (err) {
 		pr_warn("cannot load the BPF programs: %s (run with -v for the verifier log)\n",
@@ -138,12 +196,18 @@ int egress_attach(struct egress *e, int cgroup_fd)
 		e->skel->progs.weir_connect6,
 		e->skel->progs.weir_sendmsg4,
 		e->skel->progs.weir_sendmsg6,
+		e->skel->progs.weir_recvmsg4,
+		e->skel->progs.weir_recvmsg6,
+		e->skel->progs.weir_getpeer4,
+		e->skel->progs.weir_getpeer6,
 	};
 	int i, err;
 
 	/* bpf_link attachments are always multi-attach: a program attached
 	 * to a child cgroup adds to ours, it can never replace it. */
 	for (i = 0; i < NPROGS; i++) {
+		if (!bpf_program__autoload(progs[i]))
+			continue;
 		e->links[i] = bpf_program__attach_cgroup(progs[i], cgroup_fd);
 		if (!e->links[i]) {
 			err = -errno;
@@ -333,6 +397,29 @@ int egress_apply(struct egress *e, const struct compiled *c)
 		release_generation(e, &e->gen);
 	e->gen = g;
 	e->gen.live = true;
+	return 0;
+}
+
+int egress_learn_set(struct egress *e, struct weir_learn_key *k, const struct weir_learn_val *v)
+{
+	k->handle = HANDLE;
+	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_learn), k, v, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int egress_learn_del(struct egress *e, struct weir_learn_key *k)
+{
+	k->handle = HANDLE;
+	if (bpf_map_delete_elem(bpf_map__fd(e->skel->maps.weir_learn), k) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int egress_asker(struct egress *e, __u64 cookie, struct weir_asker *out)
+{
+	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.weir_askers), &cookie, out))
+		return -errno;
 	return 0;
 }
 

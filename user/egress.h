@@ -23,6 +23,9 @@ struct egress_opts {
 	__u32 slots;
 	__u32 ringbuf_bytes; /* power of two, >= page size */
 	int task_info; /* enum weir_task_info, or -1: probe */
+	__u16 dns_port; /* weir's resolver: port 53 is redirected here; 0: off */
+	__u32 dns_ip4; /* network order */
+	__u32 dns_ip6[4];
 };
 
 /* Can this kernel run weir at all? 0, or -EOPNOTSUPP with why[] filled. */
@@ -36,6 +39,11 @@ int egress_attach(struct egress *e, int cgroup_fd);
 /* Make `c` the policy in force, atomically. */
 int egress_apply(struct egress *e, const struct compiled *c);
 int egress_events_fd(const struct egress *e);
+/* Learned addresses (weir_learn); handle is filled in by these. */
+int egress_learn_set(struct egress *e, struct weir_learn_key *k, const struct weir_learn_val *v);
+int egress_learn_del(struct egress *e, struct weir_learn_key *k);
+/* Who sent the DNS query on socket `cookie` (weir_askers). */
+int egress_asker(struct egress *e, __u64 cookie, struct weir_asker *out);
 __u64 egress_stat(const struct egress *e, __u32 stat);
 /* Detach and free; NULL-safe. */
 void egress_destroy(struct egress *e);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "events.h"
+#include "learn.h"
 
 static __s64 clock_ns(clockid_t id)
 {
@@ -65,6 +66,10 @@ const char *event_reason_name(const struct weir_event *e)
 		return "port-or-protocol-not-allowed";
 	case WEIR_R_NO_POLICY:
 		return "no-policy-loaded";
+	case WEIR_R_DNS_REDIRECT:
+		return "dns-to-weir-resolver";
+	case WEIR_R_LEARNED:
+		return "learned-from-dns";
 	default:
 		return "unknown";
 	}
@@ -107,11 +112,18 @@ static const struct policy_rule *rule_of(const struct policy *p, __u32 id)
 	}
 }
 
-const char *event_domain(const struct event_ctx *ctx, const struct weir_event *e)
+const char *event_domain(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
+			 size_t len)
 {
-	const struct policy_rule *r = rule_of(ctx->policy, e->rule);
+	const struct policy_rule *r;
 
-	return r && r->kind == RULE_DOMAIN ? r->domain : NULL;
+	if (e->domain_id && learn_name(ctx->learn, e->domain_id, buf, len))
+		return buf;
+	r = rule_of(ctx->policy, e->rule);
+	if (!r || r->kind != RULE_DOMAIN || r->match != NAME_EXACT)
+		return NULL;
+	snprintf(buf, len, "%s", r->domain);
+	return buf;
 }
 
 static void format_addr(const struct weir_event *e, char *buf, size_t len)
@@ -179,16 +191,34 @@ static void put_time(struct out *o, __s64 ns)
 	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)(ns % 1000000000LL));
 }
 
+/* The caller's identity and cgroup, closing the object. */
+static void put_task(struct out *o, const struct event_ctx *ctx, __u32 pid, __u32 tid, __u32 uid,
+		     __u32 gid, const char *comm, __u64 cgroup_id)
+{
+	put(o, ",\"pid\":%u,\"tid\":%u,\"uid\":%u,\"gid\":%u,\"comm\":", pid, tid, uid, gid);
+	put_json_str(o, comm, WEIR_COMM_LEN);
+	if (ctx->cgroup_path && cgroup_id == ctx->cgroup_id) {
+		put(o, ",\"cgroup\":");
+		put_json_str(o, ctx->cgroup_path, 4096);
+	} else {
+		put(o, ",\"cgroup\":\"%llu\"", (unsigned long long)cgroup_id);
+	}
+	put(o, ",\"cgroup_id\":%llu}", (unsigned long long)cgroup_id);
+}
+
 int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
 		      size_t len)
 {
-	char addr[INET6_ADDRSTRLEN], pbuf[8], rule[32];
+	char addr[INET6_ADDRSTRLEN], pbuf[8], rule[32], dbuf[DNS_NAME_MAX];
 	struct out o = { buf, len, 0 };
-	const char *domain = event_domain(ctx, e);
+	const char *domain = event_domain(ctx, e, dbuf, sizeof(dbuf));
 	bool audit = ctx->policy && ctx->policy->mode == POLICY_AUDIT;
 
 	format_addr(e, addr, sizeof(addr));
-	policy_rule_name(e->rule, rule, sizeof(rule));
+	if (e->reason == WEIR_R_DNS_REDIRECT)
+		snprintf(rule, sizeof(rule), "resolver");
+	else
+		policy_rule_name(e->rule, rule, sizeof(rule));
 	put(&o, "{\"v\":%d,\"ts\":", EVENTS_SCHEMA_VERSION);
 	put_time(&o, (__s64)e->ts_ns + ctx->boot_to_real_ns);
 	put(&o, ",\"verdict\":\"%s\",\"mode\":\"%s\",\"op\":\"%s\",\"proto\":\"%s\"",
@@ -205,17 +235,60 @@ int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, c
 		put(&o, ",\"mapped\":true");
 	if (e->flags & WEIR_EF_UNSPEC)
 		put(&o, ",\"unspecified\":true");
-	put(&o, ",\"pid\":%u,\"tid\":%u,\"uid\":%u,\"gid\":%u,\"comm\":", e->pid, e->tid, e->uid,
-	    e->gid);
-	put_json_str(&o, e->comm, sizeof(e->comm));
-	if (ctx->cgroup_path && e->cgroup_id == ctx->cgroup_id) {
-		put(&o, ",\"cgroup\":");
-		put_json_str(&o, ctx->cgroup_path, 4096);
-	} else {
-		put(&o, ",\"cgroup\":\"%llu\"", (unsigned long long)e->cgroup_id);
-	}
-	put(&o, ",\"cgroup_id\":%llu}", (unsigned long long)e->cgroup_id);
+	put_task(&o, ctx, e->pid, e->tid, e->uid, e->gid, e->comm, e->cgroup_id);
 	return o.pos < len ? (int)o.pos : -ENOSPC;
+}
+
+int event_format_dns_json(const struct event_ctx *ctx, const struct dns_event *e, char *buf,
+			  size_t len)
+{
+	static const char *const rcodes[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+					      "NOTIMP", "REFUSED" };
+	struct out o = { buf, len, 0 };
+	const struct weir_asker *a = &e->asker;
+	char tbuf[16], rule[32], addr[INET6_ADDRSTRLEN];
+	struct timespec now;
+	size_t i;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	policy_rule_name(e->rule, rule, sizeof(rule));
+	put(&o, "{\"v\":%d,\"ts\":", EVENTS_SCHEMA_VERSION);
+	put_time(&o, (__s64)now.tv_sec * 1000000000LL + now.tv_nsec);
+	put(&o, ",\"verdict\":\"%s\",\"mode\":\"%s\",\"op\":\"dns\",\"proto\":\"%s\",\"name\":",
+	    event_verdict_name(e->verdict),
+	    ctx->policy && ctx->policy->mode == POLICY_AUDIT ? "audit" : "enforce",
+	    e->protocol == 6 ? "tcp" : "udp");
+	put_json_str(&o, e->q.name, sizeof(e->q.name));
+	put(&o, ",\"qtype\":\"%s\",\"rule\":\"%s\",\"reason\":\"%s\"",
+	    dns_type_name(e->q.qtype, tbuf, sizeof(tbuf)), rule, e->reason);
+	if (e->rcode >= 0 && e->rcode <= 5)
+		put(&o, ",\"rcode\":\"%s\"", rcodes[e->rcode]);
+	else if (e->rcode > 5)
+		put(&o, ",\"rcode\":\"%d\"", e->rcode);
+	put(&o, ",\"answers\":[");
+	for (i = 0; i < e->n_answers; i++) {
+		inet_ntop(e->answers[i].family, e->answers[i].addr, addr, sizeof(addr));
+		put(&o, "%s\"%s\"", i ? "," : "", addr);
+	}
+	put(&o, "]");
+	if (e->have_asker) {
+		inet_ntop(a->family, a->ip6, addr, sizeof(addr));
+		put(&o, ",\"server\":\"%s\",\"server_port\":%u", addr, a->port);
+		put_task(&o, ctx, a->pid, a->tid, a->uid, a->gid, a->comm, a->cgroup_id);
+	} else {
+		put(&o, "}");
+	}
+	return o.pos < len ? (int)o.pos : -ENOSPC;
+}
+
+int event_format_dns_human(const struct dns_event *e, char *buf, size_t len)
+{
+	char tbuf[16];
+
+	return snprintf(buf, len, "%s dns %s %s (%s pid %u)",
+			e->verdict == WEIR_V_WOULD_DENY ? "would refuse" : "refused",
+			dns_type_name(e->q.qtype, tbuf, sizeof(tbuf)), e->q.name,
+			e->have_asker ? e->asker.comm : "?", e->have_asker ? e->asker.pid : 0);
 }
 
 int event_format_human(const struct weir_event *e, char *buf, size_t len)
@@ -254,6 +327,7 @@ struct summary {
 	size_t n;
 	__u64 total[3]; /* by verdict */
 	__u64 untracked; /* events past SUMMARY_MAX destinations */
+	__u64 dns[3]; /* queries by verdict */
 };
 
 struct summary *summary_new(void)
@@ -312,6 +386,12 @@ static void print_verdict(const struct summary *s, FILE *f, __u8 verdict, const 
 	}
 }
 
+void summary_add_dns(struct summary *s, const struct dns_event *e)
+{
+	if (e->verdict <= WEIR_V_WOULD_DENY)
+		s->dns[e->verdict]++;
+}
+
 void summary_print(const struct summary *s, FILE *f, __u64 lost)
 {
 	fprintf(f, "weir: summary: %llu allowed, %llu denied", (unsigned long long)s->total[1],
@@ -322,6 +402,10 @@ void summary_print(const struct summary *s, FILE *f, __u64 lost)
 	print_verdict(s, f, WEIR_V_ALLOW, "allowed");
 	print_verdict(s, f, WEIR_V_DENY, "denied");
 	print_verdict(s, f, WEIR_V_WOULD_DENY, "would-deny");
+	if (s->dns[0] || s->dns[1] || s->dns[2])
+		fprintf(f, "weir:   dns: %llu answered, %llu refused%s\n",
+			(unsigned long long)(s->dns[1] + s->dns[2]), (unsigned long long)s->dns[0],
+			s->dns[2] ? " (audit: some answered names are not allowed)" : "");
 	if (s->untracked)
 		fprintf(f, "weir:   (%llu more decisions to other destinations)\n",
 			(unsigned long long)s->untracked);

@@ -11,7 +11,10 @@
 #include <linux/types.h>
 #include <weir/egress.h>
 
+#include "dns.h"
 #include "policy.h"
+
+struct learn;
 
 #define EVENTS_SCHEMA_VERSION 1
 #define EVENT_JSON_MAX 1024
@@ -21,6 +24,7 @@ struct event_ctx {
 	__s64 boot_to_real_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
 	__u64 cgroup_id; /* the enforced cgroup ... */
 	const char *cgroup_path; /* ... and its path below the cgroup2 mount */
+	struct learn *learn; /* names behind learned addresses; may be NULL */
 };
 
 /* Fill boot_to_real_ns from the clocks now. */
@@ -31,8 +35,10 @@ const char *event_verdict_name(__u8 verdict);
 const char *event_reason_name(const struct weir_event *e);
 /* "tcp", "udp", "icmp", or the protocol number. */
 const char *event_proto_name(__u8 protocol, char *buf, size_t len);
-/* The domain the deciding rule names, or NULL. */
-const char *event_domain(const struct event_ctx *ctx, const struct weir_event *e);
+/* The name an address was learned from or the domain the deciding rule
+ * names (copied into buf), or NULL. */
+const char *event_domain(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
+			 size_t len);
 
 /* One JSON object, no newline. Returns its length, or -ENOSPC. */
 int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
@@ -41,11 +47,16 @@ int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, c
 int event_format_human(const struct weir_event *e, char *buf, size_t len);
 /* "198.51.100.7:443" or "[2001:db8::1]:443" */
 void event_format_dest(const struct weir_event *e, char *buf, size_t len);
+/* A query to weir's resolver: JSON (op "dns") and the human line. */
+int event_format_dns_json(const struct event_ctx *ctx, const struct dns_event *e, char *buf,
+			  size_t len);
+int event_format_dns_human(const struct dns_event *e, char *buf, size_t len);
 
 /* Counts of decisions per destination for the exit summary. */
 struct summary;
 struct summary *summary_new(void);
 void summary_add(struct summary *s, const struct weir_event *e);
+void summary_add_dns(struct summary *s, const struct dns_event *e);
 void summary_print(const struct summary *s, FILE *f, __u64 lost);
 void summary_free(struct summary *s);
 

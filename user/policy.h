@@ -59,6 +59,19 @@ struct policy_rule {
 	unsigned int col;
 };
 
+/* `dns:` (docs/policy.md, "DNS"): weir's resolver. */
+#define POLICY_DNS_TTL_MIN 5
+#define POLICY_DNS_TTL_MAX 3600
+#define POLICY_DNS_MAX_ADDRESSES 64
+#define POLICY_DNS_MAX_UPSTREAMS 8
+struct policy_dns {
+	char **upstream; /* "IP", "IP:PORT", "[IPv6]:PORT"; none: /etc/resolv.conf */
+	size_t n_upstream;
+	__u32 ttl_min; /* learned addresses live TTL seconds, clamped to this ... */
+	__u32 ttl_max; /* ... and this */
+	__u32 max_addresses; /* live learned addresses per name */
+};
+
 struct policy {
 	char *source; /* file name, or POLICY_BUILTIN_NAME */
 	char *name; /* `name:`, or NULL */
@@ -70,6 +83,7 @@ struct policy {
 	size_t n_deny;
 	struct policy_rule *args; /* --allow rules, in command-line order */
 	size_t n_args;
+	struct policy_dns dns;
 };
 
 /*

@@ -6,9 +6,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdio.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <ldns/ldns.h>
 
+#include "dnsmsg.h"
 #include "log.h"
 #include "resolve.h"
 
@@ -21,7 +24,8 @@ struct name_entry {
 };
 
 struct resolver {
-	char *resolv_conf;
+	struct dns_upstream *up;
+	size_t n_up;
 	struct name_entry *e;
 	size_t n;
 	pthread_mutex_t mu;
@@ -39,112 +43,84 @@ static time_t mono_now(void)
 	return ts.tv_sec;
 }
 
-/* Owner names that lead to the answer: the query name and CNAME targets. */
-struct chain {
-	ldns_rdf *names[16];
-	int n;
-};
-
-static bool in_chain(const struct chain *c, const ldns_rdf *name)
-{
-	int i;
-
-	for (i = 0; i < c->n; i++)
-		if (ldns_dname_compare(c->names[i], name) == 0)
-			return true;
-	return false;
-}
-
-/* Follow CNAMEs from the query name; ignore records off the chain. */
-static void follow_cnames(const ldns_rr_list *ans, struct chain *c)
-{
-	bool grew = true;
-	size_t i;
-
-	while (grew && c->n < 16) {
-		grew = false;
-		for (i = 0; i < ldns_rr_list_rr_count(ans) && c->n < 16; i++) {
-			ldns_rr *rr = ldns_rr_list_rr(ans, i);
-			ldns_rdf *target;
-
-			if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_CNAME ||
-			    !in_chain(c, ldns_rr_owner(rr)))
-				continue;
-			target = ldns_rr_rdf(rr, 0);
-			if (target && !in_chain(c, target)) {
-				c->names[c->n++] = target;
-				grew = true;
-			}
-		}
-	}
-}
-
-static int collect(ldns_pkt *pkt, ldns_rdf *qname, ldns_rr_type type, struct resolved_addr *out,
-		   size_t max, size_t *n)
-{
-	ldns_rr_list *ans = ldns_pkt_answer(pkt);
-	struct chain c = { .names = { qname }, .n = 1 };
-	size_t i, got = 0;
-	int len = type == LDNS_RR_TYPE_A ? 4 : 16;
-
-	follow_cnames(ans, &c);
-	for (i = 0; i < ldns_rr_list_rr_count(ans) && got < max; i++) {
-		ldns_rr *rr = ldns_rr_list_rr(ans, i);
-		ldns_rdf *rd = ldns_rr_rdf(rr, 0);
-
-		if (ldns_rr_get_type(rr) != type || !rd || ldns_rdf_size(rd) != (size_t)len ||
-		    !in_chain(&c, ldns_rr_owner(rr)))
-			continue;
-		out[got] = (struct resolved_addr){ .family = len == 4 ? AF_INET : AF_INET6,
-						   .ttl = ldns_rr_ttl(rr) };
-		memcpy(out[got].addr, ldns_rdf_data(rd), len);
-		got++;
-	}
-	*n = got;
-	return 0;
-}
-
-static int query_one(ldns_resolver *res, ldns_rdf *qname, ldns_rr_type type,
+static int query_one(ldns_resolver *res, ldns_rdf *qname, const char *name, ldns_rr_type type,
 		     struct resolved_addr *out, size_t *n)
 {
+	struct dns_question q = { .qtype = type };
+	__u8 *wire = NULL;
+	size_t len = 0;
 	ldns_pkt *pkt;
-	int rcode, err;
+	int rcode = 0, got;
 
 	*n = 0;
 	pkt = ldns_resolver_query(res, qname, type, LDNS_RR_CLASS_IN, LDNS_RD);
 	if (!pkt)
 		return -EHOSTUNREACH;
-	rcode = ldns_pkt_get_rcode(pkt);
-	if (rcode == LDNS_RCODE_NXDOMAIN)
-		err = 0;
-	else if (rcode != LDNS_RCODE_NOERROR)
-		err = -EIO;
-	else
-		err = collect(pkt, qname, type, out, RESOLVE_MAX_ADDRS, n);
+	/* Through the wire form: one parser for answers, the one in dnsmsg.c. */
+	q.id = ldns_pkt_id(pkt);
+	got = ldns_pkt2wire(&wire, pkt, &len) == LDNS_STATUS_OK ? 0 : -ENOMEM;
 	ldns_pkt_free(pkt);
-	return err;
+	if (got)
+		return got;
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	got = dns_parse_answer(wire, len, &q, out, RESOLVE_MAX_ADDRS, &rcode);
+	free(wire);
+	if (got < 0)
+		return got;
+	if (rcode != LDNS_RCODE_NOERROR && rcode != LDNS_RCODE_NXDOMAIN)
+		return -EIO;
+	*n = got;
+	return 0;
 }
 
-int resolve_name(const char *name, const char *resolv_conf, struct resolved_addr **out, size_t *n)
+static ldns_resolver *make_resolver(const struct dns_upstream *up, size_t n_up)
+{
+	ldns_resolver *res = ldns_resolver_new();
+	size_t i;
+
+	if (!res)
+		return NULL;
+	for (i = 0; i < n_up; i++) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&up[i].sa;
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&up[i].sa;
+		ldns_rdf *a = up[i].sa.ss_family == AF_INET ?
+				      ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4, &s4->sin_addr) :
+				      ldns_rdf_new_frm_data(LDNS_RDF_TYPE_AAAA, 16, &s6->sin6_addr);
+
+		if (a && ldns_resolver_push_nameserver(res, a) != LDNS_STATUS_OK)
+			pr_warn("cannot use upstream #%zu\n", i);
+		ldns_rdf_deep_free(a);
+	}
+	if (n_up)
+		ldns_resolver_set_port(res, ntohs(up[0].sa.ss_family == AF_INET ?
+						  ((const struct sockaddr_in *)&up[0].sa)->sin_port :
+						  ((const struct sockaddr_in6 *)&up[0].sa)->sin6_port));
+	ldns_resolver_set_recursive(res, true);
+	ldns_resolver_set_retry(res, 2);
+	ldns_resolver_set_timeout(res, (struct timeval){ .tv_sec = 2 });
+	return res;
+}
+
+int resolve_name(const char *name, const struct dns_upstream *up, size_t n_up,
+		 struct resolved_addr **out, size_t *n)
 {
 	struct resolved_addr *a;
 	ldns_resolver *res = NULL;
 	ldns_rdf *qname = NULL;
 	char fqdn[260];
 	size_t n4 = 0, n6 = 0;
-	int err;
+	int err, err4;
 
 	*out = NULL;
 	*n = 0;
 	a = calloc(2 * RESOLVE_MAX_ADDRS, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	if (ldns_resolver_new_frm_file(&res, resolv_conf) != LDNS_STATUS_OK) {
-		err = -ENOENT;
+	res = make_resolver(up, n_up);
+	if (!res || !n_up) {
+		err = n_up ? -ENOMEM : -EHOSTUNREACH;
 		goto out;
 	}
-	ldns_resolver_set_retry(res, 2);
-	ldns_resolver_set_timeout(res, (struct timeval){ .tv_sec = 2 });
 	/* Absolute name: never let a search domain turn it into another one. */
 	snprintf(fqdn, sizeof(fqdn), "%s.", name);
 	qname = ldns_dname_new_frm_str(fqdn);
@@ -152,9 +128,11 @@ int resolve_name(const char *name, const char *resolv_conf, struct resolved_addr
 		err = -EINVAL;
 		goto out;
 	}
-	err = query_one(res, qname, LDNS_RR_TYPE_A, a, &n4);
-	if (!err)
-		err = query_one(res, qname, LDNS_RR_TYPE_AAAA, a + n4, &n6);
+	/* Either family may fail alone (a server refusing AAAA, say). */
+	err4 = query_one(res, qname, name, LDNS_RR_TYPE_A, a, &n4);
+	err = query_one(res, qname, name, LDNS_RR_TYPE_AAAA, a + n4, &n6);
+	if (!err4 || !err)
+		err = 0;
 out:
 	if (qname)
 		ldns_rdf_deep_free(qname);
@@ -193,7 +171,8 @@ static int add_rules(struct resolver *r, const struct policy_rule *rules, size_t
 	return 0;
 }
 
-int resolver_new(const struct policy *p, const char *resolv_conf, struct resolver **out)
+int resolver_new(const struct policy *p, const struct dns_upstream *up, size_t n_up,
+		 struct resolver **out)
 {
 	struct resolver *r = calloc(1, sizeof(*r));
 	pthread_condattr_t ca;
@@ -207,8 +186,11 @@ int resolver_new(const struct policy *p, const char *resolv_conf, struct resolve
 	pthread_cond_init(&r->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	r->notify_fd = -1;
-	r->resolv_conf = strdup(resolv_conf);
-	err = r->resolv_conf ? 0 : -ENOMEM;
+	r->up = calloc(n_up ? n_up : 1, sizeof(*up));
+	if (r->up)
+		memcpy(r->up, up, n_up * sizeof(*up));
+	r->n_up = n_up;
+	err = r->up ? 0 : -ENOMEM;
 	err = err ?: add_rules(r, p->allow, p->n_allow, WEIR_RK_ALLOW);
 	err = err ?: add_rules(r, p->deny, p->n_deny, WEIR_RK_DENY);
 	err = err ?: add_rules(r, p->args, p->n_args, WEIR_RK_ARG);
@@ -278,7 +260,7 @@ int resolver_resolve_all(struct resolver *r)
 	size_t i, n;
 
 	for (i = 0; i < r->n; i++) {
-		err = resolve_name(r->e[i].name, r->resolv_conf, &a, &n);
+		err = resolve_name(r->e[i].name, r->up, r->n_up, &a, &n);
 		pthread_mutex_lock(&r->mu);
 		store(&r->e[i], err, err ? NULL : a, n);
 		pthread_mutex_unlock(&r->mu);
@@ -323,7 +305,7 @@ static void *refresh_main(void *arg)
 		}
 		name = strdup(e->name);
 		pthread_mutex_unlock(&r->mu);
-		err = name ? resolve_name(name, r->resolv_conf, &a, &n) : -ENOMEM;
+		err = name ? resolve_name(name, r->up, r->n_up, &a, &n) : -ENOMEM;
 		free(name);
 		pthread_mutex_lock(&r->mu);
 		if (store(e, err, err ? NULL : a, n) && write(r->notify_fd, &one, sizeof(one)) < 0)
@@ -390,7 +372,7 @@ void resolver_free(struct resolver *r)
 		free(r->e[i].addrs);
 	}
 	free(r->e);
-	free(r->resolv_conf);
+	free(r->up);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cond);
 	free(r);

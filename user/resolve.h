@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Domain rules -> addresses. Names are resolved (A and AAAA, following
- * CNAME chains) through the host's nameservers when the policy loads, then
- * again as each answer's TTL runs out, on a thread of their own. When the
- * addresses of any name change, the notify fd becomes readable and the
+ * Static resolution of exact domain rules. weir's resolver (dns.h) learns
+ * the addresses programs are actually given; this covers the lookups that
+ * produce no DNS traffic from the cgroup for it to see: names answered by a
+ * daemon outside the cgroup over a unix socket (nscd, systemd-resolved via
+ * nss-resolve) and names in /etc/hosts. Names are resolved (A and AAAA,
+ * following CNAME chains) through the same upstreams when the policy loads,
+ * then again as each answer's TTL runs out, on a thread of their own. When
+ * the addresses of any name change, the notify fd becomes readable and the
  * owner recompiles the policy (compile.h: domain_addrs_fn is resolver_addrs).
- *
- * This is the one place that knows how names become addresses; the
- * DNS-aware resolver will replace what feeds it, not its users.
  */
 #ifndef WEIR_RESOLVE_H
 #define WEIR_RESOLVE_H
@@ -16,6 +17,7 @@
 #include <linux/types.h>
 
 #include "compile.h"
+#include "dns.h"
 #include "policy.h"
 
 #define RESOLVE_TTL_MIN 5 /* seconds: a TTL of 0 must not spin */
@@ -25,12 +27,14 @@
 
 struct resolver;
 
-/* One query pair (A, AAAA) for NAME via the nameservers of resolv_conf.
+/* One query pair (A, AAAA) for NAME via the upstreams (port of the first).
  * -EHOSTUNREACH when no server answered, -EIO on SERVFAIL and the like;
  * NXDOMAIN and NODATA are success with no addresses. */
-int resolve_name(const char *name, const char *resolv_conf, struct resolved_addr **out, size_t *n);
+int resolve_name(const char *name, const struct dns_upstream *up, size_t n_up,
+		 struct resolved_addr **out, size_t *n);
 
-int resolver_new(const struct policy *p, const char *resolv_conf, struct resolver **out);
+int resolver_new(const struct policy *p, const struct dns_upstream *up, size_t n_up,
+		 struct resolver **out);
 /* Resolve every exact domain rule now. Failures are warned about, not fatal:
  * a name that does not resolve allows nothing. Returns how many failed. */
 int resolver_resolve_all(struct resolver *r);

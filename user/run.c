@@ -7,8 +7,10 @@
  * Teardown runs on every path: kill what is left in the cgroup, drain the
  * events, detach, remove the cgroup.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +25,10 @@
 #include "cgroup.h"
 #include "cli.h"
 #include "compile.h"
+#include "dns.h"
 #include "egress.h"
 #include "events.h"
+#include "learn.h"
 #include "log.h"
 #include "privs.h"
 #include "resolve.h"
@@ -46,8 +50,11 @@ struct run {
 	struct run_opts o;
 	struct policy *policy;
 	struct resolver *resolver;
-	struct resolved_addr *ns;
-	size_t n_ns;
+	struct dns_upstream *up;
+	size_t n_up;
+	struct dnsproxy *dns;
+	struct learn *learn;
+	pthread_mutex_t out_mu; /* events file, stderr lines, summary: two threads */
 	struct egress *egress;
 	struct ring_buffer *rb;
 	struct summary *summary;
@@ -156,8 +163,6 @@ static int apply_policy(struct run *r)
 		.policy = r->policy,
 		.domain_addrs = resolver_addrs,
 		.domain_ctx = r->resolver,
-		.nameservers = r->ns,
-		.n_nameservers = r->n_ns,
 	};
 	char err[COMPILE_ERR_LEN];
 	struct compiled c;
@@ -185,6 +190,7 @@ static int on_event(void *ctx, void *data, size_t len)
 
 	if (len < sizeof(*e))
 		return 0;
+	pthread_mutex_lock(&r->out_mu);
 	summary_add(r->summary, e);
 	if (r->events && event_format_json(&r->ectx, e, buf, sizeof(buf)) > 0)
 		fprintf(r->events, "%s\n", buf);
@@ -192,7 +198,75 @@ static int on_event(void *ctx, void *data, size_t len)
 		event_format_human(e, buf, sizeof(buf));
 		fprintf(stderr, "weir: %s\n", buf);
 	}
+	pthread_mutex_unlock(&r->out_mu);
 	return 0;
+}
+
+/* From the resolver's thread: one query. */
+static void on_dns_event(void *ctx, const struct dns_event *e)
+{
+	struct run *r = ctx;
+	char buf[EVENT_JSON_MAX * 2];
+
+	pthread_mutex_lock(&r->out_mu);
+	summary_add_dns(r->summary, e);
+	if (r->events && event_format_dns_json(&r->ectx, e, buf, sizeof(buf)) > 0) {
+		fprintf(r->events, "%s\n", buf);
+		fflush(r->events);
+	}
+	if (!r->o.quiet && e->verdict != WEIR_V_ALLOW) {
+		event_format_dns_human(e, buf, sizeof(buf));
+		fprintf(stderr, "weir: %s\n", buf);
+	}
+	pthread_mutex_unlock(&r->out_mu);
+}
+
+/* The resolver's upstreams: the policy's dns.upstream, else resolv.conf. */
+static int read_upstreams(struct run *r)
+{
+	const struct policy_dns *pd = &r->policy->dns;
+	struct resolved_addr *ns;
+	size_t i, n;
+	int ret;
+
+	if (pd->n_upstream) {
+		r->up = calloc(pd->n_upstream, sizeof(*r->up));
+		if (!r->up)
+			return -ENOMEM;
+		for (i = 0; i < pd->n_upstream; i++)
+			if (!dns_parse_upstream(pd->upstream[i], &r->up[r->n_up]))
+				r->n_up++;
+		return 0;
+	}
+	ret = read_nameservers(RESOLV_CONF, &ns, &n);
+	if (ret)
+		return ret;
+	r->up = calloc(n ? n : 1, sizeof(*r->up));
+	for (i = 0; r->up && i < n; i++) {
+		char a[INET6_ADDRSTRLEN + 2] = "[";
+
+		inet_ntop(ns[i].family, ns[i].addr, a + 1, sizeof(a) - 2);
+		strcat(a, "]");
+		if (!dns_parse_upstream(a, &r->up[r->n_up]))
+			r->n_up++;
+	}
+	free(ns);
+	return r->up ? 0 : -ENOMEM;
+}
+
+static int start_dns(struct run *r)
+{
+	struct dnsproxy_cfg cfg = {
+		.policy = r->policy,
+		.up = r->up,
+		.n_up = r->n_up,
+		.learn = r->learn,
+		.egress = r->egress,
+		.on_event = on_dns_event,
+		.ctx = r,
+	};
+
+	return dnsproxy_start(r->dns, &cfg);
 }
 
 static int open_events(struct run *r)
@@ -235,11 +309,30 @@ static int setup_bpf(struct run *r)
 		.slots = 4,
 		.ringbuf_bytes = 4 << 20,
 		.task_info = -1,
+		.dns_ip4 = htonl(INADDR_LOOPBACK),
+	};
+	struct learn_opts lo = {
+		.ttl_min = r->policy->dns.ttl_min,
+		.ttl_max = r->policy->dns.ttl_max,
+		.max_per_name = r->policy->dns.max_addresses,
 	};
 	char name[64];
 	int ret;
 
+	/* The resolver's port goes into the programs' read-only config. */
+	ret = dnsproxy_open(&r->dns);
+	if (ret)
+		return ret;
+	eo.dns_port = dnsproxy_port(r->dns);
+	if (dnsproxy_has_ipv6(r->dns)) {
+		eo.dns_ip6[3] = htonl(1); /* ::1 */
+	} else {
+		eo.dns_ip6[2] = htonl(0xffff); /* ::ffff:127.0.0.1 */
+		eo.dns_ip6[3] = htonl(INADDR_LOOPBACK);
+	}
 	ret = egress_open(&eo, &r->egress);
+	ret = ret ?: learn_new(r->egress, &lo, &r->learn);
+	r->ectx.learn = r->learn;
 	ret = ret ?: apply_policy(r);
 	if (ret)
 		return ret;
@@ -260,8 +353,9 @@ static int setup_bpf(struct run *r)
 	if (!r->rb) {
 		ret = -errno;
 		pr_warn("cannot open the event ring buffer: %s\n", strerror(-ret));
+		return ret;
 	}
-	return ret;
+	return start_dns(r);
 }
 
 static int setup_loop(struct run *r)
@@ -385,12 +479,14 @@ static void teardown(struct run *r)
 			summary_print(r->summary, stderr,
 				      egress_stat(r->egress, WEIR_STAT_LOST));
 	}
+	dnsproxy_free(r->dns); /* before the maps it writes go */
 	if (r->events && r->events != stderr)
 		fclose(r->events);
 	else if (r->events)
 		fflush(r->events);
 	resolver_free(r->resolver);
 	ring_buffer__free(r->rb);
+	learn_free(r->learn);
 	egress_destroy(r->egress); /* detaches: the cgroup is empty by now */
 	if (r->cgfd >= 0)
 		close(r->cgfd);
@@ -405,7 +501,7 @@ static void teardown(struct run *r)
 	sigprocmask(SIG_SETMASK, &r->oldmask, NULL);
 	summary_free(r->summary);
 	policy_free(r->policy);
-	free(r->ns);
+	free(r->up);
 	free(r->o.allow);
 }
 
@@ -443,8 +539,8 @@ static int prepare(struct run *r)
 	}
 	r->summary = summary_new();
 	ret = r->summary ? open_events(r) : -ENOMEM;
-	ret = ret ?: read_nameservers(RESOLV_CONF, &r->ns, &r->n_ns);
-	ret = ret ?: resolver_new(r->policy, RESOLV_CONF, &r->resolver);
+	ret = ret ?: read_upstreams(r);
+	ret = ret ?: resolver_new(r->policy, r->up, r->n_up, &r->resolver);
 	if (ret)
 		return ret;
 	r->ectx.policy = r->policy;
@@ -455,7 +551,8 @@ static int prepare(struct run *r)
 
 int cmd_run(int argc, char **argv)
 {
-	struct run r = { .cgfd = -1, .sigfd = -1, .epfd = -1, .dnsfd = -1 };
+	struct run r = { .cgfd = -1, .sigfd = -1, .epfd = -1, .dnsfd = -1,
+			 .out_mu = PTHREAD_MUTEX_INITIALIZER };
 	int ret;
 
 	ret = parse_opts(argc, argv, &r.o);

@@ -20,6 +20,8 @@
 #define WEIR_EGRESS_H
 
 #define WEIR_PORTSET_MAX 16 /* port ranges in one out-of-line port set */
+#define WEIR_LEARN_RANGES 8 /* port ranges of one learned address */
+#define WEIR_DNS_PORT 53
 #define WEIR_COMM_LEN 16
 
 /* Protocol classes a rule can name; a bit mask in weir_portrange.protos. */
@@ -42,7 +44,6 @@ enum weir_rule_kind {
 	WEIR_RK_ARG = 3, /* the i-th --allow on the command line */
 	WEIR_RK_LOOPBACK = 4, /* loopback: allow */
 	WEIR_RK_METADATA = 5, /* built-in deny of cloud metadata endpoints */
-	WEIR_RK_NAMESERVER = 6, /* interim: port 53 to the host's nameservers */
 };
 #define WEIR_RULE_ID(kind, idx) (((__u32)(kind) << 24) | ((__u32)(idx)&0xffffff))
 #define WEIR_RULE_KIND(id) ((id) >> 24)
@@ -139,6 +140,8 @@ enum weir_reason {
 	WEIR_R_NO_MATCH = 3, /* no rule names this address */
 	WEIR_R_PORT = 4, /* rules name the address, not this port/protocol */
 	WEIR_R_NO_POLICY = 5, /* no policy loaded for this attachment: fail closed */
+	WEIR_R_DNS_REDIRECT = 6, /* port 53: sent to weir's resolver instead */
+	WEIR_R_LEARNED = 7, /* an address weir's resolver gave for an allowed name */
 };
 
 /* weir_event.flags */
@@ -172,9 +175,51 @@ struct weir_event {
 	__u16 __pad1;
 	__u8 addr[16]; /* destination as the program gave it; IPv4 in addr[0..3] */
 	char comm[WEIR_COMM_LEN];
-	__u32 __pad2;
+	__u32 domain_id; /* learned addresses: the name's id (weir_learn_val), else 0 */
 };
 _Static_assert(sizeof(struct weir_event) == 88, "weir_event ABI");
+
+/*
+ * weir_learn: addresses weir's resolver handed out for allowed names, per
+ * enforced cgroup (handle). Checked after the tries, so deny rules still
+ * win. Example: github.com answered 140.82.121.3, TTL 60, rule allow[0]
+ * ports 443/tcp -> key {handle 0, AF_INET, 140.82.121.3}, value {r[0] =
+ * {443, 443, TCP, allow[0]}, n 1, domain_id 1, expires_ns now+60s}.
+ */
+struct weir_learn_key {
+	__u32 handle;
+	__u8 family; /* AF_INET or AF_INET6 */
+	__u8 __pad[3];
+	__u8 addr[16]; /* IPv4 in addr[0..3] */
+};
+_Static_assert(sizeof(struct weir_learn_key) == 24, "weir_learn_key ABI");
+
+struct weir_learn_val {
+	struct weir_portrange r[WEIR_LEARN_RANGES];
+	__u32 n;
+	__u32 domain_id; /* for events: which name taught this address */
+	__u64 expires_ns; /* CLOCK_BOOTTIME; stale entries are ignored */
+};
+_Static_assert(sizeof(struct weir_learn_val) == 112, "weir_learn_val ABI");
+
+/*
+ * weir_askers (LRU, by socket cookie): where a redirected DNS socket meant
+ * to go, and who asked. recvmsg/getpeername put the original peer back;
+ * weir's resolver reads the asker for its audit event.
+ */
+struct weir_asker {
+	__u32 ip6[4]; /* original destination; IPv4 in ip6[0] */
+	__u16 port; /* original port, host order */
+	__u8 family; /* AF_INET or AF_INET6 (mapped: AF_INET6) */
+	__u8 __pad;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 gid;
+	__u64 cgroup_id;
+	char comm[WEIR_COMM_LEN];
+};
+_Static_assert(sizeof(struct weir_asker) == 64, "weir_asker ABI");
 
 /* weir_stats (per-CPU array) indexes */
 enum weir_stat {
@@ -188,7 +233,10 @@ struct weir_config {
 	__u32 handle; /* index into weir_handles for this attachment */
 	__u32 wakeup_bytes; /* force a consumer wakeup above this fill level */
 	__u8 task_info; /* enum weir_task_info: how to read pid, comm, cgroup */
-	__u8 __pad[3];
+	__u8 __pad[1];
+	__u16 dns_port; /* weir's resolver port, host order; 0: no redirect */
+	__u32 dns_ip4; /* weir's resolver, network order (127.0.0.1) */
+	__u32 dns_ip6[4]; /* and for IPv6 sockets (::1) */
 };
 
 /*

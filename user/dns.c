@@ -1,0 +1,719 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+
+#include "dns.h"
+#include "egress.h"
+#include "learn.h"
+#include "log.h"
+#include "sockdiag.h"
+
+#define UDP_TIMEOUT_MS 1500 /* per upstream attempt */
+#define TCP_TIMEOUT_MS 3000
+#define MAX_PENDING 1024
+#define MAX_TCP_CLIENTS 64
+#define EDE_TEXT "blocked by weir policy"
+
+enum { L_UDP4, L_UDP6, L_TCP4, L_TCP6, NLISTEN };
+
+/* A UDP query waiting for its upstream. */
+struct pending {
+	int upfd; /* -1: slot free */
+	int lfd; /* where the query came in, to answer from */
+	struct sockaddr_storage client;
+	socklen_t clen;
+	__u8 *query;
+	size_t qlen;
+	int attempt;
+	__u64 deadline_ms;
+	struct dns_event ev;
+	struct weir_portrange r[WEIR_LEARN_RANGES];
+	size_t nr;
+};
+
+struct dnsproxy {
+	int lfd[NLISTEN];
+	__u16 port;
+	struct dnsproxy_cfg cfg;
+	int epfd, timerfd, stopfd;
+	pthread_t thread;
+	bool running;
+	atomic_int tcp_clients;
+	atomic_bool stop;
+	struct pending pend[MAX_PENDING];
+};
+
+static __u64 now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- policy ---------------------------------------------------------------- */
+
+static void add_ranges(const struct policy_rule *pr, __u32 id, struct weir_portrange *r,
+		       size_t *nr)
+{
+	struct weir_portrange x = { .lo = 0, .hi = 65535, .protos = pr->protos, .rule = id };
+	size_t i;
+
+	if (!pr->n_ports) {
+		if (*nr < WEIR_LEARN_RANGES)
+			r[(*nr)++] = x;
+		return;
+	}
+	for (i = 0; i < pr->n_ports && *nr < WEIR_LEARN_RANGES; i++) {
+		x.lo = pr->ports[i].lo;
+		x.hi = pr->ports[i].hi;
+		r[(*nr)++] = x;
+	}
+}
+
+static bool rule_names(const struct policy_rule *pr, const char *name)
+{
+	return pr->kind == RULE_DOMAIN && domain_match(pr->domain, pr->match, name);
+}
+
+static void allow_rules(const struct policy_rule *rules, size_t n, __u8 kind, const char *name,
+			__u32 *rule, struct weir_portrange *r, size_t *nr)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!rule_names(&rules[i], name))
+			continue;
+		if (!*rule)
+			*rule = WEIR_RULE_ID(kind, i);
+		add_ranges(&rules[i], WEIR_RULE_ID(kind, i), r, nr);
+	}
+}
+
+int dns_judge_name(const struct policy *p, const char *name, __u32 *rule,
+		   struct weir_portrange *r, size_t *nr)
+{
+	size_t i;
+
+	*rule = 0;
+	*nr = 0;
+	for (i = 0; i < p->n_deny; i++) {
+		if (rule_names(&p->deny[i], name)) {
+			*rule = WEIR_RULE_ID(WEIR_RK_DENY, i);
+			return 0;
+		}
+	}
+	allow_rules(p->allow, p->n_allow, WEIR_RK_ALLOW, name, rule, r, nr);
+	allow_rules(p->args, p->n_args, WEIR_RK_ARG, name, rule, r, nr);
+	return *rule != 0;
+}
+
+/* --- sockets ---------------------------------------------------------------- */
+
+static int bind_one(int family, int type, __u16 port)
+{
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_port = htons(port),
+				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd, one = 1;
+
+	fd = socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, family == AF_INET ? (struct sockaddr *)&s4 : (struct sockaddr *)&s6,
+		 family == AF_INET ? sizeof(s4) : sizeof(s6)) ||
+	    (type == SOCK_STREAM && listen(fd, 128))) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static __u16 local_port(int fd)
+{
+	struct sockaddr_in s = {};
+	socklen_t len = sizeof(s);
+
+	getsockname(fd, (struct sockaddr *)&s, &len);
+	return ntohs(s.sin_port);
+}
+
+/* One port for UDP and TCP: pick it with UDP, then try to get TCP too. */
+static int bind_all(struct dnsproxy *p)
+{
+	int tries, i;
+
+	for (tries = 0; tries < 32; tries++) {
+		for (i = 0; i < NLISTEN; i++)
+			p->lfd[i] = -1;
+		p->lfd[L_UDP4] = bind_one(AF_INET, SOCK_DGRAM, 0);
+		if (p->lfd[L_UDP4] < 0)
+			return p->lfd[L_UDP4];
+		p->port = local_port(p->lfd[L_UDP4]);
+		p->lfd[L_TCP4] = bind_one(AF_INET, SOCK_STREAM, p->port);
+		if (p->lfd[L_TCP4] >= 0)
+			break;
+		close(p->lfd[L_UDP4]);
+	}
+	if (p->lfd[L_TCP4] < 0)
+		return p->lfd[L_TCP4];
+	/* IPv6 is optional: without ::1, IPv6 DNS sockets cannot be redirected. */
+	p->lfd[L_UDP6] = bind_one(AF_INET6, SOCK_DGRAM, p->port);
+	p->lfd[L_TCP6] = bind_one(AF_INET6, SOCK_STREAM, p->port);
+	if (p->lfd[L_UDP6] < 0 || p->lfd[L_TCP6] < 0) {
+		pr_warn("cannot listen on [::1]:%u; DNS over IPv6 sockets will fail\n", p->port);
+		if (p->lfd[L_UDP6] >= 0)
+			close(p->lfd[L_UDP6]);
+		if (p->lfd[L_TCP6] >= 0)
+			close(p->lfd[L_TCP6]);
+		p->lfd[L_UDP6] = p->lfd[L_TCP6] = -1;
+	}
+	return 0;
+}
+
+int dnsproxy_open(struct dnsproxy **out)
+{
+	struct dnsproxy *p = calloc(1, sizeof(*p));
+	int err, i;
+
+	if (!p)
+		return -ENOMEM;
+	p->epfd = p->timerfd = p->stopfd = -1;
+	for (i = 0; i < MAX_PENDING; i++)
+		p->pend[i].upfd = -1;
+	err = bind_all(p);
+	if (err) {
+		pr_warn("cannot open weir's DNS resolver on 127.0.0.1: %s\n", strerror(-err));
+		dnsproxy_free(p);
+		return err;
+	}
+	*out = p;
+	return 0;
+}
+
+__u16 dnsproxy_port(const struct dnsproxy *p)
+{
+	return p->port;
+}
+
+bool dnsproxy_has_ipv6(const struct dnsproxy *p)
+{
+	return p->lfd[L_UDP6] >= 0;
+}
+
+/* --- the decision for one query -------------------------------------------- */
+
+static void find_asker(struct dnsproxy *p, int proto, const struct sockaddr_storage *peer,
+		       int lfd, struct dns_event *ev)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+	__u64 cookie;
+
+	if (getsockname(lfd, (struct sockaddr *)&local, &len) ||
+	    sockdiag_cookie(proto, (const struct sockaddr *)peer, (struct sockaddr *)&local,
+			    &cookie) ||
+	    egress_asker(p->cfg.egress, cookie, &ev->asker))
+		return;
+	ev->have_asker = true;
+}
+
+/*
+ * Judge a query. Returns 1 to forward it (ranges in r/nr), 0 when resp
+ * holds the reply to send instead (*resplen bytes; 0: drop).
+ */
+static int judge(struct dnsproxy *p, const __u8 *q, size_t qlen, struct dns_event *ev,
+		 struct weir_portrange *r, size_t *nr, __u8 *resp, int *resplen)
+{
+	bool audit = p->cfg.policy->mode == POLICY_AUDIT;
+	int allowed;
+
+	ev->rcode = -1;
+	if (dns_parse_query(q, qlen, &ev->q)) {
+		*resplen = 0; /* not a query we can read: no answer at all */
+		return 0;
+	}
+	allowed = dns_judge_name(p->cfg.policy, ev->q.name, &ev->rule, r, nr);
+	if (allowed) {
+		ev->verdict = WEIR_V_ALLOW;
+		ev->reason = "allowed-name";
+		return 1;
+	}
+	ev->reason = WEIR_RULE_KIND(ev->rule) == WEIR_RK_DENY ? "deny-rule" : "name-not-allowed";
+	if (audit) {
+		ev->verdict = WEIR_V_WOULD_DENY;
+		return 1;
+	}
+	ev->verdict = WEIR_V_DENY;
+	ev->rcode = 5; /* REFUSED */
+	*resplen = dns_refused(q, qlen, EDE_TEXT, resp, DNS_MSG_MAX);
+	if (*resplen < 0)
+		*resplen = 0;
+	return 0;
+}
+
+/* An upstream answer: learn its addresses, then it may be released. */
+static void learn_answer(struct dnsproxy *p, const __u8 *a, size_t alen, struct dns_event *ev,
+			 const struct weir_portrange *r, size_t nr)
+{
+	struct resolved_addr addrs[64];
+	int n;
+
+	n = dns_parse_answer(a, alen, &ev->q, addrs, 64, &ev->rcode);
+	if (n <= 0)
+		return;
+	ev->n_answers = (size_t)n < DNS_EVENT_ANSWERS ? (size_t)n : DNS_EVENT_ANSWERS;
+	memcpy(ev->answers, addrs, ev->n_answers * sizeof(addrs[0]));
+	if (ev->verdict == WEIR_V_ALLOW && p->cfg.learn)
+		learn_add(p->cfg.learn, ev->q.name, r, nr, addrs, n);
+}
+
+static void report(struct dnsproxy *p, struct dns_event *ev)
+{
+	if (p->cfg.on_event)
+		p->cfg.on_event(p->cfg.ctx, ev);
+}
+
+/* --- UDP ------------------------------------------------------------------- */
+
+static void pend_free(struct dnsproxy *p, struct pending *pd)
+{
+	if (pd->upfd >= 0) {
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, pd->upfd, NULL);
+		close(pd->upfd);
+	}
+	free(pd->query);
+	memset(pd, 0, sizeof(*pd));
+	pd->upfd = -1;
+}
+
+static int pend_send(struct dnsproxy *p, struct pending *pd)
+{
+	const struct dns_upstream *u = &p->cfg.up[pd->attempt % p->cfg.n_up];
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = pd };
+
+	if (pd->upfd >= 0) {
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, pd->upfd, NULL);
+		close(pd->upfd);
+	}
+	pd->upfd = socket(u->sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (pd->upfd < 0)
+		return -errno;
+	if (connect(pd->upfd, (const struct sockaddr *)&u->sa, u->len) ||
+	    send(pd->upfd, pd->query, pd->qlen, 0) < 0 ||
+	    epoll_ctl(p->epfd, EPOLL_CTL_ADD, pd->upfd, &ev))
+		return -errno;
+	pd->deadline_ms = now_ms() + UDP_TIMEOUT_MS;
+	return 0;
+}
+
+static void udp_reply(struct pending *pd, const __u8 *buf, size_t len)
+{
+	if (len)
+		sendto(pd->lfd, buf, len, 0, (struct sockaddr *)&pd->client, pd->clen);
+}
+
+static void udp_query(struct dnsproxy *p, int lfd)
+{
+	static __u8 buf[DNS_MSG_MAX], resp[DNS_MSG_MAX];
+	struct pending *pd = NULL;
+	struct sockaddr_storage client;
+	socklen_t clen = sizeof(client);
+	struct dns_event ev = { .protocol = IPPROTO_UDP };
+	struct weir_portrange r[WEIR_LEARN_RANGES];
+	size_t nr, i;
+	int resplen;
+	ssize_t n;
+
+	n = recvfrom(lfd, buf, sizeof(buf), 0, (struct sockaddr *)&client, &clen);
+	if (n <= 0)
+		return;
+	find_asker(p, IPPROTO_UDP, &client, lfd, &ev);
+	if (!judge(p, buf, n, &ev, r, &nr, resp, &resplen)) {
+		if (resplen)
+			sendto(lfd, resp, resplen, 0, (struct sockaddr *)&client, clen);
+		if (ev.q.name[0])
+			report(p, &ev);
+		return;
+	}
+	for (i = 0; i < MAX_PENDING && !pd; i++)
+		if (p->pend[i].upfd < 0 && !p->pend[i].query)
+			pd = &p->pend[i];
+	if (!pd || !(pd->query = malloc(n))) {
+		pr_warn("resolver busy: %d queries in flight; answering SERVFAIL\n", MAX_PENDING);
+		resplen = dns_servfail(buf, n, resp, sizeof(resp));
+		if (resplen > 0)
+			sendto(lfd, resp, resplen, 0, (struct sockaddr *)&client, clen);
+		return;
+	}
+	memcpy(pd->query, buf, n);
+	pd->qlen = n;
+	pd->lfd = lfd;
+	pd->client = client;
+	pd->clen = clen;
+	pd->ev = ev;
+	memcpy(pd->r, r, sizeof(r));
+	pd->nr = nr;
+	if (pend_send(p, pd))
+		pd->deadline_ms = 0; /* let the timer retry or fail it */
+}
+
+static void udp_answer(struct dnsproxy *p, struct pending *pd)
+{
+	static __u8 buf[DNS_MSG_MAX];
+	ssize_t n;
+
+	n = recv(pd->upfd, buf, sizeof(buf), 0);
+	if (n <= 0)
+		return;
+	/* Only the answer to this query (the socket is connected, so only the
+	 * upstream can send; the id and question must match too). */
+	if (n < 12 || ((buf[0] << 8) | buf[1]) != pd->ev.q.id)
+		return;
+	learn_answer(p, buf, n, &pd->ev, pd->r, pd->nr);
+	udp_reply(pd, buf, n); /* after learn: the first connect finds the address */
+	report(p, &pd->ev);
+	pend_free(p, pd);
+}
+
+static void udp_timeouts(struct dnsproxy *p)
+{
+	static __u8 resp[512];
+	__u64 now = now_ms();
+	int i, n;
+
+	for (i = 0; i < MAX_PENDING; i++) {
+		struct pending *pd = &p->pend[i];
+
+		if (!pd->query || pd->deadline_ms > now)
+			continue;
+		if (++pd->attempt < (int)p->cfg.n_up * 2 && !pend_send(p, pd))
+			continue;
+		n = dns_servfail(pd->query, pd->qlen, resp, sizeof(resp));
+		if (n > 0)
+			udp_reply(pd, resp, n);
+		pd->ev.rcode = 2;
+		pd->ev.reason = "upstream-timeout";
+		report(p, &pd->ev);
+		pend_free(p, pd);
+	}
+}
+
+/* --- TCP: a thread per connection (rare, and simpler blocking) -------------- */
+
+struct tcp_client {
+	struct dnsproxy *p;
+	int fd, lfd;
+	struct sockaddr_storage peer;
+};
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = recv(fd, (char *)buf + got, len - got, 0);
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		got += n;
+	}
+	return 0;
+}
+
+static int write_msg(int fd, const __u8 *msg, size_t len)
+{
+	__u8 hdr[2] = { len >> 8, len & 0xff };
+
+	if (send(fd, hdr, 2, MSG_NOSIGNAL | MSG_MORE) != 2 ||
+	    send(fd, msg, len, MSG_NOSIGNAL) != (ssize_t)len)
+		return -EPIPE;
+	return 0;
+}
+
+static int read_msg(int fd, __u8 *buf, size_t *len)
+{
+	__u8 hdr[2];
+	int err;
+
+	err = read_full(fd, hdr, 2);
+	*len = (hdr[0] << 8) | hdr[1];
+	return err ?: read_full(fd, buf, *len);
+}
+
+static void set_timeouts(int fd, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Ask the upstreams over TCP in turn; the answer goes to ans. */
+static int tcp_forward(struct dnsproxy *p, const __u8 *q, size_t qlen, __u8 *ans, size_t *alen)
+{
+	size_t i;
+	int fd;
+
+	for (i = 0; i < p->cfg.n_up; i++) {
+		const struct dns_upstream *u = &p->cfg.up[i];
+
+		fd = socket(u->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		set_timeouts(fd, TCP_TIMEOUT_MS);
+		if (!connect(fd, (const struct sockaddr *)&u->sa, u->len) &&
+		    !write_msg(fd, q, qlen) && !read_msg(fd, ans, alen)) {
+			close(fd);
+			return 0;
+		}
+		close(fd);
+	}
+	return -EHOSTUNREACH;
+}
+
+static void tcp_one(struct tcp_client *c, __u8 *q, size_t qlen, __u8 *resp)
+{
+	struct dns_event ev = { .protocol = IPPROTO_TCP };
+	struct weir_portrange r[WEIR_LEARN_RANGES];
+	size_t nr, alen;
+	int resplen;
+
+	find_asker(c->p, IPPROTO_TCP, &c->peer, c->fd, &ev);
+	if (!judge(c->p, q, qlen, &ev, r, &nr, resp, &resplen)) {
+		if (resplen)
+			write_msg(c->fd, resp, resplen);
+	} else if (tcp_forward(c->p, q, qlen, resp, &alen)) {
+		resplen = dns_servfail(q, qlen, resp, DNS_MSG_MAX);
+		if (resplen > 0)
+			write_msg(c->fd, resp, resplen);
+		ev.reason = "upstream-timeout";
+		ev.rcode = 2;
+	} else {
+		learn_answer(c->p, resp, alen, &ev, r, nr);
+		write_msg(c->fd, resp, alen);
+	}
+	if (ev.q.name[0])
+		report(c->p, &ev);
+}
+
+static void *tcp_main(void *arg)
+{
+	struct tcp_client *c = arg;
+	__u8 *q = malloc(DNS_MSG_MAX), *resp = malloc(DNS_MSG_MAX);
+	size_t qlen;
+
+	set_timeouts(c->fd, 10000); /* idle clients go after 10 s */
+	while (q && resp && !atomic_load(&c->p->stop) && !read_msg(c->fd, q, &qlen))
+		tcp_one(c, q, qlen, resp);
+	free(q);
+	free(resp);
+	close(c->fd);
+	atomic_fetch_sub(&c->p->tcp_clients, 1);
+	free(c);
+	return NULL;
+}
+
+static void tcp_accept(struct dnsproxy *p, int lfd)
+{
+	struct tcp_client *c;
+	socklen_t len;
+	pthread_t t;
+	int fd;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	len = sizeof(c->peer);
+	fd = accept4(lfd, (struct sockaddr *)&c->peer, &len, SOCK_CLOEXEC);
+	if (fd < 0 || atomic_fetch_add(&p->tcp_clients, 1) >= MAX_TCP_CLIENTS) {
+		if (fd >= 0) {
+			atomic_fetch_sub(&p->tcp_clients, 1);
+			close(fd);
+		}
+		free(c);
+		return;
+	}
+	c->p = p;
+	c->fd = fd;
+	c->lfd = lfd;
+	if (pthread_create(&t, NULL, tcp_main, c)) {
+		atomic_fetch_sub(&p->tcp_clients, 1);
+		close(fd);
+		free(c);
+		return;
+	}
+	pthread_detach(t);
+}
+
+/* --- the loop --------------------------------------------------------------- */
+
+static void *proxy_main(void *arg)
+{
+	struct dnsproxy *p = arg;
+	struct epoll_event evs[64];
+	__u64 ticks, last_expire = now_ms();
+	int i, n;
+
+	while (!atomic_load(&p->stop)) {
+		n = epoll_wait(p->epfd, evs, 64, 1000);
+		for (i = 0; i < n; i++) {
+			void *d = evs[i].data.ptr;
+
+			if (d == &p->lfd[L_UDP4] || d == &p->lfd[L_UDP6])
+				udp_query(p, *(int *)d);
+			else if (d == &p->lfd[L_TCP4] || d == &p->lfd[L_TCP6])
+				tcp_accept(p, *(int *)d);
+			else if (d == &p->timerfd) {
+				if (read(p->timerfd, &ticks, sizeof(ticks)) > 0)
+					udp_timeouts(p);
+			} else if (d != &p->stopfd) {
+				udp_answer(p, d);
+			}
+		}
+		if (p->cfg.learn && now_ms() - last_expire >= 1000) {
+			learn_expire(p->cfg.learn);
+			last_expire = now_ms();
+		}
+	}
+	return NULL;
+}
+
+int dnsproxy_start(struct dnsproxy *p, const struct dnsproxy_cfg *cfg)
+{
+	struct itimerspec its = { .it_interval = { 0, 100 * 1000 * 1000 },
+				  .it_value = { 0, 100 * 1000 * 1000 } };
+	struct epoll_event ev = { .events = EPOLLIN };
+	int i, err;
+
+	if (!cfg->n_up) {
+		pr_warn("no upstream nameserver for weir's resolver (none in /etc/resolv.conf; "
+			"set dns.upstream in the policy)\n");
+		return -EINVAL;
+	}
+	p->cfg = *cfg;
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
+	p->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	p->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->epfd < 0 || p->timerfd < 0 || p->stopfd < 0 || timerfd_settime(p->timerfd, 0, &its, NULL))
+		return -errno;
+	for (i = 0; i < NLISTEN; i++) {
+		if (p->lfd[i] < 0)
+			continue;
+		ev.data.ptr = &p->lfd[i];
+		if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->lfd[i], &ev))
+			return -errno;
+	}
+	ev.data.ptr = &p->timerfd;
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->timerfd, &ev))
+		return -errno;
+	ev.data.ptr = &p->stopfd;
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->stopfd, &ev))
+		return -errno;
+	err = pthread_create(&p->thread, NULL, proxy_main, p);
+	if (err)
+		return -err;
+	p->running = true;
+	return 0;
+}
+
+void dnsproxy_free(struct dnsproxy *p)
+{
+	__u64 one = 1;
+	int i;
+
+	if (!p)
+		return;
+	if (p->running) {
+		atomic_store(&p->stop, true);
+		if (write(p->stopfd, &one, sizeof(one)) < 0)
+			pr_debug("resolver stop: %s\n", strerror(errno));
+		pthread_join(p->thread, NULL);
+	}
+	for (i = 0; i < MAX_PENDING; i++)
+		if (p->pend[i].query || p->pend[i].upfd >= 0)
+			pend_free(p, &p->pend[i]);
+	for (i = 0; i < NLISTEN; i++)
+		if (p->lfd[i] >= 0)
+			close(p->lfd[i]);
+	if (p->epfd >= 0)
+		close(p->epfd);
+	if (p->timerfd >= 0)
+		close(p->timerfd);
+	if (p->stopfd >= 0)
+		close(p->stopfd);
+	free(p);
+}
+
+int dns_parse_upstream(const char *s, struct dns_upstream *u)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&u->sa;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&u->sa;
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *port = NULL, *end;
+	unsigned long pn = 53;
+	char *e;
+
+	memset(u, 0, sizeof(*u));
+	if (s[0] == '[') {
+		end = strchr(s, ']');
+		if (!end || (size_t)(end - s - 1) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s + 1, end - s - 1);
+		host[end - s - 1] = '\0';
+		if (end[1] == ':')
+			port = end + 2;
+		else if (end[1])
+			return -EINVAL;
+	} else {
+		end = strchr(s, ':');
+		if (end && strchr(end + 1, ':'))
+			end = NULL; /* bare IPv6 */
+		if (strlen(s) >= sizeof(host))
+			return -EINVAL;
+		strcpy(host, s);
+		if (end) {
+			host[end - s] = '\0';
+			port = end + 1;
+		}
+	}
+	if (port) {
+		errno = 0;
+		pn = strtoul(port, &e, 10);
+		if (errno || *e || !*port || pn < 1 || pn > 65535)
+			return -EINVAL;
+	}
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(pn);
+		u->len = sizeof(*s4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(pn);
+		u->len = sizeof(*s6);
+		return 0;
+	}
+	return -EINVAL;
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * weir's resolver: the BPF programs send every DNS query of the enforced
+ * cgroup here (port 53 of any address, UDP and TCP). Names the policy
+ * allows are forwarded upstream and the addresses of the answer are learned
+ * (learn.h) before the answer is released; any other name gets REFUSED with
+ * an Extended DNS Error and never leaves the machine.
+ */
+#ifndef WEIR_DNS_H
+#define WEIR_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <linux/types.h>
+#include <weir/egress.h>
+
+#include "compile.h"
+#include "dnsmsg.h"
+#include "policy.h"
+
+struct dnsproxy;
+struct egress;
+struct learn;
+
+#define DNS_EVENT_ANSWERS 16
+
+struct dns_upstream {
+	struct sockaddr_storage sa;
+	socklen_t len;
+};
+
+/* One query, for the audit stream. */
+struct dns_event {
+	__u8 verdict; /* enum weir_verdict */
+	__u8 protocol; /* IPPROTO_UDP or IPPROTO_TCP */
+	const char *reason; /* "allowed-name", "name-not-allowed", "deny-rule", ... */
+	__u32 rule; /* WEIR_RULE_ID of the deciding rule, 0 if none */
+	struct dns_question q;
+	int rcode; /* of the answer relayed, -1 if none */
+	bool have_asker;
+	struct weir_asker asker; /* who asked, and which server it meant */
+	size_t n_answers;
+	struct resolved_addr answers[DNS_EVENT_ANSWERS];
+};
+
+typedef void (*dns_event_fn)(void *ctx, const struct dns_event *e);
+
+struct dnsproxy_cfg {
+	const struct policy *policy;
+	const struct dns_upstream *up;
+	size_t n_up;
+	struct learn *learn;
+	struct egress *egress; /* for weir_askers */
+	dns_event_fn on_event;
+	void *ctx;
+};
+
+/* What the policy says of NAME: allowed (1) with the port ranges of every
+ * allow rule naming it, or not (0); *rule is the deciding rule. */
+int dns_judge_name(const struct policy *p, const char *name, __u32 *rule,
+		   struct weir_portrange *r, size_t *nr);
+
+/* Bind UDP and TCP on 127.0.0.1 and ::1, one free port for all. */
+int dnsproxy_open(struct dnsproxy **out);
+__u16 dnsproxy_port(const struct dnsproxy *p);
+bool dnsproxy_has_ipv6(const struct dnsproxy *p);
+/* Serve on a thread of its own until dnsproxy_free(). */
+int dnsproxy_start(struct dnsproxy *p, const struct dnsproxy_cfg *cfg);
+void dnsproxy_free(struct dnsproxy *p);
+
+/* "IP", "IP:PORT", "[IPv6]:PORT" -> upstream (default port 53). */
+int dns_parse_upstream(const char *s, struct dns_upstream *u);
+
+#endif /* WEIR_DNS_H */

@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+
+#include "egress.h"
+#include "learn.h"
+#include "log.h"
+
+/* One name -> address pair. */
+struct pair {
+	__u32 name_id;
+	__u8 family;
+	__u8 addr[16];
+	struct weir_portrange r[WEIR_LEARN_RANGES];
+	__u32 nr;
+	__u64 expires_ns; /* CLOCK_BOOTTIME, as the BPF side compares */
+};
+
+struct learn {
+	struct egress *eg;
+	struct learn_opts o;
+	pthread_mutex_t mu;
+	struct pair *p;
+	size_t n, cap;
+	char **names; /* id - 1 -> name */
+	size_t nnames;
+};
+
+static __u64 boot_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+int learn_new(struct egress *eg, const struct learn_opts *o, struct learn **out)
+{
+	struct learn *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	l->eg = eg;
+	l->o = *o;
+	pthread_mutex_init(&l->mu, NULL);
+	*out = l;
+	return 0;
+}
+
+static __u32 name_id(struct learn *l, const char *name)
+{
+	char **names;
+	size_t i;
+
+	for (i = 0; i < l->nnames; i++)
+		if (!strcmp(l->names[i], name))
+			return i + 1;
+	names = realloc(l->names, (l->nnames + 1) * sizeof(*names));
+	if (!names)
+		return 0;
+	l->names = names;
+	names[l->nnames] = strdup(name);
+	return names[l->nnames] ? ++l->nnames : 0;
+}
+
+static bool same_addr(const struct pair *p, __u8 family, const __u8 *addr)
+{
+	return p->family == family && !memcmp(p->addr, addr, 16);
+}
+
+/* Write the union of the live pairs of one address, or delete it. */
+static int sync_addr(struct learn *l, __u8 family, const __u8 *addr)
+{
+	struct weir_learn_key k = { .family = family };
+	struct weir_learn_val v = {};
+	size_t i, j;
+
+	memcpy(k.addr, addr, 16);
+	for (i = 0; i < l->n; i++) {
+		const struct pair *p = &l->p[i];
+
+		if (!same_addr(p, family, addr))
+			continue;
+		for (j = 0; j < p->nr && v.n < WEIR_LEARN_RANGES; j++)
+			v.r[v.n++] = p->r[j];
+		if (p->expires_ns > v.expires_ns) {
+			v.expires_ns = p->expires_ns;
+			v.domain_id = p->name_id;
+		}
+	}
+	return v.n ? egress_learn_set(l->eg, &k, &v) : egress_learn_del(l->eg, &k);
+}
+
+static struct pair *find_pair(struct learn *l, __u32 id, const struct resolved_addr *a,
+			      size_t *live)
+{
+	struct pair *found = NULL;
+	size_t i;
+
+	*live = 0;
+	for (i = 0; i < l->n; i++) {
+		if (l->p[i].name_id != id)
+			continue;
+		(*live)++;
+		if (same_addr(&l->p[i], a->family, a->addr))
+			found = &l->p[i];
+	}
+	return found;
+}
+
+static struct pair *new_pair(struct learn *l)
+{
+	struct pair *p;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+
+		p = realloc(l->p, cap * sizeof(*p));
+		if (!p)
+			return NULL;
+		l->p = p;
+		l->cap = cap;
+	}
+	p = &l->p[l->n++];
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+static __u32 clamp_ttl(const struct learn *l, __u32 ttl)
+{
+	if (ttl < l->o.ttl_min)
+		return l->o.ttl_min;
+	return ttl > l->o.ttl_max ? l->o.ttl_max : ttl;
+}
+
+int learn_add(struct learn *l, const char *name, const struct weir_portrange *r, size_t nr,
+	      const struct resolved_addr *a, size_t n)
+{
+	int refused = 0, err = 0;
+	size_t i, live;
+	struct pair *p;
+	__u32 id;
+
+	pthread_mutex_lock(&l->mu);
+	id = name_id(l, name);
+	for (i = 0; id && !err && i < n; i++) {
+		p = find_pair(l, id, &a[i], &live);
+		if (!p && live >= l->o.max_per_name) {
+			refused++;
+			continue;
+		}
+		if (!p && !(p = new_pair(l))) {
+			err = -ENOMEM;
+			break;
+		}
+		p->name_id = id;
+		p->family = a[i].family;
+		memcpy(p->addr, a[i].addr, 16);
+		p->nr = nr < WEIR_LEARN_RANGES ? nr : WEIR_LEARN_RANGES;
+		memcpy(p->r, r, p->nr * sizeof(*r));
+		p->expires_ns = boot_ns() + clamp_ttl(l, a[i].ttl) * 1000000000ULL;
+		err = sync_addr(l, p->family, p->addr);
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (err)
+		pr_warn("cannot learn the addresses of %s: %s\n", name, strerror(-err));
+	if (refused)
+		pr_warn("%s: %d address(es) not learned: more than %u live addresses for one name\n",
+			name, refused, l->o.max_per_name);
+	return err ?: refused;
+}
+
+int learn_expire(struct learn *l)
+{
+	__u64 now = boot_ns();
+	struct pair gone;
+	size_t i = 0;
+	int n = 0;
+
+	pthread_mutex_lock(&l->mu);
+	while (i < l->n) {
+		if (l->p[i].expires_ns > now) {
+			i++;
+			continue;
+		}
+		gone = l->p[i];
+		l->p[i] = l->p[--l->n];
+		sync_addr(l, gone.family, gone.addr);
+		n++;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+const char *learn_name(struct learn *l, __u32 id, char *buf, size_t len)
+{
+	const char *ret = NULL;
+
+	if (!l || !id)
+		return NULL;
+	pthread_mutex_lock(&l->mu);
+	if (id <= l->nnames) {
+		snprintf(buf, len, "%s", l->names[id - 1]);
+		ret = buf;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return ret;
+}
+
+void learn_free(struct learn *l)
+{
+	size_t i;
+
+	if (!l)
+		return;
+	for (i = 0; i < l->nnames; i++)
+		free(l->names[i]);
+	free(l->names);
+	free(l->p);
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Addresses learned from the answers weir's resolver relays. Each (name,
+ * address) pair lives for the record's TTL clamped to [ttl_min, ttl_max];
+ * the BPF value of an address is the union of the port ranges of every
+ * live name that maps to it, and lives as long as the longest of them.
+ * Thread-safe: the resolver adds, a timer expires, events read names.
+ */
+#ifndef WEIR_LEARN_H
+#define WEIR_LEARN_H
+
+#include <stddef.h>
+#include <linux/types.h>
+#include <weir/egress.h>
+
+#include "compile.h"
+
+struct egress;
+struct learn;
+
+struct learn_opts {
+	__u32 ttl_min; /* seconds */
+	__u32 ttl_max;
+	__u32 max_per_name; /* live addresses per name */
+};
+
+int learn_new(struct egress *eg, const struct learn_opts *o, struct learn **out);
+/*
+ * NAME (allowed with ranges r[0..nr-1]) resolved to a[0..n-1]: every
+ * address is in the BPF map when this returns. Returns how many were
+ * refused by the per-name cap.
+ */
+int learn_add(struct learn *l, const char *name, const struct weir_portrange *r, size_t nr,
+	      const struct resolved_addr *a, size_t n);
+/* Drop what has expired; returns how many pairs went. */
+int learn_expire(struct learn *l);
+/* The name behind a domain_id (0 if none), copied into buf. */
+const char *learn_name(struct learn *l, __u32 id, char *buf, size_t len);
+void learn_free(struct learn *l);
+
+#endif /* WEIR_LEARN_H */
