@@ -1,0 +1,303 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# shellcheck shell=bash
+#
+# Helpers shared by tests/e2e/run.sh and tests/e2e/demo.sh. Sourced, not run.
+#
+# Everything happens in a private network namespace (and a private mount
+# namespace, for the test /etc/resolv.conf) that e2e_enter_ns creates: the
+# only "hosts" are addresses from the documentation ranges put on that
+# namespace's lo, the only nameserver is a dnsmasq on 127.0.0.53, and no
+# packet can leave. Every wait below is bounded.
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$E2E_DIR/../.." && pwd)
+DNS_ADDR=127.0.0.53
+RUN_TIMEOUT=20 # seconds one weir run may take before it is stopped
+
+E2E_TMP=
+E2E_PIDS=() # servers to stop at exit
+E2E_RESOLV_MOUNTED=
+
+# e2e_die MSG: setup failed; a script may define e2e_on_die to report it.
+e2e_die() {
+	echo "${E2E_NAME:-e2e}: $*" >&2
+	declare -F e2e_on_die >/dev/null && e2e_on_die "$*"
+	exit 1
+}
+
+# e2e_enter_ns SCRIPT ARGS...: re-run SCRIPT as root in fresh network and
+# mount namespaces. Not `ip netns exec`: that remounts /sys, which hides
+# the cgroup2 mount weir needs.
+e2e_enter_ns() {
+	local script
+	script=$(readlink -f "$1")
+	shift
+	[ "${WEIR_E2E_IN_NS:-}" = 1 ] && return 0
+	[ "$(id -u)" = 0 ] || e2e_die "must run as root (sudo)"
+	((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))) ||
+		e2e_die "needs bash 5.1 or later (wait -n -p)"
+	command -v unshare >/dev/null || e2e_die "unshare not found (package util-linux)"
+	export WEIR_E2E_IN_NS=1
+	exec unshare --net --mount --propagation private -- bash "$script" "$@"
+}
+
+# e2e_init: find the binaries, check the namespace is empty, make the temp
+# dir and arm the cleanup.
+e2e_init() {
+	local b
+	: "${WEIR_BUILD:=$REPO_ROOT/build}"
+	WEIR_BUILD=$(readlink -f "$WEIR_BUILD")
+	WEIR=$WEIR_BUILD/weir
+	SINK=$WEIR_BUILD/bin/sink
+	NETPROBE=$WEIR_BUILD/bin/netprobe
+	for b in "$WEIR" "$SINK" "$NETPROBE"; do
+		[ -x "$b" ] || e2e_die "$b missing: make build/weir build/bin/sink build/bin/netprobe"
+	done
+	for b in ip curl jq /usr/sbin/dnsmasq getent; do
+		command -v "$b" >/dev/null || e2e_die "$b not found (make deps)"
+	done
+	[ "${WEIR_E2E_IN_NS:-}" = 1 ] || e2e_die "not in the private namespaces"
+	# The network-safety guard: a fresh namespace has lo and nothing else.
+	[ "$(ip -o link show | wc -l)" = 1 ] ||
+		e2e_die "refusing to run: this network namespace has interfaces besides lo"
+	CG2=$(awk '/ - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
+	[ -d "${CG2:-/nonexistent}" ] || e2e_die "no cgroup2 mount in /proc/self/mountinfo"
+	# Tools must not wander off to a proxy named in the environment.
+	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+	E2E_TMP=$(mktemp -d /tmp/weir-e2e.XXXXXX) || e2e_die "mktemp failed"
+	chmod 755 "$E2E_TMP"
+	trap e2e_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+e2e_cleanup() {
+	local pid
+	for pid in "${E2E_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${E2E_PIDS[@]}"; do
+		e2e_wait_gone "$pid" 30 || kill -KILL "$pid" 2>/dev/null
+	done
+	[ -n "$E2E_RESOLV_MOUNTED" ] && umount /etc/resolv.conf 2>/dev/null
+	[ -n "$E2E_TMP" ] && [ -z "${E2E_KEEP:-}" ] && rm -rf "$E2E_TMP"
+	[ -n "${E2E_KEEP:-}" ] && echo "${E2E_NAME:-e2e}: kept $E2E_TMP" >&2
+	return 0
+}
+
+# e2e_sleep_ms N
+e2e_sleep_ms() {
+	sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"
+}
+
+# e2e_dead PID: gone, or a zombie nobody reaped yet.
+e2e_dead() {
+	local st
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
+	[ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ]
+}
+
+# e2e_wait_gone PID TENTHS: wait up to TENTHS/10 s for PID to die.
+e2e_wait_gone() {
+	local i
+	for ((i = 0; i < $2; i++)); do
+		e2e_dead "$1" && return 0
+		sleep 0.1
+	done
+	e2e_dead "$1"
+}
+
+# e2e_setup_lo ADDR/PLEN...: lo up, and the test hosts on it.
+e2e_setup_lo() {
+	local a
+	ip link set lo up || e2e_die "ip link set lo up failed"
+	for a in "$@"; do
+		if [[ $a == *:* ]]; then
+			ip -6 addr add "$a" dev lo nodad || e2e_die "ip -6 addr add $a failed"
+		else
+			ip addr add "$a" dev lo || e2e_die "ip addr add $a failed"
+		fi
+	done
+}
+
+# e2e_start_dns NAME,ADDR[,ADDR]...: dnsmasq on $DNS_ADDR:53 answering for
+# these names only (everything under .test else is NXDOMAIN, nothing is
+# forwarded), and /etc/resolv.conf pointing at it (bind mount, private to
+# this mount namespace).
+e2e_start_dns() {
+	local rec args=() i pid
+	for rec in "$@"; do
+		args+=("--host-record=$rec")
+	done
+	/usr/sbin/dnsmasq --keep-in-foreground --conf-file=/dev/null \
+		--listen-address="$DNS_ADDR" --bind-interfaces --port=53 \
+		--no-resolv --no-hosts --local=/test/ --local-ttl=2 \
+		--user=root --group=root --pid-file="$E2E_TMP/dnsmasq.pid" \
+		--log-queries --log-facility="$E2E_TMP/dnsmasq.log" "${args[@]}" \
+		>"$E2E_TMP/dnsmasq.out" 2>&1 &
+	pid=$!
+	E2E_PIDS+=("$pid")
+	for ((i = 0; i < 50; i++)); do
+		grep -qs 'started, version' "$E2E_TMP/dnsmasq.log" && break
+		e2e_dead "$pid" && break
+		sleep 0.1
+	done
+	grep -qs 'started, version' "$E2E_TMP/dnsmasq.log" ||
+		e2e_die "dnsmasq did not start: $(cat "$E2E_TMP/dnsmasq.out" "$E2E_TMP/dnsmasq.log" 2>/dev/null)"
+	printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$DNS_ADDR" >"$E2E_TMP/resolv.conf"
+	mount --bind "$E2E_TMP/resolv.conf" /etc/resolv.conf ||
+		e2e_die "cannot bind-mount the test resolv.conf over /etc/resolv.conf"
+	E2E_RESOLV_MOUNTED=1
+}
+
+# e2e_check_dns NAME ADDR: NAME resolves to ADDR through the test resolver.
+e2e_check_dns() {
+	getent ahosts "$1" | grep -qF "$2" ||
+		e2e_die "$1 does not resolve to $2 through dnsmasq: $(getent ahosts "$1" 2>&1)"
+}
+
+# e2e_start_sink NAME [--http] ADDR:PORT...: a sink logging to $E2E_TMP/NAME.log;
+# returns once it has bound every socket.
+e2e_start_sink() {
+	local name=$1 i pid
+	shift
+	: >"$E2E_TMP/$name.log"
+	"$SINK" "$@" >"$E2E_TMP/$name.ready" 2>"$E2E_TMP/$name.err" &
+	pid=$!
+	E2E_PIDS+=("$pid")
+	for ((i = 0; i < 50; i++)); do
+		grep -qs '^ready$' "$E2E_TMP/$name.ready" && return 0
+		e2e_dead "$pid" && break
+		sleep 0.1
+	done
+	e2e_die "sink $name did not start: $(cat "$E2E_TMP/$name.err")"
+}
+
+# e2e_policy NAME < YAML: write a policy file, print its path.
+e2e_policy() {
+	cat >"$E2E_TMP/$1.yaml"
+	echo "$E2E_TMP/$1.yaml"
+}
+
+# run_cmd CMD...: run CMD (bounded by RUN_TIMEOUT) with stdout in $OUT,
+# stderr in $ERR; sets RC and CPID (its pid: weir's, as env execs it).
+# SIGINT and SIGQUIT are reset: bash would have background jobs ignore them.
+OUT='' ERR='' RC='' CPID=
+run_cmd() {
+	local dog done_pid st
+	OUT=$E2E_TMP/out ERR=$E2E_TMP/err
+	env --default-signal=INT,QUIT "$@" >"$OUT" 2>"$ERR" &
+	CPID=$!
+	sleep "$RUN_TIMEOUT" &
+	dog=$!
+	wait -n -p done_pid "$CPID" "$dog"
+	st=$?
+	if [ "$done_pid" = "$CPID" ]; then
+		RC=$st
+		kill "$dog" 2>/dev/null
+		wait "$dog" 2>/dev/null
+		return 0
+	fi
+	echo "(timed out after ${RUN_TIMEOUT}s: $*)" >>"$ERR"
+	kill -TERM "$CPID" 2>/dev/null
+	e2e_wait_gone "$CPID" 30 || kill -KILL "$CPID" 2>/dev/null
+	wait "$CPID" 2>/dev/null
+	RC=timeout
+}
+
+# run_weir ARGS...: `weir run ARGS...` through run_cmd, then check that its
+# cgroup is gone (the cgroup name holds weir's pid).
+WEIR_RUNS=0
+LEFTOVER=()
+run_weir() {
+	run_cmd "$WEIR" run "$@"
+	WEIR_RUNS=$((WEIR_RUNS + 1))
+	[ -e "$CG2/weir/run-$CPID" ] && LEFTOVER+=("$CG2/weir/run-$CPID (weir run $*)")
+	return 0
+}
+
+# --- assertions ---------------------------------------------------------------
+# One test line per t_begin/t_end; the x_* checks in between collect reasons.
+T_PASS=0 T_FAIL=0 T_NAME='' T_WHY=()
+
+t_ok() {
+	T_PASS=$((T_PASS + 1))
+	echo "ok - $1"
+}
+
+t_not_ok() {
+	T_FAIL=$((T_FAIL + 1))
+	echo "not ok - $1: $2"
+}
+
+t_begin() {
+	T_NAME=$1
+	T_WHY=()
+}
+
+t_why() {
+	T_WHY+=("$*")
+}
+
+t_end() {
+	local IFS=';'
+	if ((${#T_WHY[@]})); then
+		t_not_ok "$T_NAME" "${T_WHY[*]}"
+	else
+		t_ok "$T_NAME"
+	fi
+}
+
+# The last lines of a file, on one line, for a failure message.
+t_tail() {
+	tail -n "${2:-3}" "$1" 2>/dev/null | tr '\n' '|'
+}
+
+x_rc() {
+	[ "$RC" = "$1" ] || t_why "exit status $RC, want $1 (stderr: $(t_tail "$ERR"))"
+}
+
+# x_out WANT: stdout, less its last newline, is exactly WANT.
+x_out() {
+	local got
+	got=$(cat "$OUT")
+	[ "$got" = "$1" ] || t_why "stdout '$(t_tail "$OUT")', want '$1'"
+}
+
+x_err_has() {
+	grep -qE -- "$1" "$ERR" || t_why "stderr lacks /$1/ (stderr: $(t_tail "$ERR"))"
+}
+
+x_err_lacks() {
+	! grep -qE -- "$1" "$ERR" || t_why "stderr has /$1/: $(grep -E -- "$1" "$ERR" | head -1)"
+}
+
+x_file_has() {
+	grep -qE -- "$2" "$1" || t_why "$(basename "$1") lacks /$2/"
+}
+
+# x_arrived LOG ERE: a line matching ERE shows up in the sink LOG within 2 s.
+x_arrived() {
+	local i
+	for ((i = 0; i < 20; i++)); do
+		grep -qE -- "$2" "$1" && return 0
+		sleep 0.1
+	done
+	t_why "nothing matching /$2/ arrived at the sink"
+}
+
+# x_not_arrived LOG ERE: no such line, after a moment for stragglers.
+x_not_arrived() {
+	sleep 0.1
+	! grep -qE -- "$2" "$1" || t_why "arrived at the sink: $(grep -E -- "$2" "$1" | head -1)"
+}
+
+# x_json FILE FILTER [JQ ARGS...]: FILTER, applied to the array of all the
+# events in FILE (jq -s), is true.
+x_json() {
+	local file=$1 filter=$2
+	shift 2
+	jq -e -s "$@" "$filter" "$file" >/dev/null 2>&1 ||
+		t_why "events: not ($filter) in: $(jq -c -s 'map({verdict, op, dst, port, rule, pid})' \
+			"$file" 2>&1 | cut -c1-400)"
+}

@@ -1,0 +1,583 @@
+#!/bin/bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# Tier 3: end to end. The real build/weir against real servers (sink) and a
+# real resolver (dnsmasq), all inside private network and mount namespaces
+# this script creates for itself.
+#
+#   sudo WEIR_BUILD=$PWD/build bash tests/e2e/run.sh      (or: sudo make test-e2e)
+#
+# Prints "ok - NAME" / "not ok - NAME: WHY" per check and "N passed, N failed";
+# exits 1 if anything failed. E2E_KEEP=1 keeps the temp dir (logs, events).
+#
+# The test hosts (all on the namespace's lo):
+#   192.0.2.1 (.9 .10 .11)  198.51.100.7  169.254.169.254  2001:db8::1 (::2)
+#   127.0.0.1, ::1
+# each with a sink on TCP+UDP ports 80, 8080, 8100, 8101, 9000; dnsmasq on
+# 127.0.0.53 knows allowed.test (192.0.2.10, 2001:db8::1) and other.test
+# (192.0.2.11). Every probe carries a payload token of its own, so "did it
+# arrive" is a grep for that token in the sink's log.
+
+# shellcheck disable=SC2016 # jq filters and sh -c scripts: single quotes on purpose
+E2E_NAME=e2e
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# A setup failure is a failed test, never a skip.
+e2e_on_die() {
+	echo "not ok - setup: $1"
+	echo "0 passed, 1 failed"
+}
+e2e_enter_ns "$0" "$@"
+e2e_init
+
+T=$E2E_TMP
+LOG=$T/sink.log
+CURL=(curl -sS --noproxy '*' --max-time 5)
+
+setup() {
+	local a p addrs=()
+	e2e_setup_lo 192.0.2.1/24 192.0.2.9/32 192.0.2.10/32 192.0.2.11/32 198.51.100.7/32 \
+		169.254.169.254/32 2001:db8::1/128 2001:db8::2/128
+	for a in 192.0.2.1 192.0.2.9 192.0.2.10 192.0.2.11 198.51.100.7 169.254.169.254 \
+		'[2001:db8::1]' '[2001:db8::2]'; do
+		for p in 80 8080 8100 8101 9000; do
+			addrs+=("$a:$p")
+		done
+	done
+	e2e_start_sink sink --http "$LOG" "${addrs[@]}" 127.0.0.1:9000 '[::1]:9000'
+	e2e_start_dns allowed.test,192.0.2.10,2001:db8::1 other.test,192.0.2.11
+	e2e_check_dns allowed.test 192.0.2.10
+	e2e_check_dns other.test 192.0.2.11
+
+	# asme PIDFILE CMD...: write our pid, then become CMD (same pid), so a
+	# test knows the pid an event must carry.
+	printf '#!/bin/sh\necho $$ > "$1"\nshift\nexec "$@"\n' >"$T/asme"
+	chmod 755 "$T/asme"
+
+	P_NONE=$(e2e_policy none <<-EOF
+		version: 1
+		loopback: deny
+	EOF
+	)
+	P_ONE=$(e2e_policy one <<-EOF
+		version: 1
+		name: one-port
+		loopback: deny
+		allow:
+		  - ip: 192.0.2.1
+		    ports: [8080]
+		    proto: tcp
+	EOF
+	)
+}
+
+# probe NAME WANT [WEIR-OPTS...] -- [NETPROBE-OPTS...] MODE ADDR PORT
+# One weir run of one netprobe, which sends a fresh token. WANT ok: exit 0,
+# "ok", the token arrived. WANT EPERM: exit 1, "EPERM", the token did not
+# arrive, weir printed a denial.
+PROBE_N=0
+probe() {
+	local name=$1 want=$2 wopts=() tok mode proto
+	shift 2
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		wopts+=("$1")
+		shift
+	done
+	shift
+	PROBE_N=$((PROBE_N + 1))
+	tok=tok$PROBE_N-$RANDOM
+	for mode in "$@"; do
+		case $mode in tcp) proto=tcp ;; udp | udpc) proto=udp ;; esac
+	done
+	t_begin "$name"
+	run_weir "${wopts[@]}" -- "$NETPROBE" "$@" "$tok"
+	x_out "$want"
+	if [ "$want" = ok ]; then
+		x_rc 0
+		x_arrived "$LOG" "^$proto [^ ]+ $tok\$"
+	else
+		x_rc 1
+		x_not_arrived "$LOG" " $tok\$"
+		x_err_has "^weir: denied $proto "
+	fi
+	t_end
+}
+
+# 1: curl to an allowed IP:port gets its answer; the server saw the request.
+test_allowed_curl() {
+	t_begin "1 curl to an allowed ip:port gets HTTP 200"
+	run_weir -p "$P_ONE" -- "${CURL[@]}" -o "$T/body1" -w '%{http_code}' \
+		http://192.0.2.1:8080/t1-allowed
+	x_rc 0
+	x_out 200
+	x_file_has "$T/body1" '^ok$'
+	x_arrived "$LOG" '^tcp 192\.0\.2\.1:8080 GET /t1-allowed HTTP/1\.1$'
+	t_end
+}
+
+# 2: a destination the policy does not name: EPERM, curl says 7, nothing sent.
+test_denied_curl() {
+	t_begin "2 curl to a denied destination fails (7), nothing arrives, denial printed"
+	run_weir -p "$P_ONE" -- "${CURL[@]}" http://198.51.100.7:80/t2-denied
+	x_rc 7
+	x_not_arrived "$LOG" 'GET /t2-denied '
+	x_err_has '^weir: denied tcp 198\.51\.100\.7:80 \(curl pid [0-9]+\)$'
+	t_end
+}
+
+# 3: a domain rule, resolved through dnsmasq by weir at start and by curl
+# (port 53 to the resolv.conf nameserver; loopback is denied, so that is the
+# nameserver allowance at work).
+test_domain() {
+	local pol
+	pol=$(
+		e2e_policy domain <<-EOF
+			version: 1
+			loopback: deny
+			allow:
+			  - domain: allowed.test
+			    ports: [80]
+		EOF
+	)
+	t_begin "3 domain rule: curl http://allowed.test/ works (DNS via the nameserver allowance)"
+	run_weir -p "$pol" -e "$T/ev3" -- "${CURL[@]}" -o /dev/null -w '%{http_code}' \
+		http://allowed.test/t3-allowed
+	x_rc 0
+	x_out 200
+	x_arrived "$LOG" '^tcp (192\.0\.2\.10|\[2001:db8::1\]):80 GET /t3-allowed HTTP/1\.1$'
+	x_json "$T/ev3" 'any(.[]; .verdict == "allow" and .port == 80 and .domain == "allowed.test"
+		and (.dst == "192.0.2.10" or .dst == "2001:db8::1") and .rule == "allow[0]" and .comm == "curl")'
+	x_json "$T/ev3" 'any(.[]; .verdict == "allow" and .dst == "127.0.0.53" and .port == 53
+		and .rule == "nameserver" and .proto == "udp" and .comm == "curl")'
+	x_file_has "$T/dnsmasq.log" 'query\[A\] allowed\.test from 127\.'
+	t_end
+
+	t_begin "3 domain rule: other.test resolves but is denied (curl 7, nothing arrives)"
+	run_weir -p "$pol" -e "$T/ev3b" -- "${CURL[@]}" http://other.test/t3-other
+	x_rc 7
+	x_not_arrived "$LOG" 'GET /t3-other '
+	x_err_has '^weir: denied tcp 192\.0\.2\.11:80 \(curl pid [0-9]+\)$'
+	x_json "$T/ev3b" 'any(.[]; .verdict == "deny" and .dst == "192.0.2.11" and .port == 80
+		and (has("domain") | not))'
+	t_end
+}
+
+# 4: netprobe for what curl cannot do: UDP both ways, v6, IPv4-mapped,
+# AF_UNSPEC, port ranges, deny over allow.
+test_netprobe() {
+	local pol
+	pol=$(
+		e2e_policy probe <<-EOF
+			version: 1
+			loopback: deny
+			allow:
+			  - cidr: 192.0.2.0/24
+			    ports: [8000-8100]
+			  - ip: 2001:db8::1
+			    ports: [80]
+			    proto: tcp
+			deny:
+			  - ip: 192.0.2.9
+		EOF
+	)
+	probe "4 udp sendto to an allowed address" ok -p "$pol" -- udp 192.0.2.1 8080
+	probe "4 udp sendto to a denied address: EPERM" EPERM -p "$pol" -- udp 198.51.100.7 8080
+	probe "4 connected udp to an allowed address" ok -p "$pol" -- udpc 192.0.2.1 8080
+	probe "4 connected udp to a denied address: EPERM" EPERM -p "$pol" -- udpc 198.51.100.7 8080
+	probe "4 tcp to allowed [2001:db8::1]:80" ok -p "$pol" -- tcp 2001:db8::1 80
+	probe "4 tcp to denied [2001:db8::2]:80: EPERM" EPERM -p "$pol" -- tcp 2001:db8::2 80
+	probe "4 udp to [2001:db8::1]:80 (rule is tcp only): EPERM" EPERM -p "$pol" -- udp 2001:db8::1 80
+	probe "4 v6 socket, IPv4-mapped denied address (tcp): EPERM" EPERM -p "$pol" -- \
+		--v6sock tcp 198.51.100.7 8080
+	probe "4 v6 socket, IPv4-mapped denied address (udp): EPERM" EPERM -p "$pol" -- \
+		--v6sock udp 198.51.100.7 8080
+	probe "4 v6 socket, IPv4-mapped allowed address (tcp) arrives" ok -p "$pol" -- \
+		--v6sock tcp 192.0.2.1 8080
+	probe "4 v6 socket, IPv4-mapped allowed address (udp) arrives" ok -p "$pol" -- \
+		--v6sock udp 192.0.2.1 8080
+	probe "4 udp sendto with AF_UNSPEC to a denied address: EPERM" EPERM -p "$pol" -- \
+		--unspec udp 198.51.100.7 8080
+	probe "4 udp sendto with AF_UNSPEC to an allowed address" ok -p "$pol" -- \
+		--unspec udp 192.0.2.1 8080
+	probe "4 port range 8000-8100: 8080 allowed" ok -p "$pol" -- tcp 192.0.2.1 8080
+	probe "4 port range 8000-8100: 8100 allowed" ok -p "$pol" -- tcp 192.0.2.1 8100
+	probe "4 port range 8000-8100: 8101 EPERM" EPERM -p "$pol" -- tcp 192.0.2.1 8101
+	probe "4 deny beats allow: 192.0.2.9 (tcp) EPERM" EPERM -p "$pol" -- tcp 192.0.2.9 8080
+	probe "4 deny beats allow: 192.0.2.9 (udp) EPERM" EPERM -p "$pol" -- udp 192.0.2.9 8080
+}
+
+# 5: --allow, in each of its forms, allows what it names and nothing more.
+test_allow_args() {
+	probe "5 baseline: the empty policy denies 192.0.2.1:8080" EPERM -p "$P_NONE" -- \
+		tcp 192.0.2.1 8080
+
+	probe "5 -a 192.0.2.1:8080 allows it (tcp)" ok -p "$P_NONE" -a 192.0.2.1:8080 -- \
+		tcp 192.0.2.1 8080
+	probe "5 -a 192.0.2.1:8080 allows it (udp)" ok -p "$P_NONE" -a 192.0.2.1:8080 -- \
+		udp 192.0.2.1 8080
+	probe "5 -a 192.0.2.1:8080: other port EPERM" EPERM -p "$P_NONE" -a 192.0.2.1:8080 -- \
+		tcp 192.0.2.1 8101
+	probe "5 -a 192.0.2.1:8080: other address EPERM" EPERM -p "$P_NONE" -a 192.0.2.1:8080 -- \
+		tcp 192.0.2.10 8080
+
+	probe "5 -a allowed.test:80 allows 192.0.2.10:80" ok -p "$P_NONE" -a allowed.test:80 -- \
+		tcp 192.0.2.10 80
+	probe "5 -a allowed.test:80 allows [2001:db8::1]:80" ok -p "$P_NONE" -a allowed.test:80 -- \
+		tcp 2001:db8::1 80
+	probe "5 -a allowed.test:80: other port EPERM" EPERM -p "$P_NONE" -a allowed.test:80 -- \
+		tcp 192.0.2.10 8080
+	probe "5 -a allowed.test:80: other.test's address EPERM" EPERM -p "$P_NONE" \
+		-a allowed.test:80 -- tcp 192.0.2.11 80
+
+	probe "5 -a [2001:db8::1]:80 allows it" ok -p "$P_NONE" -a '[2001:db8::1]:80' -- \
+		tcp 2001:db8::1 80
+	probe "5 -a [2001:db8::1]:80: other port EPERM" EPERM -p "$P_NONE" -a '[2001:db8::1]:80' -- \
+		tcp 2001:db8::1 8080
+	probe "5 -a [2001:db8::1]:80: other v6 address EPERM" EPERM -p "$P_NONE" \
+		-a '[2001:db8::1]:80' -- tcp 2001:db8::2 80
+	probe "5 -a [2001:db8::1]:80: allowed.test's v4 address EPERM" EPERM -p "$P_NONE" \
+		-a '[2001:db8::1]:80' -- tcp 192.0.2.10 80
+
+	t_begin "5 events name the --allow rule"
+	run_weir -p "$P_NONE" -a 192.0.2.1:8080 -e "$T/ev5" -- "$NETPROBE" tcp 192.0.2.1 8080 t5-ev
+	x_rc 0
+	x_json "$T/ev5" 'any(.[]; .verdict == "allow" and .rule == "--allow[0]"
+		and .reason == "allow-rule")'
+	t_end
+}
+
+# 6: loopback: deny really denies 127/8, ::1 and 0.0.0.0 (which the kernel
+# turns into a loopback connection); loopback: allow allows them.
+test_loopback() {
+	local allow
+	allow=$(
+		e2e_policy lo-allow <<-EOF
+			version: 1
+			loopback: allow
+		EOF
+	)
+	probe "6 loopback: deny: tcp 127.0.0.1:9000 EPERM" EPERM -p "$P_NONE" -- tcp 127.0.0.1 9000
+	probe "6 loopback: deny: udp 127.0.0.1:9000 EPERM" EPERM -p "$P_NONE" -- udp 127.0.0.1 9000
+	probe "6 loopback: deny: tcp [::1]:9000 EPERM" EPERM -p "$P_NONE" -- tcp ::1 9000
+	probe "6 loopback: deny: tcp 0.0.0.0:9000 EPERM" EPERM -p "$P_NONE" -- tcp 0.0.0.0 9000
+	probe "6 loopback: allow: tcp 127.0.0.1:9000 arrives" ok -p "$allow" -- tcp 127.0.0.1 9000
+	probe "6 loopback: allow: udp 127.0.0.1:9000 arrives" ok -p "$allow" -- udp 127.0.0.1 9000
+	probe "6 loopback: allow: tcp [::1]:9000 arrives" ok -p "$allow" -- tcp ::1 9000
+	probe "6 loopback: allow: tcp 0.0.0.0:9000 arrives" ok -p "$allow" -e "$T/ev6" -- \
+		tcp 0.0.0.0 9000
+	t_begin "6 0.0.0.0 is judged by the loopback rule"
+	x_json "$T/ev6" 'any(.[]; .dst == "0.0.0.0" and .port == 9000 and .verdict == "allow"
+		and .rule == "loopback")'
+	t_end
+}
+
+# 7: cloud metadata stays denied under allow-all and in audit mode, unless
+# an exact ip rule names it.
+test_metadata() {
+	local all meta
+	all=$(
+		e2e_policy allow-all <<-EOF
+			version: 1
+			allow:
+			  - cidr: 0.0.0.0/0
+		EOF
+	)
+	meta=$(
+		e2e_policy metadata <<-EOF
+			version: 1
+			allow:
+			  - ip: 169.254.169.254
+		EOF
+	)
+	probe "7 metadata denied under cidr 0.0.0.0/0" EPERM -p "$all" -e "$T/ev7" -- \
+		tcp 169.254.169.254 80
+	t_begin "7 metadata denial has reason metadata-endpoint"
+	x_json "$T/ev7" 'any(.[]; .dst == "169.254.169.254" and .verdict == "deny"
+		and .reason == "metadata-endpoint" and .rule == "metadata")'
+	t_end
+	probe "7 cidr 0.0.0.0/0 still allows others" ok -p "$all" -- tcp 198.51.100.7 80
+	probe "7 metadata denied under --audit too" EPERM -p "$all" --audit -- tcp 169.254.169.254 80
+	probe "7 metadata denied under --audit with no policy rules" EPERM -p "$P_NONE" --audit -- \
+		udp 169.254.169.254 80
+	probe "7 metadata allowed by an exact ip rule" ok -p "$meta" -- tcp 169.254.169.254 80
+}
+
+# 8: audit mode lets a would-be denial through, and says so.
+test_audit() {
+	local tok=t8-audit-$RANDOM audit
+	t_begin "8 --audit: a destination not allowed connects; exit status is the command's"
+	run_weir -p "$P_NONE" --audit -e "$T/ev8" -- \
+		sh -c "$NETPROBE tcp 198.51.100.7 80 $tok; exit 3"
+	x_rc 3
+	x_out ok
+	x_arrived "$LOG" "^tcp 198\.51\.100\.7:80 $tok\$"
+	x_err_has '^weir: would deny tcp 198\.51\.100\.7:80 \(netprobe pid [0-9]+\)$'
+	x_err_lacks '^weir: denied '
+	x_json "$T/ev8" 'any(.[]; .dst == "198.51.100.7" and .port == 80 and .verdict == "would-deny"
+		and .mode == "audit" and .reason == "no-matching-rule")'
+	t_end
+
+	audit=$(
+		e2e_policy audit <<-EOF
+			version: 1
+			mode: audit
+			loopback: deny
+		EOF
+	)
+	probe "8 mode: audit in the policy file: a destination not allowed connects" ok \
+		-p "$audit" -- tcp 198.51.100.7 8080
+}
+
+# 9: the JSON events: valid, complete, and about the right process.
+test_events() {
+	local pol line bad=0 p1 p2 p3 p4 cg
+	pol=$(
+		e2e_policy events <<-EOF
+			version: 1
+			loopback: deny
+			allow:
+			  - ip: 192.0.2.1
+			    ports: [8080]
+			  - ip: 2001:db8::1
+			    ports: [80]
+			    proto: tcp
+		EOF
+	)
+	rm -f "$T"/pid9.*
+	t_begin "9 -e FILE: valid JSON lines, every field, right pid/comm/dst/port/verdict"
+	run_weir -p "$pol" -e "$T/ev9" -- sh -c "
+		$T/asme $T/pid9.1 $NETPROBE tcp 192.0.2.1 8080 t9-a
+		$T/asme $T/pid9.2 $NETPROBE tcp 198.51.100.7 80 t9-b
+		$T/asme $T/pid9.3 $NETPROBE udp 192.0.2.1 8080 t9-c
+		$T/asme $T/pid9.4 $NETPROBE tcp 2001:db8::1 80 t9-d
+		true"
+	x_rc 0
+	x_out $'ok\nEPERM\nok\nok'
+	p1=$(cat "$T/pid9.1") p2=$(cat "$T/pid9.2") p3=$(cat "$T/pid9.3") p4=$(cat "$T/pid9.4")
+	cg=/weir/run-$CPID
+	while IFS= read -r line; do
+		printf '%s\n' "$line" | jq -e . >/dev/null 2>&1 || bad=$((bad + 1))
+	done <"$T/ev9"
+	[ "$bad" = 0 ] || t_why "$bad lines are not valid JSON"
+	x_json "$T/ev9" 'length == 4'
+	x_json "$T/ev9" 'all(.[]; .v == 1 and (.ts | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$"))
+		and (.verdict | IN("allow", "deny", "would-deny")) and .mode == "enforce"
+		and (.op | IN("connect4", "connect6", "sendmsg4", "sendmsg6"))
+		and (.proto | IN("tcp", "udp")) and (.family | IN("ipv4", "ipv6"))
+		and (.dst | type == "string") and (.port | type == "number")
+		and (.rule | type == "string") and (.reason | type == "string")
+		and .tid == .pid and .uid == 0 and .gid == 0 and .comm == "netprobe"
+		and .cgroup == $cg and (.cgroup_id | type == "number" and . > 0))' --arg cg "$cg"
+	x_json "$T/ev9" 'any(.[]; .pid == $p and .verdict == "allow" and .op == "connect4"
+		and .proto == "tcp" and .family == "ipv4" and .dst == "192.0.2.1" and .port == 8080
+		and .rule == "allow[0]" and .reason == "allow-rule")' --argjson p "${p1:-0}"
+	x_json "$T/ev9" 'any(.[]; .pid == $p and .verdict == "deny" and .op == "connect4"
+		and .dst == "198.51.100.7" and .port == 80 and .rule == "default"
+		and .reason == "no-matching-rule")' --argjson p "${p2:-0}"
+	x_json "$T/ev9" 'any(.[]; .pid == $p and .verdict == "allow" and .op == "sendmsg4"
+		and .proto == "udp" and .dst == "192.0.2.1" and .port == 8080)' --argjson p "${p3:-0}"
+	x_json "$T/ev9" 'any(.[]; .pid == $p and .verdict == "allow" and .op == "connect6"
+		and .family == "ipv6" and .dst == "2001:db8::1" and .port == 80
+		and .rule == "allow[1]")' --argjson p "${p4:-0}"
+	t_end
+
+	t_begin "9 -e -: the JSON goes to stderr"
+	run_weir -p "$pol" -e - -- "$NETPROBE" tcp 198.51.100.7 80 t9-stderr
+	x_rc 1
+	grep '^{' "$ERR" >"$T/ev9err"
+	x_json "$T/ev9err" 'length == 1 and .[0].dst == "198.51.100.7" and .[0].verdict == "deny"'
+	t_end
+
+	t_begin "9 -q: no denial lines on stderr, the JSON still written"
+	run_weir -p "$pol" -q -e "$T/ev9q" -- "$NETPROBE" tcp 198.51.100.7 80 t9-quiet
+	x_rc 1
+	x_out EPERM
+	x_err_lacks 'weir: denied'
+	x_json "$T/ev9q" 'any(.[]; .dst == "198.51.100.7" and .verdict == "deny")'
+	t_end
+}
+
+# 10: exit statuses, weir's and the command's.
+test_exit_codes() {
+	local bad good
+	bad=$(
+		e2e_policy bad <<-EOF
+			version: 1
+			loopback: deny
+			allow:
+			  - ip: 192.0.2.1
+			    ports: [70000]
+		EOF
+	)
+	good=$P_ONE
+	printf '#!/bin/sh\necho never\n' >"$T/noexec"
+	chmod 644 "$T/noexec"
+
+	t_begin "10 exit status of the command: 42"
+	run_weir -p "$P_NONE" -- sh -c 'exit 42'
+	x_rc 42
+	t_end
+	t_begin "10 command killed by SIGTERM: 143"
+	run_weir -p "$P_NONE" -- sh -c 'kill -TERM $$'
+	x_rc 143
+	t_end
+	t_begin "10 command not found: 127"
+	run_weir -p "$P_NONE" -- /nonexistent/weir-no-such-command
+	x_rc 127
+	x_err_has 'command not found'
+	t_end
+	t_begin "10 command not executable: 126"
+	run_weir -p "$P_NONE" -- "$T/noexec"
+	x_rc 126
+	t_end
+	t_begin "10 weir run with a bad policy: 125 and FILE:LINE"
+	run_weir -p "$bad" -- true
+	x_rc 125
+	x_err_has "$bad:5:"
+	t_end
+	t_begin "10 weir policy check on a bad policy: 2 and FILE:LINE"
+	run_cmd "$WEIR" policy check "$bad"
+	x_rc 2
+	x_err_has "$bad:5:"
+	t_end
+	t_begin "10 weir policy check on a good policy: 0"
+	run_cmd "$WEIR" policy check "$good"
+	x_rc 0
+	t_end
+	t_begin "10 weir run without a command: 2"
+	run_weir -p "$P_NONE"
+	x_rc 2
+	run_weir -p "$P_NONE" --
+	x_rc 2
+	t_end
+	t_begin "10 weir run unprivileged: 125, says why"
+	run_cmd setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+		"$WEIR" run -- true
+	x_rc 125
+	x_err_has 'root|CAP_'
+	t_end
+}
+
+# signal_weir SIG WANT: weir run -- sleep 30, SIG to weir, exit WANT in 3 s.
+signal_weir() {
+	local sig=$1 want=$2 pid i st
+	t_begin "11 SIG$sig to weir: forwarded, exit $want within 3 s"
+	# No core file from SIGQUIT: the command's cwd is the caller's.
+	(
+		ulimit -c 0
+		exec env --default-signal=INT,QUIT "$WEIR" run -p "$P_NONE" -- sleep 30
+	) >"$T/out11" 2>"$T/err11" &
+	pid=$!
+	# Wait for sleep to be running in weir's cgroup (at most 5 s).
+	for ((i = 0; i < 50; i++)); do
+		grep -qs . "$CG2/weir/run-$pid/cgroup.procs" &&
+			grep -qs '^sleep$' "/proc/$(head -1 "$CG2/weir/run-$pid/cgroup.procs" 2>/dev/null)/comm" &&
+			break
+		sleep 0.1
+	done
+	[ "$i" -lt 50 ] || t_why "the command never started"
+	kill -"$sig" "$pid"
+	if e2e_wait_gone "$pid" 30; then
+		wait "$pid"
+		st=$?
+		[ "$st" = "$want" ] || t_why "exit status $st, want $want (stderr: $(t_tail "$T/err11"))"
+	else
+		t_why "weir still running 3 s after SIG$sig"
+		kill -KILL "$pid"
+		wait "$pid"
+	fi
+	WEIR_RUNS=$((WEIR_RUNS + 1))
+	[ -e "$CG2/weir/run-$pid" ] && LEFTOVER+=("$CG2/weir/run-$pid (signal test)")
+	t_end
+}
+
+test_signals() {
+	signal_weir TERM 143
+	signal_weir INT 130
+	signal_weir HUP 129
+	signal_weir QUIT 131
+}
+
+# 12: nothing outlives weir: processes, child cgroups, its own cgroup.
+test_cleanup() {
+	local bg inner tok=t12-$RANDOM
+	rm -f "$T/bgpid" "$T/inner" "$T/incg" "$T/inner_a"
+	t_begin "12 a background process the command left behind is dead after weir returns"
+	run_weir -p "$P_NONE" -- sh -c "sleep 100 & echo \$! > $T/bgpid"
+	x_rc 0
+	bg=$(cat "$T/bgpid" 2>/dev/null)
+	if [ -z "$bg" ]; then
+		t_why "no pid recorded"
+	elif ! e2e_dead "$bg"; then
+		t_why "pid $bg ($(cat "/proc/$bg/comm" 2>/dev/null)) still alive"
+		kill -KILL "$bg" 2>/dev/null
+	fi
+	t_end
+
+	t_begin "12 a child cgroup the command creates is still enforced, and removed at exit"
+	# shellcheck disable=SC2016
+	run_weir -p "$P_ONE" -- sh -c '
+		cg=$(sed -n "s/^0:://p" /proc/self/cgroup)
+		d="$1$cg/inner"
+		echo "$d" > "$2/inner"
+		mkdir "$d" && echo $$ > "$d/cgroup.procs" || exit 99
+		sed -n "s/^0:://p" /proc/self/cgroup > "$2/incg"
+		"$3" tcp 192.0.2.1 8080 "$4-a" > "$2/inner_a"
+		exec "$3" tcp 198.51.100.7 80 "$4-d"' sh "$CG2" "$T" "$NETPROBE" "$tok"
+	x_rc 1
+	x_out EPERM
+	inner=$(cat "$T/inner" 2>/dev/null)
+	grep -qs '/inner$' "$T/incg" ||
+		t_why "the command did not get into its child cgroup ($(cat "$T/incg" 2>/dev/null))"
+	[ "$(cat "$T/inner_a" 2>/dev/null)" = ok ] ||
+		t_why "allowed probe from the child cgroup: $(cat "$T/inner_a" 2>/dev/null)"
+	x_not_arrived "$LOG" " $tok-d\$"
+	if [ -z "$inner" ] || [ -e "$inner" ]; then
+		t_why "child cgroup '$inner' still there"
+	fi
+	t_end
+}
+
+# 13: the summary counts what happened.
+test_summary() {
+	t_begin "13 summary: 1 allowed, 1 denied"
+	run_weir -p "$P_ONE" -- \
+		sh -c "$NETPROBE tcp 192.0.2.1 8080 t13-a; $NETPROBE tcp 198.51.100.7 80 t13-d; exit 0"
+	x_rc 0
+	x_err_has '^weir: summary: 1 allowed, 1 denied$'
+	t_end
+}
+
+# 12, last: no run left its cgroup behind.
+test_no_leftover_cgroups() {
+	local IFS=';'
+	if ((${#LEFTOVER[@]})); then
+		t_not_ok "12 no weir cgroup left after any of $WEIR_RUNS runs" "${LEFTOVER[*]}"
+	else
+		t_ok "12 no weir cgroup left after any of $WEIR_RUNS runs"
+	fi
+}
+
+main() {
+	local start=$SECONDS
+	setup
+	test_allowed_curl
+	test_denied_curl
+	test_domain
+	test_netprobe
+	test_allow_args
+	test_loopback
+	test_metadata
+	test_audit
+	test_events
+	test_exit_codes
+	test_signals
+	test_cleanup
+	test_summary
+	test_no_leftover_cgroups
+	echo "# $((SECONDS - start)) s, $WEIR_RUNS weir runs"
+	echo "$T_PASS passed, $T_FAIL failed"
+	[ "$T_FAIL" = 0 ]
+}
+
+main
