@@ -193,9 +193,32 @@ out:
  * answers allowed names only and teaches weir_learn their addresses. The
  * socket's original peer is remembered for recvmsg/getpeername.
  */
+static __always_inline bool weir_is_v4mapped(const __u32 a[4]);
+
+/*
+ * Already addressed to weir's resolver? That happens on its own: an IPv6
+ * UDP socket connected to a v4-mapped peer sends every datagram through
+ * udp_sendmsg with the (rewritten) peer as address (udpv6_sendmsg), so
+ * sendmsg4 sees 127.0.0.1:port. The resolver filters what it gets.
+ */
+static __always_inline bool weir_is_resolver(const struct weir_dest *dst)
+{
+	const __u32 *a = dst->ip6;
+
+	if (!weir_cfg.dns_port || dst->port != weir_cfg.dns_port)
+		return false;
+	if (dst->family == AF_INET)
+		return a[0] == weir_cfg.dns_ip4;
+	if (weir_is_v4mapped(a))
+		return a[3] == weir_cfg.dns_ip4;
+	return a[0] == weir_cfg.dns_ip6[0] && a[1] == weir_cfg.dns_ip6[1] &&
+	       a[2] == weir_cfg.dns_ip6[2] && a[3] == weir_cfg.dns_ip6[3];
+}
+
 static __always_inline bool weir_is_dns(struct bpf_sock_addr *ctx, const struct weir_dest *dst)
 {
-	return weir_cfg.dns_port && dst->port == WEIR_DNS_PORT &&
+	return weir_cfg.dns_port &&
+	       (dst->port == WEIR_DNS_PORT || weir_is_resolver(dst)) &&
 	       (weir_proto_class(ctx->protocol) & (WEIR_P_TCP | WEIR_P_UDP));
 }
 
@@ -207,6 +230,11 @@ static __always_inline int weir_redirect(struct bpf_sock_addr *ctx, struct weir_
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	__u64 ugid = bpf_get_current_uid_gid();
 
+	if (weir_is_resolver(dst)) { /* nothing to rewrite, nor to remember */
+		weir_count(WEIR_STAT_DECISIONS);
+		weir_emit(dst, ctx, &d);
+		return 1;
+	}
 	__builtin_memcpy(a.ip6, dst->ip6, sizeof(a.ip6));
 	a.port = dst->port;
 	a.family = dst->family;

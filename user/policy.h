@@ -64,7 +64,14 @@ struct policy_rule {
 #define POLICY_DNS_TTL_MAX 3600
 #define POLICY_DNS_MAX_ADDRESSES 64
 #define POLICY_DNS_MAX_UPSTREAMS 8
+enum dns_static {
+	DNS_STATIC_AUTO = 0, /* only when NSS answers without DNS traffic (nscd, nss-resolve) */
+	DNS_STATIC_ALWAYS = 1,
+	DNS_STATIC_NEVER = 2,
+};
+
 struct policy_dns {
+	enum dns_static static_mode; /* resolve exact names ahead of time? */
 	char **upstream; /* "IP", "IP:PORT", "[IPv6]:PORT"; none: /etc/resolv.conf */
 	size_t n_upstream;
 	__u32 ttl_min; /* learned addresses live TTL seconds, clamped to this ... */

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -18,8 +19,8 @@
 struct name_entry {
 	__u32 rule_id;
 	char *name;
-	struct resolved_addr *addrs;
-	size_t n;
+	struct resolved_addr *addrs; /* the hosts file's first, then DNS's */
+	size_t n, n_hosts;
 	time_t due; /* CLOCK_MONOTONIC seconds of the next lookup */
 };
 
@@ -233,6 +234,7 @@ static bool same_addrs(const struct resolved_addr *a, size_t na, const struct re
 /* Store a lookup's result (mutex held); true if the address set changed. */
 static bool store(struct name_entry *e, int err, struct resolved_addr *a, size_t n)
 {
+	struct resolved_addr *all;
 	bool changed;
 
 	if (err) {
@@ -243,14 +245,95 @@ static bool store(struct name_entry *e, int err, struct resolved_addr *a, size_t
 		e->due = mono_now() + RESOLVE_RETRY;
 		return false;
 	}
-	changed = !same_addrs(e->addrs, e->n, a, n);
+	all = malloc((e->n_hosts + n + 1) * sizeof(*all));
+	if (!all) {
+		free(a);
+		e->due = mono_now() + RESOLVE_RETRY;
+		return false;
+	}
+	memcpy(all, e->addrs, e->n_hosts * sizeof(*all));
+	memcpy(all + e->n_hosts, a, n * sizeof(*all));
+	changed = !same_addrs(e->addrs, e->n, all, e->n_hosts + n);
 	free(e->addrs);
-	e->addrs = a;
-	e->n = n;
-	e->due = mono_now() + min_ttl(a, n);
-	if (!n)
+	free(a);
+	e->addrs = all;
+	e->n = e->n_hosts + n;
+	e->due = mono_now() + min_ttl(all + e->n_hosts, n);
+	if (!e->n)
 		pr_warn("%s has no A or AAAA records; its rule allows nothing for now\n", e->name);
 	return changed;
+}
+
+static void hosts_line(struct resolver *r, char *line)
+{
+	struct resolved_addr a = { .ttl = RESOLVE_TTL_MAX };
+	char *tok, *save = NULL, *hash = strchr(line, '#');
+	size_t i;
+
+	if (hash)
+		*hash = '\0';
+	tok = strtok_r(line, " \t\r\n", &save);
+	if (!tok)
+		return;
+	if (inet_pton(AF_INET, tok, a.addr) == 1)
+		a.family = AF_INET;
+	else if (inet_pton(AF_INET6, tok, a.addr) == 1)
+		a.family = AF_INET6;
+	else
+		return;
+	while ((tok = strtok_r(NULL, " \t\r\n", &save))) {
+		for (i = 0; i < r->n; i++) {
+			struct name_entry *e = &r->e[i];
+			struct resolved_addr *n;
+
+			if (strcasecmp(tok, e->name) || e->n != e->n_hosts)
+				continue;
+			n = realloc(e->addrs, (e->n + 1) * sizeof(*n));
+			if (!n)
+				return;
+			e->addrs = n;
+			e->addrs[e->n++] = a;
+			e->n_hosts++;
+		}
+	}
+}
+
+int resolver_load_hosts(struct resolver *r, const char *path)
+{
+	char line[1024];
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	while (fgets(line, sizeof(line), f))
+		hosts_line(r, line);
+	fclose(f);
+	return 0;
+}
+
+bool resolve_nss_bypasses_dns(const char *nsswitch, const char *nscd_socket)
+{
+	char line[1024], *tok, *save = NULL;
+	bool bypass = false;
+	FILE *f;
+
+	if (nscd_socket && !access(nscd_socket, F_OK))
+		return true;
+	f = fopen(nsswitch, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "hosts:", 6))
+			continue;
+		for (tok = strtok_r(line + 6, " \t\r\n", &save); tok;
+		     tok = strtok_r(NULL, " \t\r\n", &save))
+			if (!strcmp(tok, "resolve") || !strcmp(tok, "mdns") ||
+			    !strncmp(tok, "mdns4", 5) || !strncmp(tok, "mdns6", 5))
+				bypass = true;
+	}
+	fclose(f);
+	return bypass;
 }
 
 int resolver_resolve_all(struct resolver *r)
@@ -262,7 +345,7 @@ int resolver_resolve_all(struct resolver *r)
 	for (i = 0; i < r->n; i++) {
 		err = resolve_name(r->e[i].name, r->up, r->n_up, &a, &n);
 		pthread_mutex_lock(&r->mu);
-		store(&r->e[i], err, err ? NULL : a, n);
+		store(&r->e[i], err, err ? NULL : a, err ? 0 : n);
 		pthread_mutex_unlock(&r->mu);
 		pr_debug("resolved %s: %zu address(es)\n", r->e[i].name, err ? 0 : n);
 		failed += !!err;
@@ -308,7 +391,8 @@ static void *refresh_main(void *arg)
 		err = name ? resolve_name(name, r->up, r->n_up, &a, &n) : -ENOMEM;
 		free(name);
 		pthread_mutex_lock(&r->mu);
-		if (store(e, err, err ? NULL : a, n) && write(r->notify_fd, &one, sizeof(one)) < 0)
+		if (store(e, err, err ? NULL : a, err ? 0 : n) &&
+		    write(r->notify_fd, &one, sizeof(one)) < 0)
 			pr_warn("cannot signal an address change: %s\n", strerror(errno));
 	}
 	pthread_mutex_unlock(&r->mu);

@@ -13,6 +13,7 @@
 #ifndef WEIR_RESOLVE_H
 #define WEIR_RESOLVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 
@@ -35,6 +36,15 @@ int resolve_name(const char *name, const struct dns_upstream *up, size_t n_up,
 
 int resolver_new(const struct policy *p, const struct dns_upstream *up, size_t n_up,
 		 struct resolver **out);
+/*
+ * Would getaddrinfo() answer without DNS traffic from the cgroup, so weir's
+ * resolver never sees the lookup? True when nsswitch.conf's hosts line uses
+ * a daemon (resolve: systemd-resolved over varlink; or nscd is running).
+ */
+bool resolve_nss_bypasses_dns(const char *nsswitch, const char *nscd_socket);
+/* Addresses of exact domain rules listed in a hosts file (/etc/hosts):
+ * they resolve with no DNS traffic at all, so they are always allowed. */
+int resolver_load_hosts(struct resolver *r, const char *path);
 /* Resolve every exact domain rule now. Failures are warned about, not fatal:
  * a name that does not resolve allows nothing. Returns how many failed. */
 int resolver_resolve_all(struct resolver *r);

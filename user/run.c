@@ -55,6 +55,7 @@ struct run {
 	struct dnsproxy *dns;
 	struct learn *learn;
 	pthread_mutex_t out_mu; /* events file, stderr lines, summary: two threads */
+	bool static_dns; /* names also resolved ahead of time */
 	struct egress *egress;
 	struct ring_buffer *rb;
 	struct summary *summary;
@@ -514,6 +515,31 @@ static int exit_status(const struct run *r)
 	return EXIT_WEIR_FAILED;
 }
 
+/*
+ * weir's resolver learns what programs are told. Resolve names ahead of
+ * time only where it never sees the lookup: /etc/hosts, and hosts whose
+ * NSS asks a daemon outside the cgroup (docs/policy.md, "Static names").
+ */
+static int static_names(struct run *r)
+{
+	enum dns_static mode = r->policy->dns.static_mode;
+	int ret;
+
+	ret = resolver_load_hosts(r->resolver, "/etc/hosts");
+	if (ret)
+		pr_warn("cannot read /etc/hosts: %s\n", strerror(-ret));
+	if (mode == DNS_STATIC_AUTO)
+		mode = resolve_nss_bypasses_dns("/etc/nsswitch.conf", "/var/run/nscd/socket") ?
+			       DNS_STATIC_ALWAYS :
+			       DNS_STATIC_NEVER;
+	r->static_dns = mode == DNS_STATIC_ALWAYS;
+	if (r->static_dns) {
+		pr_debug("resolving allowed names ahead of time (NSS answers without DNS)\n");
+		resolver_resolve_all(r->resolver);
+	}
+	return 0;
+}
+
 static int prepare(struct run *r)
 {
 	char why[256];
@@ -545,8 +571,7 @@ static int prepare(struct run *r)
 		return ret;
 	r->ectx.policy = r->policy;
 	event_ctx_init_clock(&r->ectx);
-	resolver_resolve_all(r->resolver);
-	return 0;
+	return static_names(r);
 }
 
 int cmd_run(int argc, char **argv)
@@ -565,7 +590,8 @@ int cmd_run(int argc, char **argv)
 	ret = ret ?: setup_bpf(&r);
 	ret = ret ?: setup_loop(&r);
 	ret = ret ?: start_command(&r);
-	ret = ret ?: resolver_start(r.resolver, r.dnsfd);
+	if (!ret && r.static_dns)
+		ret = resolver_start(r.resolver, r.dnsfd);
 	ret = ret ?: loop(&r);
 	teardown(&r);
 	if (r.child_done)

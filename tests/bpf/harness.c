@@ -177,6 +177,28 @@ int h_probe(struct harness *h, const struct probe *p, int *pid)
 	return WEXITSTATUS(status);
 }
 
+pid_t h_spawn(struct harness *h, int (*fn)(void *arg), void *arg)
+{
+	pid_t c = fork();
+
+	cr_assert_geq(c, 0);
+	if (c == 0) {
+		if (enter_cgroup(h->cgpath))
+			_exit(254);
+		_exit(fn(arg));
+	}
+	return c;
+}
+
+int h_wait(pid_t pid)
+{
+	int status;
+
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 254, "child could not enter cgroup");
+	return WEXITSTATUS(status);
+}
+
 const struct weir_event *h_events(struct harness *h)
 {
 	ring_buffer__consume(h->rb);

@@ -56,6 +56,12 @@ void h_stop(struct harness *h);
 /* Run the probe in a child inside the cgroup; 0 or the errno it got.
  * *pid (if not NULL) receives the child's pid. */
 int h_probe(struct harness *h, const struct probe *p, int *pid);
+/* Run fn(arg) in a forked child inside the cgroup; its return value
+ * (0..253) is the result. The child is started and not waited for:
+ * h_wait() collects it. */
+pid_t h_spawn(struct harness *h, int (*fn)(void *arg), void *arg);
+int h_wait(pid_t pid);
+
 /* Collect pending events into h->ev; returns the newest, or NULL. */
 const struct weir_event *h_events(struct harness *h);
 
