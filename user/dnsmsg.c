@@ -216,7 +216,16 @@ const char *dns_type_name(__u16 type, char *buf, size_t len)
 {
 	const ldns_rr_descriptor *d = ldns_rr_descript(type);
 
-	if (d && d->_name)
+	/* ldns names data types only; the query-only ones by hand (RFC 1035). */
+	switch (type) {
+	case 251:
+		return "IXFR";
+	case 252:
+		return "AXFR";
+	case 255:
+		return "ANY";
+	}
+	if (d && d->_name && strncmp(d->_name, "TYPE", 4))
 		return d->_name;
 	snprintf(buf, len, "TYPE%u", type);
 	return buf;

@@ -123,7 +123,8 @@ e2e_setup_lo() {
 # e2e_start_dns NAME,ADDR[,ADDR]...: dnsmasq on $DNS_ADDR:53 answering for
 # these names only (everything under .test else is NXDOMAIN, nothing is
 # forwarded), and /etc/resolv.conf pointing at it (bind mount, private to
-# this mount namespace).
+# this mount namespace). Extra dnsmasq options: E2E_DNS_EXTRA (array).
+E2E_DNS_EXTRA=()
 e2e_start_dns() {
 	local rec args=() i pid
 	for rec in "$@"; do
@@ -133,7 +134,7 @@ e2e_start_dns() {
 		--listen-address="$DNS_ADDR" --bind-interfaces --port=53 \
 		--no-resolv --no-hosts --local=/test/ --local-ttl=2 \
 		--user=root --group=root --pid-file="$E2E_TMP/dnsmasq.pid" \
-		--log-queries --log-facility="$E2E_TMP/dnsmasq.log" "${args[@]}" \
+		--log-queries --log-facility="$E2E_TMP/dnsmasq.log" "${args[@]}" "${E2E_DNS_EXTRA[@]}" \
 		>"$E2E_TMP/dnsmasq.out" 2>&1 &
 	pid=$!
 	E2E_PIDS+=("$pid")

@@ -6,7 +6,11 @@
  *
  * MODE tcp: connect(), send PAYLOAD, wait (bounded) for the server to close;
  *      udp: sendto() on an unconnected socket;
- *      udpc: connect(), then send().
+ *      udpc: connect(), then send();
+ *      dns: sendto() a DNS query (type A) for the name PAYLOAD on an
+ *           unconnected socket, like a stub resolver, and read the reply:
+ *           prints "ok ADDR" (first A record), "REFUSED"/"RCODE n", or
+ *           "EBADSRC" when the reply does not come from ADDR:PORT.
  * --v6sock: an AF_INET6 socket; an IPv4 ADDR becomes ::ffff:ADDR (the
  *           IPv4-mapped form a dual-stack program uses).
  * --unspec: udp only: the destination's family field says AF_UNSPEC, which
@@ -28,7 +32,7 @@
 
 #define TIMEOUT_S 2
 
-enum mode { M_TCP, M_UDP, M_UDPC };
+enum mode { M_TCP, M_UDP, M_UDPC, M_DNS };
 
 struct probe {
 	enum mode mode;
@@ -40,7 +44,7 @@ struct probe {
 
 static int usage(void)
 {
-	fprintf(stderr, "Usage: netprobe [--v6sock] [--unspec] tcp|udp|udpc ADDR PORT [PAYLOAD]\n");
+	fprintf(stderr, "Usage: netprobe [--v6sock] [--unspec] tcp|udp|udpc|dns ADDR PORT [PAYLOAD]\n");
 	return 2;
 }
 
@@ -126,6 +130,102 @@ static void drain(int fd)
 			return;
 }
 
+/* A query for name, type A, class IN, RD set. */
+static size_t build_query(const char *name, unsigned char *q)
+{
+	size_t n = 12, len;
+	const char *dot;
+
+	memset(q, 0, 12);
+	q[0] = 0x4a;
+	q[1] = 0x17; /* id */
+	q[2] = 0x01; /* RD */
+	q[5] = 1; /* QDCOUNT */
+	while (*name) {
+		dot = strchr(name, '.');
+		len = dot ? (size_t)(dot - name) : strlen(name);
+		q[n++] = len;
+		memcpy(q + n, name, len);
+		n += len;
+		name += len + (dot ? 1 : 0);
+	}
+	q[n++] = 0;
+	q[n++] = 0;
+	q[n++] = 1; /* A */
+	q[n++] = 0;
+	q[n++] = 1; /* IN */
+	return n;
+}
+
+/* Skip a (possibly compressed) name; 0 if it runs off the end. */
+static size_t skip_name(const unsigned char *m, size_t len, size_t off)
+{
+	while (off < len) {
+		if ((m[off] & 0xc0) == 0xc0)
+			return off + 2;
+		if (!m[off])
+			return off + 1;
+		off += m[off] + 1;
+	}
+	return 0;
+}
+
+static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return !memcmp(&((struct sockaddr_in *)a)->sin_addr,
+			       &((struct sockaddr_in *)b)->sin_addr, 4) &&
+		       ((struct sockaddr_in *)a)->sin_port == ((struct sockaddr_in *)b)->sin_port;
+	return !memcmp(&((struct sockaddr_in6 *)a)->sin6_addr, &((struct sockaddr_in6 *)b)->sin6_addr,
+		       16) &&
+	       ((struct sockaddr_in6 *)a)->sin6_port == ((struct sockaddr_in6 *)b)->sin6_port;
+}
+
+static int run_dns(struct probe *p, int fd)
+{
+	unsigned char q[300], r[1500];
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from);
+	size_t off, i, an;
+	ssize_t n;
+	char a[INET_ADDRSTRLEN];
+
+	if (sendto(fd, q, build_query(p->payload, q), 0, (struct sockaddr *)&p->ss, p->sslen) < 0)
+		return errno;
+	n = recvfrom(fd, r, sizeof(r), 0, (struct sockaddr *)&from, &flen);
+	if (n < 12)
+		return n < 0 ? errno : EPROTO;
+	if (!same_peer(&from, &p->ss)) {
+		printf("EBADSRC\n");
+		exit(2);
+	}
+	if ((r[3] & 0xf) == 5) {
+		printf("REFUSED\n");
+		exit(1);
+	}
+	if (r[3] & 0xf) {
+		printf("RCODE %d\n", r[3] & 0xf);
+		exit(2);
+	}
+	an = (r[6] << 8) | r[7];
+	off = skip_name(r, n, 12) + 4;
+	for (i = 0; i < an && off && off + 10 <= (size_t)n; i++) {
+		off = skip_name(r, n, off);
+		if (!off || off + 10 > (size_t)n)
+			break;
+		if (r[off] == 0 && r[off + 1] == 1 && r[off + 9] == 4 && off + 14 <= (size_t)n) {
+			inet_ntop(AF_INET, r + off + 10, a, sizeof(a));
+			printf("ok %s\n", a);
+			exit(0);
+		}
+		off += 10 + ((r[off + 8] << 8) | r[off + 9]);
+	}
+	printf("ok\n");
+	exit(0);
+}
+
 static int run(struct probe *p)
 {
 	size_t len = strlen(p->payload);
@@ -134,7 +234,9 @@ static int run(struct probe *p)
 	fd = open_socket(p);
 	if (fd < 0)
 		return errno;
-	if (p->mode == M_UDP) {
+	if (p->mode == M_DNS) {
+		err = run_dns(p, fd);
+	} else if (p->mode == M_UDP) {
 		if (p->unspec)
 			p->ss.ss_family = AF_UNSPEC;
 		if (sendto(fd, p->payload, len, 0, (struct sockaddr *)&p->ss, p->sslen) < 0)
@@ -171,6 +273,8 @@ int main(int argc, char **argv)
 		p.mode = M_UDP;
 	else if (!strcmp(argv[i], "udpc"))
 		p.mode = M_UDPC;
+	else if (!strcmp(argv[i], "dns"))
+		p.mode = M_DNS;
 	else
 		return usage();
 	if (p.unspec && p.mode != M_UDP)

@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# Tier 3, DNS-aware enforcement: build/weir as the resolver of the process
+# tree, against a real upstream (dnsmasq, with its query log as witness),
+# in private network and mount namespaces.
+#
+#   WEIR_BUILD=/abs/build bash tests/e2e/dns.sh      (root)
+#
+# Hosts on lo: 192.0.2.10-.15, 203.0.113.66, 2001:db8::1, with sinks on
+# TCP+UDP 80 and 853; 198.51.100.53 and 2001:db8::53 are "resolvers" that
+# nothing answers for except weir (a sink listens on their port 53 to prove
+# nothing arrives there). dnsmasq on 127.0.0.53 is the upstream.
+
+# shellcheck disable=SC2016 # sh -c scripts: single quotes on purpose
+E2E_NAME=e2e-dns
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_on_die() {
+	echo "not ok - setup: $1"
+	echo "0 passed, 1 failed"
+}
+e2e_enter_ns "$0" "$@"
+e2e_init
+
+T=$E2E_TMP
+LOG=$T/sink.log
+CURL=(curl -sS --noproxy '*' --max-time 5)
+CURLS="curl -sS --noproxy '*' --max-time 5" # the same, for sh -c scripts
+DIG=(dig +time=2 +tries=1)
+
+setup() {
+	e2e_setup_lo 192.0.2.10/32 192.0.2.11/32 192.0.2.12/32 192.0.2.13/32 192.0.2.14/32 \
+		192.0.2.15/32 203.0.113.66/32 198.51.100.53/32 2001:db8::1/128 2001:db8::53/128
+	e2e_start_sink sink --http "$LOG" 192.0.2.10:80 192.0.2.11:80 192.0.2.12:80 \
+		192.0.2.13:80 192.0.2.14:80 192.0.2.15:80 203.0.113.66:80 '[2001:db8::1]:80' \
+		198.51.100.53:53 198.51.100.53:853 '[2001:db8::53]:53'
+	E2E_DNS_EXTRA=(--cname=alias.test,mid.test --cname=mid.test,target.test
+		--txt-record=other.test,"v=spf1 -all")
+	e2e_start_dns allowed.test,192.0.2.10,2001:db8::1 other.test,192.0.2.11 \
+		target.test,192.0.2.12 a.wild.test,192.0.2.13 a.b.wild.test,192.0.2.14 \
+		x.y.deep.test,192.0.2.15 exfil.evil.test,203.0.113.66
+	e2e_check_dns allowed.test 192.0.2.10
+	e2e_check_dns alias.test 192.0.2.12
+	POL=$(e2e_policy main <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - domain: allowed.test
+		    ports: [80]
+		  - domain: alias.test
+		    ports: [80]
+		  - domain: "*.wild.test"
+		    ports: [80]
+		  - domain: "**.deep.test"
+		    ports: [80]
+		deny:
+		  - domain: "*.evil.test"
+	EOF
+	)
+}
+
+# The dnsmasq log from here on: upstream_mark; upstream_saw ERE.
+upstream_mark() {
+	MARK=$(wc -l <"$T/dnsmasq.log")
+}
+
+upstream_saw() {
+	tail -n +$((MARK + 1)) "$T/dnsmasq.log" | grep -qE -- "$1"
+}
+
+x_upstream_not() {
+	! upstream_saw "$1" || t_why "the upstream saw /$1/: $(tail -n +$((MARK + 1)) \
+		"$T/dnsmasq.log" | grep -E -- "$1" | head -1)"
+}
+
+x_upstream() {
+	upstream_saw "$1" || t_why "the upstream never saw /$1/"
+}
+
+test_getaddrinfo_then_connect() {
+	t_begin "getaddrinfo through weir, then the learned address connects"
+	upstream_mark
+	run_weir -p "$POL" -e "$T/ev1" -- sh -c 'getent ahostsv4 allowed.test | head -1;
+		'"$CURLS"' -o /dev/null -w "%{http_code}\n" http://allowed.test/d1'
+	x_rc 0
+	x_out "$(printf '192.0.2.10      STREAM allowed.test\n200')"
+	x_arrived "$LOG" 'GET /d1 '
+	x_upstream 'query\[A\] allowed\.test'
+	x_json "$T/ev1" 'any(.[]; .op == "connect4" and .dst == "192.0.2.10" and .verdict == "allow"
+		and .reason == "learned-from-dns" and .domain == "allowed.test")'
+	x_json "$T/ev1" 'any(.[]; .op == "dns" and .name == "allowed.test" and .qtype == "A"
+		and .verdict == "allow" and .answers == ["192.0.2.10"] and .comm == "getent")'
+	t_end
+
+	t_begin "an address weir did not hand out stays denied (other.test's, by IP)"
+	run_weir -p "$POL" -- "$NETPROBE" tcp 192.0.2.11 80 d1b
+	x_rc 1
+	x_out EPERM
+	x_not_arrived "$LOG" ' d1b$'
+	t_end
+}
+
+test_refused_never_upstream() {
+	local label
+	label=$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')
+	t_begin "names outside the policy: REFUSED + EDE, never forwarded (A, AAAA, TXT, exfil label)"
+	upstream_mark
+	run_weir -p "$POL" -e "$T/ev2" -- sh -c "
+		${DIG[*]} @127.0.0.53 other.test A;
+		${DIG[*]} @127.0.0.53 other.test AAAA | grep status;
+		${DIG[*]} @127.0.0.53 other.test TXT | grep status;
+		${DIG[*]} @127.0.0.53 $label.evil.test TXT | grep status;
+		${DIG[*]} @127.0.0.53 +noedns other.test ANY | grep -E 'status|OPT'"
+	x_rc 0
+	[ "$(grep -c 'status: REFUSED' "$OUT")" = 5 ] ||
+		t_why "want 5 REFUSED, got: $(grep -c 'status: REFUSED' "$OUT")"
+	grep -q 'EDE: 15 (Blocked)' "$OUT" || t_why "no Extended DNS Error 15 in dig's output"
+	grep -q 'OPT PSEUDOSECTION' <(tail -1 "$OUT") && t_why "an OPT record answered a query without EDNS"
+	x_upstream_not 'other\.test'
+	x_upstream_not "$label"
+	# (dig asks from a thread named isc-net-0000)
+	x_err_has "^weir: refused dns TXT $label\\.evil\\.test \\([^ ]+ pid [0-9]+\\)\$"
+	x_json "$T/ev2" 'any(.[]; .op == "dns" and .name == $n and .verdict == "deny"
+		and .rule == "deny[0]" and .reason == "deny-rule" and .qtype == "TXT")' \
+		--arg n "$label.evil.test"
+	x_json "$T/ev2" 'any(.[]; .op == "dns" and .name == "other.test" and .qtype == "ANY"
+		and .verdict == "deny" and .rule == "default" and .reason == "name-not-allowed")'
+	t_end
+}
+
+test_any_resolver_address() {
+	t_begin "dig to any resolver address (UDP, TCP, IPv6, IPv4-mapped) gets weir's answer"
+	upstream_mark
+	run_weir -p "$POL" -- sh -c "
+		${DIG[*]} +short @198.51.100.53 allowed.test;
+		${DIG[*]} +short +tcp @198.51.100.53 allowed.test;
+		${DIG[*]} +short -6 @2001:db8::53 allowed.test AAAA;
+		${DIG[*]} +tcp @198.51.100.53 other.test | grep -c 'status: REFUSED'"
+	x_rc 0
+	x_out "$(printf '192.0.2.10\n192.0.2.10\n2001:db8::1\n1')"
+	x_not_arrived "$LOG" '(198\.51\.100\.53|2001:db8::53)\]?:53 '
+	x_upstream_not 'other\.test'
+	t_end
+
+	t_begin "a raw UDP socket asking any address: answer from the address it asked"
+	run_weir -p "$POL" -- sh -c "$NETPROBE dns 198.51.100.53 53 allowed.test;
+		$NETPROBE --v6sock dns 198.51.100.53 53 allowed.test;
+		$NETPROBE dns 2001:db8::53 53 allowed.test;
+		$NETPROBE --v6sock dns 198.51.100.53 53 other.test; true"
+	x_out "$(printf 'ok 192.0.2.10\nok 192.0.2.10\nok 192.0.2.10\nREFUSED')"
+	x_not_arrived "$LOG" '(198\.51\.100\.53|2001:db8::53)\]?:53 '
+	t_end
+
+	t_begin "non-DNS bytes to port 53 anywhere reach only weir's resolver"
+	run_weir -p "$POL" -- sh -c "$NETPROBE udp 198.51.100.53 53 d3u; $NETPROBE tcp 198.51.100.53 53 d3t; true"
+	x_not_arrived "$LOG" ' d3[ut]$'
+	t_end
+
+	t_begin "DNS over TLS (853) to an address the policy does not allow: EPERM"
+	run_weir -p "$POL" -- "$NETPROBE" tcp 198.51.100.53 853 d3dot
+	x_rc 1
+	x_out EPERM
+	x_not_arrived "$LOG" ' d3dot$'
+	t_end
+}
+
+test_cname_and_wildcards() {
+	t_begin "a CNAME chain teaches the final address"
+	run_weir -p "$POL" -e "$T/ev4" -- sh -c 'getent ahosts alias.test >/dev/null &&
+		'"$CURLS"' -o /dev/null -w "%{http_code}" http://alias.test/d4'
+	x_rc 0
+	x_out 200
+	x_arrived "$LOG" '^tcp 192\.0\.2\.12:80 GET /d4 '
+	x_json "$T/ev4" 'any(.[]; .dst == "192.0.2.12" and .domain == "alias.test"
+		and .verdict == "allow")'
+	t_end
+
+	t_begin "wildcards: *. one label, **. one or more"
+	run_weir -p "$POL" -- sh -c "
+		$CURLS -o /dev/null -w '%{http_code}\n' http://a.wild.test/d5a;
+		$CURLS -o /dev/null -w '%{http_code}\n' http://a.b.wild.test/d5b 2>/dev/null; echo \$?;
+		$CURLS -o /dev/null -w '%{http_code}\n' http://x.y.deep.test/d5c"
+	x_out "$(printf '200\n000\n6\n200')"
+	x_arrived "$LOG" 'GET /d5a '
+	x_not_arrived "$LOG" 'GET /d5b '
+	x_arrived "$LOG" 'GET /d5c '
+	t_end
+}
+
+test_ttl_expiry() {
+	local pol
+	pol=$(e2e_policy ttl <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - domain: allowed.test
+		    ports: [80]
+		dns:
+		  ttl_min: 1
+		  ttl_max: 2
+	EOF
+	)
+	t_begin "a learned address expires with its TTL (dnsmasq TTL 2 s, ttl_max 2)"
+	run_weir -p "$pol" -- sh -c "getent ahosts allowed.test >/dev/null;
+		$NETPROBE tcp 192.0.2.10 80 d6a; sleep 3.5; $NETPROBE tcp 192.0.2.10 80 d6b; true"
+	x_out "$(printf 'ok\nEPERM')"
+	x_arrived "$LOG" ' d6a$'
+	x_not_arrived "$LOG" ' d6b$'
+	t_end
+}
+
+test_audit_mode() {
+	t_begin "--audit: names outside the policy are answered and logged as would-deny"
+	upstream_mark
+	run_weir -p "$POL" --audit -e "$T/ev7" -- "${DIG[@]}" +short @127.0.0.53 other.test
+	x_rc 0
+	x_out 192.0.2.11
+	x_err_has '^weir: would refuse dns A other\.test \([^ ]+ pid [0-9]+\)$'
+	x_json "$T/ev7" 'any(.[]; .op == "dns" and .name == "other.test" and .verdict == "would-deny")'
+	t_end
+}
+
+test_upstream_setting() {
+	local pol
+	pol=$(e2e_policy up <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - domain: allowed.test
+		dns:
+		  upstream: [127.0.0.53]
+	EOF
+	)
+	# resolv.conf names a server that does not exist: only dns.upstream works.
+	printf 'nameserver 198.51.100.99\n' >"$T/resolv.conf"
+	t_begin "dns.upstream overrides /etc/resolv.conf"
+	run_weir -p "$pol" -- "${DIG[@]}" +short @198.51.100.53 allowed.test
+	x_rc 0
+	x_out 192.0.2.10
+	t_end
+	printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$DNS_ADDR" >"$T/resolv.conf"
+}
+
+setup
+test_getaddrinfo_then_connect
+test_refused_never_upstream
+test_any_resolver_address
+test_cname_and_wildcards
+test_ttl_expiry
+test_audit_mode
+test_upstream_setting
+if ((${#LEFTOVER[@]})); then
+	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
+else
+	t_ok "no weir cgroup left after $WEIR_RUNS runs"
+fi
+echo "$T_PASS passed, $T_FAIL failed"
+[ "$T_FAIL" = 0 ]
