@@ -58,6 +58,8 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 BPFT_SRCS := $(wildcard tests/bpf/*.c)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOLS := $(patsubst tests/tools/%.c,$(OUT)/bin/%,$(TOOL_SRCS))
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_TOOLS := $(patsubst bench/%.c,$(OUT)/bin/%,$(BENCH_SRCS))
 
 .PHONY: all
 all: $(OUT)/weir
@@ -104,6 +106,10 @@ $(OUT)/tests/bpf-tests: $(patsubst tests/%.c,$(OUT)/tests/%.o,$(BPFT_SRCS)) $(LI
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
+$(OUT)/bin/%: bench/%.c | $(OUT)/bin
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Wall -Wextra -Werror -D_GNU_SOURCE $< -o $@
+
 $(OUT)/bin/%: $(OUT)/tests/tools/%.o | $(OUT)/bin
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
@@ -126,6 +132,13 @@ test-bpf: $(OUT)/tests/bpf-tests $(TOOLS)
 test-e2e: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 3: end to end (build/weir, real servers, dnsmasq)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/run.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/dns.sh
+
+# Benchmarks (root): ratios against a baseline of the same run. BENCH_QUICK=1.
+.PHONY: bench
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(TOOLS) $(BENCH_TOOLS)
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash bench/run.sh
 
 # --- demo, deps, install, vmlinux ------------------------------------------
 .PHONY: demo deps install vmlinux clean
@@ -134,7 +147,7 @@ demo: deps
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/demo.sh
 
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcriterion-dev \
-	libyaml-dev libldns-dev pkg-config iproute2 dnsmasq-base curl jq util-linux make gcc
+	libyaml-dev libldns-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils util-linux make gcc
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# make bench: weir's costs, each against a baseline measured in the same
+# run, inside private network and mount namespaces made here (so nothing
+# leaves the machine and nothing outlives the run). BENCH_QUICK=1: shorter.
+#
+#   WEIR_BUILD=/abs/build bash bench/run.sh      (root)
+#
+# Writes a table to stdout and JSON to bench/results/.
+
+E2E_NAME=bench
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib.sh"
+e2e_enter_ns "$0" "$@"
+e2e_init
+RESULTS=$REPO_ROOT/bench/results
+mkdir -p "$RESULTS"
+PERF=$WEIR_BUILD/bin/dnsperf
+[ -x "$PERF" ] || e2e_die "$PERF missing: make build/bin/dnsperf"
+
+if [ -n "${BENCH_QUICK:-}" ]; then
+	N=500 SECS=1 REPS=3
+else
+	N=3000 SECS=3 REPS=5
+fi
+
+e2e_setup_lo 192.0.2.10/32
+e2e_start_dns allowed.test,192.0.2.10
+POL=$(e2e_policy bench <<-POLICY
+	version: 1
+	allow:
+	  - domain: allowed.test
+POLICY
+)
+
+# median of the numbers on stdin
+median() {
+	sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# DNS: the same dnsperf, straight to the upstream and through weir (the
+# program asks 127.0.0.53; weir redirects it to its resolver, which forwards
+# to 127.0.0.53). The two interleave within each repetition.
+declare -A LAT QPS
+for ((r = 1; r <= REPS; r++)); do
+	for cfg in direct weir; do
+		if [ $cfg = direct ]; then
+			run=("$PERF")
+		else
+			run=("$WEIR" run -q -p "$POL" -- "$PERF")
+		fi
+		LAT[$cfg]+="$("${run[@]}" latency 127.0.0.53 "$N" allowed.test 2>/dev/null | jq .median_us) "
+		QPS[$cfg]+="$("${run[@]}" qps 127.0.0.53 "$SECS" allowed.test 2>/dev/null | jq .qps) "
+	done
+done
+
+ld=$(tr ' ' '\n' <<<"${LAT[direct]}" | grep . | median)
+lw=$(tr ' ' '\n' <<<"${LAT[weir]}" | grep . | median)
+qd=$(tr ' ' '\n' <<<"${QPS[direct]}" | grep . | median)
+qw=$(tr ' ' '\n' <<<"${QPS[weir]}" | grep . | median)
+echo
+echo "DNS through weir's resolver vs. the upstream (dnsmasq) directly"
+echo "($REPS repetitions, interleaved; median of the per-repetition medians)"
+printf '%-28s %12s %12s %8s\n' "" "direct" "weir" "ratio"
+printf '%-28s %12.1f %12.1f %8.2f\n' "latency per query (us)" "$ld" "$lw" \
+	"$(awk -v a="$lw" -v b="$ld" 'BEGIN { print a / b }')"
+printf '%-28s %12.0f %12.0f %8.2f\n' "queries per second" "$qd" "$qw" \
+	"$(awk -v a="$qw" -v b="$qd" 'BEGIN { print a / b }')"
+printf '%-28s %12s %12.1f\n' "added latency (us)" "" \
+	"$(awk -v a="$lw" -v b="$ld" 'BEGIN { print a - b }')"
+jq -n --arg reps "$REPS" --arg lat_d "${LAT[direct]}" --arg lat_w "${LAT[weir]}" \
+	--arg qps_d "${QPS[direct]}" --arg qps_w "${QPS[weir]}" \
+	'def nums: split(" ") | map(select(. != "") | tonumber);
+	{bench: "dns", repetitions: ($reps | tonumber),
+	 latency_median_us: {direct: ($lat_d | nums), weir: ($lat_w | nums)},
+	 qps: {direct: ($qps_d | nums), weir: ($qps_w | nums)}}' >"$RESULTS/dns.json"
+echo "(JSON: bench/results/dns.json)"
