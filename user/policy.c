@@ -1,0 +1,945 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Policy files: YAML in, struct policy out (docs/policy.md is the reference).
+ *
+ * libyaml's document API builds the node tree; the walk below checks it
+ * against the format and reports the first problem as FILE:LINE:COL, the
+ * form editors and CI logs know how to jump to. The values inside a rule
+ * (addresses, ports, names) are checked by the parsers in rule.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <yaml.h>
+
+#include "policy.h"
+#include "weir/egress.h"
+
+/*
+ * Far above any real policy. Bounds what a bad input can make us allocate,
+ * and keeps rule indexes far below the 24 bits WEIR_RULE_ID() has for them.
+ */
+#define POLICY_MAX_SIZE (1 << 20)
+
+/* policy/agent-default.yaml, linked in by user/builtin_policy.S. */
+extern const char weir_builtin_policy[];
+extern const unsigned long weir_builtin_policy_len;
+
+static const char *const top_keys[] = { "version", "name", "mode", "loopback", "allow", "deny",
+					NULL };
+static const char *const rule_keys[] = { "domain", "cidr", "ip", "ports", "proto", NULL };
+static const char *const target_keys[] = { "domain", "cidr", "ip", NULL };
+
+struct loader {
+	const char *source;
+	yaml_document_t *doc;
+	struct policy *p;
+	char *err;
+	char where[48]; /* "allow[2]: " while inside a rule, else "" */
+};
+
+static int fail(struct loader *ld, const yaml_node_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Report a problem at node N: "FILE:LINE:COL: [allow[2]: ]what". */
+static int fail(struct loader *ld, const yaml_node_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int off;
+
+	off = snprintf(ld->err, POLICY_ERR_LEN, "%s:%zu:%zu: %s", ld->source,
+		       n->start_mark.line + 1, n->start_mark.column + 1, ld->where);
+	if (off < 0 || off >= POLICY_ERR_LEN)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(ld->err + off, POLICY_ERR_LEN - (size_t)off, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int msgf(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* For the building blocks' convention: a message without a location. */
+static int msgf(char *msg, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, len, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int nomem(char *err, const char *source)
+{
+	snprintf(err, POLICY_ERR_LEN, "%s: out of memory", source);
+	return -ENOMEM;
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	default:
+		return "a string";
+	}
+}
+
+static yaml_node_t *node(struct loader *ld, int index)
+{
+	return yaml_document_get_node(ld->doc, index);
+}
+
+/* `key:` with nothing after it, or ~ / null. */
+static bool is_null(const yaml_node_t *n)
+{
+	const char *s;
+
+	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	s = (const char *)n->data.scalar.value;
+	return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+	       !strcmp(s, "NULL");
+}
+
+/* Values are quoted back in messages, which must stay on one line. */
+static bool has_ctrl(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+/*
+ * The text of scalar N. A double-quoted YAML string can hold "\0" or "\n";
+ * the first would cut the value short when used as a C string, the second
+ * would break our one-line messages, so both are refused here.
+ */
+static int scalar_text(struct loader *ld, yaml_node_t *n, const char *what, const char **out)
+{
+	const char *s;
+
+	if (n->type != YAML_SCALAR_NODE)
+		return fail(ld, n, "%s: expected a string, got %s", what, node_kind(n));
+	s = (const char *)n->data.scalar.value;
+	if (strlen(s) != n->data.scalar.length)
+		return fail(ld, n, "%s: value contains a NUL character", what);
+	if (has_ctrl(s))
+		return fail(ld, n, "%s: value contains a control character", what);
+	*out = s;
+	return 0;
+}
+
+static bool in_list(const char *const *list, const char *s)
+{
+	for (; *list; list++)
+		if (!strcmp(*list, s))
+			return true;
+	return false;
+}
+
+static void join_list(const char *const *list, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (; *list && off < len; list++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? ", " : "", *list);
+}
+
+static const char *key_text(struct loader *ld, const yaml_node_pair_t *pair)
+{
+	const yaml_node_t *k = node(ld, pair->key);
+
+	return k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : NULL;
+}
+
+/* The value of KEY in mapping MAP (its first occurrence), or NULL. */
+static yaml_node_t *find_value(struct loader *ld, yaml_node_t *map, const char *key)
+{
+	yaml_node_pair_t *pair;
+	const char *k;
+
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		k = key_text(ld, pair);
+		if (k && !strcmp(k, key))
+			return node(ld, pair->value);
+	}
+	return NULL;
+}
+
+static int check_key(struct loader *ld, yaml_node_t *map, yaml_node_pair_t *pair,
+		     const char *const *keys)
+{
+	yaml_node_t *k = node(ld, pair->key), *first;
+	yaml_node_pair_t *prev;
+	char expected[128];
+	const char *s;
+	int err;
+
+	if (k->type != YAML_SCALAR_NODE)
+		return fail(ld, k, "a key must be a string, got %s", node_kind(k));
+	err = scalar_text(ld, k, "key", &s);
+	if (err)
+		return err;
+	if (!in_list(keys, s)) {
+		join_list(keys, expected, sizeof(expected));
+		return fail(ld, k, "unknown key '%s' (expected: %s)", s, expected);
+	}
+	for (prev = map->data.mapping.pairs.start; prev < pair; prev++) {
+		if (strcmp(key_text(ld, prev), s))
+			continue;
+		first = node(ld, prev->key);
+		return fail(ld, k, "duplicate key '%s' (first at line %zu)", s,
+			    first->start_mark.line + 1);
+	}
+	return 0;
+}
+
+/* Every key of MAP is one of KEYS (NULL-terminated) and appears once. */
+static int check_keys(struct loader *ld, yaml_node_t *map, const char *const *keys)
+{
+	yaml_node_pair_t *pair;
+	int err;
+
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		err = check_key(ld, map, pair, keys);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * A single address, as a full-length prefix. It goes through parse_cidr so
+ * that IPv4-mapped addresses are normalised in one place.
+ */
+static int parse_ip(const char *s, struct policy_rule *r, char *msg, size_t len)
+{
+	char cidr[INET6_ADDRSTRLEN + 8];
+	unsigned char tmp[16];
+	int bits;
+
+	if (inet_pton(AF_INET, s, tmp) == 1)
+		bits = 32;
+	else if (inet_pton(AF_INET6, s, tmp) == 1)
+		bits = 128;
+	else if (strchr(s, '/'))
+		return msgf(msg, len, "ip '%s' is a prefix, not an address; write it as cidr: %s",
+			    s, s);
+	else
+		return msgf(msg, len, "ip '%s' is not an IPv4 or IPv6 address", s);
+	snprintf(cidr, sizeof(cidr), "%s/%d", s, bits);
+	return parse_cidr(cidr, r, msg, len);
+}
+
+/* The protocols of a rule written without `proto:` (or with `proto: any`). */
+static __u8 any_protos(const struct policy_rule *r)
+{
+	/* A port means nothing to ICMP and friends: "any" with ports is TCP+UDP. */
+	return r->n_ports ? WEIR_P_TCP | WEIR_P_UDP : WEIR_P_ANY;
+}
+
+/* Which of domain/cidr/ip a rule names; exactly one is allowed. */
+static int find_target(struct loader *ld, yaml_node_t *rule, const char **key, yaml_node_t **val)
+{
+	yaml_node_pair_t *pair;
+	const char *k;
+
+	*key = NULL;
+	for (pair = rule->data.mapping.pairs.start; pair < rule->data.mapping.pairs.top; pair++) {
+		k = key_text(ld, pair);
+		if (!in_list(target_keys, k))
+			continue;
+		if (*key)
+			return fail(ld, node(ld, pair->key),
+				    "a rule names one destination, this one has both '%s' and '%s'",
+				    *key, k);
+		*key = k;
+		*val = node(ld, pair->value);
+	}
+	if (!*key)
+		return fail(ld, rule, "a rule needs one of domain, cidr or ip");
+	return 0;
+}
+
+static int load_target(struct loader *ld, yaml_node_t *rule, struct policy_rule *r)
+{
+	char msg[POLICY_ERR_LEN];
+	const char *key, *s;
+	yaml_node_t *v = NULL;
+	int err;
+
+	err = find_target(ld, rule, &key, &v);
+	if (!err)
+		err = scalar_text(ld, v, key, &s);
+	if (err)
+		return err;
+	if (!strcmp(key, "domain"))
+		err = domain_parse(s, r, msg, sizeof(msg));
+	else if (!strcmp(key, "cidr"))
+		err = parse_cidr(s, r, msg, sizeof(msg));
+	else
+		err = parse_ip(s, r, msg, sizeof(msg));
+	if (err == -EINVAL)
+		return fail(ld, v, "%s", msg);
+	return err ? nomem(ld->err, ld->source) : 0;
+}
+
+static int load_port(struct loader *ld, yaml_node_t *n, struct policy_rule *r)
+{
+	char msg[POLICY_ERR_LEN];
+	const char *s;
+	int err;
+
+	err = scalar_text(ld, n, "ports", &s);
+	if (err)
+		return err;
+	if (parse_port_range(s, &r->ports[r->n_ports], msg, sizeof(msg)))
+		return fail(ld, n, "%s", msg);
+	r->n_ports++;
+	return 0;
+}
+
+/* `ports: 443`, or a list of ports and "lo-hi" ranges. */
+static int load_ports(struct loader *ld, yaml_node_t *v, struct policy_rule *r)
+{
+	yaml_node_item_t *it;
+	size_t n = 1;
+
+	if (!v)
+		return 0;
+	if (v->type == YAML_MAPPING_NODE)
+		return fail(ld, v,
+			    "ports: expected a port, a range or a list of them, got a mapping");
+	if (v->type == YAML_SEQUENCE_NODE) {
+		n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+		if (n == 0)
+			return fail(ld, v,
+				    "ports: empty list; leave ports out to allow every port");
+		if (n > WEIR_PORTSET_MAX)
+			return fail(ld, node(ld, v->data.sequence.items.start[WEIR_PORTSET_MAX]),
+				    "too many port ranges (%zu; at most %d per rule)", n,
+				    WEIR_PORTSET_MAX);
+	}
+	r->ports = calloc(n, sizeof(*r->ports));
+	if (!r->ports)
+		return nomem(ld->err, ld->source);
+	if (v->type == YAML_SCALAR_NODE)
+		return load_port(ld, v, r);
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++)
+		if (load_port(ld, node(ld, *it), r))
+			return -EINVAL;
+	return 0;
+}
+
+static int load_proto(struct loader *ld, yaml_node_t *v, struct policy_rule *r)
+{
+	const char *s = "any";
+	int err;
+
+	if (v) {
+		err = scalar_text(ld, v, "proto", &s);
+		if (err)
+			return err;
+	}
+	if (!strcmp(s, "tcp"))
+		r->protos = WEIR_P_TCP;
+	else if (!strcmp(s, "udp"))
+		r->protos = WEIR_P_UDP;
+	else if (!strcmp(s, "any"))
+		r->protos = any_protos(r);
+	else
+		return fail(ld, v, "proto: expected tcp, udp or any, got '%s'", s);
+	return 0;
+}
+
+static int load_rule(struct loader *ld, yaml_node_t *n, struct policy_rule *r)
+{
+	int err;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(ld, n, "a rule is a mapping such as 'domain: example.com', got %s",
+			    node_kind(n));
+	r->line = (unsigned int)n->start_mark.line + 1;
+	r->col = (unsigned int)n->start_mark.column + 1;
+	err = check_keys(ld, n, rule_keys);
+	if (!err)
+		err = load_target(ld, n, r);
+	if (!err)
+		err = load_ports(ld, find_value(ld, n, "ports"), r);
+	if (!err)
+		err = load_proto(ld, find_value(ld, n, "proto"), r);
+	return err;
+}
+
+/* `allow:` or `deny:`: a list of rules; empty or absent means none. */
+static int load_rules(struct loader *ld, yaml_node_t *v, const char *list,
+		      struct policy_rule **rules, size_t *n)
+{
+	yaml_node_item_t *it;
+	size_t cnt;
+	int err;
+
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(ld, v, "%s: expected a list of rules, got %s", list, node_kind(v));
+	cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (!cnt)
+		return 0;
+	/* Counted before filling in, so policy_free() cleans up a half-done list. */
+	*rules = calloc(cnt, sizeof(**rules));
+	if (!*rules)
+		return nomem(ld->err, ld->source);
+	*n = cnt;
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+		snprintf(ld->where, sizeof(ld->where), "%s[%zu]: ", list,
+			 (size_t)(it - v->data.sequence.items.start));
+		err = load_rule(ld, node(ld, *it), &(*rules)[it - v->data.sequence.items.start]);
+		if (err)
+			return err;
+	}
+	ld->where[0] = '\0';
+	return 0;
+}
+
+static int load_choice(struct loader *ld, yaml_node_t *v, const char *key, const char *yes,
+		       const char *no, bool *out)
+{
+	const char *s;
+	int err;
+
+	err = scalar_text(ld, v, key, &s);
+	if (err)
+		return err;
+	if (strcmp(s, yes) && strcmp(s, no))
+		return fail(ld, v, "%s: expected '%s' or '%s', got '%s'", key, yes, no, s);
+	*out = !strcmp(s, yes);
+	return 0;
+}
+
+static int load_name(struct loader *ld, yaml_node_t *v)
+{
+	const char *s;
+	int err;
+
+	if (is_null(v))
+		return 0;
+	err = scalar_text(ld, v, "name", &s);
+	if (err)
+		return err;
+	ld->p->name = strdup(s);
+	return ld->p->name ? 0 : nomem(ld->err, ld->source);
+}
+
+/*
+ * Checked before anything else, so a file written for a later format gets
+ * "unsupported version" rather than complaints about keys we do not know.
+ */
+static int load_version(struct loader *ld, yaml_node_t *root)
+{
+	yaml_node_t *v = find_value(ld, root, "version");
+	const char *s;
+	int err;
+
+	if (!v)
+		return fail(ld, root, "missing 'version: 1' (the policy format version)");
+	err = scalar_text(ld, v, "version", &s);
+	if (err)
+		return err;
+	if (v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !strcmp(s, "1"))
+		return 0;
+	if (v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && *s &&
+	    strspn(s, "0123456789") == strlen(s))
+		return fail(ld, v, "unsupported policy version %s (this weir reads version %d)", s,
+			    POLICY_VERSION);
+	return fail(ld, v, "version: expected the integer %d, got '%s'", POLICY_VERSION, s);
+}
+
+static int load_key(struct loader *ld, const char *key, yaml_node_t *v)
+{
+	struct policy *p = ld->p;
+	bool enforce = true;
+	int err;
+
+	if (!strcmp(key, "name"))
+		return load_name(ld, v);
+	if (!strcmp(key, "mode")) {
+		err = load_choice(ld, v, "mode", "enforce", "audit", &enforce);
+		p->mode = enforce ? POLICY_ENFORCE : POLICY_AUDIT;
+		return err;
+	}
+	if (!strcmp(key, "loopback"))
+		return load_choice(ld, v, "loopback", "allow", "deny", &p->loopback_allow);
+	if (!strcmp(key, "allow"))
+		return load_rules(ld, v, "allow", &p->allow, &p->n_allow);
+	if (!strcmp(key, "deny"))
+		return load_rules(ld, v, "deny", &p->deny, &p->n_deny);
+	return 0; /* version: see load_version() */
+}
+
+static int load_root(struct loader *ld, yaml_node_t *root)
+{
+	yaml_node_pair_t *pair;
+	int err;
+
+	if (root->type != YAML_MAPPING_NODE)
+		return fail(ld, root, "a policy is a mapping ('version: 1', 'allow: ...'), got %s",
+			    node_kind(root));
+	err = load_version(ld, root);
+	if (!err)
+		err = check_keys(ld, root, top_keys);
+	for (pair = root->data.mapping.pairs.start; !err && pair < root->data.mapping.pairs.top;
+	     pair++)
+		err = load_key(ld, key_text(ld, pair), node(ld, pair->value));
+	return err;
+}
+
+static void offset_to_mark(const char *buf, size_t len, size_t off, size_t *line, size_t *col)
+{
+	size_t i, bol = 0;
+
+	*line = 1;
+	for (i = 0; i < off && i < len; i++) {
+		if (buf[i] == '\n') {
+			(*line)++;
+			bol = i + 1;
+		}
+	}
+	*col = off - bol + 1;
+}
+
+/* libyaml reader errors (bad UTF-8, control characters) carry a byte offset. */
+static int reader_fail(struct loader *ld, yaml_parser_t *ps, const char *buf, size_t len)
+{
+	size_t line, col;
+
+	offset_to_mark(buf, len, ps->problem_offset, &line, &col);
+	if (ps->problem_value < 0)
+		snprintf(ld->err, POLICY_ERR_LEN, "%s:%zu:%zu: invalid input: %s", ld->source, line,
+			 col, ps->problem);
+	else
+		snprintf(ld->err, POLICY_ERR_LEN, "%s:%zu:%zu: invalid input: %s (0x%02x)",
+			 ld->source, line, col, ps->problem, ps->problem_value);
+	return -EINVAL;
+}
+
+static int yaml_fail(struct loader *ld, yaml_parser_t *ps, const char *buf, size_t len)
+{
+	const yaml_mark_t *m = &ps->problem_mark;
+
+	if (ps->error == YAML_MEMORY_ERROR)
+		return nomem(ld->err, ld->source);
+	if (ps->error == YAML_READER_ERROR)
+		return reader_fail(ld, ps, buf, len);
+	if (ps->context)
+		snprintf(ld->err, POLICY_ERR_LEN, "%s:%zu:%zu: invalid YAML: %s (%s at line %zu)",
+			 ld->source, m->line + 1, m->column + 1, ps->problem, ps->context,
+			 ps->context_mark.line + 1);
+	else
+		snprintf(ld->err, POLICY_ERR_LEN, "%s:%zu:%zu: invalid YAML: %s", ld->source,
+			 m->line + 1, m->column + 1, ps->problem ? ps->problem : "parse error");
+	return -EINVAL;
+}
+
+/* A policy is one document: a second one is most likely a pasting accident. */
+static int check_single_doc(struct loader *ld, yaml_parser_t *ps, const char *buf, size_t len)
+{
+	yaml_document_t extra;
+	yaml_node_t *root;
+	int err = 0;
+
+	if (!yaml_parser_load(ps, &extra))
+		return yaml_fail(ld, ps, buf, len);
+	root = yaml_document_get_root_node(&extra);
+	if (root) {
+		ld->doc = &extra;
+		err = fail(ld, root,
+			   "more than one YAML document ('---'); a policy is one document");
+	}
+	yaml_document_delete(&extra);
+	return err;
+}
+
+static int load_doc(struct loader *ld, yaml_parser_t *ps, const char *buf, size_t len)
+{
+	yaml_document_t doc;
+	yaml_node_t *root;
+	int err;
+
+	if (!yaml_parser_load(ps, &doc))
+		return yaml_fail(ld, ps, buf, len);
+	root = yaml_document_get_root_node(&doc);
+	if (!root) {
+		snprintf(ld->err, POLICY_ERR_LEN,
+			 "%s:1:1: empty policy (expected at least 'version: 1')", ld->source);
+		err = -EINVAL;
+	} else {
+		err = check_single_doc(ld, ps, buf, len);
+	}
+	ld->doc = &doc;
+	if (!err)
+		err = load_root(ld, root);
+	yaml_document_delete(&doc);
+	return err;
+}
+
+/*
+ * libyaml would refuse a NUL byte too, but saying so plainly helps the
+ * person who fed us a binary or UTF-16 file.
+ */
+static int check_text(struct loader *ld, const char *buf, size_t len)
+{
+	const char *nul = memchr(buf, '\0', len);
+	size_t line, col;
+
+	if (len > POLICY_MAX_SIZE) {
+		snprintf(ld->err, POLICY_ERR_LEN, "%s: policy larger than %d bytes", ld->source,
+			 POLICY_MAX_SIZE);
+		return -EFBIG;
+	}
+	if (!nul)
+		return 0;
+	offset_to_mark(buf, len, (size_t)(nul - buf), &line, &col);
+	snprintf(ld->err, POLICY_ERR_LEN, "%s:%zu:%zu: NUL byte in policy (expected UTF-8 text)",
+		 ld->source, line, col);
+	return -EINVAL;
+}
+
+static int parse_policy(struct policy *p, const char *buf, size_t len, char *err)
+{
+	struct loader ld = { .source = p->source, .p = p, .err = err };
+	yaml_parser_t ps;
+	int ret;
+
+	ret = check_text(&ld, buf, len);
+	if (ret)
+		return ret;
+	if (!yaml_parser_initialize(&ps))
+		return nomem(err, p->source);
+	yaml_parser_set_input_string(&ps, (const unsigned char *)buf, len);
+	ret = load_doc(&ld, &ps, buf, len);
+	yaml_parser_delete(&ps);
+	return ret;
+}
+
+static struct policy *policy_new(const char *source)
+{
+	struct policy *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->source = strdup(source);
+	if (!p->source) {
+		free(p);
+		return NULL;
+	}
+	p->mode = POLICY_ENFORCE;
+	p->loopback_allow = true;
+	return p;
+}
+
+int policy_load_buffer(const char *source, const char *buf, size_t len, struct policy **out,
+		       char err[POLICY_ERR_LEN])
+{
+	struct policy *p;
+	int ret;
+
+	*out = NULL;
+	err[0] = '\0';
+	p = policy_new(source);
+	if (!p)
+		return nomem(err, source);
+	ret = parse_policy(p, buf, len, err);
+	if (ret) {
+		policy_free(p);
+		return ret;
+	}
+	*out = p;
+	return 0;
+}
+
+/* Read all of PATH into a malloc'd buffer, refusing more than the size cap. */
+static int read_file(const char *path, char **bufp, size_t *lenp, char *err)
+{
+	FILE *f;
+	char *buf;
+	size_t len;
+	int ret = 0;
+
+	f = fopen(path, "re");
+	if (!f) {
+		ret = -errno;
+		snprintf(err, POLICY_ERR_LEN, "%s: cannot open: %s", path, strerror(-ret));
+		return ret;
+	}
+	buf = malloc(POLICY_MAX_SIZE + 1);
+	if (!buf) {
+		fclose(f);
+		return nomem(err, path);
+	}
+	len = fread(buf, 1, POLICY_MAX_SIZE + 1, f);
+	if (ferror(f)) {
+		ret = errno ? -errno : -EIO;
+		snprintf(err, POLICY_ERR_LEN, "%s: cannot read: %s", path, strerror(-ret));
+	}
+	fclose(f);
+	if (ret) {
+		free(buf);
+		return ret;
+	}
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
+
+int policy_load_file(const char *path, struct policy **out, char err[POLICY_ERR_LEN])
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int ret;
+
+	*out = NULL;
+	ret = read_file(path, &buf, &len, err);
+	if (ret)
+		return ret;
+	ret = policy_load_buffer(path, buf, len, out, err);
+	free(buf);
+	return ret;
+}
+
+int policy_load_builtin(struct policy **out, char err[POLICY_ERR_LEN])
+{
+	return policy_load_buffer(POLICY_BUILTIN_NAME, weir_builtin_policy,
+				  (size_t)weir_builtin_policy_len, out, err);
+}
+
+static void free_rules(struct policy_rule *rules, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(rules[i].domain);
+		free(rules[i].ports);
+	}
+	free(rules);
+}
+
+void policy_free(struct policy *p)
+{
+	if (!p)
+		return;
+	free_rules(p->allow, p->n_allow);
+	free_rules(p->deny, p->n_deny);
+	free_rules(p->args, p->n_args);
+	free(p->name);
+	free(p->source);
+	free(p);
+}
+
+/*
+ * Split an --allow argument "HOST[:PORT]" in place. An IPv6 address has
+ * colons of its own, so with a port it must be bracketed ("[2001:db8::1]:443");
+ * more than one colon and no brackets means the whole argument is an address.
+ */
+static int split_arg(char *s, char **host, char **port, char *msg, size_t len)
+{
+	char *c;
+
+	*host = s;
+	*port = NULL;
+	if (*s != '[') {
+		c = strchr(s, ':');
+		if (c && !strchr(c + 1, ':')) {
+			*c = '\0';
+			*port = c + 1;
+		}
+		return 0;
+	}
+	c = strchr(s, ']');
+	if (!c)
+		return msgf(msg, len, "missing ']' after the IPv6 address");
+	*c = '\0';
+	*host = s + 1;
+	if (!strchr(*host, ':'))
+		return msgf(msg, len, "brackets are for IPv6 addresses only");
+	if (c[1] == ':')
+		*port = c + 2;
+	else if (c[1])
+		return msgf(msg, len, "expected ':PORT' after ']'");
+	return 0;
+}
+
+/* HOST of an --allow: a prefix, an address, else a domain name. */
+static int parse_host(const char *host, struct policy_rule *r, char *msg, size_t len)
+{
+	if (!*host)
+		return msgf(msg, len, "missing the name, address or prefix");
+	if (strchr(host, '/'))
+		return parse_cidr(host, r, msg, len);
+	if (!parse_ip(host, r, msg, len))
+		return 0;
+	/* Names never contain ':'; this was meant as an IPv6 address. */
+	if (strchr(host, ':'))
+		return msgf(msg, len, "'%s' is not an IPv6 address", host);
+	return domain_parse(host, r, msg, len);
+}
+
+static int parse_arg(const char *arg, struct policy_rule *r, char *msg, size_t len)
+{
+	char *copy, *host, *port;
+	int ret;
+
+	copy = strdup(arg);
+	if (!copy)
+		return -ENOMEM;
+	ret = split_arg(copy, &host, &port, msg, len);
+	if (!ret)
+		ret = parse_host(host, r, msg, len);
+	if (!ret && port) {
+		r->ports = calloc(1, sizeof(*r->ports));
+		ret = r->ports ? parse_port_range(port, r->ports, msg, len) : -ENOMEM;
+		r->n_ports = 1;
+	}
+	r->protos = any_protos(r);
+	free(copy);
+	return ret;
+}
+
+int policy_add_arg(struct policy *p, const char *rule, char err[POLICY_ERR_LEN])
+{
+	struct policy_rule r = { 0 }, *args;
+	/* Leaves room for the "--allow 'RULE': " in front. */
+	char msg[POLICY_ERR_LEN - 96] = "out of memory";
+	int ret;
+
+	if (has_ctrl(rule)) {
+		snprintf(err, POLICY_ERR_LEN, "--allow: argument contains a control character");
+		return -EINVAL;
+	}
+	ret = parse_arg(rule, &r, msg, sizeof(msg));
+	if (!ret) {
+		args = realloc(p->args, (p->n_args + 1) * sizeof(*args));
+		if (args) {
+			p->args = args;
+			p->args[p->n_args++] = r;
+			return 0;
+		}
+		ret = -ENOMEM;
+		snprintf(msg, sizeof(msg), "out of memory");
+	}
+	free(r.domain);
+	free(r.ports);
+	snprintf(err, POLICY_ERR_LEN, "--allow '%s': %s", rule, msg);
+	return ret;
+}
+
+/* "*.npmjs.org" back from domain "npmjs.org", match NAME_ONE. */
+static const char *wildcard_prefix(enum name_match m)
+{
+	return m == NAME_ONE ? "*." : m == NAME_MANY ? "**." : "";
+}
+
+static void print_target(FILE *f, const struct policy_rule *r)
+{
+	char txt[INET6_ADDRSTRLEN];
+
+	if (r->kind == RULE_DOMAIN) {
+		fprintf(f, "domain %s%s", wildcard_prefix(r->match), r->domain);
+		return;
+	}
+	inet_ntop(r->family, r->addr, txt, sizeof(txt));
+	/* A full-length prefix is what `ip:` makes; say it the short way. */
+	if (r->prefixlen == (r->family == AF_INET ? 32 : 128))
+		fprintf(f, "ip %s", txt);
+	else
+		fprintf(f, "cidr %s/%u", txt, r->prefixlen);
+}
+
+static void print_rule(FILE *f, const struct policy_rule *r, __u32 id)
+{
+	char name[32];
+	size_t i;
+
+	policy_rule_name(id, name, sizeof(name));
+	fprintf(f, "%s: ", name);
+	print_target(f, r);
+	for (i = 0; i < r->n_ports; i++) {
+		fputs(i ? "," : " ports ", f);
+		if (r->ports[i].lo == r->ports[i].hi)
+			fprintf(f, "%u", r->ports[i].lo);
+		else
+			fprintf(f, "%u-%u", r->ports[i].lo, r->ports[i].hi);
+	}
+	/* TCP+UDP and "every protocol" are both what `proto: any` gives. */
+	if (r->protos == WEIR_P_TCP)
+		fputs(" proto tcp", f);
+	else if (r->protos == WEIR_P_UDP)
+		fputs(" proto udp", f);
+	fputc('\n', f);
+}
+
+static void print_rules(FILE *f, const struct policy_rule *rules, size_t n,
+			enum weir_rule_kind kind)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		print_rule(f, &rules[i], WEIR_RULE_ID(kind, i));
+}
+
+void policy_print_summary(FILE *f, const struct policy *p)
+{
+	size_t n_allow = p->n_allow + p->n_args;
+
+	fprintf(f, "policy: %s (source: %s)\n", p->name ? p->name : "(unnamed)", p->source);
+	fprintf(f, "mode: %s\n", p->mode == POLICY_AUDIT ? "audit" : "enforce");
+	fprintf(f, "loopback: %s\n", p->loopback_allow ? "allow" : "deny");
+	print_rules(f, p->allow, p->n_allow, WEIR_RK_ALLOW);
+	print_rules(f, p->deny, p->n_deny, WEIR_RK_DENY);
+	print_rules(f, p->args, p->n_args, WEIR_RK_ARG);
+	fprintf(f, "%zu allow rule%s, %zu deny rule%s\n", n_allow, n_allow == 1 ? "" : "s",
+		p->n_deny, p->n_deny == 1 ? "" : "s");
+}
+
+static int warn_rules(FILE *f, const struct policy *p, const struct policy_rule *rules, size_t n,
+		      enum weir_rule_kind kind)
+{
+	char name[32];
+	int count = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct policy_rule *r = &rules[i];
+
+		if (r->kind != RULE_DOMAIN || r->match == NAME_EXACT)
+			continue;
+		policy_rule_name(WEIR_RULE_ID(kind, i), name, sizeof(name));
+		if (r->line)
+			fprintf(f, "weir: %s:%u:%u: warning: ", p->source, r->line, r->col);
+		else
+			fprintf(f, "weir: warning: ");
+		fprintf(f,
+			"%s '%s%s': wildcard names cannot be resolved ahead of time; until "
+			"DNS-aware enforcement this rule matches no address\n",
+			name, wildcard_prefix(r->match), r->domain);
+		count++;
+	}
+	return count;
+}
+
+int policy_print_warnings(FILE *f, const struct policy *p)
+{
+	return warn_rules(f, p, p->allow, p->n_allow, WEIR_RK_ALLOW) +
+	       warn_rules(f, p, p->deny, p->n_deny, WEIR_RK_DENY) +
+	       warn_rules(f, p, p->args, p->n_args, WEIR_RK_ARG);
+}
