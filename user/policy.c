@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <yaml.h>
 
+#include "dns.h"
 #include "policy.h"
 #include "weir/egress.h"
 
@@ -30,7 +31,9 @@ extern const char weir_builtin_policy[];
 extern const unsigned long weir_builtin_policy_len;
 
 static const char *const top_keys[] = { "version", "name", "mode", "loopback", "allow", "deny",
-					NULL };
+					"dns", NULL };
+static const char *const dns_keys[] = { "upstream", "ttl_min", "ttl_max", "max_addresses",
+					"static", NULL };
 static const char *const rule_keys[] = { "domain", "cidr", "ip", "ports", "proto", NULL };
 static const char *const target_keys[] = { "domain", "cidr", "ip", NULL };
 
@@ -465,6 +468,114 @@ static int load_version(struct loader *ld, yaml_node_t *root)
 	return fail(ld, v, "version: expected the integer %d, got '%s'", POLICY_VERSION, s);
 }
 
+static int load_uint(struct loader *ld, yaml_node_t *v, const char *key, unsigned long min,
+		     unsigned long max, __u32 *out)
+{
+	unsigned long x;
+	const char *s;
+	char *end;
+	int err;
+
+	err = scalar_text(ld, v, key, &s);
+	if (err)
+		return err;
+	errno = 0;
+	x = strtoul(s, &end, 10);
+	if (!*s || *end || errno || *s == '-' || *s == '+' || x < min || x > max)
+		return fail(ld, v, "%s: expected a whole number %lu..%lu, got '%s'", key, min, max, s);
+	*out = x;
+	return 0;
+}
+
+static int load_upstream(struct loader *ld, yaml_node_t *v, struct policy_dns *d)
+{
+	struct dns_upstream u;
+	yaml_node_t *n;
+	const char *s;
+	size_t cnt;
+	int err;
+
+	if (v->type == YAML_SCALAR_NODE) /* `upstream: 192.0.2.53` */
+		cnt = 1;
+	else if (v->type == YAML_SEQUENCE_NODE)
+		cnt = v->data.sequence.items.top - v->data.sequence.items.start;
+	else
+		return fail(ld, v, "dns.upstream: expected a list of addresses, got %s",
+			    node_kind(v));
+	if (!cnt || cnt > POLICY_DNS_MAX_UPSTREAMS)
+		return fail(ld, v, "dns.upstream: give 1..%d addresses", POLICY_DNS_MAX_UPSTREAMS);
+	d->upstream = calloc(cnt, sizeof(*d->upstream));
+	if (!d->upstream)
+		return nomem(ld->err, ld->source);
+	for (d->n_upstream = 0; d->n_upstream < cnt; d->n_upstream++) {
+		n = v->type == YAML_SCALAR_NODE ?
+			    v :
+			    node(ld, v->data.sequence.items.start[d->n_upstream]);
+		err = scalar_text(ld, n, "dns.upstream", &s);
+		if (err)
+			return err;
+		if (dns_parse_upstream(s, &u))
+			return fail(ld, n, "dns.upstream: '%s' is not IP, IP:PORT or [IPv6]:PORT", s);
+		d->upstream[d->n_upstream] = strdup(s);
+		if (!d->upstream[d->n_upstream])
+			return nomem(ld->err, ld->source);
+	}
+	return 0;
+}
+
+static int load_static(struct loader *ld, yaml_node_t *v, struct policy_dns *d)
+{
+	static const char *const names[] = { "auto", "always", "never" };
+	const char *s;
+	int err, i;
+
+	err = scalar_text(ld, v, "dns.static", &s);
+	if (err)
+		return err;
+	for (i = 0; i < 3; i++) {
+		if (!strcmp(s, names[i])) {
+			d->static_mode = i;
+			return 0;
+		}
+	}
+	return fail(ld, v, "dns.static: expected 'auto', 'always' or 'never', got '%s'", s);
+}
+
+/* `dns:` (docs/dns.md): weir's resolver. */
+static int load_dns(struct loader *ld, yaml_node_t *v)
+{
+	struct policy_dns *d = &ld->p->dns;
+	yaml_node_pair_t *pair;
+	const char *key;
+	yaml_node_t *val;
+	int err;
+
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(ld, v, "dns: expected a mapping (upstream, ttl_min, ...), got %s",
+			    node_kind(v));
+	err = check_keys(ld, v, dns_keys);
+	for (pair = v->data.mapping.pairs.start; !err && pair < v->data.mapping.pairs.top; pair++) {
+		key = key_text(ld, pair);
+		val = node(ld, pair->value);
+		if (!strcmp(key, "upstream"))
+			err = load_upstream(ld, val, d);
+		else if (!strcmp(key, "ttl_min"))
+			err = load_uint(ld, val, "dns.ttl_min", 1, 86400, &d->ttl_min);
+		else if (!strcmp(key, "ttl_max"))
+			err = load_uint(ld, val, "dns.ttl_max", 1, 604800, &d->ttl_max);
+		else if (!strcmp(key, "max_addresses"))
+			err = load_uint(ld, val, "dns.max_addresses", 1, 4096, &d->max_addresses);
+		else if (!strcmp(key, "static"))
+			err = load_static(ld, val, d);
+	}
+	if (!err && d->ttl_min > d->ttl_max)
+		err = fail(ld, v, "dns: ttl_min (%u) is above ttl_max (%u)", d->ttl_min,
+			   d->ttl_max);
+	return err;
+}
+
 static int load_key(struct loader *ld, const char *key, yaml_node_t *v)
 {
 	struct policy *p = ld->p;
@@ -484,6 +595,8 @@ static int load_key(struct loader *ld, const char *key, yaml_node_t *v)
 		return load_rules(ld, v, "allow", &p->allow, &p->n_allow);
 	if (!strcmp(key, "deny"))
 		return load_rules(ld, v, "deny", &p->deny, &p->n_deny);
+	if (!strcmp(key, "dns"))
+		return load_dns(ld, v);
 	return 0; /* version: see load_version() */
 }
 
@@ -645,6 +758,9 @@ static struct policy *policy_new(const char *source)
 	}
 	p->mode = POLICY_ENFORCE;
 	p->loopback_allow = true;
+	p->dns.ttl_min = POLICY_DNS_TTL_MIN;
+	p->dns.ttl_max = POLICY_DNS_TTL_MAX;
+	p->dns.max_addresses = POLICY_DNS_MAX_ADDRESSES;
 	return p;
 }
 
@@ -736,11 +852,16 @@ static void free_rules(struct policy_rule *rules, size_t n)
 
 void policy_free(struct policy *p)
 {
+	size_t i;
+
 	if (!p)
 		return;
 	free_rules(p->allow, p->n_allow);
 	free_rules(p->deny, p->n_deny);
 	free_rules(p->args, p->n_args);
+	for (i = 0; i < p->dns.n_upstream; i++)
+		free(p->dns.upstream[i]);
+	free(p->dns.upstream);
 	free(p->name);
 	free(p->source);
 	free(p);
@@ -897,6 +1018,20 @@ static void print_rules(FILE *f, const struct policy_rule *rules, size_t n,
 		print_rule(f, &rules[i], WEIR_RULE_ID(kind, i));
 }
 
+static void print_dns(FILE *f, const struct policy_dns *d)
+{
+	static const char *const stat[] = { "auto", "always", "never" };
+	size_t i;
+
+	fprintf(f, "dns: upstream ");
+	for (i = 0; i < d->n_upstream; i++)
+		fprintf(f, "%s%s", i ? "," : "", d->upstream[i]);
+	if (!d->n_upstream)
+		fprintf(f, "(/etc/resolv.conf)");
+	fprintf(f, "; ttl %u..%u s; max %u addresses per name; static %s\n", d->ttl_min,
+		d->ttl_max, d->max_addresses, stat[d->static_mode]);
+}
+
 void policy_print_summary(FILE *f, const struct policy *p)
 {
 	size_t n_allow = p->n_allow + p->n_args;
@@ -907,6 +1042,7 @@ void policy_print_summary(FILE *f, const struct policy *p)
 	print_rules(f, p->allow, p->n_allow, WEIR_RK_ALLOW);
 	print_rules(f, p->deny, p->n_deny, WEIR_RK_DENY);
 	print_rules(f, p->args, p->n_args, WEIR_RK_ARG);
+	print_dns(f, &p->dns);
 	fprintf(f, "%zu allow rule%s, %zu deny rule%s\n", n_allow, n_allow == 1 ? "" : "s",
 		p->n_deny, p->n_deny == 1 ? "" : "s");
 }

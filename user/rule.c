@@ -395,9 +395,6 @@ void policy_rule_name(__u32 rule_id, char *buf, size_t len)
 	case WEIR_RK_METADATA:
 		snprintf(buf, len, "metadata");
 		break;
-	case WEIR_RK_NAMESERVER:
-		snprintf(buf, len, "nameserver");
-		break;
 	default:
 		snprintf(buf, len, "rule#0x%x", rule_id);
 		break;

@@ -314,6 +314,8 @@ Test(policy, summary)
 				   "deny[1]: domain evil.example\n"
 				   "--allow[0]: domain example.com ports 443\n"
 				   "--allow[1]: cidr 2001:db8::/32 ports 1-1024\n"
+				   "dns: upstream (/etc/resolv.conf); ttl 5..3600 s; max 64 addresses per "
+				   "name; static auto\n"
 				   "9 allow rules, 2 deny rules\n";
 	struct policy *p = load(full_yaml);
 	char err[POLICY_ERR_LEN];
@@ -336,6 +338,8 @@ Test(policy, summary_unnamed)
 			      "mode: enforce\n"
 			      "loopback: allow\n"
 			      "allow[0]: ip 192.0.2.1\n"
+			      "dns: upstream (/etc/resolv.conf); ttl 5..3600 s; max 64 addresses per "
+			      "name; static auto\n"
 			      "1 allow rule, 0 deny rules\n");
 	free(out);
 	policy_free(p);
@@ -419,7 +423,7 @@ Test(errors, too_large)
 Test(errors, top_level_keys)
 {
 	bad("version: 1\nfoo: bar\n", "2:1",
-	    "unknown key 'foo' (expected: version, name, mode, loopback, allow, deny)");
+	    "unknown key 'foo' (expected: version, name, mode, loopback, allow, deny, dns)");
 	bad("version: 1\nmode: audit\nmode: enforce\n", "3:1",
 	    "duplicate key 'mode' (first at line 2)");
 	bad("version: 1\nversion: 1\n", "2:1", "duplicate key 'version' (first at line 1)");

@@ -302,7 +302,6 @@ Test(rule_name, every_kind)
 		{ WEIR_RULE_ID(WEIR_RK_ARG, 1), "--allow[1]" },
 		{ WEIR_RULE_ID(WEIR_RK_LOOPBACK, 0), "loopback" },
 		{ WEIR_RULE_ID(WEIR_RK_METADATA, 0), "metadata" },
-		{ WEIR_RULE_ID(WEIR_RK_NAMESERVER, 2), "nameserver" },
 		{ 0, "default" },
 		{ 0x07000001, "rule#0x7000001" },
 		{ 0x01ffffff, "allow[16777215]" },

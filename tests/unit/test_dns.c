@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Tier 1: the resolver's decisions and DNS wire handling, without sockets. */
+#include <arpa/inet.h>
+#include <string.h>
+#include <criterion/criterion.h>
+#include <ldns/ldns.h>
+
+#include "dns.h"
+#include "dnsmsg.h"
+
+static struct policy *load(const char *yaml)
+{
+	char err[POLICY_ERR_LEN];
+	struct policy *p;
+
+	cr_assert_eq(policy_load_buffer("t.yaml", yaml, strlen(yaml), &p, err), 0, "%s", err);
+	return p;
+}
+
+static const char *const pol = "version: 1\n"
+			       "allow:\n"
+			       "  - domain: github.com\n" /* allow[0] */
+			       "    ports: [443]\n"
+			       "    proto: tcp\n"
+			       "  - domain: \"*.npmjs.org\"\n" /* allow[1] */
+			       "  - domain: \"**.githubusercontent.com\"\n" /* allow[2] */
+			       "    ports: [443, 8000-8100]\n"
+			       "deny:\n"
+			       "  - domain: \"*.evil.npmjs.org\"\n"; /* deny[0] */
+
+Test(dns, judge_names)
+{
+	static const struct {
+		const char *name;
+		int allowed;
+		__u32 rule;
+	} cases[] = {
+		{ "github.com", 1, WEIR_RULE_ID(WEIR_RK_ALLOW, 0) },
+		{ "api.github.com", 0, 0 },
+		{ "registry.npmjs.org", 1, WEIR_RULE_ID(WEIR_RK_ALLOW, 1) },
+		{ "npmjs.org", 0, 0 },
+		{ "a.b.npmjs.org", 0, 0 },
+		{ "x.evil.npmjs.org", 0, WEIR_RULE_ID(WEIR_RK_DENY, 0) },
+		{ "raw.githubusercontent.com", 1, WEIR_RULE_ID(WEIR_RK_ALLOW, 2) },
+		{ "a.b.c.githubusercontent.com", 1, WEIR_RULE_ID(WEIR_RK_ALLOW, 2) },
+		{ "githubusercontent.com", 0, 0 },
+		{ "secret-0123.attacker.example", 0, 0 },
+		{ ".", 0, 0 },
+	};
+	struct weir_portrange r[WEIR_LEARN_RANGES];
+	struct policy *p = load(pol);
+	size_t i, nr;
+	__u32 rule;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_expect_eq(dns_judge_name(p, cases[i].name, &rule, r, &nr), cases[i].allowed, "%s",
+			     cases[i].name);
+		cr_expect_eq(rule, cases[i].rule, "%s: rule 0x%x", cases[i].name, rule);
+	}
+	cr_assert_eq(dns_judge_name(p, "github.com", &rule, r, &nr), 1);
+	cr_expect_eq(nr, 1);
+	cr_expect_eq(r[0].lo, 443);
+	cr_expect_eq(r[0].protos, WEIR_P_TCP);
+	cr_assert_eq(dns_judge_name(p, "x.githubusercontent.com", &rule, r, &nr), 1);
+	cr_expect_eq(nr, 2);
+	cr_expect_eq(r[1].lo, 8000);
+	cr_expect_eq(r[1].hi, 8100);
+	policy_free(p);
+}
+
+Test(dns, names_from_several_rules_union_their_ports)
+{
+	struct policy *p = load("version: 1\nallow:\n  - domain: a.example.com\n    ports: [443]\n"
+				"  - domain: \"*.example.com\"\n    ports: [80]\n");
+	struct weir_portrange r[WEIR_LEARN_RANGES];
+	size_t nr;
+	__u32 rule;
+
+	cr_assert_eq(dns_judge_name(p, "a.example.com", &rule, r, &nr), 1);
+	cr_expect_eq(rule, WEIR_RULE_ID(WEIR_RK_ALLOW, 0));
+	cr_expect_eq(nr, 2);
+	policy_free(p);
+}
+
+Test(dns, upstream_parsing)
+{
+	struct dns_upstream u;
+
+	cr_expect_eq(dns_parse_upstream("192.0.2.53", &u), 0);
+	cr_expect_eq(ntohs(((struct sockaddr_in *)&u.sa)->sin_port), 53);
+	cr_expect_eq(dns_parse_upstream("192.0.2.53:5353", &u), 0);
+	cr_expect_eq(ntohs(((struct sockaddr_in *)&u.sa)->sin_port), 5353);
+	cr_expect_eq(dns_parse_upstream("2001:db8::53", &u), 0);
+	cr_expect_eq(u.sa.ss_family, AF_INET6);
+	cr_expect_eq(dns_parse_upstream("[2001:db8::53]:5353", &u), 0);
+	cr_expect_eq(ntohs(((struct sockaddr_in6 *)&u.sa)->sin6_port), 5353);
+	cr_expect_neq(dns_parse_upstream("dns.example", &u), 0);
+	cr_expect_neq(dns_parse_upstream("192.0.2.53:0", &u), 0);
+	cr_expect_neq(dns_parse_upstream("192.0.2.53:70000", &u), 0);
+	cr_expect_neq(dns_parse_upstream("[2001:db8::53", &u), 0);
+}
+
+Test(dns, policy_section)
+{
+	struct policy *p = load("version: 1\ndns:\n  upstream: [192.0.2.53, \"[2001:db8::53]:5353\"]\n"
+				"  ttl_min: 1\n  ttl_max: 30\n  max_addresses: 8\n  static: never\n");
+
+	cr_expect_eq(p->dns.n_upstream, 2);
+	cr_expect_str_eq(p->dns.upstream[1], "[2001:db8::53]:5353");
+	cr_expect_eq(p->dns.ttl_min, 1);
+	cr_expect_eq(p->dns.ttl_max, 30);
+	cr_expect_eq(p->dns.max_addresses, 8);
+	cr_expect_eq(p->dns.static_mode, DNS_STATIC_NEVER);
+	policy_free(p);
+	p = load("version: 1\n");
+	cr_expect_eq(p->dns.ttl_min, POLICY_DNS_TTL_MIN);
+	cr_expect_eq(p->dns.ttl_max, POLICY_DNS_TTL_MAX);
+	cr_expect_eq(p->dns.static_mode, DNS_STATIC_AUTO);
+	policy_free(p);
+}
+
+static void expect_error(const char *yaml, const char *where, const char *what)
+{
+	char err[POLICY_ERR_LEN] = "";
+	struct policy *p = NULL;
+
+	cr_assert_lt(policy_load_buffer("t.yaml", yaml, strlen(yaml), &p, err), 0, "%s", yaml);
+	cr_expect(strstr(err, where), "want %s in: %s", where, err);
+	cr_expect(strstr(err, what), "want %s in: %s", what, err);
+	cr_expect_null(p);
+}
+
+Test(dns, policy_section_errors)
+{
+	expect_error("version: 1\ndns:\n  upstream: [dns.example]\n", "t.yaml:3:14:",
+		     "not IP, IP:PORT");
+	expect_error("version: 1\ndns:\n  ttl_min: -1\n", "t.yaml:3:12:", "dns.ttl_min");
+	expect_error("version: 1\ndns:\n  ttl_min: 60\n  ttl_max: 10\n", "t.yaml:3:3:",
+		     "ttl_min (60) is above ttl_max (10)");
+	expect_error("version: 1\ndns:\n  static: sometimes\n", "t.yaml:3:11:", "dns.static");
+	expect_error("version: 1\ndns:\n  upstreams: [192.0.2.53]\n", "t.yaml:3:3:",
+		     "unknown key 'upstreams'");
+	expect_error("version: 1\ndns: [192.0.2.53]\n", "t.yaml:2:6:", "expected a mapping");
+}
+
+/* --- wire format ------------------------------------------------------------- */
+
+static size_t make_query(const char *name, ldns_rr_type type, bool edns, __u8 *out)
+{
+	ldns_pkt *q = NULL;
+	__u8 *wire = NULL;
+	size_t len = 0;
+
+	cr_assert_eq(ldns_pkt_query_new_frm_str(&q, name, type, LDNS_RR_CLASS_IN, LDNS_RD),
+		     LDNS_STATUS_OK);
+	ldns_pkt_set_id(q, 0x1234);
+	if (edns)
+		ldns_pkt_set_edns_udp_size(q, 1232);
+	cr_assert_eq(ldns_pkt2wire(&wire, q, &len), LDNS_STATUS_OK);
+	memcpy(out, wire, len);
+	free(wire);
+	ldns_pkt_free(q);
+	return len;
+}
+
+Test(dnsmsg, parse_query)
+{
+	struct dns_question q;
+	__u8 w[512];
+	size_t n = make_query("Secret.Attacker.Example.", LDNS_RR_TYPE_TXT, true, w);
+
+	cr_assert_eq(dns_parse_query(w, n, &q), 0);
+	cr_expect_str_eq(q.name, "secret.attacker.example");
+	cr_expect_eq(q.qtype, LDNS_RR_TYPE_TXT);
+	cr_expect_eq(q.id, 0x1234);
+	cr_expect(q.edns);
+	cr_expect_neq(dns_parse_query(w, 5, &q), 0, "a truncated query parsed");
+	cr_expect_neq(dns_parse_query((const __u8 *)"garbage-bytes-not-dns", 21, &q), 0);
+}
+
+Test(dnsmsg, refused_carries_ede_only_with_edns)
+{
+	__u8 w[512], r[512];
+	size_t n = make_query("x.example.", LDNS_RR_TYPE_A, true, w);
+	ldns_pkt *p = NULL;
+	ldns_edns_option_list *opts;
+	int len;
+
+	len = dns_refused(w, n, "blocked by weir policy", r, sizeof(r));
+	cr_assert_gt(len, 0);
+	cr_assert_eq(ldns_wire2pkt(&p, r, len), LDNS_STATUS_OK);
+	cr_expect_eq(ldns_pkt_get_rcode(p), LDNS_RCODE_REFUSED);
+	cr_expect_eq(ldns_pkt_id(p), 0x1234);
+	cr_expect(ldns_pkt_qr(p));
+	cr_expect_eq(ldns_pkt_ancount(p), 0);
+	opts = ldns_pkt_edns_get_option_list(p);
+	cr_assert_not_null(opts, "no EDNS options");
+	cr_assert_eq(ldns_edns_get_code(ldns_edns_option_list_get_option(opts, 0)), LDNS_EDNS_EDE);
+	cr_expect_eq(ldns_edns_get_data(ldns_edns_option_list_get_option(opts, 0))[1], 15);
+	ldns_pkt_free(p);
+
+	n = make_query("x.example.", LDNS_RR_TYPE_A, false, w);
+	len = dns_refused(w, n, "blocked by weir policy", r, sizeof(r));
+	cr_assert_gt(len, 0);
+	cr_assert_eq(ldns_wire2pkt(&p, r, len), LDNS_STATUS_OK);
+	cr_expect_not(ldns_pkt_edns(p), "OPT in the answer to a query without EDNS");
+	ldns_pkt_free(p);
+}
+
+/* An answer with a CNAME chain and an off-chain record weir must ignore. */
+Test(dnsmsg, answer_follows_cname_chain_only)
+{
+	static const char *const rrs[] = {
+		"alias.test. 60 IN CNAME mid.test.",
+		"mid.test. 60 IN CNAME target.test.",
+		"target.test. 30 IN A 192.0.2.12",
+		"unrelated.test. 60 IN A 203.0.113.66",
+	};
+	struct resolved_addr a[8];
+	struct dns_question q = { .id = 7, .qtype = LDNS_RR_TYPE_A };
+	ldns_pkt *p = NULL;
+	ldns_rr *rr;
+	__u8 *wire = NULL;
+	size_t len, i;
+	int rcode, n;
+
+	strcpy(q.name, "alias.test");
+	cr_assert_eq(ldns_pkt_query_new_frm_str(&p, "alias.test.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN,
+						LDNS_RD),
+		     LDNS_STATUS_OK);
+	ldns_pkt_set_id(p, 7);
+	ldns_pkt_set_qr(p, true);
+	for (i = 0; i < 4; i++) {
+		cr_assert_eq(ldns_rr_new_frm_str(&rr, rrs[i], 0, NULL, NULL), LDNS_STATUS_OK);
+		ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr);
+	}
+	cr_assert_eq(ldns_pkt2wire(&wire, p, &len), LDNS_STATUS_OK);
+	n = dns_parse_answer(wire, len, &q, a, 8, &rcode);
+	cr_assert_eq(n, 1);
+	cr_expect_eq(rcode, 0);
+	cr_expect_eq(a[0].family, AF_INET);
+	cr_expect_eq(a[0].ttl, 30);
+	cr_expect_eq(memcmp(a[0].addr, "\xc0\x00\x02\x0c", 4), 0);
+	q.id = 8; /* not the answer to our query */
+	cr_expect_lt(dns_parse_answer(wire, len, &q, a, 8, &rcode), 0);
+	free(wire);
+	ldns_pkt_free(p);
+}
