@@ -46,6 +46,7 @@ struct pending {
 
 struct dnsproxy {
 	int lfd[NLISTEN];
+	struct sockaddr_storage laddr[NLISTEN]; /* what each listener is bound to */
 	__u16 port;
 	struct dnsproxy_cfg cfg;
 	int epfd, timerfd, stopfd;
@@ -207,6 +208,12 @@ int dnsproxy_open(struct dnsproxy **out)
 		dnsproxy_free(p);
 		return err;
 	}
+	for (i = 0; i < NLISTEN; i++) {
+		socklen_t len = sizeof(p->laddr[i]);
+
+		if (p->lfd[i] >= 0)
+			getsockname(p->lfd[i], (struct sockaddr *)&p->laddr[i], &len);
+	}
 	*out = p;
 	return 0;
 }
@@ -223,15 +230,23 @@ bool dnsproxy_has_ipv6(const struct dnsproxy *p)
 
 /* --- the decision for one query -------------------------------------------- */
 
+static const struct sockaddr_storage *listener_addr(struct dnsproxy *p, int lfd)
+{
+	int i;
+
+	for (i = 0; i < NLISTEN; i++)
+		if (p->lfd[i] == lfd)
+			return &p->laddr[i];
+	return &p->laddr[0];
+}
+
 static void find_asker(struct dnsproxy *p, int proto, const struct sockaddr_storage *peer,
 		       int lfd, struct dns_event *ev)
 {
-	struct sockaddr_storage local;
-	socklen_t len = sizeof(local);
+	const struct sockaddr_storage *local = listener_addr(p, lfd);
 	__u64 cookie;
 
-	if (getsockname(lfd, (struct sockaddr *)&local, &len) ||
-	    sockdiag_cookie(proto, (const struct sockaddr *)peer, (struct sockaddr *)&local,
+	if (sockdiag_cookie(proto, (const struct sockaddr *)peer, (const struct sockaddr *)local,
 			    &cookie) ||
 	    egress_asker(p->cfg.egress, cookie, &ev->asker))
 		return;
@@ -528,6 +543,7 @@ static void *tcp_main(void *arg)
 		tcp_one(c, q, qlen, resp);
 	free(q);
 	free(resp);
+	sockdiag_close();
 	close(c->fd);
 	atomic_fetch_sub(&c->p->tcp_clients, 1);
 	free(c);
@@ -596,6 +612,7 @@ static void *proxy_main(void *arg)
 			last_expire = now_ms();
 		}
 	}
+	sockdiag_close();
 	return NULL;
 }
 

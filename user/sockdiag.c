@@ -61,18 +61,39 @@ static int ask(int fd, int protocol, const struct sockaddr *src, const struct so
 	return 0;
 }
 
+/* One netlink socket per thread, kept: opening one per query doubled the
+ * resolver's cost. */
+static __thread int diag_fd = -1;
+
+static int diag_socket(void)
+{
+	struct timeval tv = { .tv_usec = 200 * 1000 };
+
+	if (diag_fd >= 0)
+		return diag_fd;
+	diag_fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (diag_fd >= 0)
+		setsockopt(diag_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return diag_fd;
+}
+
+void sockdiag_close(void)
+{
+	if (diag_fd >= 0)
+		close(diag_fd);
+	diag_fd = -1;
+}
+
 int sockdiag_cookie(int protocol, const struct sockaddr *peer, const struct sockaddr *local,
 		    __u64 *cookie)
 {
-	struct timeval tv = { .tv_usec = 200 * 1000 };
 	int fd, err;
 
 	if (peer->sa_family != local->sa_family)
 		return -EAFNOSUPPORT;
-	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	fd = diag_socket();
 	if (fd < 0)
 		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	/*
 	 * The kernel reads the 4-tuple from the packet's point of view for
 	 * UDP (udp_dump_one: src is the remote end) and from the socket's for
@@ -85,6 +106,5 @@ int sockdiag_cookie(int protocol, const struct sockaddr *peer, const struct sock
 	if (err)
 		err = protocol == IPPROTO_UDP ? ask(fd, protocol, peer, local, cookie) :
 						ask(fd, protocol, local, peer, cookie);
-	close(fd);
 	return err;
 }

@@ -12,5 +12,7 @@
  */
 int sockdiag_cookie(int protocol, const struct sockaddr *peer, const struct sockaddr *local,
 		    __u64 *cookie);
+/* Close this thread's netlink socket (at thread exit). */
+void sockdiag_close(void);
 
 #endif /* WEIR_SOCKDIAG_H */
