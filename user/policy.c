@@ -1047,6 +1047,12 @@ void policy_print_summary(FILE *f, const struct policy *p)
 		p->n_deny, p->n_deny == 1 ? "" : "s");
 }
 
+/*
+ * Allowed wildcards work through weir's resolver (it learns what the
+ * program is told). A denied wildcard can only refuse names there: its
+ * addresses cannot be resolved ahead of time, so a program that reaches
+ * them without a lookup is judged by the other rules.
+ */
 static int warn_rules(FILE *f, const struct policy *p, const struct policy_rule *rules, size_t n,
 		      enum weir_rule_kind kind)
 {
@@ -1065,8 +1071,8 @@ static int warn_rules(FILE *f, const struct policy *p, const struct policy_rule 
 		else
 			fprintf(f, "weir: warning: ");
 		fprintf(f,
-			"%s '%s%s': wildcard names cannot be resolved ahead of time; until "
-			"DNS-aware enforcement this rule matches no address\n",
+			"%s '%s%s': a wildcard deny refuses these names at weir's resolver, but "
+			"cannot deny their addresses (list them with cidr: to deny those)\n",
 			name, wildcard_prefix(r->match), r->domain);
 		count++;
 	}
@@ -1075,7 +1081,5 @@ static int warn_rules(FILE *f, const struct policy *p, const struct policy_rule 
 
 int policy_print_warnings(FILE *f, const struct policy *p)
 {
-	return warn_rules(f, p, p->allow, p->n_allow, WEIR_RK_ALLOW) +
-	       warn_rules(f, p, p->deny, p->n_deny, WEIR_RK_DENY) +
-	       warn_rules(f, p, p->args, p->n_args, WEIR_RK_ARG);
+	return warn_rules(f, p, p->deny, p->n_deny, WEIR_RK_DENY);
 }

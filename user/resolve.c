@@ -21,6 +21,7 @@ struct name_entry {
 	char *name;
 	struct resolved_addr *addrs; /* the hosts file's first, then DNS's */
 	size_t n, n_hosts;
+	bool resolve; /* look it up in DNS too (else /etc/hosts only) */
 	time_t due; /* CLOCK_MONOTONIC seconds of the next lookup */
 };
 
@@ -148,7 +149,8 @@ out:
 	return 0;
 }
 
-static int add_rules(struct resolver *r, const struct policy_rule *rules, size_t n, __u8 kind)
+static int add_rules(struct resolver *r, const struct policy_rule *rules, size_t n, __u8 kind,
+		     bool resolve)
 {
 	struct name_entry *e;
 	size_t i;
@@ -164,6 +166,7 @@ static int add_rules(struct resolver *r, const struct policy_rule *rules, size_t
 		e = &r->e[r->n];
 		memset(e, 0, sizeof(*e));
 		e->rule_id = WEIR_RULE_ID(kind, i);
+		e->resolve = resolve;
 		e->name = strdup(rules[i].domain);
 		if (!e->name)
 			return -ENOMEM;
@@ -173,7 +176,7 @@ static int add_rules(struct resolver *r, const struct policy_rule *rules, size_t
 }
 
 int resolver_new(const struct policy *p, const struct dns_upstream *up, size_t n_up,
-		 struct resolver **out)
+		 bool with_allow, struct resolver **out)
 {
 	struct resolver *r = calloc(1, sizeof(*r));
 	pthread_condattr_t ca;
@@ -192,9 +195,9 @@ int resolver_new(const struct policy *p, const struct dns_upstream *up, size_t n
 		memcpy(r->up, up, n_up * sizeof(*up));
 	r->n_up = n_up;
 	err = r->up ? 0 : -ENOMEM;
-	err = err ?: add_rules(r, p->allow, p->n_allow, WEIR_RK_ALLOW);
-	err = err ?: add_rules(r, p->deny, p->n_deny, WEIR_RK_DENY);
-	err = err ?: add_rules(r, p->args, p->n_args, WEIR_RK_ARG);
+	err = err ?: add_rules(r, p->deny, p->n_deny, WEIR_RK_DENY, true);
+	err = err ?: add_rules(r, p->allow, p->n_allow, WEIR_RK_ALLOW, with_allow);
+	err = err ?: add_rules(r, p->args, p->n_args, WEIR_RK_ARG, with_allow);
 	if (err) {
 		resolver_free(r);
 		return err;
@@ -343,6 +346,8 @@ int resolver_resolve_all(struct resolver *r)
 	size_t i, n;
 
 	for (i = 0; i < r->n; i++) {
+		if (!r->e[i].resolve)
+			continue;
 		err = resolve_name(r->e[i].name, r->up, r->n_up, &a, &n);
 		pthread_mutex_lock(&r->mu);
 		store(&r->e[i], err, err ? NULL : a, err ? 0 : n);
@@ -359,7 +364,7 @@ static struct name_entry *next_due(struct resolver *r, time_t *due)
 	size_t i;
 
 	for (i = 0; i < r->n; i++)
-		if (!next || r->e[i].due < next->due)
+		if (r->e[i].resolve && (!next || r->e[i].due < next->due))
 			next = &r->e[i];
 	if (next)
 		*due = next->due;
@@ -401,9 +406,12 @@ static void *refresh_main(void *arg)
 
 int resolver_start(struct resolver *r, int notify_fd)
 {
+	size_t i;
 	int err;
 
-	if (!r->n)
+	for (i = 0; i < r->n && !r->e[i].resolve; i++)
+		;
+	if (i == r->n) /* nothing to refresh */
 		return 0;
 	r->notify_fd = notify_fd;
 	err = pthread_create(&r->thread, NULL, refresh_main, r);

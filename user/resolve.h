@@ -34,8 +34,11 @@ struct resolver;
 int resolve_name(const char *name, const struct dns_upstream *up, size_t n_up,
 		 struct resolved_addr **out, size_t *n);
 
+/* Exact deny names are always resolved ahead of time (their addresses stay
+ * denied however a program reaches them); exact allow names only when
+ * with_allow is set (see "Static names" in docs/dns.md). */
 int resolver_new(const struct policy *p, const struct dns_upstream *up, size_t n_up,
-		 struct resolver **out);
+		 bool with_allow, struct resolver **out);
 /*
  * Would getaddrinfo() answer without DNS traffic from the cgroup, so weir's
  * resolver never sees the lookup? True when nsswitch.conf's hosts line uses

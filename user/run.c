@@ -55,7 +55,6 @@ struct run {
 	struct dnsproxy *dns;
 	struct learn *learn;
 	pthread_mutex_t out_mu; /* events file, stderr lines, summary: two threads */
-	bool static_dns; /* names also resolved ahead of time */
 	struct egress *egress;
 	struct ring_buffer *rb;
 	struct summary *summary;
@@ -523,20 +522,23 @@ static int exit_status(const struct run *r)
 static int static_names(struct run *r)
 {
 	enum dns_static mode = r->policy->dns.static_mode;
+	bool with_allow;
 	int ret;
 
-	ret = resolver_load_hosts(r->resolver, "/etc/hosts");
-	if (ret)
-		pr_warn("cannot read /etc/hosts: %s\n", strerror(-ret));
 	if (mode == DNS_STATIC_AUTO)
 		mode = resolve_nss_bypasses_dns("/etc/nsswitch.conf", "/var/run/nscd/socket") ?
 			       DNS_STATIC_ALWAYS :
 			       DNS_STATIC_NEVER;
-	r->static_dns = mode == DNS_STATIC_ALWAYS;
-	if (r->static_dns) {
+	with_allow = mode == DNS_STATIC_ALWAYS;
+	if (with_allow)
 		pr_debug("resolving allowed names ahead of time (NSS answers without DNS)\n");
-		resolver_resolve_all(r->resolver);
-	}
+	ret = resolver_new(r->policy, r->up, r->n_up, with_allow, &r->resolver);
+	if (ret)
+		return ret;
+	ret = resolver_load_hosts(r->resolver, "/etc/hosts");
+	if (ret)
+		pr_warn("cannot read /etc/hosts: %s\n", strerror(-ret));
+	resolver_resolve_all(r->resolver);
 	return 0;
 }
 
@@ -566,7 +568,6 @@ static int prepare(struct run *r)
 	r->summary = summary_new();
 	ret = r->summary ? open_events(r) : -ENOMEM;
 	ret = ret ?: read_upstreams(r);
-	ret = ret ?: resolver_new(r->policy, r->up, r->n_up, &r->resolver);
 	if (ret)
 		return ret;
 	r->ectx.policy = r->policy;
@@ -590,8 +591,7 @@ int cmd_run(int argc, char **argv)
 	ret = ret ?: setup_bpf(&r);
 	ret = ret ?: setup_loop(&r);
 	ret = ret ?: start_command(&r);
-	if (!ret && r.static_dns)
-		ret = resolver_start(r.resolver, r.dnsfd);
+	ret = ret ?: resolver_start(r.resolver, r.dnsfd);
 	ret = ret ?: loop(&r);
 	teardown(&r);
 	if (r.child_done)

@@ -242,7 +242,44 @@ test_upstream_setting() {
 	printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$DNS_ADDR" >"$T/resolv.conf"
 }
 
+test_static_names() {
+	local pol
+	pol=$(e2e_policy static <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - cidr: 192.0.2.0/24
+		    ports: [80]
+		  - domain: hosts-only.test
+		    ports: [80]
+		deny:
+		  - domain: other.test
+	EOF
+	)
+	t_begin "a deny name's addresses are denied even when reached by address"
+	run_weir -p "$pol" -e "$T/ev9" -- "$NETPROBE" tcp 192.0.2.11 80 d9a
+	x_out EPERM
+	x_not_arrived "$LOG" ' d9a$'
+	x_json "$T/ev9" 'any(.[]; .dst == "192.0.2.11" and .rule == "deny[0]"
+		and .domain == "other.test")'
+	t_end
+
+	# A name only /etc/hosts knows: no DNS traffic, so weir reads the file.
+	printf '127.0.0.1 localhost\n203.0.113.66 hosts-only.test\n' >"$T/hosts"
+	mount --bind "$T/hosts" /etc/hosts || e2e_die "cannot bind-mount a test /etc/hosts"
+	t_begin "names in /etc/hosts are allowed at their addresses there"
+	upstream_mark
+	run_weir -p "$pol" -- sh -c "getent ahostsv4 hosts-only.test >/dev/null &&
+		$NETPROBE tcp 203.0.113.66 80 d9b"
+	x_out ok
+	x_arrived "$LOG" ' d9b$'
+	x_upstream_not 'hosts-only'
+	t_end
+	umount /etc/hosts
+}
+
 setup
+test_static_names
 test_getaddrinfo_then_connect
 test_refused_never_upstream
 test_any_resolver_address
