@@ -68,7 +68,7 @@ static __always_inline void weir_get_task(struct weir_task *t, char comm[WEIR_CO
  * Report one decision. A full ring buffer is counted, never fatal: the
  * verdict was taken before we got here and does not depend on this.
  */
-static __always_inline void weir_emit(const struct weir_dest *dst, struct bpf_sock_addr *ctx,
+static __always_inline void weir_emit(const struct weir_dest *dst, __u32 protocol, __u32 type,
 				      const struct weir_decision *d)
 {
 	struct weir_task t = {};
@@ -97,8 +97,8 @@ static __always_inline void weir_emit(const struct weir_dest *dst, struct bpf_so
 	e->op = dst->op;
 	e->family = dst->family;
 	e->flags = dst->flags;
-	e->protocol = ctx->protocol;
-	e->sock_type = ctx->type;
+	e->protocol = protocol;
+	e->sock_type = type;
 	e->port = dst->port;
 	__builtin_memcpy(e->addr, dst->ip6, sizeof(e->addr));
 
@@ -114,7 +114,7 @@ static __always_inline void weir_emit(const struct weir_dest *dst, struct bpf_so
 }
 
 /* The slot in force for this attachment, or -1 when none is (fail closed). */
-static __always_inline __s64 weir_slot(bool *audit)
+static __always_inline __s64 weir_slot_flags(__u32 *flags)
 {
 	__u32 handle = weir_cfg.handle;
 	struct weir_slot *s;
@@ -126,8 +126,17 @@ static __always_inline __s64 weir_slot(bool *audit)
 	s = bpf_map_lookup_elem(&weir_slots, slot);
 	if (!s || !(s->flags & WEIR_SF_LOADED))
 		return -1;
-	*audit = s->flags & WEIR_SF_AUDIT;
+	*flags = s->flags;
 	return *slot;
+}
+
+static __always_inline __s64 weir_slot(bool *audit)
+{
+	__u32 flags = 0;
+	__s64 slot = weir_slot_flags(&flags);
+
+	*audit = flags & WEIR_SF_AUDIT;
+	return slot;
 }
 
 static __always_inline bool weir_is_v4mapped(const __u32 a[4])
@@ -184,7 +193,7 @@ v4:
 	weir_judge(v, &lkey, dst->port, weir_proto_class(ctx->protocol), audit, &d);
 out:
 	weir_count(WEIR_STAT_DECISIONS);
-	weir_emit(dst, ctx, &d);
+	weir_emit(dst, ctx->protocol, ctx->type, &d);
 	return d.verdict == WEIR_V_DENY ? 0 : 1;
 }
 
@@ -232,7 +241,7 @@ static __always_inline int weir_redirect(struct bpf_sock_addr *ctx, struct weir_
 
 	if (weir_is_resolver(dst)) { /* nothing to rewrite, nor to remember */
 		weir_count(WEIR_STAT_DECISIONS);
-		weir_emit(dst, ctx, &d);
+		weir_emit(dst, ctx->protocol, ctx->type, &d);
 		return 1;
 	}
 	__builtin_memcpy(a.ip6, dst->ip6, sizeof(a.ip6));
@@ -263,7 +272,7 @@ static __always_inline int weir_redirect(struct bpf_sock_addr *ctx, struct weir_
 	}
 	ctx->user_port = bpf_htons(weir_cfg.dns_port);
 	weir_count(WEIR_STAT_DECISIONS);
-	weir_emit(dst, ctx, &d);
+	weir_emit(dst, ctx->protocol, ctx->type, &d);
 	return 1;
 }
 
@@ -401,6 +410,83 @@ SEC("cgroup/getpeername6")
 int weir_getpeer6(struct bpf_sock_addr *ctx)
 {
 	return weir_restore6(ctx);
+}
+
+#define WEIR_SOCK_STREAM 1
+#define WEIR_SOCK_DGRAM 2
+#define WEIR_IPPROTO_ICMP 1
+#define WEIR_IPPROTO_ICMPV6 58
+
+/*
+ * Only sockets the address hooks can judge are made: TCP and UDP (and ping,
+ * if the policy says so: the egress backstop judges its destinations).
+ * Raw sockets, SCTP, MPTCP and the rest send without a connect or sendmsg
+ * hook that sees every destination. Called for AF_INET and AF_INET6 only
+ * (inet_create); seccomp refuses the other families.
+ */
+/* A socket decision: family, type and protocol, no destination. */
+static __always_inline void weir_emit_socket(__u32 family, __u32 type, __u32 protocol,
+					     __u8 verdict, __u8 reason)
+{
+	struct weir_task t = {};
+	struct weir_event *e;
+	__u64 ugid;
+
+	e = bpf_ringbuf_reserve(&weir_events, sizeof(*e), 0);
+	if (!e) {
+		weir_count(WEIR_STAT_LOST);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	weir_get_task(&t, e->comm);
+	e->pid = t.pid;
+	e->tid = t.tid;
+	e->cgroup_id = t.cgroup_id;
+	ugid = bpf_get_current_uid_gid();
+	e->uid = (__u32)ugid;
+	e->gid = ugid >> 32;
+	e->handle = weir_cfg.handle;
+	e->op = WEIR_OP_SOCKET;
+	e->verdict = verdict;
+	e->reason = reason;
+	e->family = family;
+	e->protocol = protocol;
+	e->sock_type = type;
+	/* Socket decisions are rare (one per refused socket): always wake. */
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * Only sockets the address hooks can judge are made: TCP and UDP (and ping,
+ * if the policy says so: the egress backstop judges its destinations).
+ * Raw sockets, SCTP, MPTCP and the rest send without a connect or sendmsg
+ * hook that sees every destination. Called for AF_INET and AF_INET6 only
+ * (inet_create); seccomp refuses the other families.
+ */
+SEC("cgroup/sock_create")
+int weir_sock_create(struct bpf_sock *sk)
+{
+	__u32 family = sk->family, type = sk->type, proto = sk->protocol, flags = 0;
+	__u8 verdict = WEIR_V_DENY, reason = WEIR_R_SOCKET;
+
+	if ((type == WEIR_SOCK_STREAM && proto == WEIR_IPPROTO_TCP) ||
+	    (type == WEIR_SOCK_DGRAM &&
+	     (proto == WEIR_IPPROTO_UDP || proto == WEIR_IPPROTO_UDPLITE)))
+		return 1;
+	if (weir_slot_flags(&flags) < 0)
+		flags = 0; /* no policy: nothing but TCP and UDP */
+	if (type == WEIR_SOCK_DGRAM &&
+	    (proto == WEIR_IPPROTO_ICMP || proto == WEIR_IPPROTO_ICMPV6) &&
+	    (flags & WEIR_SF_PING)) {
+		verdict = WEIR_V_ALLOW;
+		reason = WEIR_R_ALLOW_RULE;
+	} else if (flags & WEIR_SF_AUDIT) {
+		verdict = WEIR_V_WOULD_DENY;
+	}
+	weir_count(WEIR_STAT_DECISIONS);
+	weir_emit_socket(family, type, proto, verdict, reason);
+	return verdict != WEIR_V_DENY;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -456,6 +456,7 @@ int compile_policy(const struct compile_input *in, struct compiled *out, char er
 		return ret;
 	}
 	ret = compile_flatten(&cr, in->policy->mode == POLICY_AUDIT, out, err);
+	out->ping = in->policy->ping_allow;
 	crules_free(&cr);
 	return ret;
 }

@@ -53,6 +53,7 @@ struct compiled {
 	struct weir_portset *sets;
 	size_t nsets;
 	bool audit;
+	bool ping;
 };
 
 struct crules {

@@ -12,7 +12,7 @@
 #include "egress.skel.h"
 #include "log.h"
 
-#define NPROGS 8
+#define NPROGS 9
 #define HANDLE 0 /* weir run: one cgroup, one handle */
 
 /* The policy in force: what to delete once the next one is in place. */
@@ -200,6 +200,7 @@ int egress_attach(struct egress *e, int cgroup_fd)
 		e->skel->progs.weir_recvmsg6,
 		e->skel->progs.weir_getpeer4,
 		e->skel->progs.weir_getpeer6,
+		e->skel->progs.weir_sock_create,
 	};
 	int i, err;
 
@@ -371,7 +372,8 @@ static int copy_compiled(const struct compiled *src, struct compiled *dst)
 int egress_apply(struct egress *e, const struct compiled *c)
 {
 	struct generation g = {};
-	struct weir_slot s = { .flags = WEIR_SF_LOADED | (c->audit ? WEIR_SF_AUDIT : 0) };
+	struct weir_slot s = { .flags = WEIR_SF_LOADED | (c->audit ? WEIR_SF_AUDIT : 0) |
+					(c->ping ? WEIR_SF_PING : 0) };
 	__u32 handle = HANDLE;
 	int err;
 

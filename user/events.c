@@ -34,6 +34,8 @@ const char *event_op_name(__u8 op)
 		return "sendmsg4";
 	case WEIR_OP_SENDMSG6:
 		return "sendmsg6";
+	case WEIR_OP_SOCKET:
+		return "socket";
 	default:
 		return "unknown";
 	}
@@ -70,8 +72,28 @@ const char *event_reason_name(const struct weir_event *e)
 		return "dns-to-weir-resolver";
 	case WEIR_R_LEARNED:
 		return "learned-from-dns";
+	case WEIR_R_SOCKET:
+		return "socket-type-not-allowed";
 	default:
 		return "unknown";
+	}
+}
+
+static const char *sock_type_name(__u8 type)
+{
+	switch (type) {
+	case 1:
+		return "stream";
+	case 2:
+		return "dgram";
+	case 3:
+		return "raw";
+	case 5:
+		return "seqpacket";
+	case 6:
+		return "dccp";
+	default:
+		return "other";
 	}
 }
 
@@ -88,6 +110,8 @@ const char *event_proto_name(__u8 protocol, char *buf, size_t len)
 		return "icmp";
 	case 58:
 		return "icmpv6";
+	case 132:
+		return "sctp";
 	default:
 		snprintf(buf, len, "%u", protocol);
 		return buf;
@@ -224,8 +248,12 @@ int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, c
 	put(&o, ",\"verdict\":\"%s\",\"mode\":\"%s\",\"op\":\"%s\",\"proto\":\"%s\"",
 	    event_verdict_name(e->verdict), audit ? "audit" : "enforce", event_op_name(e->op),
 	    event_proto_name(e->protocol, pbuf, sizeof(pbuf)));
-	put(&o, ",\"family\":\"%s\",\"dst\":\"%s\",\"port\":%u", e->family == 2 ? "ipv4" : "ipv6",
-	    addr, e->port);
+	if (e->op == WEIR_OP_SOCKET)
+		put(&o, ",\"family\":\"%s\",\"type\":\"%s\"", e->family == 2 ? "ipv4" : "ipv6",
+		    sock_type_name(e->sock_type));
+	else
+		put(&o, ",\"family\":\"%s\",\"dst\":\"%s\",\"port\":%u",
+		    e->family == 2 ? "ipv4" : "ipv6", addr, e->port);
 	if (domain) {
 		put(&o, ",\"domain\":");
 		put_json_str(&o, domain, 256);
@@ -303,6 +331,13 @@ int event_format_human(const struct weir_event *e, char *buf, size_t len)
 			      c);
 	}
 	comm[j] = '\0';
+	if (e->op == WEIR_OP_SOCKET)
+		return snprintf(buf, len, "%s %s %s socket (%s pid %u)",
+				e->verdict == WEIR_V_WOULD_DENY ? "would deny" :
+				e->verdict == WEIR_V_ALLOW	? "allowed" :
+								  "denied",
+				sock_type_name(e->sock_type),
+				event_proto_name(e->protocol, pbuf, sizeof(pbuf)), comm, e->pid);
 	event_format_dest(e, dest, sizeof(dest));
 	return snprintf(buf, len, "%s %s %s (%s pid %u)",
 			e->verdict == WEIR_V_WOULD_DENY ? "would deny" :

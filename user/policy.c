@@ -31,7 +31,7 @@ extern const char weir_builtin_policy[];
 extern const unsigned long weir_builtin_policy_len;
 
 static const char *const top_keys[] = { "version", "name", "mode", "loopback", "allow", "deny",
-					"dns", NULL };
+					"dns", "ping", NULL };
 static const char *const dns_keys[] = { "upstream", "ttl_min", "ttl_max", "max_addresses",
 					"static", NULL };
 static const char *const rule_keys[] = { "domain", "cidr", "ip", "ports", "proto", NULL };
@@ -597,6 +597,8 @@ static int load_key(struct loader *ld, const char *key, yaml_node_t *v)
 		return load_rules(ld, v, "deny", &p->deny, &p->n_deny);
 	if (!strcmp(key, "dns"))
 		return load_dns(ld, v);
+	if (!strcmp(key, "ping"))
+		return load_choice(ld, v, "ping", "allow", "deny", &p->ping_allow);
 	return 0; /* version: see load_version() */
 }
 
@@ -1039,6 +1041,8 @@ void policy_print_summary(FILE *f, const struct policy *p)
 	fprintf(f, "policy: %s (source: %s)\n", p->name ? p->name : "(unnamed)", p->source);
 	fprintf(f, "mode: %s\n", p->mode == POLICY_AUDIT ? "audit" : "enforce");
 	fprintf(f, "loopback: %s\n", p->loopback_allow ? "allow" : "deny");
+	if (p->ping_allow)
+		fprintf(f, "ping: allow\n");
 	print_rules(f, p->allow, p->n_allow, WEIR_RK_ALLOW);
 	print_rules(f, p->deny, p->n_deny, WEIR_RK_DENY);
 	print_rules(f, p->args, p->n_args, WEIR_RK_ARG);

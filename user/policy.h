@@ -84,6 +84,7 @@ struct policy {
 	char *name; /* `name:`, or NULL */
 	enum policy_mode mode;
 	bool loopback_allow; /* `loopback: allow` (the default is allow) */
+	bool ping_allow; /* `ping: allow`: ping sockets may be made (default deny) */
 	struct policy_rule *allow;
 	size_t n_allow;
 	struct policy_rule *deny;

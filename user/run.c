@@ -32,6 +32,7 @@
 #include "log.h"
 #include "privs.h"
 #include "resolve.h"
+#include "sandbox.h"
 #include "spawn.h"
 
 #define RESOLV_CONF "/etc/resolv.conf"
@@ -43,6 +44,7 @@ struct run_opts {
 	int n_allow;
 	bool audit, quiet;
 	const char *events_path;
+	const char *user, *group;
 	char **argv;
 };
 
@@ -56,6 +58,8 @@ struct run {
 	struct learn *learn;
 	pthread_mutex_t out_mu; /* events file, stderr lines, summary: two threads */
 	struct egress *egress;
+	struct identity id;
+	struct sock_fprog filter;
 	struct ring_buffer *rb;
 	struct summary *summary;
 	struct event_ctx ectx;
@@ -78,6 +82,9 @@ static const char run_usage[] =
 	"                      CIDR[:PORT], [IPv6]:PORT (PORT is N or N-M)\n"
 	"      --audit         deny nothing (but cloud metadata), record what would be denied\n"
 	"  -e, --events FILE   every decision as JSON lines to FILE ('-' = stderr)\n"
+	"  -u, --user USER     run COMMAND as USER (name or uid), with no capabilities\n"
+	"                      and no_new_privs; default: the user who ran sudo, else root\n"
+	"  -g, --group GROUP   and with this group (default: USER's)\n"
 	"  -q, --quiet         no per-denial lines on stderr\n"
 	"  -v, --verbose       more detail (-vv: libbpf debug output)\n"
 	"  -h, --help          this help\n"
@@ -91,6 +98,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		{ "policy", required_argument, NULL, 'p' }, { "allow", required_argument, NULL, 'a' },
 		{ "audit", no_argument, NULL, 'A' },	    { "events", required_argument, NULL, 'e' },
 		{ "quiet", no_argument, NULL, 'q' },	    { "verbose", no_argument, NULL, 'v' },
+		{ "user", required_argument, NULL, 'u' },   { "group", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },	    {},
 	};
 	int c, verbose = 0;
@@ -100,7 +108,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		return -ENOMEM;
 	optind = 1;
 	/* '+': stop at the first non-option, so COMMAND's own flags are its. */
-	while ((c = getopt_long(argc, argv, "+p:a:e:qvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:a:e:u:g:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			o->policy_path = optarg;
@@ -116,6 +124,12 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			break;
 		case 'q':
 			o->quiet = true;
+			break;
+		case 'u':
+			o->user = optarg;
+			break;
+		case 'g':
+			o->group = optarg;
 			break;
 		case 'v':
 			verbose++;
@@ -451,12 +465,29 @@ static int start_command(struct run *r)
 		pr_warn("got signal %d before starting %s; stopping\n", sig, r->o.argv[0]);
 		return -EINTR;
 	}
-	ret = spawn_in_cgroup(r->o.argv, r->cgfd, &r->oldmask, &r->child, &exec_errno);
+	struct spawn_opts so = {
+		.argv = r->o.argv,
+		.cgroup_fd = r->cgfd,
+		.mask = &r->oldmask,
+		.id = &r->id,
+		.filter = &r->filter,
+	};
+	bool setup_failed;
+
+	ret = spawn_in_cgroup(&so, &r->child, &exec_errno, &setup_failed);
 	if (ret) {
 		pr_warn("cannot start %s in cgroup %s: %s%s\n", r->o.argv[0], r->cgpath,
 			strerror(-ret),
 			ret == -ENOSYS ? " (clone3 with CLONE_INTO_CGROUP needs Linux 5.7+)" : "");
 		return ret;
+	}
+	if (exec_errno && setup_failed) {
+		pr_warn("cannot run %s as %s (uid %u, gid %u): %s\n", r->o.argv[0], r->id.name,
+			r->id.uid, r->id.gid, strerror(exec_errno));
+		waitpid(r->child, &r->status, 0);
+		r->child_done = true;
+		r->status = EXIT_WEIR_FAILED << 8;
+		return -exec_errno;
 	}
 	if (exec_errno) {
 		pr_warn("%s: %s\n", r->o.argv[0],
@@ -500,6 +531,8 @@ static void teardown(struct run *r)
 		close(r->dnsfd);
 	sigprocmask(SIG_SETMASK, &r->oldmask, NULL);
 	summary_free(r->summary);
+	sandbox_free(&r->filter);
+	identity_free(&r->id);
 	policy_free(r->policy);
 	free(r->up);
 	free(r->o.allow);
@@ -548,6 +581,11 @@ static int prepare(struct run *r)
 	int ret;
 
 	ret = load_policy(r);
+	if (!ret) {
+		ret = identity_resolve(r->o.user, r->o.group, &r->id, why, sizeof(why));
+		if (ret)
+			pr_warn("%s\n", why);
+	}
 	ret = ret ?: privs_check_bpf(why, sizeof(why));
 	if (ret) {
 		if (ret == -EPERM)
@@ -565,6 +603,13 @@ static int prepare(struct run *r)
 			"mount one, e.g.: mount -t cgroup2 none /sys/fs/cgroup\n");
 		return ret;
 	}
+	if (!r->id.uid && !r->o.quiet)
+		pr_warn("%s runs as root: it could detach weir's programs and leave its cgroup "
+			"(docs/threat-model.md); use --user to run it unprivileged\n",
+			r->o.argv[0]);
+	ret = sandbox_build(&r->filter);
+	if (ret)
+		return ret;
 	r->summary = summary_new();
 	ret = r->summary ? open_events(r) : -ENOMEM;
 	ret = ret ?: read_upstreams(r);

@@ -16,38 +16,56 @@
 #endif
 
 /* In the child, between clone3 and exec: async-signal-safe calls only. */
-static void __attribute__((noreturn)) child_exec(char **argv, const sigset_t *mask, int errpipe,
+/* What the child reports on the pipe: a phase and an errno. */
+struct child_err {
+	int setup; /* 1: identity or seccomp, 0: exec */
+	int err;
+};
+
+static void __attribute__((noreturn)) child_fail(int errpipe, int setup, int err)
+{
+	struct child_err ce = { setup, err };
+
+	if (write(errpipe, &ce, sizeof(ce)) < 0)
+		_exit(EXIT_WEIR_FAILED);
+	_exit(setup ? EXIT_WEIR_FAILED : err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC);
+}
+
+static void __attribute__((noreturn)) child_exec(const struct spawn_opts *o, int errpipe,
 						       pid_t parent)
 {
 	int err;
 
-	/* If weir dies, its links (and so enforcement) go with it: take the
-	 * command down too. The getppid() check closes the race with a weir
-	 * that died before the prctl. */
+	/* If weir dies, the command goes too. The getppid() check closes the
+	 * race with a weir that died before the prctl. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 		_exit(EXIT_WEIR_FAILED);
-	sigprocmask(SIG_SETMASK, mask, NULL);
-	execvp(argv[0], argv);
-	err = errno;
-	if (write(errpipe, &err, sizeof(err)) < 0)
-		_exit(127);
-	_exit(err == ENOENT ? 127 : 126);
+	err = sandbox_enter(o->id, o->filter);
+	if (err)
+		child_fail(errpipe, 1, err);
+	/* PDEATHSIG is cleared by a change of credentials: set it again. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(EXIT_WEIR_FAILED);
+	sigprocmask(SIG_SETMASK, o->mask, NULL);
+	execvp(o->argv[0], o->argv);
+	child_fail(errpipe, 0, errno);
 }
 
-int spawn_in_cgroup(char **argv, int cgroup_fd, const sigset_t *child_mask, pid_t *pid,
-		    int *exec_errno)
+int spawn_in_cgroup(const struct spawn_opts *o, pid_t *pid, int *exec_errno, bool *setup_failed)
 {
 	struct clone_args args = {
 		.flags = CLONE_INTO_CGROUP,
 		.exit_signal = SIGCHLD,
-		.cgroup = (__u64)cgroup_fd,
+		.cgroup = (__u64)o->cgroup_fd,
 	};
+	struct child_err ce = {};
 	pid_t parent = getpid();
 	int pipefd[2], err = 0;
 	ssize_t n;
 	long ret;
 
 	*exec_errno = 0;
+	*setup_failed = false;
 	if (pipe2(pipefd, O_CLOEXEC))
 		return -errno;
 	/* The child is born inside the cgroup: it never owns a socket made
@@ -55,7 +73,7 @@ int spawn_in_cgroup(char **argv, int cgroup_fd, const sigset_t *child_mask, pid_
 	ret = syscall(SYS_clone3, &args, sizeof(args));
 	if (ret == 0) {
 		close(pipefd[0]);
-		child_exec(argv, child_mask, pipefd[1], parent);
+		child_exec(o, pipefd[1], parent);
 	}
 	close(pipefd[1]);
 	if (ret < 0) {
@@ -66,10 +84,12 @@ int spawn_in_cgroup(char **argv, int cgroup_fd, const sigset_t *child_mask, pid_
 	*pid = ret;
 	/* EOF: exec succeeded (the pipe was close-on-exec). */
 	do
-		n = read(pipefd[0], exec_errno, sizeof(*exec_errno));
+		n = read(pipefd[0], &ce, sizeof(ce));
 	while (n < 0 && errno == EINTR);
-	if (n != sizeof(*exec_errno))
-		*exec_errno = 0;
+	if (n == sizeof(ce)) {
+		*exec_errno = ce.err;
+		*setup_failed = ce.setup;
+	}
 	close(pipefd[0]);
 	return 0;
 }

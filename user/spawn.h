@@ -6,13 +6,22 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include "sandbox.h"
+
+struct spawn_opts {
+	char **argv; /* argv[0] is looked up in PATH */
+	int cgroup_fd; /* the child is born in this cgroup */
+	const sigset_t *mask; /* the child's signal mask */
+	const struct identity *id; /* who it runs as */
+	const struct sock_fprog *filter; /* seccomp, or len 0 */
+};
+
 /*
- * Start argv[0] (PATH lookup) as a child born in cgroup_fd, with signal
- * mask child_mask. On return *pid is the child; *exec_errno is 0 if exec
- * succeeded, else its errno (the child has then exited 126 or 127).
+ * Start the command. On return *pid is the child; *exec_errno is 0 if exec
+ * succeeded, else its errno (the child has then exited 126 or 127, or 125
+ * when it could not take on its identity or filter: *setup_failed).
  * Returns 0 or a negative errno when no child could be made.
  */
-int spawn_in_cgroup(char **argv, int cgroup_fd, const sigset_t *child_mask, pid_t *pid,
-		    int *exec_errno);
+int spawn_in_cgroup(const struct spawn_opts *o, pid_t *pid, int *exec_errno, bool *setup_failed);
 
 #endif /* WEIR_SPAWN_H */

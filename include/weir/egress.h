@@ -115,6 +115,7 @@ _Static_assert(sizeof(struct weir_key6) == 24, "weir_key6 ABI");
 /* weir_slots value: per-policy settings. flags: */
 #define WEIR_SF_LOADED (1 << 0) /* slot holds a complete policy */
 #define WEIR_SF_AUDIT (1 << 1) /* mode: audit (deny nothing but hard denies) */
+#define WEIR_SF_PING (1 << 2) /* ping sockets (SOCK_DGRAM + ICMP) may be created */
 struct weir_slot {
 	__u32 flags;
 	__u32 __pad;
@@ -126,6 +127,7 @@ enum weir_op {
 	WEIR_OP_CONNECT6 = 2,
 	WEIR_OP_SENDMSG4 = 3,
 	WEIR_OP_SENDMSG6 = 4,
+	WEIR_OP_SOCKET = 5, /* cgroup/sock_create: family, sock_type, protocol */
 };
 
 enum weir_verdict {
@@ -142,6 +144,7 @@ enum weir_reason {
 	WEIR_R_NO_POLICY = 5, /* no policy loaded for this attachment: fail closed */
 	WEIR_R_DNS_REDIRECT = 6, /* port 53: sent to weir's resolver instead */
 	WEIR_R_LEARNED = 7, /* an address weir's resolver gave for an allowed name */
+	WEIR_R_SOCKET = 8, /* a socket the address hooks cannot judge (raw, SCTP...) */
 };
 
 /* weir_event.flags */

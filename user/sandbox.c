@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "log.h"
+#include "sandbox.h"
+
+#define FAMILIES_MAX 64 /* above AF_MAX (46 in 6.x): all are listed */
+
+bool sandbox_family_allowed(int family)
+{
+	return family == AF_UNIX || family == AF_INET || family == AF_INET6 ||
+	       family == AF_NETLINK;
+}
+
+/* socket(F, ...) and socketpair(F, ...) for a refused F: EAFNOSUPPORT. The
+ * family is an int: compare the low 32 bits, as the kernel reads it. */
+static int refuse_families(scmp_filter_ctx ctx, int nr)
+{
+	int f, err;
+
+	for (f = 0; f < FAMILIES_MAX; f++) {
+		if (sandbox_family_allowed(f))
+			continue;
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), nr, 1,
+				       SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffff, f));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int add_rules(scmp_filter_ctx ctx)
+{
+	static const char *const enosys[] = { "io_uring_setup", "io_uring_enter",
+					      "io_uring_register" };
+	size_t i;
+	int err;
+
+	/* Other ABIs of this machine (i386, x32) get the same rules; their
+	 * socketcall() multiplexer hides the family in memory: refused whole
+	 * (glibc calls socket() directly on kernels since 4.3). */
+	err = seccomp_arch_add(ctx, SCMP_ARCH_X86);
+	if (err && err != -EEXIST && err != -EINVAL)
+		return err;
+	err = seccomp_arch_add(ctx, SCMP_ARCH_X32);
+	if (err && err != -EEXIST && err != -EINVAL)
+		return err;
+	err = refuse_families(ctx, SCMP_SYS(socket));
+	err = err ?: refuse_families(ctx, SCMP_SYS(socketpair));
+	for (i = 0; !err && i < sizeof(enosys) / sizeof(enosys[0]); i++)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), seccomp_syscall_resolve_name(enosys[i]),
+				       0);
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(socketcall), 0);
+	return err == -EEXIST ? 0 : err;
+}
+
+int sandbox_build(struct sock_fprog *out)
+{
+	scmp_filter_ctx ctx;
+	struct stat st;
+	int fd = -1, err;
+
+	memset(out, 0, sizeof(*out));
+	ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (!ctx)
+		return -ENOMEM;
+	/* An unknown architecture is not ours to guess about. */
+	seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	err = add_rules(ctx);
+	if (!err) {
+		fd = memfd_create("weir-seccomp", MFD_CLOEXEC);
+		err = fd < 0 ? -errno : seccomp_export_bpf(ctx, fd);
+	}
+	if (!err && fstat(fd, &st))
+		err = -errno;
+	if (!err) {
+		out->len = st.st_size / sizeof(struct sock_filter);
+		out->filter = malloc(st.st_size);
+		if (!out->filter || pread(fd, out->filter, st.st_size, 0) != st.st_size)
+			err = -EIO;
+	}
+	if (fd >= 0)
+		close(fd);
+	seccomp_release(ctx);
+	if (err) {
+		pr_warn("cannot build the seccomp filter: %s\n", strerror(-err));
+		sandbox_free(out);
+	}
+	return err;
+}
+
+void sandbox_free(struct sock_fprog *f)
+{
+	free(f->filter);
+	f->filter = NULL;
+	f->len = 0;
+}
+
+static int lookup_user(const char *user, struct identity *id, char *why, size_t len)
+{
+	struct passwd *pw;
+	char *end;
+	long n;
+
+	pw = getpwnam(user);
+	if (!pw) {
+		n = strtol(user, &end, 10);
+		if (*user && !*end && n >= 0)
+			pw = getpwuid(n);
+		if (!pw && *user && !*end && n >= 0) { /* a bare number is fine */
+			id->uid = n;
+			id->gid = n;
+			return 0;
+		}
+	}
+	if (!pw) {
+		snprintf(why, len, "--user '%s': no such user", user);
+		return -EINVAL;
+	}
+	id->uid = pw->pw_uid;
+	id->gid = pw->pw_gid;
+	id->groups = calloc(64, sizeof(gid_t));
+	id->ngroups = 64;
+	if (!id->groups || getgrouplist(pw->pw_name, pw->pw_gid, id->groups, &id->ngroups) < 0)
+		id->ngroups = 0;
+	return 0;
+}
+
+static int lookup_group(const char *group, struct identity *id, char *why, size_t len)
+{
+	struct group *gr = getgrnam(group);
+	char *end;
+	long n;
+
+	if (gr) {
+		id->gid = gr->gr_gid;
+		return 0;
+	}
+	n = strtol(group, &end, 10);
+	if (*group && !*end && n >= 0) {
+		id->gid = n;
+		return 0;
+	}
+	snprintf(why, len, "--group '%s': no such group", group);
+	return -EINVAL;
+}
+
+int identity_resolve(const char *user, const char *group, struct identity *id, char *why,
+		     size_t len)
+{
+	const char *sudo_uid = getenv("SUDO_UID"), *sudo_gid = getenv("SUDO_GID");
+	int err = 0;
+
+	memset(id, 0, sizeof(*id));
+	id->uid = getuid();
+	id->gid = getgid();
+	if (!user && sudo_uid && *sudo_uid && strcmp(sudo_uid, "0")) {
+		/* `sudo weir run -- cmd`: cmd runs as whoever typed it. */
+		user = sudo_uid;
+		if (!group && sudo_gid && *sudo_gid)
+			group = sudo_gid;
+	}
+	if (user) {
+		err = lookup_user(user, id, why, len);
+		id->change = true;
+	}
+	if (!err && group) {
+		err = lookup_group(group, id, why, len);
+		id->change = true;
+	}
+	id->name = user ? user : "root";
+	return err;
+}
+
+void identity_free(struct identity *id)
+{
+	free(id->groups);
+	id->groups = NULL;
+}
+
+static int drop_bounding_set(void)
+{
+	int cap;
+
+	for (cap = 0; cap <= 63; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL)
+			return errno;
+	return 0;
+}
+
+static int clear_caps(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {};
+
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
+		return errno;
+	return syscall(SYS_capset, &h, d) ? errno : 0;
+}
+
+int sandbox_enter(const struct identity *id, const struct sock_fprog *filter)
+{
+	int err = 0;
+
+	if (id->change && id->uid != 0) {
+		/* Order matters: the bounding set needs CAP_SETPCAP, groups and
+		 * gid need root; the uid goes last. */
+		err = drop_bounding_set();
+		if (!err && setgroups(id->ngroups, id->groups))
+			err = errno;
+		if (!err && setresgid(id->gid, id->gid, id->gid))
+			err = errno;
+		if (!err && setresuid(id->uid, id->uid, id->uid))
+			err = errno;
+		if (!err)
+			err = clear_caps();
+		if (!err && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+			err = errno;
+	} else if (id->change && setresgid(id->gid, id->gid, id->gid)) {
+		err = errno;
+	}
+	if (!err && filter->len &&
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, (unsigned long)filter, 0, 0))
+		err = errno;
+	return err;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What the command gets besides the cgroup: a seccomp filter for what the
+ * cgroup hooks never see, and the identity it runs as.
+ *
+ * cgroup/sock_create only sees inet sockets (inet_create, inet6_create), so
+ * socket families that reach past the machine without IP (AF_PACKET,
+ * AF_VSOCK, AF_BLUETOOTH, AF_CAN, AF_TIPC, AF_RDS, AF_XDP, ...) are refused
+ * with EAFNOSUPPORT by seccomp; io_uring, whose socket operations seccomp
+ * cannot inspect, is refused with ENOSYS, which liburing users fall back
+ * from.
+ */
+#ifndef WEIR_SANDBOX_H
+#define WEIR_SANDBOX_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <linux/filter.h>
+
+/* Families a command may create: AF_UNIX, AF_INET, AF_INET6, AF_NETLINK. */
+bool sandbox_family_allowed(int family);
+
+/* The filter as classic BPF, built here (libseccomp) before any fork. */
+int sandbox_build(struct sock_fprog *out);
+void sandbox_free(struct sock_fprog *f);
+
+/* Who the command runs as. */
+struct identity {
+	bool change; /* false: keep weir's own */
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	int ngroups;
+	const char *name; /* for messages */
+};
+
+/*
+ * --user USER / --group GROUP (names or numbers); with neither, the user
+ * sudo was run by (SUDO_UID), else root. -EINVAL with why[] on unknown names.
+ */
+int identity_resolve(const char *user, const char *group, struct identity *id, char *why,
+		     size_t len);
+void identity_free(struct identity *id);
+
+/*
+ * In the child, between clone3 and exec (async-signal-safe calls only):
+ * become `id`, drop every capability for good, set no_new_privs, load the
+ * filter. Returns 0 or an errno.
+ */
+int sandbox_enter(const struct identity *id, const struct sock_fprog *filter);
+
+#endif /* WEIR_SANDBOX_H */
