@@ -189,8 +189,9 @@ fail:
 	return err;
 }
 
-int egress_attach(struct egress *e, int cgroup_fd)
+int egress_attach(struct egress *e, int cgroup_fd, const char *pin_dir)
 {
+	char path[4096];
 	struct bpf_program *progs[NPROGS] = {
 		e->skel->progs.weir_connect4,
 		e->skel->progs.weir_connect6,
@@ -216,8 +217,25 @@ int egress_attach(struct egress *e, int cgroup_fd)
 				strerror(-err));
 			return err;
 		}
+		if (!pin_dir)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_program__name(progs[i]));
+		err = bpf_link__pin(e->links[i], path);
+		if (err) {
+			pr_warn("cannot pin %s: %s\n", path, strerror(-err));
+			return err;
+		}
 	}
 	return 0;
+}
+
+void egress_unpin(struct egress *e)
+{
+	int i;
+
+	for (i = 0; e && i < NPROGS; i++)
+		if (e->links[i] && bpf_link__pin_path(e->links[i]))
+			bpf_link__unpin(e->links[i]);
 }
 
 static int alloc_index(__u8 *used, __u32 n, __u32 *idx)

@@ -34,8 +34,11 @@ int egress_supported(char *why, size_t len);
 int egress_task_info(void);
 
 int egress_open(const struct egress_opts *opts, struct egress **out);
-/* Attach the four programs to cgroup_fd (bpf_link, multi-attach). */
-int egress_attach(struct egress *e, int cgroup_fd);
+/* Attach the programs to cgroup_fd (bpf_link, multi-attach), pinning each
+ * link in pin_dir (if not NULL) so that they outlive this process. */
+int egress_attach(struct egress *e, int cgroup_fd, const char *pin_dir);
+/* Unpin the links (they detach when this process lets go of them). */
+void egress_unpin(struct egress *e);
 /* Make `c` the policy in force, atomically. */
 int egress_apply(struct egress *e, const struct compiled *c);
 int egress_events_fd(const struct egress *e);

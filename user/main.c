@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "pins.h"
 #include "policy.h"
 
 struct command {
@@ -25,6 +26,8 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
 	{ "run", cmd_run, "run a command with its egress confined to a policy" },
 	{ "policy", cmd_policy, "check a policy file (weir policy check FILE)" },
+	{ "status", cmd_status, "list weir runs on this machine, live and stale" },
+	{ "cleanup", cmd_cleanup, "end stale runs: kill what is left, unpin, remove cgroups" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "this help" },
 };

@@ -30,6 +30,7 @@
 #include "events.h"
 #include "learn.h"
 #include "log.h"
+#include "pins.h"
 #include "privs.h"
 #include "resolve.h"
 #include "sandbox.h"
@@ -64,7 +65,7 @@ struct run {
 	struct summary *summary;
 	struct event_ctx ectx;
 	FILE *events;
-	char cgmnt[CGROUP_PATH_MAX], cgpath[CGROUP_PATH_MAX];
+	char cgmnt[CGROUP_PATH_MAX], cgpath[CGROUP_PATH_MAX], pins[CGROUP_PATH_MAX];
 	int cgfd, sigfd, epfd, dnsfd;
 	sigset_t oldmask;
 	pid_t child;
@@ -359,7 +360,14 @@ static int setup_bpf(struct run *r)
 		return ret;
 	}
 	ret = cgroup_id(r->cgpath, &r->ectx.cgroup_id);
-	ret = ret ?: egress_attach(r->egress, r->cgfd);
+	if (!ret) {
+		ret = pins_dir_create(getpid(), r->pins, sizeof(r->pins));
+		if (ret) {
+			pr_warn("cannot make a pin directory in bpffs: %s\n", strerror(-ret));
+			r->pins[0] = '\0';
+		}
+	}
+	ret = ret ?: egress_attach(r->egress, r->cgfd, r->pins);
 	if (ret)
 		return ret;
 	r->ectx.cgroup_path = r->cgpath + strlen(r->cgmnt);
@@ -518,7 +526,10 @@ static void teardown(struct run *r)
 	resolver_free(r->resolver);
 	ring_buffer__free(r->rb);
 	learn_free(r->learn);
+	egress_unpin(r->egress);
 	egress_destroy(r->egress); /* detaches: the cgroup is empty by now */
+	if (r->pins[0])
+		pins_dir_remove(r->pins);
 	if (r->cgfd >= 0)
 		close(r->cgfd);
 	if (r->cgpath[0])

@@ -65,7 +65,7 @@ void h_start_empty(struct harness *h, const struct egress_opts *opts)
 	snprintf(name, sizeof(name), "test-%d", getpid());
 	h->cgfd = cgroup_create(h->cgmnt, name, h->cgpath, sizeof(h->cgpath));
 	cr_assert_geq(h->cgfd, 0, "cgroup_create: %s", strerror(-h->cgfd));
-	cr_assert_eq(egress_attach(h->eg, h->cgfd), 0, "egress_attach");
+	cr_assert_eq(egress_attach(h->eg, h->cgfd, NULL), 0, "egress_attach");
 	h->rb = ring_buffer__new(egress_events_fd(h->eg), on_event, h, NULL);
 	cr_assert_not_null(h->rb);
 }
