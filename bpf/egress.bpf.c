@@ -14,9 +14,7 @@
 
 #include "maps.bpf.h"
 #include "verdict.bpf.h"
-
-#define AF_INET 2
-#define AF_INET6 10
+#include "backstop.bpf.h"
 
 const volatile struct weir_config weir_cfg = {
 	.wakeup_bytes = 64 << 10,
@@ -114,7 +112,7 @@ static __always_inline void weir_emit(const struct weir_dest *dst, __u32 protoco
 }
 
 /* The slot in force for this attachment, or -1 when none is (fail closed). */
-static __always_inline __s64 weir_slot_flags(__u32 *flags)
+static __always_inline __s64 weir_slot_get(__u32 *flags, __u32 *gen)
 {
 	__u32 handle = weir_cfg.handle;
 	struct weir_slot *s;
@@ -127,7 +125,15 @@ static __always_inline __s64 weir_slot_flags(__u32 *flags)
 	if (!s || !(s->flags & WEIR_SF_LOADED))
 		return -1;
 	*flags = s->flags;
+	*gen = s->gen;
 	return *slot;
+}
+
+static __always_inline __s64 weir_slot_flags(__u32 *flags)
+{
+	__u32 gen;
+
+	return weir_slot_get(flags, &gen);
 }
 
 static __always_inline __s64 weir_slot(bool *audit)
@@ -152,20 +158,17 @@ static __always_inline bool weir_is_v4mapped(const __u32 a[4])
  * local host (ip_route_connect fills in loopback), so they are judged as
  * 127.0.0.1 and ::1.
  */
-static __always_inline int weir_decide(struct bpf_sock_addr *ctx, struct weir_dest *dst)
+static __always_inline void weir_judge_dest(struct weir_dest *dst, __u8 pclass, __s64 slot,
+					    bool audit, struct weir_decision *d)
 {
 	struct weir_learn_key lkey = { .handle = weir_cfg.handle };
 	const struct weir_lpm_val *v;
-	struct weir_decision d = {};
 	__u32 *a = (__u32 *)lkey.addr;
-	bool audit = false;
-	__s64 slot;
 
-	slot = weir_slot(&audit);
 	if (slot < 0) {
-		d.verdict = WEIR_V_DENY;
-		d.reason = WEIR_R_NO_POLICY;
-		goto out;
+		d->verdict = WEIR_V_DENY;
+		d->reason = WEIR_R_NO_POLICY;
+		return;
 	}
 	if (dst->family == AF_INET6 && weir_is_v4mapped(dst->ip6)) {
 		dst->flags |= WEIR_EF_MAPPED;
@@ -190,8 +193,17 @@ v4:
 		lkey.family = AF_INET6;
 		v = weir_lookup6(slot, a);
 	}
-	weir_judge(v, &lkey, dst->port, weir_proto_class(ctx->protocol), audit, &d);
-out:
+	weir_judge(v, &lkey, dst->port, pclass, audit, d);
+}
+
+static __always_inline int weir_decide(struct bpf_sock_addr *ctx, struct weir_dest *dst)
+{
+	struct weir_decision d = {};
+	bool audit = false;
+	__s64 slot;
+
+	slot = weir_slot(&audit);
+	weir_judge_dest(dst, weir_proto_class(ctx->protocol), slot, audit, &d);
 	weir_count(WEIR_STAT_DECISIONS);
 	weir_emit(dst, ctx->protocol, ctx->type, &d);
 	return d.verdict == WEIR_V_DENY ? 0 : 1;
@@ -424,8 +436,8 @@ int weir_getpeer6(struct bpf_sock_addr *ctx)
  * hook that sees every destination. Called for AF_INET and AF_INET6 only
  * (inet_create); seccomp refuses the other families.
  */
-/* A socket decision: family, type and protocol, no destination. */
-static __always_inline void weir_emit_socket(__u32 family, __u32 type, __u32 protocol,
+/* A decision about a socket, not a destination: family, type, protocol. */
+static __always_inline void weir_emit_socket(__u8 op, __u32 family, __u32 type, __u32 protocol,
 					     __u8 verdict, __u8 reason)
 {
 	struct weir_task t = {};
@@ -447,7 +459,7 @@ static __always_inline void weir_emit_socket(__u32 family, __u32 type, __u32 pro
 	e->uid = (__u32)ugid;
 	e->gid = ugid >> 32;
 	e->handle = weir_cfg.handle;
-	e->op = WEIR_OP_SOCKET;
+	e->op = op;
 	e->verdict = verdict;
 	e->reason = reason;
 	e->family = family;
@@ -485,8 +497,124 @@ int weir_sock_create(struct bpf_sock *sk)
 		verdict = WEIR_V_WOULD_DENY;
 	}
 	weir_count(WEIR_STAT_DECISIONS);
-	weir_emit_socket(family, type, proto, verdict, reason);
+	weir_emit_socket(WEIR_OP_SOCKET, family, type, proto, verdict, reason);
 	return verdict != WEIR_V_DENY;
+}
+
+#define WEIR_SOL_IP 0
+#define WEIR_IP_OPTIONS 4
+#define WEIR_SOL_IPV6 41
+#define WEIR_IPV6_2292RTHDR 5
+#define WEIR_IPV6_2292PKTOPTIONS 6
+#define WEIR_IPV6_RTHDR 57
+
+/*
+ * Options that send packets somewhere other than the address the connect
+ * and sendmsg hooks judged: IPv4 source routing (IP_OPTIONS) and IPv6
+ * routing headers. Refused here with EPERM; the same things arriving as
+ * control messages meet the egress backstop instead.
+ */
+SEC("cgroup/setsockopt")
+int weir_setsockopt(struct bpf_sockopt *ctx)
+{
+	__s32 level = ctx->level, name = ctx->optname;
+	__u32 flags = 0;
+	__u8 verdict = WEIR_V_DENY;
+
+	if (!(level == WEIR_SOL_IP && name == WEIR_IP_OPTIONS && ctx->optlen > 0) &&
+	    !(level == WEIR_SOL_IPV6 &&
+	      (name == WEIR_IPV6_RTHDR || name == WEIR_IPV6_2292RTHDR ||
+	       name == WEIR_IPV6_2292PKTOPTIONS)))
+		return 1;
+	if (weir_slot_flags(&flags) >= 0 && (flags & WEIR_SF_AUDIT))
+		verdict = WEIR_V_WOULD_DENY;
+	weir_emit_socket(WEIR_OP_SETSOCKOPT, level == WEIR_SOL_IP ? AF_INET : AF_INET6, 0, 0,
+			 verdict, WEIR_R_SOURCE_ROUTE);
+	return verdict != WEIR_V_DENY;
+}
+
+static __always_inline bool weir_cache_hit(const struct weir_skcache *c, const struct weir_pkt *p,
+					   __u32 gen)
+{
+	return c->gen == gen && c->family == p->family && c->addr[0] == p->addr[0] &&
+	       c->addr[1] == p->addr[1] && c->addr[2] == p->addr[2] &&
+	       c->addr[3] == p->addr[3] && (c->port == p->port || p->later_fragment);
+}
+
+/*
+ * The backstop. Every packet a socket of the cgroup sends is checked against
+ * the policy by its real destination: connected UDP sockets keep being
+ * judged after a policy change (revocation), and packets whose route was
+ * changed after the hooks ran (IP options, routing headers) are dropped. The
+ * verdict is cached per socket, so only the first packet to a destination,
+ * per policy generation, pays for a lookup.
+ */
+SEC("cgroup_skb/egress")
+int weir_egress(struct __sk_buff *skb)
+{
+	struct weir_dest dst = { .op = WEIR_OP_EGRESS };
+	struct weir_decision d = {};
+	struct weir_pkt p = {};
+	struct weir_skcache *c;
+	struct bpf_sock *sk;
+	__u32 flags = 0, gen = 0;
+	__s64 slot;
+	int err;
+
+	sk = skb->sk;
+	if (!sk)
+		return 1;
+	/* Request and timewait sockets send SYN-ACKs and RSTs, no data. */
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+	if (skb->protocol == bpf_htons(WEIR_ETH_P_IP))
+		err = weir_parse4(skb, &p);
+	else if (skb->protocol == bpf_htons(WEIR_ETH_P_IPV6))
+		err = weir_parse6(skb, &p);
+	else
+		return 1;
+	slot = weir_slot_get(&flags, &gen);
+	c = bpf_sk_storage_get(&weir_skcache, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!err && !p.reroute && c && weir_cache_hit(c, &p, gen))
+		return c->verdict != WEIR_V_DENY;
+
+	__builtin_memcpy(dst.ip6, p.addr, sizeof(dst.ip6));
+	dst.family = p.family;
+	dst.port = p.port;
+	if (err || p.reroute) {
+		d.verdict = flags & WEIR_SF_AUDIT ? WEIR_V_WOULD_DENY : WEIR_V_DENY;
+		d.reason = WEIR_R_SOURCE_ROUTE;
+	} else if (weir_is_resolver(&dst)) {
+		d.verdict = WEIR_V_ALLOW;
+		d.reason = WEIR_R_DNS_REDIRECT;
+	} else {
+		weir_judge_dest(&dst, weir_proto_class(p.protocol), slot,
+				flags & WEIR_SF_AUDIT, &d);
+		/* A flow allowed by a learned address outlives it (and a
+		 * reload), unless a deny rule now names its destination. */
+		if (d.verdict == WEIR_V_DENY && d.reason != WEIR_R_DENY_RULE && c &&
+		    c->verdict == WEIR_V_ALLOW && c->reason == WEIR_R_LEARNED &&
+		    c->family == p.family && c->addr[0] == p.addr[0] && c->addr[1] == p.addr[1] &&
+		    c->addr[2] == p.addr[2] && c->addr[3] == p.addr[3] && c->port == p.port) {
+			d.verdict = WEIR_V_ALLOW;
+			d.reason = WEIR_R_LEARNED;
+		}
+	}
+	if (c && !err && !p.reroute) {
+		c->gen = gen;
+		__builtin_memcpy(c->addr, p.addr, sizeof(c->addr));
+		c->port = p.port;
+		c->family = p.family;
+		c->verdict = d.verdict;
+		c->reason = d.reason;
+	}
+	if (d.verdict == WEIR_V_ALLOW)
+		return 1;
+	if (d.verdict == WEIR_V_DENY)
+		weir_count(WEIR_STAT_BACKSTOP_DROPS);
+	weir_emit(&dst, p.protocol, sk->type, &d);
+	return d.verdict != WEIR_V_DENY;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

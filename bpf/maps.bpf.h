@@ -65,6 +65,14 @@ struct {
 	__type(value, struct weir_asker);
 } weir_askers SEC(".maps");
 
+/* The egress backstop's per-socket verdict cache. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct weir_skcache);
+} weir_skcache SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);

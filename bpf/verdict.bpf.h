@@ -7,6 +7,11 @@
 #ifndef WEIR_VERDICT_BPF_H
 #define WEIR_VERDICT_BPF_H
 
+#ifndef AF_INET
+#define AF_INET 2
+#define AF_INET6 10
+#endif
+
 #define WEIR_IPPROTO_TCP 6
 #define WEIR_IPPROTO_UDP 17
 #define WEIR_IPPROTO_UDPLITE 136

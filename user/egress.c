@@ -12,7 +12,7 @@
 #include "egress.skel.h"
 #include "log.h"
 
-#define NPROGS 9
+#define NPROGS 11
 #define HANDLE 0 /* weir run: one cgroup, one handle */
 
 /* The policy in force: what to delete once the next one is in place. */
@@ -28,6 +28,7 @@ struct egress {
 	struct bpf_link *links[NPROGS];
 	__u8 *slot_used, *set_used;
 	__u32 nslots, nsets;
+	__u32 policy_gen; /* weir_slot.gen of the latest policy written */
 	struct generation gen;
 };
 
@@ -202,6 +203,8 @@ int egress_attach(struct egress *e, int cgroup_fd, const char *pin_dir)
 		e->skel->progs.weir_getpeer4,
 		e->skel->progs.weir_getpeer6,
 		e->skel->progs.weir_sock_create,
+		e->skel->progs.weir_setsockopt,
+		e->skel->progs.weir_egress,
 	};
 	int i, err;
 
@@ -391,7 +394,8 @@ int egress_apply(struct egress *e, const struct compiled *c)
 {
 	struct generation g = {};
 	struct weir_slot s = { .flags = WEIR_SF_LOADED | (c->audit ? WEIR_SF_AUDIT : 0) |
-					(c->ping ? WEIR_SF_PING : 0) };
+					(c->ping ? WEIR_SF_PING : 0),
+			       .gen = ++e->policy_gen };
 	__u32 handle = HANDLE;
 	int err;
 

@@ -36,6 +36,10 @@ const char *event_op_name(__u8 op)
 		return "sendmsg6";
 	case WEIR_OP_SOCKET:
 		return "socket";
+	case WEIR_OP_EGRESS:
+		return "egress";
+	case WEIR_OP_SETSOCKOPT:
+		return "setsockopt";
 	default:
 		return "unknown";
 	}
@@ -74,6 +78,8 @@ const char *event_reason_name(const struct weir_event *e)
 		return "learned-from-dns";
 	case WEIR_R_SOCKET:
 		return "socket-type-not-allowed";
+	case WEIR_R_SOURCE_ROUTE:
+		return "source-routing";
 	default:
 		return "unknown";
 	}
@@ -248,7 +254,7 @@ int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, c
 	put(&o, ",\"verdict\":\"%s\",\"mode\":\"%s\",\"op\":\"%s\",\"proto\":\"%s\"",
 	    event_verdict_name(e->verdict), audit ? "audit" : "enforce", event_op_name(e->op),
 	    event_proto_name(e->protocol, pbuf, sizeof(pbuf)));
-	if (e->op == WEIR_OP_SOCKET)
+	if (e->op == WEIR_OP_SOCKET || e->op == WEIR_OP_SETSOCKOPT)
 		put(&o, ",\"family\":\"%s\",\"type\":\"%s\"", e->family == 2 ? "ipv4" : "ipv6",
 		    sock_type_name(e->sock_type));
 	else
@@ -331,6 +337,10 @@ int event_format_human(const struct weir_event *e, char *buf, size_t len)
 			      c);
 	}
 	comm[j] = '\0';
+	if (e->op == WEIR_OP_SETSOCKOPT)
+		return snprintf(buf, len, "%s a source-routing socket option (%s pid %u)",
+				e->verdict == WEIR_V_WOULD_DENY ? "would deny" : "denied", comm,
+				e->pid);
 	if (e->op == WEIR_OP_SOCKET)
 		return snprintf(buf, len, "%s %s %s socket (%s pid %u)",
 				e->verdict == WEIR_V_WOULD_DENY ? "would deny" :

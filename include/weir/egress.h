@@ -118,7 +118,7 @@ _Static_assert(sizeof(struct weir_key6) == 24, "weir_key6 ABI");
 #define WEIR_SF_PING (1 << 2) /* ping sockets (SOCK_DGRAM + ICMP) may be created */
 struct weir_slot {
 	__u32 flags;
-	__u32 __pad;
+	__u32 gen; /* grows with every policy written: cached verdicts older are stale */
 };
 _Static_assert(sizeof(struct weir_slot) == 8, "weir_slot ABI");
 
@@ -128,6 +128,8 @@ enum weir_op {
 	WEIR_OP_SENDMSG4 = 3,
 	WEIR_OP_SENDMSG6 = 4,
 	WEIR_OP_SOCKET = 5, /* cgroup/sock_create: family, sock_type, protocol */
+	WEIR_OP_EGRESS = 6, /* cgroup_skb/egress: a packet, judged by the backstop */
+	WEIR_OP_SETSOCKOPT = 7, /* cgroup/setsockopt: an option that reroutes packets */
 };
 
 enum weir_verdict {
@@ -145,6 +147,7 @@ enum weir_reason {
 	WEIR_R_DNS_REDIRECT = 6, /* port 53: sent to weir's resolver instead */
 	WEIR_R_LEARNED = 7, /* an address weir's resolver gave for an allowed name */
 	WEIR_R_SOCKET = 8, /* a socket the address hooks cannot judge (raw, SCTP...) */
+	WEIR_R_SOURCE_ROUTE = 9, /* IPv4 options or an IPv6 routing header */
 };
 
 /* weir_event.flags */
@@ -224,10 +227,26 @@ struct weir_asker {
 };
 _Static_assert(sizeof(struct weir_asker) == 64, "weir_asker ABI");
 
+/*
+ * weir_skcache (socket storage): the backstop's last verdict for a socket,
+ * so only the first packet to a destination, per policy, pays for a lookup.
+ */
+struct weir_skcache {
+	__u32 gen; /* weir_slot.gen it was judged under */
+	__u32 addr[4]; /* destination judged; IPv4 in addr[0] */
+	__u16 port;
+	__u8 family;
+	__u8 verdict; /* enum weir_verdict */
+	__u8 reason; /* enum weir_reason */
+	__u8 __pad[3];
+};
+_Static_assert(sizeof(struct weir_skcache) == 28, "weir_skcache ABI");
+
 /* weir_stats (per-CPU array) indexes */
 enum weir_stat {
 	WEIR_STAT_LOST = 0, /* events dropped: ring buffer full */
 	WEIR_STAT_DECISIONS = 1, /* decisions taken (events or not) */
+	WEIR_STAT_BACKSTOP_DROPS = 2, /* packets the egress backstop dropped */
 	WEIR_STAT_MAX,
 };
 

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The egress backstop: what the packet says, not what the program said.
+ * Parsing of IPv4 and IPv6 headers from a cgroup_skb context (skb->data is
+ * the network header there). Needs vmlinux.h and bpf/maps.bpf.h.
+ */
+#ifndef WEIR_BACKSTOP_BPF_H
+#define WEIR_BACKSTOP_BPF_H
+
+#define WEIR_ETH_P_IP 0x0800
+#define WEIR_ETH_P_IPV6 0x86DD
+#define WEIR_NEXTHDR_HOP 0
+#define WEIR_NEXTHDR_ROUTING 43
+#define WEIR_NEXTHDR_FRAGMENT 44
+#define WEIR_NEXTHDR_DEST 60
+#define WEIR_IPV6_EXT_MAX 4 /* extension headers walked before giving up */
+
+/* Where a packet is going, as its headers say. */
+struct weir_pkt {
+	__u32 addr[4]; /* IPv4 in addr[0] */
+	__u16 port; /* 0 when there is none (ICMP) or it is not in this fragment */
+	__u8 family;
+	__u8 protocol;
+	__u8 reroute; /* IPv4 options or an IPv6 routing header */
+	__u8 later_fragment; /* not the first fragment: no transport header */
+};
+
+static __always_inline int weir_l4_port(struct __sk_buff *skb, __u32 off, struct weir_pkt *p)
+{
+	__be16 port;
+
+	if (p->protocol != WEIR_IPPROTO_TCP && p->protocol != WEIR_IPPROTO_UDP &&
+	    p->protocol != WEIR_IPPROTO_UDPLITE)
+		return 0;
+	if (bpf_skb_load_bytes(skb, off + 2, &port, sizeof(port)))
+		return -1;
+	p->port = bpf_ntohs(port);
+	return 0;
+}
+
+static __always_inline int weir_parse4(struct __sk_buff *skb, struct weir_pkt *p)
+{
+	struct iphdr ip;
+
+	if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+		return -1;
+	p->family = AF_INET;
+	p->addr[0] = ip.daddr;
+	p->protocol = ip.protocol;
+	/* Source routing lives in the options: no options at all, then. */
+	p->reroute = ip.ihl != 5;
+	if (ip.frag_off & bpf_htons(0x1fff)) {
+		p->later_fragment = 1;
+		return 0;
+	}
+	return weir_l4_port(skb, ip.ihl * 4, p);
+}
+
+static __always_inline int weir_parse6(struct __sk_buff *skb, struct weir_pkt *p)
+{
+	struct ipv6hdr ip6;
+	struct {
+		__u8 nexthdr;
+		__u8 len;
+		__be16 frag_off; /* the fragment header's; unused otherwise */
+	} ext;
+	__u32 off = sizeof(ip6);
+	__u8 next;
+	int i;
+
+	if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+		return -1;
+	p->family = AF_INET6;
+	__builtin_memcpy(p->addr, &ip6.daddr, sizeof(p->addr));
+	next = ip6.nexthdr;
+	for (i = 0; i < WEIR_IPV6_EXT_MAX; i++) {
+		if (next == WEIR_NEXTHDR_ROUTING) {
+			p->reroute = 1;
+			return 0;
+		}
+		if (next != WEIR_NEXTHDR_HOP && next != WEIR_NEXTHDR_DEST &&
+		    next != WEIR_NEXTHDR_FRAGMENT)
+			break;
+		if (bpf_skb_load_bytes(skb, off, &ext, sizeof(ext)))
+			return -1;
+		if (next == WEIR_NEXTHDR_FRAGMENT) {
+			if (ext.frag_off & bpf_htons(0xfff8)) {
+				p->later_fragment = 1;
+				p->protocol = ext.nexthdr;
+				return 0;
+			}
+			off += 8;
+		} else {
+			off += (ext.len + 1) * 8;
+		}
+		next = ext.nexthdr;
+	}
+	if (i == WEIR_IPV6_EXT_MAX) /* more headers than any sane packet: refuse */
+		p->reroute = 1;
+	p->protocol = next;
+	return weir_l4_port(skb, off, p);
+}
+
+#endif /* WEIR_BACKSTOP_BPF_H */
