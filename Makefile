@@ -57,7 +57,9 @@ LIB := $(OUT)/libweir.a
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 BPFT_SRCS := $(wildcard tests/bpf/*.c)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
-TOOLS := $(patsubst tests/tools/%.c,$(OUT)/bin/%,$(TOOL_SRCS))
+ADV_SRCS := $(wildcard tests/adversarial/*.c)
+TOOLS := $(patsubst tests/tools/%.c,$(OUT)/bin/%,$(TOOL_SRCS)) \
+	$(patsubst tests/adversarial/%.c,$(OUT)/bin/%,$(ADV_SRCS))
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_TOOLS := $(patsubst bench/%.c,$(OUT)/bin/%,$(BENCH_SRCS))
 
@@ -94,7 +96,8 @@ $(OUT)/weir: $(OUT)/user/main.o $(LIB)
 
 # --- tests ----------------------------------------------------------------
 # Tests use positional initialisers for short probe tables.
-$(OUT)/tests/%.o: tests/%.c $(SKELS) | $(OUT)/tests/unit $(OUT)/tests/bpf $(OUT)/tests/tools
+$(OUT)/tests/%.o: tests/%.c $(SKELS) | $(OUT)/tests/unit $(OUT)/tests/bpf $(OUT)/tests/tools \
+		$(OUT)/tests/adversarial
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(WEIR_CFLAGS) -Wno-missing-field-initializers -c $< -o $@
 
@@ -110,16 +113,20 @@ $(OUT)/bin/%: bench/%.c | $(OUT)/bin
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Wall -Wextra -Werror -D_GNU_SOURCE $< -o $@
 
+$(OUT)/bin/%: $(OUT)/tests/adversarial/%.o | $(OUT)/bin
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@
+
 $(OUT)/bin/%: $(OUT)/tests/tools/%.o | $(OUT)/bin
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
-.PHONY: tests-build test test-unit test-bpf test-e2e
+.PHONY: tests-build test test-unit test-bpf test-e2e test-adversarial
 tests-build: $(OUT)/weir $(OUT)/tests/unit-tests $(OUT)/tests/bpf-tests $(TOOLS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests-build
-	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-e2e
+	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-e2e test-adversarial
 
 test-unit: $(OUT)/tests/unit-tests
 	$(Q)echo "== tier 1: unit tests (no privileges)"
@@ -133,6 +140,10 @@ test-e2e: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 3: end to end (build/weir, real servers, dnsmasq)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/run.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/dns.sh
+
+test-adversarial: $(OUT)/weir $(TOOLS)
+	$(Q)echo "== tier 4: adversarial (escape attempts from inside weir run)"
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/run.sh
 
 # Benchmarks (root): ratios against a baseline of the same run. BENCH_QUICK=1.
 .PHONY: bench
@@ -170,7 +181,8 @@ vmlinux:
 clean:
 	rm -rf $(OUT)
 
-$(OUT)/bpf $(OUT)/bin $(OUT)/user $(OUT)/tests/unit $(OUT)/tests/bpf $(OUT)/tests/tools:
+$(OUT)/bpf $(OUT)/bin $(OUT)/user $(OUT)/tests/unit $(OUT)/tests/bpf $(OUT)/tests/tools \
+		$(OUT)/tests/adversarial:
 	$(Q)mkdir -p $@
 
 -include $(wildcard $(OUT)/bpf/*.d $(OUT)/user/*.d $(OUT)/tests/*/*.d)

@@ -315,28 +315,37 @@ int event_format_dns_json(const struct event_ctx *ctx, const struct dns_event *e
 	return o.pos < len ? (int)o.pos : -ENOSPC;
 }
 
+/* comm is chosen by the program: nothing that could steer a terminal. */
+static void safe_comm(const char *in, char *out, size_t len)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < WEIR_COMM_LEN && in[i] && j + 5 < len; i++) {
+		unsigned char c = in[i];
+
+		j += snprintf(out + j, len - j, c < 0x20 || c >= 0x7f ? "\\x%02x" : "%c", c);
+	}
+	out[j] = '\0';
+}
+
 int event_format_dns_human(const struct dns_event *e, char *buf, size_t len)
 {
-	char tbuf[16];
+	char tbuf[16], comm[WEIR_COMM_LEN * 4 + 1] = "?";
 
+	if (e->have_asker)
+		safe_comm(e->asker.comm, comm, sizeof(comm));
+	/* The name came through ldns_rdf2str: non-printable bytes are \DDD. */
 	return snprintf(buf, len, "%s dns %s %s (%s pid %u)",
 			e->verdict == WEIR_V_WOULD_DENY ? "would refuse" : "refused",
-			dns_type_name(e->q.qtype, tbuf, sizeof(tbuf)), e->q.name,
-			e->have_asker ? e->asker.comm : "?", e->have_asker ? e->asker.pid : 0);
+			dns_type_name(e->q.qtype, tbuf, sizeof(tbuf)), e->q.name, comm,
+			e->have_asker ? e->asker.pid : 0);
 }
 
 int event_format_human(const struct weir_event *e, char *buf, size_t len)
 {
 	char dest[64], pbuf[8], comm[WEIR_COMM_LEN * 4 + 1];
-	size_t i, j = 0;
 
-	for (i = 0; i < sizeof(e->comm) && e->comm[i]; i++) {
-		unsigned char c = e->comm[i];
-
-		j += snprintf(comm + j, sizeof(comm) - j, c < 0x20 || c >= 0x7f ? "\\x%02x" : "%c",
-			      c);
-	}
-	comm[j] = '\0';
+	safe_comm(e->comm, comm, sizeof(comm));
 	if (e->op == WEIR_OP_SETSOCKOPT)
 		return snprintf(buf, len, "%s a source-routing socket option (%s pid %u)",
 				e->verdict == WEIR_V_WOULD_DENY ? "would deny" : "denied", comm,

@@ -31,9 +31,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	if (level == LIBBPF_DEBUG && log_level < LOG_LEVEL_DEBUG)
-		return 0;
-	if (level == LIBBPF_INFO && log_level < LOG_LEVEL_DEBUG)
+	if (level != LIBBPF_WARN && log_level < LOG_LEVEL_TRACE)
 		return 0;
 	fputs("weir: libbpf: ", stderr);
 	return vfprintf(stderr, fmt, ap);

@@ -7,12 +7,13 @@ enum log_level {
 	LOG_LEVEL_WARN = 0,
 	LOG_LEVEL_INFO = 1,
 	LOG_LEVEL_DEBUG = 2,
+	LOG_LEVEL_TRACE = 3, /* -vv: libbpf's own debug output too */
 };
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Route libbpf's own messages through log_msg (debug ones only with -v). */
+/* Route libbpf's own messages through log_msg (debug ones only with -vv). */
 void log_hook_libbpf(void);
 
 #define pr_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)

@@ -117,8 +117,8 @@ int policy_add_arg(struct policy *p, const char *rule, char err[POLICY_ERR_LEN])
 void policy_rule_name(__u32 rule_id, char *buf, size_t len);
 /* Human summary for `weir policy check`: name, mode, loopback, each rule. */
 void policy_print_summary(FILE *f, const struct policy *p);
-/* One line per rule that cannot be enforced as written (e.g. wildcard
- * domains before the DNS-aware resolver); returns how many it printed. */
+/* One line per rule that cannot be enforced as fully as it reads (a
+ * wildcard deny cannot deny addresses); returns how many it printed. */
 int policy_print_warnings(FILE *f, const struct policy *p);
 
 /* Building blocks, exposed for --allow and the unit tests. */

@@ -156,7 +156,8 @@ static int add_rules(struct resolver *r, const struct policy_rule *rules, size_t
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		/* Wildcards name no address until the DNS-aware resolver. */
+		/* A wildcard cannot be resolved ahead of time: weir's resolver
+		 * learns its names' addresses from the answers it relays. */
 		if (rules[i].kind != RULE_DOMAIN || rules[i].match != NAME_EXACT)
 			continue;
 		e = realloc(r->e, (r->n + 1) * sizeof(*e));

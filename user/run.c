@@ -143,7 +143,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		}
 	}
 	if (verbose)
-		log_set_level(LOG_LEVEL_DEBUG);
+		log_set_level(verbose > 1 ? LOG_LEVEL_TRACE : LOG_LEVEL_DEBUG);
 	if (optind >= argc)
 		return cli_usage_error("run: no COMMAND given");
 	o->argv = argv + optind;

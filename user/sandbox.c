@@ -213,6 +213,24 @@ static int clear_caps(void)
 	return syscall(SYS_capset, &h, d) ? errno : 0;
 }
 
+/*
+ * Raw syscalls, not the libc wrappers: the child of clone3() in a threaded
+ * weir has one thread, but glibc still lists weir's others and its
+ * set*id() would signal them and wait for answers that never come (the
+ * setxid broadcast). The kernel's credentials are per thread, and this
+ * thread is all there is.
+ */
+static int raw_setids(const struct identity *id)
+{
+	if (syscall(SYS_setgroups, id->ngroups, id->groups))
+		return errno;
+	if (syscall(SYS_setresgid, id->gid, id->gid, id->gid))
+		return errno;
+	if (id->uid && syscall(SYS_setresuid, id->uid, id->uid, id->uid))
+		return errno;
+	return 0;
+}
+
 int sandbox_enter(const struct identity *id, const struct sock_fprog *filter)
 {
 	int err = 0;
@@ -221,17 +239,13 @@ int sandbox_enter(const struct identity *id, const struct sock_fprog *filter)
 		/* Order matters: the bounding set needs CAP_SETPCAP, groups and
 		 * gid need root; the uid goes last. */
 		err = drop_bounding_set();
-		if (!err && setgroups(id->ngroups, id->groups))
-			err = errno;
-		if (!err && setresgid(id->gid, id->gid, id->gid))
-			err = errno;
-		if (!err && setresuid(id->uid, id->uid, id->uid))
-			err = errno;
+		if (!err)
+			err = raw_setids(id);
 		if (!err)
 			err = clear_caps();
 		if (!err && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 			err = errno;
-	} else if (id->change && setresgid(id->gid, id->gid, id->gid)) {
+	} else if (id->change && syscall(SYS_setresgid, id->gid, id->gid, id->gid)) {
 		err = errno;
 	}
 	if (!err && filter->len &&

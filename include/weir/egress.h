@@ -20,7 +20,7 @@
 #define WEIR_EGRESS_H
 
 #define WEIR_PORTSET_MAX 16 /* port ranges in one out-of-line port set */
-#define WEIR_LEARN_RANGES 8 /* port ranges of one learned address */
+#define WEIR_LEARN_RANGES 16 /* port ranges of one learned address */
 #define WEIR_DNS_PORT 53
 #define WEIR_COMM_LEN 16
 
@@ -206,7 +206,7 @@ struct weir_learn_val {
 	__u32 domain_id; /* for events: which name taught this address */
 	__u64 expires_ns; /* CLOCK_BOOTTIME; stale entries are ignored */
 };
-_Static_assert(sizeof(struct weir_learn_val) == 112, "weir_learn_val ABI");
+_Static_assert(sizeof(struct weir_learn_val) == 208, "weir_learn_val ABI");
 
 /*
  * weir_askers (LRU, by socket cookie): where a redirected DNS socket meant

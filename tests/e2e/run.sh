@@ -132,9 +132,8 @@ test_denied_curl() {
 	t_end
 }
 
-# 3: a domain rule, resolved through dnsmasq by weir at start and by curl
-# (port 53 to the resolv.conf nameserver; loopback is denied, so that is the
-# nameserver allowance at work).
+# 3: a domain rule: curl's lookup goes to weir's resolver (whatever server
+# it asks), which forwards allowed names to dnsmasq and learns the answer.
 test_domain() {
 	local pol
 	pol=$(

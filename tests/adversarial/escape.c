@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * escape: the hostile side. Run inside `weir run`, it tries every way out
+ * of the policy it knows against namespace-local listeners, and prints one
+ * line per attempt:
+ *
+ *   ok|not ok - NAME: got ERRNO, want WANT [token TOKEN]
+ *
+ * TOKEN is the payload the attempt sent, if any: tests/adversarial/run.sh
+ * then checks that no listener ever received it. Usage:
+ *
+ *   escape user DENIED ALLOWED PORT     the cases for an unprivileged command
+ *   escape root DENIED ALLOWED PORT     the cases that need root inside
+ *   escape wait FILE DENIED PORT        wait for FILE, then try DENIED once
+ *
+ * DENIED is an IPv4 address the policy denies, ALLOWED one it allows; both
+ * have listeners on TCP and UDP PORT.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#ifndef MSG_FASTOPEN
+#define MSG_FASTOPEN 0x20000000
+#endif
+#ifndef AF_VSOCK
+#define AF_VSOCK 40
+#endif
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+static const char *denied, *allowed;
+static int port, failures;
+
+/* errno 0 is "ok"; a name otherwise. */
+static const char *ename(int e)
+{
+	const char *n;
+
+	if (!e)
+		return "ok";
+	n = strerrorname_np(e);
+	return n ? n : "?";
+}
+
+/* want: one errno, or (want2) either of two. */
+static void check(const char *name, int got, int want, int want2, const char *token)
+{
+	bool ok = got == want || (want2 && got == want2);
+
+	failures += !ok;
+	printf("%s - %s: got %s, want %s%s%s%s%s\n", ok ? "ok" : "not ok", name, ename(got),
+	       ename(want), want2 ? " or " : "", want2 ? ename(want2) : "",
+	       token ? " token " : "", token ? token : "");
+	fflush(stdout);
+}
+
+static socklen_t sa4(const char *addr, int p, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *s = (struct sockaddr_in *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	s->sin_family = AF_INET;
+	s->sin_port = htons(p);
+	inet_pton(AF_INET, addr, &s->sin_addr);
+	return sizeof(*s);
+}
+
+/* ::ffff:addr */
+static socklen_t sa6mapped(const char *addr, int p, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
+	char m[64];
+
+	memset(ss, 0, sizeof(*ss));
+	snprintf(m, sizeof(m), "::ffff:%s", addr);
+	s->sin6_family = AF_INET6;
+	s->sin6_port = htons(p);
+	inet_pton(AF_INET6, m, &s->sin6_addr);
+	return sizeof(*s);
+}
+
+static int try_tcp(int family, struct sockaddr_storage *ss, socklen_t len, const char *token)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), e = 0;
+
+	if (fd < 0)
+		return errno;
+	if (connect(fd, (struct sockaddr *)ss, len) || send(fd, token, strlen(token), 0) < 0)
+		e = errno;
+	close(fd);
+	return e;
+}
+
+static int try_udp(int family, struct sockaddr_storage *ss, socklen_t len, const char *token,
+		   bool connected)
+{
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0), e = 0;
+
+	if (fd < 0)
+		return errno;
+	if (connected) {
+		if (connect(fd, (struct sockaddr *)ss, len) || send(fd, token, strlen(token), 0) < 0)
+			e = errno;
+	} else if (sendto(fd, token, strlen(token), 0, (struct sockaddr *)ss, len) < 0) {
+		e = errno;
+	}
+	close(fd);
+	return e;
+}
+
+static void inet_cases(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, e;
+
+	len = sa4(denied, port, &ss);
+	check("tcp connect", try_tcp(AF_INET, &ss, len, "esc-tcp"), EPERM, 0, "esc-tcp");
+	check("udp sendto", try_udp(AF_INET, &ss, len, "esc-udp", false), EPERM, 0, "esc-udp");
+	check("udp connect+send", try_udp(AF_INET, &ss, len, "esc-udpc", true), EPERM, 0,
+	      "esc-udpc");
+	ss.ss_family = AF_UNSPEC;
+	check("udp sendto AF_UNSPEC", try_udp(AF_INET, &ss, len, "esc-unspec", false), EPERM, 0,
+	      "esc-unspec");
+
+	len = sa6mapped(denied, port, &ss);
+	check("tcp to ::ffff:DENIED", try_tcp(AF_INET6, &ss, len, "esc-m-tcp"), EPERM, 0,
+	      "esc-m-tcp");
+	check("udp sendto ::ffff:DENIED", try_udp(AF_INET6, &ss, len, "esc-m-udp", false), EPERM, 0,
+	      "esc-m-udp");
+	check("udp connect ::ffff:DENIED", try_udp(AF_INET6, &ss, len, "esc-m-udpc", true), EPERM,
+	      0, "esc-m-udpc");
+
+	/* TCP Fast Open: data in the SYN, through sendto() on an unconnected
+	 * socket (tcp_sendmsg_fastopen runs the connect hook). */
+	len = sa4(denied, port, &ss);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	e = sendto(fd, "esc-tfo", 7, MSG_FASTOPEN, (struct sockaddr *)&ss, len) < 0 ? errno : 0;
+	close(fd);
+	check("tcp fast open sendto", e, EPERM, 0, "esc-tfo");
+}
+
+/* sendmmsg: allowed, denied, allowed. The kernel stops at the denied one. */
+static void sendmmsg_case(void)
+{
+	struct sockaddr_storage a, d;
+	struct iovec iov[3] = { { "esc-mm-ok1", 10 }, { "esc-mm-bad", 10 }, { "esc-mm-ok2", 10 } };
+	struct mmsghdr m[3] = {};
+	socklen_t la = sa4(allowed, port, &a), ld = sa4(denied, port, &d);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), n, i;
+
+	for (i = 0; i < 3; i++) {
+		m[i].msg_hdr.msg_iov = &iov[i];
+		m[i].msg_hdr.msg_iovlen = 1;
+		m[i].msg_hdr.msg_name = i == 1 ? &d : &a;
+		m[i].msg_hdr.msg_namelen = i == 1 ? ld : la;
+	}
+	n = sendmmsg(fd, m, 3, 0);
+	close(fd);
+	/* One sent; the denied one is where it stopped. */
+	check("sendmmsg allowed,denied,allowed: stops at the denied one", n == 1 ? 0 : EPROTO, 0, 0,
+	      "esc-mm-bad");
+}
+
+static void socket_cases(bool root)
+{
+	int e;
+
+	e = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) < 0 ? errno : 0;
+	check("raw socket", e, EPERM, 0, NULL);
+	e = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) < 0 ? errno : 0;
+	check("ping socket (ping: deny)", e, EPERM, root ? 0 : EACCES, NULL);
+	e = socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6) < 0 ? errno : 0;
+	check("ping6 socket (ping: deny)", e, EPERM, root ? 0 : EACCES, NULL);
+	e = socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) < 0 ? errno : 0;
+	check("sctp socket", e, EPERM, EPROTONOSUPPORT, NULL);
+	e = socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP) < 0 ? errno : 0;
+	check("mptcp socket", e, EPERM, EPROTONOSUPPORT, NULL);
+	e = socket(AF_PACKET, SOCK_RAW, 0) < 0 ? errno : 0;
+	check("packet socket (seccomp)", e, EAFNOSUPPORT, 0, NULL);
+	e = socket(AF_VSOCK, SOCK_STREAM, 0) < 0 ? errno : 0;
+	check("vsock socket (seccomp)", e, EAFNOSUPPORT, 0, NULL);
+	/* A family number with junk in the upper 32 bits is still AF_PACKET. */
+	e = syscall(SYS_socket, 0x100000000ULL | AF_PACKET, SOCK_RAW, 0) < 0 ? errno : 0;
+	check("packet socket, family with high bits set", e, EAFNOSUPPORT, 0, NULL);
+	e = syscall(SYS_io_uring_setup, 8, calloc(1, 120)) < 0 ? errno : 0;
+	check("io_uring_setup (seccomp)", e, ENOSYS, 0, NULL);
+}
+
+/* IPv4 loose source routing through ALLOWED to DENIED, two ways. */
+static void source_route_cases(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sa4(allowed, port, &ss);
+	unsigned char opt[8] = { IPOPT_NOP, IPOPT_LSRR, 7, 4 };
+	char cbuf[CMSG_SPACE(sizeof(opt))];
+	struct iovec iov = { "esc-lsrr-cmsg", 13 };
+	struct msghdr mh = { .msg_name = &ss, .msg_namelen = len, .msg_iov = &iov,
+			     .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	int fd, e;
+
+	inet_pton(AF_INET, denied, opt + 4);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	e = setsockopt(fd, IPPROTO_IP, IP_OPTIONS, opt, sizeof(opt)) ? errno : 0;
+	check("setsockopt IP_OPTIONS (source route)", e, EPERM, 0, NULL);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = IPPROTO_IP;
+	c->cmsg_type = IP_RETOPTS;
+	c->cmsg_len = CMSG_LEN(sizeof(opt));
+	memcpy(CMSG_DATA(c), opt, sizeof(opt));
+	e = sendmsg(fd, &mh, 0) < 0 ? errno : 0;
+	close(fd);
+	check("sendmsg with an IP options cmsg (backstop)", e, EPERM, 0, "esc-lsrr-cmsg");
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	e = setsockopt(fd, IPPROTO_IPV6, IPV6_RTHDR, opt, sizeof(opt)) ? errno : 0;
+	close(fd);
+	check("setsockopt IPV6_RTHDR", e, EPERM, 0, NULL);
+}
+
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), e = 0;
+
+	if (fd < 0)
+		return errno;
+	if (write(fd, s, strlen(s)) < 0)
+		e = errno;
+	close(fd);
+	return e;
+}
+
+/* Our cgroup v2 directory, from /proc/self/cgroup and mountinfo. */
+static int own_cgroup(char *out, size_t len)
+{
+	char line[4096], mnt[4096] = "", *p;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if ((p = strstr(line, " - cgroup2 ")) && sscanf(line, "%*s %*s %*s %*s %4095s", mnt))
+			break;
+	if (f)
+		fclose(f);
+	f = fopen("/proc/self/cgroup", "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(out, len, "%s%s", mnt, line + 3);
+		fclose(f);
+		return 0;
+	}
+	if (f)
+		fclose(f);
+	return ENOENT;
+}
+
+static void cgroup_cases(bool root)
+{
+	char cg[4096], path[4200], pid[32];
+	int e;
+
+	if (own_cgroup(cg, sizeof(cg))) {
+		check("find own cgroup", ENOENT, 0, 0, NULL);
+		return;
+	}
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	/* Up to the parent of weir's cgroup: out of enforcement. */
+	snprintf(path, sizeof(path), "%s/../../cgroup.procs", cg);
+	e = write_file(path, pid);
+	if (root) {
+		/* root can: that is documented. What it cannot do is get out
+		 * of a cgroup weir still enforces through a child of it. */
+		if (!e)
+			write_file(path, pid); /* stay out: later checks would lie */
+		printf("# root moved itself to the root cgroup: %s (documented)\n", ename(e));
+		return;
+	}
+	check("move to the root cgroup", e, EACCES, EPERM, NULL);
+}
+
+/* As root: attach an allow-everything program to a child cgroup. */
+static void child_cgroup_allow_case(void)
+{
+	struct bpf_insn ret1[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	union bpf_attr a = {};
+	char cg[4096], child[4200], procs[4300], pid[32];
+	struct sockaddr_storage ss;
+	int prog, cgfd, e;
+
+	if (own_cgroup(cg, sizeof(cg)))
+		return;
+	snprintf(child, sizeof(child), "%s/escape", cg);
+	mkdir(child, 0755);
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", child);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	write_file(procs, pid);
+	a.prog_type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR;
+	a.expected_attach_type = BPF_CGROUP_INET4_CONNECT;
+	a.insns = (unsigned long)ret1;
+	a.insn_cnt = 2;
+	a.license = (unsigned long)"GPL";
+	prog = syscall(SYS_bpf, BPF_PROG_LOAD, &a, sizeof(a));
+	cgfd = open(child, O_RDONLY | O_DIRECTORY);
+	memset(&a, 0, sizeof(a));
+	a.target_fd = cgfd;
+	a.attach_bpf_fd = prog;
+	a.attach_type = BPF_CGROUP_INET4_CONNECT;
+	a.attach_flags = BPF_F_ALLOW_OVERRIDE;
+	e = prog >= 0 && cgfd >= 0 ? (syscall(SYS_bpf, BPF_PROG_ATTACH, &a, sizeof(a)) ? errno : 0) :
+				     errno;
+	printf("# attached an allow-all connect4 program to a child cgroup: %s\n", ename(e));
+	a.attach_flags = BPF_F_ALLOW_MULTI;
+	if (e)
+		e = syscall(SYS_bpf, BPF_PROG_ATTACH, &a, sizeof(a)) ? errno : 0;
+	printf("# ... with BPF_F_ALLOW_MULTI: %s\n", ename(e));
+	check("tcp connect after an allow-all program in a child cgroup",
+	      try_tcp(AF_INET, &ss, sa4(denied, port, &ss), "esc-childprog"), EPERM, 0,
+	      "esc-childprog");
+}
+
+/* A new user and network namespace: no route anywhere, no way around. */
+static void netns_case(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sa4(denied, port, &ss);
+	int e;
+
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNET)) {
+		check("unshare user+net", errno, 0, 0, NULL);
+		return;
+	}
+	e = try_tcp(AF_INET, &ss, len, "esc-netns");
+	check("tcp connect from a new user+net namespace", e, EPERM, ENETUNREACH, "esc-netns");
+}
+
+static int wait_case(const char *file)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sa4(denied, port, &ss);
+	int i;
+
+	for (i = 0; i < 100 && access(file, F_OK); i++)
+		usleep(100 * 1000);
+	check("tcp connect after weir was killed", try_tcp(AF_INET, &ss, len, "esc-afterkill"),
+	      EPERM, 0, "esc-afterkill");
+	check("udp sendto after weir was killed",
+	      try_udp(AF_INET, &ss, len, "esc-afterkill-udp", false), EPERM, 0,
+	      "esc-afterkill-udp");
+	return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 5 && !strcmp(argv[1], "wait")) {
+		denied = argv[3];
+		port = atoi(argv[4]);
+		return wait_case(argv[2]);
+	}
+	if (argc != 5 || (strcmp(argv[1], "user") && strcmp(argv[1], "root"))) {
+		fprintf(stderr, "usage: escape user|root DENIED ALLOWED PORT | wait FILE DENIED PORT\n");
+		return 2;
+	}
+	denied = argv[2];
+	allowed = argv[3];
+	port = atoi(argv[4]);
+	printf("# escape as uid %d\n", getuid());
+	inet_cases();
+	sendmmsg_case();
+	socket_cases(!strcmp(argv[1], "root"));
+	source_route_cases();
+	if (!strcmp(argv[1], "root")) {
+		child_cgroup_allow_case();
+		cgroup_cases(true);
+	} else {
+		cgroup_cases(false);
+		netns_case();
+	}
+	return failures ? 1 : 0;
+}

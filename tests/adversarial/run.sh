@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# Adversarial tier: tests/adversarial/escape.c runs inside `weir run` and
+# tries every way out it knows; a sink on the denied and the allowed address
+# proves what arrived. Private network and mount namespaces; root.
+#
+#   WEIR_BUILD=/abs/build bash tests/adversarial/run.sh
+
+E2E_NAME=adversarial
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
+e2e_on_die() {
+	echo "not ok - setup: $1"
+	echo "0 passed, 1 failed"
+}
+e2e_enter_ns "$0" "$@"
+e2e_init
+
+T=$E2E_TMP
+LOG=$T/sink.log
+ESCAPE=$WEIR_BUILD/bin/escape
+DENIED=203.0.113.66
+ALLOWED=192.0.2.10
+PORT=9000
+[ -x "$ESCAPE" ] || e2e_die "$ESCAPE missing"
+
+setup() {
+	e2e_setup_lo "$DENIED/32" "$ALLOWED/32"
+	# Let every user open ping sockets here, so that a refusal is weir's.
+	sysctl -qw net.ipv4.ping_group_range="0 2147483647" || e2e_die "ping_group_range"
+	e2e_start_sink sink "$LOG" "$DENIED:$PORT" "$ALLOWED:$PORT" "127.0.0.1:$PORT"
+	POL=$(e2e_policy adv <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - ip: $ALLOWED
+		    ports: [$PORT]
+	EOF
+	)
+	chmod 1777 "$T"
+}
+
+# Each "ok"/"not ok" line of escape's output becomes a test; every token it
+# names must never have reached a listener. judge_output FILE MIN: fewer
+# than MIN results is a failure too (escape died or never ran).
+judge_output() {
+	local out=$1 min=$2 line token n=0
+	while IFS= read -r line; do
+		case $line in
+		"ok - "* | "not ok - "*) ;;
+		*) continue ;;
+		esac
+		n=$((n + 1))
+		token=
+		[[ $line == *" token "* ]] && token=${line##* token }
+		if [[ $line == ok* ]]; then
+			if [ -n "$token" ] && grep -q " $token\$" "$LOG"; then
+				t_not_ok "${line#ok - }" "token $token arrived at a listener"
+			else
+				t_ok "${line#ok - }"
+			fi
+		else
+			t_not_ok "${line#not ok - }" "(see above)"
+		fi
+	done <"$out"
+	((n >= min)) || t_not_ok "$(basename "$out"): escape reported $n results, want $min or more" \
+		"$(t_tail "$ERR")"
+}
+
+test_unprivileged() {
+	run_weir -q -u nobody -p "$POL" -- "$ESCAPE" user "$DENIED" "$ALLOWED" "$PORT"
+	[ -s "$OUT" ] || t_not_ok "escape ran as nobody" "no output: $(t_tail "$ERR")"
+	judge_output "$OUT" 20
+	t_begin "sanity: the allowed datagram before the denied one in sendmmsg arrived"
+	x_arrived "$LOG" " esc-mm-ok1$"
+	x_not_arrived "$LOG" " esc-mm-ok2$"
+	t_end
+}
+
+test_root() {
+	run_weir -q -u root -p "$POL" -- "$ESCAPE" root "$DENIED" "$ALLOWED" "$PORT"
+	judge_output "$OUT" 20
+}
+
+test_sigkill() {
+	local w i
+	rm -f "$T/go" "$T/afterkill.out"
+	# The grandchild outlives weir (its direct child dies with weir).
+	env --default-signal=INT,QUIT "$WEIR" run -q -u nobody -p "$POL" -- \
+		sh -c "$ESCAPE wait $T/go $DENIED $PORT >$T/afterkill.out 2>&1 & wait" \
+		>"$T/kill.out" 2>&1 &
+	w=$!
+	# escape is waiting once its output file exists.
+	for ((i = 0; i < 100; i++)); do
+		[ -e "$T/afterkill.out" ] && break
+		sleep 0.1
+	done
+	sleep 0.2
+	kill -KILL "$w"
+	wait "$w" 2>/dev/null
+	t_begin "after SIGKILL of weir: its run is listed as stale and still enforced"
+	"$WEIR" status >"$T/status.out"
+	grep -qE "^run-$w +STALE .*enforced \(pinned\)" "$T/status.out" ||
+		t_why "weir status: $(cat "$T/status.out")"
+	t_end
+	touch "$T/go"
+	for ((i = 0; i < 50; i++)); do
+		grep -q 'udp sendto after' "$T/afterkill.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	judge_output "$T/afterkill.out" 2
+	t_begin "weir cleanup ends the stale run: processes, pins and cgroup gone"
+	"$WEIR" cleanup >"$T/cleanup.out" 2>&1 || t_why "weir cleanup failed: $(cat "$T/cleanup.out")"
+	[ -e "$CG2/weir/run-$w" ] && t_why "cgroup $CG2/weir/run-$w is still there"
+	ls /sys/fs/bpf/weir/run-"$w" >/dev/null 2>&1 && t_why "pins of run-$w are still there"
+	pgrep -f "escape wait $T/go" >/dev/null && t_why "escape is still running"
+	t_end
+}
+
+setup
+test_unprivileged
+test_root
+test_sigkill
+if ((${#LEFTOVER[@]})); then
+	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
+else
+	t_ok "no weir cgroup left after $WEIR_RUNS runs"
+fi
+echo "$T_PASS passed, $T_FAIL failed"
+[ "$T_FAIL" = 0 ]
