@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <criterion/criterion.h>
 
+#include "compile.h"
 #include "harness.h"
 
 static const char *const policy_std =
@@ -475,4 +476,77 @@ Test(egress, reload_replaces_policy)
 		compiled_free(&c);
 		cr_assert_eq(h_probe(&h, &pb, NULL), EPERM);
 	}
+}
+
+/* --- the egress backstop ----------------------------------------------------- */
+
+static int to_parent[2], to_child[2];
+
+/* Connected UDP: send, let the parent change the policy, send again. */
+static int revoke_child(void *arg)
+{
+	struct sockaddr_in s = { .sin_family = AF_INET, .sin_port = htons(8080) };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	char c = 0;
+
+	inet_pton(AF_INET, "192.0.2.1", &s.sin_addr);
+	if (connect(fd, (struct sockaddr *)&s, sizeof(s)) || send(fd, "weir-probe", 10, 0) < 0)
+		return errno;
+	if (write(to_parent[1], "x", 1) != 1 || read(to_child[0], &c, 1) != 1)
+		return 100;
+	return send(fd, "weir-probe", 10, 0) < 0 ? errno : 0;
+}
+
+/*
+ * Revocation: a connected UDP socket sends without any connect or sendmsg
+ * hook. After a policy change its next datagram is judged again, by the
+ * backstop, and refused.
+ */
+Test(egress, connected_udp_is_revoked_by_a_policy_change)
+{
+	int l = h_listen_udp("192.0.2.1", 8080);
+	const char *y = "version: 1\nloopback: deny\nallow:\n  - ip: 203.0.113.9\n";
+	struct compile_input in = {};
+	char err[POLICY_ERR_LEN], c;
+	struct policy *pol;
+	struct compiled cp;
+	const struct weir_event *e;
+	pid_t pid;
+
+	cr_assert_eq(pipe(to_parent), 0);
+	cr_assert_eq(pipe(to_child), 0);
+	pid = h_spawn(&h, revoke_child, NULL);
+	cr_assert_eq(read(to_parent[0], &c, 1), 1);
+	cr_assert(h_udp_got(l), "the first datagram, allowed, did not arrive");
+	cr_assert_eq(policy_load_buffer("new.yaml", y, strlen(y), &pol, err), 0, "%s", err);
+	in.policy = pol;
+	cr_assert_eq(compile_policy(&in, &cp, err), 0);
+	cr_assert_eq(egress_apply(h.eg, &cp), 0);
+	compiled_free(&cp);
+	policy_free(pol);
+	cr_assert_eq(write(to_child[1], "x", 1), 1);
+	cr_assert_eq(h_wait(pid), EPERM, "a revoked connected socket could still send");
+	cr_assert_not(h_udp_got(l), "a datagram arrived after revocation");
+	e = h_events(&h);
+	cr_assert_not_null(e);
+	cr_expect_eq(e->op, WEIR_OP_EGRESS);
+	cr_expect_eq(e->verdict, WEIR_V_DENY);
+	cr_expect_eq(egress_stat(h.eg, WEIR_STAT_BACKSTOP_DROPS), 1);
+}
+
+/* The same socket, same policy: the backstop answers from its cache and
+ * reports nothing. */
+Test(egress, backstop_is_quiet_on_allowed_traffic)
+{
+	int l = h_listen_udp("192.0.2.1", 8080), i, fails = 0;
+	struct probe p = { P_UDP_CONNECT, AF_INET, "192.0.2.1", 8080 };
+
+	for (i = 0; i < 5; i++)
+		fails += h_probe(&h, &p, NULL) != 0;
+	cr_assert_eq(fails, 0);
+	cr_assert(h_udp_got(l));
+	h_events(&h);
+	for (i = 0; i < h.nev; i++)
+		cr_expect_neq(h.ev[i].op, WEIR_OP_EGRESS, "the backstop reported allowed traffic");
+	cr_expect_eq(egress_stat(h.eg, WEIR_STAT_BACKSTOP_DROPS), 0);
 }
