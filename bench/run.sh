@@ -27,12 +27,15 @@ fi
 
 e2e_setup_lo 192.0.2.10/32
 e2e_start_dns allowed.test,192.0.2.10
+e2e_start_sink sink "$E2E_TMP/sink.log" 192.0.2.10:9000
 POL=$(e2e_policy bench <<-POLICY
 	version: 1
 	allow:
 	  - domain: allowed.test
+	  - ip: 192.0.2.10
 POLICY
 )
+SENDPERF=$WEIR_BUILD/bin/sendperf
 
 # median of the numbers on stdin
 median() {
@@ -76,3 +79,34 @@ jq -n --arg reps "$REPS" --arg lat_d "${LAT[direct]}" --arg lat_w "${LAT[weir]}"
 	 latency_median_us: {direct: ($lat_d | nums), weir: ($lat_w | nums)},
 	 qps: {direct: ($qps_d | nums), weir: ($qps_w | nums)}}' >"$RESULTS/dns.json"
 echo "(JSON: bench/results/dns.json)"
+
+# The egress backstop: send() on a connected socket runs no connect or
+# sendmsg hook, only cgroup_skb/egress (its per-socket cache hit). The
+# same sends, outside weir and inside it, interleaved.
+if [ -n "${BENCH_QUICK:-}" ]; then SN=20000; else SN=200000; fi
+declare -A SEND
+for ((r = 1; r <= REPS; r++)); do
+	for proto in udp tcp; do
+		SEND[direct-$proto]+="$("$SENDPERF" $proto 192.0.2.10 9000 $SN | jq .median_ns) "
+		SEND[weir-$proto]+="$("$WEIR" run -q -p "$POL" -- "$SENDPERF" $proto 192.0.2.10 9000 $SN 2>/dev/null |
+			jq .median_ns) "
+	done
+done
+echo
+echo "send() on a connected socket: the egress backstop's cost per packet"
+echo "($REPS repetitions, $SN sends each, interleaved; median of medians)"
+printf '%-28s %12s %12s %8s %10s\n' "" "direct (ns)" "weir (ns)" "ratio" "delta (ns)"
+for proto in udp tcp; do
+	d=$(tr ' ' '\n' <<<"${SEND[direct-$proto]}" | grep . | median)
+	w=$(tr ' ' '\n' <<<"${SEND[weir-$proto]}" | grep . | median)
+	printf '%-28s %12.0f %12.0f %8.2f %10.0f\n' "$proto send()" "$d" "$w" \
+		"$(awk -v a="$w" -v b="$d" 'BEGIN { print a / b }')" \
+		"$(awk -v a="$w" -v b="$d" 'BEGIN { print a - b }')"
+done
+jq -n --arg reps "$REPS" --arg n "$SN" --arg du "${SEND[direct-udp]}" --arg wu "${SEND[weir-udp]}" \
+	--arg dt "${SEND[direct-tcp]}" --arg wt "${SEND[weir-tcp]}" \
+	'def nums: split(" ") | map(select(. != "") | tonumber);
+	{bench: "backstop", repetitions: ($reps | tonumber), sends: ($n | tonumber),
+	 udp_median_ns: {direct: ($du | nums), weir: ($wu | nums)},
+	 tcp_median_ns: {direct: ($dt | nums), weir: ($wt | nums)}}' >"$RESULTS/backstop.json"
+echo "(JSON: bench/results/backstop.json)"
