@@ -109,6 +109,11 @@ $(OUT)/tests/bpf-tests: $(patsubst tests/%.c,$(OUT)/tests/%.o,$(BPFT_SRCS)) $(LI
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
+# callbench drives the real loader: it links libweir.
+$(OUT)/bin/callbench: bench/callbench.c $(LIB) $(SKELS) | $(OUT)/bin
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WEIR_CFLAGS) -Wno-missing-field-initializers $< $(LIB) $(LDLIBS) -o $@
+
 $(OUT)/bin/%: bench/%.c | $(OUT)/bin
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Wall -Wextra -Werror -D_GNU_SOURCE $< -o $@

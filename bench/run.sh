@@ -25,7 +25,10 @@ else
 	N=3000 SECS=3 REPS=5
 fi
 
-e2e_setup_lo 192.0.2.10/32
+e2e_setup_lo 192.0.2.10/32 203.0.113.66/32
+# 198.18.0.0/15 (RFC 2544, for benchmarks) is local here: a spread of
+# destinations without adding thousands of addresses.
+ip route add local 198.18.0.0/15 dev lo || e2e_die "cannot route 198.18.0.0/15 to lo"
 e2e_start_dns allowed.test,192.0.2.10
 e2e_start_sink sink "$E2E_TMP/sink.log" 192.0.2.10:9000
 POL=$(e2e_policy bench <<-POLICY
@@ -41,6 +44,43 @@ SENDPERF=$WEIR_BUILD/bin/sendperf
 median() {
 	sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
+
+# 1-3. Per-call cost and policy load: weir against no enforcement, an empty
+# program, iptables+ipset and nftables (bench/callbench.c).
+"$WEIR_BUILD/bin/callbench" ${BENCH_QUICK:+--quick} "$RESULTS/calls.json" ||
+	e2e_die "callbench failed"
+echo "(JSON: bench/results/calls.json)"
+
+# 4. Start-up: `weir run -- true` against `true`, interleaved.
+if [ -n "${BENCH_QUICK:-}" ]; then SR=10; else SR=30; fi
+ms() { local t0=$EPOCHREALTIME; "$@" >/dev/null 2>&1; awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f\n", (b - a) * 1000 }'; }
+ST_TRUE='' ST_WEIR=''
+for ((r = 0; r < SR; r++)); do
+	ST_TRUE+="$(ms true) "
+	ST_WEIR+="$(ms "$WEIR" run -q -p "$POL" -- true) "
+done
+st_t=$(tr ' ' '\n' <<<"$ST_TRUE" | grep . | median)
+st_w=$(tr ' ' '\n' <<<"$ST_WEIR" | grep . | median)
+echo
+echo "start-up ($SR runs each, interleaved; median ms)"
+printf '  %-24s %10.2f\n  %-24s %10.2f\n  %-24s %10.2f\n' "true" "$st_t" "weir run -- true" "$st_w" \
+	"added by weir" "$(awk -v a="$st_w" -v b="$st_t" 'BEGIN { print a - b }')"
+jq -n --arg t "$ST_TRUE" --arg w "$ST_WEIR" 'def nums: split(" ") | map(select(. != "") | tonumber);
+	{bench: "startup", true_ms: ($t | nums), weir_run_true_ms: ($w | nums)}' >"$RESULTS/startup.json"
+
+# 5. The audit stream: decisions as fast as one process can make them
+# (UDP connect() in a loop, each an event), JSON written to a file, for a
+# bounded time; the events weir reports lost, if any.
+if [ -n "${BENCH_QUICK:-}" ]; then EN=300000; else EN=2000000; fi
+"$WEIR" run -q -p "$POL" -e "$E2E_TMP/events.json" -- "$WEIR_BUILD/bin/eventgen" 192.0.2.10 "$EN" \
+	>"$E2E_TMP/eventgen.out" 2>"$E2E_TMP/eventgen.err"
+ev_rate=$(jq .per_second "$E2E_TMP/eventgen.out")
+ev_lost=$(grep -oE '[0-9]+ audit events were lost' "$E2E_TMP/eventgen.err" | grep -oE '^[0-9]+' || echo 0)
+ev_lines=$(wc -l <"$E2E_TMP/events.json")
+echo
+echo "audit stream: $EN decisions from one process at ${ev_rate}/s: $ev_lines JSON lines written, $ev_lost lost"
+jq -n --argjson n "$EN" --argjson rate "${ev_rate:-0}" --argjson lines "$ev_lines" --argjson lost "${ev_lost:-0}" \
+	'{bench: "events", decisions: $n, per_second: $rate, json_lines: $lines, lost: $lost}' >"$RESULTS/events.json"
 
 # DNS: the same dnsperf, straight to the upstream and through weir (the
 # program asks 127.0.0.53; weir redirects it to its resolver, which forwards

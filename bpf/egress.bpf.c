@@ -20,6 +20,10 @@ const volatile struct weir_config weir_cfg = {
 	.wakeup_bytes = 64 << 10,
 };
 
+/* Consumer position at the last forced wakeup (racy across CPUs: harmless,
+ * the worst case is one wakeup more or one poll interval later). */
+__u64 weir_woken_at;
+
 /* What the program was asked: the destination, before judging. */
 struct weir_dest {
 	__u32 ip6[4]; /* IPv4 in ip6[0] */
@@ -63,6 +67,27 @@ static __always_inline void weir_get_task(struct weir_task *t, char comm[WEIR_CO
 }
 
 /*
+ * Waking the consumer on every event costs more than the connect() itself
+ * (measured: ~6x on TCP connect), and so does forcing a wakeup (an irq_work,
+ * an IPI in a VM) on every event while a slow consumer leaves the buffer
+ * above the threshold. Wake only when the buffer is filling up and the
+ * consumer has moved since the last forced wakeup; it also polls on a timer.
+ */
+static __always_inline void weir_submit(void *e)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP, cons;
+
+	if (bpf_ringbuf_query(&weir_events, BPF_RB_AVAIL_DATA) > weir_cfg.wakeup_bytes) {
+		cons = bpf_ringbuf_query(&weir_events, BPF_RB_CONS_POS);
+		if (cons != weir_woken_at) {
+			weir_woken_at = cons;
+			flags = BPF_RB_FORCE_WAKEUP;
+		}
+	}
+	bpf_ringbuf_submit(e, flags);
+}
+
+/*
  * Report one decision. A full ring buffer is counted, never fatal: the
  * verdict was taken before we got here and does not depend on this.
  */
@@ -71,7 +96,7 @@ static __always_inline void weir_emit(const struct weir_dest *dst, __u32 protoco
 {
 	struct weir_task t = {};
 	struct weir_event *e;
-	__u64 ugid, flags;
+	__u64 ugid;
 
 	e = bpf_ringbuf_reserve(&weir_events, sizeof(*e), 0);
 	if (!e) {
@@ -100,15 +125,7 @@ static __always_inline void weir_emit(const struct weir_dest *dst, __u32 protoco
 	e->port = dst->port;
 	__builtin_memcpy(e->addr, dst->ip6, sizeof(e->addr));
 
-	/*
-	 * Waking the consumer on every event costs more than the connect()
-	 * itself (measured: ~6x on TCP connect). Wake only when the buffer
-	 * fills up; the consumer also polls on a short timer.
-	 */
-	flags = bpf_ringbuf_query(&weir_events, BPF_RB_AVAIL_DATA) > weir_cfg.wakeup_bytes ?
-			BPF_RB_FORCE_WAKEUP :
-			BPF_RB_NO_WAKEUP;
-	bpf_ringbuf_submit(e, flags);
+	weir_submit(e);
 }
 
 /* The slot in force for this attachment, or -1 when none is (fail closed). */
@@ -465,8 +482,7 @@ static __always_inline void weir_emit_socket(__u8 op, __u32 family, __u32 type, 
 	e->family = family;
 	e->protocol = protocol;
 	e->sock_type = type;
-	/* Socket decisions are rare (one per refused socket): always wake. */
-	bpf_ringbuf_submit(e, 0);
+	weir_submit(e);
 }
 
 /*

@@ -470,6 +470,36 @@ __u64 egress_stat(const struct egress *e, __u32 stat)
 	return sum;
 }
 
+void egress_detach(struct egress *e)
+{
+	int i;
+
+	for (i = 0; i < NPROGS; i++) {
+		bpf_link__destroy(e->links[i]);
+		e->links[i] = NULL;
+	}
+}
+
+__u64 egress_map_bytes(const struct egress *e)
+{
+	struct bpf_map *m;
+	char path[64], line[128];
+	__u64 sum = 0, v;
+	FILE *f;
+
+	bpf_object__for_each_map(m, e->skel->obj) {
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", bpf_map__fd(m));
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "memlock: %llu", (unsigned long long *)&v) == 1)
+				sum += v;
+		fclose(f);
+	}
+	return sum;
+}
+
 void egress_destroy(struct egress *e)
 {
 	int i;

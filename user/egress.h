@@ -39,6 +39,10 @@ int egress_open(const struct egress_opts *opts, struct egress **out);
 int egress_attach(struct egress *e, int cgroup_fd, const char *pin_dir);
 /* Unpin the links (they detach when this process lets go of them). */
 void egress_unpin(struct egress *e);
+/* Detach from the cgroup, keep the maps and the policy (benchmarks). */
+void egress_detach(struct egress *e);
+/* Kernel memory of the maps (fdinfo memlock), in bytes. */
+__u64 egress_map_bytes(const struct egress *e);
 /* Make `c` the policy in force, atomically. */
 int egress_apply(struct egress *e, const struct compiled *c);
 int egress_events_fd(const struct egress *e);
