@@ -163,7 +163,7 @@ demo: deps
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/demo.sh
 
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcriterion-dev \
-	libyaml-dev libldns-dev libseccomp-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils util-linux make gcc
+	libyaml-dev libldns-dev libseccomp-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
