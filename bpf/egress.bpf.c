@@ -88,11 +88,11 @@ static __always_inline void weir_submit(void *e)
 }
 
 /*
- * Report one decision. A full ring buffer is counted, never fatal: the
- * verdict was taken before we got here and does not depend on this.
+ * A new event with who and when filled in, or NULL when the ring buffer is
+ * full. A full ring buffer is counted, never fatal: the verdict was taken
+ * before we got here and does not depend on this.
  */
-static __always_inline void weir_emit(const struct weir_dest *dst, __u32 protocol, __u32 type,
-				      const struct weir_decision *d)
+static __always_inline struct weir_event *weir_event_new(void)
 {
 	struct weir_task t = {};
 	struct weir_event *e;
@@ -101,7 +101,7 @@ static __always_inline void weir_emit(const struct weir_dest *dst, __u32 protoco
 	e = bpf_ringbuf_reserve(&weir_events, sizeof(*e), 0);
 	if (!e) {
 		weir_count(WEIR_STAT_LOST);
-		return;
+		return NULL;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_ns = bpf_ktime_get_boot_ns();
@@ -109,12 +109,23 @@ static __always_inline void weir_emit(const struct weir_dest *dst, __u32 protoco
 	e->pid = t.pid;
 	e->tid = t.tid;
 	e->cgroup_id = t.cgroup_id;
-	e->domain_id = d->domain_id;
 	ugid = bpf_get_current_uid_gid();
 	e->uid = (__u32)ugid;
 	e->gid = ugid >> 32;
-	e->rule = d->rule;
 	e->handle = weir_cfg.handle;
+	return e;
+}
+
+/* Report one decision about a destination. */
+static __always_inline void weir_emit(const struct weir_dest *dst, __u32 protocol, __u32 type,
+				      const struct weir_decision *d)
+{
+	struct weir_event *e = weir_event_new();
+
+	if (!e)
+		return;
+	e->rule = d->rule;
+	e->domain_id = d->domain_id;
 	e->verdict = d->verdict;
 	e->reason = d->reason;
 	e->op = dst->op;
@@ -124,7 +135,6 @@ static __always_inline void weir_emit(const struct weir_dest *dst, __u32 protoco
 	e->sock_type = type;
 	e->port = dst->port;
 	__builtin_memcpy(e->addr, dst->ip6, sizeof(e->addr));
-
 	weir_submit(e);
 }
 
@@ -446,36 +456,14 @@ int weir_getpeer6(struct bpf_sock_addr *ctx)
 #define WEIR_IPPROTO_ICMP 1
 #define WEIR_IPPROTO_ICMPV6 58
 
-/*
- * Only sockets the address hooks can judge are made: TCP and UDP (and ping,
- * if the policy says so: the egress backstop judges its destinations).
- * Raw sockets, SCTP, MPTCP and the rest send without a connect or sendmsg
- * hook that sees every destination. Called for AF_INET and AF_INET6 only
- * (inet_create); seccomp refuses the other families.
- */
 /* A decision about a socket, not a destination: family, type, protocol. */
 static __always_inline void weir_emit_socket(__u8 op, __u32 family, __u32 type, __u32 protocol,
 					     __u8 verdict, __u8 reason)
 {
-	struct weir_task t = {};
-	struct weir_event *e;
-	__u64 ugid;
+	struct weir_event *e = weir_event_new();
 
-	e = bpf_ringbuf_reserve(&weir_events, sizeof(*e), 0);
-	if (!e) {
-		weir_count(WEIR_STAT_LOST);
+	if (!e)
 		return;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = bpf_ktime_get_boot_ns();
-	weir_get_task(&t, e->comm);
-	e->pid = t.pid;
-	e->tid = t.tid;
-	e->cgroup_id = t.cgroup_id;
-	ugid = bpf_get_current_uid_gid();
-	e->uid = (__u32)ugid;
-	e->gid = ugid >> 32;
-	e->handle = weir_cfg.handle;
 	e->op = op;
 	e->verdict = verdict;
 	e->reason = reason;
