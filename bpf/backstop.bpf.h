@@ -95,7 +95,10 @@ static __always_inline int weir_parse6(struct __sk_buff *skb, struct weir_pkt *p
 		}
 		next = ext.nexthdr;
 	}
-	if (i == WEIR_IPV6_EXT_MAX) /* more headers than any sane packet: refuse */
+	/* Still an extension header after WEIR_IPV6_EXT_MAX of them: more
+	 * than any sane packet carries, refuse. */
+	if (next == WEIR_NEXTHDR_HOP || next == WEIR_NEXTHDR_DEST ||
+	    next == WEIR_NEXTHDR_FRAGMENT || next == WEIR_NEXTHDR_ROUTING)
 		p->reroute = 1;
 	p->protocol = next;
 	return weir_l4_port(skb, off, p);

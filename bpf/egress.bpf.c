@@ -568,7 +568,9 @@ int weir_egress(struct __sk_buff *skb)
 	sk = skb->sk;
 	if (!sk)
 		return 1;
-	/* Request and timewait sockets send SYN-ACKs and RSTs, no data. */
+	/* Timewait sockets only send ACKs and RSTs. (A SYN-ACK comes here as
+	 * its listener, sk_to_full_sk(): it is judged like any packet, so a
+	 * server inside answers only peers the policy allows.) */
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return 1;
@@ -597,7 +599,8 @@ int weir_egress(struct __sk_buff *skb)
 				flags & WEIR_SF_AUDIT, &d);
 		/* A flow allowed by a learned address outlives it (and a
 		 * reload), unless a deny rule now names its destination. */
-		if (d.verdict == WEIR_V_DENY && d.reason != WEIR_R_DENY_RULE && c &&
+		if (d.verdict == WEIR_V_DENY && d.reason != WEIR_R_DENY_RULE &&
+		    d.reason != WEIR_R_NO_POLICY && c &&
 		    c->verdict == WEIR_V_ALLOW && c->reason == WEIR_R_LEARNED &&
 		    c->family == p.family && c->addr[0] == p.addr[0] && c->addr[1] == p.addr[1] &&
 		    c->addr[2] == p.addr[2] && c->addr[3] == p.addr[3] && c->port == p.port) {

@@ -61,6 +61,26 @@ static struct crule rule_crule(const struct policy_rule *pr, __u8 side, __u32 id
 	return r;
 }
 
+/*
+ * May a name's address become an allow? Never 0.0.0.0 or ::, and never
+ * loopback when the policy denies loopback: an allowed name that resolves
+ * to 127.0.0.1 is DNS rebinding, not a reason to open local services.
+ */
+bool compile_name_addr_ok(const struct policy *p, const struct resolved_addr *a)
+{
+	static const __u8 zero[16], v6lo[16] = { [15] = 1 };
+	static const __u8 mapped[12] = { [10] = 0xff, [11] = 0xff };
+	const __u8 *v4 = a->addr;
+
+	if (a->family == AF_INET6 && !memcmp(a->addr, mapped, 12))
+		v4 = a->addr + 12;
+	else if (a->family == AF_INET6)
+		return memcmp(a->addr, zero, 16) && (p->loopback_allow || memcmp(a->addr, v6lo, 16));
+	if (!(v4[0] | v4[1] | v4[2] | v4[3]))
+		return false;
+	return p->loopback_allow || v4[0] != 127;
+}
+
 /* A rule list of the policy (allow, deny or --allow) into constraints. */
 static int collect_rules(const struct compile_input *in, const struct policy_rule *rules, size_t n,
 			 __u8 side, __u8 kind, struct crules *out)
@@ -82,6 +102,8 @@ static int collect_rules(const struct compile_input *in, const struct policy_rul
 		}
 		na = in->domain_addrs ? in->domain_addrs(in->domain_ctx, id, &addrs) : 0;
 		for (j = 0; j < na; j++) {
+			if (side == SIDE_ALLOW && !compile_name_addr_ok(in->policy, &addrs[j]))
+				continue;
 			r.family = addrs[j].family;
 			r.plen = addr_len(r.family) * 8;
 			memcpy(r.addr, addrs[j].addr, sizeof(r.addr));

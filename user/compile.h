@@ -91,6 +91,10 @@ void compiled_free(struct compiled *c);
 extern const struct resolved_addr compile_metadata_addrs[];
 extern const size_t compile_n_metadata_addrs;
 
+/* May an address a name resolved to be allowed (no rebinding to loopback
+ * when it is denied, never the unspecified address)? */
+bool compile_name_addr_ok(const struct policy *p, const struct resolved_addr *a);
+
 /* nameserver lines of a resolv.conf; missing file -> 0 entries. */
 int read_nameservers(const char *path, struct resolved_addr **out, size_t *n);
 

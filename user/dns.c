@@ -288,27 +288,6 @@ static int judge(struct dnsproxy *p, const __u8 *q, size_t qlen, struct dns_even
 }
 
 /* An upstream answer: learn its addresses, then it may be released. */
-/*
- * Addresses an answer may not teach: the unspecified ones, and loopback when
- * the policy denies it (an allowed name that answers 127.0.0.1 is DNS
- * rebinding, not a reason to open local services).
- */
-static bool teachable(const struct dnsproxy *p, const struct resolved_addr *a)
-{
-	static const __u8 zero[16], v6lo[16] = { [15] = 1 };
-	static const __u8 mapped[12] = { [10] = 0xff, [11] = 0xff };
-	const __u8 *v4 = a->addr;
-
-	if (a->family == AF_INET6 && !memcmp(a->addr, mapped, 12))
-		v4 = a->addr + 12;
-	else if (a->family == AF_INET6)
-		return memcmp(a->addr, zero, 16) &&
-		       (p->cfg.policy->loopback_allow || memcmp(a->addr, v6lo, 16));
-	if (!(v4[0] | v4[1] | v4[2] | v4[3]))
-		return false;
-	return p->cfg.policy->loopback_allow || v4[0] != 127;
-}
-
 static void learn_answer(struct dnsproxy *p, const __u8 *a, size_t alen, struct dns_event *ev,
 			 const struct weir_portrange *r, size_t nr)
 {
@@ -318,14 +297,15 @@ static void learn_answer(struct dnsproxy *p, const __u8 *a, size_t alen, struct 
 	n = dns_parse_answer(a, alen, &ev->q, addrs, 64, &ev->rcode);
 	if (n <= 0)
 		return;
+	/* The event says what the upstream answered; learned is what passes. */
+	ev->n_answers = (size_t)n < DNS_EVENT_ANSWERS ? (size_t)n : DNS_EVENT_ANSWERS;
+	memcpy(ev->answers, addrs, ev->n_answers * sizeof(addrs[0]));
 	for (i = 0; i < n; i++)
-		if (teachable(p, &addrs[i]))
+		if (compile_name_addr_ok(p->cfg.policy, &addrs[i]))
 			addrs[kept++] = addrs[i];
 	if (kept < n)
 		pr_warn("%s: %d loopback or unspecified address(es) in the answer not allowed\n",
 			ev->q.name, n - kept);
-	ev->n_answers = (size_t)n < DNS_EVENT_ANSWERS ? (size_t)n : DNS_EVENT_ANSWERS;
-	memcpy(ev->answers, addrs, ev->n_answers * sizeof(addrs[0]));
 	if (ev->verdict == WEIR_V_ALLOW && p->cfg.learn && kept)
 		learn_add(p->cfg.learn, ev->q.name, r, nr, addrs, kept);
 }

@@ -401,6 +401,8 @@ void summary_add(struct summary *s, const struct weir_event *e)
 
 	if (e->verdict <= WEIR_V_WOULD_DENY)
 		s->total[e->verdict]++;
+	if (e->op == WEIR_OP_SOCKET || e->op == WEIR_OP_SETSOCKOPT)
+		return; /* no destination: counted, not listed */
 	for (i = 0; i < s->n; i++) {
 		struct dest_count *d = &s->d[i];
 

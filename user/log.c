@@ -33,7 +33,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 {
 	if (level != LIBBPF_WARN && log_level < LOG_LEVEL_TRACE)
 		return 0;
-	fputs("weir: libbpf: ", stderr);
+	fputs("weir: ", stderr); /* libbpf's own lines begin "libbpf: " */
 	return vfprintf(stderr, fmt, ap);
 }
 

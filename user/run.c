@@ -614,7 +614,7 @@ static int prepare(struct run *r)
 			"mount one, e.g.: mount -t cgroup2 none /sys/fs/cgroup\n");
 		return ret;
 	}
-	if (!r->id.uid && !r->o.quiet)
+	if (!r->id.uid) /* even with -q: this weakens the boundary */
 		pr_warn("%s runs as root: it could detach weir's programs and leave its cgroup "
 			"(docs/threat-model.md); use --user to run it unprivileged\n",
 			r->o.argv[0]);

@@ -182,6 +182,7 @@ int identity_resolve(const char *user, const char *group, struct identity *id, c
 	if (!err && group) {
 		err = lookup_group(group, id, why, len);
 		id->change = true;
+		id->ngroups = 0; /* -g GROUP: that group only, none of USER's */
 	}
 	id->name = user ? user : "root";
 	return err;

@@ -39,7 +39,7 @@ setup() {
 		--txt-record=other.test,"v=spf1 -all")
 	e2e_start_dns allowed.test,192.0.2.10,2001:db8::1 other.test,192.0.2.11 \
 		target.test,192.0.2.12 a.wild.test,192.0.2.13 a.b.wild.test,192.0.2.14 \
-		x.y.deep.test,192.0.2.15 exfil.evil.test,203.0.113.66
+		x.y.deep.test,192.0.2.15 exfil.evil.test,203.0.113.66 rebind.test,127.0.0.1
 	e2e_check_dns allowed.test 192.0.2.10
 	e2e_check_dns alias.test 192.0.2.12
 	POL=$(e2e_policy main <<-EOF
@@ -278,7 +278,25 @@ test_static_names() {
 	umount /etc/hosts
 }
 
+test_rebinding() {
+	local pol
+	pol=$(e2e_policy rebind <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - domain: rebind.test
+	EOF
+	)
+	t_begin "DNS rebinding: an allowed name answering 127.0.0.1 does not open loopback"
+	run_weir -p "$pol" -e "$T/ev10" -- sh -c "getent ahostsv4 rebind.test | head -1;
+		$NETPROBE tcp 127.0.0.1 9000 d10"
+	x_out "$(printf '127.0.0.1       STREAM rebind.test\nEPERM')"
+	x_json "$T/ev10" 'any(.[]; .op == "dns" and .name == "rebind.test" and .answers == ["127.0.0.1"])'
+	t_end
+}
+
 setup
+test_rebinding
 test_static_names
 test_getaddrinfo_then_connect
 test_refused_never_upstream

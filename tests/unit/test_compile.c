@@ -235,3 +235,42 @@ Test(compile, audit_flag_follows_mode)
 	compiled_free(&c);
 	policy_free(p);
 }
+
+static size_t rebinding_addrs(void *ctx, __u32 rule, const struct resolved_addr **out)
+{
+	static const struct resolved_addr a[] = {
+		{ .family = AF_INET, .addr = { 127, 0, 0, 1 } },
+		{ .family = AF_INET, .addr = { 0, 0, 0, 0 } },
+		{ .family = AF_INET6, .addr = { [15] = 1 } },
+		{ .family = AF_INET6, .addr = { [10] = 0xff, [11] = 0xff, 127, 0, 0, 2 } },
+		{ .family = AF_INET, .addr = { 192, 0, 2, 10 } },
+	};
+
+	*out = a;
+	return 5;
+}
+
+/* A name may not open loopback when the policy denies it (DNS rebinding),
+ * nor ever the unspecified address. */
+Test(compile, name_addresses_cannot_rebind_to_loopback)
+{
+	struct compile_input in = { .domain_addrs = rebinding_addrs };
+	char err[COMPILE_ERR_LEN];
+	struct compiled c;
+
+	in.policy = load("version: 1\nloopback: deny\nallow:\n  - domain: rebind.test\n");
+	cr_assert_eq(compile_policy(&in, &c, err), 0);
+	cr_expect_null(find(&c, "127.0.0.1/32"));
+	cr_expect_null(find(&c, "127.0.0.2/32"));
+	cr_expect_null(find(&c, "0.0.0.0/32"));
+	cr_expect_null(find(&c, "::1/128"));
+	cr_expect_not_null(find(&c, "192.0.2.10/32"));
+	compiled_free(&c);
+	policy_free((struct policy *)in.policy);
+	in.policy = load("version: 1\nloopback: allow\nallow:\n  - domain: rebind.test\n");
+	cr_assert_eq(compile_policy(&in, &c, err), 0);
+	cr_expect_not_null(find(&c, "127.0.0.1/32"), "loopback: allow lets a name use it");
+	cr_expect_null(find(&c, "0.0.0.0/32"));
+	compiled_free(&c);
+	policy_free((struct policy *)in.policy);
+}
