@@ -39,6 +39,10 @@ setup() {
 	EOF
 	)
 	chmod 1777 "$T"
+	# The checkout may sit in a directory only root can enter (a fresh CI
+	# clone under mktemp -d): give the unprivileged side its own copy.
+	cp "$WEIR_BUILD/bin/escape" "$T/escape" && chmod 755 "$T/escape" || e2e_die "cp escape"
+	ESCAPE=$T/escape
 }
 
 # Each "ok"/"not ok" line of escape's output becomes a test; every token it
