@@ -277,30 +277,74 @@ static void map_sets(struct weir_lpm_val *v, const __u32 *sets)
 		v->allow.set = sets[v->allow.set - 1];
 }
 
+#define BATCH 65536
+
+/*
+ * Write n entries: batch updates where the kernel has them for LPM tries
+ * (one bpf() call per 64k entries instead of one per entry), else one by
+ * one. key(i, buf) writes entry i's key.
+ */
+static int write_batch(int fd, size_t n, size_t ksize, const struct centry *ents, __u32 slot,
+		       const __u32 *sets, void (*key)(const struct centry *, __u32, void *))
+{
+	static int have_batch = -1;
+	struct weir_lpm_val *vals;
+	size_t i, done, m;
+	__u32 cnt;
+	char *keys;
+	int err = 0;
+
+	keys = malloc(BATCH * ksize);
+	vals = malloc(BATCH * sizeof(*vals));
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (done = 0; !err && done < n; done += m) {
+		m = n - done < BATCH ? n - done : BATCH;
+		for (i = 0; i < m; i++) {
+			key(&ents[done + i], slot, keys + i * ksize);
+			vals[i] = ents[done + i].val;
+			map_sets(&vals[i], sets);
+		}
+		cnt = m;
+		if (have_batch != 0 && !bpf_map_update_batch(fd, keys, vals, &cnt, NULL)) {
+			have_batch = 1;
+			continue;
+		}
+		if (have_batch == 1) {
+			err = -errno;
+			break;
+		}
+		have_batch = 0; /* no batch ops for this map type here */
+		for (i = 0; !err && i < m; i++)
+			if (bpf_map_update_elem(fd, keys + i * ksize, &vals[i], BPF_ANY))
+				err = -errno;
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
+static void key4_of(const struct centry *c, __u32 slot, void *k)
+{
+	make_key4(c, slot, k);
+}
+
+static void key6_of(const struct centry *c, __u32 slot, void *k)
+{
+	make_key6(c, slot, k);
+}
+
 static int write_entries(struct egress *e, const struct generation *g)
 {
-	int fd4 = bpf_map__fd(e->skel->maps.weir_lpm4);
-	int fd6 = bpf_map__fd(e->skel->maps.weir_lpm6);
-	struct weir_lpm_val v;
-	struct weir_key4 k4;
-	struct weir_key6 k6;
-	size_t i;
+	int err;
 
-	for (i = 0; i < g->c.n4; i++) {
-		make_key4(&g->c.v4[i], g->slot, &k4);
-		v = g->c.v4[i].val;
-		map_sets(&v, g->sets);
-		if (bpf_map_update_elem(fd4, &k4, &v, BPF_ANY))
-			return -errno;
-	}
-	for (i = 0; i < g->c.n6; i++) {
-		make_key6(&g->c.v6[i], g->slot, &k6);
-		v = g->c.v6[i].val;
-		map_sets(&v, g->sets);
-		if (bpf_map_update_elem(fd6, &k6, &v, BPF_ANY))
-			return -errno;
-	}
-	return 0;
+	err = write_batch(bpf_map__fd(e->skel->maps.weir_lpm4), g->c.n4, sizeof(struct weir_key4),
+			  g->c.v4, g->slot, g->sets, key4_of);
+	return err ?: write_batch(bpf_map__fd(e->skel->maps.weir_lpm6), g->c.n6,
+				  sizeof(struct weir_key6), g->c.v6, g->slot, g->sets, key6_of);
 }
 
 static int write_sets(struct egress *e, struct generation *g)
