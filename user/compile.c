@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,18 +178,42 @@ struct node {
 	__u8 addr[16];
 	size_t first, count; /* its constraints in the sorted crule array */
 	struct node *parent;
+	/* Its own ranges per side, deduplicated once (struct ranges pool):
+	 * a prefix named by 400 rules is then one range to its descendants. */
+	size_t own_off[2];
+	__u8 own_n[2];
+	__u8 own_overflow[2];
 };
+
+struct ranges {
+	struct weir_portrange *r;
+	size_t n, cap;
+};
+
+/* Network-order bytes compare like big-endian numbers: two words, not a
+ * byte loop (this sort is most of a 1M-rule compile). */
+static __u64 addr_word(const __u8 *a, int i)
+{
+	__u64 w;
+
+	memcpy(&w, a + 8 * i, 8);
+	return be64toh(w);
+}
 
 static int cmp_crule(const void *a, const void *b)
 {
 	const struct crule *x = a, *y = b;
-	int c;
+	__u64 p, q;
+	int i;
 
 	if (x->family != y->family)
 		return x->family - y->family;
-	c = memcmp(x->addr, y->addr, 16);
-	if (c)
-		return c;
+	for (i = 0; i < 2; i++) {
+		p = addr_word(x->addr, i);
+		q = addr_word(y->addr, i);
+		if (p != q)
+			return p < q ? -1 : 1;
+	}
 	if (x->plen != y->plen)
 		return x->plen - y->plen;
 	/* Same prefix: deterministic order, so the lowest rule id is reported. */
@@ -240,29 +265,73 @@ static void rangeset_add(struct rangeset *rs, const struct weir_portrange *r)
 	rs->r[rs->n++] = *r;
 }
 
-static void gather(const struct crule *rules, const struct node *n, __u8 side, struct rangeset *rs)
+/* The ranges of a node's own constraints on one side, deduplicated. */
+static void own_ranges(const struct crule *rules, const struct node *n, __u8 side,
+		       struct rangeset *rs)
 {
 	struct weir_portrange r;
 	size_t i, j;
 
-	for (; n; n = n->parent) {
-		for (i = n->first; i < n->first + n->count; i++) {
-			const struct crule *c = &rules[i];
+	for (i = n->first; i < n->first + n->count; i++) {
+		const struct crule *c = &rules[i];
 
-			if (c->side != side)
-				continue;
-			r = (struct weir_portrange){ .lo = 0, .hi = 65535, .protos = c->protos,
-						     .flags = c->flags, .rule = c->rule };
-			if (!c->n_ports) {
-				rangeset_add(rs, &r);
-				continue;
-			}
-			for (j = 0; j < c->n_ports; j++) {
-				r.lo = c->ports[j].lo;
-				r.hi = c->ports[j].hi;
-				rangeset_add(rs, &r);
-			}
+		if (c->side != side)
+			continue;
+		r = (struct weir_portrange){ .lo = 0, .hi = 65535, .protos = c->protos,
+					     .flags = c->flags, .rule = c->rule };
+		if (!c->n_ports) {
+			rangeset_add(rs, &r);
+			continue;
 		}
+		for (j = 0; j < c->n_ports; j++) {
+			r.lo = c->ports[j].lo;
+			r.hi = c->ports[j].hi;
+			rangeset_add(rs, &r);
+		}
+	}
+}
+
+static int store_own(const struct crule *rules, struct node *n, struct ranges *pool)
+{
+	struct weir_portrange *r;
+	int side;
+
+	for (side = 0; side < 2; side++) {
+		struct rangeset rs = {};
+
+		own_ranges(rules, n, side, &rs);
+		if (pool->n + rs.n > pool->cap) {
+			size_t cap = pool->cap ? pool->cap * 2 : 1024;
+
+			while (cap < pool->n + rs.n)
+				cap *= 2;
+			r = realloc(pool->r, cap * sizeof(*r));
+			if (!r)
+				return -ENOMEM;
+			pool->r = r;
+			pool->cap = cap;
+		}
+		memcpy(pool->r + pool->n, rs.r, rs.n * sizeof(rs.r[0]));
+		n->own_off[side] = pool->n;
+		n->own_n[side] = rs.n;
+		n->own_overflow[side] = rs.overflow;
+		pool->n += rs.n;
+	}
+	return 0;
+}
+
+/* A node's ranges on one side: its own, then each cover's, most specific
+ * first (the first match decides which rule an event names). */
+static void gather(const struct ranges *pool, const struct node *n, __u8 side,
+		   struct rangeset *rs)
+{
+	size_t i;
+
+	for (; n; n = n->parent) {
+		if (n->own_overflow[side])
+			rs->overflow = true;
+		for (i = 0; i < n->own_n[side]; i++)
+			rangeset_add(rs, &pool->r[n->own_off[side] + i]);
 	}
 }
 
@@ -356,15 +425,15 @@ static void format_prefix(const struct node *n, char *buf, size_t len)
 	snprintf(buf, len, "%s/%u", a, n->plen);
 }
 
-static int node_value(const struct crule *rules, const struct node *n, struct setidx *si,
+static int node_value(const struct ranges *pool, const struct node *n, struct setidx *si,
 		      struct centry *e, char err[COMPILE_ERR_LEN])
 {
 	struct rangeset allow = {}, deny = {};
 	char pfx[64];
 	int ret;
 
-	gather(rules, n, SIDE_DENY, &deny);
-	gather(rules, n, SIDE_ALLOW, &allow);
+	gather(pool, n, SIDE_DENY, &deny);
+	gather(pool, n, SIDE_ALLOW, &allow);
 	if (allow.overflow || deny.overflow) {
 		format_prefix(n, pfx, sizeof(pfx));
 		snprintf(err, COMPILE_ERR_LEN,
@@ -418,6 +487,7 @@ int compile_flatten(const struct crules *in, bool audit, struct compiled *out,
 		    char err[COMPILE_ERR_LEN])
 {
 	struct crule *rules = NULL;
+	struct ranges pool = {};
 	struct setidx si = {};
 	struct node *nodes;
 	size_t i, nn = 0;
@@ -436,8 +506,11 @@ int compile_flatten(const struct crules *in, bool audit, struct compiled *out,
 	out->v4 = calloc(nn ? nn : 1, sizeof(*out->v4));
 	if (!out->v4)
 		goto fail_nodes;
+	for (i = 0; i < nn; i++)
+		if (store_own(rules, &nodes[i], &pool))
+			goto fail_nodes;
 	for (i = 0; i < nn; i++) {
-		ret = node_value(rules, &nodes[i], &si, &out->v4[i], err);
+		ret = node_value(&pool, &nodes[i], &si, &out->v4[i], err);
 		if (ret)
 			goto fail_nodes;
 	}
@@ -449,11 +522,13 @@ int compile_flatten(const struct crules *in, bool audit, struct compiled *out,
 	out->n6 = nn - i;
 	out->sets = si.sets;
 	out->nsets = si.n;
+	free(pool.r);
 	free(si.slots);
 	free(nodes);
 	free(rules);
 	return 0;
 fail_nodes:
+	free(pool.r);
 	free(nodes);
 fail:
 	if (ret == -ENOMEM)

@@ -181,12 +181,17 @@ static void print_state(struct run_state *s, void *ctx)
 {
 	struct stat st;
 	bool pinned = s->pins[0] && !stat(s->pins, &st);
+	const char *enf;
 
+	/* bpffs is root's (mode 0700): anyone else cannot tell. */
+	if (geteuid())
+		enf = "enforcement unknown (run as root)";
+	else
+		enf = pinned ? "enforced (pinned)" : "NOT enforced";
 	(*(int *)ctx)++;
 	printf("run-%d  %-8s %d process%s  %s  cgroup %s\n", s->pid,
 	       s->alive ? "running" : "STALE", s->procs < 0 ? 0 : s->procs,
-	       s->procs == 1 ? "" : "es", pinned ? "enforced (pinned)" : "NOT enforced",
-	       s->cgroup);
+	       s->procs == 1 ? "" : "es", enf, s->cgroup);
 }
 
 int cmd_status(int argc, char **argv)
@@ -211,13 +216,18 @@ static void clean_state(struct run_state *s, void *ctx)
 
 	if (s->alive)
 		return;
-	/* Kill first, unpin second: never an unenforced moment. */
-	if (s->procs > 0 && cgroup_kill_all(s->cgroup))
+	/* Kill first, unpin second: never an unenforced moment. A run whose
+	 * processes survive keeps its pins. */
+	if (cgroup_kill_all(s->cgroup)) {
+		printf("run-%d: processes survive SIGKILL; left enforced\n", s->pid);
 		(*failed)++;
-	if (s->pins[0] && pins_dir_remove(s->pins))
+		return;
+	}
+	if ((s->pins[0] && pins_dir_remove(s->pins)) || cgroup_remove(s->cgroup)) {
+		printf("run-%d: could not remove everything (see above)\n", s->pid);
 		(*failed)++;
-	if (cgroup_remove(s->cgroup))
-		(*failed)++;
+		return;
+	}
 	printf("cleaned run-%d (%d process%s killed)\n", s->pid, s->procs < 0 ? 0 : s->procs,
 	       s->procs == 1 ? "" : "es");
 }
