@@ -337,6 +337,44 @@ static void child_cgroup_allow_case(void)
 	      "esc-childprog");
 }
 
+/* --user: no capability left in any set, and no way to gain one. */
+static void privilege_case(void)
+{
+	char line[256];
+	int caps_zero = 0, nnp = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "Cap", 3) && strstr(line, "0000000000000000"))
+			caps_zero++;
+		if (!strcmp(line, "NoNewPrivs:\t1\n"))
+			nnp = 1;
+	}
+	if (f)
+		fclose(f);
+	/* CapInh, CapPrm, CapEff, CapBnd, CapAmb */
+	check("no capabilities in any set (--user)", caps_zero == 5 ? 0 : EPERM, 0, 0, NULL);
+	check("no_new_privs set (--user)", nnp ? 0 : EPERM, 0, 0, NULL);
+	/* The obvious undo, a program of its own on a cgroup, needs CAP_BPF
+	 * and CAP_NET_ADMIN: refused. */
+	{
+		struct bpf_insn ret1[] = {
+			{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+			{ .code = BPF_JMP | BPF_EXIT },
+		};
+		union bpf_attr a = {};
+
+		a.prog_type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR;
+		a.expected_attach_type = BPF_CGROUP_INET4_CONNECT;
+		a.insns = (unsigned long)ret1;
+		a.insn_cnt = 2;
+		a.license = (unsigned long)"GPL";
+		check("load a cgroup BPF program (--user)",
+		      syscall(SYS_bpf, BPF_PROG_LOAD, &a, sizeof(a)) < 0 ? errno : 0, EPERM, 0,
+		      NULL);
+	}
+}
+
 /* A new user and network namespace: no route anywhere, no way around. */
 static void netns_case(void)
 {
@@ -391,6 +429,7 @@ int main(int argc, char **argv)
 		child_cgroup_allow_case();
 		cgroup_cases(true);
 	} else {
+		privilege_case();
 		cgroup_cases(false);
 		netns_case();
 	}

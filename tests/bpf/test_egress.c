@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -549,4 +550,58 @@ Test(egress, backstop_is_quiet_on_allowed_traffic)
 	for (i = 0; i < h.nev; i++)
 		cr_expect_neq(h.ev[i].op, WEIR_OP_EGRESS, "the backstop reported allowed traffic");
 	cr_expect_eq(egress_stat(h.eg, WEIR_STAT_BACKSTOP_DROPS), 0);
+}
+
+/* TCP: connect and send, let the parent change the policy, send again. */
+static int revoke_tcp_child(void *arg)
+{
+	struct sockaddr_in s = { .sin_family = AF_INET, .sin_port = htons(8080) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	char c = 0;
+
+	inet_pton(AF_INET, "192.0.2.1", &s.sin_addr);
+	if (connect(fd, (struct sockaddr *)&s, sizeof(s)) || send(fd, "first", 5, 0) < 0)
+		return errno;
+	if (write(to_parent[1], "x", 1) != 1 || read(to_child[0], &c, 1) != 1)
+		return 100;
+	send(fd, "after-revocation", 16, 0); /* queued; must never arrive */
+	usleep(500 * 1000);
+	return 0;
+}
+
+/* An established TCP connection is cut by a policy change: its next
+ * segments are dropped by the backstop (the connection then stalls). */
+Test(egress, established_tcp_is_revoked_by_a_policy_change)
+{
+	const char *y = "version: 1\nloopback: deny\nallow:\n  - ip: 203.0.113.9\n";
+	int l = h_listen_tcp("192.0.2.1", 8080), c;
+	struct compile_input in = {};
+	char err[POLICY_ERR_LEN], buf[64] = "", x;
+	struct pollfd pfd;
+	struct policy *pol;
+	struct compiled cp;
+	pid_t pid;
+
+	cr_assert_eq(pipe(to_parent), 0);
+	cr_assert_eq(pipe(to_child), 0);
+	pid = h_spawn(&h, revoke_tcp_child, NULL);
+	cr_assert_eq(read(to_parent[0], &x, 1), 1);
+	pfd = (struct pollfd){ .fd = l, .events = POLLIN };
+	cr_assert_eq(poll(&pfd, 1, 1000), 1);
+	c = accept(l, NULL, NULL);
+	cr_assert_geq(c, 0);
+	pfd = (struct pollfd){ .fd = c, .events = POLLIN };
+	cr_assert_eq(poll(&pfd, 1, 1000), 1);
+	cr_assert_eq(recv(c, buf, sizeof(buf), 0), 5, "the first bytes, allowed, did not arrive");
+	cr_assert_eq(policy_load_buffer("new.yaml", y, strlen(y), &pol, err), 0, "%s", err);
+	in.policy = pol;
+	cr_assert_eq(compile_policy(&in, &cp, err), 0);
+	cr_assert_eq(egress_apply(h.eg, &cp), 0);
+	compiled_free(&cp);
+	policy_free(pol);
+	cr_assert_eq(write(to_child[1], "x", 1), 1);
+	cr_assert_eq(h_wait(pid), 0);
+	cr_assert_eq(poll(&pfd, 1, 300), 0, "bytes arrived after revocation");
+	cr_expect_geq(egress_stat(h.eg, WEIR_STAT_BACKSTOP_DROPS), 1);
+	close(c);
 }
