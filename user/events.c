@@ -368,6 +368,7 @@ int event_format_human(const struct weir_event *e, char *buf, size_t len)
 /* --- summary --------------------------------------------------------------- */
 
 #define SUMMARY_MAX 4096 /* distinct destinations remembered */
+#define SUMMARY_SLOTS (2 * SUMMARY_MAX) /* open addressing, at most half full */
 
 struct dest_count {
 	__u8 family, protocol, verdict;
@@ -376,9 +377,12 @@ struct dest_count {
 	__u64 count;
 };
 
+/* Destinations by hash, so that a program spraying thousands of them does
+ * not slow the reader into losing events. */
 struct summary {
-	struct dest_count *d;
+	struct dest_count *d; /* in first-seen order */
 	size_t n;
+	__u32 *slots; /* 1-based index into d, 0 empty */
 	__u64 total[3]; /* by verdict */
 	__u64 untracked; /* events past SUMMARY_MAX destinations */
 	__u64 dns[3]; /* queries by verdict */
@@ -388,27 +392,47 @@ struct summary *summary_new(void)
 {
 	struct summary *s = calloc(1, sizeof(*s));
 
-	if (s && !(s->d = calloc(SUMMARY_MAX, sizeof(*s->d)))) {
-		free(s);
+	if (!s)
+		return NULL;
+	s->d = calloc(SUMMARY_MAX, sizeof(*s->d));
+	s->slots = calloc(SUMMARY_SLOTS, sizeof(*s->slots));
+	if (!s->d || !s->slots) {
+		summary_free(s);
 		return NULL;
 	}
 	return s;
 }
 
+static bool same_dest(const struct dest_count *d, const struct weir_event *e)
+{
+	return d->verdict == e->verdict && d->port == e->port && d->family == e->family &&
+	       d->protocol == e->protocol && !memcmp(d->addr, e->addr, 16);
+}
+
+static size_t dest_hash(const struct weir_event *e)
+{
+	__u64 h = 1469598103934665603ULL;
+	size_t i;
+
+	for (i = 0; i < 16; i++)
+		h = (h ^ e->addr[i]) * 1099511628211ULL;
+	h = (h ^ e->port ^ (__u64)e->protocol << 16 ^ (__u64)e->verdict << 24 ^
+	     (__u64)e->family << 32) *
+	    1099511628211ULL;
+	return h % SUMMARY_SLOTS;
+}
+
 void summary_add(struct summary *s, const struct weir_event *e)
 {
-	size_t i;
+	size_t h;
 
 	if (e->verdict <= WEIR_V_WOULD_DENY)
 		s->total[e->verdict]++;
 	if (e->op == WEIR_OP_SOCKET || e->op == WEIR_OP_SETSOCKOPT)
 		return; /* no destination: counted, not listed */
-	for (i = 0; i < s->n; i++) {
-		struct dest_count *d = &s->d[i];
-
-		if (d->verdict == e->verdict && d->port == e->port && d->family == e->family &&
-		    d->protocol == e->protocol && !memcmp(d->addr, e->addr, 16)) {
-			d->count++;
+	for (h = dest_hash(e); s->slots[h]; h = (h + 1) % SUMMARY_SLOTS) {
+		if (same_dest(&s->d[s->slots[h] - 1], e)) {
+			s->d[s->slots[h] - 1].count++;
 			return;
 		}
 	}
@@ -416,9 +440,10 @@ void summary_add(struct summary *s, const struct weir_event *e)
 		s->untracked++;
 		return;
 	}
-	s->d[s->n++] = (struct dest_count){ .family = e->family, .protocol = e->protocol,
-					    .verdict = e->verdict, .port = e->port, .count = 1 };
-	memcpy(s->d[s->n - 1].addr, e->addr, 16);
+	s->d[s->n] = (struct dest_count){ .family = e->family, .protocol = e->protocol,
+					  .verdict = e->verdict, .port = e->port, .count = 1 };
+	memcpy(s->d[s->n].addr, e->addr, 16);
+	s->slots[h] = ++s->n;
 }
 
 static void print_verdict(const struct summary *s, FILE *f, __u8 verdict, const char *label)
@@ -476,5 +501,6 @@ void summary_free(struct summary *s)
 	if (!s)
 		return;
 	free(s->d);
+	free(s->slots);
 	free(s);
 }

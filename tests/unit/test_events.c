@@ -187,3 +187,34 @@ Test(cgroup, v1_only_is_enoent)
 	cr_expect_eq(cgroup_find_v2(p, mnt, sizeof(mnt)), -ENOENT);
 	unlink(p);
 }
+
+/* 5000 distinct destinations, each twice: the first 4096 are listed with
+ * their counts, the rest counted as untracked; totals stay exact. */
+Test(events, summary_many_destinations)
+{
+	struct summary *s = summary_new();
+	struct weir_event e = ev4();
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+	int i, r;
+
+	for (r = 0; r < 2; r++) {
+		for (i = 0; i < 5000; i++) {
+			e.port = 1000 + i % 50000;
+			e.addr[3] = i & 0xff;
+			e.addr[2] = i >> 8;
+			summary_add(s, &e);
+		}
+	}
+	f = open_memstream(&out, &len);
+	summary_print(s, f, 0);
+	fclose(f);
+	cr_expect(strstr(out, "weir: summary: 0 allowed, 10000 denied"), "%.200s", out);
+	cr_expect(strstr(out, "(1808 more decisions to other destinations)"), "%s",
+		  out + len - 200);
+	cr_expect(strstr(out, "x2\n"));
+	cr_expect_null(strstr(out, "x1\n"), "a listed destination lost a count");
+	free(out);
+	summary_free(s);
+}
