@@ -446,25 +446,43 @@ void summary_add(struct summary *s, const struct weir_event *e)
 	s->slots[h] = ++s->n;
 }
 
+#define SUMMARY_PRINT 20 /* destinations listed per verdict at exit */
+
+static int by_count(const void *a, const void *b)
+{
+	const struct dest_count *x = *(const struct dest_count *const *)a;
+	const struct dest_count *y = *(const struct dest_count *const *)b;
+
+	return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
+}
+
+/* The busiest destinations of one verdict, then how many more there were. */
 static void print_verdict(const struct summary *s, FILE *f, __u8 verdict, const char *label)
 {
+	const struct dest_count **v = calloc(s->n ? s->n : 1, sizeof(*v));
 	struct weir_event e = {};
 	char dest[64], pbuf[8];
-	size_t i;
+	size_t i, n = 0;
 
-	for (i = 0; i < s->n; i++) {
-		const struct dest_count *d = &s->d[i];
-
-		if (d->verdict != verdict)
-			continue;
-		e.family = d->family;
-		e.port = d->port;
-		memcpy(e.addr, d->addr, 16);
+	if (!v)
+		return;
+	for (i = 0; i < s->n; i++)
+		if (s->d[i].verdict == verdict)
+			v[n++] = &s->d[i];
+	qsort(v, n, sizeof(*v), by_count);
+	for (i = 0; i < n && i < SUMMARY_PRINT; i++) {
+		e.family = v[i]->family;
+		e.port = v[i]->port;
+		memcpy(e.addr, v[i]->addr, 16);
 		event_format_dest(&e, dest, sizeof(dest));
-		fprintf(f, "weir:   %-10s %-4s %-46s x%llu\n", label,
-			event_proto_name(d->protocol, pbuf, sizeof(pbuf)), dest,
-			(unsigned long long)d->count);
+		fprintf(f, "weir:   %-10s %-6s %-46s x%llu\n", label,
+			event_proto_name(v[i]->protocol, pbuf, sizeof(pbuf)), dest,
+			(unsigned long long)v[i]->count);
 	}
+	if (n > SUMMARY_PRINT)
+		fprintf(f, "weir:   %-10s ... and %zu more destinations\n", label,
+			n - SUMMARY_PRINT);
+	free(v);
 }
 
 void summary_add_dns(struct summary *s, const struct dns_event *e)
