@@ -36,7 +36,8 @@ setup() {
 		192.0.2.13:80 192.0.2.14:80 192.0.2.15:80 203.0.113.66:80 '[2001:db8::1]:80' \
 		198.51.100.53:53 198.51.100.53:853 '[2001:db8::53]:53'
 	E2E_DNS_EXTRA=(--cname=alias.test,mid.test --cname=mid.test,target.test
-		--txt-record=other.test,"v=spf1 -all")
+		--txt-record=other.test,"v=spf1 -all"
+		--txt-record=big.allowed.test,"weir-00-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","weir-01-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","weir-02-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","weir-03-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","weir-04-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","weir-05-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","weir-06-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","weir-07-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","weir-08-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","weir-09-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","weir-10-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","weir-11-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
 	e2e_start_dns allowed.test,192.0.2.10,2001:db8::1 other.test,192.0.2.11 \
 		target.test,192.0.2.12 a.wild.test,192.0.2.13 a.b.wild.test,192.0.2.14 \
 		x.y.deep.test,192.0.2.15 exfil.evil.test,203.0.113.66 rebind.test,127.0.0.1
@@ -54,6 +55,7 @@ setup() {
 		    ports: [80]
 		  - domain: "**.deep.test"
 		    ports: [80]
+		  - domain: big.allowed.test
 		deny:
 		  - domain: "*.evil.test"
 	EOF
@@ -188,6 +190,26 @@ test_cname_and_wildcards() {
 	t_end
 }
 
+test_truncation_and_edns() {
+	t_begin "a truncated UDP answer (TC) makes dig retry over TCP, through weir"
+	upstream_mark
+	run_weir -p "$POL" -e "$T/ev11" -- sh -c "${DIG[*]} +noedns +nocookie @198.51.100.53 big.allowed.test TXT"
+	x_rc 0
+	grep -q 'Truncated, retrying in TCP mode' "$OUT" || t_why "dig saw no truncation: $(t_tail "$OUT")"
+	[ "$(grep -c 'weir-[0-9][0-9]-' "$OUT")" -ge 1 ] || t_why "no TXT answer over TCP: $(t_tail "$OUT")"
+	x_json "$T/ev11" 'any(.[]; .op == "dns" and .name == "big.allowed.test" and .proto == "tcp"
+		and .verdict == "allow")'
+	t_end
+
+	t_begin "EDNS0 passes through: the answer carries the upstream's OPT record"
+	run_weir -p "$POL" -- "${DIG[@]}" +edns=0 +bufsize=1232 @198.51.100.53 big.allowed.test TXT
+	x_rc 0
+	grep -q 'OPT PSEUDOSECTION' "$OUT" || t_why "no OPT record in the answer"
+	grep -q 'udp: ' "$OUT" || t_why "no EDNS udp size in the answer"
+	grep -q 'weir-11-' "$OUT" || t_why "the full answer did not arrive over UDP with EDNS"
+	t_end
+}
+
 test_ttl_expiry() {
 	local pol
 	pol=$(e2e_policy ttl <<-EOF
@@ -302,6 +324,7 @@ test_getaddrinfo_then_connect
 test_refused_never_upstream
 test_any_resolver_address
 test_cname_and_wildcards
+test_truncation_and_edns
 test_ttl_expiry
 test_audit_mode
 test_upstream_setting
