@@ -364,14 +364,18 @@ static void udp_query(struct dnsproxy *p, int lfd)
 	struct dns_event ev = { .protocol = IPPROTO_UDP };
 	struct weir_portrange r[WEIR_LEARN_RANGES];
 	size_t nr, i;
-	int resplen;
+	int resplen, fwd;
 	ssize_t n;
 
 	n = recvfrom(lfd, buf, sizeof(buf), 0, (struct sockaddr *)&client, &clen);
 	if (n <= 0)
 		return;
-	find_asker(p, IPPROTO_UDP, &client, lfd, &ev);
-	if (!judge(p, buf, n, &ev, r, &nr, resp, &resplen)) {
+	/* Before any answer: the asker's socket may close right after it.
+	 * Only asked when someone will see it (a refusal line, an events file). */
+	fwd = judge(p, buf, n, &ev, r, &nr, resp, &resplen);
+	if (!fwd || ev.verdict != WEIR_V_ALLOW || p->cfg.attribute_all)
+		find_asker(p, IPPROTO_UDP, &client, lfd, &ev);
+	if (!fwd) {
 		if (resplen)
 			sendto(lfd, resp, resplen, 0, (struct sockaddr *)&client, clen);
 		if (ev.q.name[0])
@@ -519,10 +523,12 @@ static void tcp_one(struct tcp_client *c, __u8 *q, size_t qlen, __u8 *resp)
 	struct dns_event ev = { .protocol = IPPROTO_TCP };
 	struct weir_portrange r[WEIR_LEARN_RANGES];
 	size_t nr, alen;
-	int resplen;
+	int resplen, fwd;
 
-	find_asker(c->p, IPPROTO_TCP, &c->peer, c->lfd, &ev);
-	if (!judge(c->p, q, qlen, &ev, r, &nr, resp, &resplen)) {
+	fwd = judge(c->p, q, qlen, &ev, r, &nr, resp, &resplen);
+	if (!fwd || ev.verdict != WEIR_V_ALLOW || c->p->cfg.attribute_all)
+		find_asker(c->p, IPPROTO_TCP, &c->peer, c->lfd, &ev);
+	if (!fwd) {
 		if (resplen)
 			write_msg(c->fd, resp, resplen);
 	} else if (tcp_forward(c->p, q, qlen, resp, &alen)) {

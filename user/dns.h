@@ -54,6 +54,8 @@ struct dnsproxy_cfg {
 	struct egress *egress; /* for weir_askers */
 	dns_event_fn on_event;
 	void *ctx;
+	bool attribute_all; /* find the asker of every query, not only refused
+			     * ones (an events file wants pid/comm on each) */
 };
 
 /* What the policy says of NAME: allowed (1) with the port ranges of every

@@ -279,6 +279,7 @@ static int start_dns(struct run *r)
 		.egress = r->egress,
 		.on_event = on_dns_event,
 		.ctx = r,
+		.attribute_all = r->events != NULL,
 	};
 
 	return dnsproxy_start(r->dns, &cfg);
