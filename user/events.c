@@ -103,9 +103,11 @@ static const char *sock_type_name(__u8 type)
 	}
 }
 
-const char *event_proto_name(__u8 protocol, char *buf, size_t len)
+const char *event_proto_name(__u16 protocol, char *buf, size_t len)
 {
 	switch (protocol) {
+	case 262:
+		return "mptcp";
 	case 6:
 		return "tcp";
 	case 17:
@@ -371,8 +373,8 @@ int event_format_human(const struct weir_event *e, char *buf, size_t len)
 #define SUMMARY_SLOTS (2 * SUMMARY_MAX) /* open addressing, at most half full */
 
 struct dest_count {
-	__u8 family, protocol, verdict;
-	__u16 port;
+	__u8 family, verdict;
+	__u16 protocol, port;
 	__u8 addr[16];
 	__u64 count;
 };

@@ -34,7 +34,7 @@ const char *event_op_name(__u8 op);
 const char *event_verdict_name(__u8 verdict);
 const char *event_reason_name(const struct weir_event *e);
 /* "tcp", "udp", "icmp", or the protocol number. */
-const char *event_proto_name(__u8 protocol, char *buf, size_t len);
+const char *event_proto_name(__u16 protocol, char *buf, size_t len);
 /* The name an address was learned from or the domain the deciding rule
  * names (copied into buf), or NULL. */
 const char *event_domain(const struct event_ctx *ctx, const struct weir_event *e, char *buf,

@@ -173,10 +173,9 @@ struct weir_event {
 	__u8 op; /* enum weir_op */
 	__u8 reason; /* enum weir_reason */
 	__u8 family; /* AF_INET or AF_INET6: the family of addr as given */
-	__u8 protocol; /* IPPROTO_* of the socket */
+	__u16 protocol; /* IPPROTO_* of the socket (IPPROTO_MPTCP is 262) */
 	__u8 sock_type; /* SOCK_STREAM, SOCK_DGRAM, ... */
 	__u8 flags; /* WEIR_EF_* */
-	__u8 __pad0;
 	__u16 port; /* destination port, host byte order */
 	__u16 __pad1;
 	__u8 addr[16]; /* destination as the program gave it; IPv4 in addr[0..3] */
