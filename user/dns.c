@@ -111,6 +111,12 @@ int dns_judge_name(const struct policy *p, const char *name, __u32 *rule,
 
 	*rule = 0;
 	*nr = 0;
+	/* Names come in presentation form: ldns writes a dot inside a label,
+	 * or any byte outside ordinary names, with a backslash. Such a label
+	 * ("x\.wild.test" is one label "x.wild" then "test") would otherwise
+	 * match a wildcard it is not under. No policy names them. */
+	if (strchr(name, '\\'))
+		return 0;
 	for (i = 0; i < p->n_deny; i++) {
 		if (rule_names(&p->deny[i], name)) {
 			*rule = WEIR_RULE_ID(WEIR_RK_DENY, i);

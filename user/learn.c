@@ -53,6 +53,10 @@ int learn_new(struct egress *eg, const struct learn_opts *o, struct learn **out)
 	return 0;
 }
 
+/* Bounds on what a command can make weir (outside its cgroup) remember. */
+#define LEARN_MAX_NAMES 65536
+#define LEARN_MAX_PAIRS 262144
+
 static __u32 name_id(struct learn *l, const char *name)
 {
 	char **names;
@@ -61,6 +65,8 @@ static __u32 name_id(struct learn *l, const char *name)
 	for (i = 0; i < l->nnames; i++)
 		if (!strcmp(l->names[i], name))
 			return i + 1;
+	if (l->nnames >= LEARN_MAX_NAMES)
+		return 0; /* learn nothing more: fails closed */
 	names = realloc(l->names, (l->nnames + 1) * sizeof(*names));
 	if (!names)
 		return 0;
@@ -151,7 +157,7 @@ int learn_add(struct learn *l, const char *name, const struct weir_portrange *r,
 	id = name_id(l, name);
 	for (i = 0; id && !err && i < n; i++) {
 		p = find_pair(l, id, &a[i], &live);
-		if (!p && live >= l->o.max_per_name) {
+		if (!p && (live >= l->o.max_per_name || l->n >= LEARN_MAX_PAIRS)) {
 			refused++;
 			continue;
 		}

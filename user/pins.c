@@ -110,19 +110,50 @@ struct run_state {
 	int procs; /* processes left in the cgroup, -1 if it is gone */
 };
 
-static bool weir_alive(pid_t pid)
+/* The cgroup v2 path of PID, relative to the mount ("/weir/run-42"). */
+static bool proc_cgroup(pid_t pid, char *out, size_t len)
 {
-	char p[64], comm[32] = "";
+	char p[64], line[4096];
+	bool found = false;
 	FILE *f;
 
-	snprintf(p, sizeof(p), "/proc/%d/comm", pid);
+	snprintf(p, sizeof(p), "/proc/%d/cgroup", pid);
 	f = fopen(p, "re");
 	if (!f)
 		return false;
-	if (!fgets(comm, sizeof(comm), f))
-		comm[0] = '\0';
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(out, len, "%s", line + 3);
+		found = true;
+	}
 	fclose(f);
-	return !strncmp(comm, "weir", 4);
+	return found;
+}
+
+/*
+ * Is weir still running as PID, for the run whose cgroup is RUN_CG (path
+ * below the mount)? A leftover in the run could fork until it gets the
+ * pid, and even exec weir: but it cannot leave the run's cgroup, and weir
+ * itself is never in it.
+ */
+static bool weir_alive(pid_t pid, const char *run_cg)
+{
+	char p[64], exe[4096], self[4096], cg[4096];
+	size_t rl = strlen(run_cg);
+	ssize_t n, m;
+
+	snprintf(p, sizeof(p), "/proc/%d/exe", pid);
+	n = readlink(p, exe, sizeof(exe) - 1);
+	m = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0 || m <= 0 || !proc_cgroup(pid, cg, sizeof(cg)))
+		return false;
+	exe[n] = self[m] = '\0';
+	if (!strncmp(cg, run_cg, rl) && (cg[rl] == '\0' || cg[rl] == '/'))
+		return false;
+	/* weir upgraded while running: its exe reads "PATH (deleted)". */
+	return !strncmp(exe, self, m) && (exe[m] == '\0' || !strcmp(exe + m, " (deleted)"));
 }
 
 static int count_procs(const char *cg)
@@ -166,8 +197,8 @@ static int for_each_run(state_fn fn, void *ctx)
 			continue;
 		memset(&s, 0, sizeof(s));
 		s.pid = pid;
-		s.alive = weir_alive(pid);
 		snprintf(s.cgroup, sizeof(s.cgroup), "%s/weir/run-%d", cg2, pid);
+		s.alive = weir_alive(pid, s.cgroup + strlen(cg2));
 		if (have_pins)
 			snprintf(s.pins, sizeof(s.pins), "%s/%s/run-%d", mnt, PINS_SUBDIR, pid);
 		s.procs = count_procs(s.cgroup);

@@ -305,6 +305,9 @@ static int setup_signals(struct run *r)
 {
 	sigset_t mask;
 
+	/* A closed stderr pipe must not kill weir mid-run (the command could
+	 * close it on purpose); the child gets the default back before exec. */
+	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);

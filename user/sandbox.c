@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 
 #include "log.h"
@@ -47,6 +48,8 @@ static int add_rules(scmp_filter_ctx ctx)
 {
 	static const char *const enosys[] = { "io_uring_setup", "io_uring_enter",
 					      "io_uring_register" };
+	static const char *const eperm[] = { "ptrace", "process_vm_readv", "process_vm_writev",
+					     "pidfd_getfd" };
 	size_t i;
 	int err;
 
@@ -66,6 +69,19 @@ static int add_rules(scmp_filter_ctx ctx)
 				       0);
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(socketcall), 0);
+	/* Typing into the operator's terminal runs commands outside the
+	 * cgroup once weir exits (TIOCSTI, and TIOCLINUX's paste). */
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff, TIOCSTI));
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff, TIOCLINUX));
+	/* Reaching into processes of the same uid outside the cgroup: their
+	 * sockets (pidfd_getfd) and their memory (ptrace, process_vm_*). */
+	for (i = 0; !err && i < sizeof(eperm) / sizeof(eperm[0]); i++)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+				       seccomp_syscall_resolve_name(eperm[i]), 0);
 	return err == -EEXIST ? 0 : err;
 }
 
@@ -119,10 +135,15 @@ static int lookup_user(const char *user, struct identity *id, char *why, size_t 
 
 	pw = getpwnam(user);
 	if (!pw) {
+		errno = 0;
 		n = strtol(user, &end, 10);
-		if (*user && !*end && n >= 0)
-			pw = getpwuid(n);
-		if (!pw && *user && !*end && n >= 0) { /* a bare number is fine */
+		/* (uid_t)-1 means "unchanged" to setresuid(): ids stop below it. */
+		if (!*user || *end || errno || n < 0 || n >= (long)UINT32_MAX) {
+			snprintf(why, len, "--user '%s': no such user", user);
+			return -EINVAL;
+		}
+		pw = getpwuid(n);
+		if (!pw) { /* a bare number is fine */
 			id->uid = n;
 			id->gid = n;
 			return 0;
@@ -151,8 +172,9 @@ static int lookup_group(const char *group, struct identity *id, char *why, size_
 		id->gid = gr->gr_gid;
 		return 0;
 	}
+	errno = 0;
 	n = strtol(group, &end, 10);
-	if (*group && !*end && n >= 0) {
+	if (*group && !*end && !errno && n >= 0 && n < (long)UINT32_MAX) {
 		id->gid = n;
 		return 0;
 	}
@@ -242,6 +264,10 @@ int sandbox_enter(const struct identity *id, const struct sock_fprog *filter)
 		err = drop_bounding_set();
 		if (!err)
 			err = raw_setids(id);
+		/* Trust, then check: the command must not start as anyone else. */
+		if (!err && (syscall(SYS_getuid) != id->uid || syscall(SYS_geteuid) != id->uid ||
+			     syscall(SYS_getgid) != id->gid || syscall(SYS_getegid) != id->gid))
+			err = EPERM;
 		if (!err)
 			err = clear_caps();
 		if (!err && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))

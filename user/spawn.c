@@ -46,6 +46,7 @@ static void __attribute__((noreturn)) child_exec(const struct spawn_opts *o, int
 	/* PDEATHSIG is cleared by a change of credentials: set it again. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 		_exit(EXIT_WEIR_FAILED);
+	signal(SIGPIPE, SIG_DFL); /* weir ignores it; exec would keep that */
 	sigprocmask(SIG_SETMASK, o->mask, NULL);
 	execvp(o->argv[0], o->argv);
 	child_fail(errpipe, 0, errno);
