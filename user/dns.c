@@ -501,26 +501,30 @@ static void set_timeouts(int fd, int ms)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
+int dns_tcp_exchange(const struct dns_upstream *u, const __u8 *q, size_t qlen, __u8 *ans,
+		     size_t *alen)
+{
+	int fd, err = -EHOSTUNREACH;
+
+	fd = socket(u->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	set_timeouts(fd, TCP_TIMEOUT_MS);
+	if (!connect(fd, (const struct sockaddr *)&u->sa, u->len) && !write_msg(fd, q, qlen) &&
+	    !read_msg(fd, ans, alen))
+		err = 0;
+	close(fd);
+	return err;
+}
+
 /* Ask the upstreams over TCP in turn; the answer goes to ans. */
 static int tcp_forward(struct dnsproxy *p, const __u8 *q, size_t qlen, __u8 *ans, size_t *alen)
 {
 	size_t i;
-	int fd;
 
-	for (i = 0; i < p->cfg.n_up; i++) {
-		const struct dns_upstream *u = &p->cfg.up[i];
-
-		fd = socket(u->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			continue;
-		set_timeouts(fd, TCP_TIMEOUT_MS);
-		if (!connect(fd, (const struct sockaddr *)&u->sa, u->len) &&
-		    !write_msg(fd, q, qlen) && !read_msg(fd, ans, alen)) {
-			close(fd);
+	for (i = 0; i < p->cfg.n_up; i++)
+		if (!dns_tcp_exchange(&p->cfg.up[i], q, qlen, ans, alen))
 			return 0;
-		}
-		close(fd);
-	}
 	return -EHOSTUNREACH;
 }
 

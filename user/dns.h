@@ -71,6 +71,10 @@ bool dnsproxy_has_ipv6(const struct dnsproxy *p);
 int dnsproxy_start(struct dnsproxy *p, const struct dnsproxy_cfg *cfg);
 void dnsproxy_free(struct dnsproxy *p);
 
+/* One query over TCP to one upstream (bounded by timeouts). */
+int dns_tcp_exchange(const struct dns_upstream *u, const __u8 *q, size_t qlen, __u8 *ans,
+		     size_t *alen);
+
 /* "IP", "IP:PORT", "[IPv6]:PORT" -> upstream (default port 53). */
 int dns_parse_upstream(const char *s, struct dns_upstream *u);
 

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -45,101 +46,124 @@ static time_t mono_now(void)
 	return ts.tv_sec;
 }
 
-static int query_one(ldns_resolver *res, ldns_rdf *qname, const char *name, ldns_rr_type type,
-		     struct resolved_addr *out, size_t *n)
-{
-	struct dns_question q = { .qtype = type };
-	__u8 *wire = NULL;
-	size_t len = 0;
-	ldns_pkt *pkt;
-	int rcode = 0, got;
+#define QUERY_TIMEOUT_MS 2000
 
-	*n = 0;
-	pkt = ldns_resolver_query(res, qname, type, LDNS_RR_CLASS_IN, LDNS_RD);
-	if (!pkt)
-		return -EHOSTUNREACH;
-	/* Through the wire form: one parser for answers, the one in dnsmsg.c. */
-	q.id = ldns_pkt_id(pkt);
-	got = ldns_pkt2wire(&wire, pkt, &len) == LDNS_STATUS_OK ? 0 : -ENOMEM;
-	ldns_pkt_free(pkt);
-	if (got)
-		return got;
-	snprintf(q.name, sizeof(q.name), "%s", name);
-	got = dns_parse_answer(wire, len, &q, out, RESOLVE_MAX_ADDRS, &rcode);
-	free(wire);
-	if (got < 0)
-		return got;
-	if (rcode != LDNS_RCODE_NOERROR && rcode != LDNS_RCODE_NXDOMAIN)
-		return -EIO;
-	*n = got;
-	return 0;
+static __u16 random_id(void)
+{
+	__u16 id;
+
+	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+		id = (__u16)(time(NULL) ^ getpid());
+	return id;
 }
 
-static ldns_resolver *make_resolver(const struct dns_upstream *up, size_t n_up)
+/* The query for NAME/TYPE in wire form, with a random id in q->id. */
+static int make_query(const char *name, ldns_rr_type type, struct dns_question *q, __u8 **wire,
+		      size_t *len)
 {
-	ldns_resolver *res = ldns_resolver_new();
-	size_t i;
+	char fqdn[DNS_NAME_MAX + 2];
+	ldns_pkt *pkt = NULL;
+	int err = 0;
 
-	if (!res)
-		return NULL;
-	for (i = 0; i < n_up; i++) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&up[i].sa;
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&up[i].sa;
-		ldns_rdf *a = up[i].sa.ss_family == AF_INET ?
-				      ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4, &s4->sin_addr) :
-				      ldns_rdf_new_frm_data(LDNS_RDF_TYPE_AAAA, 16, &s6->sin6_addr);
+	/* Absolute name: never let a search domain turn it into another one. */
+	snprintf(fqdn, sizeof(fqdn), "%s.", name);
+	if (ldns_pkt_query_new_frm_str(&pkt, fqdn, type, LDNS_RR_CLASS_IN, LDNS_RD) !=
+	    LDNS_STATUS_OK)
+		return -EINVAL;
+	q->id = random_id();
+	q->qtype = type;
+	snprintf(q->name, sizeof(q->name), "%s", name);
+	ldns_pkt_set_id(pkt, q->id);
+	if (ldns_pkt2wire(wire, pkt, len) != LDNS_STATUS_OK)
+		err = -ENOMEM;
+	ldns_pkt_free(pkt);
+	return err;
+}
 
-		if (a && ldns_resolver_push_nameserver(res, a) != LDNS_STATUS_OK)
-			pr_warn("cannot use upstream #%zu\n", i);
-		ldns_rdf_deep_free(a);
+/*
+ * One query to one upstream. The UDP socket is connected, so only that
+ * server's datagrams reach it (a program in the cgroup may send datagrams
+ * to weir's ports on loopback), and an answer counts only if it carries
+ * our random id and our question. A truncated answer is asked again over
+ * TCP. Returns the number of addresses or a negative errno; *rcode.
+ */
+static int ask(const struct dns_upstream *u, const struct dns_question *q, const __u8 *wire,
+	       size_t len, struct resolved_addr *out, int *rcode)
+{
+	struct timeval tv = { .tv_sec = QUERY_TIMEOUT_MS / 1000 };
+	__u8 buf[DNS_MSG_MAX];
+	size_t alen;
+	ssize_t n;
+	int fd, ret = -EHOSTUNREACH, i;
+
+	fd = socket(u->sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (const struct sockaddr *)&u->sa, u->len) || send(fd, wire, len, 0) < 0) {
+		close(fd);
+		return -EHOSTUNREACH;
 	}
-	if (n_up)
-		ldns_resolver_set_port(res, ntohs(up[0].sa.ss_family == AF_INET ?
-						  ((const struct sockaddr_in *)&up[0].sa)->sin_port :
-						  ((const struct sockaddr_in6 *)&up[0].sa)->sin6_port));
-	ldns_resolver_set_recursive(res, true);
-	ldns_resolver_set_retry(res, 2);
-	ldns_resolver_set_timeout(res, (struct timeval){ .tv_sec = 2 });
-	return res;
+	for (i = 0; i < 16; i++) { /* ignore what is not our answer */
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0)
+			break;
+		ret = dns_parse_answer(buf, n, q, out, RESOLVE_MAX_ADDRS, rcode);
+		if (ret == -EBADMSG)
+			continue;
+		if (n > 2 && (buf[2] & 0x02) && !dns_tcp_exchange(u, wire, len, buf, &alen))
+			ret = dns_parse_answer(buf, alen, q, out, RESOLVE_MAX_ADDRS, rcode);
+		break;
+	}
+	close(fd);
+	return ret == -EBADMSG ? -EHOSTUNREACH : ret;
+}
+
+/* TYPE records of NAME from the first upstream that answers. */
+static int query_one(const struct dns_upstream *up, size_t n_up, const char *name,
+		     ldns_rr_type type, struct resolved_addr *out, size_t *n)
+{
+	struct dns_question q = {};
+	__u8 *wire = NULL;
+	size_t len, i;
+	int ret = -EHOSTUNREACH, rcode = 0;
+
+	*n = 0;
+	if (make_query(name, type, &q, &wire, &len))
+		return -EINVAL;
+	for (i = 0; i < n_up; i++) {
+		ret = ask(&up[i], &q, wire, len, out, &rcode);
+		if (ret >= 0)
+			break;
+	}
+	free(wire);
+	if (ret < 0)
+		return ret;
+	if (rcode != LDNS_RCODE_NOERROR && rcode != LDNS_RCODE_NXDOMAIN)
+		return -EIO;
+	*n = ret;
+	return 0;
 }
 
 int resolve_name(const char *name, const struct dns_upstream *up, size_t n_up,
 		 struct resolved_addr **out, size_t *n)
 {
 	struct resolved_addr *a;
-	ldns_resolver *res = NULL;
-	ldns_rdf *qname = NULL;
-	char fqdn[260];
 	size_t n4 = 0, n6 = 0;
 	int err, err4;
 
 	*out = NULL;
 	*n = 0;
+	if (!n_up)
+		return -EHOSTUNREACH;
 	a = calloc(2 * RESOLVE_MAX_ADDRS, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	res = make_resolver(up, n_up);
-	if (!res || !n_up) {
-		err = n_up ? -ENOMEM : -EHOSTUNREACH;
-		goto out;
-	}
-	/* Absolute name: never let a search domain turn it into another one. */
-	snprintf(fqdn, sizeof(fqdn), "%s.", name);
-	qname = ldns_dname_new_frm_str(fqdn);
-	if (!qname) {
-		err = -EINVAL;
-		goto out;
-	}
 	/* Either family may fail alone (a server refusing AAAA, say). */
-	err4 = query_one(res, qname, name, LDNS_RR_TYPE_A, a, &n4);
-	err = query_one(res, qname, name, LDNS_RR_TYPE_AAAA, a + n4, &n6);
+	err4 = query_one(up, n_up, name, LDNS_RR_TYPE_A, a, &n4);
+	err = query_one(up, n_up, name, LDNS_RR_TYPE_AAAA, a + n4, &n6);
 	if (!err4 || !err)
 		err = 0;
-out:
-	if (qname)
-		ldns_rdf_deep_free(qname);
-	if (res)
-		ldns_resolver_deep_free(res);
 	if (err) {
 		free(a);
 		return err;

@@ -28,6 +28,7 @@
 #include <linux/bpf.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -375,6 +376,26 @@ static void privilege_case(void)
 	}
 }
 
+/* Ways out through other processes: typing into the operator's terminal
+ * (run by the shell after weir exits), and taking over a same-uid process
+ * outside the cgroup (its sockets, its memory). */
+static void other_process_cases(void)
+{
+	char c = 'x';
+	int e;
+
+	e = ioctl(0, TIOCSTI, &c) ? errno : 0;
+	check("ioctl TIOCSTI (type into the terminal)", e, EPERM, 0, NULL);
+	e = ioctl(0, TIOCLINUX, &c) ? errno : 0;
+	check("ioctl TIOCLINUX", e, EPERM, 0, NULL);
+	e = syscall(SYS_ptrace, 16 /* PTRACE_ATTACH */, getppid(), 0, 0) ? errno : 0;
+	check("ptrace attach", e, EPERM, 0, NULL);
+	e = syscall(SYS_pidfd_getfd, 0, 0, 0) < 0 ? errno : 0;
+	check("pidfd_getfd (take another process's socket)", e, EPERM, 0, NULL);
+	e = syscall(SYS_process_vm_writev, getppid(), NULL, 0, NULL, 0, 0) < 0 ? errno : 0;
+	check("process_vm_writev", e, EPERM, 0, NULL);
+}
+
 /* A new user and network namespace: no route anywhere, no way around. */
 static void netns_case(void)
 {
@@ -425,6 +446,7 @@ int main(int argc, char **argv)
 	sendmmsg_case();
 	socket_cases(!strcmp(argv[1], "root"));
 	source_route_cases();
+	other_process_cases();
 	if (!strcmp(argv[1], "root")) {
 		child_cgroup_allow_case();
 		cgroup_cases(true);

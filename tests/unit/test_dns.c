@@ -45,6 +45,10 @@ Test(dns, judge_names)
 		{ "a.b.c.githubusercontent.com", 1, WEIR_RULE_ID(WEIR_RK_ALLOW, 2) },
 		{ "githubusercontent.com", 0, 0 },
 		{ "secret-0123.attacker.example", 0, 0 },
+		/* One label "x.evil" (a dot inside it) and "npmjs" "org": under
+		 * npmjs.org only as two labels, never as "*.npmjs.org". */
+		{ "x\\.evil.npmjs.org", 0, 0 },
+		{ "a\\000b.npmjs.org", 0, 0 },
 		{ ".", 0, 0 },
 	};
 	struct weir_portrange r[WEIR_LEARN_RANGES];
@@ -245,4 +249,22 @@ Test(dnsmsg, answer_follows_cname_chain_only)
 	cr_expect_lt(dns_parse_answer(wire, len, &q, a, 8, &rcode), 0);
 	free(wire);
 	ldns_pkt_free(p);
+}
+
+#include "sandbox.h"
+
+/* (uid_t)-1 means "leave unchanged" to setresuid(): never accepted. */
+Test(dns, identity_rejects_impossible_ids)
+{
+	struct identity id;
+	char why[256];
+
+	cr_expect_neq(identity_resolve("4294967295", NULL, &id, why, sizeof(why)), 0);
+	cr_expect_neq(identity_resolve("4294967296", NULL, &id, why, sizeof(why)), 0);
+	cr_expect_neq(identity_resolve("-1", NULL, &id, why, sizeof(why)), 0);
+	cr_expect_neq(identity_resolve("nobody", "4294967295", &id, why, sizeof(why)), 0);
+	identity_free(&id);
+	cr_assert_eq(identity_resolve("65534", NULL, &id, why, sizeof(why)), 0, "%s", why);
+	cr_expect_eq(id.uid, 65534);
+	identity_free(&id);
 }
