@@ -54,6 +54,8 @@ struct dnsproxy {
 	bool running;
 	atomic_int tcp_clients;
 	atomic_bool stop;
+	pthread_mutex_t tcp_mu; /* tcp_fds: connections to end at stop */
+	int tcp_fds[MAX_TCP_CLIENTS];
 	struct pending pend[MAX_PENDING];
 };
 
@@ -208,6 +210,9 @@ int dnsproxy_open(struct dnsproxy **out)
 	p->epfd = p->timerfd = p->stopfd = -1;
 	for (i = 0; i < MAX_PENDING; i++)
 		p->pend[i].upfd = -1;
+	pthread_mutex_init(&p->tcp_mu, NULL);
+	for (i = 0; i < MAX_TCP_CLIENTS; i++)
+		p->tcp_fds[i] = -1;
 	err = bind_all(p);
 	if (err) {
 		pr_warn("cannot open weir's DNS resolver on 127.0.0.1: %s\n", strerror(-err));
@@ -378,9 +383,12 @@ static void udp_query(struct dnsproxy *p, int lfd)
 		return;
 	/* Before any answer: the asker's socket may close right after it.
 	 * Only asked when someone will see it (a refusal line, an events file). */
+	/* Only queries this run's programs redirected here are served: other
+	 * runs' commands and host processes can reach 127.0.0.1 too. */
+	find_asker(p, IPPROTO_UDP, &client, lfd, &ev);
+	if (!ev.have_asker)
+		return;
 	fwd = judge(p, buf, n, &ev, r, &nr, resp, &resplen);
-	if (!fwd || ev.verdict != WEIR_V_ALLOW || p->cfg.attribute_all)
-		find_asker(p, IPPROTO_UDP, &client, lfd, &ev);
 	if (!fwd) {
 		if (resplen)
 			sendto(lfd, resp, resplen, 0, (struct sockaddr *)&client, clen);
@@ -455,7 +463,7 @@ static void udp_timeouts(struct dnsproxy *p)
 
 struct tcp_client {
 	struct dnsproxy *p;
-	int fd, lfd;
+	int fd, lfd, slot;
 	struct sockaddr_storage peer;
 };
 
@@ -536,8 +544,7 @@ static void tcp_one(struct tcp_client *c, __u8 *q, size_t qlen, __u8 *resp)
 	int resplen, fwd;
 
 	fwd = judge(c->p, q, qlen, &ev, r, &nr, resp, &resplen);
-	if (!fwd || ev.verdict != WEIR_V_ALLOW || c->p->cfg.attribute_all)
-		find_asker(c->p, IPPROTO_TCP, &c->peer, c->lfd, &ev);
+	find_asker(c->p, IPPROTO_TCP, &c->peer, c->lfd, &ev);
 	if (!fwd) {
 		if (resplen)
 			write_msg(c->fd, resp, resplen);
@@ -561,12 +568,20 @@ static void *tcp_main(void *arg)
 	__u8 *q = malloc(DNS_MSG_MAX), *resp = malloc(DNS_MSG_MAX);
 	size_t qlen;
 
+	struct dns_event who = {};
+
 	set_timeouts(c->fd, 10000); /* idle clients go after 10 s */
-	while (q && resp && !atomic_load(&c->p->stop) && !read_msg(c->fd, q, &qlen))
+	/* Only connections this run's programs redirected here. */
+	find_asker(c->p, IPPROTO_TCP, &c->peer, c->lfd, &who);
+	while (who.have_asker && q && resp && !atomic_load(&c->p->stop) &&
+	       !read_msg(c->fd, q, &qlen))
 		tcp_one(c, q, qlen, resp);
 	free(q);
 	free(resp);
 	sockdiag_close();
+	pthread_mutex_lock(&c->p->tcp_mu);
+	c->p->tcp_fds[c->slot] = -1;
+	pthread_mutex_unlock(&c->p->tcp_mu);
 	close(c->fd);
 	atomic_fetch_sub(&c->p->tcp_clients, 1);
 	free(c);
@@ -596,7 +611,18 @@ static void tcp_accept(struct dnsproxy *p, int lfd)
 	c->p = p;
 	c->fd = fd;
 	c->lfd = lfd;
-	if (pthread_create(&t, NULL, tcp_main, c)) {
+	pthread_mutex_lock(&p->tcp_mu);
+	for (c->slot = 0; c->slot < MAX_TCP_CLIENTS && p->tcp_fds[c->slot] >= 0; c->slot++)
+		;
+	if (c->slot < MAX_TCP_CLIENTS)
+		p->tcp_fds[c->slot] = fd;
+	pthread_mutex_unlock(&p->tcp_mu);
+	if (c->slot == MAX_TCP_CLIENTS || pthread_create(&t, NULL, tcp_main, c)) {
+		if (c->slot < MAX_TCP_CLIENTS) {
+			pthread_mutex_lock(&p->tcp_mu);
+			p->tcp_fds[c->slot] = -1;
+			pthread_mutex_unlock(&p->tcp_mu);
+		}
 		atomic_fetch_sub(&p->tcp_clients, 1);
 		close(fd);
 		free(c);
@@ -677,6 +703,22 @@ int dnsproxy_start(struct dnsproxy *p, const struct dnsproxy_cfg *cfg)
 	return 0;
 }
 
+/* End the TCP client threads: shut their sockets down, wait (bounded). */
+static bool stop_tcp_clients(struct dnsproxy *p)
+{
+	int i;
+
+	pthread_mutex_lock(&p->tcp_mu);
+	for (i = 0; i < MAX_TCP_CLIENTS; i++)
+		if (p->tcp_fds[i] >= 0)
+			shutdown(p->tcp_fds[i], SHUT_RDWR);
+	pthread_mutex_unlock(&p->tcp_mu);
+	/* Each waits at most for its upstream exchanges (TCP_TIMEOUT_MS each). */
+	for (i = 0; i < 2000 && atomic_load(&p->tcp_clients) > 0; i++)
+		usleep(10 * 1000);
+	return atomic_load(&p->tcp_clients) == 0;
+}
+
 void dnsproxy_free(struct dnsproxy *p)
 {
 	__u64 one = 1;
@@ -689,6 +731,12 @@ void dnsproxy_free(struct dnsproxy *p)
 		if (write(p->stopfd, &one, sizeof(one)) < 0)
 			pr_debug("resolver stop: %s\n", strerror(errno));
 		pthread_join(p->thread, NULL);
+		if (!stop_tcp_clients(p)) {
+			/* A client thread still runs (an upstream slower than its
+			 * timeouts): leave p to it rather than free under it. */
+			pr_warn("a DNS-over-TCP client is still being served; not freeing it\n");
+			return;
+		}
 	}
 	for (i = 0; i < MAX_PENDING; i++)
 		if (p->pend[i].query || p->pend[i].upfd >= 0)
