@@ -254,6 +254,49 @@ static int raw_setids(const struct identity *id)
 	return 0;
 }
 
+/* struct landlock_ruleset_attr as of ABI 6 (Linux 6.12); older headers
+ * lack the fields the kernel reads by size. */
+struct ll_ruleset_attr {
+	__u64 handled_access_fs;
+	__u64 handled_access_net;
+	__u64 scoped;
+};
+
+#define LL_CREATE_RULESET_VERSION (1U << 0)
+#define LL_ACCESS_FS_MAKE_BLOCK (1ULL << 11)
+#define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+#define LL_SCOPE_SIGNAL (1ULL << 1)
+
+/*
+ * A Landlock domain around the command. Being in one is what matters: a
+ * process in a domain may not ptrace, read or write the memory of
+ * (/proc/PID/mem), or take file descriptors from (pidfd_getfd) processes
+ * outside it, same uid or not (Landlock ABI 1, Linux 5.13). From ABI 6
+ * (6.12) it may also not signal them (weir included) nor connect to
+ * their abstract unix sockets. The one file-system right handled, making
+ * block devices, is granted nowhere. Without Landlock: 0, the rest holds.
+ */
+static int landlock_enter(void)
+{
+	struct ll_ruleset_attr attr = { .handled_access_fs = LL_ACCESS_FS_MAKE_BLOCK };
+	long abi;
+	int fd, err = 0;
+
+	abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_RULESET_VERSION);
+	if (abi < 1)
+		return 0;
+	if (abi >= 6)
+		attr.scoped = LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL;
+	fd = syscall(SYS_landlock_create_ruleset, &attr,
+		     abi >= 6 ? sizeof(attr) : sizeof(attr.handled_access_fs), 0);
+	if (fd < 0)
+		return errno;
+	if (syscall(SYS_landlock_restrict_self, fd, 0))
+		err = errno;
+	close(fd);
+	return err;
+}
+
 int sandbox_enter(const struct identity *id, const struct sock_fprog *filter)
 {
 	int err = 0;
@@ -275,6 +318,9 @@ int sandbox_enter(const struct identity *id, const struct sock_fprog *filter)
 	} else if (id->change && syscall(SYS_setresgid, id->gid, id->gid, id->gid)) {
 		err = errno;
 	}
+	/* Landlock needs no_new_privs or CAP_SYS_ADMIN: root keeps the latter. */
+	if (!err)
+		err = landlock_enter();
 	if (!err && filter->len &&
 	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, (unsigned long)filter, 0, 0))
 		err = errno;

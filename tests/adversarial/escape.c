@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -379,10 +380,25 @@ static void privilege_case(void)
 /* Ways out through other processes: typing into the operator's terminal
  * (run by the shell after weir exits), and taking over a same-uid process
  * outside the cgroup (its sockets, its memory). */
+static int victim; /* a process of the same uid outside the cgroup, or 0 */
+
 static void other_process_cases(void)
 {
-	char c = 'x';
-	int e;
+	char c = 'x', path[64];
+	int e, fd;
+
+	if (victim) {
+		/* Landlock: no ptrace-class access out of the domain, and (ABI 6)
+		 * no signals to it. */
+		snprintf(path, sizeof(path), "/proc/%d/mem", victim);
+		fd = open(path, O_RDWR);
+		e = fd < 0 ? errno : 0;
+		if (fd >= 0)
+			close(fd);
+		check("open /proc/PID/mem of a same-uid process outside", e, EACCES, EPERM, NULL);
+		e = kill(victim, 0) ? errno : 0;
+		check("signal a same-uid process outside", e, EPERM, 0, NULL);
+	}
 
 	e = ioctl(0, TIOCSTI, &c) ? errno : 0;
 	check("ioctl TIOCSTI (type into the terminal)", e, EPERM, 0, NULL);
@@ -434,10 +450,13 @@ int main(int argc, char **argv)
 		port = atoi(argv[4]);
 		return wait_case(argv[2]);
 	}
-	if (argc != 5 || (strcmp(argv[1], "user") && strcmp(argv[1], "root"))) {
-		fprintf(stderr, "usage: escape user|root DENIED ALLOWED PORT | wait FILE DENIED PORT\n");
+	if ((argc != 5 && argc != 6) || (strcmp(argv[1], "user") && strcmp(argv[1], "root"))) {
+		fprintf(stderr, "usage: escape user|root DENIED ALLOWED PORT [VICTIM_PID] | "
+				"wait FILE DENIED PORT\n");
 		return 2;
 	}
+	if (argc == 6)
+		victim = atoi(argv[5]);
 	denied = argv[2];
 	allowed = argv[3];
 	port = atoi(argv[4]);

@@ -73,7 +73,12 @@ judge_output() {
 }
 
 test_unprivileged() {
-	run_weir -q -u nobody -p "$POL" -- "$ESCAPE" user "$DENIED" "$ALLOWED" "$PORT"
+	local victim
+	# A process of the same uid outside the cgroup: not to be touched.
+	setpriv --reuid=65534 --regid=65534 --clear-groups sleep 60 &
+	victim=$!
+	E2E_PIDS+=("$victim")
+	run_weir -q -u nobody -p "$POL" -- "$ESCAPE" user "$DENIED" "$ALLOWED" "$PORT" "$victim"
 	[ -s "$OUT" ] || t_not_ok "escape ran as nobody" "no output: $(t_tail "$ERR")"
 	judge_output "$OUT" 20
 	t_begin "sanity: the allowed datagram before the denied one in sendmmsg arrived"
