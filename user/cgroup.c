@@ -31,7 +31,7 @@ static void unescape(char *s)
 	*w = '\0';
 }
 
-int cgroup_find_v2(const char *mountinfo, char *mnt, size_t len)
+int mount_find(const char *mountinfo, const char *type, char *mnt, size_t len)
 {
 	char *line = NULL, *sep, point[CGROUP_PATH_MAX], fstype[64];
 	size_t cap = 0;
@@ -44,7 +44,7 @@ int cgroup_find_v2(const char *mountinfo, char *mnt, size_t len)
 	while (getline(&line, &cap, f) > 0) {
 		/* "36 25 0:31 / /sys/fs/cgroup/unified rw,... - cgroup2 cgroup2 rw" */
 		sep = strstr(line, " - ");
-		if (!sep || sscanf(sep, " - %63s", fstype) != 1 || strcmp(fstype, "cgroup2"))
+		if (!sep || sscanf(sep, " - %63s", fstype) != 1 || strcmp(fstype, type))
 			continue;
 		if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1)
 			continue;
@@ -60,6 +60,11 @@ int cgroup_find_v2(const char *mountinfo, char *mnt, size_t len)
 	free(line);
 	fclose(f);
 	return ret;
+}
+
+int cgroup_find_v2(const char *mountinfo, char *mnt, size_t len)
+{
+	return mount_find(mountinfo, "cgroup2", mnt, len);
 }
 
 int cgroup_create(const char *mnt, const char *name, char *path, size_t len)

@@ -14,6 +14,8 @@
  * -ENOENT when there is none.
  */
 int cgroup_find_v2(const char *mountinfo, char *mnt, size_t len);
+/* The first mount of file system TYPE ("bpf", ...), the same way. */
+int mount_find(const char *mountinfo, const char *type, char *mnt, size_t len);
 
 /* mkdir MNT/weir/NAME; returns an O_DIRECTORY fd, path in path[]. */
 int cgroup_create(const char *mnt, const char *name, char *path, size_t len);

@@ -22,26 +22,7 @@
 
 static int find_bpffs(char *mnt, size_t len)
 {
-	char *line = NULL, *sep, point[CGROUP_PATH_MAX], fstype[64];
-	size_t cap = 0;
-	int ret = -ENOENT;
-	FILE *f;
-
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		sep = strstr(line, " - ");
-		if (!sep || sscanf(sep, " - %63s", fstype) != 1 || strcmp(fstype, "bpf") ||
-		    sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 || strlen(point) >= len)
-			continue;
-		strcpy(mnt, point);
-		ret = 0;
-		break;
-	}
-	free(line);
-	fclose(f);
-	return ret;
+	return mount_find("/proc/self/mountinfo", "bpf", mnt, len);
 }
 
 int pins_bpffs(char *mnt, size_t len)
