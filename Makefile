@@ -81,10 +81,10 @@ $(OUT)/user/%.o: user/%.c $(SKELS) | $(OUT)/user
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(WEIR_CFLAGS) -c $< -o $@
 
-# The built-in policy is the YAML file itself, embedded with .incbin.
-$(OUT)/user/builtin_policy.o: user/builtin_policy.S policy/agent-default.yaml | $(OUT)/user
+# The shipped policies are the YAML files themselves, embedded with .incbin.
+$(OUT)/user/builtin_policy.o: user/builtin_policy.S $(wildcard policy/*.yaml) | $(OUT)/user
 	$(call msg,AS,$@)
-	$(Q)$(CC) -DWEIR_DEFAULT_POLICY='"$(abspath policy/agent-default.yaml)"' -c $< -o $@
+	$(Q)$(CC) -Wa,-I,$(abspath policy) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)

@@ -1,14 +1,24 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* policy/agent-default.yaml, embedded as weir_builtin_policy[] (NUL-terminated). */
+/*
+ * The shipped policies of policy/, embedded with .incbin (the Makefile puts
+ * policy/ on the assembler's include path): SYM[] (NUL-terminated) and
+ * SYM_len. weir_builtin_policy is agent-default, the default of weir run;
+ * user/shipped.c lists them all for `weir policy show`.
+ */
+	.macro	embed sym, file
+	.global	\sym
+	.global	\sym\()_len
+	.balign	8
+\sym:
+	.incbin	"\file"
+\sym\()_end:
+	.byte	0
+	.balign	8
+\sym\()_len:
+	.quad	\sym\()_end - \sym
+	.endm
+
 	.section .rodata
-	.global weir_builtin_policy
-	.global weir_builtin_policy_len
-	.balign 8
-weir_builtin_policy:
-	.incbin WEIR_DEFAULT_POLICY
-weir_builtin_policy_end:
-	.byte 0
-	.balign 8
-weir_builtin_policy_len:
-	.quad weir_builtin_policy_end - weir_builtin_policy
+	embed	weir_builtin_policy, "agent-default.yaml"
+	embed	weir_policy_demo, "demo.yaml"
 	.section .note.GNU-stack,"",@progbits

@@ -8,7 +8,7 @@ enum weir_exit {
 	EXIT_OK = 0,
 	EXIT_FAIL = 1,
 	EXIT_USAGE = 2, /* bad command line; also "policy check: invalid policy" */
-	EXIT_WEIR_FAILED = 125, /* weir itself failed (weir run) */
+	EXIT_WEIR_FAILED = 125, /* weir run: weir failed, or its command line is wrong */
 	EXIT_CANNOT_EXEC = 126,
 	EXIT_NOT_FOUND = 127,
 };

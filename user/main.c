@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* weir: the command-line entry point and subcommand table. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include "log.h"
 #include "pins.h"
 #include "policy.h"
+#include "shipped.h"
 
 struct command {
 	const char *name;
@@ -25,7 +27,7 @@ static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "run", cmd_run, "run a command with its egress confined to a policy" },
-	{ "policy", cmd_policy, "check a policy file (weir policy check FILE)" },
+	{ "policy", cmd_policy, "check a policy file, or print a shipped one (check, show)" },
 	{ "status", cmd_status, "list weir runs on this machine, live and stale" },
 	{ "cleanup", cmd_cleanup, "end stale runs: kill what is left, unpin, remove cgroups" },
 	{ "version", cmd_version, "print the version" },
@@ -57,15 +59,57 @@ int cli_usage_error(const char *msg)
 
 static const char policy_usage[] =
 	"Usage: weir policy check FILE\n"
-	"Validate a policy file and print a summary of its rules.\n"
-	"Exit status: 0 valid, 2 invalid (the error names file, line and column).\n";
+	"       weir policy show [NAME]\n"
+	"\n"
+	"  check FILE    validate a policy file and print a summary of its rules\n"
+	"                (FILE /dev/stdin reads standard input)\n"
+	"  show [NAME]   print a shipped policy, to copy and edit: agent-default (the\n"
+	"                built-in default of weir run, when NAME is not given) or demo\n"
+	"\n"
+	"Exit status: 0 valid; 2 invalid (the error names file, line and column), or\n"
+	"a bad command line.\n";
 
-static int policy_check(const char *path)
+static bool is_help(const char *arg)
 {
-	char err[POLICY_ERR_LEN];
-	struct policy *p;
+	return !strcmp(arg, "--help") || !strcmp(arg, "-h");
+}
 
-	if (policy_load_file(path, &p, err)) {
+/* ARGS of a policy subcommand: --help, "--" ends options, no other option. */
+static int policy_args(int argc, char **argv, int max, char ***args, int *n)
+{
+	if (argc > 1 && is_help(argv[1])) {
+		fputs(policy_usage, stdout);
+		return 1;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--")) {
+		argc--;
+		argv++;
+	} else if (argc > 1 && argv[1][0] == '-' && argv[1][1]) {
+		fprintf(stderr, "weir: policy %s: unknown option '%s'\n", argv[0], argv[1]);
+		return cli_usage_error(NULL);
+	}
+	*args = argv + 1;
+	*n = argc - 1;
+	if (*n <= max)
+		return 0;
+	fprintf(stderr, "weir: policy %s: too many arguments\n", argv[0]);
+	return cli_usage_error(NULL);
+}
+
+static int policy_check(int argc, char **argv)
+{
+	char err[POLICY_ERR_LEN], **args;
+	struct policy *p;
+	int n, ret;
+
+	ret = policy_args(argc, argv, 1, &args, &n);
+	if (ret)
+		return ret > 0 ? EXIT_OK : EXIT_USAGE;
+	if (n != 1) {
+		cli_usage_error("policy check: no FILE given");
+		return EXIT_USAGE;
+	}
+	if (policy_load_file(args[0], &p, err)) {
 		fprintf(stderr, "weir: %s\n", err);
 		return EXIT_USAGE;
 	}
@@ -75,14 +119,46 @@ static int policy_check(const char *path)
 	return EXIT_OK;
 }
 
+static int policy_show(int argc, char **argv)
+{
+	const char *name = "agent-default", *text;
+	char **args;
+	size_t len;
+	int n, ret;
+
+	ret = policy_args(argc, argv, 1, &args, &n);
+	if (ret)
+		return ret > 0 ? EXIT_OK : EXIT_USAGE;
+	if (n == 1)
+		name = args[0];
+	text = shipped_policy(name, &len);
+	if (!text) {
+		fprintf(stderr, "weir: policy show: no shipped policy '%s'; there are: ", name);
+		shipped_policy_list(stderr);
+		fputc('\n', stderr);
+		return EXIT_USAGE;
+	}
+	return fwrite(text, 1, len, stdout) == len && !fflush(stdout) ? EXIT_OK : EXIT_FAIL;
+}
+
+static const struct command policy_commands[] = {
+	{ "check", policy_check, "validate a policy file" },
+	{ "show", policy_show, "print a shipped policy" },
+};
+
 int cmd_policy(int argc, char **argv)
 {
-	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+	size_t i;
+
+	if (argc >= 2 && is_help(argv[1])) {
 		fputs(policy_usage, stdout);
 		return EXIT_OK;
 	}
-	if (argc == 3 && !strcmp(argv[1], "check"))
-		return policy_check(argv[2]);
+	for (i = 0; argc >= 2 && i < sizeof(policy_commands) / sizeof(policy_commands[0]); i++)
+		if (!strcmp(argv[1], policy_commands[i].name))
+			return policy_commands[i].fn(argc - 1, argv + 1);
+	if (argc >= 2)
+		fprintf(stderr, "weir: policy: unknown command '%s'\n", argv[1]);
 	fputs(policy_usage, stderr);
 	cli_usage_error(NULL);
 	return EXIT_USAGE;

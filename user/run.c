@@ -90,8 +90,20 @@ static const char run_usage[] =
 	"  -v, --verbose       more detail (-vv: libbpf debug output)\n"
 	"  -h, --help          this help\n"
 	"\n"
-	"Exit status: COMMAND's; 128+N if it died of signal N; 125 if weir failed;\n"
-	"126 if COMMAND could not be executed; 127 if it was not found.\n";
+	"Exit status: COMMAND's; 128+N if it died of signal N; 125 if weir failed or\n"
+	"its command line is wrong; 126 if COMMAND could not be executed; 127 if it\n"
+	"was not found.\n";
+
+/* getopt's '?' or ':' for ARG (the word it was looking at). */
+static int bad_option(int c, const char *arg)
+{
+	char opt[3] = { '-', (char)optopt, '\0' };
+
+	fprintf(stderr, "weir: run: %s '%s'\n",
+		c == ':' ? "option needs an argument:" : "unknown option",
+		optopt && arg[1] != '-' ? opt : arg);
+	return cli_usage_error(NULL);
+}
 
 static int parse_opts(int argc, char **argv, struct run_opts *o)
 {
@@ -108,8 +120,10 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 	if (!o->allow)
 		return -ENOMEM;
 	optind = 1;
-	/* '+': stop at the first non-option, so COMMAND's own flags are its. */
-	while ((c = getopt_long(argc, argv, "+p:a:e:u:g:qvh", longopts, NULL)) != -1) {
+	opterr = 0; /* bad_option() says it, prefixed like every weir message */
+	/* '+': stop at the first non-option, so COMMAND's own flags are its;
+	 * ':': a missing argument is ':', not '?'. */
+	while ((c = getopt_long(argc, argv, "+:p:a:e:u:g:qvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			o->policy_path = optarg;
@@ -139,7 +153,7 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			fputs(run_usage, stdout);
 			return 1;
 		default:
-			return cli_usage_error(NULL);
+			return bad_option(c, argv[optind - 1]);
 		}
 	}
 	if (verbose)
@@ -644,7 +658,8 @@ int cmd_run(int argc, char **argv)
 	ret = parse_opts(argc, argv, &r.o);
 	if (ret) {
 		free(r.o.allow);
-		return ret > 0 ? EXIT_OK : EXIT_USAGE;
+		/* Not 2: COMMAND's own exit status could be 2. */
+		return ret > 0 ? EXIT_OK : EXIT_WEIR_FAILED;
 	}
 	ret = setup_signals(&r);
 	ret = ret ?: prepare(&r);

@@ -457,11 +457,52 @@ test_exit_codes() {
 	run_cmd "$WEIR" policy check "$good"
 	x_rc 0
 	t_end
-	t_begin "10 weir run without a command: 2"
+	t_begin "10 weir run without a command: 125, try 'weir --help'"
 	run_weir -p "$P_NONE"
-	x_rc 2
+	x_rc 125
+	x_err_has "^try 'weir --help'\$"
 	run_weir -p "$P_NONE" --
+	x_rc 125
+	t_end
+	t_begin "10 weir run with an unknown option: 125, names it"
+	run_weir --bogus -- true
+	x_rc 125
+	x_err_has "^weir: run: unknown option '--bogus'\$"
+	x_err_has "^try 'weir --help'\$"
+	run_weir -p
+	x_rc 125
+	x_err_has "^weir: run: option needs an argument: '-p'\$"
+	t_end
+	t_begin "10 the command's own exit status 2 is 2 (not a usage error)"
+	run_weir -p "$P_NONE" -- sh -c 'exit 2'
 	x_rc 2
+	x_err_lacks 'try .weir --help'
+	t_end
+	t_begin "10 weir policy check --help: usage on stdout, exit 0"
+	run_cmd "$WEIR" policy check --help
+	x_rc 0
+	x_file_has "$OUT" '^Usage: weir policy check FILE$'
+	[ -s "$ERR" ] && t_why "stderr: $(t_tail "$ERR")"
+	run_cmd "$WEIR" policy show --help
+	x_rc 0
+	x_file_has "$OUT" '^Usage: weir policy check FILE$'
+	t_end
+	t_begin "10 weir policy show prints agent-default; policy check reads it back"
+	run_cmd sh -c '"$1" policy show | "$1" policy check /dev/stdin' sh "$WEIR"
+	x_rc 0
+	x_file_has "$OUT" '^policy: agent-default '
+	run_cmd "$WEIR" policy show
+	cmp -s "$OUT" "$REPO_ROOT/policy/agent-default.yaml" ||
+		t_why "weir policy show differs from policy/agent-default.yaml"
+	run_cmd "$WEIR" policy show demo
+	x_rc 0
+	cmp -s "$OUT" "$REPO_ROOT/policy/demo.yaml" ||
+		t_why "weir policy show demo differs from policy/demo.yaml"
+	t_end
+	t_begin "10 weir policy show NAME: an unknown NAME lists the shipped ones, exit 2"
+	run_cmd "$WEIR" policy show no-such-policy
+	x_rc 2
+	x_err_has "no shipped policy 'no-such-policy'; there are: agent-default, demo\$"
 	t_end
 	t_begin "10 weir run unprivileged: 125, says why"
 	run_cmd setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The policies shipped in policy/, compiled into the binary (weir policy show). */
+#ifndef WEIR_SHIPPED_H
+#define WEIR_SHIPPED_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* The text of policy/NAME.yaml, byte for byte (NUL-terminated), and its
+ * length; NULL if no such policy was shipped. */
+const char *shipped_policy(const char *name, size_t *len);
+/* "agent-default, demo" */
+void shipped_policy_list(FILE *f);
+
+#endif /* WEIR_SHIPPED_H */
