@@ -286,6 +286,8 @@ static int load_target(struct loader *ld, yaml_node_t *rule, struct policy_rule 
 		err = scalar_text(ld, v, key, &s);
 	if (err)
 		return err;
+	if (rule_check_slip(key, s, msg, sizeof(msg)))
+		return fail(ld, v, "%s", msg);
 	if (!strcmp(key, "domain"))
 		err = domain_parse(s, r, msg, sizeof(msg));
 	else if (!strcmp(key, "cidr"))
@@ -648,6 +650,29 @@ static int reader_fail(struct loader *ld, yaml_parser_t *ps, const char *buf, si
 	return -EINVAL;
 }
 
+/*
+ * "domain: *.npmjs.org": YAML reads an unquoted leading '*' as an alias
+ * (and '.' cannot be in an alias name). Say what was meant, with the text
+ * as written, rather than libyaml's "while scanning an alias". WHAT leads
+ * the message: the text itself, or libyaml's problem when the alias could
+ * be a real one ("found undefined alias").
+ */
+static int alias_fail(struct loader *ld, const yaml_mark_t *m, const char *what, const char *buf,
+		      size_t len)
+{
+	size_t n = m->index < len ? strcspn(buf + m->index, " \t\r\n,]}") : 0;
+	const char *q = memchr(buf + m->index, '\'', n) ? "\"" : "'";
+	const char *t = buf + m->index;
+
+	if (n < 2 || n > 256 || *t != '*')
+		return 0;
+	snprintf(ld->err, POLICY_ERR_LEN,
+		 "%s:%zu:%zu: %s%.*s: YAML reads an unquoted leading '*' as an alias; quote it: "
+		 "%s%.*s%s",
+		 ld->source, m->line + 1, m->column + 1, what, (int)n, t, q, (int)n, t, q);
+	return -EINVAL;
+}
+
 static int yaml_fail(struct loader *ld, yaml_parser_t *ps, const char *buf, size_t len)
 {
 	const yaml_mark_t *m = &ps->problem_mark;
@@ -656,6 +681,12 @@ static int yaml_fail(struct loader *ld, yaml_parser_t *ps, const char *buf, size
 		return nomem(ld->err, ld->source);
 	if (ps->error == YAML_READER_ERROR)
 		return reader_fail(ld, ps, buf, len);
+	if (ps->context && !strcmp(ps->context, "while scanning an alias") &&
+	    alias_fail(ld, &ps->context_mark, "", buf, len))
+		return -EINVAL;
+	if (ps->problem && !strcmp(ps->problem, "found undefined alias") &&
+	    alias_fail(ld, m, "invalid YAML: found undefined alias ", buf, len))
+		return -EINVAL;
 	if (ps->context)
 		snprintf(ld->err, POLICY_ERR_LEN, "%s:%zu:%zu: invalid YAML: %s (%s at line %zu)",
 			 ld->source, m->line + 1, m->column + 1, ps->problem, ps->context,
@@ -922,6 +953,8 @@ static int parse_arg(const char *arg, struct policy_rule *r, char *msg, size_t l
 	char *copy, *host, *port;
 	int ret;
 
+	if (rule_check_slip(NULL, arg, msg, len))
+		return -EINVAL;
 	copy = strdup(arg);
 	if (!copy)
 		return -ENOMEM;

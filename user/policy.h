@@ -125,6 +125,12 @@ int policy_print_warnings(FILE *f, const struct policy *p);
 int parse_cidr(const char *s, struct policy_rule *r, char *err, size_t errlen);
 int parse_port_range(const char *s, struct port_range *pr, char *err, size_t errlen);
 int domain_parse(const char *s, struct policy_rule *r, char *err, size_t errlen);
+/*
+ * Common slips in the value of KEY (domain, cidr, ip; NULL for --allow): a
+ * URL ("https://web.test/x"), a port inside the value ("github.com:443"),
+ * a path ("web.test/x"). -EINVAL with what to write instead, else 0.
+ */
+int rule_check_slip(const char *key, const char *s, char *err, size_t errlen);
 /* Does NAME (any case, optional trailing dot) match pattern DOMAIN/MATCH? */
 bool domain_match(const char *domain, enum name_match match, const char *name);
 

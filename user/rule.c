@@ -202,6 +202,159 @@ int parse_port_range(const char *s, struct port_range *pr, char *err, size_t err
 	return 0;
 }
 
+/* --- common slips: a URL, a port or a path where a host belongs ---------- */
+
+/* What a URL's scheme means for the port, when the URL names none. */
+static unsigned long scheme_port(const char *scheme, size_t n)
+{
+	static const struct {
+		const char *name;
+		unsigned long port;
+	} known[] = { { "http", 80 }, { "https", 443 }, { "ws", 80 },	 { "wss", 443 },
+		      { "ftp", 21 },  { "ssh", 22 },	{ "git", 9418 } };
+	size_t i;
+
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strlen(known[i].name) == n && !strncasecmp(scheme, known[i].name, n))
+			return known[i].port;
+	return 0;
+}
+
+/* "scheme://": RFC 3986's ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ). */
+static size_t scheme_len(const char *s)
+{
+	size_t n;
+
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+		return 0;
+	n = 1 + strspn(s + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+	return strncmp(s + n, "://", 3) ? 0 : n;
+}
+
+/* The host and port of a URL's authority (userinfo dropped). */
+static void url_host(const char *auth, size_t n, char *host, size_t hlen, unsigned long *port)
+{
+	const char *at = memchr(auth, '@', n), *end = auth + n, *colon;
+	unsigned long p;
+
+	if (at) {
+		n -= (size_t)(at + 1 - auth);
+		auth = at + 1;
+	}
+	if (*auth == '[' && (colon = memchr(auth, ']', n))) {
+		snprintf(host, hlen, "%.*s", (int)(colon - auth - 1), auth + 1);
+		colon = colon + 1 < end && colon[1] == ':' ? colon + 1 : NULL;
+	} else {
+		colon = memchr(auth, ':', n);
+		snprintf(host, hlen, "%.*s", (int)((colon ? colon : end) - auth), auth);
+	}
+	if (colon && !parse_digits(colon + 1, (size_t)(end - colon - 1), 5, &p) && p >= 1 &&
+	    p <= 65535)
+		*port = p;
+}
+
+static bool is_addr(const char *s)
+{
+	struct policy_rule tmp;
+
+	return !parse_addr(s, &tmp);
+}
+
+/* What to write instead, for a file (key: domain, cidr, ip) or --allow (key NULL). */
+static int suggest(const char *key, const char *host, unsigned long port, const char *what,
+		   char *err, size_t len)
+{
+	bool v6 = strchr(host, ':') != NULL;
+	const char *q = host[0] == '*' ? "\"" : "";
+
+	if (!key && port)
+		return errf(err, len, "%s; write %s%s%s:%lu", what, v6 ? "[" : "", host,
+			    v6 ? "]" : "", port);
+	if (!key)
+		return errf(err, len, "%s; write %s (or %s%s%s:PORT for one port)", what, host,
+			    v6 ? "[" : "", host, v6 ? "]" : "");
+	if (!strcmp(key, "domain") && is_addr(host))
+		key = "ip";
+	if (port)
+		return errf(err, len, "%s; write %s: %s%s%s with ports: [%lu]", what, key, q, host,
+			    q, port);
+	return errf(err, len, "%s; write %s: %s%s%s", what, key, q, host, q);
+}
+
+static int url_slip(const char *key, const char *s, size_t slen, char *err, size_t len)
+{
+	const char *auth = s + slen + 3;
+	char host[DOMAIN_MAX + 3] = "", what[POLICY_ERR_LEN];
+	unsigned long port = scheme_port(s, slen);
+
+	url_host(auth, strcspn(auth, "/?#"), host, sizeof(host), &port);
+	if (key)
+		snprintf(what, sizeof(what), "%s '%s' is a URL, not a rule", key, s);
+	else
+		snprintf(what, sizeof(what), "a URL is not a rule");
+	if (!*host)
+		return errf(err, len, "%s; write the host name or address it names", what);
+	return suggest(key, host, port, what, err, len);
+}
+
+/* "github.com:443" in a file: the port belongs in ports:. */
+static int port_slip(const char *key, const char *s, char *err, size_t len)
+{
+	const char *colon = strrchr(s, ':');
+	char host[DOMAIN_MAX + 3], what[POLICY_ERR_LEN];
+	unsigned long port;
+	size_t hl;
+
+	if (!colon || parse_digits(colon + 1, strlen(colon + 1), 5, &port) || !port ||
+	    port > 65535)
+		return 0;
+	hl = (size_t)(colon - s);
+	if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']')
+		snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), s + 1);
+	else if (!memchr(s, ':', hl) && hl < sizeof(host))
+		snprintf(host, sizeof(host), "%.*s", (int)hl, s);
+	else
+		return 0; /* an unbracketed IPv6 address: its colons are its own */
+	snprintf(what, sizeof(what), "%s '%s': a port does not go in the %s", key, s,
+		 strcmp(key, "domain") ? "address" : "name");
+	return suggest(key, host, port, what, err, len);
+}
+
+/* "web.test/path": a rule names a host; prefixes are for addresses. */
+static int path_slip(const char *key, const char *s, char *err, size_t len)
+{
+	const char *slash = strchr(s, '/');
+	char host[DOMAIN_MAX + 1], what[POLICY_ERR_LEN];
+	size_t hl;
+
+	if (!slash || slash == s || strchr(s, ':') || (size_t)(slash - s) >= sizeof(host))
+		return 0;
+	hl = (size_t)(slash - s);
+	snprintf(host, sizeof(host), "%.*s", (int)hl, s);
+	if (is_addr(host))
+		return 0; /* a prefix: parse_cidr judges it */
+	if (key)
+		snprintf(what, sizeof(what), "%s '%s': a rule names a host, not a path", key, s);
+	else
+		snprintf(what, sizeof(what), "a rule names a host, not a path");
+	return suggest(key, host, 0, what, err, len);
+}
+
+int rule_check_slip(const char *key, const char *s, char *err, size_t errlen)
+{
+	size_t n = scheme_len(s);
+
+	if (n)
+		return url_slip(key, s, n, err, errlen);
+	if (key && !strcmp(key, "domain") && path_slip(key, s, err, errlen))
+		return -EINVAL;
+	if (!key && path_slip(key, s, err, errlen))
+		return -EINVAL;
+	if (key && port_slip(key, s, err, errlen))
+		return -EINVAL;
+	return 0;
+}
+
 /* "*." and "**." are the only wildcards; strip one and say which it was. */
 static const char *strip_wildcard(const char *name, enum name_match *match)
 {

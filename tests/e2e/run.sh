@@ -251,6 +251,13 @@ test_allow_args() {
 	probe "5 -a [2001:db8::1]:80: allowed.test's v4 address EPERM" EPERM -p "$P_NONE" \
 		-a '[2001:db8::1]:80' -- tcp 192.0.2.10 80
 
+	t_begin "5 -a https://web.test: 125, a URL is not a rule, suggests web.test:443"
+	run_weir -p "$P_NONE" -a https://web.test -- sh -c 'echo ran'
+	x_rc 125
+	x_out ''
+	x_err_has "^weir: --allow 'https://web.test': a URL is not a rule; write web\.test:443$"
+	t_end
+
 	t_begin "5 events name the --allow rule"
 	run_weir -p "$P_NONE" -a 192.0.2.1:8080 -e "$T/ev5" -- "$NETPROBE" tcp 192.0.2.1 8080 t5-ev
 	x_rc 0

@@ -539,6 +539,39 @@ Test(errors, domain)
 	bad("version: 1\nallow:\n  - domain: \"a b.com\"\n", "3:13", "invalid character ' '");
 }
 
+/* Slips a new user makes: each message says what to write instead. */
+Test(errors, common_slips)
+{
+	bad("version: 1\nallow:\n  - domain: *.npmjs.org\n    ports: [443]\n", "3:13",
+	    "*.npmjs.org: YAML reads an unquoted leading '*' as an alias; quote it: "
+	    "'*.npmjs.org'");
+	bad("version: 1\nallow:\n  - domain: **.example.com\n", "3:13",
+	    "quote it: '**.example.com'");
+	bad("version: 1\nallow: [{domain: *.npmjs.org, ports: 443}]\n", "2:18",
+	    "quote it: '*.npmjs.org'");
+	bad("version: 1\nallow:\n  - domain: https://web.test/path\n", "3:13",
+	    "allow[0]: domain 'https://web.test/path' is a URL, not a rule; write domain: "
+	    "web.test with ports: [443]");
+	bad("version: 1\nallow:\n  - domain: http://web.test\n", "3:13",
+	    "write domain: web.test with ports: [80]");
+	bad("version: 1\nallow:\n  - domain: https://192.0.2.7:8443/\n", "3:13",
+	    "write ip: 192.0.2.7 with ports: [8443]");
+	bad("version: 1\nallow:\n  - domain: github.com:443\n", "3:13",
+	    "allow[0]: domain 'github.com:443': a port does not go in the name; write domain: "
+	    "github.com with ports: [443]");
+	bad("version: 1\ndeny:\n  - domain: \"*.evil.test:80\"\n", "3:13",
+	    "write domain: \"*.evil.test\" with ports: [80]");
+	bad("version: 1\nallow:\n  - ip: 192.0.2.7:80\n", "3:9",
+	    "ip '192.0.2.7:80': a port does not go in the address; write ip: 192.0.2.7 with "
+	    "ports: [80]");
+	bad("version: 1\nallow:\n  - cidr: 192.0.2.0/24:443\n", "3:11",
+	    "write cidr: 192.0.2.0/24 with ports: [443]");
+	bad("version: 1\nallow:\n  - domain: web.test/path\n", "3:13",
+	    "domain 'web.test/path': a rule names a host, not a path; write domain: web.test");
+	/* An alias that could be real keeps libyaml's words, with the hint. */
+	bad("version: 1\nname: *x\n", "2:7", "found undefined alias *x: YAML reads");
+}
+
 Test(errors, ports)
 {
 	bad("version: 1\n"

@@ -462,6 +462,35 @@ Test(allow_arg, errors)
 	arg_bad("exa mple.com", "invalid character ' '");
 }
 
+Test(allow_arg, urls_and_paths_suggest_the_rule)
+{
+	arg_bad("https://web.test", "a URL is not a rule; write web.test:443");
+	arg_bad("http://web.test/path?q=1", "a URL is not a rule; write web.test:80");
+	arg_bad("https://user@web.test:8443/x", "write web.test:8443");
+	arg_bad("https://[2001:db8::1]/", "write [2001:db8::1]:443");
+	arg_bad("HTTPS://192.0.2.7", "write 192.0.2.7:443");
+	arg_bad("gopher://web.test", "write web.test (or web.test:PORT for one port)");
+	arg_bad("https://", "a URL is not a rule; write the host name or address it names");
+	arg_bad("web.test/path", "a rule names a host, not a path; write web.test");
+	/* Prefixes are not paths. */
+	arg_bad("192.0.2.1/24", "did you mean 192.0.2.0/24?");
+}
+
+Test(slip, values_that_are_fine_pass)
+{
+	static const char *const fine[][2] = {
+		{ "domain", "github.com" },   { "domain", "*.npmjs.org" }, { "ip", "2001:db8::80" },
+		{ "ip", "::ffff:192.0.2.1" }, { "cidr", "2001:db8::/32" }, { NULL, "example.com:443" },
+		{ NULL, "[2001:db8::1]:443" }, { NULL, "192.0.2.0/24:80" }, { NULL, "2001:db8::/32" },
+	};
+	char err[POLICY_ERR_LEN];
+	size_t i;
+
+	for (i = 0; i < sizeof(fine) / sizeof(fine[0]); i++)
+		cr_assert_eq(rule_check_slip(fine[i][0], fine[i][1], err, sizeof(err)), 0,
+			     "%s: %s", fine[i][1], err);
+}
+
 Test(allow_arg, control_characters_are_not_echoed)
 {
 	struct policy *p = empty_policy();
