@@ -67,7 +67,8 @@ struct run {
 	FILE *events;
 	char cgmnt[CGROUP_PATH_MAX], cgpath[CGROUP_PATH_MAX], pins[CGROUP_PATH_MAX];
 	int cgfd, sigfd, epfd, dnsfd;
-	sigset_t oldmask;
+	sigset_t oldmask; /* the caller's mask: the command's */
+	sigset_t sig_reset, sig_ign; /* dispositions weir changed; the caller ignored */
 	pid_t child;
 	int status;
 	bool child_done;
@@ -315,21 +316,49 @@ static int open_events(struct run *r)
 	return 0;
 }
 
+/* Set sig's disposition for weir, remembering the caller's for the command. */
+static int take_signal(struct run *r, int sig, void (*handler)(int))
+{
+	struct sigaction sa = { .sa_handler = handler }, old;
+
+	if (sigaction(sig, &sa, &old))
+		return -errno;
+	sigaddset(&r->sig_reset, sig);
+	if (old.sa_handler == SIG_IGN)
+		sigaddset(&r->sig_ign, sig);
+	return 0;
+}
+
+/*
+ * weir reads INT, TERM, HUP, QUIT and CHLD from a signalfd, so they are
+ * blocked, and set to SIG_DFL: a caller's SIG_IGN (nohup's HUP, the INT
+ * and QUIT of a background job in a script) is inherited over exec, and
+ * an ignored SIGCHLD makes the kernel reap the command itself, so weir
+ * could never learn its exit status (do_notify_parent). Blocking comes
+ * first: no signal the caller ignored can kill weir in between. The
+ * command gets the caller's dispositions and mask back (spawn.c).
+ */
 static int setup_signals(struct run *r)
 {
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD };
 	sigset_t mask;
+	size_t i;
+	int ret = 0;
 
-	/* A closed stderr pipe must not kill weir mid-run (the command could
-	 * close it on purpose); the child gets the default back before exec. */
-	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGQUIT);
-	sigaddset(&mask, SIGCHLD);
+	sigemptyset(&r->sig_reset);
+	sigemptyset(&r->sig_ign);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(&mask, sigs[i]);
 	if (sigprocmask(SIG_BLOCK, &mask, &r->oldmask))
 		return -errno;
+	for (i = 0; !ret && i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		ret = take_signal(r, sigs[i], SIG_DFL);
+	/* A closed stderr pipe must not kill weir mid-run (the command could
+	 * close it on purpose). */
+	ret = ret ?: take_signal(r, SIGPIPE, SIG_IGN);
+	if (ret)
+		return ret;
 	r->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	return r->sigfd < 0 ? -errno : 0;
 }
@@ -495,6 +524,8 @@ static int start_command(struct run *r)
 		.argv = r->o.argv,
 		.cgroup_fd = r->cgfd,
 		.mask = &r->oldmask,
+		.sig_reset = &r->sig_reset,
+		.sig_ign = &r->sig_ign,
 		.id = &r->id,
 		.filter = &r->filter,
 	};

@@ -31,6 +31,20 @@ static void __attribute__((noreturn)) child_fail(int errpipe, int setup, int err
 	_exit(setup ? EXIT_WEIR_FAILED : err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC);
 }
 
+/* The caller's dispositions: SIG_IGN survives exec, and is what nohup is for. */
+static void restore_dispositions(const struct spawn_opts *o)
+{
+	struct sigaction sa = {};
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++) {
+		if (!sigismember(o->sig_reset, sig))
+			continue;
+		sa.sa_handler = sigismember(o->sig_ign, sig) ? SIG_IGN : SIG_DFL;
+		sigaction(sig, &sa, NULL);
+	}
+}
+
 static void __attribute__((noreturn)) child_exec(const struct spawn_opts *o, int errpipe,
 						       pid_t parent)
 {
@@ -46,7 +60,7 @@ static void __attribute__((noreturn)) child_exec(const struct spawn_opts *o, int
 	/* PDEATHSIG is cleared by a change of credentials: set it again. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 		_exit(EXIT_WEIR_FAILED);
-	signal(SIGPIPE, SIG_DFL); /* weir ignores it; exec would keep that */
+	restore_dispositions(o);
 	sigprocmask(SIG_SETMASK, o->mask, NULL);
 	execvp(o->argv[0], o->argv);
 	child_fail(errpipe, 0, errno);

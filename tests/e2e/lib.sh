@@ -182,12 +182,13 @@ e2e_policy() {
 
 # run_cmd CMD...: run CMD (bounded by RUN_TIMEOUT) with stdout in $OUT,
 # stderr in $ERR; sets RC and CPID (its pid: weir's, as env execs it).
-# SIGINT and SIGQUIT are reset: bash would have background jobs ignore them.
+# Every signal disposition is reset: bash has background jobs ignore SIGINT
+# and SIGQUIT, and a suite run under nohup ignores SIGHUP.
 OUT='' ERR='' RC='' CPID=
 run_cmd() {
 	local dog done_pid st
 	OUT=$E2E_TMP/out ERR=$E2E_TMP/err
-	env --default-signal=INT,QUIT "$@" >"$OUT" 2>"$ERR" &
+	env --default-signal "$@" >"$OUT" 2>"$ERR" &
 	CPID=$!
 	sleep "$RUN_TIMEOUT" &
 	dog=$!
@@ -211,7 +212,19 @@ run_cmd() {
 WEIR_RUNS=0
 LEFTOVER=()
 run_weir() {
-	run_cmd "$WEIR" run "$@"
+	run_weir_env -- "$@"
+}
+
+# run_weir_env ENV-OPTS... -- ARGS...: run_weir, with weir started by `env
+# ENV-OPTS` (signal dispositions and mask: --ignore-signal=, --block-signal=).
+run_weir_env() {
+	local envo=()
+	while [ "$1" != -- ]; do
+		envo+=("$1")
+		shift
+	done
+	shift
+	run_cmd env "${envo[@]}" "$WEIR" run "$@"
 	WEIR_RUNS=$((WEIR_RUNS + 1))
 	[ -e "$CG2/weir/run-$CPID" ] && LEFTOVER+=("$CG2/weir/run-$CPID (weir run $*)")
 	return 0

@@ -519,37 +519,64 @@ test_exit_codes() {
 	t_end
 }
 
-# signal_weir SIG WANT: weir run -- sleep 30, SIG to weir, exit WANT in 3 s.
-signal_weir() {
-	local sig=$1 want=$2 pid i st
-	t_begin "11 SIG$sig to weir: forwarded, exit $want within 3 s"
+# weir_bg ENV-OPTS... -- WEIR-RUN-ARGS...: start `env ENV-OPTS weir run ARGS`
+# in the background (stdout $T/out11, stderr $T/err11), set BG; wait (at most
+# 5 s) for the command to run in weir's cgroup: its pid in BG_CMD.
+BG='' BG_CMD=''
+weir_bg() {
+	local envo=() i
+	while [ "$1" != -- ]; do
+		envo+=("$1")
+		shift
+	done
+	shift
 	# No core file from SIGQUIT: the command's cwd is the caller's.
 	(
 		ulimit -c 0
-		exec env --default-signal=INT,QUIT "$WEIR" run -p "$P_NONE" -- sleep 30
+		exec env "${envo[@]}" "$WEIR" run "$@"
 	) >"$T/out11" 2>"$T/err11" &
-	pid=$!
-	# Wait for sleep to be running in weir's cgroup (at most 5 s).
+	BG=$!
 	for ((i = 0; i < 50; i++)); do
-		grep -qs . "$CG2/weir/run-$pid/cgroup.procs" &&
-			grep -qs '^sleep$' "/proc/$(head -1 "$CG2/weir/run-$pid/cgroup.procs" 2>/dev/null)/comm" &&
-			break
+		BG_CMD=$(head -1 "$CG2/weir/run-$BG/cgroup.procs" 2>/dev/null)
+		[ -n "$BG_CMD" ] && ! grep -qs '^weir$' "/proc/$BG_CMD/comm" && return 0
 		sleep 0.1
 	done
-	[ "$i" -lt 50 ] || t_why "the command never started"
-	kill -"$sig" "$pid"
-	if e2e_wait_gone "$pid" 30; then
-		wait "$pid"
+	t_why "the command never started"
+}
+
+# weir_bg_end WANT TENTHS: weir exits WANT within TENTHS/10 s (else it is
+# killed), and its cgroup is gone.
+weir_bg_end() {
+	local st
+	if e2e_wait_gone "$BG" "$2"; then
+		wait "$BG"
 		st=$?
-		[ "$st" = "$want" ] || t_why "exit status $st, want $want (stderr: $(t_tail "$T/err11"))"
+		[ "$st" = "$1" ] || t_why "exit status $st, want $1 (stderr: $(t_tail "$T/err11"))"
 	else
-		t_why "weir still running 3 s after SIG$sig"
-		kill -KILL "$pid"
-		wait "$pid"
+		t_why "weir still running after $(($2 / 10)) s"
+		kill -KILL "$BG"
+		wait "$BG"
 	fi
 	WEIR_RUNS=$((WEIR_RUNS + 1))
-	[ -e "$CG2/weir/run-$pid" ] && LEFTOVER+=("$CG2/weir/run-$pid (signal test)")
+	[ -e "$CG2/weir/run-$BG" ] && LEFTOVER+=("$CG2/weir/run-$BG (signal test)")
+}
+
+# signal_weir SIG WANT: weir run -- sleep 30, SIG to weir, exit WANT in 3 s.
+# Every disposition at its default, even when the suite runs under nohup.
+signal_weir() {
+	local sig=$1 want=$2
+	t_begin "11 SIG$sig to weir: forwarded, exit $want within 3 s"
+	weir_bg --default-signal -- -p "$P_NONE" -- sleep 30
+	kill -"$sig" "$BG"
+	weir_bg_end "$want" 30
 	t_end
+}
+
+# x_sigmask FIELD WANT: the SigIgn/SigBlk line the command printed is WANT.
+x_sigmask() {
+	local got
+	got=$(awk -v f="$1:" '$1 == f { print $2 }' "$OUT")
+	[ "$got" = "$2" ] || t_why "the command's $1 is '$got', want $2"
 }
 
 test_signals() {
@@ -557,6 +584,41 @@ test_signals() {
 	signal_weir INT 130
 	signal_weir HUP 129
 	signal_weir QUIT 131
+
+	# HUP is bit 0, PIPE bit 12, USR1 bit 9 (signal N is bit N-1).
+	t_begin "11 the command gets its caller's ignored signals (HUP, PIPE) and mask (USR1)"
+	run_weir_env --default-signal --ignore-signal=HUP,PIPE --block-signal=USR1 -- \
+		-p "$P_NONE" -- grep -E '^Sig(Ign|Blk):' /proc/self/status
+	x_rc 0
+	x_sigmask SigIgn 0000000000001001
+	x_sigmask SigBlk 0000000000000200
+	t_end
+	t_begin "11 a caller with nothing ignored: neither is the command (not even PIPE)"
+	run_weir_env --default-signal -- -p "$P_NONE" -- grep -E '^Sig(Ign|Blk):' /proc/self/status
+	x_rc 0
+	x_sigmask SigIgn 0000000000000000
+	t_end
+	# The kernel reaps the children of a process that ignores SIGCHLD.
+	t_begin "11 SIGCHLD ignored by the caller: weir still reports the exit status"
+	run_weir_env --default-signal --ignore-signal=CHLD -- -p "$P_NONE" -- sh -c 'exit 42'
+	x_rc 42
+	t_end
+
+	t_begin "11 under nohup: HUP forwarded; a command with HUP at default dies of it: 129"
+	weir_bg --default-signal --ignore-signal=HUP -- -p "$P_NONE" -- \
+		env --default-signal=HUP sleep 30
+	kill -HUP "$BG"
+	weir_bg_end 129 30
+	t_end
+	t_begin "11 under nohup: HUP ignored by the command as by its caller; weir stays with it"
+	weir_bg --default-signal --ignore-signal=HUP -- -p "$P_NONE" -- sleep 30
+	kill -HUP "$BG"
+	e2e_sleep_ms 300
+	e2e_dead "$BG" && t_why "weir exited on a HUP its command ignores"
+	e2e_dead "$BG_CMD" && t_why "the command died of a HUP it was told to ignore"
+	kill -TERM "$BG"
+	weir_bg_end 143 30
+	t_end
 }
 
 # 12: nothing outlives weir: processes, child cgroups, its own cgroup.
