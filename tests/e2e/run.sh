@@ -572,11 +572,13 @@ signal_weir() {
 	t_end
 }
 
-# x_sigmask FIELD WANT: the SigIgn/SigBlk line the command printed is WANT.
+# x_sigmask FIELD WANT: the SigIgn/SigBlk line the command printed is WANT
+# in signals 1-31 (glibc keeps 32 and 33 for itself: env cannot reset them).
 x_sigmask() {
 	local got
 	got=$(awk -v f="$1:" '$1 == f { print $2 }' "$OUT")
-	[ "$got" = "$2" ] || t_why "the command's $1 is '$got', want $2"
+	[ -n "$got" ] && got=$(printf '%08x' $((16#$got & 0x7fffffff)))
+	[ "$got" = "$2" ] || t_why "the command's $1 (signals 1-31) is '$got', want $2"
 }
 
 test_signals() {
@@ -590,13 +592,13 @@ test_signals() {
 	run_weir_env --default-signal --ignore-signal=HUP,PIPE --block-signal=USR1 -- \
 		-p "$P_NONE" -- grep -E '^Sig(Ign|Blk):' /proc/self/status
 	x_rc 0
-	x_sigmask SigIgn 0000000000001001
-	x_sigmask SigBlk 0000000000000200
+	x_sigmask SigIgn 00001001
+	x_sigmask SigBlk 00000200
 	t_end
 	t_begin "11 a caller with nothing ignored: neither is the command (not even PIPE)"
 	run_weir_env --default-signal -- -p "$P_NONE" -- grep -E '^Sig(Ign|Blk):' /proc/self/status
 	x_rc 0
-	x_sigmask SigIgn 0000000000000000
+	x_sigmask SigIgn 00000000
 	t_end
 	# The kernel reaps the children of a process that ignores SIGCHLD.
 	t_begin "11 SIGCHLD ignored by the caller: weir still reports the exit status"
