@@ -86,6 +86,19 @@ $(OUT)/user/builtin_policy.o: user/builtin_policy.S $(wildcard policy/*.yaml) | 
 	$(call msg,AS,$@)
 	$(Q)$(CC) -Wa,-I,$(abspath policy) -c $< -o $@
 
+# The version string: `git describe` of the checkout, rewritten only when it
+# changes. GIT_OPTIONAL_LOCKS=0: under sudo, git must not rewrite the index
+# as root; safe.directory: nor refuse a checkout that is not root's.
+GIT_DESCRIBE := $(shell GIT_OPTIONAL_LOCKS=0 git -c safe.directory='$(CURDIR)' -C '$(CURDIR)' \
+	describe --always --dirty 2>/dev/null)
+$(OUT)/version.h: FORCE | $(OUT)/user
+	$(Q)printf '#define WEIR_GIT_DESCRIBE "%s"\n' '$(GIT_DESCRIBE)' >$@.tmp && \
+		{ cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@; }
+$(OUT)/user/version.o: $(OUT)/version.h
+
+.PHONY: FORCE
+FORCE:
+
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^

@@ -77,11 +77,12 @@ echo "audit stream ($EN decisions per run, JSON lines to a file, ring buffer 4 M
 printf '  %-10s %14s %12s %10s\n' "processes" "decisions/s" "JSON lines" "lost"
 EV_JSON='['
 for procs in 1 2 4; do
+	rm -f "$E2E_TMP/events.json" # -e appends
 	"$WEIR" run -q -p "$POL" -e "$E2E_TMP/events.json" -- "$WEIR_BUILD/bin/eventgen" \
 		192.0.2.10 "$EN" "$procs" >"$E2E_TMP/eventgen.out" 2>"$E2E_TMP/eventgen.err"
 	ev_rate=$(jq .per_second "$E2E_TMP/eventgen.out")
 	ev_lost=$(grep -oE '[0-9]+ audit events were lost' "$E2E_TMP/eventgen.err" | grep -oE '^[0-9]+' || true)
-	ev_lines=$(wc -l <"$E2E_TMP/events.json")
+	ev_lines=$(($(wc -l <"$E2E_TMP/events.json") - 2)) # less run-start and run-end
 	printf '  %-10s %14s %12s %10s\n' "$procs" "$ev_rate" "$ev_lines" "${ev_lost:-0}"
 	EV_JSON+="{\"processes\":$procs,\"per_second\":${ev_rate:-0},\"json_lines\":$ev_lines,\"lost\":${ev_lost:-0}},"
 done

@@ -15,6 +15,9 @@ enum weir_exit {
 
 #define WEIR_VERSION "0.1.0"
 
+/* `git describe --always --dirty` of the build, else WEIR_VERSION. */
+const char *weir_version(void);
+
 /* Print "weir: MSG" (if any) and "try 'weir --help'"; returns -EINVAL. */
 int cli_usage_error(const char *msg);
 

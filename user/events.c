@@ -524,3 +524,9 @@ void summary_free(struct summary *s)
 	free(s->slots);
 	free(s);
 }
+
+void summary_counts(const struct summary *s, struct summary_counts *out)
+{
+	memcpy(out->decisions, s->total, sizeof(out->decisions));
+	memcpy(out->dns, s->dns, sizeof(out->dns));
+}

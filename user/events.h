@@ -60,4 +60,13 @@ void summary_add_dns(struct summary *s, const struct dns_event *e);
 void summary_print(const struct summary *s, FILE *f, __u64 lost);
 void summary_free(struct summary *s);
 
+/* The totals, indexed by verdict (WEIR_V_DENY, WEIR_V_ALLOW, WEIR_V_WOULD_DENY):
+ * the run-end record of the event stream, and whether -q has news. */
+struct summary_counts {
+	__u64 decisions[3];
+	__u64 dns[3]; /* queries to weir's resolver */
+};
+
+void summary_counts(const struct summary *s, struct summary_counts *out);
+
 #endif /* WEIR_EVENTS_H */

@@ -13,6 +13,13 @@ enum log_level {
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Send every message to FN instead of stderr (NULL: back to stderr): one
+ * call per message, without the "weir: " prefix and the newline. From any
+ * thread. weir run -e - turns them into JSON records of the event stream.
+ */
+typedef void (*log_sink_fn)(enum log_level level, const char *msg, void *ctx);
+void log_set_sink(log_sink_fn fn, void *ctx);
 /* Route libbpf's own messages through log_msg (debug ones only with -vv). */
 void log_hook_libbpf(void);
 

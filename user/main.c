@@ -19,7 +19,7 @@ struct command {
 
 static int cmd_version(int argc, char **argv)
 {
-	printf("weir %s\n", WEIR_VERSION);
+	printf("weir %s\n", weir_version());
 	return EXIT_OK;
 }
 

@@ -817,8 +817,7 @@ int policy_load_buffer(const char *source, const char *buf, size_t len, struct p
 	return 0;
 }
 
-/* Read all of PATH into a malloc'd buffer, refusing more than the size cap. */
-static int read_file(const char *path, char **bufp, size_t *lenp, char *err)
+int policy_read_file(const char *path, char **bufp, size_t *lenp, char err[POLICY_ERR_LEN])
 {
 	FILE *f;
 	char *buf;
@@ -858,7 +857,7 @@ int policy_load_file(const char *path, struct policy **out, char err[POLICY_ERR_
 	int ret;
 
 	*out = NULL;
-	ret = read_file(path, &buf, &len, err);
+	ret = policy_read_file(path, &buf, &len, err);
 	if (ret)
 		return ret;
 	ret = policy_load_buffer(path, buf, len, out, err);

@@ -102,6 +102,9 @@ struct policy {
 int policy_load_file(const char *path, struct policy **out, char err[POLICY_ERR_LEN]);
 int policy_load_buffer(const char *source, const char *buf, size_t len, struct policy **out,
 		       char err[POLICY_ERR_LEN]);
+/* Read all of PATH into a malloc'd buffer, refusing more than the size cap
+ * (the bytes policy_load_buffer() then parses: weir run hashes them). */
+int policy_read_file(const char *path, char **bufp, size_t *lenp, char err[POLICY_ERR_LEN]);
 /* The built-in policy/agent-default.yaml. */
 int policy_load_builtin(struct policy **out, char err[POLICY_ERR_LEN]);
 void policy_free(struct policy *p);

@@ -10,7 +10,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <ldns/sha2.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +36,9 @@
 #include "privs.h"
 #include "resolve.h"
 #include "sandbox.h"
+#include "shipped.h"
 #include "spawn.h"
+#include "stream.h"
 
 #define RESOLV_CONF "/etc/resolv.conf"
 #define POLL_MS 50 /* events are submitted without wakeup: poll this often */
@@ -64,7 +68,9 @@ struct run {
 	struct ring_buffer *rb;
 	struct summary *summary;
 	struct event_ctx ectx;
-	FILE *events;
+	struct stream stream; /* -e: records around the events */
+	FILE *events; /* stream.f, or NULL */
+	unsigned char policy_sha256[LDNS_SHA256_DIGEST_LENGTH];
 	char cgmnt[CGROUP_PATH_MAX], cgpath[CGROUP_PATH_MAX], pins[CGROUP_PATH_MAX];
 	int cgfd, sigfd, epfd, dnsfd;
 	sigset_t oldmask; /* the caller's mask: the command's */
@@ -83,11 +89,17 @@ static const char run_usage[] =
 	"  -a, --allow RULE    extra allow rule, repeatable: NAME[:PORT], IP[:PORT],\n"
 	"                      CIDR[:PORT], [IPv6]:PORT (PORT is N or N-M)\n"
 	"      --audit         deny nothing (but cloud metadata), record what would be denied\n"
-	"  -e, --events FILE   every decision as JSON lines to FILE ('-' = stderr)\n"
+	"  -e, --events FILE   every decision as JSON lines, appended to FILE, between a\n"
+	"                      run-start and a run-end record (docs/events.md);\n"
+	"                      /dev/fd/N: to descriptor N, which COMMAND does not get\n"
+	"                      (weir run -e /dev/fd/3 -- CMD 3>&1 >/dev/null | jq);\n"
+	"                      '-': to stderr, with weir's own messages as JSON records\n"
+	"                      too and -q implied\n"
 	"  -u, --user USER     run COMMAND as USER (name or uid), with no capabilities\n"
 	"                      and no_new_privs; default: the user who ran sudo, else root\n"
 	"  -g, --group GROUP   and with this group (default: USER's)\n"
-	"  -q, --quiet         no per-denial lines on stderr\n"
+	"  -q, --quiet         no per-denial lines on stderr, and no summary when nothing\n"
+	"                      was denied or lost\n"
 	"  -v, --verbose       more detail (-vv: libbpf debug output)\n"
 	"  -h, --help          this help\n"
 	"\n"
@@ -165,15 +177,49 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 	return 0;
 }
 
+/* Through the log, so that with -e - they become records like the rest. */
+static void print_policy_warnings(const struct policy *p)
+{
+	char *buf = NULL, *line, *save;
+	size_t n = 0;
+	FILE *m = open_memstream(&buf, &n);
+
+	if (!m)
+		return;
+	policy_print_warnings(m, p);
+	fclose(m);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		pr_warn("%s\n", strncmp(line, "weir: ", 6) ? line : line + 6);
+	free(buf);
+}
+
+/* The policy's bytes are read once: parsed, and hashed for run-start. */
+static int read_policy(struct run *r, char *err)
+{
+	size_t len;
+	char *buf;
+	int ret;
+
+	if (!r->o.policy_path) {
+		buf = (char *)shipped_policy("agent-default", &len);
+		ldns_sha256((unsigned char *)buf, len, r->policy_sha256);
+		return policy_load_builtin(&r->policy, err);
+	}
+	ret = policy_read_file(r->o.policy_path, &buf, &len, err);
+	if (ret)
+		return ret;
+	ldns_sha256((unsigned char *)buf, len, r->policy_sha256);
+	ret = policy_load_buffer(r->o.policy_path, buf, len, &r->policy, err);
+	free(buf);
+	return ret;
+}
+
 static int load_policy(struct run *r)
 {
 	char err[POLICY_ERR_LEN];
 	int i, ret;
 
-	if (r->o.policy_path)
-		ret = policy_load_file(r->o.policy_path, &r->policy, err);
-	else
-		ret = policy_load_builtin(&r->policy, err);
+	ret = read_policy(r, err);
 	for (i = 0; !ret && i < r->o.n_allow; i++)
 		ret = policy_add_arg(r->policy, r->o.allow[i], err);
 	if (ret) {
@@ -182,7 +228,7 @@ static int load_policy(struct run *r)
 	}
 	if (r->o.audit)
 		r->policy->mode = POLICY_AUDIT;
-	policy_print_warnings(stderr, r->policy);
+	print_policy_warnings(r->policy);
 	return 0;
 }
 
@@ -300,20 +346,105 @@ static int start_dns(struct run *r)
 	return dnsproxy_start(r->dns, &cfg);
 }
 
+static int exit_status(const struct run *r)
+{
+	if (WIFEXITED(r->status))
+		return WEXITSTATUS(r->status);
+	if (WIFSIGNALED(r->status))
+		return 128 + WTERMSIG(r->status);
+	return EXIT_WEIR_FAILED;
+}
+
+static void log_to_stream(enum log_level level, const char *msg, void *ctx)
+{
+	struct run *r = ctx;
+
+	stream_message(&r->stream, level == LOG_LEVEL_WARN ? "warning" :
+				   level == LOG_LEVEL_INFO ? "info" :
+							     "debug",
+		       msg);
+}
+
+/*
+ * First thing: with -e -, stderr carries JSON and nothing else from weir,
+ * so every message from here on is a record, and -q is implied (the
+ * events say what the denial lines would; run-end is the summary).
+ */
 static int open_events(struct run *r)
 {
+	char why[512];
+	int ret;
+
 	if (!r->o.events_path)
 		return 0;
-	if (!strcmp(r->o.events_path, "-")) {
-		r->events = stderr;
-		return 0;
+	ret = stream_open(&r->stream, r->o.events_path, why, sizeof(why));
+	if (ret) {
+		pr_warn("%s\n", why);
+		return ret;
 	}
-	r->events = fopen(r->o.events_path, "we");
-	if (!r->events) {
-		pr_warn("cannot open events file %s: %s\n", r->o.events_path, strerror(errno));
-		return -errno;
+	r->events = r->stream.f;
+	if (r->stream.on_stderr) {
+		r->o.quiet = true;
+		log_set_sink(log_to_stream, r);
 	}
 	return 0;
+}
+
+/* The command is about to start: the stream's first record. */
+static int begin_stream(struct run *r)
+{
+	const struct passwd *pw = getpwuid(r->id.uid); /* SUDO_UID gives a number */
+	struct stream_run sr = {
+		.argv = r->o.argv,
+		.policy_name = r->policy->name,
+		.policy_source = r->policy->source,
+		.policy_sha256 = r->policy_sha256,
+		.allow = r->o.allow,
+		.n_allow = r->o.n_allow,
+		.audit = r->policy->mode == POLICY_AUDIT,
+		.user = pw ? pw->pw_name : r->id.name,
+		.uid = r->id.uid,
+		.gid = r->id.gid,
+		.cgroup = r->ectx.cgroup_path,
+		.cgroup_id = r->ectx.cgroup_id,
+	};
+
+	stream_run_start(&r->stream, &sr);
+	return 0;
+}
+
+/* The last record, once nothing else can write an event. */
+static void end_stream(struct run *r, __u64 lost)
+{
+	struct stream_end se = { .lost = lost };
+
+	if (r->child_done) {
+		se.exit = exit_status(r);
+		se.signal = WIFSIGNALED(r->status) ? WTERMSIG(r->status) : 0;
+	} else {
+		se.exit = EXIT_WEIR_FAILED;
+		se.weir_failed = true;
+	}
+	if (r->summary)
+		summary_counts(r->summary, &se.counts);
+	stream_run_end(&r->stream, &se);
+	log_set_sink(NULL, NULL);
+	stream_close(&r->stream);
+	r->events = NULL;
+}
+
+/* -q: a summary only when there is something to look at. */
+static bool want_summary(const struct run *r, __u64 lost)
+{
+	struct summary_counts c;
+
+	if (r->stream.on_stderr)
+		return false; /* run-end carries the counts */
+	if (!r->o.quiet)
+		return true;
+	summary_counts(r->summary, &c);
+	return c.decisions[WEIR_V_DENY] || c.decisions[WEIR_V_WOULD_DENY] ||
+	       c.dns[WEIR_V_DENY] || c.dns[WEIR_V_WOULD_DENY] || lost;
 }
 
 /* Set sig's disposition for weir, remembering the caller's for the command. */
@@ -559,19 +690,17 @@ static int start_command(struct run *r)
 
 static void teardown(struct run *r)
 {
+	__u64 lost = 0;
+
 	if (r->cgpath[0])
 		cgroup_kill_all(r->cgpath);
 	if (r->rb) {
 		ring_buffer__consume(r->rb);
-		if (r->child)
-			summary_print(r->summary, stderr,
-				      egress_stat(r->egress, WEIR_STAT_LOST));
+		lost = egress_stat(r->egress, WEIR_STAT_LOST);
+		if (r->child && want_summary(r, lost))
+			summary_print(r->summary, stderr, lost);
 	}
 	dnsproxy_free(r->dns); /* before the maps it writes go */
-	if (r->events && r->events != stderr)
-		fclose(r->events);
-	else if (r->events)
-		fflush(r->events);
 	resolver_free(r->resolver);
 	ring_buffer__free(r->rb);
 	learn_free(r->learn);
@@ -589,6 +718,7 @@ static void teardown(struct run *r)
 		close(r->epfd);
 	if (r->dnsfd >= 0)
 		close(r->dnsfd);
+	end_stream(r, lost); /* last: teardown's own warnings go before run-end */
 	sigprocmask(SIG_SETMASK, &r->oldmask, NULL);
 	summary_free(r->summary);
 	sandbox_free(&r->filter);
@@ -596,15 +726,6 @@ static void teardown(struct run *r)
 	policy_free(r->policy);
 	free(r->up);
 	free(r->o.allow);
-}
-
-static int exit_status(const struct run *r)
-{
-	if (WIFEXITED(r->status))
-		return WEXITSTATUS(r->status);
-	if (WIFSIGNALED(r->status))
-		return 128 + WTERMSIG(r->status);
-	return EXIT_WEIR_FAILED;
 }
 
 /*
@@ -640,7 +761,8 @@ static int prepare(struct run *r)
 	char why[256];
 	int ret;
 
-	ret = load_policy(r);
+	ret = open_events(r);
+	ret = ret ?: load_policy(r);
 	if (!ret) {
 		ret = identity_resolve(r->o.user, r->o.group, &r->id, why, sizeof(why));
 		if (ret)
@@ -671,8 +793,7 @@ static int prepare(struct run *r)
 	if (ret)
 		return ret;
 	r->summary = summary_new();
-	ret = r->summary ? open_events(r) : -ENOMEM;
-	ret = ret ?: read_upstreams(r);
+	ret = r->summary ? read_upstreams(r) : -ENOMEM;
 	if (ret)
 		return ret;
 	r->ectx.policy = r->policy;
@@ -696,6 +817,7 @@ int cmd_run(int argc, char **argv)
 	ret = ret ?: prepare(&r);
 	ret = ret ?: setup_bpf(&r);
 	ret = ret ?: setup_loop(&r);
+	ret = ret ?: begin_stream(&r);
 	ret = ret ?: start_command(&r);
 	ret = ret ?: resolver_start(r.resolver, r.dnsfd);
 	ret = ret ?: loop(&r);

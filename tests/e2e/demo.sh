@@ -84,7 +84,8 @@ run_demo() {
 
 show_events() {
 	head2 "The audit log: events.json, one JSON object per decision"
-	jq -r '[.verdict, .proto, (if .op == "dns" then "dns \(.qtype) \(.name)" else "\(.dst):\(.port)" end),
+	say "(between a run-start and a run-end record: weir, the command, the policy's sha256, ...)"
+	jq -r 'select(.verdict) | [.verdict, .proto, (if .op == "dns" then "dns \(.qtype) \(.name)" else "\(.dst):\(.port)" end),
 		(.domain // "-"), .rule, .comm, .pid]
 		| @tsv' "$T/events.json" |
 		awk -F'\t' 'BEGIN { printf "%-8s %-5s %-28s %-18s %-12s %-8s %s\n",

@@ -379,8 +379,8 @@ test_events() {
 		printf '%s\n' "$line" | jq -e . >/dev/null 2>&1 || bad=$((bad + 1))
 	done <"$T/ev9"
 	[ "$bad" = 0 ] || t_why "$bad lines are not valid JSON"
-	x_json "$T/ev9" 'length == 4'
-	x_json "$T/ev9" 'all(.[]; .v == 1 and (.ts | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$"))
+	x_json "$T/ev9" 'map(select(.verdict)) | length == 4'
+	x_json "$T/ev9" 'all(.[] | select(.verdict); .v == 1 and (.ts | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$"))
 		and (.verdict | IN("allow", "deny", "would-deny")) and .mode == "enforce"
 		and (.op | IN("connect4", "connect6", "sendmsg4", "sendmsg6"))
 		and (.proto | IN("tcp", "udp")) and (.family | IN("ipv4", "ipv6"))
@@ -401,19 +401,117 @@ test_events() {
 		and .rule == "allow[1]")' --argjson p "${p4:-0}"
 	t_end
 
-	t_begin "9 -e -: the JSON goes to stderr"
+	t_begin "9 -e -: the JSON goes to stderr, and nothing else of weir's"
 	run_weir -p "$pol" -e - -- "$NETPROBE" tcp 198.51.100.7 80 t9-stderr
 	x_rc 1
 	grep '^{' "$ERR" >"$T/ev9err"
-	x_json "$T/ev9err" 'length == 1 and .[0].dst == "198.51.100.7" and .[0].verdict == "deny"'
+	x_json "$T/ev9err" 'map(select(.verdict)) | length == 1 and .[0].dst == "198.51.100.7"
+		and .[0].verdict == "deny"'
+	x_err_lacks '^weir: '
 	t_end
 
-	t_begin "9 -q: no denial lines on stderr, the JSON still written"
+	t_begin "9 -q: no denial lines on stderr, the JSON still written; the root warning stays"
 	run_weir -p "$pol" -q -e "$T/ev9q" -- "$NETPROBE" tcp 198.51.100.7 80 t9-quiet
 	x_rc 1
 	x_out EPERM
 	x_err_lacks 'weir: denied'
+	x_err_has '^weir: [^ ]*netprobe runs as root: '
+	x_err_has '^weir: summary: 0 allowed, 1 denied$'
 	x_json "$T/ev9q" 'any(.[]; .dst == "198.51.100.7" and .verdict == "deny")'
+	t_end
+
+	t_begin "9 -q: no summary when nothing was denied, refused or lost"
+	run_weir -p "$pol" -q -- "$NETPROBE" tcp 192.0.2.1 8080 t9-quiet-ok
+	x_rc 0
+	x_out ok
+	x_err_lacks 'summary'
+	run_weir -p "$pol" -- "$NETPROBE" tcp 192.0.2.1 8080 t9-quiet-ok2
+	x_err_has '^weir: summary: 1 allowed, 0 denied$'
+	t_end
+}
+
+# 9: the event stream: run records around the events, appended, piped.
+test_stream() {
+	local sum host sgid
+	sum=$(sha256sum "$P_ONE" | cut -d' ' -f1)
+	host=$(hostname)
+	rm -f "$T/evs"
+	t_begin "9 -e FILE appends: two runs, each between run-start and run-end"
+	run_weir -p "$P_ONE" -e "$T/evs" -- "$NETPROBE" tcp 198.51.100.7 80 t9s-a
+	x_rc 1
+	local pid1=$CPID
+	run_weir -p "$P_ONE" -a 192.0.2.10:80 -e "$T/evs" -- sh -c 'exit 7'
+	x_rc 7
+	x_json "$T/evs" 'map(.op) | . == ["run-start", "connect4", "run-end", "run-start", "run-end"]'
+	x_json "$T/evs" '.[0].weir_pid == $p1 and .[3].weir_pid == $p2 and .[2].weir_pid == $p1
+		and .[4].exit == 7' --argjson p1 "$pid1" --argjson p2 "$CPID"
+	[ "$(stat -c %a "$T/evs")" = 600 ] || t_why "mode $(stat -c %a "$T/evs"), want 600"
+	t_end
+
+	t_begin "9 the run-start record: version, command, policy and its sha256, user, host, cgroup"
+	x_json "$T/evs" '.[0] | .v == 1 and (.ts | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$"))
+		and (.weir | type == "string" and length > 0)
+		and .argv == [$np, "tcp", "198.51.100.7", "80", "t9s-a"]
+		and .policy == "one-port" and .policy_source == $pol and .policy_sha256 == $sum
+		and .mode == "enforce" and .allow == [] and .user == "root" and .uid == 0 and .gid == 0
+		and .host == $host and .weir_pid == $p1 and .cgroup == "/weir/run-\($p1)"
+		and (.cgroup_id | type == "number" and . > 0)' --arg np "$NETPROBE" --arg pol "$P_ONE" \
+		--arg sum "$sum" --arg host "$host" --argjson p1 "$pid1"
+	x_json "$T/evs" '.[3].allow == ["192.0.2.10:80"] and .[3].argv == ["sh", "-c", "exit 7"]'
+	t_end
+
+	t_begin "9 the run-end record: exit status, counts by verdict, dns counts, lost events"
+	x_json "$T/evs" '.[2] | .v == 1 and .exit == 1 and (has("signal") | not)
+		and .decisions == {"allow": 0, "deny": 1, "would-deny": 0}
+		and .dns == {"allow": 0, "deny": 0, "would-deny": 0} and .lost == 0
+		and (.duration_ms | type == "number")'
+	run_weir -p "$P_NONE" -e "$T/evsig" -- sh -c 'kill -TERM $$'
+	x_rc 143
+	x_json "$T/evsig" 'last | .op == "run-end" and .exit == 143 and .signal == 15'
+	t_end
+
+	t_begin "9 -e FILE: a symlink is refused (125), its target untouched; created 0640 for SUDO_GID"
+	: >"$T/evtarget"
+	ln -sf "$T/evtarget" "$T/evlink"
+	run_weir -p "$P_NONE" -e "$T/evlink" -- true
+	x_rc 125
+	x_err_has 'evlink: it is a symbolic link'
+	[ -s "$T/evtarget" ] && t_why "the symlink's target was written to"
+	rm -f "$T/evgrp"
+	run_cmd env SUDO_GID=65534 "$WEIR" run -p "$P_NONE" -e "$T/evgrp" -- true
+	x_rc 0
+	sgid=$(stat -c '%a %g' "$T/evgrp" 2>/dev/null)
+	[ "$sgid" = "640 65534" ] || t_why "mode and group '$sgid', want '640 65534'"
+	t_end
+
+	t_begin "9 -e /dev/fd/3 3>&1 | jq: every line parses; the command cannot write to fd 3"
+	rm -f "$T/fd3res" "$T/fd3out"
+	# shellcheck disable=SC2016
+	run_cmd bash -c '"$1" run -p "$2" -e /dev/fd/3 -- sh -c "
+		\"\$0\" tcp 198.51.100.7 80 t9s-fd >/dev/null
+		if echo {\\\"forged\\\":true} 2>/dev/null >&3; then echo wrote; else echo ebadf; fi >$3/fd3res
+		[ -e /proc/self/fd/3 ] && echo fd3-open >>$3/fd3res; exit 0" "$4" 3>&1 >/dev/null |
+		jq -c . >"$3/fd3out"; echo "${PIPESTATUS[*]}"' bash "$WEIR" "$P_ONE" "$T" "$NETPROBE"
+	x_rc 0
+	x_out "0 0"
+	[ "$(cat "$T/fd3res" 2>/dev/null)" = ebadf ] ||
+		t_why "the command's write to fd 3: $(cat "$T/fd3res" 2>/dev/null)"
+	x_json "$T/fd3out" 'map(.op) == ["run-start", "connect4", "run-end"]
+		and .[1].verdict == "deny" and all(.[]; has("forged") | not)'
+	x_err_has '^weir: denied tcp 198\.51\.100\.7:80 '
+	t_end
+
+	t_begin "9 -e - 2>&1 | jq: nothing but JSON, weir's warnings as records"
+	rm -f "$T/dashout"
+	run_cmd bash -c '"$1" run -p "$2" -e - -- "$3" tcp 198.51.100.7 80 t9s-dash 2>&1 >/dev/null |
+		jq -c . >"$4"; echo "${PIPESTATUS[*]}"' bash "$WEIR" "$P_ONE" "$NETPROBE" "$T/dashout"
+	x_rc 0
+	x_out "1 0"
+	x_json "$T/dashout" '.[0].op == "run-start" and last.op == "run-end"
+		and last.decisions.deny == 1
+		and any(.[]; .op == "message" and .level == "warning"
+			and (.message | test("netprobe runs as root: ")))
+		and any(.[]; .op == "connect4" and .verdict == "deny" and .dst == "198.51.100.7")'
 	t_end
 }
 
@@ -695,6 +793,7 @@ main() {
 	test_metadata
 	test_audit
 	test_events
+	test_stream
 	test_exit_codes
 	test_signals
 	test_cleanup

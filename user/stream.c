@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "stream.h"
+
+/* --- where it goes ----------------------------------------------------------- */
+
+/* N for /dev/fd/N and its aliases, else -1. */
+static int fd_of(const char *arg)
+{
+	static const char *const dirs[] = { "/dev/fd/", "/proc/self/fd/" };
+	char *end;
+	size_t i;
+	long n;
+
+	if (!strcmp(arg, "/dev/stdin"))
+		return 0;
+	if (!strcmp(arg, "/dev/stdout"))
+		return 1;
+	if (!strcmp(arg, "/dev/stderr"))
+		return 2;
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (strncmp(arg, dirs[i], strlen(dirs[i])))
+			continue;
+		arg += strlen(dirs[i]);
+		errno = 0;
+		n = strtol(arg, &end, 10);
+		return *arg >= '0' && *arg <= '9' && !*end && !errno && n < 1 << 20 ? (int)n : -1;
+	}
+	return -1;
+}
+
+/*
+ * Descriptor N, the caller's: weir keeps a close-on-exec copy and closes N,
+ * so the command cannot write into the stream (it would forge events).
+ * 0-2 are the command's own stdio: never an event stream of their own.
+ */
+static int open_fd(struct stream *s, const char *arg, int n, char *why, size_t len)
+{
+	int fd;
+
+	if (n <= 2) {
+		snprintf(why, len,
+			 "-e %s: the command writes to descriptor %d too; give the events one of "
+			 "their own (-e /dev/fd/3 3>&1), or use -e - (stderr, JSON only)",
+			 arg, n);
+		return -EINVAL;
+	}
+	fd = fcntl(n, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0) {
+		snprintf(why, len, "-e %s: descriptor %d is not open (%s)", arg, n,
+			 strerror(errno));
+		return -EBADF;
+	}
+	close(n);
+	/* "w", not "a": that would set O_APPEND on the caller's description. */
+	s->f = fdopen(fd, "w");
+	if (!s->f) {
+		close(fd);
+		return -errno;
+	}
+	return 0;
+}
+
+/* Created by root for a sudo user: theirs to read, nobody else's to write. */
+static void give_group(int fd)
+{
+	const char *g = getenv("SUDO_GID");
+	char *end;
+	long gid;
+
+	if (geteuid() || !g || !*g)
+		return;
+	gid = strtol(g, &end, 10);
+	if (*end || gid <= 0 || gid >= (gid_t)-1)
+		return;
+	if (!fchown(fd, -1, (gid_t)gid))
+		fchmod(fd, 0640);
+}
+
+/*
+ * A file: appended to, as log files are. O_NOFOLLOW: weir runs as root,
+ * the directory may be a user's, and a symlink planted there must not
+ * point weir's writes at a file of root's choosing.
+ */
+static int open_file(struct stream *s, const char *path, char *why, size_t len)
+{
+	int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
+	bool created = true;
+	struct stat st;
+	int fd;
+
+	fd = open(path, flags | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		created = false;
+		fd = open(path, flags);
+	}
+	if (fd < 0) {
+		int err = errno;
+
+		snprintf(why, len, "cannot open events file %s: %s", path,
+			 err == ELOOP ? "it is a symbolic link (weir does not follow one here: "
+					"name the file it points to)" :
+					strerror(err));
+		return -err;
+	}
+	if (fstat(fd, &st) || S_ISDIR(st.st_mode) || S_ISSOCK(st.st_mode)) {
+		snprintf(why, len, "events file %s: not a file, pipe or device", path);
+		close(fd);
+		return -EINVAL;
+	}
+	if (created)
+		give_group(fd);
+	s->f = fdopen(fd, "a");
+	if (!s->f) {
+		close(fd);
+		return -errno;
+	}
+	return 0;
+}
+
+int stream_open(struct stream *s, const char *arg, char *why, size_t len)
+{
+	int n;
+
+	if (!strcmp(arg, "-")) {
+		/* Unbuffered: each record is one write(), whole among the
+		 * command's own stderr writes. */
+		s->f = stderr;
+		s->on_stderr = true;
+		return 0;
+	}
+	n = fd_of(arg);
+	if (n >= 0)
+		return open_fd(s, arg, n, why, len);
+	return open_file(s, arg, why, len);
+}
+
+/* --- records ----------------------------------------------------------------- */
+
+/* Bytes in the UTF-8 sequence at s (1-4), or 0 if it is not valid. */
+static int utf8_len(const unsigned char *s)
+{
+	int n, i;
+	unsigned int cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* overlong forms, UTF-16 surrogates, above U+10FFFF */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void stream_json_str(FILE *f, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	int n;
+
+	fputc('"', f);
+	while (*s) {
+		n = utf8_len(s);
+		if (!n) {
+			fputs("\\ufffd", f);
+			s++;
+		} else if (*s == '"' || *s == '\\') {
+			fprintf(f, "\\%c", *s++);
+		} else if (*s < 0x20 || *s == 0x7f) {
+			fprintf(f, "\\u%04x", *s++);
+		} else {
+			fwrite(s, 1, n, f);
+			s += n;
+		}
+	}
+	fputc('"', f);
+}
+
+static __s64 now_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (__s64)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* {"v":1,"ts":"...","op":"OP" -- the head every record has. */
+static void head(FILE *f, const char *op)
+{
+	__s64 ns = now_ns(CLOCK_REALTIME);
+	time_t sec = ns / 1000000000LL;
+	struct tm tm;
+
+	gmtime_r(&sec, &tm);
+	fprintf(f, "{\"v\":%d,\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ\",\"op\":\"%s\"",
+		EVENTS_SCHEMA_VERSION, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		tm.tm_min, tm.tm_sec, (long long)(ns % 1000000000LL), op);
+}
+
+/*
+ * Build the record in memory and write it at once: one line, one write on
+ * stderr (unbuffered), never torn by the decision events other threads
+ * write (stdio locks the FILE per call).
+ */
+static void emit(struct stream *s, char *buf, size_t n)
+{
+	if (buf && n) {
+		fwrite(buf, 1, n, s->f);
+		fflush(s->f);
+	}
+	free(buf);
+}
+
+/* Messages come from the resolver's thread too. */
+static pthread_mutex_t pending_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Hold BUF back until run-start is out; false if it is. */
+static bool hold(struct stream *s, char *buf, size_t n)
+{
+	char *p;
+	bool held = false;
+
+	pthread_mutex_lock(&pending_mu);
+	if (!s->started && buf) {
+		p = realloc(s->pending, s->n_pending + n);
+		if (p) {
+			memcpy(p + s->n_pending, buf, n);
+			s->pending = p;
+			s->n_pending += n;
+			held = true;
+		}
+	}
+	pthread_mutex_unlock(&pending_mu);
+	if (held)
+		free(buf);
+	return held;
+}
+
+static void flush_pending(struct stream *s)
+{
+	pthread_mutex_lock(&pending_mu);
+	emit(s, s->pending, s->n_pending);
+	s->pending = NULL;
+	s->n_pending = 0;
+	pthread_mutex_unlock(&pending_mu);
+}
+
+void stream_message(struct stream *s, const char *level, const char *msg)
+{
+	size_t n = 0;
+	char *buf = NULL;
+	FILE *m;
+
+	if (!s->f || !(m = open_memstream(&buf, &n)))
+		return;
+	head(m, "message");
+	fprintf(m, ",\"level\":\"%s\",\"message\":", level);
+	stream_json_str(m, msg);
+	fputs("}\n", m);
+	fclose(m);
+	if (!hold(s, buf, n))
+		emit(s, buf, n);
+}
+
+static void put_str_list(FILE *m, const char *key, const char *const *v, int n)
+{
+	int i;
+
+	fprintf(m, ",\"%s\":[", key);
+	for (i = 0; n < 0 ? v[i] != NULL : i < n; i++) {
+		if (i)
+			fputc(',', m);
+		stream_json_str(m, v[i]);
+	}
+	fputc(']', m);
+}
+
+static void put_policy(FILE *m, const struct stream_run *run)
+{
+	int i;
+
+	fputs(",\"policy\":", m);
+	if (run->policy_name)
+		stream_json_str(m, run->policy_name);
+	else
+		fputs("null", m);
+	fputs(",\"policy_source\":", m);
+	stream_json_str(m, run->policy_source);
+	fputs(",\"policy_sha256\":\"", m);
+	for (i = 0; i < 32; i++)
+		fprintf(m, "%02x", run->policy_sha256[i]);
+	fprintf(m, "\",\"mode\":\"%s\"", run->audit ? "audit" : "enforce");
+	put_str_list(m, "allow", run->allow, run->n_allow);
+}
+
+void stream_run_start(struct stream *s, const struct stream_run *run)
+{
+	char host[256] = "", *buf = NULL;
+	size_t n = 0;
+	FILE *m;
+
+	if (!s->f || !(m = open_memstream(&buf, &n)))
+		return;
+	gethostname(host, sizeof(host) - 1);
+	head(m, "run-start");
+	fputs(",\"weir\":", m);
+	stream_json_str(m, weir_version());
+	put_str_list(m, "argv", (const char *const *)run->argv, -1);
+	put_policy(m, run);
+	fputs(",\"user\":", m);
+	stream_json_str(m, run->user ? run->user : "");
+	fprintf(m, ",\"uid\":%u,\"gid\":%u,\"host\":", run->uid, run->gid);
+	stream_json_str(m, host);
+	fprintf(m, ",\"weir_pid\":%d,\"cgroup\":", (int)getpid());
+	stream_json_str(m, run->cgroup);
+	fprintf(m, ",\"cgroup_id\":%llu}\n", (unsigned long long)run->cgroup_id);
+	fclose(m);
+	emit(s, buf, n);
+	pthread_mutex_lock(&pending_mu);
+	s->started = true;
+	pthread_mutex_unlock(&pending_mu);
+	flush_pending(s);
+	s->start_ns = now_ns(CLOCK_MONOTONIC);
+}
+
+static void put_counts(FILE *m, const char *key, const __u64 c[3])
+{
+	fprintf(m, ",\"%s\":{\"allow\":%llu,\"deny\":%llu,\"would-deny\":%llu}", key,
+		(unsigned long long)c[1], (unsigned long long)c[0], (unsigned long long)c[2]);
+}
+
+void stream_run_end(struct stream *s, const struct stream_end *end)
+{
+	size_t n = 0;
+	char *buf = NULL;
+	FILE *m;
+
+	if (!s->f || !s->started || !(m = open_memstream(&buf, &n)))
+		return;
+	head(m, "run-end");
+	fprintf(m, ",\"exit\":%d", end->exit);
+	if (end->signal)
+		fprintf(m, ",\"signal\":%d", end->signal);
+	if (end->weir_failed)
+		fputs(",\"weir_failed\":true", m);
+	fprintf(m, ",\"duration_ms\":%lld",
+		(long long)((now_ns(CLOCK_MONOTONIC) - s->start_ns) / 1000000));
+	put_counts(m, "decisions", end->counts.decisions);
+	put_counts(m, "dns", end->counts.dns);
+	fprintf(m, ",\"lost\":%llu,\"weir_pid\":%d}\n", (unsigned long long)end->lost,
+		(int)getpid());
+	fclose(m);
+	emit(s, buf, n);
+}
+
+void stream_close(struct stream *s)
+{
+	if (s->f)
+		flush_pending(s); /* weir failed before run-start: say why */
+	if (s->f && s->f != stderr)
+		fclose(s->f);
+	else if (s->f)
+		fflush(s->f);
+	s->f = NULL;
+}
