@@ -38,6 +38,7 @@ struct pending {
 	__u8 *query;
 	size_t qlen;
 	int attempt;
+	int err; /* why this attempt failed early (ICMP, connect), 0: none yet */
 	__u64 deadline_ms;
 	struct dns_event ev;
 	struct weir_portrange r[WEIR_LEARN_RANGES];
@@ -65,6 +66,107 @@ static __u64 now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- upstream health: each failure said once ------------------------------- */
+
+#define UP_TRACKED 32 /* upstreams remembered; more are said every time */
+
+struct up_health {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	int said; /* unreachability last said (negative errno), 0: none since it answered */
+	bool servfail_said;
+};
+
+static struct up_health up_health[UP_TRACKED];
+static size_t n_up_health;
+static pthread_mutex_t up_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void dns_upstream_format(const struct dns_upstream *u, char *buf, size_t len)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&u->sa;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&u->sa;
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	if (u->sa.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(s6->sin6_port));
+	} else {
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(s4->sin_port));
+	}
+}
+
+const char *dns_upstream_reason(int err)
+{
+	if (err == -ETIMEDOUT)
+		return "upstream-timeout";
+	return err == -EREMOTEIO ? "upstream-servfail" : "upstream-unreachable";
+}
+
+static const char *unreachable_why(int err)
+{
+	switch (err) {
+	case -ETIMEDOUT:
+		return "timeout";
+	case -ECONNREFUSED:
+		return "connection refused";
+	case -ENETUNREACH:
+		return "network unreachable";
+	case -EHOSTUNREACH:
+		return "host unreachable";
+	case -EPIPE:
+	case -ECONNRESET:
+		return "connection closed";
+	default:
+		return strerror(-err);
+	}
+}
+
+static struct up_health *health_of(const struct dns_upstream *u)
+{
+	size_t i;
+
+	for (i = 0; i < n_up_health; i++)
+		if (up_health[i].len == u->len && !memcmp(&up_health[i].sa, &u->sa, u->len))
+			return &up_health[i];
+	if (n_up_health == UP_TRACKED)
+		return NULL;
+	up_health[n_up_health] = (struct up_health){ .sa = u->sa, .len = u->len };
+	return &up_health[n_up_health++];
+}
+
+/*
+ * SERVFAIL is said once per upstream, ever: an upstream that answers other
+ * names is working, and one broken name must not make a line per query.
+ */
+bool dns_upstream_note(const struct dns_upstream *u, int err)
+{
+	struct up_health *h;
+	char who[INET6_ADDRSTRLEN + 8];
+	bool said = false;
+
+	dns_upstream_format(u, who, sizeof(who));
+	pthread_mutex_lock(&up_mu);
+	h = health_of(u);
+	if (!err && h && h->said) {
+		pr_info("DNS upstream %s answers again\n", who);
+		h->said = 0;
+		said = true;
+	} else if (err == -EREMOTEIO && (!h || !h->servfail_said)) {
+		pr_warn("DNS upstream %s failing: it answered SERVFAIL\n", who);
+		if (h)
+			h->servfail_said = true;
+		said = true;
+	} else if (err && err != -EREMOTEIO && (!h || h->said != err)) {
+		pr_warn("DNS upstream %s unreachable: %s\n", who, unreachable_why(err));
+		if (h)
+			h->said = err;
+		said = true;
+	}
+	pthread_mutex_unlock(&up_mu);
+	return said;
 }
 
 /* --- policy ---------------------------------------------------------------- */
@@ -327,6 +429,26 @@ static void report(struct dnsproxy *p, struct dns_event *ev)
 		p->cfg.on_event(p->cfg.ctx, ev);
 }
 
+/* The program gets SERVFAIL for an allowed name: mark the event so. */
+static void upstream_failed(struct dns_event *ev, int err)
+{
+	ev->rcode = 2; /* SERVFAIL */
+	ev->reason = dns_upstream_reason(err);
+	ev->upstream_failed = true;
+}
+
+/* An answer came back from U: SERVFAIL is the upstream failing too. */
+static void upstream_answered(const struct dns_upstream *u, struct dns_event *ev)
+{
+	if (ev->rcode != 2) {
+		dns_upstream_note(u, 0);
+		return;
+	}
+	dns_upstream_note(u, -EREMOTEIO);
+	if (ev->verdict != WEIR_V_DENY)
+		upstream_failed(ev, -EREMOTEIO);
+}
+
 /* --- UDP ------------------------------------------------------------------- */
 
 static void pend_free(struct dnsproxy *p, struct pending *pd)
@@ -340,9 +462,14 @@ static void pend_free(struct dnsproxy *p, struct pending *pd)
 	pd->upfd = -1;
 }
 
+static const struct dns_upstream *pend_upstream(struct dnsproxy *p, const struct pending *pd)
+{
+	return &p->cfg.up[pd->attempt % p->cfg.n_up];
+}
+
 static int pend_send(struct dnsproxy *p, struct pending *pd)
 {
-	const struct dns_upstream *u = &p->cfg.up[pd->attempt % p->cfg.n_up];
+	const struct dns_upstream *u = pend_upstream(p, pd);
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = pd };
 
 	if (pd->upfd >= 0) {
@@ -414,7 +541,8 @@ static void udp_query(struct dnsproxy *p, int lfd)
 	pd->ev = ev;
 	memcpy(pd->r, r, sizeof(r));
 	pd->nr = nr;
-	if (pend_send(p, pd))
+	pd->err = pend_send(p, pd);
+	if (pd->err)
 		pd->deadline_ms = 0; /* let the timer retry or fail it */
 }
 
@@ -424,6 +552,13 @@ static void udp_answer(struct dnsproxy *p, struct pending *pd)
 	ssize_t n;
 
 	n = recv(pd->upfd, buf, sizeof(buf), 0);
+	if (n < 0 && (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH)) {
+		/* An ICMP error on the connected socket: no need to wait for
+		 * the timeout, the timer moves on at its next tick. */
+		pd->err = -errno;
+		pd->deadline_ms = 0;
+		return;
+	}
 	if (n <= 0)
 		return;
 	/* Only the answer to this query (the socket is connected, so only the
@@ -431,6 +566,7 @@ static void udp_answer(struct dnsproxy *p, struct pending *pd)
 	if (n < 12 || ((buf[0] << 8) | buf[1]) != pd->ev.q.id)
 		return;
 	learn_answer(p, buf, n, &pd->ev, pd->r, pd->nr);
+	upstream_answered(pend_upstream(p, pd), &pd->ev);
 	udp_reply(pd, buf, n); /* after learn: the first connect finds the address */
 	report(p, &pd->ev);
 	pend_free(p, pd);
@@ -440,20 +576,26 @@ static void udp_timeouts(struct dnsproxy *p)
 {
 	static __u8 resp[512];
 	__u64 now = now_ms();
-	int i, n;
+	int i, n, err;
 
 	for (i = 0; i < MAX_PENDING; i++) {
 		struct pending *pd = &p->pend[i];
 
 		if (!pd->query || pd->deadline_ms > now)
 			continue;
-		if (++pd->attempt < (int)p->cfg.n_up * 2 && !pend_send(p, pd))
+		err = pd->err ?: -ETIMEDOUT;
+		dns_upstream_note(pend_upstream(p, pd), err);
+		if (++pd->attempt < (int)p->cfg.n_up * 2) {
+			pd->err = pend_send(p, pd);
+			if (!pd->err)
+				continue;
+			pd->deadline_ms = 0; /* this one failed at once: next tick */
 			continue;
+		}
 		n = dns_servfail(pd->query, pd->qlen, resp, sizeof(resp));
 		if (n > 0)
 			udp_reply(pd, resp, n);
-		pd->ev.rcode = 2;
-		pd->ev.reason = "upstream-timeout";
+		upstream_failed(&pd->ev, err);
 		report(p, &pd->ev);
 		pend_free(p, pd);
 	}
@@ -509,53 +651,72 @@ static void set_timeouts(int fd, int ms)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
+/* A blocking socket's SO_SNDTIMEO/SO_RCVTIMEO running out is a timeout. */
+static int io_error(int err)
+{
+	return err == -EAGAIN || err == -EWOULDBLOCK || err == -EINPROGRESS ? -ETIMEDOUT : err;
+}
+
 int dns_tcp_exchange(const struct dns_upstream *u, const __u8 *q, size_t qlen, __u8 *ans,
 		     size_t *alen)
 {
-	int fd, err = -EHOSTUNREACH;
+	int fd, err;
 
 	fd = socket(u->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	set_timeouts(fd, TCP_TIMEOUT_MS);
-	if (!connect(fd, (const struct sockaddr *)&u->sa, u->len) && !write_msg(fd, q, qlen) &&
-	    !read_msg(fd, ans, alen))
-		err = 0;
+	if (connect(fd, (const struct sockaddr *)&u->sa, u->len))
+		err = io_error(-errno);
+	else if (write_msg(fd, q, qlen))
+		err = -EPIPE;
+	else
+		err = io_error(read_msg(fd, ans, alen));
 	close(fd);
 	return err;
 }
 
-/* Ask the upstreams over TCP in turn; the answer goes to ans. */
-static int tcp_forward(struct dnsproxy *p, const __u8 *q, size_t qlen, __u8 *ans, size_t *alen)
+/* Ask the upstreams over TCP in turn; the answer goes to ans, and *from
+ * is the one that gave it. Returns the last failure if none did. */
+static int tcp_forward(struct dnsproxy *p, const __u8 *q, size_t qlen, __u8 *ans, size_t *alen,
+		       const struct dns_upstream **from)
 {
+	int err = -EHOSTUNREACH;
 	size_t i;
 
-	for (i = 0; i < p->cfg.n_up; i++)
-		if (!dns_tcp_exchange(&p->cfg.up[i], q, qlen, ans, alen))
+	for (i = 0; i < p->cfg.n_up; i++) {
+		*from = &p->cfg.up[i];
+		err = dns_tcp_exchange(*from, q, qlen, ans, alen);
+		if (!err)
 			return 0;
-	return -EHOSTUNREACH;
+		dns_upstream_note(*from, err);
+	}
+	return err;
 }
 
 static void tcp_one(struct tcp_client *c, __u8 *q, size_t qlen, __u8 *resp)
 {
 	struct dns_event ev = { .protocol = IPPROTO_TCP };
 	struct weir_portrange r[WEIR_LEARN_RANGES];
+	const struct dns_upstream *from = NULL;
 	size_t nr, alen;
-	int resplen, fwd;
+	int resplen, fwd, err = 0;
 
 	fwd = judge(c->p, q, qlen, &ev, r, &nr, resp, &resplen);
 	find_asker(c->p, IPPROTO_TCP, &c->peer, c->lfd, &ev);
+	if (fwd)
+		err = tcp_forward(c->p, q, qlen, resp, &alen, &from);
 	if (!fwd) {
 		if (resplen)
 			write_msg(c->fd, resp, resplen);
-	} else if (tcp_forward(c->p, q, qlen, resp, &alen)) {
+	} else if (err) {
 		resplen = dns_servfail(q, qlen, resp, DNS_MSG_MAX);
 		if (resplen > 0)
 			write_msg(c->fd, resp, resplen);
-		ev.reason = "upstream-timeout";
-		ev.rcode = 2;
+		upstream_failed(&ev, err);
 	} else {
 		learn_answer(c->p, resp, alen, &ev, r, nr);
+		upstream_answered(from, &ev);
 		write_msg(c->fd, resp, alen);
 	}
 	if (ev.q.name[0])

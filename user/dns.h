@@ -38,6 +38,8 @@ struct dns_event {
 	__u32 rule; /* WEIR_RULE_ID of the deciding rule, 0 if none */
 	struct dns_question q;
 	int rcode; /* of the answer relayed, -1 if none */
+	bool upstream_failed; /* allowed, but the program got SERVFAIL: no upstream
+			       * answered, or one answered SERVFAIL (reason says) */
 	bool have_asker;
 	struct weir_asker asker; /* who asked, and which server it meant */
 	size_t n_answers;
@@ -74,6 +76,22 @@ void dnsproxy_free(struct dnsproxy *p);
 /* One query over TCP to one upstream (bounded by timeouts). */
 int dns_tcp_exchange(const struct dns_upstream *u, const __u8 *q, size_t qlen, __u8 *ans,
 		     size_t *alen);
+
+/*
+ * How one exchange with upstream U went: 0 it answered, -EREMOTEIO it
+ * answered SERVFAIL, else why it could not be reached (-ETIMEDOUT,
+ * -ECONNREFUSED, -ENETUNREACH, ...). A failure is said once on stderr
+ * ("DNS upstream 192.0.2.53:53 unreachable: timeout"), per upstream and
+ * kind, not per query; an unreachable upstream that answers again is said
+ * to, and a later failure is said again. Thread-safe. Returns whether it
+ * said something.
+ */
+bool dns_upstream_note(const struct dns_upstream *u, int err);
+/* The event reason of a failed query: "upstream-timeout" (-ETIMEDOUT),
+ * "upstream-servfail" (-EREMOTEIO), else "upstream-unreachable". */
+const char *dns_upstream_reason(int err);
+/* "192.0.2.53:53", "[2001:db8::53]:53" */
+void dns_upstream_format(const struct dns_upstream *u, char *buf, size_t len);
 
 /* "IP", "IP:PORT", "[IPv6]:PORT" -> upstream (default port 53). */
 int dns_parse_upstream(const char *s, struct dns_upstream *u);

@@ -387,7 +387,8 @@ struct summary {
 	__u32 *slots; /* 1-based index into d, 0 empty */
 	__u64 total[3]; /* by verdict */
 	__u64 untracked; /* events past SUMMARY_MAX destinations */
-	__u64 dns[3]; /* queries by verdict */
+	__u64 dns[3]; /* queries by verdict, but for ... */
+	__u64 dns_failed; /* ... allowed ones the upstreams failed (SERVFAIL) */
 };
 
 struct summary *summary_new(void)
@@ -489,7 +490,9 @@ static void print_verdict(const struct summary *s, FILE *f, __u8 verdict, const 
 
 void summary_add_dns(struct summary *s, const struct dns_event *e)
 {
-	if (e->verdict <= WEIR_V_WOULD_DENY)
+	if (e->upstream_failed)
+		s->dns_failed++;
+	else if (e->verdict <= WEIR_V_WOULD_DENY)
 		s->dns[e->verdict]++;
 }
 
@@ -503,10 +506,14 @@ void summary_print(const struct summary *s, FILE *f, __u64 lost)
 	print_verdict(s, f, WEIR_V_ALLOW, "allowed");
 	print_verdict(s, f, WEIR_V_DENY, "denied");
 	print_verdict(s, f, WEIR_V_WOULD_DENY, "would-deny");
-	if (s->dns[0] || s->dns[1] || s->dns[2])
-		fprintf(f, "weir:   dns: %llu answered, %llu refused%s\n",
-			(unsigned long long)(s->dns[1] + s->dns[2]), (unsigned long long)s->dns[0],
-			s->dns[2] ? " (audit: some answered names are not allowed)" : "");
+	if (s->dns[0] || s->dns[1] || s->dns[2] || s->dns_failed) {
+		fprintf(f, "weir:   dns: %llu answered, %llu refused",
+			(unsigned long long)(s->dns[1] + s->dns[2]), (unsigned long long)s->dns[0]);
+		if (s->dns_failed)
+			fprintf(f, ", %llu failed (upstream unreachable or SERVFAIL)",
+				(unsigned long long)s->dns_failed);
+		fprintf(f, "%s\n", s->dns[2] ? " (audit: some answered names are not allowed)" : "");
+	}
 	if (s->untracked)
 		fprintf(f, "weir:   (%llu more decisions to other destinations)\n",
 			(unsigned long long)s->untracked);

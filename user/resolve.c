@@ -94,20 +94,24 @@ static int ask(const struct dns_upstream *u, const struct dns_question *q, const
 	__u8 buf[DNS_MSG_MAX];
 	size_t alen;
 	ssize_t n;
-	int fd, ret = -EHOSTUNREACH, i;
+	int fd, ret = -ETIMEDOUT, i;
 
 	fd = socket(u->sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (const struct sockaddr *)&u->sa, u->len) || send(fd, wire, len, 0) < 0) {
+		ret = -errno;
 		close(fd);
-		return -EHOSTUNREACH;
+		return ret;
 	}
 	for (i = 0; i < 16; i++) { /* ignore what is not our answer */
 		n = recv(fd, buf, sizeof(buf), 0);
-		if (n < 0)
+		if (n < 0) {
+			/* SO_RCVTIMEO ran out, or an ICMP error (ECONNREFUSED) */
+			ret = errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
 			break;
+		}
 		ret = dns_parse_answer(buf, n, q, out, RESOLVE_MAX_ADDRS, rcode);
 		if (ret == -EBADMSG)
 			continue;
@@ -116,7 +120,7 @@ static int ask(const struct dns_upstream *u, const struct dns_question *q, const
 		break;
 	}
 	close(fd);
-	return ret == -EBADMSG ? -EHOSTUNREACH : ret;
+	return ret == -EBADMSG ? -ETIMEDOUT : ret;
 }
 
 /* TYPE records of NAME from the first upstream that answers. */
@@ -133,6 +137,11 @@ static int query_one(const struct dns_upstream *up, size_t n_up, const char *nam
 		return -EINVAL;
 	for (i = 0; i < n_up; i++) {
 		ret = ask(&up[i], &q, wire, len, out, &rcode);
+		if (ret >= 0 && rcode == LDNS_RCODE_SERVFAIL)
+			ret = -EREMOTEIO;
+		/* Said once per upstream: the static lookups share the
+		 * resolver's account of which upstreams work. */
+		dns_upstream_note(&up[i], ret < 0 ? ret : 0);
 		if (ret >= 0)
 			break;
 	}
@@ -259,6 +268,12 @@ static bool same_addrs(const struct resolved_addr *a, size_t na, const struct re
 	return true;
 }
 
+/* A failure of the upstreams themselves (not of weir, not of this name). */
+static bool upstream_error(int err)
+{
+	return err != -ENOMEM && err != -EINVAL && err != -EIO;
+}
+
 /* Store a lookup's result (mutex held); true if the address set changed. */
 static bool store(struct name_entry *e, int err, struct resolved_addr *a, size_t n)
 {
@@ -267,9 +282,11 @@ static bool store(struct name_entry *e, int err, struct resolved_addr *a, size_t
 
 	if (err) {
 		/* Keep what we had: a resolver hiccup must not cut working
-		 * connections, and it allows nothing new. Try again soon. */
-		pr_warn("cannot resolve %s: %s; keeping its %zu known address(es)\n", e->name,
-			err == -EHOSTUNREACH ? "no nameserver answered" : strerror(-err), e->n);
+		 * connections, and it allows nothing new. Try again soon. An
+		 * upstream failure was said once already (dns_upstream_note). */
+		log_msg(upstream_error(err) ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
+			"cannot resolve %s: %s; keeping its %zu known address(es)\n", e->name,
+			err == -EREMOTEIO ? "SERVFAIL" : strerror(-err), e->n);
 		e->due = mono_now() + RESOLVE_RETRY;
 		return false;
 	}

@@ -29,7 +29,9 @@
 struct resolver;
 
 /* One query pair (A, AAAA) for NAME via the upstreams (port of the first).
- * -EHOSTUNREACH when no server answered, -EIO on SERVFAIL and the like;
+ * Why no server answered (-ETIMEDOUT, -ECONNREFUSED, ...: see
+ * dns_upstream_note(), which says it once), -EREMOTEIO on SERVFAIL, -EIO
+ * on other failure codes;
  * NXDOMAIN and NODATA are success with no addresses. */
 int resolve_name(const char *name, const struct dns_upstream *up, size_t n_up,
 		 struct resolved_addr **out, size_t *n);

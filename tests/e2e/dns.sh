@@ -264,6 +264,77 @@ test_upstream_setting() {
 	printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$DNS_ADDR" >"$T/resolv.conf"
 }
 
+# x_err_count N ERE: exactly N stderr lines match ERE.
+x_err_count() {
+	local n
+	n=$(grep -cE -- "$2" "$ERR")
+	[ "$n" = "$1" ] || t_why "$n stderr lines match /$2/, want $1 (stderr: $(t_tail "$ERR" 6))"
+}
+
+test_upstream_failures() {
+	local pol
+	# 127.0.0.54: nothing listens (ICMP port unreachable, at once);
+	# 198.51.100.99: no route at all; 203.0.113.99: routed into lo, where
+	# no address has it: the packets vanish and the query times out.
+	ip route add 203.0.113.99/32 dev lo || e2e_die "cannot route 203.0.113.99 into lo"
+	pol=$(e2e_policy dead <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - domain: allowed.test
+		    ports: [80]
+		deny:
+		  - domain: deny.test
+		dns:
+		  upstream: [127.0.0.54, 198.51.100.99]
+	EOF
+	)
+	t_begin "upstream refused / no route: said once each, SERVFAIL, counted as failed"
+	upstream_mark
+	run_weir -p "$pol" -e "$T/ev12" -- sh -c "
+		${DIG[*]} @198.51.100.53 allowed.test | grep status;
+		${DIG[*]} @198.51.100.53 allowed.test AAAA | grep status;
+		${DIG[*]} +tcp @198.51.100.53 allowed.test | grep status;
+		${DIG[*]} @198.51.100.53 other.test | grep status"
+	x_rc 0
+	[ "$(grep -c 'status: SERVFAIL' "$OUT")" = 3 ] ||
+		t_why "want 3 SERVFAIL, got: $(t_tail "$OUT" 4)"
+	grep -q 'status: REFUSED' "$OUT" || t_why "other.test was not REFUSED"
+	# Static lookup of deny.test (A, AAAA) + 3 queries x 2 attempts: one line each.
+	x_err_count 1 '^weir: DNS upstream 127\.0\.0\.54:53 unreachable: connection refused$'
+	x_err_count 1 '^weir: DNS upstream 198\.51\.100\.99:53 unreachable: network unreachable$'
+	x_err_count 0 'cannot resolve'
+	x_err_has '^weir:   dns: 0 answered, 1 refused, 3 failed \(upstream unreachable or SERVFAIL\)$'
+	x_json "$T/ev12" '[.[] | select(.op == "dns" and .name == "allowed.test")] | length == 3
+		and all(.verdict == "allow" and .rcode == "SERVFAIL"
+			and .reason == "upstream-unreachable")'
+	t_end
+
+	pol=$(e2e_policy slow <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - domain: allowed.test
+		dns:
+		  upstream: [203.0.113.99]
+	EOF
+	)
+	# weir gives up after 2 x 1.5 s: dig waits longer than that.
+	t_begin "upstream timeout: said once for 3 queries, SERVFAIL in ~3 s, counted as failed"
+	run_weir -p "$pol" -e "$T/ev13" -- sh -c "
+		for q in A AAAA TXT; do dig +time=6 +tries=1 @198.51.100.53 allowed.test \$q & done
+		wait" 
+	x_rc 0
+	[ "$(grep -c 'status: SERVFAIL' "$OUT")" = 3 ] ||
+		t_why "want 3 SERVFAIL, got: $(grep -E 'status|timed out' "$OUT" | tr '\n' '|')"
+	x_err_count 1 '^weir: DNS upstream 203\.0\.113\.99:53 unreachable: timeout$'
+	x_err_has '^weir:   dns: 0 answered, 0 refused, 3 failed \(upstream unreachable or SERVFAIL\)$'
+	x_json "$T/ev13" '[.[] | select(.op == "dns")] | length == 3
+		and all(.rcode == "SERVFAIL" and .reason == "upstream-timeout")'
+	t_end
+	ip route del 203.0.113.99/32 dev lo
+}
+
 test_static_names() {
 	local pol
 	pol=$(e2e_policy static <<-EOF
@@ -328,6 +399,7 @@ test_truncation_and_edns
 test_ttl_expiry
 test_audit_mode
 test_upstream_setting
+test_upstream_failures
 if ((${#LEFTOVER[@]})); then
 	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
 else

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Tier 1: the resolver's decisions and DNS wire handling, without sockets. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <string.h>
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
 #include <ldns/ldns.h>
 
 #include "dns.h"
@@ -165,6 +167,34 @@ static size_t make_query(const char *name, ldns_rr_type type, bool edns, __u8 *o
 	free(wire);
 	ldns_pkt_free(q);
 	return len;
+}
+
+/* A broken upstream is said once per kind of failure, not once per query. */
+Test(dns, upstream_failures_said_once, .init = cr_redirect_stderr)
+{
+	struct dns_upstream a, b;
+	char who[64];
+
+	cr_assert_eq(dns_parse_upstream("192.0.2.53", &a), 0);
+	cr_assert_eq(dns_parse_upstream("[2001:db8::53]:5353", &b), 0);
+	dns_upstream_format(&b, who, sizeof(who));
+	cr_expect_str_eq(who, "[2001:db8::53]:5353");
+	cr_expect(dns_upstream_note(&a, -ETIMEDOUT));
+	cr_expect_not(dns_upstream_note(&a, -ETIMEDOUT));
+	cr_expect_not(dns_upstream_note(&a, -ETIMEDOUT));
+	cr_expect(dns_upstream_note(&b, -ETIMEDOUT), "each upstream is said");
+	cr_expect(dns_upstream_note(&a, -ECONNREFUSED), "another kind is said");
+	cr_expect_not(dns_upstream_note(&a, -ECONNREFUSED));
+	cr_expect(dns_upstream_note(&a, 0), "recovery is said");
+	cr_expect_not(dns_upstream_note(&a, 0));
+	cr_expect(dns_upstream_note(&a, -ECONNREFUSED), "failing again is said again");
+	/* SERVFAIL: once per upstream, answers in between or not. */
+	cr_expect(dns_upstream_note(&a, -EREMOTEIO));
+	cr_expect_not(dns_upstream_note(&a, -EREMOTEIO));
+	cr_expect(dns_upstream_note(&b, 0), "b's recovery is its own");
+	cr_expect_str_eq(dns_upstream_reason(-ETIMEDOUT), "upstream-timeout");
+	cr_expect_str_eq(dns_upstream_reason(-ECONNREFUSED), "upstream-unreachable");
+	cr_expect_str_eq(dns_upstream_reason(-EREMOTEIO), "upstream-servfail");
 }
 
 Test(dnsmsg, parse_query)

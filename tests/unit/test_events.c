@@ -142,6 +142,31 @@ Test(events, summary_counts_destinations)
 	summary_free(s);
 }
 
+Test(events, summary_counts_failed_lookups_apart)
+{
+	struct summary *s = summary_new();
+	struct dns_event d = { .verdict = WEIR_V_ALLOW, .rcode = 0 };
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	summary_add_dns(s, &d);
+	d.upstream_failed = true;
+	d.rcode = 2;
+	summary_add_dns(s, &d);
+	summary_add_dns(s, &d);
+	d.upstream_failed = false;
+	d.verdict = WEIR_V_DENY;
+	summary_add_dns(s, &d);
+	summary_print(s, f, 0);
+	fclose(f);
+	cr_expect(strstr(out, "weir:   dns: 1 answered, 1 refused, 2 failed (upstream unreachable "
+			      "or SERVFAIL)\n"),
+		  "%s", out);
+	free(out);
+	summary_free(s);
+}
+
 static const char *write_tmp(const char *text)
 {
 	static char path[] = "/tmp/weir-mountinfo-XXXXXX";
