@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "cgroup.h"
@@ -67,9 +69,39 @@ int cgroup_find_v2(const char *mountinfo, char *mnt, size_t len)
 	return mount_find(mountinfo, "cgroup2", mnt, len);
 }
 
+int cgroup_mount_v2(char *mnt, size_t len)
+{
+	int ret;
+
+	ret = cgroup_find_v2("/proc/self/mountinfo", mnt, len);
+	if (ret != -ENOENT || geteuid())
+		return ret;
+	/* Not at /sys/fs/cgroup: that may be a cgroup v1 tmpfs, or read-only. */
+	if ((mkdir("/run/weir", 0755) && errno != EEXIST) ||
+	    (mkdir(CGROUP_OWN_MOUNT, 0755) && errno != EEXIST))
+		return -errno;
+	if (mount("cgroup2", CGROUP_OWN_MOUNT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
+		return -errno;
+	pr_debug("mounted cgroup2 at %s\n", CGROUP_OWN_MOUNT);
+	if ((size_t)snprintf(mnt, len, "%s", CGROUP_OWN_MOUNT) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/*
+ * The cgroup is also the run's lock: its weir holds flock(LOCK_EX) on the
+ * directory from just after mkdir until after rmdir, and the kernel lets go
+ * when weir dies, however it dies. cgroupfs is one hierarchy whichever
+ * mount namespace looks at it, so every weir sees the same lock. The mode
+ * keeps everyone but root from opening the directory (a process left in a
+ * stale run could otherwise hold the lock and make the run look alive);
+ * 0700 until the lock is taken, 0711 after, so that `weir cleanup` can tell
+ * a run still starting from one whose weir is gone (runs.c).
+ */
 int cgroup_create(const char *mnt, const char *name, char *path, size_t len)
 {
-	int fd;
+	struct stat held, now;
+	int fd, ret;
 
 	if ((size_t)snprintf(path, len, "%s/weir", mnt) >= len)
 		return -ENAMETOOLONG;
@@ -77,14 +109,30 @@ int cgroup_create(const char *mnt, const char *name, char *path, size_t len)
 		return -errno;
 	if ((size_t)snprintf(path, len, "%s/weir/%s", mnt, name) >= len)
 		return -ENAMETOOLONG;
-	if (mkdir(path, 0755))
+	if (mkdir(path, CGROUP_MODE_STARTING))
 		return -errno;
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		fd = -errno;
+		ret = -errno;
 		rmdir(path);
+		return ret;
+	}
+	/* Only a `weir cleanup` looking at it can hold it now, briefly. */
+	if (flock(fd, LOCK_EX) || fstat(fd, &held) || fchmod(fd, CGROUP_MODE_LOCKED)) {
+		ret = -errno;
+		goto fail;
+	}
+	/* It took us for stale (a pid it could not see) and removed us. */
+	if (stat(path, &now) || now.st_ino != held.st_ino) {
+		ret = -EAGAIN;
+		close(fd);
+		return ret;
 	}
 	return fd;
+fail:
+	close(fd);
+	rmdir(path);
+	return ret;
 }
 
 int cgroup_id(const char *path, __u64 *id)

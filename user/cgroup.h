@@ -17,7 +17,23 @@ int cgroup_find_v2(const char *mountinfo, char *mnt, size_t len);
 /* The first mount of file system TYPE ("bpf", ...), the same way. */
 int mount_find(const char *mountinfo, const char *type, char *mnt, size_t len);
 
-/* mkdir MNT/weir/NAME; returns an O_DIRECTORY fd, path in path[]. */
+/* Where weir mounts cgroup2 when none is (`ip netns exec` remounts /sys). */
+#define CGROUP_OWN_MOUNT "/run/weir/cgroup2"
+/*
+ * The cgroup2 mount: the first in /proc/self/mountinfo, or, for root when
+ * there is none, one weir mounts at CGROUP_OWN_MOUNT in the current mount
+ * namespace (the same hierarchy: the host sees the same cgroups).
+ */
+int cgroup_mount_v2(char *mnt, size_t len);
+
+/* A run's cgroup while its weir makes it, and once weir holds its lock. */
+#define CGROUP_MODE_STARTING 0700
+#define CGROUP_MODE_LOCKED 0711
+/*
+ * mkdir MNT/weir/NAME and take its lock (flock LOCK_EX, held as long as the
+ * returned O_DIRECTORY fd is open: close it after cgroup_remove()); path in
+ * path[]. -EEXIST: a run of that name is still there.
+ */
 int cgroup_create(const char *mnt, const char *name, char *path, size_t len);
 /* The cgroup id (what bpf_get_current_cgroup_id() returns) of a path. */
 int cgroup_id(const char *path, __u64 *id);

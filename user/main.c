@@ -7,8 +7,8 @@
 
 #include "cli.h"
 #include "log.h"
-#include "pins.h"
 #include "policy.h"
+#include "runs.h"
 #include "shipped.h"
 
 struct command {

@@ -2,8 +2,8 @@
 /*
  * Fail closed: a run's bpf_links are pinned under <bpffs>/weir/run-<pid>
  * (root only), so if weir dies, even by SIGKILL, its programs stay attached
- * and whatever is left in the cgroup stays enforced. `weir status` lists
- * runs; `weir cleanup` ends the ones whose weir is gone.
+ * and whatever is left in the cgroup stays enforced (runs.c lists the runs
+ * and ends the stale ones).
  */
 #ifndef WEIR_PINS_H
 #define WEIR_PINS_H
@@ -20,7 +20,17 @@ int pins_dir_create(pid_t pid, char *dir, size_t len);
 /* Remove a run's pin directory and whatever pins are left in it. */
 int pins_dir_remove(const char *dir);
 
-int cmd_status(int argc, char **argv);
-int cmd_cleanup(int argc, char **argv);
+/*
+ * Where run RUN's pin directory is, as the mount namespace of process VIA
+ * sees it (0: ours), through /proc/VIA/root: a weir in a mount namespace
+ * with no bpffs (`ip netns exec` remounts /sys) mounts one of its own, and
+ * only that namespace sees it. 0 and the path in dir[] if it is there.
+ */
+int pins_dir_find(pid_t via, pid_t run, char *dir, size_t len);
+/* An O_PATH fd of DIR's parent (<bpffs>/weir): it keeps that bpffs reachable
+ * after the namespace DIR was found through is gone. */
+int pins_dir_open(const char *dir);
+/* pins_dir_remove() for run-RUN below PARENT (from pins_dir_open()). */
+int pins_dir_remove_at(int parent, pid_t run);
 
 #endif /* WEIR_PINS_H */

@@ -35,6 +35,7 @@
 #include "pins.h"
 #include "privs.h"
 #include "resolve.h"
+#include "runs.h"
 #include "sandbox.h"
 #include "shipped.h"
 #include "spawn.h"
@@ -534,9 +535,15 @@ static int setup_bpf(struct run *r)
 	if (r->cgfd < 0) {
 		ret = r->cgfd;
 		r->cgpath[0] = '\0';
-		pr_warn("cannot create a cgroup under %s/weir: %s\n", r->cgmnt, strerror(-ret));
+		if (ret == -EEXIST) /* pid reused since a weir of that pid was killed */
+			pr_warn("%s/weir/%s is still there: see weir status, weir cleanup %s\n",
+				r->cgmnt, name, name);
+		else
+			pr_warn("cannot create a cgroup under %s/weir: %s\n", r->cgmnt,
+				strerror(-ret));
 		return ret;
 	}
+	runs_record(r->cgfd, r->policy->name ?: r->policy->source);
 	ret = cgroup_id(r->cgpath, &r->ectx.cgroup_id);
 	if (!ret) {
 		ret = pins_dir_create(getpid(), r->pins, sizeof(r->pins));
@@ -708,10 +715,10 @@ static void teardown(struct run *r)
 	egress_destroy(r->egress); /* detaches: the cgroup is empty by now */
 	if (r->pins[0])
 		pins_dir_remove(r->pins);
-	if (r->cgfd >= 0)
-		close(r->cgfd);
 	if (r->cgpath[0])
 		cgroup_remove(r->cgpath);
+	if (r->cgfd >= 0)
+		close(r->cgfd); /* the run's lock: held until the run is gone */
 	if (r->sigfd >= 0)
 		close(r->sigfd);
 	if (r->epfd >= 0)
@@ -779,10 +786,10 @@ static int prepare(struct run *r)
 		pr_warn("%s\n", why);
 		return ret;
 	}
-	ret = cgroup_find_v2("/proc/self/mountinfo", r->cgmnt, sizeof(r->cgmnt));
+	ret = cgroup_mount_v2(r->cgmnt, sizeof(r->cgmnt));
 	if (ret) {
-		pr_warn("no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo); "
-			"mount one, e.g.: mount -t cgroup2 none /sys/fs/cgroup\n");
+		pr_warn("no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo), "
+			"and mounting one at %s failed: %s\n", CGROUP_OWN_MOUNT, strerror(-ret));
 		return ret;
 	}
 	if (!r->id.uid) /* even with -q: this weakens the boundary */
