@@ -158,6 +158,7 @@ test-e2e: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 3: end to end (build/weir, real servers, dnsmasq)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/run.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/dns.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/runs.sh
 
 test-adversarial: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 4: adversarial (escape attempts from inside weir run)"

@@ -120,7 +120,11 @@ test_sigkill() {
 	done
 	judge_output "$T/afterkill.out" 2
 	t_begin "weir cleanup ends the stale run: processes, pins and cgroup gone"
-	"$WEIR" cleanup >"$T/cleanup.out" 2>&1 || t_why "weir cleanup failed: $(cat "$T/cleanup.out")"
+	# By name: never a run this test did not start.
+	"$WEIR" cleanup "run-$w" >"$T/cleanup.out" 2>&1 ||
+		t_why "weir cleanup run-$w failed: $(cat "$T/cleanup.out")"
+	grep -q "^cleaned run-$w " "$T/cleanup.out" ||
+		t_why "weir cleanup run-$w: $(cat "$T/cleanup.out")"
 	[ -e "$CG2/weir/run-$w" ] && t_why "cgroup $CG2/weir/run-$w is still there"
 	ls /sys/fs/bpf/weir/run-"$w" >/dev/null 2>&1 && t_why "pins of run-$w are still there"
 	pgrep -f "escape wait $T/go" >/dev/null && t_why "escape is still running"
