@@ -26,8 +26,8 @@ e2e_die() {
 }
 
 # e2e_enter_ns SCRIPT ARGS...: re-run SCRIPT as root in fresh network and
-# mount namespaces. Not `ip netns exec`: that remounts /sys, which hides
-# the cgroup2 mount weir needs.
+# mount namespaces. Not `ip netns exec`: it remounts /sys, which hides the
+# cgroup2 mount these scripts look at (weir itself copes: tests/e2e/runs.sh).
 e2e_enter_ns() {
 	local script
 	script=$(readlink -f "$1")
