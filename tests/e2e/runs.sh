@@ -55,10 +55,10 @@ setup() {
 	)
 }
 
-# wait_file FILE: up to 5 s for FILE to exist.
+# wait_file FILE: up to 10 s for FILE to exist.
 wait_file() {
 	local i
-	for ((i = 0; i < 100; i++)); do
+	for ((i = 0; i < 200; i++)); do
 		[ -e "$1" ] && return 0
 		sleep 0.05
 	done
@@ -74,7 +74,7 @@ write_inner() {
 			{ echo "error cannot mount cgroup2"; exit 1; }
 		wait_file() {
 			local i
-			for ((i = 0; i < 100; i++)); do
+			for ((i = 0; i < 200; i++)); do
 				[ -e "$1" ] && return 0
 				sleep 0.05
 			done
@@ -83,7 +83,7 @@ write_inner() {
 		# A run of the copy, one process, which ends when told to.
 		mkfifo "$T/fifo1"
 		env --default-signal=INT,QUIT "$COPY" run -q -p "$P" -- sh -c \
-			'touch "$1/started"; read -r x <"$1/fifo1"' sh "$T" >"$T/copy1.err" 2>&1 &
+			': >"$1/started"; read -r x <"$1/fifo1"' sh "$T" >"$T/copy1.err" 2>&1 &
 		w=$!
 		echo "pid1 $w"
 		wait_file "$T/started" || echo "error the copy's command did not start"
@@ -98,13 +98,18 @@ write_inner() {
 		[ -e "$CG2/weir/run-$w" ] && echo "leftover1 run-$w"
 		# A run of the copy whose weir gets SIGKILL: its sleep is left.
 		env --default-signal=INT,QUIT "$COPY" run -q -p "$P" -- sh -c \
-			'touch "$1/started2"; sleep 60 & wait' sh "$T" >"$T/copy2.err" 2>&1 &
+			'sleep 60 & : >"$1/started2"; wait' sh "$T" >"$T/copy2.err" 2>&1 &
 		w=$!
 		echo "pid2 $w"
 		wait_file "$T/started2" || echo "error the second command did not start"
 		sleep 0.1
 		kill -KILL "$w"
 		wait "$w"
+		# Its direct child dies with it (parent-death signal): wait for that.
+		for ((i = 0; i < 40; i++)); do
+			[ "$(wc -l <"$CG2/weir/run-$w/cgroup.procs")" = 1 ] && break
+			sleep 0.05
+		done
 		"$WEIR" status >"$T/status2" 2>&1
 		"$WEIR" status --json >"$T/status2.json" 2>&1
 		"$WEIR" cleanup "run-$w" >"$T/cleanup2" 2>&1
@@ -186,7 +191,7 @@ test_netns_exec() {
 	t_begin "15 a run under ip netns exec: running and pinned to weir status --json outside"
 	mkfifo "$T/nsfifo"
 	ip netns exec "$NETNS" "$WEIR" run -q -p "$P" -- sh -c \
-		'touch "$1/nsstarted"; read -r x <"$1/nsfifo"' sh "$T" >"$T/ns.err" 2>&1 &
+		': >"$1/nsstarted"; read -r x <"$1/nsfifo"' sh "$T" >"$T/ns.err" 2>&1 &
 	w=$!
 	wait_file "$T/nsstarted" || t_why "the command did not start: $(t_tail "$T/ns.err")"
 	"$WEIR" status --json >"$T/ns.json" 2>&1
