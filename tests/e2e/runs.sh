@@ -110,6 +110,11 @@ write_inner() {
 			[ "$(wc -l <"$CG2/weir/run-$w/cgroup.procs")" = 1 ] && break
 			sleep 0.05
 		done
+		# A user's process cannot take the lock of a stale run (and so
+		# keep it looking alive): it cannot open the directory.
+		setpriv --reuid=65534 --regid=65534 --clear-groups \
+			flock -n "$CG2/weir/run-$w" true >"$T/flock.err" 2>&1
+		echo "nobody_flock_rc $?"
 		"$WEIR" status >"$T/status2" 2>&1
 		"$WEIR" status --json >"$T/status2.json" 2>&1
 		"$WEIR" cleanup "run-$w" >"$T/cleanup2" 2>&1
@@ -163,11 +168,13 @@ test_other_binary() {
 	[ -n "$(inner leftover1)" ] && t_why "$(inner leftover1) left"
 	t_end
 
-	t_begin "14 SIGKILL of the copy's weir: STALE to build/weir, weir cleanup run-N ends it"
+	t_begin "14 SIGKILL of the copy's weir: STALE to build/weir (nobody can take its lock), weir cleanup run-N ends it"
 	grep -qE "^run-$w2 +STALE +1 process +enforced \(pinned\)" "$T/status2" ||
 		t_why "weir status: $(t_tail "$T/status2")"
 	x_json_run "$T/status2.json" "$w2" '.state == "stale" and .processes == 1
 		and .enforcement == "pinned"'
+	[ "$(inner nobody_flock_rc)" = 0 ] && t_why "nobody could flock the run's cgroup"
+	grep -q 'Permission denied' "$T/flock.err" || t_why "flock as nobody: $(t_tail "$T/flock.err")"
 	[ "$(inner cleanup2_rc)" = 0 ] || t_why "cleanup exit $(inner cleanup2_rc)"
 	grep -qx "cleaned run-$w2 (1 process killed)" "$T/cleanup2" ||
 		t_why "cleanup: $(t_tail "$T/cleanup2")"
