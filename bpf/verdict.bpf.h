@@ -130,6 +130,8 @@ static __always_inline void weir_judge(const struct weir_lpm_val *v,
 			d->verdict = WEIR_V_ALLOW;
 			return;
 		}
+		/* Not this port or protocol: the name still says what it was. */
+		d->domain_id = l->domain_id;
 		named = true;
 	}
 	d->reason = named ? WEIR_R_PORT : WEIR_R_NO_MATCH;

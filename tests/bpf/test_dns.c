@@ -95,6 +95,7 @@ Test(dns, learned_address_keeps_the_rules_ports)
 	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
 	cr_assert_not(h_tcp_got(l));
 	cr_expect_eq(h_events(&h)->reason, WEIR_R_PORT);
+	cr_expect_eq(h_events(&h)->domain_id, 7, "a port denial names the name too");
 	p.mode = P_UDP_SENDTO;
 	p.port = 8080;
 	cr_assert_eq(h_probe(&h, &p, NULL), EPERM, "tcp-only learned address allowed udp");
