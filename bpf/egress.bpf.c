@@ -163,15 +163,6 @@ static __always_inline __s64 weir_slot_flags(__u32 *flags)
 	return weir_slot_get(flags, &gen);
 }
 
-static __always_inline __s64 weir_slot(bool *audit)
-{
-	__u32 flags = 0;
-	__s64 slot = weir_slot_flags(&flags);
-
-	*audit = flags & WEIR_SF_AUDIT;
-	return slot;
-}
-
 static __always_inline bool weir_is_v4mapped(const __u32 a[4])
 {
 	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0x0000ffff);
@@ -183,14 +174,15 @@ static __always_inline bool weir_is_v4mapped(const __u32 a[4])
  * ip6_datagram_connect -> __ip4_datagram_connect, udpv6_sendmsg ->
  * udp_sendmsg) without running the IPv4 hooks. 0.0.0.0 and :: reach the
  * local host (ip_route_connect fills in loopback), so they are judged as
- * 127.0.0.1 and ::1.
+ * 127.0.0.1 and ::1. *to (zeroed by the caller) gets the address judged, as
+ * the packets will carry it.
  */
 static __always_inline void weir_judge_dest(struct weir_dest *dst, __u8 pclass, __s64 slot,
-					    bool audit, struct weir_decision *d)
+					    bool audit, struct weir_learn_key *to,
+					    struct weir_decision *d)
 {
-	struct weir_learn_key lkey = { .handle = weir_cfg.handle };
 	const struct weir_lpm_val *v;
-	__u32 *a = (__u32 *)lkey.addr;
+	__u32 *a = (__u32 *)to->addr;
 
 	if (slot < 0) {
 		d->verdict = WEIR_V_DENY;
@@ -209,7 +201,7 @@ v4:
 			dst->flags |= WEIR_EF_UNSPEC;
 			a[0] = bpf_htonl(0x7f000001);
 		}
-		lkey.family = AF_INET;
+		to->family = AF_INET;
 		v = weir_lookup4(slot, a[0]);
 	} else {
 		__builtin_memcpy(a, dst->ip6, sizeof(dst->ip6));
@@ -217,22 +209,59 @@ v4:
 			dst->flags |= WEIR_EF_UNSPEC;
 			a[3] = bpf_htonl(1);
 		}
-		lkey.family = AF_INET6;
+		to->family = AF_INET6;
 		v = weir_lookup6(slot, a);
 	}
-	weir_judge(v, &lkey, dst->port, pclass, audit, d);
+	to->handle = weir_cfg.handle;
+	weir_judge(v, to, dst->port, pclass, audit, d);
+}
+
+#define WEIR_SOCK_STREAM 1
+
+/*
+ * Tell the egress backstop what was decided, so that the first packet of
+ * what this call lets through is a cache hit: no second lookup, and in
+ * audit mode no second event for the same attempt. A datagram socket's
+ * connect() sends nothing (glibc's getaddrinfo() connects UDP sockets only
+ * to pick a source address): when enforce mode would refuse it, the
+ * backstop is left to judge, and report, its first datagram, if one ever
+ * goes. Refused calls send nothing and leave the cache alone.
+ */
+static __always_inline void weir_prefill(struct bpf_sock_addr *ctx, const struct weir_dest *dst,
+					 const struct weir_learn_key *to, __u32 gen,
+					 const struct weir_decision *d)
+{
+	struct weir_skcache *c;
+
+	if (d->verdict == WEIR_V_DENY)
+		return;
+	if (d->verdict == WEIR_V_WOULD_DENY && ctx->type != WEIR_SOCK_STREAM &&
+	    (dst->op == WEIR_OP_CONNECT4 || dst->op == WEIR_OP_CONNECT6))
+		return;
+	c = bpf_sk_storage_get(&weir_skcache, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!c)
+		return;
+	c->gen = gen;
+	__builtin_memcpy(c->addr, to->addr, sizeof(c->addr));
+	c->port = dst->port;
+	c->family = to->family;
+	c->verdict = d->verdict;
+	c->reason = d->reason;
 }
 
 static __always_inline int weir_decide(struct bpf_sock_addr *ctx, struct weir_dest *dst)
 {
+	struct weir_learn_key to = {};
 	struct weir_decision d = {};
-	bool audit = false;
+	__u32 flags = 0, gen = 0;
 	__s64 slot;
 
-	slot = weir_slot(&audit);
-	weir_judge_dest(dst, weir_proto_class(ctx->protocol), slot, audit, &d);
+	slot = weir_slot_get(&flags, &gen);
+	weir_judge_dest(dst, weir_proto_class(ctx->protocol), slot, flags & WEIR_SF_AUDIT, &to, &d);
 	weir_count(WEIR_STAT_DECISIONS);
 	weir_emit(dst, ctx->protocol, ctx->type, &d);
+	if (slot >= 0)
+		weir_prefill(ctx, dst, &to, gen, &d);
 	return d.verdict == WEIR_V_DENY ? 0 : 1;
 }
 
@@ -451,7 +480,6 @@ int weir_getpeer6(struct bpf_sock_addr *ctx)
 	return weir_restore6(ctx);
 }
 
-#define WEIR_SOCK_STREAM 1
 #define WEIR_SOCK_DGRAM 2
 #define WEIR_IPPROTO_ICMP 1
 #define WEIR_IPPROTO_ICMPV6 58
@@ -551,12 +579,15 @@ static __always_inline bool weir_cache_hit(const struct weir_skcache *c, const s
  * judged after a policy change (revocation), and packets whose route was
  * changed after the hooks ran (IP options, routing headers) are dropped. The
  * verdict is cached per socket, so only the first packet to a destination,
- * per policy generation, pays for a lookup.
+ * per policy generation, pays for a lookup; the connect and sendmsg hooks
+ * fill the cache with their own decision (weir_prefill), so the packets of
+ * a call they judged pay for none and are not reported twice.
  */
 SEC("cgroup_skb/egress")
 int weir_egress(struct __sk_buff *skb)
 {
 	struct weir_dest dst = { .op = WEIR_OP_EGRESS };
+	struct weir_learn_key to = {};
 	struct weir_decision d = {};
 	struct weir_pkt p = {};
 	struct weir_skcache *c;
@@ -596,7 +627,7 @@ int weir_egress(struct __sk_buff *skb)
 		d.reason = WEIR_R_DNS_REDIRECT;
 	} else {
 		weir_judge_dest(&dst, weir_proto_class(p.protocol), slot,
-				flags & WEIR_SF_AUDIT, &d);
+				flags & WEIR_SF_AUDIT, &to, &d);
 		/* A flow allowed by a learned address outlives it (and a
 		 * reload), unless a deny rule now names its destination. */
 		if (d.verdict == WEIR_V_DENY && d.reason != WEIR_R_DENY_RULE &&

@@ -444,6 +444,108 @@ Test(egress, audit_mode_allows_and_says_would_deny)
 	cr_expect_eq(h_events(&h)->rule, DENY(0));
 }
 
+/* The events one call made: those collected after *from. */
+static int new_events(int *from)
+{
+	int n;
+
+	h_events(&h);
+	n = h.nev - *from;
+	*from = h.nev;
+	return n;
+}
+
+/*
+ * Audit mode: one decision per attempt. The connect and sendmsg hooks fill
+ * the backstop's cache with their decision, so the packets they let through
+ * (the SYN, the datagram) are cache hits, not a second event; for that the
+ * cache must hold the address the packets carry (mapped: IPv4; 0.0.0.0:
+ * 127.0.0.1).
+ */
+Test(egress, audit_mode_one_event_per_attempt)
+{
+	static const struct {
+		enum probe_mode mode;
+		int family;
+		const char *addr, *listen;
+	} cases[] = {
+		{ P_TCP, AF_INET, "203.0.113.9", "203.0.113.9" },
+		{ P_TCP, AF_INET6, "2001:db8::2", "2001:db8::2" },
+		{ P_TCP, AF_INET6, "::ffff:203.0.113.9", "203.0.113.9" },
+		{ P_TCP, AF_INET, "0.0.0.0", "127.0.0.1" },
+		{ P_TCP, AF_INET6, "::", "::1" },
+		{ P_UDP_SENDTO, AF_INET, "203.0.113.9", "203.0.113.9" },
+		{ P_UDP_SENDTO, AF_INET6, "2001:db8::2", "2001:db8::2" },
+	};
+	int from = 0, n, l;
+	size_t i;
+
+	restart("version: 1\nmode: audit\nloopback: deny\n");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct probe p = { cases[i].mode, cases[i].family, cases[i].addr, 8080 };
+		bool tcp = cases[i].mode == P_TCP;
+
+		l = tcp ? h_listen_tcp(cases[i].listen, 8080) : h_listen_udp(cases[i].listen, 8080);
+		cr_assert_eq(h_probe(&h, &p, NULL), 0, "%s", cases[i].addr);
+		cr_assert(tcp ? h_tcp_got(l) : h_udp_got(l), "%s did not arrive", cases[i].addr);
+		n = new_events(&from);
+		cr_expect_eq(n, 1, "%s: %d events for one attempt", cases[i].addr, n);
+		cr_expect_eq(h.ev[h.nev - 1].verdict, WEIR_V_WOULD_DENY, "%s", cases[i].addr);
+		cr_expect_neq(h.ev[h.nev - 1].op, WEIR_OP_EGRESS, "%s", cases[i].addr);
+		close(l);
+	}
+	cr_expect_eq(egress_stat(h.eg, WEIR_STAT_DECISIONS), sizeof(cases) / sizeof(cases[0]));
+}
+
+/* A UDP connect() only: what glibc's getaddrinfo() does to pick a source
+ * address. */
+static int udp_connect_child(void *arg)
+{
+	struct sockaddr_in s = { .sin_family = AF_INET, .sin_port = htons(8080) };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), ret = 0;
+
+	inet_pton(AF_INET, "203.0.113.9", &s.sin_addr);
+	if (connect(fd, (struct sockaddr *)&s, sizeof(s)))
+		ret = errno;
+	else if (arg && send(fd, "weir-probe", 10, 0) < 0)
+		ret = errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * A UDP connect() sends nothing: in audit mode the backstop judges, and
+ * reports, the socket's first datagram (with its own event); a socket that
+ * never sends makes the connect event alone. Enforce mode refuses the
+ * connect (a connected socket's send() has no hook but the backstop).
+ */
+Test(egress, udp_connect_leaves_the_first_datagram_to_the_backstop)
+{
+	int l = h_listen_udp("203.0.113.9", 8080), from = 0;
+
+	cr_assert_eq(h_wait(h_spawn(&h, udp_connect_child, NULL)), EPERM);
+	cr_assert_eq(new_events(&from), 1);
+	cr_expect_eq(h.ev[0].op, WEIR_OP_CONNECT4);
+	cr_expect_eq(h.ev[0].verdict, WEIR_V_DENY);
+	cr_expect_eq(h.ev[0].sock_type, SOCK_DGRAM);
+	restart("version: 1\nmode: audit\n");
+	from = 0;
+	cr_assert_eq(h_wait(h_spawn(&h, udp_connect_child, NULL)), 0);
+	cr_assert_eq(new_events(&from), 1, "a connect alone");
+	cr_expect_eq(h.ev[0].op, WEIR_OP_CONNECT4);
+	cr_expect_eq(h.ev[0].verdict, WEIR_V_WOULD_DENY);
+	cr_assert_eq(h_wait(h_spawn(&h, udp_connect_child, "send")), 0);
+	cr_assert(h_udp_got(l));
+	cr_assert_eq(new_events(&from), 2, "a connect, then its datagram");
+	cr_expect_eq(h.ev[1].op, WEIR_OP_CONNECT4);
+	cr_expect_eq(h.ev[2].op, WEIR_OP_EGRESS);
+	cr_expect_eq(h.ev[2].verdict, WEIR_V_WOULD_DENY);
+	cr_expect_eq(h.ev[2].protocol, IPPROTO_UDP);
+	cr_expect_eq(h.ev[2].port, 8080);
+	cr_expect_eq(h.ev[2].reason, WEIR_R_NO_MATCH);
+	cr_expect_neq(h.ev[2].pid, 0, "the event came out filled");
+}
+
 /* A reload replaces the policy whole: nothing of the old one survives. */
 Test(egress, reload_replaces_policy)
 {
