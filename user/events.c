@@ -126,6 +126,12 @@ const char *event_proto_name(__u16 protocol, char *buf, size_t len)
 	}
 }
 
+bool event_sent_nothing(const struct weir_event *e)
+{
+	return (e->op == WEIR_OP_CONNECT4 || e->op == WEIR_OP_CONNECT6) &&
+	       e->sock_type == SOCK_DGRAM && e->verdict != WEIR_V_ALLOW;
+}
+
 static const struct policy_rule *rule_of(const struct policy *p, __u32 id)
 {
 	__u32 i = WEIR_RULE_IDX(id);
@@ -149,6 +155,8 @@ const char *event_domain(const struct event_ctx *ctx, const struct weir_event *e
 {
 	const struct policy_rule *r;
 
+	if (!ctx)
+		return NULL;
 	if (e->domain_id && learn_name(ctx->learn, e->domain_id, buf, len))
 		return buf;
 	r = rule_of(ctx->policy, e->rule);
@@ -267,6 +275,8 @@ int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, c
 		put_json_str(&o, domain, 256);
 	}
 	put(&o, ",\"rule\":\"%s\",\"reason\":\"%s\"", rule, event_reason_name(e));
+	if (event_sent_nothing(e))
+		put(&o, ",\"sent\":false");
 	if (e->flags & WEIR_EF_MAPPED)
 		put(&o, ",\"mapped\":true");
 	if (e->flags & WEIR_EF_UNSPEC)
@@ -317,17 +327,23 @@ int event_format_dns_json(const struct event_ctx *ctx, const struct dns_event *e
 	return o.pos < len ? (int)o.pos : -ENOSPC;
 }
 
-/* comm is chosen by the program: nothing that could steer a terminal. */
-static void safe_comm(const char *in, char *out, size_t len)
+/* comm (and a name) is chosen by the program: nothing that could steer a
+ * terminal. */
+static void safe_text(const char *in, size_t max, char *out, size_t len)
 {
 	size_t i, j = 0;
 
-	for (i = 0; i < WEIR_COMM_LEN && in[i] && j + 5 < len; i++) {
+	for (i = 0; i < max && in[i] && j + 5 < len; i++) {
 		unsigned char c = in[i];
 
 		j += snprintf(out + j, len - j, c < 0x20 || c >= 0x7f ? "\\x%02x" : "%c", c);
 	}
 	out[j] = '\0';
+}
+
+static void safe_comm(const char *in, char *out, size_t len)
+{
+	safe_text(in, WEIR_COMM_LEN, out, len);
 }
 
 int event_format_dns_human(const struct dns_event *e, char *buf, size_t len)
@@ -343,9 +359,35 @@ int event_format_dns_human(const struct dns_event *e, char *buf, size_t len)
 			e->have_asker ? e->asker.pid : 0);
 }
 
-int event_format_human(const struct weir_event *e, char *buf, size_t len)
+/* "web.test:8080" and its address apart, or the address alone: "192.0.2.10:8080". */
+static void format_dest_named(const char *domain, const struct weir_event *e, char *dest,
+			      size_t dlen, char *addr, size_t alen)
 {
-	char dest[64], pbuf[8], comm[WEIR_COMM_LEN * 4 + 1];
+	char name[DNS_NAME_MAX * 4];
+
+	*addr = '\0';
+	if (!domain) {
+		event_format_dest(e, dest, dlen);
+		return;
+	}
+	safe_text(domain, DNS_NAME_MAX, name, sizeof(name));
+	snprintf(dest, dlen, "%s:%u", name, e->port);
+	format_addr(e, addr, alen);
+}
+
+static const char *verdict_words(const struct weir_event *e)
+{
+	return e->verdict == WEIR_V_WOULD_DENY ? "would deny" :
+	       e->verdict == WEIR_V_ALLOW	? "allowed" :
+						  "denied";
+}
+
+int event_format_human(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
+		       size_t len)
+{
+	char dest[DNS_NAME_MAX * 4 + 8], addr[INET6_ADDRSTRLEN], dbuf[DNS_NAME_MAX];
+	char pbuf[8], comm[WEIR_COMM_LEN * 4 + 1];
+	const char *proto = event_proto_name(e->protocol, pbuf, sizeof(pbuf));
 
 	safe_comm(e->comm, comm, sizeof(comm));
 	if (e->op == WEIR_OP_SETSOCKOPT)
@@ -353,18 +395,17 @@ int event_format_human(const struct weir_event *e, char *buf, size_t len)
 				e->verdict == WEIR_V_WOULD_DENY ? "would deny" : "denied", comm,
 				e->pid);
 	if (e->op == WEIR_OP_SOCKET)
-		return snprintf(buf, len, "%s %s %s socket (%s pid %u)",
-				e->verdict == WEIR_V_WOULD_DENY ? "would deny" :
-				e->verdict == WEIR_V_ALLOW	? "allowed" :
-								  "denied",
-				sock_type_name(e->sock_type),
-				event_proto_name(e->protocol, pbuf, sizeof(pbuf)), comm, e->pid);
-	event_format_dest(e, dest, sizeof(dest));
-	return snprintf(buf, len, "%s %s %s (%s pid %u)",
-			e->verdict == WEIR_V_WOULD_DENY ? "would deny" :
-			e->verdict == WEIR_V_ALLOW	? "allowed" :
-							  "denied",
-			event_proto_name(e->protocol, pbuf, sizeof(pbuf)), dest, comm, e->pid);
+		return snprintf(buf, len, "%s %s %s socket (%s pid %u)", verdict_words(e),
+				sock_type_name(e->sock_type), proto, comm, e->pid);
+	format_dest_named(event_domain(ctx, e, dbuf, sizeof(dbuf)), e, dest, sizeof(dest), addr,
+			  sizeof(addr));
+	if (event_sent_nothing(e))
+		return snprintf(buf, len, "%s %s connect to %s (%s%s%s pid %u): nothing sent%s",
+				e->verdict == WEIR_V_WOULD_DENY ? "would refuse" : "refused", proto,
+				dest, addr, *addr ? ", " : "", comm, e->pid,
+				e->verdict == WEIR_V_WOULD_DENY ? " yet" : "");
+	return snprintf(buf, len, "%s %s %s (%s%s%s pid %u)", verdict_words(e), proto, dest, addr,
+			*addr ? ", " : "", comm, e->pid);
 }
 
 /* --- summary --------------------------------------------------------------- */
@@ -372,10 +413,14 @@ int event_format_human(const struct weir_event *e, char *buf, size_t len)
 #define SUMMARY_MAX 4096 /* distinct destinations remembered */
 #define SUMMARY_SLOTS (2 * SUMMARY_MAX) /* open addressing, at most half full */
 
+/* One row: a verdict, protocol and port, and the name the addresses were
+ * learned from (domain) or else one address. */
 struct dest_count {
 	__u8 family, verdict;
 	__u16 protocol, port;
-	__u8 addr[16];
+	__u8 addr[16]; /* with a domain: the first address seen */
+	__u8 more; /* with a domain: other addresses too */
+	char *domain;
 	__u64 count;
 };
 
@@ -406,36 +451,57 @@ struct summary *summary_new(void)
 	return s;
 }
 
-static bool same_dest(const struct dest_count *d, const struct weir_event *e)
+static bool same_dest(const struct dest_count *d, const struct weir_event *e, const char *domain)
 {
-	return d->verdict == e->verdict && d->port == e->port && d->family == e->family &&
-	       d->protocol == e->protocol && !memcmp(d->addr, e->addr, 16);
+	if (d->verdict != e->verdict || d->port != e->port || d->protocol != e->protocol)
+		return false;
+	if (domain || d->domain)
+		return domain && d->domain && !strcmp(d->domain, domain);
+	return d->family == e->family && !memcmp(d->addr, e->addr, 16);
 }
 
-static size_t dest_hash(const struct weir_event *e)
+static size_t dest_hash(const struct weir_event *e, const char *domain)
 {
 	__u64 h = 1469598103934665603ULL;
 	size_t i;
 
-	for (i = 0; i < 16; i++)
-		h = (h ^ e->addr[i]) * 1099511628211ULL;
-	h = (h ^ e->port ^ (__u64)e->protocol << 16 ^ (__u64)e->verdict << 24 ^
-	     (__u64)e->family << 32) *
-	    1099511628211ULL;
+	if (domain) {
+		for (i = 0; domain[i]; i++)
+			h = (h ^ (__u8)domain[i]) * 1099511628211ULL;
+	} else {
+		for (i = 0; i < 16; i++)
+			h = (h ^ e->addr[i]) * 1099511628211ULL;
+		h ^= (__u64)e->family << 32;
+	}
+	h = (h ^ e->port ^ (__u64)e->protocol << 16 ^ (__u64)e->verdict << 24) * 1099511628211ULL;
 	return h % SUMMARY_SLOTS;
 }
 
-void summary_add(struct summary *s, const struct weir_event *e)
+static void count_again(struct dest_count *d, const struct weir_event *e)
 {
+	d->count++;
+	if (d->domain && (d->family != e->family || memcmp(d->addr, e->addr, 16)))
+		d->more = 1;
+}
+
+/* A datagram socket's refused connect() sent nothing (glibc's source
+ * address probes): in the event stream, not here. */
+void summary_add(struct summary *s, const struct event_ctx *ctx, const struct weir_event *e)
+{
+	char dbuf[DNS_NAME_MAX];
+	const char *domain;
 	size_t h;
 
+	if (event_sent_nothing(e))
+		return;
 	if (e->verdict <= WEIR_V_WOULD_DENY)
 		s->total[e->verdict]++;
 	if (e->op == WEIR_OP_SOCKET || e->op == WEIR_OP_SETSOCKOPT)
 		return; /* no destination: counted, not listed */
-	for (h = dest_hash(e); s->slots[h]; h = (h + 1) % SUMMARY_SLOTS) {
-		if (same_dest(&s->d[s->slots[h] - 1], e)) {
-			s->d[s->slots[h] - 1].count++;
+	domain = event_domain(ctx, e, dbuf, sizeof(dbuf));
+	for (h = dest_hash(e, domain); s->slots[h]; h = (h + 1) % SUMMARY_SLOTS) {
+		if (same_dest(&s->d[s->slots[h] - 1], e, domain)) {
+			count_again(&s->d[s->slots[h] - 1], e);
 			return;
 		}
 	}
@@ -446,6 +512,9 @@ void summary_add(struct summary *s, const struct weir_event *e)
 	s->d[s->n] = (struct dest_count){ .family = e->family, .protocol = e->protocol,
 					  .verdict = e->verdict, .port = e->port, .count = 1 };
 	memcpy(s->d[s->n].addr, e->addr, 16);
+	/* Out of memory: the row is listed by its address instead. */
+	if (domain)
+		s->d[s->n].domain = strdup(domain);
 	s->slots[h] = ++s->n;
 }
 
@@ -459,12 +528,26 @@ static int by_count(const void *a, const void *b)
 	return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
 }
 
+/* "web.test:8080 (192.0.2.10)", "web.test:443 (192.0.2.10 and others)" or
+ * "192.0.2.10:8080" */
+static void format_row(const struct dest_count *d, char *buf, size_t len)
+{
+	char dest[DNS_NAME_MAX * 4 + 8], addr[INET6_ADDRSTRLEN];
+	struct weir_event e = { .family = d->family, .port = d->port };
+
+	memcpy(e.addr, d->addr, 16);
+	format_dest_named(d->domain, &e, dest, sizeof(dest), addr, sizeof(addr));
+	if (*addr)
+		snprintf(buf, len, "%s (%s%s)", dest, addr, d->more ? " and others" : "");
+	else
+		snprintf(buf, len, "%s", dest);
+}
+
 /* The busiest destinations of one verdict, then how many more there were. */
 static void print_verdict(const struct summary *s, FILE *f, __u8 verdict, const char *label)
 {
 	const struct dest_count **v = calloc(s->n ? s->n : 1, sizeof(*v));
-	struct weir_event e = {};
-	char dest[64], pbuf[8];
+	char row[DNS_NAME_MAX * 4 + 80], pbuf[8];
 	size_t i, n = 0;
 
 	if (!v)
@@ -474,12 +557,9 @@ static void print_verdict(const struct summary *s, FILE *f, __u8 verdict, const 
 			v[n++] = &s->d[i];
 	qsort(v, n, sizeof(*v), by_count);
 	for (i = 0; i < n && i < SUMMARY_PRINT; i++) {
-		e.family = v[i]->family;
-		e.port = v[i]->port;
-		memcpy(e.addr, v[i]->addr, 16);
-		event_format_dest(&e, dest, sizeof(dest));
+		format_row(v[i], row, sizeof(row));
 		fprintf(f, "weir:   %-10s %-6s %-46s x%llu\n", label,
-			event_proto_name(v[i]->protocol, pbuf, sizeof(pbuf)), dest,
+			event_proto_name(v[i]->protocol, pbuf, sizeof(pbuf)), row,
 			(unsigned long long)v[i]->count);
 	}
 	if (n > SUMMARY_PRINT)
@@ -525,8 +605,12 @@ void summary_print(const struct summary *s, FILE *f, __u64 lost)
 
 void summary_free(struct summary *s)
 {
+	size_t i;
+
 	if (!s)
 		return;
+	for (i = 0; s->d && i < s->n; i++)
+		free(s->d[i].domain);
 	free(s->d);
 	free(s->slots);
 	free(s);

@@ -35,6 +35,13 @@ const char *event_verdict_name(__u8 verdict);
 const char *event_reason_name(const struct weir_event *e);
 /* "tcp", "udp", "icmp", or the protocol number. */
 const char *event_proto_name(__u16 protocol, char *buf, size_t len);
+/*
+ * A datagram socket's connect() (UDP, UDP-Lite, ping) that was refused, or
+ * in audit mode would have been: connect() sends nothing (glibc's
+ * getaddrinfo() connects UDP sockets only to pick a source address), so it
+ * is no denial; what such a socket sends in audit mode meets the backstop.
+ */
+bool event_sent_nothing(const struct weir_event *e);
 /* The name an address was learned from or the domain the deciding rule
  * names (copied into buf), or NULL. */
 const char *event_domain(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
@@ -43,8 +50,13 @@ const char *event_domain(const struct event_ctx *ctx, const struct weir_event *e
 /* One JSON object, no newline. Returns its length, or -ENOSPC. */
 int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
 		      size_t len);
-/* "denied tcp 198.51.100.7:443 (curl pid 4242)" */
-int event_format_human(const struct weir_event *e, char *buf, size_t len);
+/*
+ * "denied tcp 198.51.100.7:443 (curl pid 4242)", or with the name the
+ * address was learned from "denied tcp web.test:8080 (192.0.2.10, curl pid
+ * 4242)". ctx: as for event_domain().
+ */
+int event_format_human(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
+		       size_t len);
 /* "198.51.100.7:443" or "[2001:db8::1]:443" */
 void event_format_dest(const struct weir_event *e, char *buf, size_t len);
 /* A query to weir's resolver: JSON (op "dns") and the human line. */
@@ -55,7 +67,9 @@ int event_format_dns_human(const struct dns_event *e, char *buf, size_t len);
 /* Counts of decisions per destination for the exit summary. */
 struct summary;
 struct summary *summary_new(void);
-void summary_add(struct summary *s, const struct weir_event *e);
+/* Leaves out events that sent nothing (event_sent_nothing()); rows are
+ * keyed by event_domain() when there is one (ctx may be NULL). */
+void summary_add(struct summary *s, const struct event_ctx *ctx, const struct weir_event *e);
 void summary_add_dns(struct summary *s, const struct dns_event *e);
 void summary_print(const struct summary *s, FILE *f, __u64 lost);
 void summary_free(struct summary *s);

@@ -268,12 +268,14 @@ static int on_event(void *ctx, void *data, size_t len)
 	if (len < sizeof(*e))
 		return 0;
 	pthread_mutex_lock(&r->out_mu);
-	summary_add(r->summary, e);
+	summary_add(r->summary, &r->ectx, e);
 	if (r->events && event_format_json(&r->ectx, e, buf, sizeof(buf)) > 0)
 		fprintf(r->events, "%s\n", buf);
+	/* A refused connect() that sent nothing (glibc's source address
+	 * probes) is no denial: -v only. */
 	if (!r->o.quiet && e->verdict != WEIR_V_ALLOW) {
-		event_format_human(e, buf, sizeof(buf));
-		fprintf(stderr, "weir: %s\n", buf);
+		event_format_human(&r->ectx, e, buf, sizeof(buf));
+		log_msg(event_sent_nothing(e) ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "%s\n", buf);
 	}
 	pthread_mutex_unlock(&r->out_mu);
 	return 0;

@@ -243,6 +243,102 @@ test_audit_mode() {
 	t_end
 }
 
+audit_flag() {
+	[ "$1" = audit ] && echo --audit
+}
+
+# Issue 9, item 3: glibc's getaddrinfo() connect()s a UDP socket to each
+# address it found (RFC 6724 source address selection) and sends nothing.
+# Under a tcp-only policy those connects are refused, quietly: the event
+# stream marks them "sent":false, stderr and the summary say nothing.
+test_udp_probes_are_not_denials() {
+	local pol mode
+	pol=$(e2e_policy tcponly <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - domain: allowed.test
+		    ports: [80]
+		    proto: tcp
+	EOF
+	)
+	for mode in enforce audit; do
+		t_begin "$mode: curl to an allowed name under proto: tcp: no phantom udp denial"
+		run_weir -p "$pol" $(audit_flag $mode) -e "$T/ev-probe-$mode" -- \
+			"${CURL[@]}" -o /dev/null -w '%{http_code}\n' http://allowed.test/p-$mode
+		x_rc 0
+		x_out 200
+		x_arrived "$LOG" "GET /p-$mode "
+		x_err_lacks '(denied|would deny|would-deny) +udp'
+		x_err_has '^weir: summary: [0-9]+ allowed, 0 denied$'
+		x_json "$T/ev-probe-$mode" 'any(.[]; (.op == "connect4" or .op == "connect6") and
+			.proto == "udp" and .port == 80 and .sent == false and .verdict != "allow"
+			and .domain == "allowed.test")'
+		x_json "$T/ev-probe-$mode" 'all(.[]; .sent != false or .proto == "udp")'
+		t_end
+	done
+
+	t_begin "-v shows the refused probes as such"
+	run_weir -v -p "$pol" -- "${CURL[@]}" -o /dev/null http://allowed.test/p-v
+	x_rc 0
+	x_err_has '^weir: refused udp connect to allowed\.test:80 \((192\.0\.2\.10|2001:db8::1), curl pid [0-9]+\): nothing sent$'
+	x_err_lacks 'denied udp'
+	t_end
+
+	t_begin "UDP that really goes to a denied port is still a denial, named"
+	run_weir -p "$pol" -e "$T/ev-udp" -- sh -c "getent ahostsv4 allowed.test >/dev/null;
+		$NETPROBE udp 192.0.2.10 80 u1"
+	x_rc 1
+	x_out EPERM
+	x_not_arrived "$LOG" ' u1$'
+	x_err_has '^weir: denied udp allowed\.test:80 \(192\.0\.2\.10, netprobe pid [0-9]+\)$'
+	x_err_has '^weir: summary: [0-9]+ allowed, 1 denied$'
+	x_err_has '^weir:   denied +udp +allowed\.test:80 \(192\.0\.2\.10\) +x1$'
+	t_end
+
+	t_begin "audit: a UDP connect() then send(): the datagram is the would-deny, named"
+	run_weir -p "$pol" --audit -e "$T/ev-udpc" -- sh -c "getent ahostsv4 allowed.test >/dev/null;
+		$NETPROBE udpc 192.0.2.10 80 u2"
+	x_rc 0
+	x_arrived "$LOG" ' u2$'
+	x_err_has '^weir: would deny udp allowed\.test:80 \(192\.0\.2\.10, netprobe pid [0-9]+\)$'
+	x_err_has '^weir: summary: [0-9]+ allowed, 0 denied, 1 would be denied$'
+	x_json "$T/ev-udpc" '[.[] | select(.verdict == "would-deny" and .op != "dns" and
+		.sent != false)] | length == 1 and .[0].op == "egress" and .[0].domain == "allowed.test"'
+	x_json "$T/ev-udpc" 'any(.[]; .op == "connect4" and .sent == false)'
+	t_end
+}
+
+# Issue 9, item 4: one decision per connection attempt in audit mode (not a
+# connect event and a backstop event), and names on every line.
+test_one_decision_per_attempt() {
+	t_begin "audit: 4 connections to denied destinations are 4 would-deny decisions"
+	run_weir -p "$POL" --audit -e "$T/ev-four" -- sh -c "
+		$CURLS -o /dev/null http://other.test/f1; $CURLS -o /dev/null http://target.test/f2;
+		$NETPROBE tcp 192.0.2.11 80 f3; $NETPROBE tcp 203.0.113.66 80 f4"
+	x_rc 0
+	x_arrived "$LOG" ' f4$'
+	x_err_has '^weir: summary: [0-9]+ allowed, 0 denied, 4 would be denied$'
+	x_json "$T/ev-four" '[.[] | select(.verdict == "would-deny" and .op != "dns" and
+		.sent != false)] | length == 4'
+	x_json "$T/ev-four" 'all(.[]; .op != "egress")'
+	t_end
+
+	local mode line row
+	for mode in enforce audit; do
+		t_begin "$mode: a port denial of an allowed name names it (stderr, summary)"
+		run_weir -p "$POL" $(audit_flag $mode) -e "$T/ev-port-$mode" -- \
+			"${CURL[@]}" -4 -o /dev/null http://allowed.test:8080/
+		line=denied row=denied
+		[ $mode = audit ] && line='would deny' row=would-deny
+		x_err_has "^weir: $line tcp allowed\.test:8080 \(192\.0\.2\.10, curl pid [0-9]+\)$"
+		x_err_has "^weir:   $row +tcp +allowed\.test:8080 \(192\.0\.2\.10\) +x1$"
+		x_json "$T/ev-port-$mode" 'any(.[]; .op == "connect4" and .port == 8080 and
+			.reason == "port-or-protocol-not-allowed" and .domain == "allowed.test")'
+		t_end
+	done
+}
+
 test_upstream_setting() {
 	local pol
 	pol=$(e2e_policy up <<-EOF
@@ -398,6 +494,8 @@ test_cname_and_wildcards
 test_truncation_and_edns
 test_ttl_expiry
 test_audit_mode
+test_udp_probes_are_not_denials
+test_one_decision_per_attempt
 test_upstream_setting
 test_upstream_failures
 if ((${#LEFTOVER[@]})); then

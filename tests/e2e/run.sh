@@ -105,7 +105,14 @@ probe() {
 	else
 		x_rc 1
 		x_not_arrived "$LOG" " $tok\$"
-		x_err_has "^weir: denied $proto "
+		if [ "${*: -3:1}" = udpc ]; then
+			# A refused UDP connect() sent nothing: no denial, -v says it.
+			x_err_lacks "^weir: denied"
+			[[ " ${wopts[*]} " == *" -v "* ]] &&
+				x_err_has "^weir: refused udp connect to [^ ]+ \(netprobe pid [0-9]+\): nothing sent$"
+		else
+			x_err_has "^weir: denied $proto "
+		fi
 	fi
 	t_end
 }
@@ -197,6 +204,8 @@ test_netprobe() {
 	probe "4 udp sendto to a denied address: EPERM" EPERM -p "$pol" -- udp 198.51.100.7 8080
 	probe "4 connected udp to an allowed address" ok -p "$pol" -- udpc 192.0.2.1 8080
 	probe "4 connected udp to a denied address: EPERM" EPERM -p "$pol" -- udpc 198.51.100.7 8080
+	probe "4 connected udp, -v: the refused connect sent nothing" EPERM -v -p "$pol" -- \
+		udpc 198.51.100.7 8080
 	probe "4 tcp to allowed [2001:db8::1]:80" ok -p "$pol" -- tcp 2001:db8::1 80
 	probe "4 tcp to denied [2001:db8::2]:80: EPERM" EPERM -p "$pol" -- tcp 2001:db8::2 80
 	probe "4 udp to [2001:db8::1]:80 (rule is tcp only): EPERM" EPERM -p "$pol" -- udp 2001:db8::1 80

@@ -101,14 +101,134 @@ Test(events, human_line)
 	struct weir_event e = ev4();
 	char buf[256];
 
-	event_format_human(&e, buf, sizeof(buf));
+	event_format_human(NULL, &e, buf, sizeof(buf));
 	cr_expect_str_eq(buf, "denied tcp 198.51.100.7:443 (curl pid 4242)");
 	e.family = AF_INET6;
 	e.protocol = 17;
 	e.verdict = WEIR_V_WOULD_DENY;
 	inet_pton(AF_INET6, "2001:db8::1", e.addr);
-	event_format_human(&e, buf, sizeof(buf));
+	event_format_human(NULL, &e, buf, sizeof(buf));
 	cr_expect_str_eq(buf, "would deny udp [2001:db8::1]:443 (curl pid 4242)");
+}
+
+/* A policy whose allow[0] names web.test exactly: events whose rule is
+ * allow[0] carry the name, as learned ones do (their names come from weir's
+ * resolver, tested in tests/e2e/dns.sh). */
+static struct policy *web_policy(struct event_ctx *ctx)
+{
+	const char *y = "version: 1\nallow:\n  - domain: web.test\n    ports: [443]\n";
+	char err[POLICY_ERR_LEN];
+	struct policy *p;
+
+	cr_assert_eq(policy_load_buffer("t", y, strlen(y), &p, err), 0, "%s", err);
+	ctx->policy = p;
+	return p;
+}
+
+/* A denial of a named address names the name, on stderr as in the JSON. */
+Test(events, human_line_names_the_domain)
+{
+	struct event_ctx ctx = {};
+	struct policy *p = web_policy(&ctx);
+	struct weir_event e = ev4();
+	char buf[EVENT_JSON_MAX];
+
+	e.port = 8080;
+	e.reason = WEIR_R_PORT;
+	e.rule = WEIR_RULE_ID(WEIR_RK_ALLOW, 0);
+	inet_pton(AF_INET, "192.0.2.10", e.addr);
+	event_format_human(&ctx, &e, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "denied tcp web.test:8080 (192.0.2.10, curl pid 4242)");
+	e.verdict = WEIR_V_WOULD_DENY;
+	event_format_human(&ctx, &e, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "would deny tcp web.test:8080 (192.0.2.10, curl pid 4242)");
+	cr_assert_gt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
+	cr_expect(strstr(buf, "\"domain\":\"web.test\""), "%s", buf);
+	policy_free(p);
+}
+
+/* glibc's getaddrinfo() connects a UDP socket to each address it found and
+ * sends nothing: refused, it is marked in the JSON, worded as such, and is
+ * not a denial in the summary. A UDP sendto() still is. */
+Test(events, refused_udp_connect_sent_nothing)
+{
+	struct event_ctx ctx = {};
+	struct summary *s = summary_new();
+	struct weir_event e = ev4();
+	char buf[EVENT_JSON_MAX], *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	e.protocol = 17;
+	e.sock_type = 2;
+	e.reason = WEIR_R_PORT;
+	cr_expect(event_sent_nothing(&e));
+	cr_assert_gt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
+	cr_expect(strstr(buf, ",\"sent\":false"), "%s", buf);
+	event_format_human(&ctx, &e, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "refused udp connect to 198.51.100.7:443 (curl pid 4242): "
+			      "nothing sent");
+	summary_add(s, &ctx, &e);
+	e.verdict = WEIR_V_WOULD_DENY;
+	cr_expect(event_sent_nothing(&e));
+	summary_add(s, &ctx, &e);
+	e.op = WEIR_OP_SENDMSG4;
+	e.verdict = WEIR_V_DENY;
+	cr_expect_not(event_sent_nothing(&e));
+	cr_assert_gt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
+	cr_expect_null(strstr(buf, "sent"), "%s", buf);
+	summary_add(s, &ctx, &e);
+	e.op = WEIR_OP_CONNECT4;
+	e.verdict = WEIR_V_ALLOW;
+	cr_expect_not(event_sent_nothing(&e), "an allowed connect is counted as before");
+	e.verdict = WEIR_V_DENY;
+	e.protocol = 6;
+	e.sock_type = 1;
+	cr_expect_not(event_sent_nothing(&e), "a TCP connect sends a SYN");
+	f = open_memstream(&out, &len);
+	summary_print(s, f, 0);
+	fclose(f);
+	cr_expect(strstr(out, "weir: summary: 0 allowed, 1 denied\n"), "%s", out);
+	cr_expect_null(strstr(out, "would"), "%s", out);
+	free(out);
+	summary_free(s);
+}
+
+/* Rows are keyed by the name when there is one: two addresses of web.test
+ * on port 8080 are one row, named. */
+Test(events, summary_rows_by_domain)
+{
+	struct event_ctx ctx = {};
+	struct policy *p = web_policy(&ctx);
+	struct summary *s = summary_new();
+	struct weir_event e = ev4();
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	e.port = 8080;
+	e.reason = WEIR_R_PORT;
+	e.rule = WEIR_RULE_ID(WEIR_RK_ALLOW, 0);
+	inet_pton(AF_INET, "192.0.2.10", e.addr);
+	summary_add(s, &ctx, &e);
+	f = open_memstream(&out, &len);
+	summary_print(s, f, 0);
+	fclose(f);
+	cr_expect(strstr(out, "weir:   denied     tcp    web.test:8080 (192.0.2.10)"), "%s", out);
+	free(out);
+	e.family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8::10", e.addr);
+	summary_add(s, &ctx, &e);
+	e.rule = 0; /* the same address, no name: a row of its own */
+	summary_add(s, &ctx, &e);
+	f = open_memstream(&out, &len);
+	summary_print(s, f, 0);
+	fclose(f);
+	cr_expect(strstr(out, "web.test:8080 (192.0.2.10 and others)          x2"), "%s", out);
+	cr_expect(strstr(out, "[2001:db8::10]:8080"), "%s", out);
+	free(out);
+	summary_free(s);
+	policy_free(p);
 }
 
 Test(events, metadata_reason)
@@ -128,10 +248,10 @@ Test(events, summary_counts_destinations)
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
 
-	summary_add(s, &e);
-	summary_add(s, &e);
+	summary_add(s, NULL, &e);
+	summary_add(s, NULL, &e);
 	e.verdict = WEIR_V_ALLOW;
-	summary_add(s, &e);
+	summary_add(s, NULL, &e);
 	summary_print(s, f, 3);
 	fclose(f);
 	cr_expect(strstr(out, "weir: summary: 1 allowed, 2 denied"), "%s", out);
@@ -229,7 +349,7 @@ Test(events, summary_many_destinations)
 			e.port = 1000 + i % 50000;
 			e.addr[3] = i & 0xff;
 			e.addr[2] = i >> 8;
-			summary_add(s, &e);
+			summary_add(s, NULL, &e);
 		}
 	}
 	f = open_memstream(&out, &len);
