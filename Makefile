@@ -159,6 +159,7 @@ test-e2e: $(OUT)/weir $(TOOLS)
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/run.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/dns.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/runs.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/env.sh
 
 test-adversarial: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 4: adversarial (escape attempts from inside weir run)"
@@ -177,7 +178,7 @@ demo: deps
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/demo.sh
 
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcriterion-dev \
-	libyaml-dev libldns-dev libseccomp-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc
+	libyaml-dev libldns-dev libseccomp-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc sudo
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \

@@ -40,6 +40,7 @@
 #include "shipped.h"
 #include "spawn.h"
 #include "stream.h"
+#include "userenv.h"
 
 #define RESOLV_CONF "/etc/resolv.conf"
 #define POLL_MS 50 /* events are submitted without wakeup: poll this often */
@@ -51,6 +52,7 @@ struct run_opts {
 	bool audit, quiet;
 	const char *events_path;
 	const char *user, *group;
+	struct userenv_opts env; /* --preserve-env, --setenv */
 	char **argv;
 };
 
@@ -65,6 +67,7 @@ struct run {
 	pthread_mutex_t out_mu; /* events file, stderr lines, summary: two threads */
 	struct egress *egress;
 	struct identity id;
+	char **envp; /* the command's environment; NULL: weir's own */
 	struct sock_fprog filter;
 	struct ring_buffer *rb;
 	struct summary *summary;
@@ -99,14 +102,42 @@ static const char run_usage[] =
 	"  -u, --user USER     run COMMAND as USER (name or uid), with no capabilities\n"
 	"                      and no_new_privs; default: the user who ran sudo, else root\n"
 	"  -g, --group GROUP   and with this group (default: USER's)\n"
+	"      --preserve-env  keep the caller's environment as is; without it, a\n"
+	"                      switch of user sets USER's HOME, USER, LOGNAME, SHELL,\n"
+	"                      XDG_RUNTIME_DIR and login PATH (docs/run.md)\n"
+	"      --preserve-env=VAR,...  keep the caller's values of these\n"
+	"      --setenv NAME=VALUE     set NAME (NAME alone: the caller's), repeatable\n"
 	"  -q, --quiet         no per-denial lines on stderr, and no summary when nothing\n"
 	"                      was denied or lost\n"
 	"  -v, --verbose       more detail (-vv: libbpf debug output)\n"
 	"  -h, --help          this help\n"
 	"\n"
+	"INT, TERM, HUP and QUIT sent to weir go to COMMAND, which starts with the\n"
+	"signal dispositions and mask weir's caller gave (nohup: HUP stays ignored).\n"
+	"\n"
 	"Exit status: COMMAND's; 128+N if it died of signal N; 125 if weir failed or\n"
 	"its command line is wrong; 126 if COMMAND could not be executed; 127 if it\n"
 	"was not found.\n";
+
+enum { OPT_PRESERVE_ENV = 256, OPT_SETENV };
+
+/* --preserve-env[=LIST] and --setenv SETTING. */
+static int env_opt(int c, const char *arg, struct userenv_opts *e)
+{
+	if (c == OPT_PRESERVE_ENV && !arg) {
+		e->keep_all = true;
+	} else if (c == OPT_PRESERVE_ENV && userenv_valid_list(arg)) {
+		e->keep[e->n_keep++] = arg;
+	} else if (c == OPT_SETENV && userenv_valid_setting(arg)) {
+		e->set[e->n_set++] = arg;
+	} else {
+		fprintf(stderr, "weir: run: %s'%s': want %s (a NAME is letters, digits, '_')\n",
+			c == OPT_SETENV ? "--setenv " : "--preserve-env=", arg,
+			c == OPT_SETENV ? "NAME=VALUE or NAME" : "NAME[,NAME]...");
+		return cli_usage_error(NULL);
+	}
+	return 0;
+}
 
 /* getopt's '?' or ':' for ARG (the word it was looking at). */
 static int bad_option(int c, const char *arg)
@@ -126,12 +157,16 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		{ "audit", no_argument, NULL, 'A' },	    { "events", required_argument, NULL, 'e' },
 		{ "quiet", no_argument, NULL, 'q' },	    { "verbose", no_argument, NULL, 'v' },
 		{ "user", required_argument, NULL, 'u' },   { "group", required_argument, NULL, 'g' },
+		{ "preserve-env", optional_argument, NULL, OPT_PRESERVE_ENV },
+		{ "setenv", required_argument, NULL, OPT_SETENV },
 		{ "help", no_argument, NULL, 'h' },	    {},
 	};
 	int c, verbose = 0;
 
 	o->allow = calloc(argc, sizeof(*o->allow));
-	if (!o->allow)
+	o->env.keep = calloc(argc, sizeof(*o->env.keep));
+	o->env.set = calloc(argc, sizeof(*o->env.set));
+	if (!o->allow || !o->env.keep || !o->env.set)
 		return -ENOMEM;
 	optind = 1;
 	opterr = 0; /* bad_option() says it, prefixed like every weir message */
@@ -162,6 +197,11 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			break;
 		case 'v':
 			verbose++;
+			break;
+		case OPT_PRESERVE_ENV:
+		case OPT_SETENV:
+			if (env_opt(c, optarg, &o->env))
+				return -EINVAL;
 			break;
 		case 'h':
 			fputs(run_usage, stdout);
@@ -213,6 +253,13 @@ static int read_policy(struct run *r, char *err)
 	ret = policy_load_buffer(r->o.policy_path, buf, len, &r->policy, err);
 	free(buf);
 	return ret;
+}
+
+static void run_opts_free(struct run_opts *o)
+{
+	free(o->allow);
+	free(o->env.keep);
+	free(o->env.set);
 }
 
 static int load_policy(struct run *r)
@@ -651,6 +698,25 @@ static int pending_stop(struct run *r)
 	return 0;
 }
 
+/* NAME in the command's environment. */
+static const char *command_getenv(const struct run *r, const char *name)
+{
+	size_t len = strlen(name);
+	char **e;
+
+	if (!r->envp)
+		return getenv(name);
+	for (e = r->envp; *e; e++)
+		if (!strncmp(*e, name, len) && (*e)[len] == '=')
+			return *e + len + 1;
+	return NULL;
+}
+
+static const char *command_path(const struct run *r)
+{
+	return command_getenv(r, "PATH");
+}
+
 static int start_command(struct run *r)
 {
 	int ret, exec_errno, sig;
@@ -667,6 +733,7 @@ static int start_command(struct run *r)
 		.sig_reset = &r->sig_reset,
 		.sig_ign = &r->sig_ign,
 		.id = &r->id,
+		.envp = r->envp,
 		.filter = &r->filter,
 	};
 	bool setup_failed;
@@ -686,9 +753,14 @@ static int start_command(struct run *r)
 		r->status = EXIT_WEIR_FAILED << 8;
 		return -exec_errno;
 	}
-	if (exec_errno) {
+	if (exec_errno == ENOENT && !strchr(r->o.argv[0], '/')) {
+		pr_warn("%s: command not found (PATH=%s)\n", r->o.argv[0],
+			command_path(r) ?: "unset");
+	} else if (exec_errno) {
 		pr_warn("%s: %s\n", r->o.argv[0],
 			exec_errno == ENOENT ? "command not found" : strerror(exec_errno));
+	}
+	if (exec_errno) {
 		waitpid(r->child, &r->status, 0);
 		r->child_done = true;
 		return exec_errno == ENOENT ? -ENOENT : -EACCES;
@@ -731,10 +803,11 @@ static void teardown(struct run *r)
 	sigprocmask(SIG_SETMASK, &r->oldmask, NULL);
 	summary_free(r->summary);
 	sandbox_free(&r->filter);
+	userenv_free(r->envp);
 	identity_free(&r->id);
 	policy_free(r->policy);
 	free(r->up);
-	free(r->o.allow);
+	run_opts_free(&r->o);
 }
 
 /*
@@ -765,6 +838,24 @@ static int static_names(struct run *r)
 	return 0;
 }
 
+/* Built here: the child, between clone3 and exec, may not allocate. */
+static int command_env(struct run *r)
+{
+	const char *path;
+	int ret;
+
+	ret = userenv_build(&r->id, &r->o.env, environ, &userenv_system, &r->envp);
+	if (ret) {
+		pr_warn("cannot make the environment of %s: %s\n", r->o.argv[0], strerror(-ret));
+		return ret;
+	}
+	path = command_path(r);
+	if (r->envp)
+		pr_debug("%s runs with HOME=%s PATH=%s\n", r->o.argv[0],
+			 command_getenv(r, "HOME") ?: "(unset)", path ?: "(unset)");
+	return 0;
+}
+
 static int prepare(struct run *r)
 {
 	char why[256];
@@ -777,6 +868,7 @@ static int prepare(struct run *r)
 		if (ret)
 			pr_warn("%s\n", why);
 	}
+	ret = ret ?: command_env(r);
 	ret = ret ?: privs_check_bpf(why, sizeof(why));
 	if (ret) {
 		if (ret == -EPERM)
@@ -818,7 +910,7 @@ int cmd_run(int argc, char **argv)
 
 	ret = parse_opts(argc, argv, &r.o);
 	if (ret) {
-		free(r.o.allow);
+		run_opts_free(&r.o);
 		/* Not 2: COMMAND's own exit status could be 2. */
 		return ret > 0 ? EXIT_OK : EXIT_WEIR_FAILED;
 	}

@@ -155,6 +155,13 @@ static int lookup_user(const char *user, struct identity *id, char *why, size_t 
 	}
 	id->uid = pw->pw_uid;
 	id->gid = pw->pw_gid;
+	id->login = strdup(pw->pw_name);
+	id->home = strdup(pw->pw_dir);
+	id->shell = strdup(pw->pw_shell);
+	if (!id->login || !id->home || !id->shell) {
+		snprintf(why, len, "--user '%s': out of memory", user);
+		return -ENOMEM;
+	}
 	id->groups = calloc(64, sizeof(gid_t));
 	id->ngroups = 64;
 	if (!id->groups || getgrouplist(pw->pw_name, pw->pw_gid, id->groups, &id->ngroups) < 0)
@@ -200,6 +207,7 @@ int identity_resolve(const char *user, const char *group, struct identity *id, c
 	if (user) {
 		err = lookup_user(user, id, why, len);
 		id->change = true;
+		id->to_user = true;
 	}
 	if (!err && group) {
 		err = lookup_group(group, id, why, len);
@@ -213,7 +221,11 @@ int identity_resolve(const char *user, const char *group, struct identity *id, c
 void identity_free(struct identity *id)
 {
 	free(id->groups);
+	free(id->login);
+	free(id->home);
+	free(id->shell);
 	id->groups = NULL;
+	id->login = id->home = id->shell = NULL;
 }
 
 static int drop_bounding_set(void)

@@ -27,11 +27,15 @@ void sandbox_free(struct sock_fprog *f);
 /* Who the command runs as. */
 struct identity {
 	bool change; /* false: keep weir's own */
+	bool to_user; /* a user was chosen (sudo's, --user): the environment is theirs */
 	uid_t uid;
 	gid_t gid;
 	gid_t *groups;
 	int ngroups;
 	const char *name; /* for messages */
+	/* From the password database, for the command's environment
+	 * (userenv.c); NULL for a uid it does not know. */
+	char *login, *home, *shell;
 };
 
 /*

@@ -62,6 +62,11 @@ static void __attribute__((noreturn)) child_exec(const struct spawn_opts *o, int
 		_exit(EXIT_WEIR_FAILED);
 	restore_dispositions(o);
 	sigprocmask(SIG_SETMASK, o->mask, NULL);
+	/* execvp() searches the PATH of environ: make that the command's. A
+	 * pointer store in the child's own copy of memory; the search runs
+	 * as the command's user, as its shell's would. */
+	if (o->envp)
+		environ = o->envp;
 	execvp(o->argv[0], o->argv);
 	child_fail(errpipe, 0, errno);
 }

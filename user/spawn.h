@@ -9,12 +9,13 @@
 #include "sandbox.h"
 
 struct spawn_opts {
-	char **argv; /* argv[0] is looked up in PATH */
+	char **argv; /* argv[0] is looked up in the command's PATH */
 	int cgroup_fd; /* the child is born in this cgroup */
 	const sigset_t *mask; /* the child's signal mask */
 	const sigset_t *sig_reset; /* dispositions weir changed: back to SIG_DFL, */
 	const sigset_t *sig_ign; /* or to SIG_IGN, as weir's caller had them */
 	const struct identity *id; /* who it runs as */
+	char **envp; /* its environment (PATH is searched in it); NULL: weir's */
 	const struct sock_fprog *filter; /* seccomp, or len 0 */
 };
 
