@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -563,6 +564,50 @@ void compiled_free(struct compiled *c)
 	free(c->v4); /* v6 points into the same allocation */
 	free(c->sets);
 	memset(c, 0, sizeof(*c));
+}
+
+static int size_check(const char *what, __u64 need, __u32 *out, char err[COMPILE_ERR_LEN])
+{
+	if (need > UINT32_MAX) {
+		snprintf(err, COMPILE_ERR_LEN,
+			 "policy needs %llu %s; the limit is %u (split the policy)",
+			 (unsigned long long)need, what, UINT32_MAX);
+		return -E2BIG;
+	}
+	*out = (__u32)need;
+	return 0;
+}
+
+int compile_map_sizes(const struct compiled *c, size_t grow, struct map_sizes *out,
+		      char err[COMPILE_ERR_LEN])
+{
+	__u64 n4 = (__u64)c->n4 + grow, n6 = (__u64)c->n6 + grow;
+	__u64 sets = (__u64)c->nsets + 4 * (__u64)grow; /* 2 families x 2 sides */
+	int ret;
+
+	ret = size_check("trie entries per family", 2 * (n4 > n6 ? n4 : n6) + 2,
+			 &out->lpm_entries, err);
+	return ret ?: size_check("port sets", 2 * sets + 1, &out->portsets, err);
+}
+
+int compile_check(const struct policy *p, FILE *f, char err[COMPILE_ERR_LEN])
+{
+	struct compile_input in = { .policy = p };
+	struct map_sizes ms;
+	struct compiled c;
+	int ret;
+
+	ret = compile_policy(&in, &c, err);
+	if (ret)
+		return ret;
+	ret = compile_map_sizes(&c, 0, &ms, err);
+	if (!ret)
+		fprintf(f, "compiled: %zu IPv4 prefix%s, %zu IPv6 prefix%s, %zu port set%s "
+			   "(the maps are sized to fit)\n",
+			c.n4, c.n4 == 1 ? "" : "es", c.n6, c.n6 == 1 ? "" : "es", c.nsets,
+			c.nsets == 1 ? "" : "s");
+	compiled_free(&c);
+	return ret;
 }
 
 int read_nameservers(const char *path, struct resolved_addr **out, size_t *n)

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <linux/types.h>
 #include <weir/egress.h>
 
@@ -86,6 +87,31 @@ int compile_flatten(const struct crules *in, bool audit, struct compiled *out,
 /* collect + flatten */
 int compile_policy(const struct compile_input *in, struct compiled *out, char err[COMPILE_ERR_LEN]);
 void compiled_free(struct compiled *c);
+
+/*
+ * BPF map sizes for a compiled policy (struct egress_opts), so no policy is
+ * too large for fixed maps. grow is how many host prefixes per family later
+ * reloads may add (the addresses static names can resolve to). Room for
+ * two generations: a reload writes the new policy before it deletes the
+ * old. The tries allocate per entry (BPF_F_NO_PREALLOC), so their size is
+ * only a cap; the port sets are an array, and each added prefix can make
+ * at most two new sets (allow and deny side of its own value). -E2BIG with
+ * err filled when a size does not fit the kernel's 32-bit max_entries.
+ */
+struct map_sizes {
+	__u32 lpm_entries; /* per family */
+	__u32 portsets; /* index 0 is never used */
+};
+int compile_map_sizes(const struct compiled *c, size_t grow, struct map_sizes *out,
+		      char err[COMPILE_ERR_LEN]);
+
+/*
+ * For `weir policy check`: compile P as weir run would, but resolving no
+ * name (domain rules add their addresses at run time), and print what it
+ * takes of the maps on f. Catches what only compiling finds (too many port
+ * ranges on one prefix). -E2BIG etc. with err filled.
+ */
+int compile_check(const struct policy *p, FILE *f, char err[COMPILE_ERR_LEN]);
 
 /* The addresses denied in every mode unless an allow rule names them. */
 extern const struct resolved_addr compile_metadata_addrs[];

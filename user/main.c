@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "compile.h"
 #include "log.h"
 #include "policy.h"
 #include "runs.h"
@@ -61,8 +62,10 @@ static const char policy_usage[] =
 	"Usage: weir policy check FILE\n"
 	"       weir policy show [NAME]\n"
 	"\n"
-	"  check FILE    validate a policy file and print a summary of its rules\n"
-	"                (FILE /dev/stdin reads standard input)\n"
+	"  check FILE    validate a policy file, compile it as weir run would (no\n"
+	"                names resolved) and print a summary of its rules and of the\n"
+	"                prefixes and port sets it compiles to (FILE /dev/stdin reads\n"
+	"                standard input)\n"
 	"  show [NAME]   print a shipped policy, to copy and edit: agent-default (the\n"
 	"                built-in default of weir run, when NAME is not given) or demo\n"
 	"\n"
@@ -98,7 +101,7 @@ static int policy_args(int argc, char **argv, int max, char ***args, int *n)
 
 static int policy_check(int argc, char **argv)
 {
-	char err[POLICY_ERR_LEN], **args;
+	char err[POLICY_ERR_LEN], cerr[COMPILE_ERR_LEN], **args;
 	struct policy *p;
 	int n, ret;
 
@@ -113,10 +116,16 @@ static int policy_check(int argc, char **argv)
 		fprintf(stderr, "weir: %s\n", err);
 		return EXIT_USAGE;
 	}
+	/* What only compiling finds (the prefixes and port sets weir run
+	 * will write) is checked here too, so run cannot fail on it later. */
 	policy_print_summary(stdout, p);
-	policy_print_warnings(stderr, p);
+	ret = compile_check(p, stdout, cerr);
+	if (ret)
+		fprintf(stderr, "weir: %s: %s\n", p->source, cerr);
+	else
+		policy_print_warnings(stderr, p);
 	policy_free(p);
-	return EXIT_OK;
+	return ret ? EXIT_USAGE : EXIT_OK;
 }
 
 static int policy_show(int argc, char **argv)

@@ -446,6 +446,15 @@ static void *refresh_main(void *arg)
 	return NULL;
 }
 
+size_t resolver_n_resolving(const struct resolver *r)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->n; i++)
+		n += r->e[i].resolve;
+	return n;
+}
+
 int resolver_start(struct resolver *r, int notify_fd)
 {
 	size_t i;

@@ -53,6 +53,9 @@ int resolver_load_hosts(struct resolver *r, const char *path);
 /* Resolve every exact domain rule now. Failures are warned about, not fatal:
  * a name that does not resolve allows nothing. Returns how many failed. */
 int resolver_resolve_all(struct resolver *r);
+/* How many names are looked up in DNS (each may come to hold up to
+ * RESOLVE_MAX_ADDRS addresses per family when refreshed). */
+size_t resolver_n_resolving(const struct resolver *r);
 /* Start refreshing on TTL expiry; notify_fd (an eventfd) is written to
  * whenever the addresses of a name change. */
 int resolver_start(struct resolver *r, int notify_fd);

@@ -280,8 +280,8 @@ static int load_policy(struct run *r)
 	return 0;
 }
 
-/* Compile from the current addresses and make it the policy in force. */
-static int apply_policy(struct run *r)
+/* Compile from the current addresses (static names included). */
+static int compile_now(struct run *r, struct compiled *c)
 {
 	struct compile_input in = {
 		.policy = r->policy,
@@ -289,19 +289,35 @@ static int apply_policy(struct run *r)
 		.domain_ctx = r->resolver,
 	};
 	char err[COMPILE_ERR_LEN];
-	struct compiled c;
 	int ret;
 
 	resolver_lock(r->resolver);
-	ret = compile_policy(&in, &c, err);
+	ret = compile_policy(&in, c, err);
 	resolver_unlock(r->resolver);
-	if (ret) {
+	if (ret)
 		pr_warn("%s: %s\n", r->policy->source, err);
+	return ret;
+}
+
+static int write_policy(struct run *r, const struct compiled *c)
+{
+	int ret = egress_apply(r->egress, c);
+
+	pr_debug("policy in force: %zu IPv4 and %zu IPv6 prefixes, %zu port sets\n", c->n4, c->n6,
+		 c->nsets);
+	return ret;
+}
+
+/* Compile from the current addresses and make it the policy in force. */
+static int apply_policy(struct run *r)
+{
+	struct compiled c;
+	int ret;
+
+	ret = compile_now(r, &c);
+	if (ret)
 		return ret;
-	}
-	ret = egress_apply(r->egress, &c);
-	pr_debug("policy in force: %zu IPv4 and %zu IPv6 prefixes, %zu port sets\n", c.n4, c.n6,
-		 c.nsets);
+	ret = write_policy(r, &c);
 	compiled_free(&c);
 	return ret;
 }
@@ -544,12 +560,33 @@ static int setup_signals(struct run *r)
 	return r->sigfd < 0 ? -errno : 0;
 }
 
-static int setup_bpf(struct run *r)
+/* The resolver's port goes into the programs' read-only config. */
+static int open_resolver(struct run *r, struct egress_opts *eo)
+{
+	int ret;
+
+	ret = dnsproxy_open(&r->dns);
+	if (ret)
+		return ret;
+	eo->dns_port = dnsproxy_port(r->dns);
+	if (dnsproxy_has_ipv6(r->dns)) {
+		eo->dns_ip6[3] = htonl(1); /* ::1 */
+	} else {
+		eo->dns_ip6[2] = htonl(0xffff); /* ::ffff:127.0.0.1 */
+		eo->dns_ip6[3] = htonl(INADDR_LOOPBACK);
+	}
+	return 0;
+}
+
+/*
+ * The maps are sized from the compiled policy, so a policy is never too
+ * large for them; they grow with what refreshing the static names may add
+ * (RESOLVE_MAX_ADDRS per name and family). All before any cgroup exists.
+ */
+static int open_maps(struct run *r)
 {
 	struct egress_opts eo = {
-		.lpm_entries = 16384,
-		.portsets = 1024,
-		.slots = 4,
+		.slots = 4, /* 0 unused; the policy in force and the next */
 		.ringbuf_bytes = 4 << 20,
 		.task_info = -1,
 		.dns_ip4 = htonl(INADDR_LOOPBACK),
@@ -559,24 +596,35 @@ static int setup_bpf(struct run *r)
 		.ttl_max = r->policy->dns.ttl_max,
 		.max_per_name = r->policy->dns.max_addresses,
 	};
+	char err[COMPILE_ERR_LEN];
+	struct map_sizes ms;
+	struct compiled c;
+	int ret;
+
+	ret = compile_now(r, &c);
+	if (ret)
+		return ret;
+	ret = compile_map_sizes(&c, resolver_n_resolving(r->resolver) * RESOLVE_MAX_ADDRS, &ms,
+				err);
+	if (ret)
+		pr_warn("%s: %s\n", r->policy->source, err);
+	eo.lpm_entries = ms.lpm_entries;
+	eo.portsets = ms.portsets;
+	ret = ret ?: open_resolver(r, &eo);
+	ret = ret ?: egress_open(&eo, &r->egress);
+	ret = ret ?: learn_new(r->egress, &lo, &r->learn);
+	r->ectx.learn = r->learn;
+	ret = ret ?: write_policy(r, &c);
+	compiled_free(&c);
+	return ret;
+}
+
+static int setup_bpf(struct run *r)
+{
 	char name[64];
 	int ret;
 
-	/* The resolver's port goes into the programs' read-only config. */
-	ret = dnsproxy_open(&r->dns);
-	if (ret)
-		return ret;
-	eo.dns_port = dnsproxy_port(r->dns);
-	if (dnsproxy_has_ipv6(r->dns)) {
-		eo.dns_ip6[3] = htonl(1); /* ::1 */
-	} else {
-		eo.dns_ip6[2] = htonl(0xffff); /* ::ffff:127.0.0.1 */
-		eo.dns_ip6[3] = htonl(INADDR_LOOPBACK);
-	}
-	ret = egress_open(&eo, &r->egress);
-	ret = ret ?: learn_new(r->egress, &lo, &r->learn);
-	r->ectx.learn = r->learn;
-	ret = ret ?: apply_policy(r);
+	ret = open_maps(r);
 	if (ret)
 		return ret;
 	snprintf(name, sizeof(name), "run-%d", getpid());

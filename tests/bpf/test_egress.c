@@ -7,6 +7,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -706,4 +708,44 @@ Test(egress, established_tcp_is_revoked_by_a_policy_change)
 	cr_assert_eq(poll(&pfd, 1, 300), 0, "bytes arrived after revocation");
 	cr_expect_geq(egress_stat(h.eg, WEIR_STAT_BACKSTOP_DROPS), 1);
 	close(c);
+}
+
+/*
+ * Maps sized by compile_map_sizes() hold a 20000-prefix policy (more than
+ * the old fixed 16384 per family) twice over: the policy in force and a
+ * reload's next one, which is written before the old one is deleted.
+ */
+Test(egress, large_policy_in_sized_maps_applies_and_reloads)
+{
+	struct egress_opts o = { .slots = 4, .ringbuf_bytes = 1 << 20, .task_info = -1 };
+	struct probe p = { P_TCP, AF_INET, "192.0.2.1", 8080 };
+	char err[COMPILE_ERR_LEN], *yaml = malloc(20000 * 32 + 128), *w = yaml;
+	struct compile_input in = {};
+	struct policy *pol;
+	struct map_sizes ms;
+	struct compiled c;
+	int l = h_listen_tcp("192.0.2.1", 8080), i;
+
+	cr_assert_not_null(yaml);
+	w += sprintf(w, "version: 1\nloopback: deny\nallow:\n");
+	for (i = 1; i <= 20000; i++)
+		w += sprintf(w, "  - ip: 2001:db8:1::%x\n", i);
+	sprintf(w, "  - ip: 192.0.2.1\n    ports: [8080]\n");
+	cr_assert_eq(policy_load_buffer("big.yaml", yaml, strlen(yaml), &pol, err), 0, "%s", err);
+	free(yaml);
+	in.policy = pol;
+	cr_assert_eq(compile_policy(&in, &c, err), 0, "%s", err);
+	cr_assert_eq(compile_map_sizes(&c, 0, &ms, err), 0, "%s", err);
+	o.lpm_entries = ms.lpm_entries;
+	o.portsets = ms.portsets;
+	h_stop(&h);
+	h_start_empty(&h, &o);
+	h.pol = pol; /* h_stop frees it */
+	cr_assert_eq(egress_apply(h.eg, &c), 0, "the first generation");
+	cr_assert_eq(egress_apply(h.eg, &c), 0, "a reload: two generations at once");
+	compiled_free(&c);
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_tcp_got(l));
+	p.port = 8081;
+	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
 }

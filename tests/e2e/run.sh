@@ -790,6 +790,50 @@ test_no_leftover_cgroups() {
 	fi
 }
 
+# Policy size: the maps are sized to the compiled policy (the old fixed
+# tries held 16384 prefixes per family), and what only compiling finds
+# fails in `weir policy check` and in `weir run` before anything starts.
+test_policy_size() {
+	local big=$T/big.yaml ranges
+	{
+		printf 'version: 1\nloopback: deny\nallow:\n'
+		awk 'BEGIN { for (i = 1; i <= 20000; i++) printf "  - ip: 2001:db8:1::%x\n", i }'
+		printf '  - ip: 192.0.2.1\n    ports: [8080]\n'
+	} >"$big"
+	ranges=$(e2e_policy ranges <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - cidr: 192.0.2.0/24
+		    ports: [1, 3, 5, 7, 9, 11, 13, 15, 17]
+		  - ip: 192.0.2.7
+		    ports: [2, 4, 6, 8, 10, 12, 14, 16, 18]
+	EOF
+	)
+
+	t_begin "size: weir policy check, 20000 IPv6 rules: valid, counts printed"
+	run_cmd "$WEIR" policy check "$big"
+	x_rc 0
+	x_file_has "$OUT" '^compiled: 4 IPv4 prefixes, 20001 IPv6 prefixes, 0 port sets \(the maps are sized to fit\)$'
+	t_end
+	probe "size: weir run, 20000 IPv6 rules: the last rule allows 192.0.2.1:8080" ok \
+		-p "$big" -- tcp 192.0.2.1 8080
+	probe "size: weir run, 20000 IPv6 rules: 192.0.2.1:8081 EPERM" EPERM \
+		-p "$big" -- tcp 192.0.2.1 8081
+
+	t_begin "size: weir policy check, 18 port ranges on one prefix: 2, names the prefix"
+	run_cmd "$WEIR" policy check "$ranges"
+	x_rc 2
+	x_err_has "^weir: $ranges: more than 16 distinct port ranges apply to 192\.0\.2\.7/32"
+	t_end
+	t_begin "size: weir run with it: 125, the command never starts"
+	run_weir -p "$ranges" -- sh -c 'echo ran'
+	x_rc 125
+	x_out ''
+	x_err_has "^weir: $ranges: more than 16 distinct port ranges apply to 192\.0\.2\.7/32"
+	t_end
+}
+
 main() {
 	local start=$SECONDS
 	setup
@@ -804,6 +848,7 @@ main() {
 	test_events
 	test_stream
 	test_exit_codes
+	test_policy_size
 	test_signals
 	test_cleanup
 	test_summary

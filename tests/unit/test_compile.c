@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Tier 1: flattening a policy into trie entries, without BPF. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <criterion/criterion.h>
 
@@ -273,4 +277,81 @@ Test(compile, name_addresses_cannot_rebind_to_loopback)
 	cr_expect_null(find(&c, "0.0.0.0/32"));
 	compiled_free(&c);
 	policy_free((struct policy *)in.policy);
+}
+
+/* N IPv6 host rules, then an IPv4 rule with two port ranges (one port set). */
+static char *many_rules(int n)
+{
+	char *y = malloc(32 + (size_t)n * 32 + 64), *w = y;
+	int i;
+
+	cr_assert_not_null(y);
+	w += sprintf(w, "version: 1\nloopback: deny\nallow:\n");
+	for (i = 1; i <= n; i++)
+		w += sprintf(w, "  - ip: 2001:db8:1::%x\n", i);
+	sprintf(w, "  - ip: 192.0.2.1\n    ports: [80, 8080]\n");
+	return y;
+}
+
+/* The maps are sized from the policy: no policy is too large for them. */
+Test(compile, map_sizes_fit_the_policy_two_generations_and_growth)
+{
+	struct compile_input in = {};
+	char err[COMPILE_ERR_LEN] = "", *yaml = many_rules(20000);
+	struct map_sizes ms;
+	struct compiled c;
+
+	in.policy = load(yaml);
+	cr_assert_eq(compile_policy(&in, &c, err), 0, "%s", err);
+	cr_assert_eq(c.n6, 20000 + 1, "20000 rules and the metadata address");
+	cr_assert_eq(c.nsets, 1);
+	cr_assert_eq(compile_map_sizes(&c, 0, &ms, err), 0, "%s", err);
+	cr_expect_geq(ms.lpm_entries, 2 * c.n6, "room for a reload's second generation");
+	cr_expect_geq(ms.portsets, 2 * c.nsets + 1, "index 0 is never used");
+	/* 10 static names may each come to hold 64 addresses per family. */
+	cr_assert_eq(compile_map_sizes(&c, 640, &ms, err), 0, "%s", err);
+	cr_expect_geq(ms.lpm_entries, 2 * (c.n6 + 640));
+	cr_expect_geq(ms.portsets, 2 * (c.nsets + 4 * 640) + 1);
+	compiled_free(&c);
+	policy_free((struct policy *)in.policy);
+	free(yaml);
+}
+
+Test(compile, map_sizes_past_32_bits_say_need_and_limit)
+{
+	struct compiled c = { .n4 = 3000000000u, .n6 = 1 };
+	char err[COMPILE_ERR_LEN] = "";
+	struct map_sizes ms;
+
+	cr_assert_eq(compile_map_sizes(&c, 0, &ms, err), -E2BIG);
+	cr_expect_str_eq(err, "policy needs 6000000002 trie entries per family; the limit is "
+			      "4294967295 (split the policy)");
+	c = (struct compiled){ .nsets = UINT32_MAX };
+	cr_assert_eq(compile_map_sizes(&c, 0, &ms, err), -E2BIG);
+	cr_expect(strstr(err, "port sets; the limit is 4294967295"), "%s", err);
+}
+
+/* weir policy check compiles too: what only compiling finds is caught there. */
+Test(compile, check_prints_counts_and_catches_compile_errors)
+{
+	/* 192.0.2.0/24, 127.0.0.0/8, ::1 and the metadata addresses; names
+	 * add theirs at run time. */
+	struct policy *p = load("version: 1\nallow:\n  - cidr: 192.0.2.0/24\n    ports: [80, 443]\n"
+				"  - domain: example.com\n");
+	char err[COMPILE_ERR_LEN] = "", *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	cr_assert_eq(compile_check(p, f, err), 0, "%s", err);
+	fclose(f);
+	cr_expect_str_eq(out, "compiled: 5 IPv4 prefixes, 2 IPv6 prefixes, 1 port set (the maps "
+			      "are sized to fit)\n");
+	free(out);
+	policy_free(p);
+	p = load("version: 1\nallow:\n"
+		 "  - cidr: 192.0.2.0/24\n    ports: [1,3,5,7,9,11,13,15,17]\n"
+		 "  - ip: 192.0.2.7\n    ports: [2,4,6,8,10,12,14,16,18]\n");
+	cr_assert_eq(compile_check(p, stdout, err), -E2BIG);
+	cr_expect(strstr(err, "more than 16 distinct port ranges apply to 192.0.2.7/32"), "%s", err);
+	policy_free(p);
 }
