@@ -628,7 +628,9 @@ test_exit_codes() {
 
 # weir_bg ENV-OPTS... -- WEIR-RUN-ARGS...: start `env ENV-OPTS weir run ARGS`
 # in the background (stdout $T/out11, stderr $T/err11), set BG; wait (at most
-# 5 s) for the command to run in weir's cgroup: its pid in BG_CMD.
+# 5 s) for the command to run in weir's cgroup: its pid in BG_CMD. Not
+# while it is still weir's child before exec, or an `env` that has yet to
+# set a disposition: a signal then could find the wrong one.
 BG='' BG_CMD=''
 weir_bg() {
 	local envo=() i
@@ -645,7 +647,7 @@ weir_bg() {
 	BG=$!
 	for ((i = 0; i < 50; i++)); do
 		BG_CMD=$(head -1 "$CG2/weir/run-$BG/cgroup.procs" 2>/dev/null)
-		[ -n "$BG_CMD" ] && ! grep -qs '^weir$' "/proc/$BG_CMD/comm" && return 0
+		[ -n "$BG_CMD" ] && ! grep -qsxE 'weir|env' "/proc/$BG_CMD/comm" && return 0
 		sleep 0.1
 	done
 	t_why "the command never started"
