@@ -6,12 +6,39 @@
 #   make test       deps + build + every test tier (root)
 #   make demo       deps + build + the self-contained demo (root)
 #   make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from the running kernel
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR=: the binary, weir(8), bash and
+#                   zsh completion, the shipped policies, the docs
+#   make uninstall  the same PREFIX and DESTDIR: remove what install put there
+#   make man        re-render docs/man/weir.8 from weir.8.scd (needs scdoc)
 #   V=1             show the commands
+#
+# Under sudo, in a checkout that belongs to the user who ran sudo, everything
+# made in the tree is made as that user (see "sudo" below).
 
 .DELETE_ON_ERROR:
 .SECONDARY:
 .SUFFIXES:
+
+# --- sudo: build as the checkout's owner ------------------------------------
+# `sudo make demo` used to leave build/ to root, and the user's next `make`
+# failed on it. When root runs make for the user who owns the checkout
+# (SUDO_UID), every recipe runs as that user (SHELL), so whatever is made in
+# the tree is theirs, even when a recipe fails half-way. The recipes that
+# need root (deps, the tests, demo, bench, install) say so with a private
+# SHELL: private, so their prerequisites are still built as the user. A
+# build/ that an older root make left behind is given back first.
+ifeq ($(shell id -u),0)
+ifneq ($(filter-out 0,$(SUDO_UID)),)
+ifeq ($(shell stat -c %u .),$(SUDO_UID))
+OWNER := $(SUDO_UID):$(shell stat -c %g .)
+$(shell chown -R $(OWNER) build bench/results 2>/dev/null)
+SHELL := setpriv --reuid=$(SUDO_UID) --regid=$(shell stat -c %g .) --clear-groups -- /bin/sh
+endif
+endif
+endif
+ROOT_TARGETS := deps test test-unit test-bpf test-e2e test-adversarial test-build demo bench \
+	install uninstall clean
+$(ROOT_TARGETS): private SHELL := /bin/sh
 
 ifeq ($(V),1)
 Q :=
@@ -23,6 +50,13 @@ endif
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+DOCDIR ?= $(DATADIR)/doc/weir
+POLICYDIR ?= $(DATADIR)/weir/policies
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+# Debian's zsh looks in /usr/share/zsh/vendor-completions for PREFIX=/usr.
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
 OUT := build
 CLANG ?= clang
 CC ?= cc
@@ -139,12 +173,12 @@ $(OUT)/bin/%: $(OUT)/tests/tools/%.o | $(OUT)/bin
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
-.PHONY: tests-build test test-unit test-bpf test-e2e test-adversarial
+.PHONY: tests-build test test-unit test-bpf test-e2e test-adversarial test-build
 tests-build: $(OUT)/weir $(OUT)/tests/unit-tests $(OUT)/tests/bpf-tests $(TOOLS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests-build
-	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-e2e test-adversarial
+	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-e2e test-adversarial test-build
 
 test-unit: $(OUT)/tests/unit-tests
 	$(Q)echo "== tier 1: unit tests (no privileges)"
@@ -165,14 +199,19 @@ test-adversarial: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 4: adversarial (escape attempts from inside weir run)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/run.sh
 
+test-build: $(OUT)/weir
+	$(Q)echo "== tier 5: build and install (sudo make as a user, make install, uninstall)"
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/build/run.sh
+
 # Benchmarks (root): ratios against a baseline of the same run. BENCH_QUICK=1.
 .PHONY: bench
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(TOOLS) $(BENCH_TOOLS)
-	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash bench/run.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash bench/run.sh; st=$$?; \
+		[ -z "$(OWNER)" ] || chown -R $(OWNER) bench/results; exit $$st
 
 # --- demo, deps, install, vmlinux ------------------------------------------
-.PHONY: demo deps install vmlinux clean
+.PHONY: demo deps install uninstall man vmlinux clean
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all $(TOOLS)
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/demo.sh
@@ -190,9 +229,34 @@ deps:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
 	fi
 
+DOCS := README.md LICENSE $(wildcard docs/*.md)
+POLICIES := $(wildcard policy/*.yaml)
+
 install: $(OUT)/weir
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(POLICYDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0755 $(OUT)/weir $(DESTDIR)$(BINDIR)/weir
+	install -m 0644 docs/man/weir.8 $(DESTDIR)$(MANDIR)/man8/weir.8
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 $(POLICIES) $(DESTDIR)$(POLICYDIR)/
+	install -m 0644 completion/weir.bash $(DESTDIR)$(BASHCOMPDIR)/weir
+	install -m 0644 completion/_weir $(DESTDIR)$(ZSHCOMPDIR)/_weir
+
+# Only what install put there, and the directories that are weir's own.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/weir $(DESTDIR)$(MANDIR)/man8/weir.8 \
+		$(DESTDIR)$(BASHCOMPDIR)/weir $(DESTDIR)$(ZSHCOMPDIR)/_weir \
+		$(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS))) \
+		$(addprefix $(DESTDIR)$(POLICYDIR)/,$(notdir $(POLICIES)))
+	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(POLICYDIR) $(dir $(DESTDIR)$(POLICYDIR)) 2>/dev/null
+
+# The rendered page is checked in: building weir needs no scdoc. The date in
+# it is the source's last commit, so re-rendering changes nothing else.
+man:
+	$(call msg,SCDOC,docs/man/weir.8)
+	$(Q)command -v scdoc >/dev/null || { echo "make man: scdoc not found (apt-get install scdoc)"; exit 1; }
+	$(Q)SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct -- docs/man/weir.8.scd 2>/dev/null | grep . || \
+		date +%s) scdoc <docs/man/weir.8.scd >docs/man/weir.8
 
 vmlinux:
 	$(Q)mkdir -p $(dir $(VMLINUX))

@@ -31,7 +31,7 @@ static const struct command commands[] = {
 	{ "policy", cmd_policy, "check a policy file, or print a shipped one (check, show)" },
 	{ "status", cmd_status, "list weir runs on this machine, live and stale" },
 	{ "cleanup", cmd_cleanup, "end stale runs: kill what is left, unpin, remove cgroups" },
-	{ "version", cmd_version, "print the version" },
+	{ "version", cmd_version, "print the version (git describe of the build)" },
 	{ "help", cmd_help, "this help" },
 };
 
@@ -45,7 +45,8 @@ static int cmd_help(int argc, char **argv)
 	       "Commands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		printf("  %-9s %s\n", commands[i].name, commands[i].summary);
-	printf("\nweir COMMAND --help for a command's options. Docs: docs/ in the source tree.\n"
+	printf("\nweir COMMAND --help for a command's options; man 8 weir. Docs: docs/ in the\n"
+	       "source tree, share/doc/weir/ where installed.\n"
 	       "Example: sudo weir run --policy agent.yaml -- claude\n");
 	return EXIT_OK;
 }

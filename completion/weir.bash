@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# shellcheck shell=bash
+# bash completion for weir(8). Installed as
+# $(PREFIX)/share/bash-completion/completions/weir; or: source completion/weir.bash
+
+# The shipped policies, from weir itself: its error for an unknown name
+# lists them ("... there are: agent-default, demo").
+_weir_policies() {
+	local msg
+	msg=$("${1:-weir}" policy show ' ' 2>&1)
+	[[ $msg == *'there are: '* ]] || return
+	msg=${msg##*there are: }
+	printf '%s\n' ${msg//,/}
+}
+
+# weir run: options, then after -- (or the first word that is not one) the
+# command and its own arguments.
+_weir_run() {
+	local cur=$1 prev=$2 i
+	for ((i = 2; i < COMP_CWORD; i++)); do
+		case ${COMP_WORDS[i]} in
+		--)
+			break
+			;;
+		-p | --policy | -a | --allow | -e | --events | -u | --user | -g | --group)
+			((i++))
+			;;
+		-*) ;;
+		*)
+			break
+			;;
+		esac
+	done
+	if ((i < COMP_CWORD)); then
+		# past the options: COMMAND, then whatever it takes
+		[ "${COMP_WORDS[i]}" = -- ] && ((i++))
+		if ((i == COMP_CWORD)); then
+			mapfile -t COMPREPLY < <(compgen -c -- "$cur" | sort -u)
+		else
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		fi
+		return
+	fi
+	case $prev in
+	-p | --policy | -e | --events)
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		return
+		;;
+	-u | --user)
+		mapfile -t COMPREPLY < <(compgen -u -- "$cur")
+		return
+		;;
+	-g | --group)
+		mapfile -t COMPREPLY < <(compgen -g -- "$cur")
+		return
+		;;
+	-a | --allow)
+		return
+		;;
+	esac
+	mapfile -t COMPREPLY < <(compgen -W '--policy --allow --audit --events --user --group
+		--quiet --verbose --help --' -- "$cur")
+}
+
+_weir() {
+	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
+
+	COMPREPLY=()
+	if ((COMP_CWORD == 1)); then
+		mapfile -t COMPREPLY < <(compgen -W 'run policy status cleanup version help
+			--help --version' -- "$cur")
+		return
+	fi
+	case ${COMP_WORDS[1]} in
+	run)
+		_weir_run "$cur" "$prev"
+		;;
+	policy)
+		if ((COMP_CWORD == 2)); then
+			mapfile -t COMPREPLY < <(compgen -W 'check show --help' -- "$cur")
+		elif ((COMP_CWORD == 3)) && [ "${COMP_WORDS[2]}" = check ]; then
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		elif ((COMP_CWORD == 3)) && [ "${COMP_WORDS[2]}" = show ]; then
+			mapfile -t COMPREPLY < <(compgen -W "$(_weir_policies "${COMP_WORDS[0]}")" \
+				-- "$cur")
+		fi
+		;;
+	status | cleanup | version | help)
+		((COMP_CWORD == 2)) && mapfile -t COMPREPLY < <(compgen -W '--help' -- "$cur")
+		;;
+	esac
+}
+
+complete -F _weir -o filenames weir
