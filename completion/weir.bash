@@ -85,7 +85,15 @@ _weir() {
 				-- "$cur")
 		fi
 		;;
-	status | cleanup | version | help)
+	status)
+		mapfile -t COMPREPLY < <(compgen -W '--json --help' -- "$cur")
+		;;
+	cleanup)
+		# the stale runs, as weir status names them
+		mapfile -t COMPREPLY < <(compgen -W "--help $("${COMP_WORDS[0]}" status 2>/dev/null |
+			awk '$2 == "STALE" { print $1 }')" -- "$cur")
+		;;
+	version | help)
 		((COMP_CWORD == 2)) && mapfile -t COMPREPLY < <(compgen -W '--help' -- "$cur")
 		;;
 	esac
