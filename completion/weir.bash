@@ -22,7 +22,7 @@ _weir_run() {
 		--)
 			break
 			;;
-		-p | --policy | -a | --allow | -e | --events | -u | --user | -g | --group)
+		-p | --policy | -a | --allow | -e | --events | -u | --user | -g | --group | --setenv)
 			((i++))
 			;;
 		-*) ;;
@@ -57,9 +57,14 @@ _weir_run() {
 	-a | --allow)
 		return
 		;;
+	--setenv)
+		mapfile -t COMPREPLY < <(compgen -e -S = -- "$cur")
+		compopt -o nospace 2>/dev/null
+		return
+		;;
 	esac
 	mapfile -t COMPREPLY < <(compgen -W '--policy --allow --audit --events --user --group
-		--quiet --verbose --help --' -- "$cur")
+		--preserve-env --setenv --quiet --verbose --help --' -- "$cur")
 }
 
 _weir() {
