@@ -76,7 +76,7 @@ setup() {
 	# Its XDG_RUNTIME_DIR, as pam_systemd would make it: a private /run/user.
 	mount -t tmpfs -o mode=755 weir-e2e-run-user /run/user || e2e_die "cannot mount /run/user"
 	# What the command reports about itself.
-	SHOW='echo "uid=$(id -u) gid=$(id -g)"; for v in HOME USER LOGNAME SHELL PATH XDG_RUNTIME_DIR MAIL FOO A; do eval "echo $v=\${$v-(unset)}"; done'
+	SHOW='echo "uid=$(id -u) gid=$(id -g)"; echo "CG=$(sed -n "s/^0:://p" /proc/self/cgroup)"; for v in HOME USER LOGNAME SHELL PATH XDG_RUNTIME_DIR MAIL FOO A; do eval "echo $v=\${$v-(unset)}"; done'
 }
 
 # as_sudo [VAR=VALUE...] -- WEIR-RUN-ARGS...: weir run with the environment
@@ -98,6 +98,18 @@ as_sudo() {
 # x_var NAME WANT: the command printed NAME=WANT.
 x_var() {
 	grep -qxF -- "$1=$2" "$OUT" || t_why "$(grep -m1 "^$1=" "$OUT" || echo "no $1"), want $1=$2"
+}
+
+# x_cg_gone: the cgroup the command printed it was in (CG=) is gone: for
+# weir under real sudo, whose pid the test does not know.
+x_cg_gone() {
+	local cg
+	cg=$(sed -n 's/^CG=//p' "$OUT")
+	case $cg in
+	/weir/run-*) [ -e "$CG2$cg" ] && LEFTOVER+=("$CG2$cg (under sudo)") ;;
+	*) t_why "the command was in cgroup '$cg', not a weir run's" ;;
+	esac
+	WEIR_RUNS=$((WEIR_RUNS + 1))
 }
 
 # x_user_env: what the command printed is the test user's own environment.
@@ -227,11 +239,13 @@ test_real_sudo() {
 	x_out "tool ran as $UID_"
 	run_cmd "${sudo_as[@]}" sudo "$WEIR" run -p "$P_NONE" -- sh -c "$SHOW"
 	x_user_env
+	x_cg_gone
 	t_end
 
 	t_begin "env real sudo -E: the user's HOME and login PATH (Debian's secure_path beats -E)"
 	run_cmd "${sudo_as[@]}" sudo -E "$WEIR" run -p "$P_NONE" -- sh -c "$SHOW"
 	x_user_env
+	x_cg_gone
 	t_end
 
 	t_begin "env real sudo --preserve-env=PATH: the user's own PATH"
@@ -239,7 +253,18 @@ test_real_sudo() {
 	x_rc 0
 	x_var PATH "/opt/weir-test/bin:$ENV_PATH"
 	x_var HOME "$H"
+	x_cg_gone
 	t_end
+}
+
+# No run this script started left its cgroup behind.
+test_no_leftover_cgroups() {
+	local IFS=';'
+	if ((${#LEFTOVER[@]})); then
+		t_not_ok "env no weir cgroup left after any of $WEIR_RUNS runs" "${LEFTOVER[*]}"
+	else
+		t_ok "env no weir cgroup left after any of $WEIR_RUNS runs"
+	fi
 }
 
 main() {
@@ -250,6 +275,7 @@ main() {
 	test_options
 	test_root_unchanged
 	test_real_sudo
+	test_no_leftover_cgroups
 	echo "# $((SECONDS - start)) s, $WEIR_RUNS weir runs"
 	echo "$T_PASS passed, $T_FAIL failed"
 	[ "$T_FAIL" = 0 ]
