@@ -432,8 +432,8 @@ struct summary {
 	__u32 *slots; /* 1-based index into d, 0 empty */
 	__u64 total[3]; /* by verdict */
 	__u64 untracked; /* events past SUMMARY_MAX destinations */
-	__u64 dns[3]; /* queries by verdict, but for ... */
-	__u64 dns_failed; /* ... allowed ones the upstreams failed (SERVFAIL) */
+	__u64 dns[3]; /* queries by verdict */
+	__u64 dns_failed; /* of those forwarded, how many the upstreams failed */
 };
 
 struct summary *summary_new(void)
@@ -570,10 +570,10 @@ static void print_verdict(const struct summary *s, FILE *f, __u8 verdict, const 
 
 void summary_add_dns(struct summary *s, const struct dns_event *e)
 {
+	if (e->verdict <= WEIR_V_WOULD_DENY)
+		s->dns[e->verdict]++;
 	if (e->upstream_failed)
 		s->dns_failed++;
-	else if (e->verdict <= WEIR_V_WOULD_DENY)
-		s->dns[e->verdict]++;
 }
 
 void summary_print(const struct summary *s, FILE *f, __u64 lost)
@@ -588,7 +588,8 @@ void summary_print(const struct summary *s, FILE *f, __u64 lost)
 	print_verdict(s, f, WEIR_V_WOULD_DENY, "would-deny");
 	if (s->dns[0] || s->dns[1] || s->dns[2] || s->dns_failed) {
 		fprintf(f, "weir:   dns: %llu answered, %llu refused",
-			(unsigned long long)(s->dns[1] + s->dns[2]), (unsigned long long)s->dns[0]);
+			(unsigned long long)(s->dns[1] + s->dns[2] - s->dns_failed),
+			(unsigned long long)s->dns[0]);
 		if (s->dns_failed)
 			fprintf(f, ", %llu failed (upstream unreachable or SERVFAIL)",
 				(unsigned long long)s->dns_failed);
@@ -620,4 +621,5 @@ void summary_counts(const struct summary *s, struct summary_counts *out)
 {
 	memcpy(out->decisions, s->total, sizeof(out->decisions));
 	memcpy(out->dns, s->dns, sizeof(out->dns));
+	out->dns_failed = s->dns_failed;
 }

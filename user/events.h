@@ -79,6 +79,7 @@ void summary_free(struct summary *s);
 struct summary_counts {
 	__u64 decisions[3];
 	__u64 dns[3]; /* queries to weir's resolver */
+	__u64 dns_failed; /* of those, forwarded and failed upstream (SERVFAIL) */
 };
 
 void summary_counts(const struct summary *s, struct summary_counts *out);

@@ -510,7 +510,7 @@ static bool want_summary(const struct run *r, __u64 lost)
 		return true;
 	summary_counts(r->summary, &c);
 	return c.decisions[WEIR_V_DENY] || c.decisions[WEIR_V_WOULD_DENY] ||
-	       c.dns[WEIR_V_DENY] || c.dns[WEIR_V_WOULD_DENY] || lost;
+	       c.dns[WEIR_V_DENY] || c.dns[WEIR_V_WOULD_DENY] || c.dns_failed || lost;
 }
 
 /* Set sig's disposition for weir, remembering the caller's for the command. */

@@ -367,6 +367,7 @@ void stream_run_end(struct stream *s, const struct stream_end *end)
 		(long long)((now_ns(CLOCK_MONOTONIC) - s->start_ns) / 1000000));
 	put_counts(m, "decisions", end->counts.decisions);
 	put_counts(m, "dns", end->counts.dns);
+	fprintf(m, ",\"dns_failed\":%llu", (unsigned long long)end->counts.dns_failed);
 	fprintf(m, ",\"lost\":%llu,\"weir_pid\":%d}\n", (unsigned long long)end->lost,
 		(int)getpid());
 	fclose(m);

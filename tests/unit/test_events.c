@@ -266,6 +266,7 @@ Test(events, summary_counts_failed_lookups_apart)
 {
 	struct summary *s = summary_new();
 	struct dns_event d = { .verdict = WEIR_V_ALLOW, .rcode = 0 };
+	struct summary_counts c;
 	char *out = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
@@ -283,6 +284,9 @@ Test(events, summary_counts_failed_lookups_apart)
 	cr_expect(strstr(out, "weir:   dns: 1 answered, 1 refused, 2 failed (upstream unreachable "
 			      "or SERVFAIL)\n"),
 		  "%s", out);
+	summary_counts(s, &c);
+	cr_expect_eq(c.dns[WEIR_V_ALLOW], 3, "failed queries keep their verdict");
+	cr_expect_eq(c.dns_failed, 2);
 	free(out);
 	summary_free(s);
 }
