@@ -35,8 +35,14 @@ static int log_out(enum log_level level, const char *fmt, va_list ap)
 	size_t n;
 
 	if (!log_sink) {
+		/* One line, whole: the resolver's threads warn too. */
+		int ret;
+
+		flockfile(stderr);
 		fputs("weir: ", stderr);
-		return vfprintf(stderr, fmt, ap);
+		ret = vfprintf(stderr, fmt, ap);
+		funlockfile(stderr);
+		return ret;
 	}
 	vsnprintf(line, sizeof(line), fmt, ap);
 	n = strlen(line);
