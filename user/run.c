@@ -847,8 +847,10 @@ static void teardown(struct run *r)
 		close(r->epfd);
 	if (r->dnsfd >= 0)
 		close(r->dnsfd);
+	/* Signals stay blocked until weir exits: one that came after the last
+	 * read would otherwise act now, at SIG_DFL, and weir would die of it
+	 * with the command's exit status in hand. */
 	end_stream(r, lost); /* last: teardown's own warnings go before run-end */
-	sigprocmask(SIG_SETMASK, &r->oldmask, NULL);
 	summary_free(r->summary);
 	sandbox_free(&r->filter);
 	userenv_free(r->envp);

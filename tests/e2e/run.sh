@@ -730,6 +730,14 @@ test_signals() {
 	kill -TERM "$BG"
 	weir_bg_end 143 30
 	t_end
+	# A HUP after weir's last read of its signals, as the command ends,
+	# must not kill weir (at SIG_DFL for itself) when it unblocks them.
+	t_begin "11 under nohup: HUPs up to weir's last moment; it exits with the command's status"
+	weir_bg --default-signal --ignore-signal=HUP -- -p "$P_NONE" -- sh -c 'sleep 0.3; exit 3'
+	(while kill -HUP "$BG" 2>/dev/null; do :; done) &
+	weir_bg_end 3 30
+	wait $!
+	t_end
 }
 
 # 12: nothing outlives weir: processes, child cgroups, its own cgroup.
