@@ -20,6 +20,16 @@ struct command {
 
 static int cmd_version(int argc, char **argv)
 {
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("Usage: weir version (or weir --version)\n"
+		       "Print the version: `git describe --always --dirty` of the source weir was\n"
+		       "built from, or the release number when it was not built from git.\n");
+		return EXIT_OK;
+	}
+	if (argc > 1) {
+		cli_usage_error("version: takes no arguments");
+		return EXIT_USAGE;
+	}
 	printf("weir %s\n", weir_version());
 	return EXIT_OK;
 }

@@ -167,6 +167,8 @@ test_version() {
 	[ "$("$WEIR_BUILD/weir" --version)" = "weir $want" ] ||
 		t_why "build/weir --version: '$("$WEIR_BUILD/weir" --version)', want 'weir $want'"
 	[ "$("$WEIR_BUILD/weir" version)" = "weir $want" ] || t_why "weir version differs"
+	"$WEIR_BUILD/weir" version --help | grep -q '^Usage: weir version' ||
+		t_why "weir version --help prints no usage"
 	# The copy has no .git: the number.
 	want=$(sed -n 's/^#define WEIR_VERSION "\(.*\)"$/\1/p' "$SRC/user/cli.h")
 	[ "$("$SRC/build/weir" --version)" = "weir $want" ] ||
