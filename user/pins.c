@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 
 #include "cgroup.h"
@@ -60,10 +62,52 @@ int pins_dir_create(pid_t pid, char *dir, size_t len)
 	return 0;
 }
 
+/* -EXDEV unless FD is on a bpffs. */
+static int on_bpffs(int fd)
+{
+	struct statfs st;
+
+	if (fstatfs(fd, &st))
+		return -errno;
+	return st.f_type == BPF_FS_MAGIC ? 0 : -EXDEV;
+}
+
+/*
+ * Open PATH, a directory on a bpffs, following no symlink: PATH may lead
+ * through /proc/PID/root of a process of a stale run, into a mount
+ * namespace its user made, where any of it may be a symlink to root's
+ * files (and cleanup removes what it finds there, as root). Only the
+ * /proc/PID/root link itself is followed: it is the kernel's.
+ */
+static int open_pins_path(const char *path, int flags)
+{
+	struct open_how how = { .flags = flags | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH };
+	const char *rel = path + 1;
+	char root[64] = "/";
+	int rfd, fd, n = 0, ret;
+
+	if (path[0] != '/')
+		return -EINVAL;
+	if (sscanf(path, "/proc/%*d/root/%n", &n) == 0 && n > 0) {
+		snprintf(root, sizeof(root), "%.*s", n - 1, path);
+		rel = path + n;
+	}
+	rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return -errno;
+	fd = syscall(SYS_openat2, rfd, rel, &how, sizeof(how));
+	ret = fd < 0 ? -errno : on_bpffs(fd);
+	close(rfd);
+	if (ret && fd >= 0)
+		close(fd);
+	return ret ?: fd;
+}
+
 int pins_dir_find(pid_t via, pid_t run, char *dir, size_t len)
 {
 	char mi[64], root[64] = "", mnt[CGROUP_PATH_MAX];
-	struct stat st;
+	int fd;
 
 	snprintf(mi, sizeof(mi), "/proc/self/mountinfo");
 	if (via) {
@@ -74,24 +118,24 @@ int pins_dir_find(pid_t via, pid_t run, char *dir, size_t len)
 		return -ENOENT;
 	if ((size_t)snprintf(dir, len, "%s%s/%s/run-%d", root, mnt, PINS_SUBDIR, run) >= len)
 		return -ENAMETOOLONG;
-	if (stat(dir, &st))
-		return -errno;
-	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	fd = open_pins_path(dir, O_PATH);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
 }
 
 int pins_dir_open(const char *dir)
 {
 	char parent[CGROUP_PATH_MAX];
 	char *slash;
-	int fd;
 
 	snprintf(parent, sizeof(parent), "%s", dir);
 	slash = strrchr(parent, '/');
 	if (!slash)
 		return -EINVAL;
 	*slash = '\0';
-	fd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	return open_pins_path(parent, O_PATH);
 }
 
 int pins_dir_remove_at(int parent, pid_t run)
@@ -99,12 +143,17 @@ int pins_dir_remove_at(int parent, pid_t run)
 	char name[32];
 	struct dirent *de;
 	DIR *d;
-	int fd;
+	int fd, ret;
 
 	snprintf(name, sizeof(name), "run-%d", run);
-	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
+	ret = on_bpffs(parent) ?: on_bpffs(fd);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);

@@ -12,6 +12,11 @@
  *   escape user DENIED ALLOWED PORT     the cases for an unprivileged command
  *   escape root DENIED ALLOWED PORT     the cases that need root inside
  *   escape wait FILE DENIED PORT        wait for FILE, then try DENIED once
+ *   escape plant SOCK RUN TARGET        outside the run: a user+mount namespace
+ *                                       whose /sys/fs/bpf/weir/run-RUN is a
+ *                                       symlink to TARGET, handed out on SOCK
+ *   escape join SOCK FILE               inside the run: enter that namespace,
+ *                                       create FILE, wait to be killed
  *
  * DENIED is an IPv4 address the policy denies, ALLOWED one it allows; both
  * have listeners on TCP and UDP PORT.
@@ -30,9 +35,11 @@
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 
 #ifndef MSG_FASTOPEN
 #define MSG_FASTOPEN 0x20000000
@@ -443,8 +450,96 @@ static int wait_case(const char *file)
 	return failures ? 1 : 0;
 }
 
+static socklen_t sun_of(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", path);
+	return sizeof(*sun);
+}
+
+/*
+ * The accomplice, a process of the same user outside the run: a namespace
+ * in which the run's pins seem to be a symlink to TARGET. A `weir cleanup`
+ * that looks for a stale run's pins through /proc/PID/root of a process
+ * in the run, and follows it, removes what is in TARGET, as root.
+ */
+static int plant_case(const char *sock, const char *run, const char *target)
+{
+	char map[64], link[128];
+	struct sockaddr_un sun;
+	int uid = getuid(), gid = getgid(), ls, c, fds[2];
+	char cbuf[CMSG_SPACE(sizeof(fds))];
+	struct iovec iov = { .iov_base = "n", .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS))
+		return perror("unshare"), 1;
+	snprintf(map, sizeof(map), "0 %d 1", uid);
+	write_file("/proc/self/setgroups", "deny");
+	if (write_file("/proc/self/uid_map", map))
+		return perror("uid_map"), 1;
+	snprintf(map, sizeof(map), "0 %d 1", gid);
+	write_file("/proc/self/gid_map", map);
+	snprintf(link, sizeof(link), "/sys/fs/bpf/weir/run-%s", run);
+	if (mount("none", "/sys/fs/bpf", "tmpfs", 0, NULL) || mkdir("/sys/fs/bpf/weir", 0755) ||
+	    symlink(target, link))
+		return perror("plant"), 1;
+	fds[0] = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+	fds[1] = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fds[0] < 0 || fds[1] < 0 || ls < 0 ||
+	    bind(ls, (struct sockaddr *)&sun, sun_of(sock, &sun)) || listen(ls, 1))
+		return perror("listen"), 1;
+	chmod(sock, 0777);
+	c = accept(ls, NULL, NULL);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	if (c < 0 || sendmsg(c, &mh, 0) != 1)
+		return perror("sendmsg"), 1;
+	return 0;
+}
+
+/* Inside the run: take the accomplice's namespaces, say so, stay. */
+static int join_case(const char *sock, const char *file)
+{
+	char cbuf[CMSG_SPACE(2 * sizeof(int))], b;
+	struct iovec iov = { .iov_base = &b, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct sockaddr_un sun;
+	struct cmsghdr *cm;
+	int s, i, fds[2];
+
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	for (i = 0; i < 100; i++) {
+		if (!connect(s, (struct sockaddr *)&sun, sun_of(sock, &sun)))
+			break;
+		usleep(100 * 1000);
+	}
+	if (recvmsg(s, &mh, 0) != 1 || !(cm = CMSG_FIRSTHDR(&mh)) ||
+	    cm->cmsg_type != SCM_RIGHTS)
+		return perror("recvmsg"), 1;
+	memcpy(fds, CMSG_DATA(cm), sizeof(fds));
+	if (setns(fds[0], CLONE_NEWUSER) || setns(fds[1], CLONE_NEWNS))
+		return perror("setns"), 1;
+	if (mkdir(file, 0755))
+		return perror(file), 1;
+	pause();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 5 && !strcmp(argv[1], "plant"))
+		return plant_case(argv[2], argv[3], argv[4]);
+	if (argc == 4 && !strcmp(argv[1], "join"))
+		return join_case(argv[2], argv[3]);
 	if (argc == 5 && !strcmp(argv[1], "wait")) {
 		denied = argv[3];
 		port = atoi(argv[4]);

@@ -131,7 +131,45 @@ test_sigkill() {
 	t_end
 }
 
+# A stale run whose pins live in a bpffs only its namespace has (weir under
+# `ip netns exec`): weir cleanup finds them through /proc/PID/root of a
+# process of the run. An accomplice outside the run gives that process a
+# namespace in which the pins are a symlink to a directory of root's.
+test_pins_symlink() {
+	local w i acc
+	mkdir -m 755 "$T/precious" && echo keep >"$T/precious/file" || e2e_die "mkdir precious"
+	rm -rf "$T/joined" "$T/plant.sock"
+	unshare --mount --propagation private sh -c 'umount /sys/fs/bpf 2>/dev/null
+		exec env --default-signal=INT,QUIT "$@"' sh "$WEIR" run -q -u nobody -p "$POL" -- \
+		sh -c "$ESCAPE join $T/plant.sock $T/joined & wait" >"$T/plant.out" 2>&1 &
+	w=$!
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$ESCAPE" plant "$T/plant.sock" "$w" "$T/precious" >"$T/accomplice.out" 2>&1 &
+	acc=$!
+	E2E_PIDS+=("$acc")
+	for ((i = 0; i < 100; i++)); do
+		[ -e "$T/joined" ] && break
+		sleep 0.1
+	done
+	kill -KILL "$w"
+	wait "$w" 2>/dev/null
+	# Only the process in the accomplice's namespace is left in the run.
+	for ((i = 0; i < 50; i++)); do
+		[ "$(wc -l <"$CG2/weir/run-$w/cgroup.procs" 2>/dev/null)" = 1 ] && break
+		sleep 0.1
+	done
+	t_begin "a stale run's process in a namespace where its pins are a symlink: joined"
+	[ -e "$T/joined" ] || t_why "escape join: $(t_tail "$T/plant.out") $(t_tail "$T/accomplice.out")"
+	t_end
+	t_begin "weir cleanup of that run removes nothing the symlink points to"
+	"$WEIR" cleanup "run-$w" >"$T/cleanup-sym.out" 2>&1
+	[ -e "$T/precious/file" ] || t_why "root's $T/precious/file was removed: $(cat "$T/cleanup-sym.out")"
+	[ -e "$CG2/weir/run-$w" ] && t_why "cgroup run-$w left: $(cat "$T/cleanup-sym.out")"
+	t_end
+}
+
 setup
+test_pins_symlink
 test_unprivileged
 test_root
 test_sigkill
