@@ -96,7 +96,8 @@ static const char run_usage[] =
 	"  -e, --events FILE   every decision as JSON lines, appended to FILE, between a\n"
 	"                      run-start and a run-end record (docs/events.md);\n"
 	"                      /dev/fd/N: to descriptor N, which COMMAND does not get\n"
-	"                      (weir run -e /dev/fd/3 -- CMD 3>&1 >/dev/null | jq);\n"
+	"                      (weir run -e /dev/fd/3 -- CMD 3>&1 >/dev/null | jq; sudo\n"
+	"                      closes 3: sudo sh -c 'weir run -e /dev/fd/3 ... 3>&1' | jq);\n"
 	"                      '-': to stderr, with weir's own messages as JSON records\n"
 	"                      too and -q implied\n"
 	"  -u, --user USER     run COMMAND as USER (name or uid), with no capabilities\n"
@@ -911,8 +912,7 @@ static int prepare(struct run *r)
 	char why[256];
 	int ret;
 
-	ret = open_events(r);
-	ret = ret ?: load_policy(r);
+	ret = load_policy(r);
 	if (!ret) {
 		ret = identity_resolve(r->o.user, r->o.group, &r->id, why, sizeof(why));
 		if (ret)
@@ -964,7 +964,11 @@ int cmd_run(int argc, char **argv)
 		/* Not 2: COMMAND's own exit status could be 2. */
 		return ret > 0 ? EXIT_OK : EXIT_WEIR_FAILED;
 	}
-	ret = setup_signals(&r);
+	/* Before weir opens a descriptor of its own: -e /dev/fd/N must name
+	 * the caller's N, never weir's signalfd or resolver socket (sudo
+	 * closes N, and weir's next descriptor would take its number). */
+	ret = open_events(&r);
+	ret = ret ?: setup_signals(&r);
 	ret = ret ?: prepare(&r);
 	ret = ret ?: setup_bpf(&r);
 	ret = ret ?: setup_loop(&r);

@@ -54,6 +54,15 @@ static int open_fd(struct stream *s, const char *arg, int n, char *why, size_t l
 		return -EINVAL;
 	}
 	fd = fcntl(n, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0 && getenv("SUDO_UID")) {
+		/* sudo closes every descriptor above 2 (sudoers' closefrom). */
+		snprintf(why, len,
+			 "-e %s: descriptor %d is not open: sudo passes on only 0, 1 and 2; "
+			 "open it under sudo (sudo sh -c 'weir run -e %s -- CMD %d>&1 >/dev/null' "
+			 "| jq), or use -e FILE",
+			 arg, n, arg, n);
+		return -EBADF;
+	}
 	if (fd < 0) {
 		snprintf(why, len, "-e %s: descriptor %d is not open (%s)", arg, n,
 			 strerror(errno));

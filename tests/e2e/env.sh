@@ -224,7 +224,7 @@ test_root_unchanged() {
 # Through the real sudo, as the test user, with sudoers as Debian ships it
 # plus one line for that user.
 test_real_sudo() {
-	local sudo_as
+	local sudo_as cg
 	if ! command -v sudo >/dev/null; then
 		t_not_ok "env real sudo" "sudo not found (make deps installs it)"
 		return
@@ -254,6 +254,27 @@ test_real_sudo() {
 	x_var PATH "/opt/weir-test/bin:$ENV_PATH"
 	x_var HOME "$H"
 	x_cg_gone
+	t_end
+
+	# sudo closes every descriptor above 2, so the caller's 3 never gets to
+	# weir: it says so (it used to take its own signalfd for it and hang).
+	t_begin "env real sudo -e /dev/fd/3 3>FILE: 125, sudo closed it, and the form that works"
+	run_cmd "${sudo_as[@]}" sudo "$WEIR" run -p "$P_NONE" -e /dev/fd/3 -- true 3>"$T/fd3-sudo"
+	x_rc 125
+	x_err_has '^weir: -e /dev/fd/3: descriptor 3 is not open: sudo passes on only 0, 1 and 2; '
+	[ -s "$T/fd3-sudo" ] && t_why "the descriptor sudo closed got: $(t_tail "$T/fd3-sudo")"
+	t_end
+
+	t_begin "env real sudo sh -c 'weir run -e /dev/fd/3 -- CMD 3>&1 >/dev/null' | jq: the events, as the user"
+	run_cmd "${sudo_as[@]}" sudo sh -c \
+		"$WEIR run -p $P_NONE -e /dev/fd/3 -- sh -c 'echo to-devnull' 3>&1 >/dev/null"
+	x_rc 0
+	x_json "$OUT" '.[0].op == "run-start" and .[0].user == $u and .[0].uid == $uid
+		and last.op == "run-end" and last.exit == 0 and length == 2' \
+		--arg u "$U" --argjson uid "$UID_"
+	cg=$(jq -rs '.[0].cgroup // empty' "$OUT" 2>/dev/null)
+	[ -n "$cg" ] && [ -e "$CG2$cg" ] && LEFTOVER+=("$CG2$cg (under sudo sh -c)")
+	WEIR_RUNS=$((WEIR_RUNS + 2))
 	t_end
 }
 

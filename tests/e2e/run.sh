@@ -510,6 +510,21 @@ test_stream() {
 	x_err_has '^weir: denied tcp 198\.51\.100\.7:80 '
 	t_end
 
+	# sudo closes every descriptor above 2: weir's own signalfd took
+	# number 3, -e /dev/fd/3 closed it, and weir never saw its command exit.
+	t_begin "9 -e /dev/fd/3 with 3 closed (as sudo leaves it): 125, never a descriptor of weir's"
+	run_cmd bash -c 'exec "$1" run -p "$2" -e /dev/fd/3 -- true 3>&-' bash "$WEIR" "$P_NONE"
+	fd_closed_left
+	x_rc 125
+	x_err_has '^weir: -e /dev/fd/3: descriptor 3 is not open '
+	run_cmd env SUDO_UID=65534 SUDO_GID=65534 bash -c \
+		'exec "$1" run -p "$2" -e /dev/fd/3 -- true 3>&-' bash "$WEIR" "$P_NONE"
+	fd_closed_left
+	x_rc 125
+	x_err_has "^weir: -e /dev/fd/3: descriptor 3 is not open: sudo passes on only 0, 1 and 2; "
+	x_err_has "sudo sh -c 'weir run -e /dev/fd/3 -- CMD 3>&1 >/dev/null' \| jq"
+	t_end
+
 	t_begin "9 -e - 2>&1 | jq: nothing but JSON, weir's warnings as records"
 	rm -f "$T/dashout"
 	run_cmd bash -c '"$1" run -p "$2" -e - -- "$3" tcp 198.51.100.7 80 t9s-dash 2>&1 >/dev/null |
@@ -522,6 +537,15 @@ test_stream() {
 			and (.message | test("netprobe runs as root: ")))
 		and any(.[]; .op == "connect4" and .verdict == "deny" and .dst == "198.51.100.7")'
 	t_end
+}
+
+# A run of the -e /dev/fd/3 test that hung (and was killed) is a leftover,
+# cleaned up here by its name: it is this script's own.
+fd_closed_left() {
+	WEIR_RUNS=$((WEIR_RUNS + 1))
+	[ -e "$CG2/weir/run-$CPID" ] || return 0
+	LEFTOVER+=("$CG2/weir/run-$CPID (-e /dev/fd/3, 3 closed)")
+	"$WEIR" cleanup "run-$CPID" >/dev/null
 }
 
 # 10: exit statuses, weir's and the command's.
