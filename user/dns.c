@@ -421,6 +421,8 @@ static void learn_answer(struct dnsproxy *p, const __u8 *a, size_t alen, struct 
 			ev->q.name, n - kept);
 	if (ev->verdict == WEIR_V_ALLOW && p->cfg.learn && kept)
 		learn_add(p->cfg.learn, ev->q.name, r, nr, addrs, kept);
+	else if (ev->verdict == WEIR_V_WOULD_DENY && p->cfg.learn && kept)
+		learn_seen(p->cfg.learn, ev->q.name, addrs, kept); /* to name them */
 }
 
 static void report(struct dnsproxy *p, struct dns_event *ev)

@@ -150,6 +150,25 @@ static const struct policy_rule *rule_of(const struct policy *p, __u32 id)
 	}
 }
 
+/* An address from the answer to a name weir would refuse (audit mode). */
+static const char *seen_name(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
+			     size_t len)
+{
+	static const __u8 mapped[12] = { [10] = 0xff, [11] = 0xff };
+	__u8 a4[16] = {};
+
+	if (e->family == AF_INET6 && !memcmp(e->addr, mapped, sizeof(mapped))) {
+		memcpy(a4, e->addr + 12, 4);
+		return learn_seen_name(ctx->learn, AF_INET, a4, buf, len);
+	}
+	if (e->family == AF_INET) {
+		memcpy(a4, e->addr, 4);
+		return learn_seen_name(ctx->learn, AF_INET, a4, buf, len);
+	}
+	return e->family == AF_INET6 ? learn_seen_name(ctx->learn, AF_INET6, e->addr, buf, len) :
+				       NULL;
+}
+
 const char *event_domain(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
 			 size_t len)
 {
@@ -160,10 +179,11 @@ const char *event_domain(const struct event_ctx *ctx, const struct weir_event *e
 	if (e->domain_id && learn_name(ctx->learn, e->domain_id, buf, len))
 		return buf;
 	r = rule_of(ctx->policy, e->rule);
-	if (!r || r->kind != RULE_DOMAIN || r->match != NAME_EXACT)
-		return NULL;
-	snprintf(buf, len, "%s", r->domain);
-	return buf;
+	if (r && r->kind == RULE_DOMAIN && r->match == NAME_EXACT) {
+		snprintf(buf, len, "%s", r->domain);
+		return buf;
+	}
+	return seen_name(ctx, e, buf, len);
 }
 
 static void format_addr(const struct weir_event *e, char *buf, size_t len)

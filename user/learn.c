@@ -22,6 +22,13 @@ struct pair {
 	__u64 expires_ns; /* CLOCK_BOOTTIME, as the BPF side compares */
 };
 
+/* An address seen in an answer weir relayed but learned nothing from. */
+struct seen {
+	__u32 name_id;
+	__u8 family;
+	__u8 addr[16];
+};
+
 struct learn {
 	struct egress *eg;
 	struct learn_opts o;
@@ -30,6 +37,8 @@ struct learn {
 	size_t n, cap;
 	char **names; /* id - 1 -> name */
 	size_t nnames;
+	struct seen *seen; /* a ring of LEARN_SEEN_MAX */
+	size_t nseen, seen_next;
 };
 
 static __u64 boot_ns(void)
@@ -56,6 +65,7 @@ int learn_new(struct egress *eg, const struct learn_opts *o, struct learn **out)
 /* Bounds on what a command can make weir (outside its cgroup) remember. */
 #define LEARN_MAX_NAMES 65536
 #define LEARN_MAX_PAIRS 262144
+#define LEARN_SEEN_MAX 4096
 
 static __u32 name_id(struct learn *l, const char *name)
 {
@@ -204,6 +214,59 @@ int learn_expire(struct learn *l)
 	return n;
 }
 
+/* Where a's name goes in the ring: its own slot, or the next. */
+static struct seen *seen_slot(struct learn *l, const struct resolved_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < l->nseen; i++)
+		if (l->seen[i].family == a->family && !memcmp(l->seen[i].addr, a->addr, 16))
+			return &l->seen[i];
+	if (l->nseen < LEARN_SEEN_MAX)
+		return &l->seen[l->nseen++];
+	i = l->seen_next;
+	l->seen_next = (i + 1) % LEARN_SEEN_MAX;
+	return &l->seen[i];
+}
+
+void learn_seen(struct learn *l, const char *name, const struct resolved_addr *a, size_t n)
+{
+	struct seen *s;
+	size_t i;
+	__u32 id;
+
+	pthread_mutex_lock(&l->mu);
+	if (!l->seen)
+		l->seen = calloc(LEARN_SEEN_MAX, sizeof(*l->seen));
+	id = l->seen ? name_id(l, name) : 0;
+	for (i = 0; id && i < n; i++) {
+		s = seen_slot(l, &a[i]);
+		s->name_id = id;
+		s->family = a[i].family;
+		memcpy(s->addr, a[i].addr, 16);
+	}
+	pthread_mutex_unlock(&l->mu);
+}
+
+const char *learn_seen_name(struct learn *l, __u8 family, const __u8 *addr, char *buf,
+			    size_t len)
+{
+	const char *ret = NULL;
+	size_t i;
+
+	if (!l)
+		return NULL;
+	pthread_mutex_lock(&l->mu);
+	for (i = 0; i < l->nseen && !ret; i++) {
+		if (l->seen[i].family != family || memcmp(l->seen[i].addr, addr, 16))
+			continue;
+		snprintf(buf, len, "%s", l->names[l->seen[i].name_id - 1]);
+		ret = buf;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return ret;
+}
+
 const char *learn_name(struct learn *l, __u32 id, char *buf, size_t len)
 {
 	const char *ret = NULL;
@@ -229,6 +292,7 @@ void learn_free(struct learn *l)
 		free(l->names[i]);
 	free(l->names);
 	free(l->p);
+	free(l->seen);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }

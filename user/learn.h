@@ -34,6 +34,15 @@ int learn_add(struct learn *l, const char *name, const struct weir_portrange *r,
 	      const struct resolved_addr *a, size_t n);
 /* Drop what has expired; returns how many pairs went. */
 int learn_expire(struct learn *l);
+/*
+ * NAME resolved to a[0..n-1], and nothing was learned (audit mode: a name
+ * the policy would refuse). Remembered to name those addresses in events,
+ * never to allow them: the last LEARN_SEEN_MAX addresses, no TTL.
+ */
+void learn_seen(struct learn *l, const char *name, const struct resolved_addr *a, size_t n);
+/* The name an address was last seen for (learn_seen), copied into buf. */
+const char *learn_seen_name(struct learn *l, __u8 family, const __u8 *addr, char *buf,
+			    size_t len);
 /* The name behind a domain_id (0 if none), copied into buf. */
 const char *learn_name(struct learn *l, __u32 id, char *buf, size_t len);
 void learn_free(struct learn *l);

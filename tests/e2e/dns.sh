@@ -324,6 +324,20 @@ test_one_decision_per_attempt() {
 	x_json "$T/ev-four" 'all(.[]; .op != "egress")'
 	t_end
 
+	# The name audit mode answers but would refuse: its addresses are not
+	# learned (nothing is allowed by them), and still named.
+	t_begin "audit: connections to a name the policy would refuse name it (stderr, summary, events)"
+	run_weir -p "$POL" --audit -e "$T/ev-aname" -- sh -c "
+		$CURLS -4 -o /dev/null http://other.test/n1; $CURLS -4 -o /dev/null http://other.test/n2"
+	x_rc 0
+	x_arrived "$LOG" ' /n2'
+	x_err_has '^weir: would deny tcp other\.test:80 \(192\.0\.2\.11, curl pid [0-9]+\)$'
+	x_err_lacks '^weir: would deny tcp 192\.0\.2\.11:80 '
+	x_err_has '^weir:   would-deny +tcp +other\.test:80 \(192\.0\.2\.11\) +x2$'
+	x_json "$T/ev-aname" '[.[] | select(.op == "connect4" and .port == 80)] | length == 2
+		and all(.[]; .verdict == "would-deny" and .domain == "other.test")'
+	t_end
+
 	local mode line row
 	for mode in enforce audit; do
 		t_begin "$mode: a port denial of an allowed name names it (stderr, summary)"

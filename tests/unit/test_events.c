@@ -10,6 +10,7 @@
 
 #include "cgroup.h"
 #include "events.h"
+#include "learn.h"
 
 static struct weir_event ev4(void)
 {
@@ -145,6 +146,55 @@ Test(events, human_line_names_the_domain)
 	cr_assert_gt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
 	cr_expect(strstr(buf, "\"domain\":\"web.test\""), "%s", buf);
 	policy_free(p);
+}
+
+/* Audit mode answers names the policy would refuse and learns nothing from
+ * them; their addresses are still named, IPv4 given mapped too, and the
+ * oldest are forgotten past 4096. */
+Test(events, audit_names_addresses_it_did_not_learn)
+{
+	struct learn_opts lo = { .ttl_min = 1, .ttl_max = 60, .max_per_name = 8 };
+	struct resolved_addr a[2] = { { .family = AF_INET, .ttl = 5 },
+				      { .family = AF_INET6, .ttl = 5 } };
+	struct event_ctx ctx = {};
+	struct weir_event e = ev4();
+	char buf[EVENT_JSON_MAX];
+	int i;
+
+	cr_assert_eq(learn_new(NULL, &lo, &ctx.learn), 0);
+	inet_pton(AF_INET, "192.0.2.10", a[0].addr);
+	inet_pton(AF_INET6, "2001:db8::10", a[1].addr);
+	learn_seen(ctx.learn, "web.test", a, 2);
+	e.verdict = WEIR_V_WOULD_DENY;
+	e.port = 80;
+	inet_pton(AF_INET, "192.0.2.10", e.addr);
+	event_format_human(&ctx, &e, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "would deny tcp web.test:80 (192.0.2.10, curl pid 4242)");
+	e.family = AF_INET6;
+	inet_pton(AF_INET6, "::ffff:192.0.2.10", e.addr);
+	cr_assert_gt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
+	cr_expect(strstr(buf, "\"domain\":\"web.test\""), "%s", buf);
+	inet_pton(AF_INET6, "2001:db8::10", e.addr);
+	event_format_human(&ctx, &e, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "would deny tcp web.test:80 (2001:db8::10, curl pid 4242)");
+	inet_pton(AF_INET6, "2001:db8::11", e.addr);
+	event_format_human(&ctx, &e, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "would deny tcp [2001:db8::11]:80 (curl pid 4242)");
+	for (i = 0; i < 4096; i++) {
+		struct resolved_addr o = { .family = AF_INET };
+
+		o.addr[0] = 198, o.addr[1] = 51, o.addr[2] = i >> 8, o.addr[3] = i & 0xff;
+		learn_seen(ctx.learn, "other.test", &o, 1);
+	}
+	e.family = AF_INET;
+	memset(e.addr, 0, sizeof(e.addr));
+	inet_pton(AF_INET, "192.0.2.10", e.addr);
+	event_format_human(&ctx, &e, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "would deny tcp 192.0.2.10:80 (curl pid 4242)");
+	inet_pton(AF_INET, "198.51.15.255", e.addr);
+	event_format_human(&ctx, &e, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "would deny tcp other.test:80 (198.51.15.255, curl pid 4242)");
+	learn_free(ctx.learn);
 }
 
 /* glibc's getaddrinfo() connects a UDP socket to each address it found and
