@@ -163,6 +163,53 @@ static void inet_cases(void)
 	check("tcp fast open sendto", e, EPERM, 0, "esc-tfo");
 }
 
+/* Send TOKEN to SS on FD: 0 or the errno. */
+static int send_to(int fd, const struct sockaddr_storage *ss, socklen_t len, const char *token)
+{
+	return sendto(fd, token, strlen(token), 0, (const struct sockaddr *)ss, ss ? len : 0) < 0 ?
+		       errno :
+		       0;
+}
+
+/*
+ * The connect and sendmsg hooks leave their decision in the socket's cache
+ * for the egress backstop (weir_prefill): an allowed destination first,
+ * then a denied one, on the same socket, must not ride on it.
+ */
+static void primed_cache_cases(void)
+{
+	struct sockaddr_storage a, d, ma, md, un = { .ss_family = AF_UNSPEC };
+	socklen_t la = sa4(allowed, port, &a), ld = sa4(denied, port, &d);
+	socklen_t lma = sa6mapped(allowed, port, &ma), lmd = sa6mapped(denied, port, &md);
+	int fd, e;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	e = send_to(fd, &a, la, "esc-prime-ok1") ?: send_to(fd, &d, ld, "esc-prime-sendto");
+	close(fd);
+	check("udp sendto allowed, then denied on the same socket", e, EPERM, 0,
+	      "esc-prime-sendto");
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	e = connect(fd, (struct sockaddr *)&a, la) ? errno : send_to(fd, NULL, 0, "esc-prime-ok2");
+	e = e ?: send_to(fd, &d, ld, "esc-prime-conn-sendto");
+	close(fd);
+	check("udp connected to allowed, sendto denied", e, EPERM, 0, "esc-prime-conn-sendto");
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	e = connect(fd, (struct sockaddr *)&a, la) ? errno : send_to(fd, NULL, 0, "esc-prime-ok3");
+	e = e ?: connect(fd, (struct sockaddr *)&un, sizeof(un)) ? errno : 0;
+	e = e ?: connect(fd, (struct sockaddr *)&d, ld) ? errno : send_to(fd, NULL, 0,
+									 "esc-prime-reconn");
+	close(fd);
+	check("udp connected to allowed, disconnected, reconnected to denied", e, EPERM, 0,
+	      "esc-prime-reconn");
+
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	e = send_to(fd, &ma, lma, "esc-prime-ok4") ?: send_to(fd, &md, lmd, "esc-prime-mapped");
+	close(fd);
+	check("udp6 sendto ::ffff:allowed, then ::ffff:denied", e, EPERM, 0, "esc-prime-mapped");
+}
+
 /* sendmmsg: allowed, denied, allowed. The kernel stops at the denied one. */
 static void sendmmsg_case(void)
 {
@@ -557,6 +604,7 @@ int main(int argc, char **argv)
 	port = atoi(argv[4]);
 	printf("# escape as uid %d\n", getuid());
 	inet_cases();
+	primed_cache_cases();
 	sendmmsg_case();
 	socket_cases(!strcmp(argv[1], "root"));
 	source_route_cases();

@@ -85,6 +85,11 @@ test_unprivileged() {
 	x_arrived "$LOG" " esc-mm-ok1$"
 	x_not_arrived "$LOG" " esc-mm-ok2$"
 	t_end
+	t_begin "sanity: the datagrams that primed each socket's cache arrived"
+	for tok in esc-prime-ok1 esc-prime-ok2 esc-prime-ok3 esc-prime-ok4; do
+		x_arrived "$LOG" " $tok\$"
+	done
+	t_end
 }
 
 test_root() {
