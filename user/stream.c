@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -94,22 +95,70 @@ static void give_group(int fd)
 		fchmod(fd, 0640);
 }
 
+/* SUDO_UID: the user root's weir runs for, else -1. */
+static long sudo_uid(void)
+{
+	const char *u = getenv("SUDO_UID");
+	char *end;
+	long uid;
+
+	if (!u || !*u)
+		return -1;
+	uid = strtol(u, &end, 10);
+	return *end || uid < 0 ? -1 : uid;
+}
+
+/*
+ * Whether root may write to the file it found at the path: one that is
+ * not a directory or socket, whose only name is the one given (a hard
+ * link planted in a shared directory may name any file of root's), and,
+ * a regular file or FIFO, that is root's or the sudo user's (another
+ * user's would get the run's events, and a FIFO could stall weir).
+ */
+static int file_ok(const char *path, const struct stat *st, char *why, size_t len)
+{
+	long su = sudo_uid();
+
+	if (S_ISDIR(st->st_mode) || S_ISSOCK(st->st_mode)) {
+		snprintf(why, len, "events file %s: not a file, pipe or device", path);
+		return -EINVAL;
+	}
+	if (geteuid() || !(S_ISREG(st->st_mode) || S_ISFIFO(st->st_mode)))
+		return 0;
+	if (S_ISREG(st->st_mode) && st->st_nlink > 1) {
+		snprintf(why, len, "events file %s has %ju hard links: weir, as root, would write "
+			 "to every name of it (remove it, or name another file)", path,
+			 (uintmax_t)st->st_nlink);
+		return -EACCES;
+	}
+	if (st->st_uid && st->st_uid != su) {
+		snprintf(why, len, "events file %s belongs to uid %ju, neither root nor the user "
+			 "who ran sudo: weir does not write events there (remove it, or name "
+			 "another file)", path, (uintmax_t)st->st_uid);
+		return -EACCES;
+	}
+	return 0;
+}
+
 /*
  * A file: appended to, as log files are. O_NOFOLLOW: weir runs as root,
  * the directory may be a user's, and a symlink planted there must not
- * point weir's writes at a file of root's choosing.
+ * point weir's writes at a file of root's choosing. O_CREAT on an existing
+ * file too: the kernel's protected_regular and protected_fifos apply then.
+ * O_NONBLOCK: a FIFO nobody reads fails at once rather than stalling weir
+ * with its signals blocked.
  */
 static int open_file(struct stream *s, const char *path, char *why, size_t len)
 {
-	int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY;
+	int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CREAT;
 	bool created = true;
 	struct stat st;
-	int fd;
+	int fd, ret;
 
-	fd = open(path, flags | O_CREAT | O_EXCL, 0600);
+	fd = open(path, flags | O_EXCL, 0600);
 	if (fd < 0 && errno == EEXIST) {
 		created = false;
-		fd = open(path, flags);
+		fd = open(path, flags, 0600);
 	}
 	if (fd < 0) {
 		int err = errno;
@@ -117,13 +166,19 @@ static int open_file(struct stream *s, const char *path, char *why, size_t len)
 		snprintf(why, len, "cannot open events file %s: %s", path,
 			 err == ELOOP ? "it is a symbolic link (weir does not follow one here: "
 					"name the file it points to)" :
+			 err == ENXIO ? "it is a FIFO nobody reads" :
 					strerror(err));
 		return -err;
 	}
-	if (fstat(fd, &st) || S_ISDIR(st.st_mode) || S_ISSOCK(st.st_mode)) {
-		snprintf(why, len, "events file %s: not a file, pipe or device", path);
+	if (fstat(fd, &st) || fcntl(fd, F_SETFL, O_APPEND)) {
+		ret = -errno;
+		snprintf(why, len, "events file %s: %s", path, strerror(-ret));
+	} else {
+		ret = file_ok(path, &st, why, len);
+	}
+	if (ret) {
 		close(fd);
-		return -EINVAL;
+		return ret;
 	}
 	if (created)
 		give_group(fd);

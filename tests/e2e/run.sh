@@ -493,6 +493,30 @@ test_stream() {
 	[ "$sgid" = "640 65534" ] || t_why "mode and group '$sgid', want '640 65534'"
 	t_end
 
+	# Another user plants names in a shared directory for root's weir to
+	# write to: a FIFO (weir would block in open(), its signals blocked, or
+	# feed that user the run's events), a hard link to a file of root's
+	# (made here by root: protected_hardlinks may forbid it to the user),
+	# a file of its own.
+	t_begin "9 -e FILE: another user's FIFO, file, or a hard link to root's file is refused (125) at once"
+	mkdir -m 1777 "$T/shared"
+	echo precious >"$T/rootfile"
+	ln "$T/rootfile" "$T/shared/evhard"
+	setpriv --reuid=65534 --regid=65534 --clear-groups sh -c \
+		'mkfifo "$1/evfifo" && : >"$1/evnobody"' sh "$T/shared" || t_why "nobody's files"
+	for f in "evfifo:a FIFO nobody reads" "evhard:has 2 hard links" \
+		"evnobody:belongs to uid 65534"; do
+		run_weir -p "$P_NONE" -e "$T/shared/${f%%:*}" -- true
+		x_rc 125
+		x_err_has "${f#*:}"
+	done
+	[ "$(cat "$T/rootfile")" = precious ] || t_why "root's file was written to"
+	[ -s "$T/shared/evnobody" ] && t_why "nobody's file got the events"
+	run_cmd env SUDO_UID=65534 "$WEIR" run -p "$P_NONE" -e "$T/shared/evnobody" -- true
+	x_rc 0
+	[ -s "$T/shared/evnobody" ] || t_why "the sudo user's own file did not get the events"
+	t_end
+
 	t_begin "9 -e /dev/fd/3 3>&1 | jq: every line parses; the command cannot write to fd 3"
 	rm -f "$T/fd3res" "$T/fd3out"
 	# shellcheck disable=SC2016
