@@ -53,6 +53,7 @@ struct dnsproxy {
 	int epfd, timerfd, stopfd;
 	pthread_t thread;
 	bool running;
+	bool busy; /* a TCP client outlived dnsproxy_stop(): never freed */
 	atomic_int tcp_clients;
 	atomic_bool stop;
 	pthread_mutex_t tcp_mu; /* tcp_fds: connections to end at stop */
@@ -167,6 +168,18 @@ bool dns_upstream_note(const struct dns_upstream *u, int err)
 	}
 	pthread_mutex_unlock(&up_mu);
 	return said;
+}
+
+bool dns_upstream_failing(const struct dns_upstream *u)
+{
+	struct up_health *h;
+	bool bad;
+
+	pthread_mutex_lock(&up_mu);
+	h = health_of(u);
+	bad = h && (h->said || h->servfail_said);
+	pthread_mutex_unlock(&up_mu);
+	return bad;
 }
 
 /* --- policy ---------------------------------------------------------------- */
@@ -882,25 +895,61 @@ static bool stop_tcp_clients(struct dnsproxy *p)
 	return atomic_load(&p->tcp_clients) == 0;
 }
 
-void dnsproxy_free(struct dnsproxy *p)
+/*
+ * Queries still waiting when the resolver stops, on an upstream that has
+ * failed them once already (a timeout, ICMP): the program gave up before
+ * weir did, and they count as failed, not as nothing. The others were
+ * simply cut short.
+ */
+static void report_unanswered(struct dnsproxy *p)
+{
+	int i;
+
+	for (i = 0; i < MAX_PENDING; i++) {
+		struct pending *pd = &p->pend[i];
+		int err = pd->err;
+
+		if (!pd->query)
+			continue;
+		if (!err && (pd->attempt || dns_upstream_failing(pend_upstream(p, pd))))
+			err = -ETIMEDOUT;
+		if (err) {
+			upstream_failed(&pd->ev, err);
+			report(p, &pd->ev);
+		}
+		pend_free(p, pd);
+	}
+}
+
+void dnsproxy_stop(struct dnsproxy *p)
 {
 	__u64 one = 1;
+
+	if (!p || !p->running)
+		return;
+	p->running = false;
+	atomic_store(&p->stop, true);
+	if (write(p->stopfd, &one, sizeof(one)) < 0)
+		pr_debug("resolver stop: %s\n", strerror(errno));
+	pthread_join(p->thread, NULL);
+	report_unanswered(p);
+	if (!stop_tcp_clients(p)) {
+		/* A client thread still runs (an upstream slower than its
+		 * timeouts): leave p to it rather than free under it. */
+		pr_warn("a DNS-over-TCP client is still being served; not freeing it\n");
+		p->busy = true;
+	}
+}
+
+void dnsproxy_free(struct dnsproxy *p)
+{
 	int i;
 
 	if (!p)
 		return;
-	if (p->running) {
-		atomic_store(&p->stop, true);
-		if (write(p->stopfd, &one, sizeof(one)) < 0)
-			pr_debug("resolver stop: %s\n", strerror(errno));
-		pthread_join(p->thread, NULL);
-		if (!stop_tcp_clients(p)) {
-			/* A client thread still runs (an upstream slower than its
-			 * timeouts): leave p to it rather than free under it. */
-			pr_warn("a DNS-over-TCP client is still being served; not freeing it\n");
-			return;
-		}
-	}
+	dnsproxy_stop(p);
+	if (p->busy)
+		return;
 	for (i = 0; i < MAX_PENDING; i++)
 		if (p->pend[i].query || p->pend[i].upfd >= 0)
 			pend_free(p, &p->pend[i]);

@@ -71,6 +71,9 @@ __u16 dnsproxy_port(const struct dnsproxy *p);
 bool dnsproxy_has_ipv6(const struct dnsproxy *p);
 /* Serve on a thread of its own until dnsproxy_free(). */
 int dnsproxy_start(struct dnsproxy *p, const struct dnsproxy_cfg *cfg);
+/* Stop serving; queries left waiting on a failing upstream are reported
+ * as failed. dnsproxy_free() stops it too. */
+void dnsproxy_stop(struct dnsproxy *p);
 void dnsproxy_free(struct dnsproxy *p);
 
 /* One query over TCP to one upstream (bounded by timeouts). */
@@ -87,6 +90,8 @@ int dns_tcp_exchange(const struct dns_upstream *u, const __u8 *q, size_t qlen, _
  * said something.
  */
 bool dns_upstream_note(const struct dns_upstream *u, int err);
+/* Has U failed since it last answered (dns_upstream_note)? */
+bool dns_upstream_failing(const struct dns_upstream *u);
 /* The event reason of a failed query: "upstream-timeout" (-ETIMEDOUT),
  * "upstream-servfail" (-EREMOTEIO), else "upstream-unreachable". */
 const char *dns_upstream_reason(int err);

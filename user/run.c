@@ -824,6 +824,7 @@ static void teardown(struct run *r)
 
 	if (r->cgpath[0])
 		cgroup_kill_all(r->cgpath);
+	dnsproxy_stop(r->dns); /* its last failures count in the summary */
 	if (r->rb) {
 		ring_buffer__consume(r->rb);
 		lost = egress_stat(r->egress, WEIR_STAT_LOST);

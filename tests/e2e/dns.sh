@@ -444,6 +444,23 @@ test_upstream_failures() {
 		and all(.rcode == "SERVFAIL" and .reason == "upstream-timeout")'
 	x_json "$T/ev13" 'any(.[]; .op == "run-end" and .dns_failed == 3 and .dns.allow == 3)'
 	t_end
+
+	# The program gives up first (2 s; weir's first attempt timed out at
+	# 1.5 s, its second was still waiting): curl with resolv.conf's
+	# timeout:1 attempts:2 does so. Those queries failed too.
+	t_begin "upstream timeout, the program gives up before weir: said, counted as failed"
+	run_weir -p "$pol" -e "$T/ev14" -- sh -c "
+		for q in A AAAA TXT; do dig +time=2 +tries=1 @198.51.100.53 allowed.test \$q & done
+		wait"
+	x_rc 0
+	[ "$(grep -c 'timed out' "$OUT")" = 3 ] ||
+		t_why "want 3 dig timeouts, got: $(grep -E 'status|timed out' "$OUT" | tr '\n' '|')"
+	x_err_count 1 '^weir: DNS upstream 203\.0\.113\.99:53 unreachable: timeout$'
+	x_err_has '^weir:   dns: 0 answered, 0 refused, 3 failed \(upstream unreachable or SERVFAIL\)$'
+	x_json "$T/ev14" '[.[] | select(.op == "dns")] | length == 3
+		and all(.rcode == "SERVFAIL" and .reason == "upstream-timeout")'
+	x_json "$T/ev14" 'last | .op == "run-end" and .dns_failed == 3'
+	t_end
 	ip route del 203.0.113.99/32 dev lo
 }
 
