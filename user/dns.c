@@ -72,12 +72,23 @@ static __u64 now_ms(void)
 /* --- upstream health: each failure said once ------------------------------- */
 
 #define UP_TRACKED 32 /* upstreams remembered; more are said every time */
+/*
+ * After UP_LINES_FREE lines about an upstream (it fails, answers again,
+ * fails in another way), the next come at most every UP_REPEAT_MS: the
+ * command chooses what it asks, and an upstream that answers UDP but not
+ * TCP, or some names but not others, would otherwise make two lines for
+ * every two queries it sends.
+ */
+#define UP_LINES_FREE 4
+#define UP_REPEAT_MS 10000
 
 struct up_health {
 	struct sockaddr_storage sa;
 	socklen_t len;
 	int said; /* unreachability last said (negative errno), 0: none since it answered */
 	bool servfail_said;
+	unsigned int lines; /* unreachable / answers-again lines said */
+	__u64 said_at; /* now_ms() of the last of them */
 };
 
 static struct up_health up_health[UP_TRACKED];
@@ -146,24 +157,31 @@ bool dns_upstream_note(const struct dns_upstream *u, int err)
 {
 	struct up_health *h;
 	char who[INET6_ADDRSTRLEN + 8];
-	bool said = false;
+	bool said = false, quiet;
 
 	dns_upstream_format(u, who, sizeof(who));
 	pthread_mutex_lock(&up_mu);
 	h = health_of(u);
-	if (!err && h && h->said) {
+	/* Said a moment ago: what was said stands for now. */
+	quiet = h && h->lines >= UP_LINES_FREE && now_ms() - h->said_at < UP_REPEAT_MS;
+	if (!err && h && h->said && !quiet) {
 		pr_info("DNS upstream %s answers again\n", who);
 		h->said = 0;
+		h->lines++;
+		h->said_at = now_ms();
 		said = true;
 	} else if (err == -EREMOTEIO && (!h || !h->servfail_said)) {
 		pr_warn("DNS upstream %s failing: it answered SERVFAIL\n", who);
 		if (h)
 			h->servfail_said = true;
 		said = true;
-	} else if (err && err != -EREMOTEIO && (!h || h->said != err)) {
+	} else if (err && err != -EREMOTEIO && !quiet && (!h || h->said != err)) {
 		pr_warn("DNS upstream %s unreachable: %s\n", who, unreachable_why(err));
-		if (h)
+		if (h) {
 			h->said = err;
+			h->lines++;
+			h->said_at = now_ms();
+		}
 		said = true;
 	}
 	pthread_mutex_unlock(&up_mu);

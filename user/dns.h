@@ -86,8 +86,8 @@ int dns_tcp_exchange(const struct dns_upstream *u, const __u8 *q, size_t qlen, _
  * -ECONNREFUSED, -ENETUNREACH, ...). A failure is said once on stderr
  * ("DNS upstream 192.0.2.53:53 unreachable: timeout"), per upstream and
  * kind, not per query; an unreachable upstream that answers again is said
- * to, and a later failure is said again. Thread-safe. Returns whether it
- * said something.
+ * to, and a later failure is said again (after four such lines, at most
+ * one every 10 s). Thread-safe. Returns whether it said something.
  */
 bool dns_upstream_note(const struct dns_upstream *u, int err);
 /* Has U failed since it last answered (dns_upstream_note)? */

@@ -173,6 +173,7 @@ static size_t make_query(const char *name, ldns_rr_type type, bool edns, __u8 *o
 Test(dns, upstream_failures_said_once, .init = cr_redirect_stderr)
 {
 	struct dns_upstream a, b;
+	int i, lines = 0;
 	char who[64];
 
 	cr_assert_eq(dns_parse_upstream("192.0.2.53", &a), 0);
@@ -192,6 +193,14 @@ Test(dns, upstream_failures_said_once, .init = cr_redirect_stderr)
 	cr_expect(dns_upstream_note(&a, -EREMOTEIO));
 	cr_expect_not(dns_upstream_note(&a, -EREMOTEIO));
 	cr_expect(dns_upstream_note(&b, 0), "b's recovery is its own");
+	/* The command picks what it asks: an upstream that answers some
+	 * queries and not others (UDP and not TCP) must not make a line for
+	 * each. After four, a while passes between two. */
+	cr_expect_not(dns_upstream_note(&a, 0), "a fifth line at once");
+	for (i = 0; i < 100; i++)
+		lines += dns_upstream_note(&a, 0) + dns_upstream_note(&a, -ECONNRESET);
+	cr_expect_eq(lines, 0, "%d lines for 100 answers and failures in turn", lines);
+	cr_expect(dns_upstream_note(&b, -ECONNREFUSED), "b has lines of its own");
 	cr_expect_str_eq(dns_upstream_reason(-ETIMEDOUT), "upstream-timeout");
 	cr_expect_str_eq(dns_upstream_reason(-ECONNREFUSED), "upstream-unreachable");
 	cr_expect_str_eq(dns_upstream_reason(-EREMOTEIO), "upstream-servfail");
