@@ -143,22 +143,22 @@ static int file_ok(const char *path, const struct stat *st, char *why, size_t le
 /*
  * A file: appended to, as log files are. O_NOFOLLOW: weir runs as root,
  * the directory may be a user's, and a symlink planted there must not
- * point weir's writes at a file of root's choosing. O_CREAT on an existing
- * file too: the kernel's protected_regular and protected_fifos apply then.
- * O_NONBLOCK: a FIFO nobody reads fails at once rather than stalling weir
- * with its signals blocked.
+ * point weir's writes at a file of root's choosing; file_ok() judges what
+ * is there (not O_CREAT, whose protected_regular would refuse the sudo
+ * user's own file in /tmp too). O_NONBLOCK: a FIFO nobody reads fails at
+ * once rather than stalling weir with its signals blocked.
  */
 static int open_file(struct stream *s, const char *path, char *why, size_t len)
 {
-	int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CREAT;
+	int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
 	bool created = true;
 	struct stat st;
 	int fd, ret;
 
-	fd = open(path, flags | O_EXCL, 0600);
+	fd = open(path, flags | O_CREAT | O_EXCL, 0600);
 	if (fd < 0 && errno == EEXIST) {
 		created = false;
-		fd = open(path, flags, 0600);
+		fd = open(path, flags);
 	}
 	if (fd < 0) {
 		int err = errno;
