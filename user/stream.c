@@ -39,13 +39,40 @@ static int fd_of(const char *arg)
 }
 
 /*
+ * The lowest descriptor the command inherits (weir's are close-on-exec)
+ * that writes to the pipe or file FD does, or -1. `3>&1` without `>/dev/null`
+ * leaves stdout on the stream's pipe: the command could forge events.
+ */
+static int shared_with_command(int fd)
+{
+	struct stat st, other;
+	int i, fl;
+
+	if (fstat(fd, &st) || !(S_ISFIFO(st.st_mode) || S_ISREG(st.st_mode)))
+		return -1;
+	for (i = 0; i < 1024; i++) {
+		if (i == fd)
+			continue;
+		fl = fcntl(i, F_GETFD);
+		if (fl < 0 || (fl & FD_CLOEXEC))
+			continue;
+		fl = fcntl(i, F_GETFL);
+		if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY || fstat(i, &other))
+			continue;
+		if (other.st_dev == st.st_dev && other.st_ino == st.st_ino)
+			return i;
+	}
+	return -1;
+}
+
+/*
  * Descriptor N, the caller's: weir keeps a close-on-exec copy and closes N,
  * so the command cannot write into the stream (it would forge events).
  * 0-2 are the command's own stdio: never an event stream of their own.
  */
 static int open_fd(struct stream *s, const char *arg, int n, char *why, size_t len)
 {
-	int fd;
+	int fd, other;
 
 	if (n <= 2) {
 		snprintf(why, len,
@@ -70,6 +97,16 @@ static int open_fd(struct stream *s, const char *arg, int n, char *why, size_t l
 		return -EBADF;
 	}
 	close(n);
+	other = shared_with_command(fd);
+	if (other >= 0) {
+		snprintf(why, len,
+			 "-e %s: the command's descriptor %d writes to the same pipe or file, so "
+			 "the command could write into the stream; send its output elsewhere "
+			 "(%d>&1 >/dev/null), or use -e FILE",
+			 arg, other, n);
+		close(fd);
+		return -EINVAL;
+	}
 	/* "w", not "a": that would set O_APPEND on the caller's description. */
 	s->f = fdopen(fd, "w");
 	if (!s->f) {

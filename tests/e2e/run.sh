@@ -534,6 +534,21 @@ test_stream() {
 	x_err_has '^weir: denied tcp 198\.51\.100\.7:80 '
 	t_end
 
+	# 3>&1 without >/dev/null: the command's stdout is the stream's pipe.
+	t_begin "9 -e /dev/fd/3 with the command's stdout (or fd 4) on the same pipe or file: 125, nothing forged"
+	# shellcheck disable=SC2016
+	run_cmd bash -c '"$1" run -p "$2" -e /dev/fd/3 -- echo "{\"forged\":true}" 3>&1 |
+		cat >"$3/fd3same"' bash "$WEIR" "$P_NONE" "$T"
+	x_rc 0
+	x_err_has "^weir: -e /dev/fd/3: the command's descriptor 1 writes to the same pipe or file"
+	grep -q forged "$T/fd3same" && t_why "the command wrote into the stream: $(cat "$T/fd3same")"
+	: >"$T/fd3log"
+	run_cmd bash -c '"$1" run -p "$2" -e /dev/fd/3 -- true 3>>"$3/fd3log" 4>>"$3/fd3log"' \
+		bash "$WEIR" "$P_NONE" "$T"
+	x_rc 125
+	x_err_has "descriptor 4 writes to the same pipe or file"
+	t_end
+
 	# sudo closes every descriptor above 2: weir's own signalfd took
 	# number 3, -e /dev/fd/3 closed it, and weir never saw its command exit.
 	t_begin "9 -e /dev/fd/3 with 3 closed (as sudo leaves it): 125, never a descriptor of weir's"
