@@ -89,6 +89,7 @@ struct up_health {
 	bool servfail_said;
 	unsigned int lines; /* unreachable / answers-again lines said */
 	__u64 said_at; /* now_ms() of the last of them */
+	bool refused_said;
 };
 
 static struct up_health up_health[UP_TRACKED];
@@ -114,6 +115,8 @@ const char *dns_upstream_reason(int err)
 {
 	if (err == -ETIMEDOUT)
 		return "upstream-timeout";
+	if (err == DNS_UPSTREAM_REFUSED)
+		return "upstream-refused";
 	return err == -EREMOTEIO ? "upstream-servfail" : "upstream-unreachable";
 }
 
@@ -175,7 +178,14 @@ bool dns_upstream_note(const struct dns_upstream *u, int err)
 		if (h)
 			h->servfail_said = true;
 		said = true;
-	} else if (err && err != -EREMOTEIO && !quiet && (!h || h->said != err)) {
+	} else if (err == DNS_UPSTREAM_REFUSED && (!h || !h->refused_said)) {
+		pr_warn("DNS upstream %s failing: it answered REFUSED (it does not resolve "
+			"for weir: no recursion, or no upstream of its own)\n", who);
+		if (h)
+			h->refused_said = true;
+		said = true;
+	} else if (err && err != -EREMOTEIO && err != DNS_UPSTREAM_REFUSED && !quiet &&
+		   (!h || h->said != err)) {
 		pr_warn("DNS upstream %s unreachable: %s\n", who, unreachable_why(err));
 		if (h) {
 			h->said = err;
@@ -195,7 +205,7 @@ bool dns_upstream_failing(const struct dns_upstream *u)
 
 	pthread_mutex_lock(&up_mu);
 	h = health_of(u);
-	bad = h && (h->said || h->servfail_said);
+	bad = h && (h->said || h->servfail_said || h->refused_said);
 	pthread_mutex_unlock(&up_mu);
 	return bad;
 }
@@ -470,9 +480,20 @@ static void upstream_failed(struct dns_event *ev, int err)
 	ev->upstream_failed = true;
 }
 
-/* An answer came back from U: SERVFAIL is the upstream failing too. */
+/*
+ * An answer came back from U: SERVFAIL is the upstream failing too, and so
+ * is REFUSED (a server that will not resolve for weir), relayed as it is.
+ */
 static void upstream_answered(const struct dns_upstream *u, struct dns_event *ev)
 {
+	if (ev->rcode == 5) {
+		dns_upstream_note(u, DNS_UPSTREAM_REFUSED);
+		if (ev->verdict != WEIR_V_DENY) {
+			ev->reason = dns_upstream_reason(DNS_UPSTREAM_REFUSED);
+			ev->upstream_failed = true;
+		}
+		return;
+	}
 	if (ev->rcode != 2) {
 		dns_upstream_note(u, 0);
 		return;

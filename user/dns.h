@@ -9,6 +9,7 @@
 #ifndef WEIR_DNS_H
 #define WEIR_DNS_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -90,10 +91,13 @@ int dns_tcp_exchange(const struct dns_upstream *u, const __u8 *q, size_t qlen, _
  * one every 10 s). Thread-safe. Returns whether it said something.
  */
 bool dns_upstream_note(const struct dns_upstream *u, int err);
+/* dns_upstream_note()'s err for an upstream that answered REFUSED. */
+#define DNS_UPSTREAM_REFUSED (-EACCES)
 /* Has U failed since it last answered (dns_upstream_note)? */
 bool dns_upstream_failing(const struct dns_upstream *u);
 /* The event reason of a failed query: "upstream-timeout" (-ETIMEDOUT),
- * "upstream-servfail" (-EREMOTEIO), else "upstream-unreachable". */
+ * "upstream-servfail" (-EREMOTEIO), "upstream-refused"
+ * (DNS_UPSTREAM_REFUSED), else "upstream-unreachable". */
 const char *dns_upstream_reason(int err);
 /* "192.0.2.53:53", "[2001:db8::53]:53" */
 void dns_upstream_format(const struct dns_upstream *u, char *buf, size_t len);

@@ -611,7 +611,7 @@ void summary_print(const struct summary *s, FILE *f, __u64 lost)
 			(unsigned long long)(s->dns[1] + s->dns[2] - s->dns_failed),
 			(unsigned long long)s->dns[0]);
 		if (s->dns_failed)
-			fprintf(f, ", %llu failed (upstream unreachable or SERVFAIL)",
+			fprintf(f, ", %llu failed (upstream unreachable or failing)",
 				(unsigned long long)s->dns_failed);
 		fprintf(f, "%s\n", s->dns[2] ? " (audit: some answered names are not allowed)" : "");
 	}

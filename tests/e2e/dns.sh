@@ -414,7 +414,7 @@ test_upstream_failures() {
 	x_err_count 1 '^weir: DNS upstream 127\.0\.0\.54:53 unreachable: connection refused$'
 	x_err_count 1 '^weir: DNS upstream 198\.51\.100\.99:53 unreachable: network unreachable$'
 	x_err_count 0 'cannot resolve'
-	x_err_has '^weir:   dns: 0 answered, 1 refused, 3 failed \(upstream unreachable or SERVFAIL\)$'
+	x_err_has '^weir:   dns: 0 answered, 1 refused, 3 failed \(upstream unreachable or failing\)$'
 	x_json "$T/ev12" '[.[] | select(.op == "dns" and .name == "allowed.test")] | length == 3
 		and all(.verdict == "allow" and .rcode == "SERVFAIL"
 			and .reason == "upstream-unreachable")'
@@ -439,7 +439,7 @@ test_upstream_failures() {
 	[ "$(grep -c 'status: SERVFAIL' "$OUT")" = 3 ] ||
 		t_why "want 3 SERVFAIL, got: $(grep -E 'status|timed out' "$OUT" | tr '\n' '|')"
 	x_err_count 1 '^weir: DNS upstream 203\.0\.113\.99:53 unreachable: timeout$'
-	x_err_has '^weir:   dns: 0 answered, 0 refused, 3 failed \(upstream unreachable or SERVFAIL\)$'
+	x_err_has '^weir:   dns: 0 answered, 0 refused, 3 failed \(upstream unreachable or failing\)$'
 	x_json "$T/ev13" '[.[] | select(.op == "dns")] | length == 3
 		and all(.rcode == "SERVFAIL" and .reason == "upstream-timeout")'
 	x_json "$T/ev13" 'any(.[]; .op == "run-end" and .dns_failed == 3 and .dns.allow == 3)'
@@ -456,10 +456,33 @@ test_upstream_failures() {
 	[ "$(grep -c 'timed out' "$OUT")" = 3 ] ||
 		t_why "want 3 dig timeouts, got: $(grep -E 'status|timed out' "$OUT" | tr '\n' '|')"
 	x_err_count 1 '^weir: DNS upstream 203\.0\.113\.99:53 unreachable: timeout$'
-	x_err_has '^weir:   dns: 0 answered, 0 refused, 3 failed \(upstream unreachable or SERVFAIL\)$'
+	x_err_has '^weir:   dns: 0 answered, 0 refused, 3 failed \(upstream unreachable or failing\)$'
 	x_json "$T/ev14" '[.[] | select(.op == "dns")] | length == 3
 		and all(.rcode == "SERVFAIL" and .reason == "upstream-timeout")'
 	x_json "$T/ev14" 'last | .op == "run-end" and .dns_failed == 3'
+	t_end
+
+	# dnsmasq with no upstream of its own answers REFUSED outside .test:
+	# the upstream is no use for that name, and curl would only say
+	# "Could not resolve host".
+	pol=$(e2e_policy refusing <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - domain: registry.example
+	EOF
+	)
+	t_begin "upstream answers REFUSED for an allowed name: said once, counted as failed, relayed"
+	run_weir -p "$pol" -e "$T/ev15" -- sh -c "
+		${DIG[*]} @198.51.100.53 registry.example | grep status;
+		${DIG[*]} @198.51.100.53 registry.example AAAA | grep status"
+	x_rc 0
+	[ "$(grep -c 'status: REFUSED' "$OUT")" = 2 ] || t_why "want 2 REFUSED, got: $(t_tail "$OUT" 2)"
+	x_err_count 1 '^weir: DNS upstream 127\.0\.0\.53:53 failing: it answered REFUSED \('
+	x_err_has '^weir:   dns: 0 answered, 0 refused, 2 failed \(upstream unreachable or failing\)$'
+	x_json "$T/ev15" '[.[] | select(.op == "dns")] | length == 2
+		and all(.verdict == "allow" and .rcode == "REFUSED" and .reason == "upstream-refused")'
+	x_json "$T/ev15" 'last | .op == "run-end" and .dns_failed == 2'
 	t_end
 	ip route del 203.0.113.99/32 dev lo
 }
