@@ -53,10 +53,18 @@ bind_copy() {
 }
 
 setup() {
-	e2e_setup_lo 192.0.2.10/32
-	e2e_start_dns allowed.test,192.0.2.10
+	e2e_setup_lo 192.0.2.10/32 2001:db8::10/128
+	e2e_start_dns allowed.test,192.0.2.10,2001:db8::10
 	P_NONE=$(e2e_policy none <<-EOF
 		version: 1
+	EOF
+	)
+	P_TCP=$(e2e_policy tcp <<-EOF
+		version: 1
+		allow:
+		  - domain: allowed.test
+		    ports: [80]
+		    proto: tcp
 	EOF
 	)
 	command -v useradd >/dev/null || e2e_die "useradd not found (package passwd)"
@@ -275,6 +283,23 @@ test_real_sudo() {
 	cg=$(jq -rs '.[0].cgroup // empty' "$OUT" 2>/dev/null)
 	[ -n "$cg" ] && [ -e "$CG2$cg" ] && LEFTOVER+=("$CG2$cg (under sudo sh -c)")
 	WEIR_RUNS=$((WEIR_RUNS + 2))
+	t_end
+
+	# The README's own filter, as written there: curl to an allowed name
+	# with an A and an AAAA record, whose getaddrinfo() probes both
+	# addresses with UDP connect()s that a tcp-only policy refuses.
+	local filter
+	filter=$(sed -n "s/^sudo sh -c 'weir run -e \/dev\/fd\/3 -- npm install 3>&1 >\/dev\/null' | jq -c '\(.*\)'\$/\1/p" \
+		"$REPO_ROOT/README.md")
+	t_begin "env real sudo: the README's events | jq example lists the denial, not glibc's probes"
+	[ -n "$filter" ] || t_why "no 'sudo sh -c ... | jq -c FILTER' example in README.md"
+	run_cmd "${sudo_as[@]}" sh -c "sudo sh -c '$WEIR run -p $P_TCP -e /dev/fd/3 -- sh -c \
+		\"curl -sS --max-time 3 http://allowed.test/; curl -sS --max-time 3 -4 http://allowed.test:8080/\" \
+		3>&1 >/dev/null' | jq -c '${filter:-.}'"
+	x_rc 0
+	x_json "$OUT" 'length == 1 and .[0].op == "connect4" and .[0].port == 8080
+		and .[0].domain == "allowed.test"'
+	WEIR_RUNS=$((WEIR_RUNS + 1))
 	t_end
 }
 
