@@ -239,8 +239,8 @@ install: $(OUT)/weir
 	install -m 0644 docs/man/weir.8 $(DESTDIR)$(MANDIR)/man8/weir.8
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 	install -m 0644 $(POLICIES) $(DESTDIR)$(POLICYDIR)/
-	install -m 0644 completion/weir.bash $(DESTDIR)$(BASHCOMPDIR)/weir
-	install -m 0644 completion/_weir $(DESTDIR)$(ZSHCOMPDIR)/_weir
+	install -m 0644 deploy/completion/weir.bash $(DESTDIR)$(BASHCOMPDIR)/weir
+	install -m 0644 deploy/completion/_weir $(DESTDIR)$(ZSHCOMPDIR)/_weir
 
 # Only what install put there, and the directories that are weir's own.
 uninstall:

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # shellcheck shell=bash
 # bash completion for weir(8). Installed as
-# $(PREFIX)/share/bash-completion/completions/weir; or: source completion/weir.bash
+# $(PREFIX)/share/bash-completion/completions/weir; or: source deploy/completion/weir.bash
 
 # The shipped policies, from weir itself: its error for an unknown name
 # lists them ("... there are: agent-default, demo").
