@@ -285,6 +285,19 @@ test_real_sudo() {
 	WEIR_RUNS=$((WEIR_RUNS + 2))
 	t_end
 
+	# weir run --help's own sudo form, as written there (CMD: true).
+	local form
+	form=$("$WEIR" run --help | tr -s ' \n' ' ' |
+		grep -o "sudo sh -c 'weir run -e /dev/fd/3 -- CMD [^']*' | jq")
+	t_begin "env real sudo: weir run --help's sudo sh -c '... -e /dev/fd/3 ...' | jq works as written"
+	[ -n "$form" ] || t_why "no \"sudo sh -c 'weir run -e /dev/fd/3 -- CMD ...' | jq\" in weir run --help"
+	form=${form//weir run/$WEIR run -p $P_NONE}
+	run_cmd "${sudo_as[@]}" sh -c "${form//CMD/true} -c .op"
+	x_rc 0
+	x_out "$(printf '"run-start"\n"run-end"')"
+	WEIR_RUNS=$((WEIR_RUNS + 1))
+	t_end
+
 	# The README's own filter, as written there: curl to an allowed name
 	# with an A and an AAAA record, whose getaddrinfo() probes both
 	# addresses with UDP connect()s that a tcp-only policy refuses.
