@@ -485,6 +485,7 @@ static int begin_stream(struct run *r)
 static void end_stream(struct run *r, __u64 lost)
 {
 	struct stream_end se = { .lost = lost };
+	bool on_stderr = r->stream.on_stderr;
 
 	if (r->child_done) {
 		se.exit = exit_status(r);
@@ -497,7 +498,13 @@ static void end_stream(struct run *r, __u64 lost)
 		summary_counts(r->summary, &se.counts);
 	stream_run_end(&r->stream, &se);
 	log_set_sink(NULL, NULL);
-	stream_close(&r->stream);
+	/* A full disk, or a reader gone: every record is written at once, so
+	 * the stream's error flag says whether any was lost on the way (the
+	 * command may fill the file system to hide its attempts). */
+	if (stream_close(&r->stream) && !on_stderr)
+		pr_warn("WARNING: the event stream %s is incomplete: records could not be "
+			"written (file system full, or its reader went away)\n",
+			r->o.events_path);
 	r->events = NULL;
 }
 

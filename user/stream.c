@@ -475,13 +475,16 @@ void stream_run_end(struct stream *s, const struct stream_end *end)
 	emit(s, buf, n);
 }
 
-void stream_close(struct stream *s)
+int stream_close(struct stream *s)
 {
+	int ret = 0;
+
 	if (s->f)
 		flush_pending(s); /* weir failed before run-start: say why */
-	if (s->f && s->f != stderr)
-		fclose(s->f);
-	else if (s->f)
-		fflush(s->f);
+	if (s->f && (fflush(s->f) || ferror(s->f)))
+		ret = -EIO;
+	if (s->f && s->f != stderr && fclose(s->f))
+		ret = -EIO;
 	s->f = NULL;
+	return ret;
 }

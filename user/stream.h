@@ -64,7 +64,8 @@ void stream_run_start(struct stream *s, const struct stream_run *run);
 void stream_run_end(struct stream *s, const struct stream_end *end);
 /* A message record: {"op":"message","level":"warning","message":...}. */
 void stream_message(struct stream *s, const char *level, const char *msg);
-void stream_close(struct stream *s);
+/* -EIO if a record could not be written (a full disk, a reader gone). */
+int stream_close(struct stream *s);
 
 /* JSON string of arbitrary bytes: valid UTF-8 kept, control characters
  * escaped, invalid bytes as U+FFFD. */

@@ -534,6 +534,21 @@ test_stream() {
 	x_err_has '^weir: denied tcp 198\.51\.100\.7:80 '
 	t_end
 
+	# The command fills the file system the events file is on, then tries
+	# what it wants kept out of the audit log (30 records: more than the
+	# events file's last page holds).
+	t_begin "9 -e FILE on a file system the command filled: the lost records are said"
+	mkdir -p "$T/small" && mount -t tmpfs -o size=64k,mode=1777 weir-e2e-small "$T/small" ||
+		t_why "cannot mount a small tmpfs"
+	run_weir -u nobody -p "$P_NONE" -e "$T/small/ev" -- sh -c "
+		cat /dev/zero >$T/small/fill 2>/dev/null
+		i=0; while [ \$i -lt 30 ]; do $NETPROBE tcp 198.51.100.7 80 t9full >/dev/null
+		i=\$((i + 1)); done; exit 0"
+	x_rc 0
+	x_err_has "^weir: WARNING: the event stream $T/small/ev is incomplete: records could not be written"
+	umount "$T/small"
+	t_end
+
 	# 3>&1 without >/dev/null: the command's stdout is the stream's pipe.
 	t_begin "9 -e /dev/fd/3 with the command's stdout (or fd 4) on the same pipe or file: 125, nothing forged"
 	# shellcheck disable=SC2016
