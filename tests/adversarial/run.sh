@@ -163,6 +163,12 @@ test_pins_symlink() {
 		[ "$(wc -l <"$CG2/weir/run-$w/cgroup.procs" 2>/dev/null)" = 1 ] && break
 		sleep 0.1
 	done
+	if grep -q '^unshare:' "$T/accomplice.out"; then
+		# No unprivileged user namespaces here: the attack cannot be made.
+		t_ok "a stale run's pins through a user's namespace: skipped ($(head -1 "$T/accomplice.out"))"
+		"$WEIR" cleanup "run-$w" >/dev/null 2>&1
+		return
+	fi
 	t_begin "a stale run's process in a namespace where its pins are a symlink: joined"
 	[ -e "$T/joined" ] || t_why "escape join: $(t_tail "$T/plant.out") $(t_tail "$T/accomplice.out")"
 	t_end
