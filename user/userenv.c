@@ -137,11 +137,16 @@ bool userenv_valid_list(const char *list)
 	return true;
 }
 
-static bool is_dir(const char *path)
+/*
+ * A directory of UID's own. weir checks as root: a user's symlink to a
+ * root-only path must not be followed into the command's PATH, nor tell
+ * the user whether that path is a directory.
+ */
+static bool is_users_dir(const char *path, uid_t uid)
 {
 	struct stat st;
 
-	return !stat(path, &st) && S_ISDIR(st.st_mode);
+	return !stat(path, &st) && S_ISDIR(st.st_mode) && st.st_uid == uid;
 }
 
 /* The word after `key` on a login.defs line: "ENV_PATH  PATH=/bin:/usr/bin". */
@@ -268,13 +273,14 @@ static bool path_from_caller(const struct identity *id, char *const *env,
 	return strcmp(path, supath) && strcmp(path, USERENV_ENV_SUPATH) && !sudo_set_path(f, path);
 }
 
-/* Append "DIR:" to out if DIR is a directory. */
-static void add_dir(char *out, size_t len, const char *home, const char *sub)
+/* Append "HOME/SUB:" to out if it is a directory of UID's. */
+static void add_dir(char *out, size_t len, uid_t uid, const char *home, const char *sub)
 {
 	char dir[PATH_MAX];
 	size_t n = strlen(out);
 
-	if (snprintf(dir, sizeof(dir), "%s/%s", home, sub) < (int)sizeof(dir) && is_dir(dir))
+	if (snprintf(dir, sizeof(dir), "%s/%s", home, sub) < (int)sizeof(dir) &&
+	    is_users_dir(dir, uid))
 		snprintf(out + n, len - n, "%s:", dir);
 }
 
@@ -290,8 +296,8 @@ int userenv_login_path(const struct identity *id, const struct userenv_files *f,
 	out[0] = '\0';
 	/* /etc/skel/.profile puts ~/bin first, then ~/.local/bin before it. */
 	if (id->home && id->home[0] == '/' && id->home[1]) {
-		add_dir(out, len, id->home, ".local/bin");
-		add_dir(out, len, id->home, "bin");
+		add_dir(out, len, id->uid, id->home, ".local/bin");
+		add_dir(out, len, id->uid, id->home, "bin");
 	}
 	n = strlen(out);
 	if ((size_t)snprintf(out + n, len - n, "%s", sys) >= len - n)
@@ -328,7 +334,7 @@ static int switch_user(struct envv *e, const struct identity *id, const struct u
 		ret = ret ?: set_unless_kept(e, o, "MAIL", mail);
 	/* pam_systemd makes /run/user/UID at login; if U has none, root's is
 	 * still not theirs to use. */
-	ret = ret ?: set_unless_kept(e, o, "XDG_RUNTIME_DIR", is_dir(rt) ? rt : NULL);
+	ret = ret ?: set_unless_kept(e, o, "XDG_RUNTIME_DIR", is_users_dir(rt, id->uid) ? rt : NULL);
 	if (ret || path_from_caller(id, env, f))
 		return ret;
 	ret = userenv_login_path(id, f, path, sizeof(path));

@@ -17,6 +17,11 @@ static char root[64];
 static char p_defs[128], p_sudoers[128], p_sudoers_d[128], p_run[128], p_home[128];
 static struct userenv_files files;
 static struct identity alice;
+/* alice's uid: one that owns the directories the test makes for her (weir
+ * takes ~/bin and /run/user/UID only from their owner). As root, 4242
+ * with chown; otherwise the tester's own. */
+static uid_t a_uid;
+static char sudo_alice[32], sudo_other[32], run_alice[16];
 
 static void write_file(const char *path, const char *text)
 {
@@ -39,10 +44,16 @@ static void mkdirs(const char *fmt, const char *a)
 			*s = '/';
 		}
 	mkdir(p, 0755);
+	if (chown(p, a_uid, a_uid) && errno != EPERM)
+		cr_log_warn("chown %s: %s", p, strerror(errno));
 }
 
 static void setup(void)
 {
+	a_uid = getuid() ? getuid() : 4242;
+	snprintf(sudo_alice, sizeof(sudo_alice), "SUDO_UID=%u", a_uid);
+	snprintf(sudo_other, sizeof(sudo_other), "SUDO_UID=%u", a_uid + 1);
+	snprintf(run_alice, sizeof(run_alice), "%u", a_uid);
 	strcpy(root, "/tmp/weir-userenv.XXXXXX");
 	cr_assert(mkdtemp(root));
 	snprintf(p_defs, sizeof(p_defs), "%s/login.defs", root);
@@ -57,7 +68,7 @@ static void setup(void)
 			   "ENV_PATH        PATH=/usr/bin:/bin\n");
 	write_file(p_sudoers, "Defaults\tenv_reset\nDefaults\tsecure_path=\"" SECURE "\"\n");
 	files = (struct userenv_files){ p_defs, p_sudoers, p_sudoers_d, p_run };
-	alice = (struct identity){ .change = true, .to_user = true, .uid = 4242, .gid = 4242,
+	alice = (struct identity){ .change = true, .to_user = true, .uid = a_uid, .gid = a_uid,
 				   .name = "alice", .login = "alice", .home = p_home,
 				   .shell = "/bin/zsh" };
 }
@@ -151,6 +162,18 @@ Test(userenv, login_path_order)
 	cr_expect_str_eq(v, want, "Debian's ENV_PATH without login.defs");
 }
 
+Test(userenv, private_bins_only_of_the_users_own)
+{
+	char v[512], link[256];
+
+	/* As root, weir must not follow her symlink to a directory of root's
+	 * (nor tell her, through PATH, that it is one). */
+	snprintf(link, sizeof(link), "%s/bin", p_home);
+	cr_assert_eq(symlink("/usr", link), 0);
+	cr_assert_eq(userenv_login_path(&alice, &files, v, sizeof(v)), 0);
+	cr_expect_str_eq(v, "/usr/bin:/bin", "~/bin -> /usr (root's) is not hers");
+}
+
 Test(userenv, no_switch_no_change)
 {
 	struct identity root_id = { .change = false };
@@ -171,7 +194,7 @@ Test(userenv, sudo_reset_env_becomes_the_users)
 {
 	char *in[] = { "HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/bash",
 		       "MAIL=/var/mail/root", "XDG_RUNTIME_DIR=/run/user/0", "PATH=" SECURE,
-		       "SUDO_UID=4242", "SUDO_USER=alice", "TERM=xterm", NULL };
+		       sudo_alice, "SUDO_USER=alice", "TERM=xterm", NULL };
 	struct userenv_opts o = {};
 	char **out, want[512];
 
@@ -189,19 +212,19 @@ Test(userenv, sudo_reset_env_becomes_the_users)
 	cr_expect_str_eq(get(out, "SUDO_USER"), "alice");
 	userenv_free(out);
 
-	mkdirs("%s/4242", p_run);
+	snprintf(want, sizeof(want), "%s/%s", p_run, run_alice);
+	mkdirs("%s", want);
 	out = build(&alice, &o, in);
-	snprintf(want, sizeof(want), "%s/4242", p_run);
 	cr_expect_str_eq(get(out, "XDG_RUNTIME_DIR"), want);
 	userenv_free(out);
 }
 
 Test(userenv, path_through_sudo_is_kept)
 {
-	char *in[] = { "PATH=/home/alice/venv/bin:/usr/bin", "SUDO_UID=4242", NULL };
-	char *other[] = { "PATH=/home/alice/venv/bin:/usr/bin", "SUDO_UID=1000", NULL };
+	char *in[] = { "PATH=/home/alice/venv/bin:/usr/bin", sudo_alice, NULL };
+	char *other[] = { "PATH=/home/alice/venv/bin:/usr/bin", sudo_other, NULL };
 	char *no_sudo[] = { "PATH=/home/alice/venv/bin:/usr/bin", NULL };
-	char *supath[] = { "PATH=/su/bin:/su/sbin", "SUDO_UID=4242", NULL };
+	char *supath[] = { "PATH=/su/bin:/su/sbin", sudo_alice, NULL };
 	struct userenv_opts o = {};
 	char **out;
 
