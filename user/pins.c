@@ -57,9 +57,18 @@ int pins_dir_create(pid_t pid, char *dir, size_t len)
 		return -errno;
 	if ((size_t)snprintf(dir, len, "%s/%s/run-%d", mnt, PINS_SUBDIR, pid) >= len)
 		return -ENAMETOOLONG;
-	if (mkdir(dir, 0700) && errno != EEXIST)
+	if (!mkdir(dir, 0700))
+		return 0;
+	if (errno != EEXIST)
 		return -errno;
-	return 0;
+	/* The caller made and holds the cgroup run-<pid>, so no live run has
+	 * this name: these are the pins of a dead one whose cgroup is gone
+	 * (their links went with it). Left, they would make pinning fail. */
+	pr_debug("removing leftover pins of an earlier run-%d in %s\n", pid, dir);
+	ret = pins_dir_remove(dir);
+	if (ret)
+		return ret;
+	return mkdir(dir, 0700) ? -errno : 0;
 }
 
 /* -EXDEV unless FD is on a bpffs. */

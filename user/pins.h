@@ -15,7 +15,10 @@
 
 /* The bpffs mount (mounting one at /sys/fs/bpf if there is none). */
 int pins_bpffs(char *mnt, size_t len);
-/* Make <bpffs>/weir/run-<pid> (mode 0700); its path in dir[]. */
+/*
+ * Make <bpffs>/weir/run-<pid> (mode 0700); its path in dir[]. Call it only
+ * holding the cgroup run-<pid>: leftover pins of that name are removed.
+ */
 int pins_dir_create(pid_t pid, char *dir, size_t len);
 /* Remove a run's pin directory and whatever pins are left in it. */
 int pins_dir_remove(const char *dir);

@@ -210,8 +210,32 @@ test_netns_exec() {
 	t_end
 }
 
+# 16: pins left under a run name whose cgroup is gone (a dead run whose
+# cgroup someone removed by hand) do not stop the next weir of that pid.
+# A pid namespace makes weir pid 1, so the name is known: run-1.
+test_leftover_pins() {
+	local bpffs pins
+	bpffs=$(awk '$9 == "bpf" { print $5; exit }' /proc/self/mountinfo)
+	pins=$bpffs/weir/run-1
+	t_begin "16 leftover pins of a dead run-1 without its cgroup: the next run-1 starts, and they are gone"
+	if [ -z "$bpffs" ] || [ -e "$CG2/weir/run-1" ] || [ -e "$pins" ]; then
+		# Not ours to touch: another weir's run-1 (or no bpffs yet).
+		t_end
+		return
+	fi
+	mkdir -p "$pins" &&
+		bpftool map create "$pins/weir_connect4" type array key 4 value 4 entries 1 \
+			name weir_leftover || t_why "could not plant the leftover pins"
+	run_cmd unshare --pid --fork --mount-proc "$WEIR" run -q -p "$P" -- true
+	x_rc 0
+	[ -e "$pins" ] && t_why "$pins is still there" && rm -rf "$pins"
+	[ -e "$CG2/weir/run-1" ] && t_why "$CG2/weir/run-1 left"
+	t_end
+}
+
 setup
 test_other_binary
 test_netns_exec
+test_leftover_pins
 echo "$T_PASS passed, $T_FAIL failed"
 [ "$T_FAIL" = 0 ]
