@@ -540,9 +540,12 @@ test_stream() {
 	t_begin "9 -e FILE on a file system the command filled: the lost records are said"
 	mkdir -p "$T/small" && mount -t tmpfs -o size=64k,mode=1777 weir-e2e-small "$T/small" ||
 		t_why "cannot mount a small tmpfs"
+	# nobody may not reach build/ (a checkout under /root, a 0700 temp dir):
+	# a copy in the test's own 0755 directory.
+	install -m 0755 "$NETPROBE" "$T/netprobe-nobody" || t_why "cannot copy netprobe"
 	run_weir -u nobody -p "$P_NONE" -e "$T/small/ev" -- sh -c "
 		cat /dev/zero >$T/small/fill 2>/dev/null
-		i=0; while [ \$i -lt 30 ]; do $NETPROBE tcp 198.51.100.7 80 t9full >/dev/null
+		i=0; while [ \$i -lt 30 ]; do $T/netprobe-nobody tcp 198.51.100.7 80 t9full >/dev/null
 		i=\$((i + 1)); done; exit 0"
 	x_rc 0
 	x_err_has "^weir: WARNING: the event stream $T/small/ev is incomplete: records could not be written"
