@@ -71,10 +71,14 @@ PKGS := libbpf yaml-0.1 ldns libseccomp
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -lyaml -lldns -lseccomp)
 
+# user/<component>/: cli (the commands), policy, kernel (maps, cgroups, pins),
+# dns, sandbox (the command's identity, filter, spawn), events, common (log).
+USER_DIRS := $(sort $(dir $(wildcard user/*/*.c)))
+
 CFLAGS ?= -O2 -g
 WEIR_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 	-Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE -MMD -MP \
-	-Iinclude -Iuser -I$(OUT) $(PKG_CFLAGS)
+	-Iinclude $(addprefix -I,$(USER_DIRS)) -I$(OUT) $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lelf -lz -lpthread
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
@@ -84,8 +88,8 @@ BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
 
-LIB_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
-LIB_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS)) $(OUT)/user/builtin_policy.o
+LIB_SRCS := $(filter-out user/cli/main.c,$(wildcard user/*/*.c))
+LIB_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS)) $(OUT)/user/policy/builtin_policy.o
 LIB := $(OUT)/libweir.a
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -113,11 +117,13 @@ $(OUT)/%.skel.h: $(OUT)/bpf/%.bpf.o
 # --- userspace ------------------------------------------------------------
 $(OUT)/user/%.o: user/%.c $(SKELS) | $(OUT)/user
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WEIR_CFLAGS) -c $< -o $@
 
 # The shipped policies are the YAML files themselves, embedded with .incbin.
-$(OUT)/user/builtin_policy.o: user/builtin_policy.S $(wildcard policy/*.yaml) | $(OUT)/user
+$(OUT)/user/policy/builtin_policy.o: user/policy/builtin_policy.S $(wildcard policy/*.yaml) | $(OUT)/user
 	$(call msg,AS,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -Wa,-I,$(abspath policy) -c $< -o $@
 
 # The version string: `git describe` of the checkout, rewritten only when it
@@ -128,7 +134,7 @@ GIT_DESCRIBE := $(shell GIT_OPTIONAL_LOCKS=0 git -c safe.directory='$(CURDIR)' -
 $(OUT)/version.h: FORCE | $(OUT)/user
 	$(Q)printf '#define WEIR_GIT_DESCRIBE "%s"\n' '$(GIT_DESCRIBE)' >$@.tmp && \
 		{ cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@; }
-$(OUT)/user/version.o: $(OUT)/version.h
+$(OUT)/user/common/version.o: $(OUT)/version.h
 
 .PHONY: FORCE
 FORCE:
@@ -137,7 +143,7 @@ $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(OUT)/weir: $(OUT)/user/main.o $(LIB)
+$(OUT)/weir: $(OUT)/user/cli/main.o $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -269,4 +275,4 @@ $(OUT)/bpf $(OUT)/bin $(OUT)/user $(OUT)/tests/unit $(OUT)/tests/bpf $(OUT)/test
 		$(OUT)/tests/adversarial:
 	$(Q)mkdir -p $@
 
--include $(wildcard $(OUT)/bpf/*.d $(OUT)/user/*.d $(OUT)/tests/*/*.d)
+-include $(wildcard $(OUT)/bpf/*.d $(OUT)/user/*/*.d $(OUT)/tests/*/*.d)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The contract between bpf/egress.bpf.c and the userspace loader
- * (user/egress.c): map keys and values, the audit event, load-time config.
+ * (user/kernel/egress.c): map keys and values, the audit event, load-time config.
  *
  * Data only, fixed-size types, explicit padding. Include <linux/types.h>
  * (userspace) or vmlinux.h (BPF) before this header.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Tier-2 harness: the real BPF object, loaded by the real loader
- * (user/egress.c), attached to a throwaway cgroup; calls are made by a
+ * (user/kernel/egress.c), attached to a throwaway cgroup; calls are made by a
  * forked child that moves itself into that cgroup, against listeners on
  * addresses of a private network namespace made per test.
  */

@@ -60,8 +60,8 @@ setup() {
 	mkdir "$SRC/build" &&
 		cp -a "$WEIR_BUILD/bpf" "$WEIR_BUILD"/*.skel.h "$WEIR_BUILD/user" "$SRC/build/" ||
 		e2e_die "cannot copy $WEIR_BUILD"
-	rm -f "$SRC/build/user/main.o"
-	touch "$SRC/user/run.c"
+	rm -f "$SRC/build/user/cli/main.o"
+	touch "$SRC/user/cli/run.c"
 }
 
 test_sudo_make() {
@@ -79,10 +79,10 @@ test_sudo_make() {
 	t_end
 
 	t_begin "11 after sudo make, make as the user rebuilds"
-	touch "$SRC/user/main.c" "$SRC/user/run.c"
+	touch "$SRC/user/cli/main.c" "$SRC/user/cli/run.c"
 	as_user make -C "$SRC" -j2 all >"$TMP/user-make.log" 2>&1 ||
 		t_why "make as $BUSER failed: $(t_tail "$TMP/user-make.log")"
-	[ "$SRC/build/weir" -nt "$SRC/user/run.c" ] || t_why "build/weir was not relinked"
+	[ "$SRC/build/weir" -nt "$SRC/user/cli/run.c" ] || t_why "build/weir was not relinked"
 	t_end
 }
 
@@ -163,14 +163,14 @@ test_version() {
 	t_begin "12 weir --version and weir version: git describe of the build, else the number"
 	want=$(GIT_OPTIONAL_LOCKS=0 git -c safe.directory="$REPO_ROOT" -C "$REPO_ROOT" \
 		describe --always --dirty 2>/dev/null)
-	[ -n "$want" ] || want=$(sed -n 's/^#define WEIR_VERSION "\(.*\)"$/\1/p' "$REPO_ROOT/user/cli.h")
+	[ -n "$want" ] || want=$(sed -n 's/^#define WEIR_VERSION "\(.*\)"$/\1/p' "$REPO_ROOT/user/common/weir.h")
 	[ "$("$WEIR_BUILD/weir" --version)" = "weir $want" ] ||
 		t_why "build/weir --version: '$("$WEIR_BUILD/weir" --version)', want 'weir $want'"
 	[ "$("$WEIR_BUILD/weir" version)" = "weir $want" ] || t_why "weir version differs"
 	"$WEIR_BUILD/weir" version --help | grep -q '^Usage: weir version' ||
 		t_why "weir version --help prints no usage"
 	# The copy has no .git: the number.
-	want=$(sed -n 's/^#define WEIR_VERSION "\(.*\)"$/\1/p' "$SRC/user/cli.h")
+	want=$(sed -n 's/^#define WEIR_VERSION "\(.*\)"$/\1/p' "$SRC/user/common/weir.h")
 	[ "$("$SRC/build/weir" --version)" = "weir $want" ] ||
 		t_why "outside git: '$("$SRC/build/weir" --version)', want 'weir $want'"
 	t_end

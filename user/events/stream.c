@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "cli.h"
+#include "weir.h"
 #include "stream.h"
 
 /* --- where it goes ----------------------------------------------------------- */

@@ -3,7 +3,7 @@
  * The shipped policies of policy/, embedded with .incbin (the Makefile puts
  * policy/ on the assembler's include path): SYM[] (NUL-terminated) and
  * SYM_len. weir_builtin_policy is agent-default, the default of weir run;
- * user/shipped.c lists them all for `weir policy show`.
+ * user/policy/shipped.c lists them all for `weir policy show`.
  */
 	.macro	embed sym, file
 	.global	\sym

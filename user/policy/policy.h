@@ -3,7 +3,7 @@
  * Policy: the parsed, validated form of a policy YAML file (docs/policy.md)
  * plus the extra rules given with `weir run --allow`.
  *
- * Nothing here touches BPF; user/compile.c turns a policy into map entries.
+ * Nothing here touches BPF; user/policy/compile.c turns a policy into map entries.
  */
 #ifndef WEIR_POLICY_H
 #define WEIR_POLICY_H

@@ -69,7 +69,7 @@ struct resolved_addr {
 	__u32 ttl;
 };
 
-/* Addresses currently known for a domain rule (see user/resolve.h). */
+/* Addresses currently known for a domain rule (see user/dns/resolve.h). */
 typedef size_t (*domain_addrs_fn)(void *ctx, __u32 rule_id, const struct resolved_addr **out);
 
 struct compile_input {

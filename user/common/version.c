@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-#include "cli.h"
+#include "weir.h"
 #include "version.h" /* build/version.h: WEIR_GIT_DESCRIBE, made by the Makefile */
 
 const char *weir_version(void)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* The command-line front: exit codes and the subcommands main() dispatches. */
-#ifndef WEIR_CLI_H
-#define WEIR_CLI_H
+/* What every floor may use: weir's exit codes and its version. */
+#ifndef WEIR_WEIR_H
+#define WEIR_WEIR_H
 
 /* Exit codes, after env(1), timeout(1) and docker run. */
 enum weir_exit {
@@ -18,10 +18,4 @@ enum weir_exit {
 /* `git describe --always --dirty` of the build, else WEIR_VERSION. */
 const char *weir_version(void);
 
-/* Print "weir: MSG" (if any) and "try 'weir --help'"; returns -EINVAL. */
-int cli_usage_error(const char *msg);
-
-int cmd_run(int argc, char **argv);
-int cmd_policy(int argc, char **argv);
-
-#endif /* WEIR_CLI_H */
+#endif /* WEIR_WEIR_H */

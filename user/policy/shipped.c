@@ -3,7 +3,7 @@
 
 #include "shipped.h"
 
-/* From user/builtin_policy.S. */
+/* From user/policy/builtin_policy.S. */
 extern const char weir_builtin_policy[], weir_policy_demo[];
 extern const unsigned long weir_builtin_policy_len, weir_policy_demo_len;
 

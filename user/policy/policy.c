@@ -26,7 +26,7 @@
  */
 #define POLICY_MAX_SIZE (1 << 20)
 
-/* policy/agent-default.yaml, linked in by user/builtin_policy.S. */
+/* policy/agent-default.yaml, linked in by user/policy/builtin_policy.S. */
 extern const char weir_builtin_policy[];
 extern const unsigned long weir_builtin_policy_len;
 

@@ -8,7 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
-#include "cli.h"
+#include "weir.h"
 #include "spawn.h"
 
 #ifndef CLONE_INTO_CGROUP

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The command-line front: the subcommands main() dispatches. */
+#ifndef WEIR_CLI_H
+#define WEIR_CLI_H
+
+#include "weir.h" /* exit codes, version */
+
+/* Print "weir: MSG" (if any) and "try 'weir --help'"; returns -EINVAL. */
+int cli_usage_error(const char *msg);
+
+int cmd_run(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+
+#endif /* WEIR_CLI_H */
