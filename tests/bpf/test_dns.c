@@ -14,6 +14,8 @@
 #include <criterion/criterion.h>
 
 #include "harness.h"
+#include "learn.h"
+#include "log.h"
 
 #define RESOLVER_PORT 5399
 
@@ -297,4 +299,63 @@ Test(dns, dot_is_judged_by_policy)
 
 	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
 	cr_assert_not(h_tcp_got(l));
+}
+
+/* What weir said, through the log sink. */
+static char said[8][256];
+static int nsaid;
+
+static void catch_log(enum log_level level, const char *msg, void *ctx)
+{
+	if (level == LOG_LEVEL_WARN && nsaid < 8)
+		snprintf(said[nsaid++], sizeof(said[0]), "%s", msg);
+}
+
+static int said_n(const char *needle)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nsaid; i++)
+		n += strstr(said[i], needle) != NULL;
+	return n;
+}
+
+/* A full learn table fails closed, and says so: once per table, and the
+ * per-name cap at most once every 10 s (a command asking again and again
+ * must not flood weir's stderr). */
+Test(dns, full_learn_tables_are_said_once_and_fail_closed)
+{
+	struct learn_opts lo = { .ttl_min = 1, .ttl_max = 60, .max_per_name = 2,
+				 .max_names = 2, .max_pairs = 3 };
+	struct weir_portrange r = { .lo = 8080, .hi = 8080, .protos = WEIR_P_TCP,
+				    .rule = WEIR_RULE_ID(WEIR_RK_ALLOW, 0) };
+	struct resolved_addr a[3] = { { .family = AF_INET, .ttl = 60 },
+				      { .family = AF_INET, .ttl = 60 },
+				      { .family = AF_INET, .ttl = 60 } };
+	struct probe p = { P_TCP, AF_INET, "203.0.113.9", 8080 };
+	struct learn *l;
+	int i, lis = h_listen_tcp("203.0.113.9", 8080);
+
+	h_addr("203.0.113.7", a[0].addr);
+	h_addr("203.0.113.8", a[1].addr);
+	h_addr("203.0.113.9", a[2].addr);
+	cr_assert_eq(learn_new(h.eg, &lo, &l), 0);
+	log_set_sink(catch_log, NULL);
+	cr_expect_eq(learn_add(l, "a.test", &r, 1, a, 3), 1, "the third over the per-name cap");
+	cr_expect_eq(learn_add(l, "a.test", &r, 1, a, 3), 1);
+	cr_expect_eq(said_n("more than 2 live addresses for one name"), 1, "said once in 10 s");
+	cr_expect_eq(learn_add(l, "b.test", &r, 1, &a[2], 1), 0, "pair 3 of 3");
+	cr_expect_eq(learn_add(l, "b.test", &r, 1, &a[0], 1), 1, "pair 4: table full");
+	cr_expect_eq(learn_add(l, "c.test", &r, 1, &a[1], 1), 1, "name 3 of 2: table full");
+	cr_expect_eq(learn_add(l, "d.test", &r, 1, &a[1], 1), 1);
+	for (i = 0; i < 5; i++)
+		learn_add(l, "b.test", &r, 1, &a[1], 1);
+	log_set_sink(NULL, NULL);
+	cr_expect_eq(said_n("learned-address table full (3 addresses)"), 1, "%d lines", nsaid);
+	cr_expect_eq(said_n("learned-name table full (2 names)"), 1, "%d lines", nsaid);
+	cr_expect_eq(nsaid, 3, "three lines in all, not one per refusal");
+	/* What was learned allows; b.test's address does. */
+	cr_assert_eq(h_probe(&h, &p, NULL), 0);
+	cr_assert(h_tcp_got(lis));
+	learn_free(l);
 }

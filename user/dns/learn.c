@@ -39,6 +39,8 @@ struct learn {
 	size_t nnames;
 	struct seen *seen; /* a ring of LEARN_SEEN_MAX */
 	size_t nseen, seen_next;
+	bool said_names_full, said_pairs_full; /* a full table is said once */
+	__u64 said_per_name_ns; /* when the per-name cap was last said */
 };
 
 static __u64 boot_ns(void)
@@ -57,15 +59,17 @@ int learn_new(struct egress *eg, const struct learn_opts *o, struct learn **out)
 		return -ENOMEM;
 	l->eg = eg;
 	l->o = *o;
+	if (!l->o.max_names)
+		l->o.max_names = LEARN_MAX_NAMES;
+	if (!l->o.max_pairs)
+		l->o.max_pairs = LEARN_MAX_PAIRS;
 	pthread_mutex_init(&l->mu, NULL);
 	*out = l;
 	return 0;
 }
 
-/* Bounds on what a command can make weir (outside its cgroup) remember. */
-#define LEARN_MAX_NAMES 65536
-#define LEARN_MAX_PAIRS 262144
 #define LEARN_SEEN_MAX 4096
+#define LEARN_SAY_EVERY_NS (10 * 1000000000ULL) /* per-name cap lines */
 
 static __u32 name_id(struct learn *l, const char *name)
 {
@@ -75,7 +79,7 @@ static __u32 name_id(struct learn *l, const char *name)
 	for (i = 0; i < l->nnames; i++)
 		if (!strcmp(l->names[i], name))
 			return i + 1;
-	if (l->nnames >= LEARN_MAX_NAMES)
+	if (l->nnames >= l->o.max_names)
 		return 0; /* learn nothing more: fails closed */
 	names = realloc(l->names, (l->nnames + 1) * sizeof(*names));
 	if (!names)
@@ -155,9 +159,36 @@ static __u32 clamp_ttl(const struct learn *l, __u32 ttl)
 	return ttl > l->o.ttl_max ? l->o.ttl_max : ttl;
 }
 
+enum learn_refusal { REF_PER_NAME, REF_PAIRS_FULL, REF_NAMES_FULL };
+
+/* Why some addresses of NAME were not learned; said under l->mu, sparingly. */
+static void say_refused(struct learn *l, const char *name, int refused, enum learn_refusal why)
+{
+	__u64 now = boot_ns();
+
+	if (why == REF_NAMES_FULL && !l->said_names_full) {
+		pr_warn("learned-name table full (%u names): answers for new names are not "
+			"learned, so connections to them are denied\n",
+			l->o.max_names);
+		l->said_names_full = true;
+	} else if (why == REF_PAIRS_FULL && !l->said_pairs_full) {
+		pr_warn("learned-address table full (%u addresses): new answers are not "
+			"learned, so connections to them are denied\n",
+			l->o.max_pairs);
+		l->said_pairs_full = true;
+	} else if (why == REF_PER_NAME &&
+		   (!l->said_per_name_ns || now - l->said_per_name_ns >= LEARN_SAY_EVERY_NS)) {
+		pr_warn("%s: %d address(es) not learned: more than %u live addresses for one "
+			"name\n",
+			name, refused, l->o.max_per_name);
+		l->said_per_name_ns = now;
+	}
+}
+
 int learn_add(struct learn *l, const char *name, const struct weir_portrange *r, size_t nr,
 	      const struct resolved_addr *a, size_t n)
 {
+	enum learn_refusal why = REF_PER_NAME;
 	int refused = 0, err = 0;
 	size_t i, live;
 	struct pair *p;
@@ -165,9 +196,17 @@ int learn_add(struct learn *l, const char *name, const struct weir_portrange *r,
 
 	pthread_mutex_lock(&l->mu);
 	id = name_id(l, name);
+	if (!id && n && l->nnames >= l->o.max_names) {
+		refused = n;
+		why = REF_NAMES_FULL;
+	} else if (!id && n) {
+		err = -ENOMEM;
+	}
 	for (i = 0; id && !err && i < n; i++) {
 		p = find_pair(l, id, &a[i], &live);
-		if (!p && (live >= l->o.max_per_name || l->n >= LEARN_MAX_PAIRS)) {
+		if (!p && (live >= l->o.max_per_name || l->n >= l->o.max_pairs)) {
+			if (l->n >= l->o.max_pairs)
+				why = REF_PAIRS_FULL;
 			refused++;
 			continue;
 		}
@@ -183,12 +222,11 @@ int learn_add(struct learn *l, const char *name, const struct weir_portrange *r,
 		p->expires_ns = boot_ns() + clamp_ttl(l, a[i].ttl) * 1000000000ULL;
 		err = sync_addr(l, p->family, p->addr);
 	}
+	if (refused)
+		say_refused(l, name, refused, why);
 	pthread_mutex_unlock(&l->mu);
 	if (err)
 		pr_warn("cannot learn the addresses of %s: %s\n", name, strerror(-err));
-	if (refused)
-		pr_warn("%s: %d address(es) not learned: more than %u live addresses for one name\n",
-			name, refused, l->o.max_per_name);
 	return err ?: refused;
 }
 

@@ -22,13 +22,21 @@ struct learn_opts {
 	__u32 ttl_min; /* seconds */
 	__u32 ttl_max;
 	__u32 max_per_name; /* live addresses per name */
+	__u32 max_names; /* names remembered in all; 0: LEARN_MAX_NAMES */
+	__u32 max_pairs; /* (name, address) pairs in all; 0: LEARN_MAX_PAIRS */
 };
+
+/* Bounds on what a command can make weir (outside its cgroup) remember. */
+#define LEARN_MAX_NAMES 65536
+#define LEARN_MAX_PAIRS 262144
 
 int learn_new(struct egress *eg, const struct learn_opts *o, struct learn **out);
 /*
  * NAME (allowed with ranges r[0..nr-1]) resolved to a[0..n-1]: every
  * address is in the BPF map when this returns. Returns how many were
- * refused by the per-name cap.
+ * refused by a cap (per name, or a full table): those are not learned, so
+ * connections to them are denied; weir says so on stderr, once per table
+ * and at most once every 10 s for the per-name cap.
  */
 int learn_add(struct learn *l, const char *name, const struct weir_portrange *r, size_t nr,
 	      const struct resolved_addr *a, size_t n);
