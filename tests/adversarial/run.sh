@@ -8,12 +8,9 @@
 #   WEIR_BUILD=/abs/build bash tests/adversarial/run.sh
 
 E2E_NAME=adversarial
+E2E_TAP=1
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
-e2e_on_die() {
-	echo "not ok - setup: $1"
-	echo "0 passed, 1 failed"
-}
 e2e_enter_ns "$0" "$@"
 e2e_init
 

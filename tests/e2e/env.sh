@@ -17,12 +17,9 @@
 
 # shellcheck disable=SC2016 # sh -c scripts: single quotes on purpose
 E2E_NAME=e2e-env
+E2E_TAP=1
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-e2e_on_die() {
-	echo "not ok - setup: $1"
-	echo "0 passed, 1 failed"
-}
 e2e_enter_ns "$0" "$@"
 e2e_init
 

@@ -18,10 +18,17 @@ E2E_TMP=
 E2E_PIDS=() # servers to stop at exit
 E2E_RESOLV_MOUNTED=
 
-# e2e_die MSG: setup failed; a script may define e2e_on_die to report it.
+# e2e_die MSG: setup failed. With E2E_TAP=1 (the test scripts) it is also
+# a failed test in the TAP-style output; a script may define e2e_on_die to
+# report it otherwise.
 e2e_die() {
 	echo "${E2E_NAME:-e2e}: $*" >&2
-	declare -F e2e_on_die >/dev/null && e2e_on_die "$*"
+	if declare -F e2e_on_die >/dev/null; then
+		e2e_on_die "$*"
+	elif [ -n "${E2E_TAP:-}" ]; then
+		echo "not ok - setup: $*"
+		echo "0 passed, 1 failed"
+	fi
 	exit 1
 }
 
