@@ -501,3 +501,55 @@ Test(allow_arg, control_characters_are_not_echoed)
 	cr_assert_eq(p->n_args, 0);
 	policy_free(p);
 }
+
+/* What a slip says to write is itself a rule weir takes; a host that is
+ * none (empty, a lone '*', a bracket, a zone id) gets no suggestion. */
+static void slip_says(const char *key, const char *s, const char *want)
+{
+	char err[POLICY_ERR_LEN] = "";
+
+	cr_assert_eq(rule_check_slip(key, s, err, sizeof(err)), -EINVAL, "%s accepted", s);
+	cr_assert(strstr(err, want), "%s: got '%s', want '%s'", s, err, want);
+}
+
+Test(slip, suggestions_are_rules_weir_takes)
+{
+	slip_says("domain", ":443", "':443': a port does not go in the name; write the name "
+				    "or address alone, with ports: [443]");
+	slip_says("domain", "*:443", "write the name or address alone, with ports: [443]");
+	slip_says("domain", "[:443", "write the name or address alone, with ports: [443]");
+	slip_says("domain", "https://[2001:db8::1",
+		  "is a URL, not a rule; write the host name or address it names");
+	slip_says("ip", "https://[fe80::1%25eth0]:443", "write the host name or address it names");
+	slip_says("ip", "https://a@web.test", "write domain: web.test with ports: [443]");
+	slip_says("cidr", "https://web.test", "write domain: web.test with ports: [443]");
+	slip_says("cidr", "192.0.2.7:80", "write ip: 192.0.2.7 with ports: [80]");
+	slip_says("ip", "web.test:80", "write domain: web.test with ports: [80]");
+	slip_says("domain", "[2001:db8::1]:443", "write ip: 2001:db8::1 with ports: [443]");
+	slip_says("cidr", "192.0.2.0/24:443", "write cidr: 192.0.2.0/24 with ports: [443]");
+	slip_says(NULL, "https://*", "a URL is not a rule; write the host name or address it names");
+	slip_says(NULL, "https://a@", "write the host name or address it names");
+	slip_says(NULL, "https://web.test:8443", "write web.test:8443");
+}
+
+/* A slip only ever refuses; odd and long values end in an error, never
+ * in acceptance, and never run past the message buffer. */
+Test(slip, odd_values_fail_closed)
+{
+	static const char *const odd[] = { "https://", "https://[]:80", "https://:443", "x://",
+					   "https://\xc3\xa4.test", "a://b@c@d:1/" };
+	char err[POLICY_ERR_LEN], big[2048];
+	size_t i;
+
+	for (i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+		cr_assert_eq(rule_check_slip("domain", odd[i], err, sizeof(err)), -EINVAL, "%s",
+			     odd[i]);
+		cr_assert_eq(rule_check_slip(NULL, odd[i], err, sizeof(err)), -EINVAL, "%s",
+			     odd[i]);
+	}
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big, "https://", 8);
+	cr_assert_eq(rule_check_slip("domain", big, err, sizeof(err)), -EINVAL);
+	cr_assert_lt(strlen(err), sizeof(err));
+}

@@ -260,21 +260,44 @@ static bool is_addr(const char *s)
 	return !parse_addr(s, &tmp);
 }
 
+/* The key that takes HOST as it is, NULL if none does: a suggestion must
+ * be a rule weir accepts ("ip: b" for https://a@b, "domain: *" for *:443,
+ * "domain: [" for https://[::1 were not). */
+static const char *valid_as(const char *host)
+{
+	struct policy_rule tmp = { 0 };
+	char msg[POLICY_ERR_LEN];
+
+	if (is_addr(host))
+		return "ip";
+	if (strchr(host, '/'))
+		return parse_cidr(host, &tmp, msg, sizeof(msg)) ? NULL : "cidr";
+	if (domain_parse(host, &tmp, msg, sizeof(msg)))
+		return NULL;
+	free(tmp.domain);
+	return "domain";
+}
+
 /* What to write instead, for a file (key: domain, cidr, ip) or --allow (key NULL). */
 static int suggest(const char *key, const char *host, unsigned long port, const char *what,
 		   char *err, size_t len)
 {
 	bool v6 = strchr(host, ':') != NULL;
-	const char *q = host[0] == '*' ? "\"" : "";
+	const char *q = host[0] == '*' ? "\"" : "", *as = valid_as(host);
 
+	if (!as && port)
+		return errf(err, len, "%s; write the name or address alone, with ports: [%lu]",
+			    what, port);
+	if (!as)
+		return errf(err, len, "%s; write the host name or address it names", what);
+	if (key)
+		key = as;
 	if (!key && port)
 		return errf(err, len, "%s; write %s%s%s:%lu", what, v6 ? "[" : "", host,
 			    v6 ? "]" : "", port);
 	if (!key)
 		return errf(err, len, "%s; write %s (or %s%s%s:PORT for one port)", what, host,
 			    v6 ? "[" : "", host, v6 ? "]" : "");
-	if (!strcmp(key, "domain") && is_addr(host))
-		key = "ip";
 	if (port)
 		return errf(err, len, "%s; write %s: %s%s%s with ports: [%lu]", what, key, q, host,
 			    q, port);
@@ -292,7 +315,7 @@ static int url_slip(const char *key, const char *s, size_t slen, char *err, size
 		snprintf(what, sizeof(what), "%s '%s' is a URL, not a rule", key, s);
 	else
 		snprintf(what, sizeof(what), "a URL is not a rule");
-	if (!*host)
+	if (!*host || !valid_as(host))
 		return errf(err, len, "%s; write the host name or address it names", what);
 	return suggest(key, host, port, what, err, len);
 }
