@@ -230,9 +230,35 @@ test_leftover_pins() {
 	t_end
 }
 
+# 17: the policy's name in weir status --json is the name, in UTF-8 as
+# written (it was escaped byte by byte: "café" read as "cafÃ©").
+test_utf8_policy() {
+	local w p
+	p=$(e2e_policy runs-utf8 <<-EOF
+		version: 1
+		name: "e2e-café-ü"
+		loopback: deny
+		dns:
+		  upstream: [127.0.0.53]
+	EOF
+	)
+	t_begin "17 a policy named e2e-café-ü is that name to weir status --json"
+	mkfifo "$T/u8fifo"
+	"$WEIR" run -q -p "$p" -- sh -c ': >"$1/u8started"; read -r x <"$1/u8fifo"' sh "$T" \
+		>"$T/u8.err" 2>&1 &
+	w=$!
+	wait_file "$T/u8started" || t_why "the command did not start: $(t_tail "$T/u8.err")"
+	"$WEIR" status --json >"$T/u8.json" 2>&1
+	x_json_run "$T/u8.json" "$w" '.state == "running" and .policy == "e2e-café-ü"'
+	timeout 5 sh -c 'echo go >"$1"' sh "$T/u8fifo"
+	wait "$w" || t_why "weir exit $?: $(t_tail "$T/u8.err")"
+	t_end
+}
+
 setup
 test_other_binary
 test_netns_exec
 test_leftover_pins
+test_utf8_policy
 echo "$T_PASS passed, $T_FAIL failed"
 [ "$T_FAIL" = 0 ]

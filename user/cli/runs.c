@@ -32,6 +32,7 @@
 #include "log.h"
 #include "pins.h"
 #include "runs.h"
+#include "stream.h"
 
 #define XATTR_STARTED "user.weir.started" /* unix time, decimal */
 #define XATTR_POLICY "user.weir.policy" /* the policy's name:, else its file */
@@ -286,29 +287,13 @@ static void print_human(struct run_info *ri, void *ctx)
 	       ri->procs == 1 ? "" : "es", enf_human(ri), ri->cgroup);
 }
 
-/* A JSON string; paths and policy names are anyone's bytes: escape all but
- * printable ASCII, so the output is valid JSON whatever they hold. */
-static void json_str(const char *s)
-{
-	const unsigned char *c;
-
-	putchar('"');
-	for (c = (const unsigned char *)s; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			printf("\\%c", *c);
-		else if (*c < 0x20 || *c >= 0x7f)
-			printf("\\u%04x", *c);
-		else
-			putchar(*c);
-	}
-	putchar('"');
-}
-
 static void json_field(const char *name, const char *val)
 {
 	printf(",\"%s\":", name);
+	/* Anyone's bytes: valid UTF-8 as it is (a policy named café),
+	 * the rest escaped, so the output is valid JSON whatever they hold. */
 	if (val && *val)
-		json_str(val);
+		stream_json_str(stdout, val);
 	else
 		printf("null");
 }
