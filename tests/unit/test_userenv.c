@@ -283,6 +283,25 @@ Test(userenv, preserve_and_setenv)
 	userenv_free(out);
 }
 
+/* A name the caller's environment holds twice: the command gets the value
+ * weir judged (the first, as getenv() reads it), once. */
+Test(userenv, duplicate_names_keep_the_first)
+{
+	char *in[] = { "PATH=/home/alice/venv/bin:/usr/bin", sudo_alice, "FOO=1",
+		       "PATH=/tmp/evil", "FOO=2", NULL };
+	struct userenv_opts o = {};
+	char **out, **p;
+	int paths = 0;
+
+	out = build(&alice, &o, in);
+	for (p = out; *p; p++)
+		paths += !strncmp(*p, "PATH=", 5);
+	cr_expect_eq(paths, 1);
+	cr_expect_str_eq(get(out, "PATH"), "/home/alice/venv/bin:/usr/bin");
+	cr_expect_str_eq(get(out, "FOO"), "1");
+	userenv_free(out);
+}
+
 Test(userenv, unknown_uid)
 {
 	struct identity n = { .change = true, .to_user = true, .uid = 54321, .gid = 54321,

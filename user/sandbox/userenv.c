@@ -73,6 +73,16 @@ static void env_del(struct envv *e, const char *name, size_t len)
 	}
 }
 
+static bool env_has(const struct envv *e, const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		if (!strncmp(e->v[i], name, len) && e->v[i][len] == '=')
+			return true;
+	return false;
+}
+
 /* Add "NAME=VALUE" (made by the caller, owned from now on), replacing NAME. */
 static int env_add(struct envv *e, char *setting)
 {
@@ -359,8 +369,9 @@ int userenv_build(const struct identity *id, const struct userenv_opts *o, char 
 	*out = NULL;
 	if (!id->to_user && !o->n_set)
 		return 0;
+	/* A name twice: the first, as getenv() and the rules below read it. */
 	for (i = 0; !ret && env && env[i]; i++)
-		if (strchr(env[i], '='))
+		if (strchr(env[i], '=') && !env_has(&e, env[i], strchr(env[i], '=') - env[i]))
 			ret = env_add(&e, strdup(env[i]));
 	if (!ret && id->to_user && !o->keep_all)
 		ret = switch_user(&e, id, o, env, f);
