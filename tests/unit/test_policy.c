@@ -572,6 +572,21 @@ Test(errors, common_slips)
 	bad("version: 1\nname: *x\n", "2:7", "found undefined alias *x: YAML reads");
 }
 
+/* libyaml's marks count characters: UTF-8 before the slip (a comment, a
+ * name) still finds the text; a buffer ends where its length says. */
+Test(errors, alias_hint_after_utf8_and_at_the_end)
+{
+	bad("version: 1\n# Z\xc3\xbcrich \xe2\x82\xac\xe2\x82\xac\nallow:\n  - domain: *.npmjs.org\n",
+	    "4:13", "*.npmjs.org: YAML reads an unquoted leading '*' as an alias; quote it: "
+		    "'*.npmjs.org'");
+	bad("version: 1\nallow: [{domain: \"\xc3\xbc.test\"}, {domain: *.npmjs.org}]\n", "2:38",
+	    "quote it: '*.npmjs.org'");
+	bad("version: 1\rallow:\r  - domain: *.npmjs.org\r", "3:13", "quote it: '*.npmjs.org'");
+	bad_len("version: 1\nname: *xyz", strlen("version: 1\nname: *x"), "2:7",
+		"found undefined alias *x: YAML reads an unquoted leading '*' as an alias; "
+		"quote it: '*x'");
+}
+
 Test(errors, ports)
 {
 	bad("version: 1\n"

@@ -651,6 +651,29 @@ static int reader_fail(struct loader *ld, yaml_parser_t *ps, const char *buf, si
 }
 
 /*
+ * The byte a mark points at, len if none. libyaml counts the mark's index
+ * and column in characters, not bytes: a comment in UTF-8 ("# Zürich")
+ * before the mark put its index past the text it meant.
+ */
+static size_t mark_offset(const char *buf, size_t len, const yaml_mark_t *m)
+{
+	size_t i = 0, line = 0, col = 0;
+
+	while (i < len && line < m->line) {
+		if (buf[i] == '\n' || (buf[i] == '\r' && (i + 1 == len || buf[i + 1] != '\n')))
+			line++;
+		i++;
+	}
+	for (; i < len && col < m->column; i++)
+		if (((unsigned char)buf[i] & 0xc0) != 0x80)
+			col++;
+	/* past the last character's continuation bytes */
+	while (i < len && ((unsigned char)buf[i] & 0xc0) == 0x80)
+		i++;
+	return i;
+}
+
+/*
  * "domain: *.npmjs.org": YAML reads an unquoted leading '*' as an alias
  * (and '.' cannot be in an alias name). Say what was meant, with the text
  * as written, rather than libyaml's "while scanning an alias". WHAT leads
@@ -660,12 +683,14 @@ static int reader_fail(struct loader *ld, yaml_parser_t *ps, const char *buf, si
 static int alias_fail(struct loader *ld, const yaml_mark_t *m, const char *what, const char *buf,
 		      size_t len)
 {
-	size_t n = m->index < len ? strcspn(buf + m->index, " \t\r\n,]}") : 0;
-	const char *q = memchr(buf + m->index, '\'', n) ? "\"" : "'";
-	const char *t = buf + m->index;
+	size_t off = mark_offset(buf, len, m), n = 0;
+	const char *t = buf + off, *q;
 
+	while (off + n < len && !strchr(" \t\r\n,]}", t[n]))
+		n++;
 	if (n < 2 || n > 256 || *t != '*')
 		return 0;
+	q = memchr(t, '\'', n) ? "\"" : "'";
 	snprintf(ld->err, POLICY_ERR_LEN,
 		 "%s:%zu:%zu: %s%.*s: YAML reads an unquoted leading '*' as an alias; quote it: "
 		 "%s%.*s%s",
