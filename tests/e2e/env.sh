@@ -30,10 +30,16 @@ SECURE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ENV_PATH=$(awk '$1 == "ENV_PATH" { sub(/^PATH=/, "", $2); print $2 }' /etc/login.defs 2>/dev/null)
 : "${ENV_PATH:=/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games}"
 
-USER_MADE=
+USER_MADE= NUM_MADE= GROUP_MADE=
 env_cleanup() {
 	if [ -n "$USER_MADE" ]; then
 		userdel "$USER_MADE" || echo "$E2E_NAME: userdel $USER_MADE failed" >&2
+	fi
+	if [ -n "$NUM_MADE" ]; then
+		userdel "$NUM_MADE" || echo "$E2E_NAME: userdel $NUM_MADE failed" >&2
+	fi
+	if [ -n "$GROUP_MADE" ]; then
+		groupdel "$GROUP_MADE" || echo "$E2E_NAME: groupdel $GROUP_MADE failed" >&2
 	fi
 	e2e_cleanup
 }
@@ -68,7 +74,13 @@ setup() {
 	U=weirenv$$
 	H=$T/home/$U
 	getent passwd "$U" >/dev/null && e2e_die "user $U exists already: not ours to use"
-	useradd --no-create-home --home-dir "$H" --shell /bin/sh --user-group \
+	# A supplementary group of its own: sudo weir run keeps the user's groups.
+	SUPP=weirenvg$$
+	getent group "$SUPP" >/dev/null && e2e_die "group $SUPP exists already: not ours to use"
+	groupadd "$SUPP" || e2e_die "groupadd $SUPP failed"
+	GROUP_MADE=$SUPP
+	SUPP_GID=$(getent group "$SUPP" | cut -d: -f3)
+	useradd --no-create-home --home-dir "$H" --shell /bin/sh --user-group --groups "$SUPP" \
 		--comment "weir e2e env test" "$U" || e2e_die "useradd $U failed"
 	USER_MADE=$U
 	UID_=$(id -u "$U") GID_=$(id -g "$U")
@@ -81,7 +93,7 @@ setup() {
 	# Its XDG_RUNTIME_DIR, as pam_systemd would make it: a private /run/user.
 	mount -t tmpfs -o mode=755 weir-e2e-run-user /run/user || e2e_die "cannot mount /run/user"
 	# What the command reports about itself.
-	SHOW='echo "uid=$(id -u) gid=$(id -g)"; echo "CG=$(sed -n "s/^0:://p" /proc/self/cgroup)"; for v in HOME USER LOGNAME SHELL PATH XDG_RUNTIME_DIR MAIL FOO A; do eval "echo $v=\${$v-(unset)}"; done'
+	SHOW='echo "uid=$(id -u) gid=$(id -g)"; echo "groups=$(id -G)"; echo "CG=$(sed -n "s/^0:://p" /proc/self/cgroup)"; for v in HOME USER LOGNAME SHELL PATH XDG_RUNTIME_DIR MAIL FOO A; do eval "echo $v=\${$v-(unset)}"; done'
 }
 
 # as_sudo [VAR=VALUE...] -- WEIR-RUN-ARGS...: weir run with the environment
@@ -121,6 +133,7 @@ x_cg_gone() {
 x_user_env() {
 	x_rc 0
 	x_var uid "$UID_ gid=$GID_"
+	x_var groups "$GID_ $SUPP_GID"
 	x_var HOME "$H"
 	x_var USER "$U"
 	x_var LOGNAME "$U"
@@ -129,12 +142,27 @@ x_user_env() {
 }
 
 test_sudo() {
-	t_begin "env sudo: the command has the user's id, HOME, USER, LOGNAME, SHELL, login PATH"
+	t_begin "env sudo: the command has the user's id, groups, HOME, USER, LOGNAME, SHELL, login PATH"
 	as_sudo -- -p "$P_NONE" -- sh -c "$SHOW"
 	x_user_env
 	x_var MAIL "/var/mail/$U"
 	x_var XDG_RUNTIME_DIR '(unset)'
 	t_end
+
+	# An account whose login name is the test user's uid (useradd takes
+	# all-digit names): SUDO_UID is a number, never a name to look up.
+	t_begin "env sudo: SUDO_UID is the user's uid even when an account is named that number"
+	if grep -q "^$UID_:" /etc/passwd; then
+		t_end # not ours
+	else
+		useradd --no-create-home --home-dir / --shell /bin/sh --user-group \
+			--comment "weir e2e env test" "$UID_" || t_why "useradd $UID_ failed"
+		NUM_MADE=$UID_
+		as_sudo -- -p "$P_NONE" -- sh -c "$SHOW"
+		userdel "$UID_" && NUM_MADE=
+		x_user_env
+		t_end
+	fi
 
 	t_begin "env sudo: weir finds ~/.local/bin/tool in the command's PATH, and so does its shell"
 	as_sudo -- -p "$P_NONE" -- tool

@@ -127,13 +127,15 @@ void sandbox_free(struct sock_fprog *f)
 	f->len = 0;
 }
 
-static int lookup_user(const char *user, struct identity *id, char *why, size_t len)
+/* BY_ID: USER is a number (sudo's SUDO_UID), never a login name, even one
+ * that is all digits. */
+static int lookup_user(const char *user, bool by_id, struct identity *id, char *why, size_t len)
 {
 	struct passwd *pw;
 	char *end;
 	long n;
 
-	pw = getpwnam(user);
+	pw = by_id ? NULL : getpwnam(user);
 	if (!pw) {
 		errno = 0;
 		n = strtol(user, &end, 10);
@@ -189,10 +191,26 @@ static int lookup_group(const char *group, struct identity *id, char *why, size_
 	return -EINVAL;
 }
 
+static int sudo_group(const char *gid, struct identity *id, char *why, size_t len)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(gid, &end, 10);
+	if (*end || errno || n < 0 || n >= (long)UINT32_MAX) {
+		snprintf(why, len, "SUDO_GID '%s': not a group id", gid);
+		return -EINVAL;
+	}
+	id->gid = n;
+	return 0;
+}
+
 int identity_resolve(const char *user, const char *group, struct identity *id, char *why,
 		     size_t len)
 {
 	const char *sudo_uid = getenv("SUDO_UID"), *sudo_gid = getenv("SUDO_GID");
+	bool by_sudo = false;
 	int err = 0;
 
 	memset(id, 0, sizeof(*id));
@@ -201,14 +219,16 @@ int identity_resolve(const char *user, const char *group, struct identity *id, c
 	if (!user && sudo_uid && *sudo_uid && strcmp(sudo_uid, "0")) {
 		/* `sudo weir run -- cmd`: cmd runs as whoever typed it. */
 		user = sudo_uid;
-		if (!group && sudo_gid && *sudo_gid)
-			group = sudo_gid;
+		by_sudo = true;
 	}
 	if (user) {
-		err = lookup_user(user, id, why, len);
+		err = lookup_user(user, by_sudo, id, why, len);
 		id->change = true;
 		id->to_user = true;
 	}
+	/* sudo's gid is the caller's own: it keeps their groups, unlike -g. */
+	if (!err && by_sudo && !group && sudo_gid && *sudo_gid)
+		err = sudo_group(sudo_gid, id, why, len);
 	if (!err && group) {
 		err = lookup_group(group, id, why, len);
 		id->change = true;
