@@ -141,7 +141,7 @@ static int policy_check(int argc, char **argv)
 
 static int policy_show(int argc, char **argv)
 {
-	const char *name = "agent-default", *text;
+	const char *name = POLICY_BUILTIN, *text;
 	char **args;
 	size_t len;
 	int n, ret;

@@ -239,20 +239,23 @@ static void print_policy_warnings(const struct policy *p)
 /* The policy's bytes are read once: parsed, and hashed for run-start. */
 static int read_policy(struct run *r, char *err)
 {
+	const char *source = POLICY_BUILTIN_NAME;
+	char *buf = NULL;
+	const char *text;
 	size_t len;
-	char *buf;
 	int ret;
 
-	if (!r->o.policy_path) {
-		buf = (char *)shipped_policy("agent-default", &len);
-		ldns_sha256((unsigned char *)buf, len, r->policy_sha256);
-		return policy_load_builtin(&r->policy, err);
+	if (r->o.policy_path) {
+		ret = policy_read_file(r->o.policy_path, &buf, &len, err);
+		if (ret)
+			return ret;
+		source = r->o.policy_path;
+		text = buf;
+	} else {
+		text = shipped_policy(POLICY_BUILTIN, &len);
 	}
-	ret = policy_read_file(r->o.policy_path, &buf, &len, err);
-	if (ret)
-		return ret;
-	ldns_sha256((unsigned char *)buf, len, r->policy_sha256);
-	ret = policy_load_buffer(r->o.policy_path, buf, len, &r->policy, err);
+	ldns_sha256((unsigned char *)text, len, r->policy_sha256);
+	ret = policy_load_buffer(source, text, len, &r->policy, err);
 	free(buf);
 	return ret;
 }

@@ -18,6 +18,7 @@
 
 #include "dns.h"
 #include "policy.h"
+#include "shipped.h"
 #include "weir/egress.h"
 
 /*
@@ -26,9 +27,6 @@
  */
 #define POLICY_MAX_SIZE (1 << 20)
 
-/* policy/agent-default.yaml, linked in by user/policy/builtin_policy.S. */
-extern const char weir_builtin_policy[];
-extern const unsigned long weir_builtin_policy_len;
 
 static const char *const top_keys[] = { "version", "name", "mode", "loopback", "allow", "deny",
 					"dns", "ping", NULL };
@@ -892,8 +890,10 @@ int policy_load_file(const char *path, struct policy **out, char err[POLICY_ERR_
 
 int policy_load_builtin(struct policy **out, char err[POLICY_ERR_LEN])
 {
-	return policy_load_buffer(POLICY_BUILTIN_NAME, weir_builtin_policy,
-				  (size_t)weir_builtin_policy_len, out, err);
+	size_t len;
+	const char *text = shipped_policy(POLICY_BUILTIN, &len);
+
+	return policy_load_buffer(POLICY_BUILTIN_NAME, text, len, out, err);
 }
 
 static void free_rules(struct policy_rule *rules, size_t n)

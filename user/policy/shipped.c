@@ -12,7 +12,7 @@ static const struct {
 	const char *text;
 	const unsigned long *len;
 } shipped[] = {
-	{ "agent-default", weir_builtin_policy, &weir_builtin_policy_len },
+	{ POLICY_BUILTIN, weir_builtin_policy, &weir_builtin_policy_len },
 	{ "demo", weir_policy_demo, &weir_policy_demo_len },
 };
 

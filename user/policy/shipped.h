@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* The shipped policy weir run enforces when given none. */
+#define POLICY_BUILTIN "agent-default"
+
 /* The text of policy/NAME.yaml, byte for byte (NUL-terminated), and its
  * length; NULL if no such policy was shipped. */
 const char *shipped_policy(const char *name, size_t *len);
