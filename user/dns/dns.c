@@ -152,50 +152,74 @@ static struct up_health *health_of(const struct dns_upstream *u)
 	return &up_health[n_up_health++];
 }
 
+enum up_line { UP_NONE, UP_AGAIN, UP_SERVFAIL, UP_REFUSED, UP_UNREACHABLE };
+
+/* Which line ERR calls for, if any; h's account is updated (under up_mu). */
+static enum up_line upstream_line(struct up_health *h, int err)
+{
+	/* Said a moment ago: what was said stands for now. */
+	bool quiet = h && h->lines >= UP_LINES_FREE && now_ms() - h->said_at < UP_REPEAT_MS;
+
+	if (!err) {
+		if (!h || !h->said || quiet)
+			return UP_NONE;
+		h->said = 0;
+	} else if (err == -EREMOTEIO) {
+		if (h && h->servfail_said)
+			return UP_NONE;
+		if (h)
+			h->servfail_said = true;
+		return UP_SERVFAIL;
+	} else if (err == DNS_UPSTREAM_REFUSED) {
+		if (h && h->refused_said)
+			return UP_NONE;
+		if (h)
+			h->refused_said = true;
+		return UP_REFUSED;
+	} else {
+		if (quiet || (h && h->said == err))
+			return UP_NONE;
+		if (h)
+			h->said = err;
+	}
+	if (h) {
+		h->lines++;
+		h->said_at = now_ms();
+	}
+	return err ? UP_UNREACHABLE : UP_AGAIN;
+}
+
 /*
  * SERVFAIL is said once per upstream, ever: an upstream that answers other
  * names is working, and one broken name must not make a line per query.
+ * Called on every answer: the upstream's name is only formatted for a line.
  */
 bool dns_upstream_note(const struct dns_upstream *u, int err)
 {
-	struct up_health *h;
 	char who[INET6_ADDRSTRLEN + 8];
-	bool said = false, quiet;
+	enum up_line line;
 
-	dns_upstream_format(u, who, sizeof(who));
 	pthread_mutex_lock(&up_mu);
-	h = health_of(u);
-	/* Said a moment ago: what was said stands for now. */
-	quiet = h && h->lines >= UP_LINES_FREE && now_ms() - h->said_at < UP_REPEAT_MS;
-	if (!err && h && h->said && !quiet) {
+	line = upstream_line(health_of(u), err);
+	pthread_mutex_unlock(&up_mu);
+	if (line == UP_NONE)
+		return false;
+	dns_upstream_format(u, who, sizeof(who));
+	switch (line) {
+	case UP_AGAIN:
 		pr_info("DNS upstream %s answers again\n", who);
-		h->said = 0;
-		h->lines++;
-		h->said_at = now_ms();
-		said = true;
-	} else if (err == -EREMOTEIO && (!h || !h->servfail_said)) {
+		break;
+	case UP_SERVFAIL:
 		pr_warn("DNS upstream %s failing: it answered SERVFAIL\n", who);
-		if (h)
-			h->servfail_said = true;
-		said = true;
-	} else if (err == DNS_UPSTREAM_REFUSED && (!h || !h->refused_said)) {
+		break;
+	case UP_REFUSED:
 		pr_warn("DNS upstream %s failing: it answered REFUSED (it does not resolve "
 			"for weir: no recursion, or no upstream of its own)\n", who);
-		if (h)
-			h->refused_said = true;
-		said = true;
-	} else if (err && err != -EREMOTEIO && err != DNS_UPSTREAM_REFUSED && !quiet &&
-		   (!h || h->said != err)) {
+		break;
+	default:
 		pr_warn("DNS upstream %s unreachable: %s\n", who, unreachable_why(err));
-		if (h) {
-			h->said = err;
-			h->lines++;
-			h->said_at = now_ms();
-		}
-		said = true;
 	}
-	pthread_mutex_unlock(&up_mu);
-	return said;
+	return true;
 }
 
 bool dns_upstream_failing(const struct dns_upstream *u)
