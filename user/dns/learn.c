@@ -25,6 +25,7 @@ struct pair {
 /* An address seen in an answer weir relayed but learned nothing from. */
 struct seen {
 	__u32 name_id;
+	__s32 next; /* the next in its hash bucket, -1: none */
 	__u8 family;
 	__u8 addr[16];
 };
@@ -38,6 +39,7 @@ struct learn {
 	char **names; /* id - 1 -> name */
 	size_t nnames;
 	struct seen *seen; /* a ring of LEARN_SEEN_MAX */
+	__s32 *seen_head; /* LEARN_SEEN_BUCKETS chains into seen[]: each event asks */
 	size_t nseen, seen_next;
 	bool said_names_full, said_pairs_full; /* a full table is said once */
 	__u64 said_per_name_ns; /* when the per-name cap was last said */
@@ -69,6 +71,7 @@ int learn_new(struct egress *eg, const struct learn_opts *o, struct learn **out)
 }
 
 #define LEARN_SEEN_MAX 4096
+#define LEARN_SEEN_BUCKETS 8192 /* a power of two */
 #define LEARN_SAY_EVERY_NS (10 * 1000000000ULL) /* per-name cap lines */
 
 static __u32 name_id(struct learn *l, const char *name)
@@ -252,37 +255,88 @@ int learn_expire(struct learn *l)
 	return n;
 }
 
+static size_t seen_bucket(__u8 family, const __u8 *addr)
+{
+	__u64 h = 1469598103934665603ULL ^ family;
+	size_t i;
+
+	for (i = 0; i < 16; i++)
+		h = (h ^ addr[i]) * 1099511628211ULL;
+	return h & (LEARN_SEEN_BUCKETS - 1);
+}
+
+/* The index of ADDR in the ring, or -1. */
+static __s32 seen_find(const struct learn *l, __u8 family, const __u8 *addr)
+{
+	__s32 i;
+
+	for (i = l->seen_head[seen_bucket(family, addr)]; i >= 0; i = l->seen[i].next)
+		if (l->seen[i].family == family && !memcmp(l->seen[i].addr, addr, 16))
+			return i;
+	return -1;
+}
+
+/* Take slot I (the oldest, when the ring is full) out of its bucket. */
+static void seen_unlink(struct learn *l, __s32 i)
+{
+	__s32 *p = &l->seen_head[seen_bucket(l->seen[i].family, l->seen[i].addr)];
+
+	while (*p >= 0 && *p != i)
+		p = &l->seen[*p].next;
+	if (*p == i)
+		*p = l->seen[i].next;
+}
+
 /* Where a's name goes in the ring: its own slot, or the next. */
 static struct seen *seen_slot(struct learn *l, const struct resolved_addr *a)
 {
+	__s32 i = seen_find(l, a->family, a->addr);
+
+	if (i >= 0)
+		return &l->seen[i];
+	if (l->nseen < LEARN_SEEN_MAX) {
+		i = l->nseen++;
+	} else {
+		i = l->seen_next;
+		l->seen_next = (i + 1) % LEARN_SEEN_MAX;
+		seen_unlink(l, i);
+	}
+	l->seen[i].family = a->family;
+	memcpy(l->seen[i].addr, a->addr, 16);
+	l->seen[i].next = l->seen_head[seen_bucket(a->family, a->addr)];
+	l->seen_head[seen_bucket(a->family, a->addr)] = i;
+	return &l->seen[i];
+}
+
+static bool seen_alloc(struct learn *l)
+{
 	size_t i;
 
-	for (i = 0; i < l->nseen; i++)
-		if (l->seen[i].family == a->family && !memcmp(l->seen[i].addr, a->addr, 16))
-			return &l->seen[i];
-	if (l->nseen < LEARN_SEEN_MAX)
-		return &l->seen[l->nseen++];
-	i = l->seen_next;
-	l->seen_next = (i + 1) % LEARN_SEEN_MAX;
-	return &l->seen[i];
+	if (l->seen)
+		return true;
+	l->seen = calloc(LEARN_SEEN_MAX, sizeof(*l->seen));
+	l->seen_head = malloc(LEARN_SEEN_BUCKETS * sizeof(*l->seen_head));
+	if (!l->seen || !l->seen_head) {
+		free(l->seen);
+		free(l->seen_head);
+		l->seen = NULL;
+		l->seen_head = NULL;
+		return false;
+	}
+	for (i = 0; i < LEARN_SEEN_BUCKETS; i++)
+		l->seen_head[i] = -1;
+	return true;
 }
 
 void learn_seen(struct learn *l, const char *name, const struct resolved_addr *a, size_t n)
 {
-	struct seen *s;
 	size_t i;
 	__u32 id;
 
 	pthread_mutex_lock(&l->mu);
-	if (!l->seen)
-		l->seen = calloc(LEARN_SEEN_MAX, sizeof(*l->seen));
-	id = l->seen ? name_id(l, name) : 0;
-	for (i = 0; id && i < n; i++) {
-		s = seen_slot(l, &a[i]);
-		s->name_id = id;
-		s->family = a[i].family;
-		memcpy(s->addr, a[i].addr, 16);
-	}
+	id = seen_alloc(l) ? name_id(l, name) : 0;
+	for (i = 0; id && i < n; i++)
+		seen_slot(l, &a[i])->name_id = id;
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -290,14 +344,13 @@ const char *learn_seen_name(struct learn *l, __u8 family, const __u8 *addr, char
 			    size_t len)
 {
 	const char *ret = NULL;
-	size_t i;
+	__s32 i;
 
 	if (!l)
 		return NULL;
 	pthread_mutex_lock(&l->mu);
-	for (i = 0; i < l->nseen && !ret; i++) {
-		if (l->seen[i].family != family || memcmp(l->seen[i].addr, addr, 16))
-			continue;
+	i = l->seen ? seen_find(l, family, addr) : -1;
+	if (i >= 0) {
 		snprintf(buf, len, "%s", l->names[l->seen[i].name_id - 1]);
 		ret = buf;
 	}
@@ -331,6 +384,7 @@ void learn_free(struct learn *l)
 	free(l->names);
 	free(l->p);
 	free(l->seen);
+	free(l->seen_head);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
