@@ -67,9 +67,9 @@ PKG_CONFIG ?= pkg-config
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/' -e 's/s390x/s390/')
 VMLINUX := vmlinux/$(ARCH)/vmlinux.h
 
-PKGS := libbpf yaml-0.1 ldns libseccomp
+PKGS := libbpf yaml-0.1 ldns libseccomp libmicrohttpd json-c libcurl
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -lyaml -lldns -lseccomp)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -lyaml -lldns -lseccomp -lmicrohttpd -ljson-c -lcurl)
 
 # user/<component>/: cli (the commands), policy, kernel (maps, cgroups, pins),
 # dns, sandbox (the command's identity, filter, spawn), events, common (log).
@@ -223,7 +223,8 @@ demo: deps
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/demo.sh
 
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcriterion-dev \
-	libyaml-dev libldns-dev libseccomp-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc sudo
+	libyaml-dev libldns-dev libseccomp-dev libmicrohttpd-dev libjson-c-dev \
+	libcurl4-openssl-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc sudo
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
