@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * weir daemon: one loaded struct egress enforcing a policy on each of many
+ * existing cgroups (attachments), with a policy directory reloaded on
+ * change and pins that survive a restart. This is the core's API; the HTTP
+ * layer (api.c) calls it from its own thread: every call takes the core's
+ * lock, so calls are serialised with each other and with the main loop.
+ */
+#ifndef WEIR_DAEMON_H
+#define WEIR_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <linux/types.h>
+
+#define DAEMON_SOCKET "/run/weir/weir.sock"
+#define DAEMON_POLICY_DIR "/etc/weir/policies"
+#define DAEMON_STATE_DIR "/run/weir"
+#define DAEMON_PIN_ROOT "/sys/fs/bpf/weir/daemon"
+
+struct daemon;
+
+struct daemon_opts {
+	const char *socket; /* DAEMON_SOCKET (served by api.c) */
+	const char *policy_dir; /* DAEMON_POLICY_DIR */
+	const char *metrics; /* HOST:PORT or NULL (served by api.c) */
+	const char *events; /* FILE, "-" (stdout) or NULL: no event stream */
+	const char *state_dir; /* DAEMON_STATE_DIR */
+	const char *pin_root; /* DAEMON_PIN_ROOT */
+	bool detach_on_exit; /* TERM/INT detach everything (default: keep enforced) */
+};
+
+/*
+ * The life of a daemon (user/cli/daemon.c, cmd_daemon):
+ *   daemon_open()   load the programs, read the policy directory, lock the
+ *                   state dir, adopt the pinned attachments of a previous
+ *                   daemon (nothing is detached at any moment)
+ *   api_start()     (api.c) serve the socket; READY=1 once it answers
+ *   daemon_run()    events, inotify, timers, until SIGTERM/SIGINT
+ *   api_stop()
+ *   daemon_free()   attachments stay enforced (pinned) unless detach_on_exit
+ */
+int daemon_open(const struct daemon_opts *o, struct daemon **out);
+int daemon_run(struct daemon *d);
+void daemon_free(struct daemon *d);
+
+struct attach_req {
+	const char *cgroup; /* absolute, or relative to the cgroup2 mount */
+	const char *policy; /* NAME (policy dir) or path to a file */
+	const char *label; /* may be NULL: the cgroup's last component */
+	const char *netns; /* may be NULL */
+	pid_t peer_pid;
+	uid_t peer_uid;
+};
+
+struct attach_info {
+	__u64 cgroup_id;
+	char cgroup[4096];
+	char label[256];
+	char policy[256];
+	__u32 generation;
+	__u64 allowed, denied, would_deny;
+	__u16 dns_port;
+	char state[1024]; /* "ok" or "policy error: FILE:LINE:COL: msg" */
+	bool existed; /* daemon_attach: it was already attached, with this policy */
+};
+
+/* 0 or -errno; err says why. -EINVAL bad request or policy, -ENOENT no such
+ * cgroup or policy, -EEXIST attached with another policy, -EPERM the peer
+ * is itself enforced. Attaching the same cgroup with the same policy again
+ * returns 0 (idempotent) with out->existed set. */
+int daemon_attach(struct daemon *d, const struct attach_req *r, struct attach_info *out,
+		  char *err, size_t len);
+/* 0, -ENOENT not attached. */
+int daemon_detach(struct daemon *d, const char *cgroup, char *err, size_t len);
+/* Every attachment, in a malloc'd array (free() it); returns the count. */
+size_t daemon_list(struct daemon *d, struct attach_info **out);
+/* Re-read the policy directory now. report: one line per policy,
+ * "NAME\tGENERATION\tSTATE\n" (STATE as in attach_info). 0 or -errno. */
+int daemon_reload(struct daemon *d, char *report, size_t len);
+/* Prometheus text exposition of the daemon's counters. */
+void daemon_metrics(struct daemon *d, FILE *f);
+/* Is PID inside an enforced cgroup (or below one)? Such a peer may not
+ * change enforcement. Errs on the side of true when PID's cgroup cannot
+ * be read. */
+bool daemon_peer_enforced(struct daemon *d, pid_t pid);
+
+#endif /* WEIR_DAEMON_H */
