@@ -334,15 +334,17 @@ static __u16 local_port(int fd)
 	return ntohs(s.sin_port);
 }
 
-/* One port for UDP and TCP: pick it with UDP, then try to get TCP too. */
-static int bind_all(struct dnsproxy *p)
+/* One port for UDP and TCP: pick it with UDP, then try to get TCP too;
+ * or PORT itself, when it is given (a restarted daemon's resolver goes
+ * back where the programs send the queries). */
+static int bind_all(struct dnsproxy *p, __u16 port)
 {
 	int tries, i;
 
-	for (tries = 0; tries < 32; tries++) {
+	for (tries = 0; tries < (port ? 1 : 32); tries++) {
 		for (i = 0; i < NLISTEN; i++)
 			p->lfd[i] = -1;
-		p->lfd[L_UDP4] = bind_one(AF_INET, SOCK_DGRAM, 0);
+		p->lfd[L_UDP4] = bind_one(AF_INET, SOCK_DGRAM, port);
 		if (p->lfd[L_UDP4] < 0)
 			return p->lfd[L_UDP4];
 		p->port = local_port(p->lfd[L_UDP4]);
@@ -369,6 +371,11 @@ static int bind_all(struct dnsproxy *p)
 
 int dnsproxy_open(struct dnsproxy **out)
 {
+	return dnsproxy_open_port(0, out);
+}
+
+int dnsproxy_open_port(__u16 port, struct dnsproxy **out)
+{
 	struct dnsproxy *p = calloc(1, sizeof(*p));
 	int err, i;
 
@@ -380,9 +387,10 @@ int dnsproxy_open(struct dnsproxy **out)
 	pthread_mutex_init(&p->tcp_mu, NULL);
 	for (i = 0; i < MAX_TCP_CLIENTS; i++)
 		p->tcp_fds[i] = -1;
-	err = bind_all(p);
+	err = bind_all(p, port);
 	if (err) {
-		pr_warn("cannot open weir's DNS resolver on 127.0.0.1: %s\n", strerror(-err));
+		pr_warn("cannot open weir's DNS resolver on 127.0.0.1%s%.0u: %s\n", port ? ":" : "",
+			port, strerror(-err));
 		dnsproxy_free(p);
 		return err;
 	}
@@ -904,6 +912,17 @@ static void *proxy_main(void *arg)
 	return NULL;
 }
 
+static void close_loop_fds(struct dnsproxy *p)
+{
+	if (p->epfd >= 0)
+		close(p->epfd);
+	if (p->timerfd >= 0)
+		close(p->timerfd);
+	if (p->stopfd >= 0)
+		close(p->stopfd);
+	p->epfd = p->timerfd = p->stopfd = -1;
+}
+
 int dnsproxy_start(struct dnsproxy *p, const struct dnsproxy_cfg *cfg)
 {
 	struct itimerspec its = { .it_interval = { 0, 100 * 1000 * 1000 },
@@ -916,7 +935,11 @@ int dnsproxy_start(struct dnsproxy *p, const struct dnsproxy_cfg *cfg)
 			"set dns.upstream in the policy)\n");
 		return -EINVAL;
 	}
+	if (p->running || p->busy)
+		return -EBUSY;
 	p->cfg = *cfg;
+	close_loop_fds(p); /* a restart (dnsproxy_stop, then start again) */
+	atomic_store(&p->stop, false);
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);
 	p->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	p->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1019,12 +1042,7 @@ void dnsproxy_free(struct dnsproxy *p)
 	for (i = 0; i < NLISTEN; i++)
 		if (p->lfd[i] >= 0)
 			close(p->lfd[i]);
-	if (p->epfd >= 0)
-		close(p->epfd);
-	if (p->timerfd >= 0)
-		close(p->timerfd);
-	if (p->stopfd >= 0)
-		close(p->stopfd);
+	close_loop_fds(p);
 	free(p);
 }
 

@@ -66,11 +66,18 @@ struct dnsproxy_cfg {
 int dns_judge_name(const struct policy *p, const char *name, __u32 *rule,
 		   struct weir_portrange *r, size_t *nr);
 
-/* Bind UDP and TCP on 127.0.0.1 and ::1, one free port for all. */
+/* Bind UDP and TCP on 127.0.0.1 and ::1, one free port for all, in the
+ * caller thread's network namespace. */
 int dnsproxy_open(struct dnsproxy **out);
+/* The same on PORT (0: a free one). */
+int dnsproxy_open_port(__u16 port, struct dnsproxy **out);
 __u16 dnsproxy_port(const struct dnsproxy *p);
 bool dnsproxy_has_ipv6(const struct dnsproxy *p);
-/* Serve on a thread of its own until dnsproxy_free(). */
+/* Serve on a thread of its own until dnsproxy_free(). The thread (and
+ * the TCP clients' threads it starts) are in the caller thread's network
+ * namespace: the upstreams are reached from there. After dnsproxy_stop(),
+ * start again serves the same sockets with a new cfg (queries that come
+ * in between wait in the sockets); -EBUSY if a TCP client still runs. */
 int dnsproxy_start(struct dnsproxy *p, const struct dnsproxy_cfg *cfg);
 /* Stop serving; queries left waiting on a failing upstream are reported
  * as failed. dnsproxy_free() stops it too. */

@@ -100,7 +100,7 @@ static bool same_addr(const struct pair *p, __u8 family, const __u8 *addr)
 /* Write the union of the live pairs of one address, or delete it. */
 static int sync_addr(struct learn *l, __u8 family, const __u8 *addr)
 {
-	struct weir_learn_key k = { .family = family };
+	struct weir_learn_key k = { .handle = l->o.handle, .family = family };
 	struct weir_learn_val v = {};
 	size_t i, j;
 
@@ -250,6 +250,31 @@ int learn_expire(struct learn *l)
 		l->p[i] = l->p[--l->n];
 		sync_addr(l, gone.family, gone.addr);
 		n++;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+int learn_rejudge(struct learn *l, learn_judge_fn judge, void *ctx)
+{
+	struct weir_portrange r[WEIR_LEARN_RANGES];
+	size_t i = 0, nr;
+	struct pair p;
+	int n = 0;
+
+	pthread_mutex_lock(&l->mu);
+	while (i < l->n) {
+		p = l->p[i];
+		nr = 0;
+		if (judge(ctx, l->names[p.name_id - 1], r, &nr) && nr) {
+			l->p[i].nr = nr < WEIR_LEARN_RANGES ? nr : WEIR_LEARN_RANGES;
+			memcpy(l->p[i].r, r, l->p[i].nr * sizeof(*r));
+			i++;
+		} else {
+			l->p[i] = l->p[--l->n];
+			n++;
+		}
+		sync_addr(l, p.family, p.addr);
 	}
 	pthread_mutex_unlock(&l->mu);
 	return n;

@@ -9,6 +9,7 @@
 #ifndef WEIR_LEARN_H
 #define WEIR_LEARN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 #include <weir/egress.h>
@@ -24,6 +25,7 @@ struct learn_opts {
 	__u32 max_per_name; /* live addresses per name */
 	__u32 max_names; /* names remembered in all; 0: LEARN_MAX_NAMES */
 	__u32 max_pairs; /* (name, address) pairs in all; 0: LEARN_MAX_PAIRS */
+	__u32 handle; /* the attachment whose weir_learn entries these are */
 };
 
 /* Bounds on what a command can make weir (outside its cgroup) remember. */
@@ -40,6 +42,13 @@ int learn_new(struct egress *eg, const struct learn_opts *o, struct learn **out)
  */
 int learn_add(struct learn *l, const char *name, const struct weir_portrange *r, size_t nr,
 	      const struct resolved_addr *a, size_t n);
+/* Is NAME allowed, and with which port ranges (r[0..*nr-1])? */
+typedef bool (*learn_judge_fn)(void *ctx, const char *name, struct weir_portrange *r,
+			       size_t *nr);
+/* A new policy: every learned pair is judged again, keeps the ranges the
+ * new policy gives its name, or is forgotten (and its address, when no
+ * other name holds it). Returns how many were forgotten. */
+int learn_rejudge(struct learn *l, learn_judge_fn judge, void *ctx);
 /* Drop what has expired; returns how many pairs went. */
 int learn_expire(struct learn *l);
 /*

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <ldns/sha2.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/inotify.h>
+
+#include "log.h"
+#include "policies.h"
+
+struct policies {
+	char dir[PATH_MAX];
+	int ino_fd;
+	struct policy_entry **e;
+	size_t n;
+};
+
+int policies_open(const char *dir, struct policies **out)
+{
+	struct policies *ps = calloc(1, sizeof(*ps));
+
+	if (!ps)
+		return -ENOMEM;
+	snprintf(ps->dir, sizeof(ps->dir), "%s", dir);
+	ps->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (ps->ino_fd >= 0 &&
+	    inotify_add_watch(ps->ino_fd, dir,
+			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) < 0) {
+		pr_warn("cannot watch the policy directory %s: %s (weir reload reads it)\n", dir,
+			strerror(errno));
+		close(ps->ino_fd);
+		ps->ino_fd = -1;
+	}
+	*out = ps;
+	return 0;
+}
+
+static struct policy_entry *find(struct policies *ps, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ps->n; i++)
+		if (!strcmp(ps->e[i]->name, name))
+			return ps->e[i];
+	return NULL;
+}
+
+static struct policy_entry *add(struct policies *ps, const char *name, const char *path)
+{
+	struct policy_entry **v, *e;
+
+	v = realloc(ps->e, (ps->n + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	ps->e = v;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	snprintf(e->path, sizeof(e->path), "%s", path);
+	ps->e[ps->n++] = e;
+	return e;
+}
+
+/*
+ * Read E's file again. A new good version takes over (generation + 1);
+ * a bad one is reported and the old one stays. Returns 1 if the version
+ * in force changed.
+ */
+static int reload(struct policy_entry *e)
+{
+	char err[POLICY_ERR_LEN];
+	unsigned char sha[LDNS_SHA256_DIGEST_LENGTH];
+	struct policy *p = NULL;
+	char *buf = NULL;
+	size_t len;
+	int ret;
+
+	ret = policy_read_file(e->path, &buf, &len, err);
+	if (ret == -ENOENT) {
+		e->gone = true;
+		if (e->text)
+			snprintf(e->state, sizeof(e->state),
+				 "policy error: %.900s: deleted; generation %u stays in force", e->path,
+				 e->generation);
+		return 0;
+	}
+	e->gone = false;
+	if (!ret) {
+		ldns_sha256((unsigned char *)buf, len, sha);
+		if (e->have_sha && !memcmp(sha, e->sha, sizeof(sha))) {
+			free(buf);
+			return 0; /* the same bytes: nothing to do, nothing to say */
+		}
+		memcpy(e->sha, sha, sizeof(sha));
+		e->have_sha = true;
+		ret = policy_load_buffer(e->path, buf, len, &p, err);
+	}
+	if (ret) {
+		free(buf);
+		snprintf(e->state, sizeof(e->state), "policy error: %s", err);
+		pr_warn("%s%s\n", e->state,
+			e->text ? "; the previous version stays in force" : "");
+		return 0;
+	}
+	policy_free(p);
+	free(e->text);
+	e->text = buf;
+	e->len = len;
+	e->generation++;
+	snprintf(e->state, sizeof(e->state), "ok");
+	return 1;
+}
+
+static bool is_policy_file(const char *name)
+{
+	return name[0] != '.' && !fnmatch("*.yaml", name, 0);
+}
+
+static int scan_dir(struct policies *ps, policies_changed_fn changed, void *ctx)
+{
+	char name[256], path[PATH_MAX + 256];
+	struct policy_entry *e;
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	d = opendir(ps->dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (!is_policy_file(de->d_name) || len - 5 >= sizeof(name))
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(len - 5), de->d_name);
+		if (find(ps, name))
+			continue; /* read below with the others */
+		snprintf(path, sizeof(path), "%s/%s", ps->dir, de->d_name);
+		e = add(ps, name, path);
+		if (e)
+			e->in_dir = true;
+	}
+	closedir(d);
+	return n;
+}
+
+int policies_scan(struct policies *ps, policies_changed_fn changed, void *ctx)
+{
+	size_t i;
+	int n = 0, ret;
+
+	ret = scan_dir(ps, changed, ctx);
+	if (ret < 0)
+		pr_warn("cannot read the policy directory %s: %s\n", ps->dir, strerror(-ret));
+	for (i = 0; i < ps->n; i++) {
+		if (!reload(ps->e[i]))
+			continue;
+		n++;
+		if (changed)
+			changed(ctx, ps->e[i]);
+	}
+	return n;
+}
+
+int policies_inotify_fd(const struct policies *ps)
+{
+	return ps->ino_fd;
+}
+
+int policies_on_inotify(struct policies *ps, policies_changed_fn changed, void *ctx)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool any = false;
+
+	while (read(ps->ino_fd, buf, sizeof(buf)) > 0)
+		any = true;
+	/* Which file does not matter much: reading them all again is cheap,
+	 * and an unchanged file (same bytes) changes nothing. */
+	return any ? policies_scan(ps, changed, ctx) : 0;
+}
+
+static bool valid_name(const char *s)
+{
+	if (!*s || *s == '.')
+		return false;
+	for (; *s; s++)
+		if (!(*s == '-' || *s == '_' || *s == '.' || (*s >= '0' && *s <= '9') ||
+		      (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+			return false;
+	return true;
+}
+
+struct policy_entry *policies_get(struct policies *ps, const char *name, char *err, size_t len)
+{
+	char path[PATH_MAX];
+	struct policy_entry *e;
+
+	if (strchr(name, '/')) {
+		if (name[0] != '/' || !realpath(name, path)) {
+			snprintf(err, len, "policy file %s: %s", name,
+				 name[0] != '/' ? "give an absolute path" : strerror(errno));
+			return NULL;
+		}
+		e = find(ps, path) ?: add(ps, path, path);
+		if (e && !e->text)
+			reload(e);
+	} else if (!valid_name(name)) {
+		snprintf(err, len, "policy '%s': a NAME is letters, digits, '-', '_', '.' (a "
+			 "file NAME.yaml in %s), or give a path to a file", name, ps->dir);
+		return NULL;
+	} else {
+		e = find(ps, name);
+		if (!e) { /* created since the last scan, inotify not read yet */
+			policies_scan(ps, NULL, NULL);
+			e = find(ps, name);
+		}
+		if (!e || (!e->text && e->gone)) {
+			snprintf(err, len, "no policy '%s' (no file %s/%s.yaml)", name, ps->dir,
+				 name);
+			return NULL;
+		}
+	}
+	if (!e) {
+		snprintf(err, len, "%s", strerror(ENOMEM));
+		return NULL;
+	}
+	if (!e->text) {
+		snprintf(err, len, "%s", e->state[0] ? e->state : "policy never loaded");
+		return NULL;
+	}
+	return e;
+}
+
+int policies_parse(const struct policy_entry *e, struct policy **out, char err[POLICY_ERR_LEN])
+{
+	return policy_load_buffer(e->path, e->text, e->len, out, err);
+}
+
+struct policy_entry *policies_at(struct policies *ps, size_t i)
+{
+	return i < ps->n ? ps->e[i] : NULL;
+}
+
+void policies_free(struct policies *ps)
+{
+	size_t i;
+
+	if (!ps)
+		return;
+	for (i = 0; i < ps->n; i++) {
+		free(ps->e[i]->text);
+		free(ps->e[i]);
+	}
+	free(ps->e);
+	if (ps->ino_fd >= 0)
+		close(ps->ino_fd);
+	free(ps);
+}

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "netns.h"
+
+struct netns_job {
+	int nsfd;
+	int (*fn)(void *arg);
+	void *arg;
+	int ret;
+};
+
+static void *netns_main(void *p)
+{
+	struct netns_job *j = p;
+
+	/* Only this thread moves (setns(2) acts on the caller thread); it
+	 * ends right after, so nothing else ever runs in a namespace it
+	 * did not expect. */
+	if (setns(j->nsfd, CLONE_NEWNET))
+		j->ret = -errno;
+	else
+		j->ret = j->fn(j->arg);
+	return NULL;
+}
+
+int netns_run(int nsfd, int (*fn)(void *arg), void *arg)
+{
+	struct netns_job j = { .nsfd = nsfd, .fn = fn, .arg = arg };
+	pthread_t t;
+	int err;
+
+	if (nsfd < 0)
+		return fn(arg);
+	err = pthread_create(&t, NULL, netns_main, &j);
+	if (err)
+		return -err;
+	pthread_join(t, NULL);
+	return j.ret;
+}
+
+__u64 netns_inode(int nsfd)
+{
+	struct stat st;
+	int ret = nsfd >= 0 ? fstat(nsfd, &st) : stat("/proc/thread-self/ns/net", &st);
+
+	return ret ? 0 : st.st_ino;
+}
+
+int netns_open_pid(pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
