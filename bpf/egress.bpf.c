@@ -2,9 +2,11 @@
 /*
  * Egress enforcement on cgroup/connect{4,6} and cgroup/sendmsg{4,6}.
  *
- * Each attachment judges the destination against the policy slot its handle
- * points at (see include/weir/egress.h), reports the decision on the ring
- * buffer, and returns 0 (the kernel fails the call with EPERM) or 1.
+ * One load serves every enforced cgroup: a program reads which cgroup it
+ * was attached for from the cgroup's weir_attach storage (handle, resolver),
+ * judges the destination against the policy slot the handle points at (see
+ * include/weir/egress.h), reports the decision on the ring buffer, counts it
+ * for the handle, and returns 0 (the kernel fails the call with EPERM) or 1.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -39,6 +41,30 @@ static __always_inline void weir_count(__u32 stat)
 
 	if (n)
 		*n += 1;
+}
+
+/* The attachment this program runs for: the storage of the cgroup it was
+ * attached to (never NULL; zero until userspace writes it). */
+static __always_inline const struct weir_attach *weir_att(void)
+{
+	return bpf_get_local_storage(&weir_attach, 0);
+}
+
+/* One decision more for the attachment's handle. */
+static __always_inline void weir_count_decision(__u32 handle, __u8 verdict, __u8 reason)
+{
+	struct weir_counts *n = bpf_map_lookup_elem(&weir_counts, &handle);
+
+	if (!n)
+		return;
+	if (reason == WEIR_R_DNS_REDIRECT)
+		n->dns++;
+	else if (verdict == WEIR_V_ALLOW)
+		n->allow++;
+	else if (verdict == WEIR_V_DENY)
+		n->deny++;
+	else
+		n->would_deny++;
 }
 
 struct weir_task {
@@ -92,7 +118,7 @@ static __always_inline void weir_submit(void *e)
  * full. A full ring buffer is counted, never fatal: the verdict was taken
  * before we got here and does not depend on this.
  */
-static __always_inline struct weir_event *weir_event_new(void)
+static __always_inline struct weir_event *weir_event_new(__u32 handle)
 {
 	struct weir_task t = {};
 	struct weir_event *e;
@@ -112,16 +138,18 @@ static __always_inline struct weir_event *weir_event_new(void)
 	ugid = bpf_get_current_uid_gid();
 	e->uid = (__u32)ugid;
 	e->gid = ugid >> 32;
-	e->handle = weir_cfg.handle;
+	e->handle = handle;
 	return e;
 }
 
-/* Report one decision about a destination. */
-static __always_inline void weir_emit(const struct weir_dest *dst, __u32 protocol, __u32 type,
-				      const struct weir_decision *d)
+/* Count and report one decision about a destination. */
+static __always_inline void weir_emit(__u32 handle, const struct weir_dest *dst, __u32 protocol,
+				      __u32 type, const struct weir_decision *d)
 {
-	struct weir_event *e = weir_event_new();
+	struct weir_event *e;
 
+	weir_count_decision(handle, d->verdict, d->reason);
+	e = weir_event_new(handle);
 	if (!e)
 		return;
 	e->rule = d->rule;
@@ -139,12 +167,13 @@ static __always_inline void weir_emit(const struct weir_dest *dst, __u32 protoco
 }
 
 /* The slot in force for this attachment, or -1 when none is (fail closed). */
-static __always_inline __s64 weir_slot_get(__u32 *flags, __u32 *gen)
+static __always_inline __s64 weir_slot_get(__u32 handle, __u32 *flags, __u32 *gen)
 {
-	__u32 handle = weir_cfg.handle;
 	struct weir_slot *s;
 	__u32 *slot;
 
+	if (!handle)
+		return -1;
 	slot = bpf_map_lookup_elem(&weir_handles, &handle);
 	if (!slot)
 		return -1;
@@ -156,11 +185,11 @@ static __always_inline __s64 weir_slot_get(__u32 *flags, __u32 *gen)
 	return *slot;
 }
 
-static __always_inline __s64 weir_slot_flags(__u32 *flags)
+static __always_inline __s64 weir_slot_flags(__u32 handle, __u32 *flags)
 {
 	__u32 gen;
 
-	return weir_slot_get(flags, &gen);
+	return weir_slot_get(handle, flags, &gen);
 }
 
 static __always_inline bool weir_is_v4mapped(const __u32 a[4])
@@ -177,8 +206,8 @@ static __always_inline bool weir_is_v4mapped(const __u32 a[4])
  * 127.0.0.1 and ::1. *to (zeroed by the caller) gets the address judged, as
  * the packets will carry it.
  */
-static __always_inline void weir_judge_dest(struct weir_dest *dst, __u8 pclass, __s64 slot,
-					    bool audit, struct weir_learn_key *to,
+static __always_inline void weir_judge_dest(__u32 handle, struct weir_dest *dst, __u8 pclass,
+					    __s64 slot, bool audit, struct weir_learn_key *to,
 					    struct weir_decision *d)
 {
 	const struct weir_lpm_val *v;
@@ -212,7 +241,7 @@ v4:
 		to->family = AF_INET6;
 		v = weir_lookup6(slot, a);
 	}
-	to->handle = weir_cfg.handle;
+	to->handle = handle;
 	weir_judge(v, to, dst->port, pclass, audit, d);
 }
 
@@ -249,17 +278,18 @@ static __always_inline void weir_prefill(struct bpf_sock_addr *ctx, const struct
 	c->reason = d->reason;
 }
 
-static __always_inline int weir_decide(struct bpf_sock_addr *ctx, struct weir_dest *dst)
+static __always_inline int weir_decide(struct bpf_sock_addr *ctx, __u32 handle,
+				       struct weir_dest *dst)
 {
 	struct weir_learn_key to = {};
 	struct weir_decision d = {};
 	__u32 flags = 0, gen = 0;
 	__s64 slot;
 
-	slot = weir_slot_get(&flags, &gen);
-	weir_judge_dest(dst, weir_proto_class(ctx->protocol), slot, flags & WEIR_SF_AUDIT, &to, &d);
-	weir_count(WEIR_STAT_DECISIONS);
-	weir_emit(dst, ctx->protocol, ctx->type, &d);
+	slot = weir_slot_get(handle, &flags, &gen);
+	weir_judge_dest(handle, dst, weir_proto_class(ctx->protocol), slot, flags & WEIR_SF_AUDIT,
+			&to, &d);
+	weir_emit(handle, dst, ctx->protocol, ctx->type, &d);
 	if (slot >= 0)
 		weir_prefill(ctx, dst, &to, gen, &d);
 	return d.verdict == WEIR_V_DENY ? 0 : 1;
@@ -278,28 +308,30 @@ static __always_inline bool weir_is_v4mapped(const __u32 a[4]);
  * udp_sendmsg with the (rewritten) peer as address (udpv6_sendmsg), so
  * sendmsg4 sees 127.0.0.1:port. The resolver filters what it gets.
  */
-static __always_inline bool weir_is_resolver(const struct weir_dest *dst)
+static __always_inline bool weir_is_resolver(const struct weir_attach *at,
+					     const struct weir_dest *dst)
 {
 	const __u32 *a = dst->ip6;
 
-	if (!weir_cfg.dns_port || dst->port != weir_cfg.dns_port)
+	if (!at->dns_port || dst->port != at->dns_port)
 		return false;
 	if (dst->family == AF_INET)
-		return a[0] == weir_cfg.dns_ip4;
+		return a[0] == at->dns_ip4;
 	if (weir_is_v4mapped(a))
-		return a[3] == weir_cfg.dns_ip4;
-	return a[0] == weir_cfg.dns_ip6[0] && a[1] == weir_cfg.dns_ip6[1] &&
-	       a[2] == weir_cfg.dns_ip6[2] && a[3] == weir_cfg.dns_ip6[3];
+		return a[3] == at->dns_ip4;
+	return a[0] == at->dns_ip6[0] && a[1] == at->dns_ip6[1] && a[2] == at->dns_ip6[2] &&
+	       a[3] == at->dns_ip6[3];
 }
 
-static __always_inline bool weir_is_dns(struct bpf_sock_addr *ctx, const struct weir_dest *dst)
+static __always_inline bool weir_is_dns(struct bpf_sock_addr *ctx, const struct weir_attach *at,
+					const struct weir_dest *dst)
 {
-	return weir_cfg.dns_port &&
-	       (dst->port == WEIR_DNS_PORT || weir_is_resolver(dst)) &&
+	return at->dns_port && (dst->port == WEIR_DNS_PORT || weir_is_resolver(at, dst)) &&
 	       (weir_proto_class(ctx->protocol) & (WEIR_P_TCP | WEIR_P_UDP));
 }
 
-static __always_inline int weir_redirect(struct bpf_sock_addr *ctx, struct weir_dest *dst)
+static __always_inline int weir_redirect(struct bpf_sock_addr *ctx, const struct weir_attach *at,
+					 struct weir_dest *dst)
 {
 	struct weir_decision d = { .verdict = WEIR_V_ALLOW, .reason = WEIR_R_DNS_REDIRECT };
 	struct weir_asker a = {};
@@ -307,9 +339,8 @@ static __always_inline int weir_redirect(struct bpf_sock_addr *ctx, struct weir_
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	__u64 ugid = bpf_get_current_uid_gid();
 
-	if (weir_is_resolver(dst)) { /* nothing to rewrite, nor to remember */
-		weir_count(WEIR_STAT_DECISIONS);
-		weir_emit(dst, ctx->protocol, ctx->type, &d);
+	if (weir_is_resolver(at, dst)) { /* nothing to rewrite, nor to remember */
+		weir_emit(at->handle, dst, ctx->protocol, ctx->type, &d);
 		return 1;
 	}
 	__builtin_memcpy(a.ip6, dst->ip6, sizeof(a.ip6));
@@ -324,28 +355,28 @@ static __always_inline int weir_redirect(struct bpf_sock_addr *ctx, struct weir_
 	bpf_map_update_elem(&weir_askers, &cookie, &a, BPF_ANY);
 
 	if (dst->family == AF_INET) {
-		ctx->user_ip4 = weir_cfg.dns_ip4;
+		ctx->user_ip4 = at->dns_ip4;
 	} else if (weir_is_v4mapped(dst->ip6)) {
 		/* Stay on the IPv4 path the kernel will take anyway. */
 		dst->flags |= WEIR_EF_MAPPED;
 		ctx->user_ip6[0] = 0;
 		ctx->user_ip6[1] = 0;
 		ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
-		ctx->user_ip6[3] = weir_cfg.dns_ip4;
+		ctx->user_ip6[3] = at->dns_ip4;
 	} else {
-		ctx->user_ip6[0] = weir_cfg.dns_ip6[0];
-		ctx->user_ip6[1] = weir_cfg.dns_ip6[1];
-		ctx->user_ip6[2] = weir_cfg.dns_ip6[2];
-		ctx->user_ip6[3] = weir_cfg.dns_ip6[3];
+		ctx->user_ip6[0] = at->dns_ip6[0];
+		ctx->user_ip6[1] = at->dns_ip6[1];
+		ctx->user_ip6[2] = at->dns_ip6[2];
+		ctx->user_ip6[3] = at->dns_ip6[3];
 	}
-	ctx->user_port = bpf_htons(weir_cfg.dns_port);
-	weir_count(WEIR_STAT_DECISIONS);
-	weir_emit(dst, ctx->protocol, ctx->type, &d);
+	ctx->user_port = bpf_htons(at->dns_port);
+	weir_emit(at->handle, dst, ctx->protocol, ctx->type, &d);
 	return 1;
 }
 
 static __always_inline int weir_handle4(struct bpf_sock_addr *ctx, __u8 op)
 {
+	const struct weir_attach *at = weir_att();
 	struct weir_dest dst = {
 		.family = AF_INET,
 		.op = op,
@@ -355,13 +386,14 @@ static __always_inline int weir_handle4(struct bpf_sock_addr *ctx, __u8 op)
 	 * AF_INET socket still sends to user_ip4 (udp_sendmsg). */
 	dst.ip6[0] = ctx->user_ip4;
 	dst.port = bpf_ntohs((__u16)ctx->user_port);
-	if (weir_is_dns(ctx, &dst))
-		return weir_redirect(ctx, &dst);
-	return weir_decide(ctx, &dst);
+	if (weir_is_dns(ctx, at, &dst))
+		return weir_redirect(ctx, at, &dst);
+	return weir_decide(ctx, at->handle, &dst);
 }
 
 static __always_inline int weir_handle6(struct bpf_sock_addr *ctx, __u8 op)
 {
+	const struct weir_attach *at = weir_att();
 	struct weir_dest dst = {
 		.family = AF_INET6,
 		.op = op,
@@ -372,9 +404,9 @@ static __always_inline int weir_handle6(struct bpf_sock_addr *ctx, __u8 op)
 	dst.ip6[2] = ctx->user_ip6[2];
 	dst.ip6[3] = ctx->user_ip6[3];
 	dst.port = bpf_ntohs((__u16)ctx->user_port);
-	if (weir_is_dns(ctx, &dst))
-		return weir_redirect(ctx, &dst);
-	return weir_decide(ctx, &dst);
+	if (weir_is_dns(ctx, at, &dst))
+		return weir_redirect(ctx, at, &dst);
+	return weir_decide(ctx, at->handle, &dst);
 }
 
 SEC("cgroup/connect4")
@@ -405,11 +437,12 @@ int weir_sendmsg6(struct bpf_sock_addr *ctx)
  * Replies from weir's resolver must look like they came from the server
  * the program asked: stub resolvers (glibc, musl, Go, c-ares, dig) check.
  */
-static __always_inline const struct weir_asker *weir_asked(struct bpf_sock_addr *ctx)
+static __always_inline const struct weir_asker *weir_asked(struct bpf_sock_addr *ctx,
+							  const struct weir_attach *at)
 {
 	__u64 cookie;
 
-	if (!weir_cfg.dns_port || ctx->user_port != bpf_htons(weir_cfg.dns_port))
+	if (!at->dns_port || ctx->user_port != bpf_htons(at->dns_port))
 		return NULL;
 	cookie = bpf_get_socket_cookie(ctx);
 	return bpf_map_lookup_elem(&weir_askers, &cookie);
@@ -417,11 +450,12 @@ static __always_inline const struct weir_asker *weir_asked(struct bpf_sock_addr 
 
 static __always_inline int weir_restore4(struct bpf_sock_addr *ctx)
 {
+	const struct weir_attach *at = weir_att();
 	const struct weir_asker *a;
 
-	if (ctx->user_ip4 != weir_cfg.dns_ip4)
+	if (!at->dns_port || ctx->user_ip4 != at->dns_ip4)
 		return 1;
-	a = weir_asked(ctx);
+	a = weir_asked(ctx, at);
 	if (a && a->family == AF_INET) {
 		ctx->user_ip4 = a->ip6[0];
 		ctx->user_port = bpf_htons(a->port);
@@ -431,14 +465,21 @@ static __always_inline int weir_restore4(struct bpf_sock_addr *ctx)
 
 static __always_inline int weir_restore6(struct bpf_sock_addr *ctx)
 {
-	__u32 src[4] = { ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3] };
+	const struct weir_attach *at = weir_att();
+	__u32 src[4];
 	const struct weir_asker *a;
 
-	if (!(weir_is_v4mapped(src) && src[3] == weir_cfg.dns_ip4) &&
-	    !(src[0] == weir_cfg.dns_ip6[0] && src[1] == weir_cfg.dns_ip6[1] &&
-	      src[2] == weir_cfg.dns_ip6[2] && src[3] == weir_cfg.dns_ip6[3]))
+	if (!at->dns_port)
 		return 1;
-	a = weir_asked(ctx);
+	src[0] = ctx->user_ip6[0];
+	src[1] = ctx->user_ip6[1];
+	src[2] = ctx->user_ip6[2];
+	src[3] = ctx->user_ip6[3];
+	if (!(weir_is_v4mapped(src) && src[3] == at->dns_ip4) &&
+	    !(src[0] == at->dns_ip6[0] && src[1] == at->dns_ip6[1] && src[2] == at->dns_ip6[2] &&
+	      src[3] == at->dns_ip6[3]))
+		return 1;
+	a = weir_asked(ctx, at);
 	if (!a)
 		return 1;
 	if (a->family == AF_INET) { /* sent as IPv4 on this IPv6 socket */
@@ -485,11 +526,13 @@ int weir_getpeer6(struct bpf_sock_addr *ctx)
 #define WEIR_IPPROTO_ICMPV6 58
 
 /* A decision about a socket, not a destination: family, type, protocol. */
-static __always_inline void weir_emit_socket(__u8 op, __u32 family, __u32 type, __u32 protocol,
-					     __u8 verdict, __u8 reason)
+static __always_inline void weir_emit_socket(__u32 handle, __u8 op, __u32 family, __u32 type,
+					     __u32 protocol, __u8 verdict, __u8 reason)
 {
-	struct weir_event *e = weir_event_new();
+	struct weir_event *e;
 
+	weir_count_decision(handle, verdict, reason);
+	e = weir_event_new(handle);
 	if (!e)
 		return;
 	e->op = op;
@@ -511,14 +554,15 @@ static __always_inline void weir_emit_socket(__u8 op, __u32 family, __u32 type, 
 SEC("cgroup/sock_create")
 int weir_sock_create(struct bpf_sock *sk)
 {
-	__u32 family = sk->family, type = sk->type, proto = sk->protocol, flags = 0;
+	__u32 family = sk->family, type = sk->type, proto = sk->protocol, flags = 0, handle;
 	__u8 verdict = WEIR_V_DENY, reason = WEIR_R_SOCKET;
 
 	if ((type == WEIR_SOCK_STREAM && proto == WEIR_IPPROTO_TCP) ||
 	    (type == WEIR_SOCK_DGRAM &&
 	     (proto == WEIR_IPPROTO_UDP || proto == WEIR_IPPROTO_UDPLITE)))
 		return 1;
-	if (weir_slot_flags(&flags) < 0)
+	handle = weir_att()->handle;
+	if (weir_slot_flags(handle, &flags) < 0)
 		flags = 0; /* no policy: nothing but TCP and UDP */
 	if (type == WEIR_SOCK_DGRAM &&
 	    (proto == WEIR_IPPROTO_ICMP || proto == WEIR_IPPROTO_ICMPV6) &&
@@ -528,8 +572,7 @@ int weir_sock_create(struct bpf_sock *sk)
 	} else if (flags & WEIR_SF_AUDIT) {
 		verdict = WEIR_V_WOULD_DENY;
 	}
-	weir_count(WEIR_STAT_DECISIONS);
-	weir_emit_socket(WEIR_OP_SOCKET, family, type, proto, verdict, reason);
+	weir_emit_socket(handle, WEIR_OP_SOCKET, family, type, proto, verdict, reason);
 	return verdict != WEIR_V_DENY;
 }
 
@@ -550,7 +593,7 @@ SEC("cgroup/setsockopt")
 int weir_setsockopt(struct bpf_sockopt *ctx)
 {
 	__s32 level = ctx->level, name = ctx->optname;
-	__u32 flags = 0;
+	__u32 flags = 0, handle;
 	__u8 verdict = WEIR_V_DENY;
 
 	if (!(level == WEIR_SOL_IP && name == WEIR_IP_OPTIONS && ctx->optlen > 0) &&
@@ -558,9 +601,10 @@ int weir_setsockopt(struct bpf_sockopt *ctx)
 	      (name == WEIR_IPV6_RTHDR || name == WEIR_IPV6_2292RTHDR ||
 	       name == WEIR_IPV6_2292PKTOPTIONS)))
 		return 1;
-	if (weir_slot_flags(&flags) >= 0 && (flags & WEIR_SF_AUDIT))
+	handle = weir_att()->handle;
+	if (weir_slot_flags(handle, &flags) >= 0 && (flags & WEIR_SF_AUDIT))
 		verdict = WEIR_V_WOULD_DENY;
-	weir_emit_socket(WEIR_OP_SETSOCKOPT, level == WEIR_SOL_IP ? AF_INET : AF_INET6, 0, 0,
+	weir_emit_socket(handle, WEIR_OP_SETSOCKOPT, level == WEIR_SOL_IP ? AF_INET : AF_INET6, 0, 0,
 			 verdict, WEIR_R_SOURCE_ROUTE);
 	return verdict != WEIR_V_DENY;
 }
@@ -586,6 +630,7 @@ static __always_inline bool weir_cache_hit(const struct weir_skcache *c, const s
 SEC("cgroup_skb/egress")
 int weir_egress(struct __sk_buff *skb)
 {
+	const struct weir_attach *at = weir_att();
 	struct weir_dest dst = { .op = WEIR_OP_EGRESS };
 	struct weir_learn_key to = {};
 	struct weir_decision d = {};
@@ -611,7 +656,7 @@ int weir_egress(struct __sk_buff *skb)
 		err = weir_parse6(skb, &p);
 	else
 		return 1;
-	slot = weir_slot_get(&flags, &gen);
+	slot = weir_slot_get(at->handle, &flags, &gen);
 	c = bpf_sk_storage_get(&weir_skcache, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!err && !p.reroute && c && weir_cache_hit(c, &p, gen))
 		return c->verdict != WEIR_V_DENY;
@@ -622,11 +667,11 @@ int weir_egress(struct __sk_buff *skb)
 	if (err || p.reroute) {
 		d.verdict = flags & WEIR_SF_AUDIT ? WEIR_V_WOULD_DENY : WEIR_V_DENY;
 		d.reason = WEIR_R_SOURCE_ROUTE;
-	} else if (weir_is_resolver(&dst)) {
+	} else if (weir_is_resolver(at, &dst)) {
 		d.verdict = WEIR_V_ALLOW;
 		d.reason = WEIR_R_DNS_REDIRECT;
 	} else {
-		weir_judge_dest(&dst, weir_proto_class(p.protocol), slot,
+		weir_judge_dest(at->handle, &dst, weir_proto_class(p.protocol), slot,
 				flags & WEIR_SF_AUDIT, &to, &d);
 		/* A flow allowed by a learned address outlives it (and a
 		 * reload), unless a deny rule now names its destination. */
@@ -651,7 +696,7 @@ int weir_egress(struct __sk_buff *skb)
 		return 1;
 	if (d.verdict == WEIR_V_DENY)
 		weir_count(WEIR_STAT_BACKSTOP_DROPS);
-	weir_emit(&dst, p.protocol, sk->type, &d);
+	weir_emit(at->handle, &dst, p.protocol, sk->type, &d);
 	return d.verdict != WEIR_V_DENY;
 }
 

@@ -7,6 +7,24 @@
 #ifndef WEIR_MAPS_BPF_H
 #define WEIR_MAPS_BPF_H
 
+/* Holds nothing: its size is the layout version of the maps (WEIR_MAP_ABI),
+ * checked before maps pinned by another weir are reused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, WEIR_MAP_ABI);
+	__type(key, __u32);
+	__type(value, __u32);
+} weir_abi SEC(".maps");
+
+/* Per enforced cgroup: its handle and resolver (struct weir_attach). The
+ * storage of the cgroup the programs are attached to, whatever the
+ * attach type (a __u64 key: the cgroup id only). */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_STORAGE);
+	__type(key, __u64);
+	__type(value, struct weir_attach);
+} weir_attach SEC(".maps");
+
 /* Flattened allow/deny prefixes of every loaded policy, keyed by slot. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -47,6 +65,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } weir_handles SEC(".maps");
+
+/* handle -> its decisions (struct weir_counts). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 32);
+	__type(key, __u32);
+	__type(value, struct weir_counts);
+} weir_counts SEC(".maps");
 
 /* Addresses learned from DNS answers (weir's resolver writes them). */
 struct {

@@ -6,15 +6,19 @@
  * Data only, fixed-size types, explicit padding. Include <linux/types.h>
  * (userspace) or vmlinux.h (BPF) before this header.
  *
- * How a verdict is reached, in one paragraph: every enforced cgroup gets its
- * own attachment of the programs, and each attachment carries a *handle* in
- * its read-only config. weir_handles[handle] names the *slot* holding the
- * policy currently in force for that cgroup (reloads write a new slot, then
- * flip the handle: one 4-byte store, so a reload is atomic). The slot is part
- * of every LPM key, so one pair of tries holds the policies of many cgroups.
- * Userspace "flattens" the rules before writing them: the value stored at a
- * prefix already contains the constraints of every rule whose prefix covers
- * it, so one longest-prefix lookup answers the whole question.
+ * How a verdict is reached, in one paragraph: one load of the programs
+ * serves every enforced cgroup. Each cgroup they are attached to has its own
+ * struct weir_attach in the cgroup storage map weir_attach (the storage of
+ * the cgroup the programs are ATTACHED to, so its descendants are judged by
+ * it too); it names the cgroup's *handle*. weir_handles[handle] names the
+ * *slot* holding the policy currently in force for that cgroup (reloads
+ * write a new slot, then flip the handle: one 4-byte store, so a reload is
+ * atomic). The slot is part of every LPM key, so one pair of tries holds the
+ * policies of many cgroups. Userspace "flattens" the rules before writing
+ * them: the value stored at a prefix already contains the constraints of
+ * every rule whose prefix covers it, so one longest-prefix lookup answers
+ * the whole question. Handle 0 is "no policy": a fresh attachment whose
+ * storage userspace has not written yet fails closed.
  */
 #ifndef WEIR_EGRESS_H
 #define WEIR_EGRESS_H
@@ -188,7 +192,7 @@ _Static_assert(sizeof(struct weir_event) == 88, "weir_event ABI");
  * weir_learn: addresses weir's resolver handed out for allowed names, per
  * enforced cgroup (handle). Checked after the tries, so deny rules still
  * win. Example: github.com answered 140.82.121.3, TTL 60, rule allow[0]
- * ports 443/tcp -> key {handle 0, AF_INET, 140.82.121.3}, value {r[0] =
+ * ports 443/tcp -> key {handle 1, AF_INET, 140.82.121.3}, value {r[0] =
  * {443, 443, TCP, allow[0]}, n 1, domain_id 1, expires_ns now+60s}.
  */
 struct weir_learn_key {
@@ -241,23 +245,59 @@ struct weir_skcache {
 };
 _Static_assert(sizeof(struct weir_skcache) == 28, "weir_skcache ABI");
 
-/* weir_stats (per-CPU array) indexes */
+/*
+ * weir_attach (cgroup storage, key: the cgroup id, shared by every attach
+ * type of that cgroup): what one enforced cgroup is. Written by userspace
+ * once the programs are attached (zero until then: handle 0, fail closed),
+ * replaced whole by a map update (the programs see the old or the new
+ * value, never a mix). Example: a pod's cgroup, handle 7, its resolver on
+ * 127.0.0.1:40053 and [::1]:40053 of the pod's network namespace ->
+ * {handle 7, dns_port 40053, dns_ip4 127.0.0.1, dns_ip6 ::1}.
+ */
+struct weir_attach {
+	__u32 handle; /* index into weir_handles and weir_counts; 0: no policy */
+	__u16 dns_port; /* the resolver's port, host order; 0: no DNS redirect */
+	__u16 flags; /* none yet: 0 */
+	__u32 dns_ip4; /* the resolver, network order (127.0.0.1) */
+	__u32 dns_ip6[4]; /* and for IPv6 sockets (::1, or ::ffff:127.0.0.1) */
+};
+_Static_assert(sizeof(struct weir_attach) == 28, "weir_attach ABI");
+
+/*
+ * weir_counts (per-CPU array, by handle): the decisions taken for one
+ * enforced cgroup, as the events report them (each event is one decision,
+ * whether the ring buffer had room for it or not). Example: 3 connects
+ * allowed, 1 denied, 2 DNS queries sent to the resolver -> {3, 1, 0, 2}.
+ */
+struct weir_counts {
+	__u64 allow;
+	__u64 deny;
+	__u64 would_deny; /* audit mode: allowed, but enforce would deny */
+	__u64 dns; /* queries redirected to the attachment's resolver */
+};
+_Static_assert(sizeof(struct weir_counts) == 32, "weir_counts ABI");
+
+/* weir_stats (per-CPU array) indexes: what is not any one cgroup's. */
 enum weir_stat {
 	WEIR_STAT_LOST = 0, /* events dropped: ring buffer full */
-	WEIR_STAT_DECISIONS = 1, /* decisions taken (events or not) */
+	WEIR_STAT_DECISIONS = 1, /* unused by the programs: userspace sums weir_counts */
 	WEIR_STAT_BACKSTOP_DROPS = 2, /* packets the egress backstop dropped */
 	WEIR_STAT_MAX,
 };
 
-/* Load-time settings, in the programs' .rodata. */
+/*
+ * Bumped whenever a pinned map changes meaning (a key, a value, a map's
+ * type): a daemon finding maps of another version pinned refuses to reuse
+ * them rather than run its programs on values it misreads. It is the
+ * max_entries of the map weir_abi, so it is set when the maps are made.
+ */
+#define WEIR_MAP_ABI 1
+
+/* Load-time settings, in the programs' .rodata: the same for every cgroup. */
 struct weir_config {
-	__u32 handle; /* index into weir_handles for this attachment */
 	__u32 wakeup_bytes; /* force a consumer wakeup above this fill level */
 	__u8 task_info; /* enum weir_task_info: how to read pid, comm, cgroup */
-	__u8 __pad[1];
-	__u16 dns_port; /* weir's resolver port, host order; 0: no redirect */
-	__u32 dns_ip4; /* weir's resolver, network order (127.0.0.1) */
-	__u32 dns_ip6[4]; /* and for IPv6 sockets (::1) */
+	__u8 __pad[3];
 };
 
 /*

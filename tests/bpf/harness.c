@@ -53,7 +53,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	return 0;
 }
 
-void h_start_empty(struct harness *h, const struct egress_opts *opts)
+void h_start_bare(struct harness *h, const struct egress_opts *opts)
 {
 	struct egress_opts o = opts ? *opts : default_opts();
 	char name[64];
@@ -65,9 +65,42 @@ void h_start_empty(struct harness *h, const struct egress_opts *opts)
 	snprintf(name, sizeof(name), "test-%d", getpid());
 	h->cgfd = cgroup_create(h->cgmnt, name, h->cgpath, sizeof(h->cgpath));
 	cr_assert_geq(h->cgfd, 0, "cgroup_create: %s", strerror(-h->cgfd));
-	cr_assert_eq(egress_attach(h->eg, h->cgfd, NULL), 0, "egress_attach");
 	h->rb = ring_buffer__new(egress_events_fd(h->eg), on_event, h, NULL);
 	cr_assert_not_null(h->rb);
+}
+
+void h_start_empty(struct harness *h, const struct egress_opts *opts)
+{
+	h_start_bare(h, opts);
+	cr_assert_eq(egress_attach(h->eg, h->cgfd, NULL), 0, "egress_attach");
+}
+
+int h_subcgroup(struct harness *h, const char *name)
+{
+	char sub[CGROUP_PATH_MAX + 64];
+	int fd;
+
+	snprintf(sub, sizeof(sub), "%s/%s", h->cgpath, name);
+	cr_assert(mkdir(sub, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", sub, strerror(errno));
+	fd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "open %s: %s", sub, strerror(errno));
+	return fd;
+}
+
+void h_apply_handle(struct harness *h, __u32 handle, const char *policy_yaml)
+{
+	struct compile_input in = {};
+	char err[POLICY_ERR_LEN];
+	struct policy *pol;
+	struct compiled c;
+
+	cr_assert_eq(policy_load_buffer("test.yaml", policy_yaml, strlen(policy_yaml), &pol, err),
+		     0, "policy: %s", err);
+	in.policy = pol;
+	cr_assert_eq(compile_policy(&in, &c, err), 0, "compile: %s", err);
+	cr_assert_eq(egress_apply_handle(h->eg, handle, &c), 0, "egress_apply_handle");
+	compiled_free(&c);
+	policy_free(pol);
 }
 
 void h_start(struct harness *h, const char *policy_yaml, const struct egress_opts *opts)

@@ -51,6 +51,12 @@ void h_netns(void);
 void h_start(struct harness *h, const char *policy_yaml, const struct egress_opts *opts);
 /* Load and attach, but write no policy. */
 void h_start_empty(struct harness *h, const struct egress_opts *opts);
+/* Load and make the test cgroup, attach nothing (tests of many handles). */
+void h_start_bare(struct harness *h, const struct egress_opts *opts);
+/* mkdir the test cgroup's child NAME (if need be); its O_DIRECTORY fd. */
+int h_subcgroup(struct harness *h, const char *name);
+/* Compile POLICY (YAML text) and make it handle's policy in force. */
+void h_apply_handle(struct harness *h, __u32 handle, const char *policy_yaml);
 void h_stop(struct harness *h);
 
 /* Run the probe in a child inside the cgroup; 0 or the errno it got.

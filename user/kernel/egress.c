@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -13,7 +14,6 @@
 #include "log.h"
 
 #define NPROGS 11
-#define HANDLE 0 /* weir run: one cgroup, one handle */
 
 /* The policy in force: what to delete once the next one is in place. */
 struct generation {
@@ -23,13 +23,24 @@ struct generation {
 	__u32 *sets; /* local set index - 1 -> weir_portsets index */
 };
 
+/* One handle: one enforced cgroup. */
+struct handle {
+	bool used;
+	__u64 cgroup_id; /* 0: not attached */
+	struct bpf_link *links[NPROGS];
+	char *pin_dir;
+	struct generation gen;
+};
+
 struct egress {
 	struct egress_bpf *skel;
-	struct bpf_link *links[NPROGS];
+	struct handle *h;
+	__u32 nhandles;
 	__u8 *slot_used, *set_used;
 	__u32 nslots, nsets;
 	__u32 policy_gen; /* weir_slot.gen of the latest policy written */
-	struct generation gen;
+	__u32 one; /* the one-handle calls' handle; 0 until they need one */
+	struct egress_attach_cfg one_cfg;
 };
 
 int egress_task_info(void)
@@ -84,8 +95,9 @@ static int size_maps(struct egress_bpf *skel, const struct egress_opts *o)
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_lpm6, o->lpm_entries);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_portsets, o->portsets);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_slots, o->slots);
-	err = err ?: bpf_map__set_max_entries(skel->maps.weir_handles, 1);
-	if (!o->dns_port) { /* no resolver: keep the DNS maps tiny */
+	err = err ?: bpf_map__set_max_entries(skel->maps.weir_handles, o->handles);
+	err = err ?: bpf_map__set_max_entries(skel->maps.weir_counts, o->handles);
+	if (!o->dns_port && o->handles <= 2) { /* weir run with no resolver: tiny DNS maps */
 		err = err ?: bpf_map__set_max_entries(skel->maps.weir_learn, 1);
 		err = err ?: bpf_map__set_max_entries(skel->maps.weir_askers, 1);
 	}
@@ -110,7 +122,7 @@ static bool attach_type_supported(enum bpf_attach_type type)
 	return true;
 }
 
-/* The DNS hooks only when there is a resolver, and only those the kernel has. */
+/* Every program, the DNS hooks only where the kernel has them. */
 static void choose_programs(struct egress_bpf *skel, bool dns)
 {
 	static const struct {
@@ -131,7 +143,7 @@ static void choose_programs(struct egress_bpf *skel, bool dns)
 
 	for (i = 0; i < sizeof(dns_progs) / sizeof(dns_progs[0]); i++) {
 		struct bpf_program *p = *(struct bpf_program **)((char *)skel + dns_progs[i].off);
-		bool ok = dns && attach_type_supported(dns_progs[i].type);
+		bool ok = attach_type_supported(dns_progs[i].type);
 
 		if (dns && !ok)
 			pr_warn("this kernel lacks cgroup/%s: programs will see weir's resolver "
@@ -143,22 +155,33 @@ static void choose_programs(struct egress_bpf *skel, bool dns)
 
 int egress_open(const struct egress_opts *opts, struct egress **out)
 {
+	struct egress_opts o = *opts;
 	struct egress *e;
 	int err;
 
+	if (!o.handles)
+		o.handles = 2; /* "none" and the one-handle calls' */
+	if (o.pin_root)
+		return -EOPNOTSUPP;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	e->nslots = opts->slots;
-	e->nsets = opts->portsets;
+	e->nslots = o.slots;
+	e->nsets = o.portsets;
+	e->nhandles = o.handles;
 	e->slot_used = calloc(e->nslots, 1);
 	e->set_used = calloc(e->nsets, 1);
-	if (!e->slot_used || !e->set_used) {
+	e->h = calloc(e->nhandles, sizeof(*e->h));
+	if (!e->slot_used || !e->set_used || !e->h) {
 		err = -ENOMEM;
 		goto fail;
 	}
-	/* Index 0 means "none" in both: never hand it out. */
+	/* Index 0 means "none" in all three: never hand it out. */
 	e->slot_used[0] = e->set_used[0] = 1;
+	e->h[0].used = true;
+	e->one_cfg.dns_port = o.dns_port;
+	e->one_cfg.dns_ip4 = o.dns_ip4;
+	memcpy(e->one_cfg.dns_ip6, o.dns_ip6, sizeof(o.dns_ip6));
 
 	e->skel = egress_bpf__open();
 	if (!e->skel) {
@@ -166,17 +189,12 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 		pr_warn("cannot open the BPF object: %s\n", strerror(-err));
 		goto fail;
 	}
-	err = size_maps(e->skel, opts);
+	err = size_maps(e->skel, &o);
 	if (err)
 		goto fail;
-	e->skel->rodata->weir_cfg.handle = HANDLE;
-	e->skel->rodata->weir_cfg.wakeup_bytes = opts->ringbuf_bytes / 4;
-	e->skel->rodata->weir_cfg.task_info =
-		opts->task_info >= 0 ? opts->task_info : egress_task_info();
-	e->skel->rodata->weir_cfg.dns_port = opts->dns_port;
-	e->skel->rodata->weir_cfg.dns_ip4 = opts->dns_ip4;
-	memcpy(e->skel->rodata->weir_cfg.dns_ip6, opts->dns_ip6, sizeof(opts->dns_ip6));
-	choose_programs(e->skel, opts->dns_port != 0);
+	e->skel->rodata->weir_cfg.wakeup_bytes = o.ringbuf_bytes / 4;
+	e->skel->rodata->weir_cfg.task_info = o.task_info >= 0 ? o.task_info : egress_task_info();
+	choose_programs(e->skel, o.dns_port || o.handles > 2);
 	err = egress_bpf__load(e->skel);
 	if (err) {
 		pr_warn("cannot load the BPF programs: %s (run with -v for the verifier log)\n",
@@ -190,10 +208,16 @@ fail:
 	return err;
 }
 
-int egress_attach(struct egress *e, int cgroup_fd, const char *pin_dir)
+/*
+ * Every program, in the order they are attached: setsockopt first, as it
+ * is the one whose fail-closed default (no handle yet) changes nothing a
+ * policy would allow; the cgroup's storage is written right after it, so
+ * the others never see the cgroup without its handle.
+ */
+static void programs(const struct egress *e, struct bpf_program *p[NPROGS])
 {
-	char path[4096];
-	struct bpf_program *progs[NPROGS] = {
+	struct bpf_program *all[NPROGS] = {
+		e->skel->progs.weir_setsockopt,
 		e->skel->progs.weir_connect4,
 		e->skel->progs.weir_connect6,
 		e->skel->progs.weir_sendmsg4,
@@ -203,42 +227,178 @@ int egress_attach(struct egress *e, int cgroup_fd, const char *pin_dir)
 		e->skel->progs.weir_getpeer4,
 		e->skel->progs.weir_getpeer6,
 		e->skel->progs.weir_sock_create,
-		e->skel->progs.weir_setsockopt,
 		e->skel->progs.weir_egress,
 	};
-	int i, err;
 
-	/* bpf_link attachments are always multi-attach: a program attached
-	 * to a child cgroup adds to ours, it can never replace it. */
+	memcpy(p, all, sizeof(all));
+}
+
+static struct handle *handle_get(const struct egress *e, __u32 handle)
+{
+	if (!handle || handle >= e->nhandles || !e->h[handle].used)
+		return NULL;
+	return &e->h[handle];
+}
+
+int egress_handle_alloc(struct egress *e, __u32 *handle)
+{
+	__u32 i;
+
+	for (i = 1; i < e->nhandles; i++) {
+		if (!e->h[i].used) {
+			e->h[i].used = true;
+			*handle = i;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+static int cgroup_fd_id(int cgroup_fd, __u64 *id)
+{
+	struct stat st;
+
+	/* kernfs: the inode number is the cgroup id on 64-bit kernels. */
+	if (fstat(cgroup_fd, &st))
+		return -errno;
+	*id = st.st_ino;
+	return 0;
+}
+
+static int write_storage(struct egress *e, __u64 cgroup_id, __u32 handle,
+			 const struct egress_attach_cfg *cfg)
+{
+	struct weir_attach a = { .handle = handle };
+
+	if (cfg) {
+		a.dns_port = cfg->dns_port;
+		a.dns_ip4 = cfg->dns_ip4;
+		memcpy(a.dns_ip6, cfg->dns_ip6, sizeof(a.dns_ip6));
+	}
+	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_attach), &cgroup_id, &a, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/* Unpin (if pinned) and detach one link, whoever else holds it. */
+static void link_drop(struct bpf_link **l)
+{
+	if (!*l)
+		return;
+	if (bpf_link__pin_path(*l))
+		bpf_link__unpin(*l);
+	bpf_link__detach(*l);
+	bpf_link__destroy(*l);
+	*l = NULL;
+}
+
+static void handle_detach_links(struct handle *h)
+{
+	int i;
+
+	for (i = 0; i < NPROGS; i++)
+		link_drop(&h->links[i]);
+	h->cgroup_id = 0;
+}
+
+static int attach_one(struct bpf_program *prog, int cgroup_fd, const char *pin_dir,
+		      struct bpf_link **out)
+{
+	char path[4096];
+	int err;
+
+	*out = bpf_program__attach_cgroup(prog, cgroup_fd);
+	if (!*out) {
+		err = -errno;
+		pr_warn("cannot attach %s: %s\n", bpf_program__name(prog), strerror(-err));
+		return err;
+	}
+	if (!pin_dir)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_program__name(prog));
+	err = bpf_link__pin(*out, path);
+	if (err)
+		pr_warn("cannot pin %s: %s\n", path, strerror(-err));
+	return err;
+}
+
+int egress_attach_handle(struct egress *e, __u32 handle, int cgroup_fd,
+			 const struct egress_attach_cfg *cfg, const char *pin_dir)
+{
+	struct bpf_program *progs[NPROGS];
+	struct handle *h = handle_get(e, handle);
+	__u64 id = 0;
+	__u32 i;
+	int err;
+
+	if (!h)
+		return -EINVAL;
+	if (h->cgroup_id)
+		return -EBUSY;
+	err = cgroup_fd_id(cgroup_fd, &id);
+	if (err)
+		return err;
+	for (i = 1; i < e->nhandles; i++) {
+		if (e->h[i].cgroup_id == id) {
+			pr_warn("cgroup %llu is enforced by this weir already (handle %u)\n",
+				(unsigned long long)id, i);
+			return -EEXIST;
+		}
+	}
+	programs(e, progs);
+	h->cgroup_id = id;
 	for (i = 0; i < NPROGS; i++) {
 		if (!bpf_program__autoload(progs[i]))
 			continue;
-		e->links[i] = bpf_program__attach_cgroup(progs[i], cgroup_fd);
-		if (!e->links[i]) {
-			err = -errno;
-			pr_warn("cannot attach %s: %s\n", bpf_program__name(progs[i]),
-				strerror(-err));
-			return err;
+		err = attach_one(progs[i], cgroup_fd, pin_dir, &h->links[i]);
+		/* The storage exists once a program using it is attached. */
+		if (!err && i == 0) {
+			err = write_storage(e, id, handle, cfg);
+			if (err)
+				pr_warn("cannot write the cgroup's weir_attach storage: %s\n",
+					strerror(-err));
 		}
-		if (!pin_dir)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_program__name(progs[i]));
-		err = bpf_link__pin(e->links[i], path);
-		if (err) {
-			pr_warn("cannot pin %s: %s\n", path, strerror(-err));
-			return err;
+		if (err)
+			goto fail;
+	}
+	if (pin_dir) {
+		h->pin_dir = strdup(pin_dir);
+		if (!h->pin_dir) {
+			err = -ENOMEM;
+			goto fail;
 		}
 	}
 	return 0;
+fail:
+	handle_detach_links(h);
+	return err;
+}
+
+int egress_adopt(struct egress *e, int cgroup_fd, const char *pin_dir, __u32 *handle,
+		 struct egress_attach_cfg *cfg)
+{
+	return -EOPNOTSUPP;
+}
+
+int egress_attach(struct egress *e, int cgroup_fd, const char *pin_dir)
+{
+	int err = 0;
+
+	if (!e->one)
+		err = egress_handle_alloc(e, &e->one);
+	return err ?: egress_attach_handle(e, e->one, cgroup_fd, &e->one_cfg, pin_dir);
 }
 
 void egress_unpin(struct egress *e)
 {
-	int i;
+	__u32 i;
+	int j;
 
-	for (i = 0; e && i < NPROGS; i++)
-		if (e->links[i] && bpf_link__pin_path(e->links[i]))
-			bpf_link__unpin(e->links[i]);
+	for (i = 0; e && i < e->nhandles; i++) {
+		for (j = 0; j < NPROGS; j++)
+			if (e->h[i].links[j] && bpf_link__pin_path(e->h[i].links[j]))
+				bpf_link__unpin(e->h[i].links[j]);
+	}
 }
 
 static int alloc_index(__u8 *used, __u32 n, __u32 *idx)
@@ -434,15 +594,17 @@ static int copy_compiled(const struct compiled *src, struct compiled *dst)
 	return 0;
 }
 
-int egress_apply(struct egress *e, const struct compiled *c)
+int egress_apply_handle(struct egress *e, __u32 handle, const struct compiled *c)
 {
-	struct generation g = {};
 	struct weir_slot s = { .flags = WEIR_SF_LOADED | (c->audit ? WEIR_SF_AUDIT : 0) |
 					(c->ping ? WEIR_SF_PING : 0),
 			       .gen = ++e->policy_gen };
-	__u32 handle = HANDLE;
+	struct handle *h = handle_get(e, handle);
+	struct generation g = {};
 	int err;
 
+	if (!h)
+		return -EINVAL;
 	err = copy_compiled(c, &g.c);
 	if (err)
 		return err;
@@ -461,16 +623,128 @@ int egress_apply(struct egress *e, const struct compiled *c)
 		release_generation(e, &g);
 		return err;
 	}
-	if (e->gen.live)
-		release_generation(e, &e->gen);
-	e->gen = g;
-	e->gen.live = true;
+	if (h->gen.live)
+		release_generation(e, &h->gen);
+	h->gen = g;
+	h->gen.live = true;
 	return 0;
+}
+
+int egress_apply(struct egress *e, const struct compiled *c)
+{
+	int err = 0;
+
+	if (!e->one)
+		err = egress_handle_alloc(e, &e->one);
+	return err ?: egress_apply_handle(e, e->one, c);
+}
+
+/* Keys of weir_learn that belong to handle, deleted. */
+static void learn_forget(struct egress *e, __u32 handle)
+{
+	int fd = bpf_map__fd(e->skel->maps.weir_learn);
+	struct weir_learn_key k, next, *del = NULL, *more;
+	size_t n = 0, cap = 0, i;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (next.handle != handle)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			more = realloc(del, cap * sizeof(*del));
+			if (!more)
+				break;
+			del = more;
+		}
+		del[n++] = next;
+	}
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &del[i]);
+	free(del);
+}
+
+static void counts_reset(struct egress *e, __u32 handle)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct weir_counts *zero;
+
+	if (ncpu <= 0)
+		return;
+	zero = calloc(ncpu, sizeof(*zero));
+	if (zero)
+		bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_counts), &handle, zero, BPF_ANY);
+	free(zero);
+}
+
+void egress_detach_handle(struct egress *e, __u32 handle)
+{
+	struct handle *h = handle_get(e, handle);
+	__u32 none = 0;
+
+	if (!h)
+		return;
+	handle_detach_links(h);
+	/* Detached first: no cgroup runs with this handle any more. */
+	bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_handles), &handle, &none, BPF_ANY);
+	if (h->gen.live)
+		release_generation(e, &h->gen);
+	learn_forget(e, handle);
+	counts_reset(e, handle);
+	free(h->pin_dir);
+	memset(h, 0, sizeof(*h));
+	if (e->one == handle)
+		e->one = 0;
+}
+
+__u64 egress_handle_cgroup(const struct egress *e, __u32 handle)
+{
+	const struct handle *h = handle_get(e, handle);
+
+	return h ? h->cgroup_id : 0;
+}
+
+int egress_counts(const struct egress *e, __u32 handle, struct weir_counts *out)
+{
+	int ncpu = libbpf_num_possible_cpus(), i, err = 0;
+	struct weir_counts *v;
+
+	memset(out, 0, sizeof(*out));
+	if (ncpu <= 0)
+		return ncpu ?: -EINVAL;
+	v = calloc(ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.weir_counts), &handle, v))
+		err = -errno;
+	for (i = 0; !err && i < ncpu; i++) {
+		out->allow += v[i].allow;
+		out->deny += v[i].deny;
+		out->would_deny += v[i].would_deny;
+		out->dns += v[i].dns;
+	}
+	free(v);
+	return err;
+}
+
+static __u64 decisions(const struct egress *e)
+{
+	struct weir_counts c;
+	__u64 sum = 0;
+	__u32 i;
+
+	for (i = 0; i < e->nhandles; i++)
+		if (e->h[i].used && !egress_counts(e, i, &c))
+			sum += c.allow + c.deny + c.would_deny + c.dns;
+	return sum;
 }
 
 int egress_learn_set(struct egress *e, struct weir_learn_key *k, const struct weir_learn_val *v)
 {
-	k->handle = HANDLE;
+	if (!k->handle)
+		k->handle = e->one;
 	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_learn), k, v, BPF_ANY))
 		return -errno;
 	return 0;
@@ -478,7 +752,8 @@ int egress_learn_set(struct egress *e, struct weir_learn_key *k, const struct we
 
 int egress_learn_del(struct egress *e, struct weir_learn_key *k)
 {
-	k->handle = HANDLE;
+	if (!k->handle)
+		k->handle = e->one;
 	if (bpf_map_delete_elem(bpf_map__fd(e->skel->maps.weir_learn), k) && errno != ENOENT)
 		return -errno;
 	return 0;
@@ -502,6 +777,8 @@ __u64 egress_stat(const struct egress *e, __u32 stat)
 	__u64 *vals, sum = 0;
 	int i;
 
+	if (stat == WEIR_STAT_DECISIONS)
+		return decisions(e);
 	if (ncpu <= 0)
 		return 0;
 	vals = calloc(ncpu, sizeof(*vals));
@@ -516,12 +793,8 @@ __u64 egress_stat(const struct egress *e, __u32 stat)
 
 void egress_detach(struct egress *e)
 {
-	int i;
-
-	for (i = 0; i < NPROGS; i++) {
-		bpf_link__destroy(e->links[i]);
-		e->links[i] = NULL;
-	}
+	if (e->one)
+		handle_detach_links(&e->h[e->one]);
 }
 
 __u64 egress_map_bytes(const struct egress *e)
@@ -544,20 +817,41 @@ __u64 egress_map_bytes(const struct egress *e)
 	return sum;
 }
 
-void egress_destroy(struct egress *e)
+/* Free what this process holds; detach: every link too, else only those
+ * no pin keeps. */
+static void egress_free(struct egress *e, bool detach)
 {
-	int i;
+	__u32 i;
+	int j;
 
 	if (!e)
 		return;
-	for (i = 0; i < NPROGS; i++)
-		bpf_link__destroy(e->links[i]);
-	if (e->gen.live) {
-		free(e->gen.sets);
-		compiled_free(&e->gen.c);
+	for (i = 0; e->h && i < e->nhandles; i++) {
+		struct handle *h = &e->h[i];
+
+		if (detach)
+			handle_detach_links(h);
+		for (j = 0; j < NPROGS; j++)
+			bpf_link__destroy(h->links[j]);
+		if (h->gen.live) {
+			free(h->gen.sets);
+			compiled_free(&h->gen.c);
+		}
+		free(h->pin_dir);
 	}
 	egress_bpf__destroy(e->skel);
+	free(e->h);
 	free(e->slot_used);
 	free(e->set_used);
 	free(e);
+}
+
+void egress_destroy(struct egress *e)
+{
+	egress_free(e, true);
+}
+
+void egress_close(struct egress *e)
+{
+	egress_free(e, false);
 }

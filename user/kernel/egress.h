@@ -1,31 +1,55 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Userspace side of bpf/egress.bpf.c: load the programs, attach them to a
- * cgroup, write compiled policies into the maps, read the counters.
+ * Userspace side of bpf/egress.bpf.c: load the programs once, attach them
+ * to any number of cgroups, write compiled policies into the maps, read the
+ * counters.
  *
- * One struct egress owns the maps; each enforced cgroup is one handle with
- * its own attachment (weir run uses handle 0). Writing a policy never edits
- * the one in force: it fills a free slot and then flips the handle.
+ * One struct egress owns the maps and the programs (one verifier run). Each
+ * enforced cgroup is one *handle*: its links, its policy, its learned
+ * addresses, its counters; the cgroup's weir_attach storage names the
+ * handle and the cgroup's resolver. Writing a policy never edits the one in
+ * force: it fills a free slot and then flips the handle.
+ *
+ * weir run uses the one-handle calls (egress_attach, egress_apply, ...):
+ * wrappers around a handle of their own, allocated on first use.
  */
 #ifndef WEIR_EGRESS_USER_H
 #define WEIR_EGRESS_USER_H
 
 #include <stdbool.h>
 #include <linux/types.h>
+#include <weir/egress.h>
 
 #include "compile.h"
 
 struct egress;
 
 struct egress_opts {
-	__u32 lpm_entries; /* per family, room for two generations */
+	__u32 lpm_entries; /* per family, room for two generations (a cap: no prealloc) */
 	__u32 portsets;
-	__u32 slots;
+	__u32 slots; /* policies at once: 2 per handle (in force, next) + 1 */
+	__u32 handles; /* attachments at once + 1 (handle 0 is "none"); 0: 2 */
 	__u32 ringbuf_bytes; /* power of two, >= page size */
 	int task_info; /* enum weir_task_info, or -1: probe */
-	__u16 dns_port; /* weir's resolver: port 53 is redirected here; 0: off */
+	/*
+	 * NULL: nothing pinned. Else the maps are pinned in PIN_ROOT/maps and,
+	 * when they are already there (a restarted daemon), reused: a map of
+	 * another size or layout (WEIR_MAP_ABI) fails egress_open with a
+	 * message, and nothing attached is touched.
+	 */
+	const char *pin_root;
+	/* The resolver of the one-handle egress_attach() (weir run); 0: none.
+	 * Attachments made with egress_attach_handle() bring their own. */
+	__u16 dns_port;
 	__u32 dns_ip4; /* network order */
 	__u32 dns_ip6[4];
+};
+
+/* One attachment's resolver, as its cgroup's programs redirect DNS to it. */
+struct egress_attach_cfg {
+	__u16 dns_port; /* 0: no resolver for this cgroup (DNS judged by policy) */
+	__u32 dns_ip4; /* network order, 127.0.0.1 */
+	__u32 dns_ip6[4]; /* ::1 (or ::ffff:127.0.0.1 with no IPv6 resolver) */
 };
 
 /* Can this kernel run weir at all? 0, or -EOPNOTSUPP with why[] filled. */
@@ -34,25 +58,70 @@ int egress_supported(char *why, size_t len);
 int egress_task_info(void);
 
 int egress_open(const struct egress_opts *opts, struct egress **out);
-/* Attach the programs to cgroup_fd (bpf_link, multi-attach), pinning each
- * link in pin_dir (if not NULL) so that they outlive this process. */
+
+/* A free handle (no policy, not attached); -ENOSPC when all are taken. */
+int egress_handle_alloc(struct egress *e, __u32 *handle);
+/*
+ * Attach every program to cgroup_fd as bpf_links (multi-attach: a child
+ * cgroup's programs add to these, never replace them), pin them in pin_dir
+ * (an existing directory; NULL: not pinned), then write the cgroup's
+ * weir_attach storage: until then the cgroup fails closed.
+ */
+int egress_attach_handle(struct egress *e, __u32 handle, int cgroup_fd,
+			 const struct egress_attach_cfg *cfg, const char *pin_dir);
+/*
+ * A restarted daemon (egress_opts.pin_root, maps reused): take over the
+ * links pinned in pin_dir for cgroup_fd (bpf_link_update them to this
+ * process's programs), read the cgroup's storage (handle, resolver) into
+ * *handle and *cfg, and own that handle and its policy from now on. Links
+ * missing from pin_dir (programs this version added) are attached and
+ * pinned. Nothing is detached at any moment; on failure the pinned links
+ * go on enforcing as they were. Adopt every attachment before making new
+ * ones: a handle whose storage still says 0 gets a fresh one here.
+ */
+int egress_adopt(struct egress *e, int cgroup_fd, const char *pin_dir, __u32 *handle,
+		 struct egress_attach_cfg *cfg);
+/* Make `c` the policy in force for handle, atomically. */
+int egress_apply_handle(struct egress *e, __u32 handle, const struct compiled *c);
+/*
+ * Detach the handle's links (unpinned first; the pin directory itself is the
+ * caller's), drop its policy, learned addresses and counters, free it. Also
+ * for a handle found in reused maps but never adopted (its cgroup is gone).
+ */
+void egress_detach_handle(struct egress *e, __u32 handle);
+/* The decisions taken for handle, summed over CPUs. */
+int egress_counts(const struct egress *e, __u32 handle, struct weir_counts *out);
+/* The id of the cgroup handle is attached to, or 0. */
+__u64 egress_handle_cgroup(const struct egress *e, __u32 handle);
+
+/* The one-handle calls (weir run, tests, bench): attach the programs to
+ * cgroup_fd with opts' resolver, pinning each link in pin_dir (if not NULL)
+ * so that they outlive this process. */
 int egress_attach(struct egress *e, int cgroup_fd, const char *pin_dir);
-/* Unpin the links (they detach when this process lets go of them). */
+/* Unpin every link (they detach when this process lets go of them). */
 void egress_unpin(struct egress *e);
 /* Detach from the cgroup, keep the maps and the policy (benchmarks). */
 void egress_detach(struct egress *e);
-/* Kernel memory of the maps (fdinfo memlock), in bytes. */
-__u64 egress_map_bytes(const struct egress *e);
 /* Make `c` the policy in force, atomically. */
 int egress_apply(struct egress *e, const struct compiled *c);
+
+/* Kernel memory of the maps (fdinfo memlock), in bytes. */
+__u64 egress_map_bytes(const struct egress *e);
 int egress_events_fd(const struct egress *e);
-/* Learned addresses (weir_learn); handle is filled in by these. */
+/* Learned addresses (weir_learn) of handle k->handle; 0 there means the
+ * one-handle calls' handle. */
 int egress_learn_set(struct egress *e, struct weir_learn_key *k, const struct weir_learn_val *v);
 int egress_learn_del(struct egress *e, struct weir_learn_key *k);
 /* Who sent the DNS query on socket `cookie` (weir_askers). */
 int egress_asker(struct egress *e, __u64 cookie, struct weir_asker *out);
+/* enum weir_stat; WEIR_STAT_DECISIONS is the sum of every handle's counts. */
 __u64 egress_stat(const struct egress *e, __u32 stat);
-/* Detach and free; NULL-safe. */
+/* Detach every link this process holds (unpinning them) and free; NULL-safe. */
 void egress_destroy(struct egress *e);
+/*
+ * Free, detaching nothing that is pinned: what kill -9 does to a daemon.
+ * Pinned links go on enforcing with the pinned maps. NULL-safe.
+ */
+void egress_close(struct egress *e);
 
 #endif /* WEIR_EGRESS_USER_H */

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Tier 2, one load serving many cgroups: the programs of ONE egress object
+ * attached to several cgroups, each with its own handle and policy. Each
+ * cgroup is judged by its own policy only (the cgroup storage says which),
+ * a cgroup below an attached one by its ancestor's, and detaching one
+ * leaves the others as they were.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+static const char *const policy_a =
+	"version: 1\n"
+	"loopback: deny\n"
+	"allow:\n"
+	"  - ip: 192.0.2.1\n"
+	"    ports: [8080]\n";
+
+static const char *const policy_b =
+	"version: 1\n"
+	"loopback: deny\n"
+	"allow:\n"
+	"  - ip: 203.0.113.9\n"
+	"    ports: [8080]\n";
+
+static struct harness h;
+static int fa = -1, fb = -1;
+static __u32 ha, hb;
+
+static void setup(void)
+{
+	struct egress_opts o = { .lpm_entries = 1024, .portsets = 64, .slots = 16, .handles = 8,
+				 .ringbuf_bytes = 1 << 20, .task_info = -1 };
+
+	h_netns();
+	h_start_bare(&h, &o);
+	fa = h_subcgroup(&h, "a");
+	fb = h_subcgroup(&h, "b");
+	cr_assert_eq(egress_handle_alloc(h.eg, &ha), 0);
+	cr_assert_eq(egress_handle_alloc(h.eg, &hb), 0);
+	cr_assert_neq(ha, hb);
+	cr_assert_eq(egress_attach_handle(h.eg, ha, fa, NULL, NULL), 0);
+	cr_assert_eq(egress_attach_handle(h.eg, hb, fb, NULL, NULL), 0);
+	h_apply_handle(&h, ha, policy_a);
+	h_apply_handle(&h, hb, policy_b);
+}
+
+static void teardown(void)
+{
+	close(fa);
+	close(fb);
+	h_stop(&h);
+}
+
+TestSuite(handles, .init = setup, .fini = teardown, .timeout = 30);
+
+/* A TCP connect + send from cgroup CG to ADDR:8080: the errno, and whether
+ * the bytes arrived. */
+static int tcp_from(const char *cg, const char *addr, bool *arrived)
+{
+	struct probe p = { P_TCP, AF_INET, addr, 8080, 0, cg };
+	int l = h_listen_tcp(addr, 8080), ret;
+
+	ret = h_probe(&h, &p, NULL);
+	*arrived = h_tcp_got(l);
+	close(l);
+	return ret;
+}
+
+static void expect_allowed(const char *cg, const char *addr, __u32 handle)
+{
+	bool arrived;
+
+	cr_assert_eq(tcp_from(cg, addr, &arrived), 0, "%s -> %s", cg, addr);
+	cr_assert(arrived, "%s -> %s: allowed bytes did not arrive", cg, addr);
+	cr_expect_eq(h_events(&h)->handle, handle, "%s -> %s: the event's handle", cg, addr);
+}
+
+static void expect_refused(const char *cg, const char *addr, __u32 handle, __u8 reason)
+{
+	bool arrived;
+
+	cr_assert_eq(tcp_from(cg, addr, &arrived), EPERM, "%s -> %s", cg, addr);
+	cr_assert_not(arrived, "%s -> %s: denied bytes arrived", cg, addr);
+	cr_expect_eq(h_events(&h)->handle, handle, "%s -> %s: the event's handle", cg, addr);
+	cr_expect_eq(h_events(&h)->reason, reason, "%s -> %s: reason %u", cg, addr,
+		     h_events(&h)->reason);
+}
+
+static void expect_denied(const char *cg, const char *addr, __u32 handle)
+{
+	expect_refused(cg, addr, handle, WEIR_R_NO_MATCH);
+}
+
+Test(handles, two_cgroups_one_load_each_sees_only_its_own_policy)
+{
+	expect_allowed("a", "192.0.2.1", ha);
+	expect_denied("a", "203.0.113.9", ha);
+	expect_allowed("b", "203.0.113.9", hb);
+	expect_denied("b", "192.0.2.1", hb);
+}
+
+Test(handles, nested_cgroup_is_judged_by_its_ancestors_policy)
+{
+	close(h_subcgroup(&h, "a/inner"));
+	close(h_subcgroup(&h, "a/inner/deeper"));
+	expect_allowed("a/inner/deeper", "192.0.2.1", ha);
+	expect_denied("a/inner/deeper", "203.0.113.9", ha);
+	expect_allowed("b/inner", "203.0.113.9", hb);
+	expect_denied("b/inner", "192.0.2.1", hb);
+}
+
+Test(handles, counts_are_per_handle)
+{
+	struct weir_counts ca, cb;
+
+	expect_allowed("a", "192.0.2.1", ha);
+	expect_allowed("a", "192.0.2.1", ha);
+	expect_denied("a", "203.0.113.9", ha);
+	expect_denied("b", "192.0.2.1", hb);
+	cr_assert_eq(egress_counts(h.eg, ha, &ca), 0);
+	cr_assert_eq(egress_counts(h.eg, hb, &cb), 0);
+	cr_expect_eq(ca.allow, 2);
+	cr_expect_eq(ca.deny, 1);
+	cr_expect_eq(cb.allow, 0);
+	cr_expect_eq(cb.deny, 1);
+	cr_expect_eq(ca.would_deny + ca.dns + cb.would_deny + cb.dns, 0);
+	cr_expect_eq(egress_stat(h.eg, WEIR_STAT_DECISIONS), 4, "the sum of every handle's");
+}
+
+Test(handles, reload_of_one_handle_leaves_the_other)
+{
+	h_apply_handle(&h, ha, policy_b);
+	expect_allowed("a", "203.0.113.9", ha);
+	expect_denied("a", "192.0.2.1", ha);
+	expect_allowed("b", "203.0.113.9", hb);
+	expect_denied("b", "192.0.2.1", hb);
+}
+
+Test(handles, detach_of_one_handle_leaves_the_other_enforced)
+{
+	struct weir_counts c;
+	bool arrived;
+
+	expect_denied("a", "203.0.113.9", ha);
+	egress_detach_handle(h.eg, ha);
+	cr_expect_eq(egress_handle_cgroup(h.eg, ha), 0);
+	cr_assert_eq(tcp_from("a", "203.0.113.9", &arrived), 0, "a is no longer enforced");
+	cr_assert(arrived);
+	expect_denied("b", "192.0.2.1", hb);
+	expect_allowed("b", "203.0.113.9", hb);
+	/* The freed handle comes back clean: no counts, no policy. */
+	cr_assert_eq(egress_handle_alloc(h.eg, &ha), 0);
+	cr_assert_eq(egress_counts(h.eg, ha, &c), 0);
+	cr_expect_eq(c.allow + c.deny, 0);
+	cr_assert_eq(egress_attach_handle(h.eg, ha, fa, NULL, NULL), 0);
+	/* attached, no policy: fails closed */
+	expect_refused("a", "192.0.2.1", ha, WEIR_R_NO_POLICY);
+}
+
+Test(handles, the_same_cgroup_twice_is_refused)
+{
+	__u32 hc;
+
+	cr_assert_eq(egress_handle_alloc(h.eg, &hc), 0);
+	cr_expect_eq(egress_attach_handle(h.eg, hc, fa, NULL, NULL), -EEXIST);
+	cr_expect_eq(egress_attach_handle(h.eg, 0, fa, NULL, NULL), -EINVAL, "handle 0 is none");
+	cr_expect_eq(egress_attach_handle(h.eg, ha, fb, NULL, NULL), -EBUSY, "attached already");
+}
+
+static __u64 boot_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Addresses learned for one handle serve that handle only, and go with it:
+ * the next cgroup given the same handle number does not inherit them. */
+Test(handles, learned_addresses_are_per_handle_and_go_with_it)
+{
+	struct weir_learn_key k = { .handle = ha, .family = AF_INET };
+	struct weir_learn_val v = { .n = 1, .domain_id = 1, .expires_ns = boot_ns() + 60000000000ULL };
+	__u32 again;
+
+	v.r[0] = (struct weir_portrange){ .lo = 8080, .hi = 8080, .protos = WEIR_P_TCP,
+					  .rule = WEIR_RULE_ID(WEIR_RK_ALLOW, 0) };
+	h_addr("198.51.100.8", k.addr);
+	cr_assert_eq(egress_learn_set(h.eg, &k, &v), 0);
+	expect_allowed("a", "198.51.100.8", ha);
+	expect_denied("b", "198.51.100.8", hb);
+	egress_detach_handle(h.eg, ha);
+	cr_assert_eq(egress_handle_alloc(h.eg, &again), 0);
+	cr_assert_eq(again, ha, "the lowest free handle is given again");
+	cr_assert_eq(egress_attach_handle(h.eg, again, fa, NULL, NULL), 0);
+	h_apply_handle(&h, again, policy_a);
+	expect_denied("a", "198.51.100.8", again);
+}
