@@ -93,6 +93,10 @@ LIB_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS)) $(OUT)/user/policy/
 LIB := $(OUT)/libweir.a
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
+# The daemon's API layer against a stand-in core: a binary of its own, so its
+# daemon_* never meet the real core's in libweir.a (only api.o, metrics.o,
+# notify.o and client.o are taken from it).
+API_TEST_SRCS := $(wildcard tests/unit/api/*.c)
 BPFT_SRCS := $(wildcard tests/bpf/*.c)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 ADV_SRCS := $(wildcard tests/adversarial/*.c)
@@ -150,11 +154,15 @@ $(OUT)/weir: $(OUT)/user/cli/main.o $(LIB)
 # --- tests ----------------------------------------------------------------
 # Tests use positional initialisers for short probe tables.
 $(OUT)/tests/%.o: tests/%.c $(SKELS) | $(OUT)/tests/unit $(OUT)/tests/bpf $(OUT)/tests/tools \
-		$(OUT)/tests/adversarial
+		$(OUT)/tests/adversarial $(OUT)/tests/unit/api
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(WEIR_CFLAGS) -Wno-missing-field-initializers -c $< -o $@
 
 $(OUT)/tests/unit-tests: $(patsubst tests/%.c,$(OUT)/tests/%.o,$(UNIT_SRCS)) $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcriterion -o $@
+
+$(OUT)/tests/api-tests: $(patsubst tests/%.c,$(OUT)/tests/%.o,$(API_TEST_SRCS)) $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -lcriterion -o $@
 
@@ -180,15 +188,17 @@ $(OUT)/bin/%: $(OUT)/tests/tools/%.o | $(OUT)/bin
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
 .PHONY: tests-build test test-unit test-bpf test-e2e test-adversarial test-build
-tests-build: $(OUT)/weir $(OUT)/tests/unit-tests $(OUT)/tests/bpf-tests $(TOOLS)
+tests-build: $(OUT)/weir $(OUT)/tests/unit-tests $(OUT)/tests/api-tests $(OUT)/tests/bpf-tests \
+	$(TOOLS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests-build
 	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-e2e test-adversarial test-build
 
-test-unit: $(OUT)/tests/unit-tests
+test-unit: $(OUT)/tests/unit-tests $(OUT)/tests/api-tests
 	$(Q)echo "== tier 1: unit tests (no privileges)"
 	$(Q)$< --jobs 2
+	$(Q)$(OUT)/tests/api-tests --jobs 2
 
 test-bpf: $(OUT)/tests/bpf-tests $(TOOLS)
 	$(Q)echo "== tier 2: BPF tests (root, real cgroups, private network namespaces)"
@@ -273,7 +283,7 @@ clean:
 	rm -rf $(OUT)
 
 $(OUT)/bpf $(OUT)/bin $(OUT)/user $(OUT)/tests/unit $(OUT)/tests/bpf $(OUT)/tests/tools \
-		$(OUT)/tests/adversarial:
+		$(OUT)/tests/adversarial $(OUT)/tests/unit/api:
 	$(Q)mkdir -p $@
 
--include $(wildcard $(OUT)/bpf/*.d $(OUT)/user/*/*.d $(OUT)/tests/*/*.d)
+-include $(wildcard $(OUT)/bpf/*.d $(OUT)/user/*/*.d $(OUT)/tests/*/*.d $(OUT)/tests/*/*/*.d)

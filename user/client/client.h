@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The client side of weir daemon's API (docs/daemon.md, "API"): HTTP/1.1
+ * over the daemon's unix socket with libcurl, JSON with json-c. Used by
+ * weir attach, detach, ps and reload, and by weir run when a daemon answers.
+ */
+#ifndef WEIR_CLIENT_H
+#define WEIR_CLIENT_H
+
+#include <stddef.h>
+#include <json-c/json.h>
+
+#define CLIENT_SOCKET_DEFAULT "/run/weir/weir.sock"
+#define CLIENT_SOCKET_ENV "WEIR_SOCKET"
+#define CLIENT_ERR_LEN 1024
+
+/* The daemon's socket: OPT (--socket), else $WEIR_SOCKET, else the default. */
+const char *client_socket(const char *opt);
+
+/*
+ * METHOD PATH on the daemon at SOCKET, BODY (NULL: none) sent as JSON.
+ * 0: *status is the HTTP status and *reply the JSON it answered (put it
+ * when done), whatever the status. Else -errno and err says, in words a
+ * user can act on:
+ *   -ENOENT, -ECONNREFUSED  no daemon answers there (and how to start one)
+ *   -EACCES                 not root: the socket is root's
+ *   -EPROTO                 the answer is not the daemon's JSON
+ */
+int client_call(const char *socket, const char *method, const char *path, json_object *body,
+		long *status, json_object **reply, char *err, size_t len);
+
+/* The message of an error reply ({"error": "..."}), else a fallback. */
+const char *client_error(json_object *reply);
+
+#endif /* WEIR_CLIENT_H */
