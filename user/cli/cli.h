@@ -10,5 +10,10 @@ int cli_usage_error(const char *msg);
 
 int cmd_run(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+/* Clients of weir daemon (daemonctl.c). */
+int cmd_attach(int argc, char **argv);
+int cmd_detach(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
 
 #endif /* WEIR_CLI_H */
