@@ -7,7 +7,8 @@
 #   make demo       deps + build + the self-contained demo (root)
 #   make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from the running kernel
 #   make install    PREFIX=/usr/local DESTDIR=: the binary, weir(8), bash and
-#                   zsh completion, the shipped policies, the docs
+#                   zsh completion, the shipped policies, the docs, the
+#                   systemd unit and the example Prometheus alerts
 #   make uninstall  the same PREFIX and DESTDIR: remove what install put there
 #   make man        re-render docs/man/weir.8 from weir.8.scd (needs scdoc)
 #   V=1             show the commands
@@ -57,6 +58,9 @@ POLICYDIR ?= $(DATADIR)/weir/policies
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 # Debian's zsh looks in /usr/share/zsh/vendor-completions for PREFIX=/usr.
 ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
+# systemd reads /usr/local/lib/systemd/system too.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+ALERTSDIR ?= $(DATADIR)/weir/prometheus
 OUT := build
 CLANG ?= clang
 CC ?= cc
@@ -258,14 +262,21 @@ install: $(OUT)/weir
 	install -m 0644 $(POLICIES) $(DESTDIR)$(POLICYDIR)/
 	install -m 0644 deploy/completion/weir.bash $(DESTDIR)$(BASHCOMPDIR)/weir
 	install -m 0644 deploy/completion/_weir $(DESTDIR)$(ZSHCOMPDIR)/_weir
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(ALERTSDIR)
+	sed 's|/usr/local/bin/weir|$(BINDIR)/weir|g' deploy/systemd/weir.service \
+		>$(DESTDIR)$(SYSTEMDUNITDIR)/weir.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/weir.service
+	install -m 0644 deploy/prometheus/weir-alerts.yml $(DESTDIR)$(ALERTSDIR)/
 
 # Only what install put there, and the directories that are weir's own.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/weir $(DESTDIR)$(MANDIR)/man8/weir.8 \
 		$(DESTDIR)$(BASHCOMPDIR)/weir $(DESTDIR)$(ZSHCOMPDIR)/_weir \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/weir.service $(DESTDIR)$(ALERTSDIR)/weir-alerts.yml \
 		$(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS))) \
 		$(addprefix $(DESTDIR)$(POLICYDIR)/,$(notdir $(POLICIES)))
-	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(POLICYDIR) $(dir $(DESTDIR)$(POLICYDIR)) 2>/dev/null
+	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(POLICYDIR) $(DESTDIR)$(ALERTSDIR) \
+		$(dir $(DESTDIR)$(POLICYDIR)) 2>/dev/null
 
 # The rendered page is checked in: building weir needs no scdoc. The date in
 # it is the source's last commit, so re-rendering changes nothing else.

@@ -67,13 +67,66 @@ _weir_run() {
 		--preserve-env --setenv --quiet --verbose --help --' -- "$cur")
 }
 
+# The daemon's policy names: NAME.yaml in its default policy directory.
+_weir_daemon_policies() {
+	local f
+	for f in /etc/weir/policies/*.yaml; do
+		[ -e "$f" ] && f=${f##*/} && echo "${f%.yaml}"
+	done
+}
+
+# The cgroup2 mount, as weir finds it: the first in mountinfo.
+_weir_cgroup2() {
+	awk '{ for (i = 7; i < NF; i++) if ($i == "-") break }
+		$(i + 1) == "cgroup2" { print $5; exit }' /proc/self/mountinfo
+}
+
+# weir daemon, attach, detach, ps, reload: OPTIONS (the words that take an
+# argument in TAKES) and what the operand is.
+_weir_ctl() {
+	local cur=$1 prev=$2 opts=$3 operand=$4
+	case $prev in
+	--socket | --events)
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		return
+		;;
+	--policy-dir | --state-dir)
+		mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+		return
+		;;
+	-p | --policy)
+		mapfile -t COMPREPLY < <(compgen -W "$(_weir_daemon_policies)" -- "$cur"
+			compgen -f -X '!*.y*ml' -- "$cur"; compgen -d -- "$cur")
+		return
+		;;
+	--name | --metrics)
+		return
+		;;
+	esac
+	if [[ $cur == -* || -z $operand ]]; then
+		mapfile -t COMPREPLY < <(compgen -W "$opts --help" -- "$cur")
+	elif [ "$operand" = cgroup ]; then
+		# absolute, or relative to the cgroup2 mount
+		if [[ $cur == /* ]]; then
+			mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+		else
+			mapfile -t COMPREPLY < <(cd "$(_weir_cgroup2)" 2>/dev/null &&
+				compgen -d -- "$cur")
+		fi
+	elif [ "$operand" = attached ]; then
+		# what the daemon enforces on, as weir ps lists it (root only)
+		mapfile -t COMPREPLY < <(compgen -W "$("${COMP_WORDS[0]}" ps 2>/dev/null |
+			awk 'NR > 1 { print $1 }')" -- "$cur")
+	fi
+}
+
 _weir() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
 
 	COMPREPLY=()
 	if ((COMP_CWORD == 1)); then
-		mapfile -t COMPREPLY < <(compgen -W 'run policy status cleanup version help
-			--help --version' -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W 'run policy status cleanup daemon attach detach
+			ps reload version help --help --version' -- "$cur")
 		return
 	fi
 	case ${COMP_WORDS[1]} in
@@ -97,6 +150,21 @@ _weir() {
 		# the stale runs, as weir status names them
 		mapfile -t COMPREPLY < <(compgen -W "--help $("${COMP_WORDS[0]}" status 2>/dev/null |
 			awk '$2 == "STALE" { print $1 }')" -- "$cur")
+		;;
+	daemon)
+		_weir_ctl "$cur" "$prev" '--socket --policy-dir --metrics --events --state-dir' ''
+		;;
+	attach)
+		_weir_ctl "$cur" "$prev" '--socket --policy --name' cgroup
+		;;
+	detach)
+		_weir_ctl "$cur" "$prev" '--socket' attached
+		;;
+	ps)
+		_weir_ctl "$cur" "$prev" '--socket --json' ''
+		;;
+	reload)
+		_weir_ctl "$cur" "$prev" '--socket' ''
 		;;
 	version | help)
 		((COMP_CWORD == 2)) && mapfile -t COMPREPLY < <(compgen -W '--help' -- "$cur")

@@ -12,7 +12,9 @@
 #    as the user.
 # 2. `make install DESTDIR=... PREFIX=/usr` puts every file in place, the man
 #    page renders and names every command and option, the bash completion
-#    loads and completes, `make uninstall` removes all of it.
+#    loads and completes, the systemd unit names the installed binary and
+#    passes `systemd-analyze verify` (where there is one), `make uninstall`
+#    removes all of it.
 # 3. `weir --version` is the build's `git describe`.
 #
 # Prints "ok - NAME" / "not ok - NAME: WHY" per check, exits 1 on a failure.
@@ -93,6 +95,8 @@ installed_files() {
 	echo usr/share/man/man8/weir.8
 	echo usr/share/bash-completion/completions/weir
 	echo usr/share/zsh/site-functions/_weir
+	echo usr/lib/systemd/system/weir.service
+	echo usr/share/weir/prometheus/weir-alerts.yml
 	for f in "$SRC"/policy/*.yaml; do
 		echo "usr/share/weir/policies/${f##*/}"
 	done
@@ -120,7 +124,8 @@ test_install() {
 	[ -s "$TMP/man.err" ] && t_why "man warnings: $(t_tail "$TMP/man.err")"
 	grep -q '^NAME' <<<"$rendered" && grep -q 'weir - confine' <<<"$rendered" ||
 		t_why "the page does not render (no NAME section)"
-	for opt in $("$DEST/usr/bin/weir" run --help | grep -oE -- '--[a-z][a-z-]+' | sort -u) \
+	for opt in $(for c in run daemon attach detach ps reload; do
+		"$DEST/usr/bin/weir" "$c" --help 2>/dev/null; done | grep -oE -- '--[a-z][a-z-]+' | sort -u) \
 		$("$DEST/usr/bin/weir" --help | awk '/^Commands:/ { c = 1; next } !NF { c = 0 } c { print $1 }'); do
 		grep -qF -- "$opt" <<<"$rendered" || t_why "the man page does not mention $opt"
 	done
@@ -134,16 +139,38 @@ test_install() {
 	if ! bash -c 'set -eu
 		. "$1"
 		complete -p weir >/dev/null
-		COMP_WORDS=(weir r) COMP_CWORD=1; _weir; [ "${COMPREPLY[*]}" = run ] ||
+		COMP_WORDS=(weir r) COMP_CWORD=1; _weir; [ "${COMPREPLY[*]}" = "run reload" ] ||
 			{ echo "weir r: ${COMPREPLY[*]}"; exit 1; }
 		COMP_WORDS=(weir run --po) COMP_CWORD=2; _weir; [ "${COMPREPLY[*]}" = --policy ] ||
 			{ echo "weir run --po: ${COMPREPLY[*]}"; exit 1; }
+		COMP_WORDS=(weir a) COMP_CWORD=1; _weir; [ "${COMPREPLY[*]}" = attach ] ||
+			{ echo "weir a: ${COMPREPLY[*]}"; exit 1; }
+		COMP_WORDS=(weir attach --po) COMP_CWORD=2; _weir; [ "${COMPREPLY[*]}" = --policy ] ||
+			{ echo "weir attach --po: ${COMPREPLY[*]}"; exit 1; }
+		COMP_WORDS=(weir ps --j) COMP_CWORD=2; _weir; [ "${COMPREPLY[*]}" = --json ] ||
+			{ echo "weir ps --j: ${COMPREPLY[*]}"; exit 1; }
 		COMP_WORDS=("$2" policy show "") COMP_CWORD=3; _weir
 		[ "${COMPREPLY[*]}" = "agent-default demo" ] ||
 			{ echo "weir policy show: ${COMPREPLY[*]}"; exit 1; }' \
 		bash "$DEST/usr/share/bash-completion/completions/weir" "$DEST/usr/bin/weir" \
 		>"$TMP/comp.out" 2>&1; then
 		t_why "$(t_tail "$TMP/comp.out")"
+	fi
+	t_end
+
+	t_begin "12 weir.service: Type=notify, runs the installed weir daemon, verifies"
+	f=$DEST/usr/lib/systemd/system/weir.service
+	grep -qx 'Type=notify' "$f" || t_why "not Type=notify"
+	grep -qx 'ExecStart=/usr/bin/weir daemon' "$f" || t_why "ExecStart: $(grep ExecStart= "$f")"
+	grep -qx 'ProtectSystem=strict' "$f" || t_why "no ProtectSystem=strict"
+	if command -v systemd-analyze >/dev/null; then
+		# the binary at its DESTDIR path: verify checks that it is there
+		sed "s|/usr/bin/weir|$DEST/usr/bin/weir|" "$f" >"$TMP/weir.service"
+		systemd-analyze verify --man=no "$TMP/weir.service" >"$TMP/verify.log" 2>&1 ||
+			t_why "systemd-analyze verify failed: $(t_tail "$TMP/verify.log")"
+		[ -s "$TMP/verify.log" ] && t_why "systemd-analyze verify: $(t_tail "$TMP/verify.log")"
+	else
+		echo "# systemd-analyze not found: weir.service not verified"
 	fi
 	t_end
 
