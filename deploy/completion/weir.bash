@@ -90,7 +90,7 @@ _weir_ctl() {
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return
 		;;
-	--policy-dir | --state-dir)
+	--policy-dir | --state-dir | --pin-root)
 		mapfile -t COMPREPLY < <(compgen -d -- "$cur")
 		return
 		;;
@@ -152,7 +152,8 @@ _weir() {
 			awk '$2 == "STALE" { print $1 }')" -- "$cur")
 		;;
 	daemon)
-		_weir_ctl "$cur" "$prev" '--socket --policy-dir --metrics --events --state-dir' ''
+		_weir_ctl "$cur" "$prev" '--socket --policy-dir --metrics --events --state-dir
+			--pin-root --detach-on-exit --verbose' ''
 		;;
 	attach)
 		_weir_ctl "$cur" "$prev" '--socket --policy --name' cgroup
