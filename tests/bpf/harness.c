@@ -212,11 +212,19 @@ int h_probe(struct harness *h, const struct probe *p, int *pid)
 
 pid_t h_spawn(struct harness *h, int (*fn)(void *arg), void *arg)
 {
-	pid_t c = fork();
+	return h_spawn_in(h, NULL, fn, arg);
+}
 
+pid_t h_spawn_in(struct harness *h, const char *subcgroup, int (*fn)(void *arg), void *arg)
+{
+	char sub[CGROUP_PATH_MAX + 64];
+	pid_t c;
+
+	snprintf(sub, sizeof(sub), "%s/%s", h->cgpath, subcgroup ? subcgroup : "");
+	c = fork();
 	cr_assert_geq(c, 0);
 	if (c == 0) {
-		if (enter_cgroup(h->cgpath))
+		if (enter_cgroup(sub))
 			_exit(254);
 		_exit(fn(arg));
 	}

@@ -66,6 +66,8 @@ int h_probe(struct harness *h, const struct probe *p, int *pid);
  * (0..253) is the result. The child is started and not waited for:
  * h_wait() collects it. */
 pid_t h_spawn(struct harness *h, int (*fn)(void *arg), void *arg);
+/* The same in the test cgroup's child SUBCGROUP (which must exist). */
+pid_t h_spawn_in(struct harness *h, const char *subcgroup, int (*fn)(void *arg), void *arg);
 int h_wait(pid_t pid);
 
 /* Collect pending events into h->ev; returns the newest, or NULL. */

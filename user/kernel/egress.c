@@ -18,6 +18,7 @@
 /* The policy in force: what to delete once the next one is in place. */
 struct generation {
 	bool live;
+	bool found; /* found in reused maps: no compiled copy, its entries are looked up */
 	__u32 slot;
 	struct compiled c;
 	__u32 *sets; /* local set index - 1 -> weir_portsets index */
@@ -41,6 +42,8 @@ struct egress {
 	__u32 policy_gen; /* weir_slot.gen of the latest policy written */
 	__u32 one; /* the one-handle calls' handle; 0 until they need one */
 	struct egress_attach_cfg one_cfg;
+	char *map_dir; /* PIN_ROOT/maps, or NULL */
+	bool reused; /* the maps were pinned there already */
 };
 
 int egress_task_info(void)
@@ -153,6 +156,9 @@ static void choose_programs(struct egress_bpf *skel, bool dns)
 	}
 }
 
+static int pin_maps(struct egress *e, const char *root);
+static int rebuild(struct egress *e);
+
 int egress_open(const struct egress_opts *opts, struct egress **out)
 {
 	struct egress_opts o = *opts;
@@ -161,8 +167,6 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 
 	if (!o.handles)
 		o.handles = 2; /* "none" and the one-handle calls' */
-	if (o.pin_root)
-		return -EOPNOTSUPP;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
@@ -195,16 +199,37 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 	e->skel->rodata->weir_cfg.wakeup_bytes = o.ringbuf_bytes / 4;
 	e->skel->rodata->weir_cfg.task_info = o.task_info >= 0 ? o.task_info : egress_task_info();
 	choose_programs(e->skel, o.dns_port || o.handles > 2);
+	if (o.pin_root) {
+		err = pin_maps(e, o.pin_root);
+		if (err)
+			goto fail;
+	}
 	err = egress_bpf__load(e->skel);
+	if (err && e->reused) {
+		pr_warn("cannot reuse the maps pinned in %s: they differ from this weir's "
+			"(other sizes or types: libbpf's line above names the map). Nothing "
+			"was changed: the attachments pinned with them stay enforced as "
+			"they are\n",
+			e->map_dir);
+		goto fail;
+	}
 	if (err) {
 		pr_warn("cannot load the BPF programs: %s (run with -v for the verifier log)\n",
 			strerror(-err));
 		goto fail;
 	}
+	if (e->reused) {
+		err = rebuild(e);
+		if (err) {
+			pr_warn("cannot read the maps pinned in %s: %s\n", e->map_dir,
+				strerror(-err));
+			goto fail;
+		}
+	}
 	*out = e;
 	return 0;
 fail:
-	egress_destroy(e);
+	egress_close(e); /* nothing attached; pinned maps (another weir's) stay pinned */
 	return err;
 }
 
@@ -265,6 +290,14 @@ static int cgroup_fd_id(int cgroup_fd, __u64 *id)
 	return 0;
 }
 
+/* Replaced whole: the programs see the old value or the new one. */
+static int write_storage_raw(struct egress *e, __u64 cgroup_id, const struct weir_attach *a)
+{
+	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_attach), &cgroup_id, a, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 static int write_storage(struct egress *e, __u64 cgroup_id, __u32 handle,
 			 const struct egress_attach_cfg *cfg)
 {
@@ -275,9 +308,7 @@ static int write_storage(struct egress *e, __u64 cgroup_id, __u32 handle,
 		a.dns_ip4 = cfg->dns_ip4;
 		memcpy(a.dns_ip6, cfg->dns_ip6, sizeof(a.dns_ip6));
 	}
-	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_attach), &cgroup_id, &a, BPF_ANY))
-		return -errno;
-	return 0;
+	return write_storage_raw(e, cgroup_id, &a);
 }
 
 /* Unpin (if pinned) and detach one link, whoever else holds it. */
@@ -372,12 +403,6 @@ int egress_attach_handle(struct egress *e, __u32 handle, int cgroup_fd,
 fail:
 	handle_detach_links(h);
 	return err;
-}
-
-int egress_adopt(struct egress *e, int cgroup_fd, const char *pin_dir, __u32 *handle,
-		 struct egress_attach_cfg *cfg)
-{
-	return -EOPNOTSUPP;
 }
 
 int egress_attach(struct egress *e, int cgroup_fd, const char *pin_dir)
@@ -556,6 +581,90 @@ static void delete_entries(struct egress *e, const struct generation *g)
 	}
 }
 
+/* The common head of weir_key4 and weir_key6. */
+struct key_head {
+	__u32 prefixlen;
+	__u32 slot;
+};
+
+/* Every key of an LPM trie of KSIZE-byte keys (malloc'd, *n of them). */
+static int trie_keys(int fd, size_t ksize, char **out, size_t *n)
+{
+	char prev[sizeof(struct weir_key6)], next[sizeof(struct weir_key6)], *keys = NULL, *more;
+	size_t cap = 0;
+	int err = 0;
+
+	*n = 0;
+	while (!bpf_map_get_next_key(fd, *n ? prev : NULL, next)) {
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 256;
+			more = realloc(keys, cap * ksize);
+			if (!more) {
+				err = -ENOMEM;
+				break;
+			}
+			keys = more;
+		}
+		memcpy(keys + *n * ksize, next, ksize);
+		memcpy(prev, next, ksize);
+		(*n)++;
+	}
+	if (!err && errno != ENOENT)
+		err = -errno;
+	if (err) {
+		free(keys);
+		return err;
+	}
+	*out = keys;
+	return 0;
+}
+
+static int by_prefixlen(const void *a, const void *b)
+{
+	const struct key_head *x = a, *y = b;
+
+	return (x->prefixlen > y->prefixlen) - (x->prefixlen < y->prefixlen);
+}
+
+static void sets_mark(struct egress *e, const struct weir_lpm_val *v, __u8 used)
+{
+	if (v->deny.set && v->deny.set < e->nsets)
+		e->set_used[v->deny.set] = used;
+	if (v->allow.set && v->allow.set < e->nsets)
+		e->set_used[v->allow.set] = used;
+}
+
+/*
+ * Entries of a policy found in reused maps (no compiled copy to name them):
+ * looked up by slot, deleted shortest prefix first (as delete_entries()),
+ * their port sets freed.
+ */
+static void delete_slot_in(struct egress *e, int fd, size_t ksize, __u32 slot)
+{
+	struct weir_lpm_val v;
+	size_t i, n, m = 0;
+	char *keys;
+
+	if (trie_keys(fd, ksize, &keys, &n))
+		return;
+	for (i = 0; i < n; i++)
+		if (((struct key_head *)(keys + i * ksize))->slot == slot)
+			memmove(keys + m++ * ksize, keys + i * ksize, ksize);
+	qsort(keys, m, ksize, by_prefixlen);
+	for (i = 0; i < m; i++) {
+		if (!bpf_map_lookup_elem(fd, keys + i * ksize, &v))
+			sets_mark(e, &v, 0);
+		bpf_map_delete_elem(fd, keys + i * ksize);
+	}
+	free(keys);
+}
+
+static void delete_slot(struct egress *e, __u32 slot)
+{
+	delete_slot_in(e, bpf_map__fd(e->skel->maps.weir_lpm4), sizeof(struct weir_key4), slot);
+	delete_slot_in(e, bpf_map__fd(e->skel->maps.weir_lpm6), sizeof(struct weir_key6), slot);
+}
+
 static void release_generation(struct egress *e, struct generation *g)
 {
 	struct weir_slot none = {};
@@ -564,7 +673,10 @@ static void release_generation(struct egress *e, struct generation *g)
 	if (g->slot) {
 		bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_slots), &g->slot, &none,
 				    BPF_ANY);
-		delete_entries(e, g);
+		if (g->found)
+			delete_slot(e, g->slot);
+		else
+			delete_entries(e, g);
 		e->slot_used[g->slot] = 0;
 	}
 	for (i = 0; g->sets && i < g->c.nsets; i++)
@@ -817,8 +929,19 @@ __u64 egress_map_bytes(const struct egress *e)
 	return sum;
 }
 
-/* Free what this process holds; detach: every link too, else only those
- * no pin keeps. */
+/* The maps' pins, once nothing of this egress is attached any more. */
+static void unpin_maps(struct egress *e)
+{
+	struct bpf_map *m;
+
+	bpf_object__for_each_map(m, e->skel->obj)
+		if (bpf_map__is_pinned(m))
+			bpf_map__unpin(m, NULL);
+	rmdir(e->map_dir);
+}
+
+/* Free what this process holds; detach: every link too (and the maps'
+ * pins), else only the links no pin keeps. */
 static void egress_free(struct egress *e, bool detach)
 {
 	__u32 i;
@@ -839,7 +962,10 @@ static void egress_free(struct egress *e, bool detach)
 		}
 		free(h->pin_dir);
 	}
+	if (detach && e->skel && e->map_dir)
+		unpin_maps(e);
 	egress_bpf__destroy(e->skel);
+	free(e->map_dir);
 	free(e->h);
 	free(e->slot_used);
 	free(e->set_used);
@@ -854,4 +980,299 @@ void egress_destroy(struct egress *e)
 void egress_close(struct egress *e)
 {
 	egress_free(e, false);
+}
+
+/* --- pinned maps, and a restarted daemon taking over -------------------- */
+
+/*
+ * Maps pinned by a weir whose layout differs (WEIR_MAP_ABI) are refused:
+ * its programs would read our values, or ours its. There is no conversion:
+ * the attachments made with them stay enforced by the programs that made
+ * them until they are detached (their pins removed), then a new layout can
+ * be pinned in their place.
+ */
+static int check_abi(const char *dir)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), have = 0;
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/weir_abi", dir);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+			have = info.max_entries;
+		close(fd);
+		if (have == WEIR_MAP_ABI)
+			return 0;
+	} else {
+		snprintf(path, sizeof(path), "%s/weir_attach", dir);
+		if (access(path, F_OK))
+			return 0; /* nothing pinned yet */
+	}
+	pr_warn("the maps pinned in %s have another layout (version %u; this weir's is %u): "
+		"not reusing them. Nothing was changed: the attachments pinned with them stay "
+		"enforced as they are; detach them with the weir that made them (or remove "
+		"their pins) first\n",
+		dir, have, WEIR_MAP_ABI);
+	return -EPROTO;
+}
+
+/* Pin every map in PIN_ROOT/maps; libbpf reuses those already there (and
+ * refuses one of another type, key, value, size or flags). */
+static int pin_maps(struct egress *e, const char *root)
+{
+	char path[4096];
+	struct bpf_map *m;
+	int err;
+
+	if (asprintf(&e->map_dir, "%s/maps", root) < 0) {
+		e->map_dir = NULL;
+		return -ENOMEM;
+	}
+	if ((mkdir(root, 0700) && errno != EEXIST) || (mkdir(e->map_dir, 0700) && errno != EEXIST)) {
+		err = -errno;
+		pr_warn("cannot make %s: %s\n", e->map_dir, strerror(-err));
+		return err;
+	}
+	err = check_abi(e->map_dir);
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "%s/weir_attach", e->map_dir);
+	e->reused = !access(path, F_OK);
+	bpf_object__for_each_map(m, e->skel->obj) {
+		if (bpf_map__is_internal(m)) /* .rodata, .bss: this process's own */
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", e->map_dir, bpf_map__name(m));
+		err = bpf_map__set_pin_path(m, path);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Entries of slots no handle points at (a reload cut short) deleted; the
+ * port sets of the others taken. */
+static int sweep_trie(struct egress *e, int fd, size_t ksize, const __u8 *live)
+{
+	struct weir_lpm_val v;
+	size_t i, n;
+	char *keys;
+	int err;
+
+	err = trie_keys(fd, ksize, &keys, &n);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++) {
+		char *k = keys + i * ksize;
+		__u32 slot = ((struct key_head *)k)->slot;
+
+		if (slot >= e->nslots || !live[slot])
+			bpf_map_delete_elem(fd, k);
+		else if (!bpf_map_lookup_elem(fd, k, &v))
+			sets_mark(e, &v, 1);
+	}
+	free(keys);
+	return 0;
+}
+
+/*
+ * Maps reused from a weir that is gone: which handles, slots and port sets
+ * are taken, from weir_handles and the tries themselves. Every handle that
+ * points at a policy stays taken until it is adopted or detached. The
+ * generation counter goes on from the highest found, so that no socket's
+ * cached verdict is taken for one of a later policy.
+ */
+static int rebuild(struct egress *e)
+{
+	int fdh = bpf_map__fd(e->skel->maps.weir_handles);
+	int fds = bpf_map__fd(e->skel->maps.weir_slots);
+	struct weir_slot v, none = {};
+	__u8 *live = calloc(e->nslots, 1);
+	__u32 i, slot;
+	int err = 0;
+
+	if (!live)
+		return -ENOMEM;
+	for (i = 1; !err && i < e->nhandles; i++) {
+		if (bpf_map_lookup_elem(fdh, &i, &slot)) {
+			err = -errno;
+			break;
+		}
+		if (!slot || slot >= e->nslots)
+			continue;
+		e->h[i].used = true;
+		e->h[i].gen = (struct generation){ .live = true, .found = true, .slot = slot };
+		live[slot] = e->slot_used[slot] = 1;
+	}
+	for (i = 1; !err && i < e->nslots; i++) {
+		if (bpf_map_lookup_elem(fds, &i, &v)) {
+			err = -errno;
+			break;
+		}
+		if (v.gen > e->policy_gen)
+			e->policy_gen = v.gen;
+		if (!live[i] && v.flags)
+			bpf_map_update_elem(fds, &i, &none, BPF_ANY);
+	}
+	err = err ?: sweep_trie(e, bpf_map__fd(e->skel->maps.weir_lpm4), sizeof(struct weir_key4),
+				live);
+	err = err ?: sweep_trie(e, bpf_map__fd(e->skel->maps.weir_lpm6), sizeof(struct weir_key6),
+				live);
+	free(live);
+	return err;
+}
+
+static __u32 fd_id(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
+}
+
+/* Does program PROG_ID use map MAP_ID? */
+static bool prog_uses_map(__u32 prog_id, __u32 map_id)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), ids[64], i;
+	bool found = false;
+	int fd;
+
+	fd = bpf_prog_get_fd_by_id(prog_id);
+	if (fd < 0)
+		return false;
+	info.nr_map_ids = sizeof(ids) / sizeof(ids[0]);
+	info.map_ids = (__u64)(unsigned long)ids;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+		for (i = 0; i < info.nr_map_ids && i < sizeof(ids) / sizeof(ids[0]); i++)
+			found |= ids[i] == map_id;
+	close(fd);
+	return found;
+}
+
+/*
+ * A pinned link we may take over: a cgroup link of that cgroup, of the
+ * program's attach type, whose program reads OUR weir_attach map. The
+ * kernel keeps a link's cgroup storage across bpf_link_update (it is the
+ * old program's map's): a program of other maps would read it as ours.
+ */
+static int check_link(struct bpf_link *l, const struct bpf_program *prog, __u64 cgroup_id,
+		      __u32 attach_map_id, const char *path)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(bpf_link__fd(l), &info, &len))
+		return -errno;
+	if (info.type != BPF_LINK_TYPE_CGROUP || info.cgroup.cgroup_id != cgroup_id ||
+	    info.cgroup.attach_type != bpf_program__expected_attach_type(prog)) {
+		pr_warn("%s is not a link of this cgroup's %s program\n", path,
+			bpf_program__name(prog));
+		return -EINVAL;
+	}
+	if (!prog_uses_map(info.prog_id, attach_map_id)) {
+		pr_warn("%s runs a program of other maps than those pinned in the pin root: not "
+			"taking it over (it stays as it is)\n",
+			path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Which handle the cgroup's storage names: taken for this egress. */
+static int adopt_handle(struct egress *e, __u64 cgroup_id, struct weir_attach *a)
+{
+	int err;
+
+	if (a->handle >= e->nhandles) {
+		pr_warn("cgroup %llu names handle %u, beyond this weir's %u\n",
+			(unsigned long long)cgroup_id, a->handle, e->nhandles);
+		return -ERANGE;
+	}
+	if (!a->handle) { /* attached, never given a handle: give one now */
+		err = egress_handle_alloc(e, &a->handle);
+		err = err ?: write_storage_raw(e, cgroup_id, a);
+		return err;
+	}
+	if (e->h[a->handle].cgroup_id) {
+		pr_warn("cgroup %llu and %llu both name handle %u\n", (unsigned long long)cgroup_id,
+			(unsigned long long)e->h[a->handle].cgroup_id, a->handle);
+		return -EEXIST;
+	}
+	e->h[a->handle].used = true;
+	return 0;
+}
+
+int egress_adopt(struct egress *e, int cgroup_fd, const char *pin_dir, __u32 *handle,
+		 struct egress_attach_cfg *cfg)
+{
+	int fda = bpf_map__fd(e->skel->maps.weir_attach);
+	struct bpf_link *links[NPROGS] = {};
+	struct bpf_program *progs[NPROGS];
+	struct weir_attach a;
+	char path[4096];
+	__u64 id = 0;
+	struct handle *h;
+	int i, err;
+
+	err = cgroup_fd_id(cgroup_fd, &id);
+	if (err)
+		return err;
+	for (i = 1; i < (int)e->nhandles; i++)
+		if (e->h[i].cgroup_id == id)
+			return -EEXIST;
+	if (bpf_map_lookup_elem(fda, &id, &a)) {
+		err = -errno;
+		pr_warn("cgroup %llu has no weir_attach storage in %s: no program of these maps "
+			"is attached to it\n",
+			(unsigned long long)id, e->map_dir ? e->map_dir : "this weir's maps");
+		return err;
+	}
+	/* Check every pinned link before changing any. */
+	programs(e, progs);
+	for (i = 0; i < NPROGS; i++) {
+		if (!bpf_program__autoload(progs[i]))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_program__name(progs[i]));
+		if (access(path, F_OK) && errno == ENOENT)
+			continue; /* a program the weir that attached did not have */
+		links[i] = bpf_link__open(path);
+		err = links[i] ? check_link(links[i], progs[i], id, fd_id(fda), path) : -errno;
+		if (err)
+			goto fail;
+	}
+	for (i = 0; i < NPROGS; i++) {
+		if (!bpf_program__autoload(progs[i]))
+			continue;
+		err = links[i] ? bpf_link__update_program(links[i], progs[i])
+			       : attach_one(progs[i], cgroup_fd, pin_dir, &links[i]);
+		if (err) {
+			pr_warn("cannot take over %s/%s: %s\n", pin_dir, bpf_program__name(progs[i]),
+				strerror(-err));
+			goto fail;
+		}
+	}
+	err = adopt_handle(e, id, &a);
+	if (err)
+		goto fail;
+	h = &e->h[a.handle];
+	h->pin_dir = strdup(pin_dir);
+	if (!h->pin_dir) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	h->cgroup_id = id;
+	memcpy(h->links, links, sizeof(links));
+	*handle = a.handle;
+	cfg->dns_port = a.dns_port;
+	cfg->dns_ip4 = a.dns_ip4;
+	memcpy(cfg->dns_ip6, a.dns_ip6, sizeof(cfg->dns_ip6));
+	return 0;
+fail:
+	/* Let go without detaching: the pins keep them, as they were. */
+	for (i = 0; i < NPROGS; i++)
+		bpf_link__destroy(links[i]);
+	return err;
 }

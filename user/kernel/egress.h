@@ -32,10 +32,12 @@ struct egress_opts {
 	__u32 ringbuf_bytes; /* power of two, >= page size */
 	int task_info; /* enum weir_task_info, or -1: probe */
 	/*
-	 * NULL: nothing pinned. Else the maps are pinned in PIN_ROOT/maps and,
-	 * when they are already there (a restarted daemon), reused: a map of
-	 * another size or layout (WEIR_MAP_ABI) fails egress_open with a
-	 * message, and nothing attached is touched.
+	 * NULL: nothing pinned. Else the maps are pinned in PIN_ROOT/maps (on
+	 * bpffs; made if need be) and, when they are already there (a
+	 * restarted daemon), reused: which handles, slots and port sets are
+	 * taken is read back from them. Maps of other sizes or types, or of
+	 * another layout (WEIR_MAP_ABI: -EPROTO), fail egress_open with a
+	 * message; nothing attached is touched, nothing is unpinned.
 	 */
 	const char *pin_root;
 	/* The resolver of the one-handle egress_attach() (weir run); 0: none.
@@ -86,7 +88,9 @@ int egress_apply_handle(struct egress *e, __u32 handle, const struct compiled *c
 /*
  * Detach the handle's links (unpinned first; the pin directory itself is the
  * caller's), drop its policy, learned addresses and counters, free it. Also
- * for a handle found in reused maps but never adopted (its cgroup is gone).
+ * for a handle found in reused maps but never adopted (its cgroup is gone):
+ * such a handle stays taken until then. Remove its pins first: a cgroup
+ * still attached with it would be judged by the next attachment given it.
  */
 void egress_detach_handle(struct egress *e, __u32 handle);
 /* The decisions taken for handle, summed over CPUs. */
@@ -116,7 +120,8 @@ int egress_learn_del(struct egress *e, struct weir_learn_key *k);
 int egress_asker(struct egress *e, __u64 cookie, struct weir_asker *out);
 /* enum weir_stat; WEIR_STAT_DECISIONS is the sum of every handle's counts. */
 __u64 egress_stat(const struct egress *e, __u32 stat);
-/* Detach every link this process holds (unpinning them) and free; NULL-safe. */
+/* Detach every link this process holds (unpinning them), unpin the maps
+ * and free; NULL-safe. */
 void egress_destroy(struct egress *e);
 /*
  * Free, detaching nothing that is pinned: what kill -9 does to a daemon.
