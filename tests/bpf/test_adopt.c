@@ -315,9 +315,9 @@ Test(adopt, incompatible_pinned_maps_are_refused_and_nothing_is_detached)
 Test(adopt, handles_found_but_not_adopted_stay_taken_until_detached)
 {
 	struct egress_attach_cfg cfg;
-	char pin_b[340];
-	__u32 hb, got, next;
-	int fb, nkeys;
+	char pin_b[340], pin_c[340];
+	__u32 hb, hc, got, next;
+	int fb, fc, nkeys;
 
 	snprintf(pin_b, sizeof(pin_b), "%s/att-b", root);
 	cr_assert_eq(mkdir(pin_b, 0700), 0);
@@ -326,6 +326,13 @@ Test(adopt, handles_found_but_not_adopted_stay_taken_until_detached)
 	cr_assert_eq(egress_attach_handle(h.eg, hb, fb, NULL, pin_b), 0);
 	h_apply_handle(&h, hb, policy_b);
 	close(fb);
+	/* And one attached, given no policy yet: named by its storage only. */
+	snprintf(pin_c, sizeof(pin_c), "%s/att-c", root);
+	cr_assert_eq(mkdir(pin_c, 0700), 0);
+	fc = h_subcgroup(&h, "c");
+	cr_assert_eq(egress_handle_alloc(h.eg, &hc), 0);
+	cr_assert_eq(egress_attach_handle(h.eg, hc, fc, NULL, pin_c), 0);
+	close(fc);
 	cr_assert_eq(trie_slots(&nkeys), 2);
 	kill9();
 	cr_assert_eq(nftw(pin_b, rm_one, 8, FTW_DEPTH | FTW_PHYS), 0);
@@ -335,6 +342,7 @@ Test(adopt, handles_found_but_not_adopted_stay_taken_until_detached)
 	cr_assert_eq(egress_handle_alloc(h.eg, &next), 0);
 	cr_expect_neq(next, hb, "a handle with a policy in the maps is not given again");
 	cr_expect_neq(next, ha);
+	cr_expect_neq(next, hc, "nor one a cgroup's storage names");
 	cr_expect_eq(trie_slots(&nkeys), 2, "its policy is still there");
 	egress_detach_handle(h.eg, hb);
 	cr_expect_eq(trie_slots(&nkeys), 1, "detached: its policy's entries are gone");

@@ -1077,12 +1077,30 @@ static int sweep_trie(struct egress *e, int fd, size_t ksize, const __u8 *live)
 	return 0;
 }
 
+/* Handles some cgroup's storage names (attached, with a policy or not
+ * yet): taken, or the next cgroup given one would share its policy. */
+static int storage_handles(struct egress *e)
+{
+	int fd = bpf_map__fd(e->skel->maps.weir_attach);
+	__u64 key, prev = 0;
+	struct weir_attach a;
+	bool first = true;
+
+	while (!bpf_map_get_next_key(fd, first ? NULL : &prev, &key)) {
+		first = false;
+		prev = key;
+		if (!bpf_map_lookup_elem(fd, &key, &a) && a.handle < e->nhandles)
+			e->h[a.handle].used = true;
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
 /*
  * Maps reused from a weir that is gone: which handles, slots and port sets
- * are taken, from weir_handles and the tries themselves. Every handle that
- * points at a policy stays taken until it is adopted or detached. The
- * generation counter goes on from the highest found, so that no socket's
- * cached verdict is taken for one of a later policy.
+ * are taken, from the cgroups' storage, weir_handles and the tries
+ * themselves. Every handle found stays taken until it is adopted or
+ * detached. The generation counter goes on from the highest found, so that
+ * no socket's cached verdict is taken for one of a later policy.
  */
 static int rebuild(struct egress *e)
 {
@@ -1116,6 +1134,7 @@ static int rebuild(struct egress *e)
 		if (!live[i] && v.flags)
 			bpf_map_update_elem(fds, &i, &none, BPF_ANY);
 	}
+	err = err ?: storage_handles(e);
 	err = err ?: sweep_trie(e, bpf_map__fd(e->skel->maps.weir_lpm4), sizeof(struct weir_key4),
 				live);
 	err = err ?: sweep_trie(e, bpf_map__fd(e->skel->maps.weir_lpm6), sizeof(struct weir_key6),
