@@ -31,7 +31,7 @@ enum { L_UDP4, L_UDP6, L_TCP4, L_TCP6, NLISTEN };
 
 /* A UDP query waiting for its upstream. */
 struct pending {
-	int upfd; /* -1: slot free */
+	int upfd; /* the upstream socket, -1: none; a slot is free when !query */
 	int lfd; /* where the query came in, to answer from */
 	struct sockaddr_storage client;
 	socklen_t clen;
@@ -58,8 +58,18 @@ struct dnsproxy {
 	atomic_bool stop;
 	pthread_mutex_t tcp_mu; /* tcp_fds: connections to end at stop */
 	int tcp_fds[MAX_TCP_CLIENTS];
-	struct pending pend[MAX_PENDING];
+	int n_pend; /* slots in use: the timer looks at them only then */
+	struct pending pend[MAX_PENDING]; /* untouched until used: a daemon has
+					   * hundreds of resolvers, mostly idle */
 };
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
 
 static __u64 now_ms(void)
 {
@@ -92,9 +102,41 @@ struct up_health {
 	bool refused_said;
 };
 
-static struct up_health up_health[UP_TRACKED];
-static size_t n_up_health;
-static pthread_mutex_t up_mu = PTHREAD_MUTEX_INITIALIZER;
+/* One account of which upstreams work: per attachment (a daemon's cgroups
+ * each reach upstreams of their own, in namespaces of their own, which
+ * may share an address), else the process's. */
+struct dns_health {
+	struct up_health up[UP_TRACKED];
+	size_t n;
+	pthread_mutex_t mu;
+	char who[128]; /* "" or the attachment's name, for the lines */
+};
+
+static struct dns_health process_health = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+struct dns_health *dns_health_new(const char *who)
+{
+	struct dns_health *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	pthread_mutex_init(&h->mu, NULL);
+	snprintf(h->who, sizeof(h->who), "%s", who ?: "");
+	return h;
+}
+
+void dns_health_free(struct dns_health *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+}
+
+static struct dns_health *health_table(const struct dns_upstream *u)
+{
+	return u->health ?: &process_health;
+}
 
 void dns_upstream_format(const struct dns_upstream *u, char *buf, size_t len)
 {
@@ -139,17 +181,17 @@ static const char *unreachable_why(int err)
 	}
 }
 
-static struct up_health *health_of(const struct dns_upstream *u)
+static struct up_health *health_of(struct dns_health *t, const struct dns_upstream *u)
 {
 	size_t i;
 
-	for (i = 0; i < n_up_health; i++)
-		if (up_health[i].len == u->len && !memcmp(&up_health[i].sa, &u->sa, u->len))
-			return &up_health[i];
-	if (n_up_health == UP_TRACKED)
+	for (i = 0; i < t->n; i++)
+		if (t->up[i].len == u->len && !memcmp(&t->up[i].sa, &u->sa, u->len))
+			return &t->up[i];
+	if (t->n == UP_TRACKED)
 		return NULL;
-	up_health[n_up_health] = (struct up_health){ .sa = u->sa, .len = u->len };
-	return &up_health[n_up_health++];
+	t->up[t->n] = (struct up_health){ .sa = u->sa, .len = u->len };
+	return &t->up[t->n++];
 }
 
 enum up_line { UP_NONE, UP_AGAIN, UP_SERVFAIL, UP_REFUSED, UP_UNREACHABLE };
@@ -196,41 +238,45 @@ static enum up_line upstream_line(struct up_health *h, int err)
  */
 bool dns_upstream_note(const struct dns_upstream *u, int err)
 {
+	struct dns_health *t = health_table(u);
 	char who[INET6_ADDRSTRLEN + 8];
+	const char *of = t->who[0] ? t->who : "", *sep = t->who[0] ? ": " : "";
 	enum up_line line;
 
-	pthread_mutex_lock(&up_mu);
-	line = upstream_line(health_of(u), err);
-	pthread_mutex_unlock(&up_mu);
+	pthread_mutex_lock(&t->mu);
+	line = upstream_line(health_of(t, u), err);
+	pthread_mutex_unlock(&t->mu);
 	if (line == UP_NONE)
 		return false;
 	dns_upstream_format(u, who, sizeof(who));
 	switch (line) {
 	case UP_AGAIN:
-		pr_info("DNS upstream %s answers again\n", who);
+		pr_info("%s%sDNS upstream %s answers again\n", of, sep, who);
 		break;
 	case UP_SERVFAIL:
-		pr_warn("DNS upstream %s failing: it answered SERVFAIL\n", who);
+		pr_warn("%s%sDNS upstream %s failing: it answered SERVFAIL\n", of, sep, who);
 		break;
 	case UP_REFUSED:
-		pr_warn("DNS upstream %s failing: it answered REFUSED (it does not resolve "
-			"for weir: no recursion, or no upstream of its own)\n", who);
+		pr_warn("%s%sDNS upstream %s failing: it answered REFUSED (it does not resolve "
+			"for weir: no recursion, or no upstream of its own)\n", of, sep, who);
 		break;
 	default:
-		pr_warn("DNS upstream %s unreachable: %s\n", who, unreachable_why(err));
+		pr_warn("%s%sDNS upstream %s unreachable: %s\n", of, sep, who,
+			unreachable_why(err));
 	}
 	return true;
 }
 
 bool dns_upstream_failing(const struct dns_upstream *u)
 {
+	struct dns_health *t = health_table(u);
 	struct up_health *h;
 	bool bad;
 
-	pthread_mutex_lock(&up_mu);
-	h = health_of(u);
+	pthread_mutex_lock(&t->mu);
+	h = health_of(t, u);
 	bad = h && (h->said || h->servfail_said || h->refused_said);
-	pthread_mutex_unlock(&up_mu);
+	pthread_mutex_unlock(&t->mu);
 	return bad;
 }
 
@@ -382,8 +428,6 @@ int dnsproxy_open_port(__u16 port, struct dnsproxy **out)
 	if (!p)
 		return -ENOMEM;
 	p->epfd = p->timerfd = p->stopfd = -1;
-	for (i = 0; i < MAX_PENDING; i++)
-		p->pend[i].upfd = -1;
 	pthread_mutex_init(&p->tcp_mu, NULL);
 	for (i = 0; i < MAX_TCP_CLIENTS; i++)
 		p->tcp_fds[i] = -1;
@@ -500,6 +544,7 @@ static void learn_answer(struct dnsproxy *p, const __u8 *a, size_t alen, struct 
 
 static void report(struct dnsproxy *p, struct dns_event *ev)
 {
+	ev->took_ns = now_ns() - ev->asked_ns;
 	if (p->cfg.on_event)
 		p->cfg.on_event(p->cfg.ctx, ev);
 }
@@ -537,12 +582,26 @@ static void upstream_answered(const struct dns_upstream *u, struct dns_event *ev
 
 /* --- UDP ------------------------------------------------------------------- */
 
+/* The retry timer ticks only while queries wait: an idle resolver (a
+ * daemon has hundreds) never wakes for it. */
+static void pend_timer(struct dnsproxy *p, bool on)
+{
+	struct itimerspec its = {};
+
+	if (on)
+		its.it_interval.tv_nsec = its.it_value.tv_nsec = 100 * 1000 * 1000;
+	if (p->timerfd >= 0)
+		timerfd_settime(p->timerfd, 0, &its, NULL);
+}
+
 static void pend_free(struct dnsproxy *p, struct pending *pd)
 {
 	if (pd->upfd >= 0) {
 		epoll_ctl(p->epfd, EPOLL_CTL_DEL, pd->upfd, NULL);
 		close(pd->upfd);
 	}
+	if (pd->query && !--p->n_pend)
+		pend_timer(p, false);
 	free(pd->query);
 	memset(pd, 0, sizeof(*pd));
 	pd->upfd = -1;
@@ -585,7 +644,7 @@ static void udp_query(struct dnsproxy *p, int lfd)
 	struct pending *pd = NULL;
 	struct sockaddr_storage client;
 	socklen_t clen = sizeof(client);
-	struct dns_event ev = { .protocol = IPPROTO_UDP };
+	struct dns_event ev = { .protocol = IPPROTO_UDP, .asked_ns = now_ns() };
 	struct weir_portrange r[WEIR_LEARN_RANGES];
 	size_t nr, i;
 	int resplen, fwd;
@@ -610,7 +669,7 @@ static void udp_query(struct dnsproxy *p, int lfd)
 		return;
 	}
 	for (i = 0; i < MAX_PENDING && !pd; i++)
-		if (p->pend[i].upfd < 0 && !p->pend[i].query)
+		if (!p->pend[i].query)
 			pd = &p->pend[i];
 	if (!pd || !(pd->query = malloc(n))) {
 		pr_warn("resolver busy: %d queries in flight; answering SERVFAIL\n", MAX_PENDING);
@@ -619,6 +678,9 @@ static void udp_query(struct dnsproxy *p, int lfd)
 			sendto(lfd, resp, resplen, 0, (struct sockaddr *)&client, clen);
 		return;
 	}
+	if (!p->n_pend++)
+		pend_timer(p, true);
+	pd->upfd = -1;
 	memcpy(pd->query, buf, n);
 	pd->qlen = n;
 	pd->lfd = lfd;
@@ -664,7 +726,7 @@ static void udp_timeouts(struct dnsproxy *p)
 	__u64 now = now_ms();
 	int i, n, err;
 
-	for (i = 0; i < MAX_PENDING; i++) {
+	for (i = 0; p->n_pend && i < MAX_PENDING; i++) {
 		struct pending *pd = &p->pend[i];
 
 		if (!pd->query || pd->deadline_ms > now)
@@ -782,7 +844,7 @@ static int tcp_forward(struct dnsproxy *p, const __u8 *q, size_t qlen, __u8 *ans
 
 static void tcp_one(struct tcp_client *c, __u8 *q, size_t qlen, __u8 *resp)
 {
-	struct dns_event ev = { .protocol = IPPROTO_TCP };
+	struct dns_event ev = { .protocol = IPPROTO_TCP, .asked_ns = now_ns() };
 	struct weir_portrange r[WEIR_LEARN_RANGES];
 	const struct dns_upstream *from = NULL;
 	size_t nr, alen;
@@ -943,7 +1005,8 @@ int dnsproxy_start(struct dnsproxy *p, const struct dnsproxy_cfg *cfg)
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);
 	p->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	p->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (p->epfd < 0 || p->timerfd < 0 || p->stopfd < 0 || timerfd_settime(p->timerfd, 0, &its, NULL))
+	if (p->epfd < 0 || p->timerfd < 0 || p->stopfd < 0 ||
+	    timerfd_settime(p->timerfd, 0, p->n_pend ? &its : &(struct itimerspec){}, NULL))
 		return -errno;
 	for (i = 0; i < NLISTEN; i++) {
 		if (p->lfd[i] < 0)
@@ -1037,7 +1100,7 @@ void dnsproxy_free(struct dnsproxy *p)
 	if (p->busy)
 		return;
 	for (i = 0; i < MAX_PENDING; i++)
-		if (p->pend[i].query || p->pend[i].upfd >= 0)
+		if (p->pend[i].query)
 			pend_free(p, &p->pend[i]);
 	for (i = 0; i < NLISTEN; i++)
 		if (p->lfd[i] >= 0)

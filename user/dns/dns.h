@@ -26,10 +26,19 @@ struct learn;
 
 #define DNS_EVENT_ANSWERS 16
 
+struct dns_health;
+
 struct dns_upstream {
 	struct sockaddr_storage sa;
 	socklen_t len;
+	struct dns_health *health; /* whose account of it (dns_upstream_note):
+				    * NULL the process's */
 };
+
+/* An account of which upstreams work, of one attachment: WHO names it in
+ * the lines (NULL: none). */
+struct dns_health *dns_health_new(const char *who);
+void dns_health_free(struct dns_health *h);
 
 /* One query, for the audit stream. */
 struct dns_event {
@@ -45,6 +54,8 @@ struct dns_event {
 	struct weir_asker asker; /* who asked, and which server it meant */
 	size_t n_answers;
 	struct resolved_addr answers[DNS_EVENT_ANSWERS];
+	__u64 asked_ns, took_ns; /* CLOCK_MONOTONIC when it came in; how long
+				  * until its answer (or refusal) went out */
 };
 
 typedef void (*dns_event_fn)(void *ctx, const struct dns_event *e);
@@ -95,7 +106,8 @@ int dns_tcp_exchange(const struct dns_upstream *u, const __u8 *q, size_t qlen, _
  * ("DNS upstream 192.0.2.53:53 unreachable: timeout"), per upstream and
  * kind, not per query; an unreachable upstream that answers again is said
  * to, and a later failure is said again (after four such lines, at most
- * one every 10 s). Thread-safe. Returns whether it said something.
+ * one every 10 s). Thread-safe. Returns whether it said something. The
+ * account is U's health (per attachment), else the process's.
  */
 bool dns_upstream_note(const struct dns_upstream *u, int err);
 /* dns_upstream_note()'s err for an upstream that answered REFUSED. */
