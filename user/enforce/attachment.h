@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * One enforced cgroup on top of a loaded struct egress: the policy in
+ * force (compiled into the handle's slot), its resolver (weir's DNS,
+ * bound on 127.0.0.1 and ::1 inside the cgroup's network namespace), the
+ * addresses it learned, the static names it keeps resolving. The daemon
+ * keeps one per cgroup; the links themselves are the caller's business
+ * (egress_attach_handle / egress_adopt / egress_detach_handle), since a
+ * restarted daemon adopts links it never made.
+ */
+#ifndef WEIR_ATTACHMENT_H
+#define WEIR_ATTACHMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "dns.h"
+#include "egress.h"
+#include "policy.h"
+
+struct attachment;
+
+struct attachment_cfg {
+	struct egress *egress;
+	__u32 handle; /* allocated (egress_handle_alloc) or adopted */
+	int netns_fd; /* where the resolver lives (-1: ours); kept open */
+	const char *root; /* "/proc/PID/root" of a process in the cgroup: its
+			   * resolv.conf, hosts and nsswitch.conf; NULL: ours */
+	__u16 dns_port; /* 0: a free port; else this one (adoption) */
+	bool no_dns; /* no resolver at all (port 53 then fails closed) */
+	bool attribute_all; /* find the asker of every query (an events stream) */
+	dns_event_fn on_dns_event;
+	void *ctx;
+	const char *name; /* for messages */
+};
+
+/*
+ * Take P (owned from now on, also on failure), resolve its static names,
+ * write it as the handle's policy, bind the resolver. Nothing is served
+ * until attachment_start(). err: why it failed, one line.
+ */
+int attachment_open(const struct attachment_cfg *cfg, struct policy *p,
+		    struct attachment **out, char *err, size_t len);
+/* The resolver's address for struct egress_attach_cfg (port 0: none). */
+void attachment_dns_cfg(const struct attachment *a, struct egress_attach_cfg *out);
+/* Serve DNS and refresh the static names (threads in the namespace). */
+int attachment_start(struct attachment *a);
+/*
+ * Make P the policy in force (P owned from now on). Atomic: on any
+ * failure the previous policy stays in force and nothing changes; err
+ * says why. Addresses learned under the previous policy are judged again
+ * by the new one: kept with the new ports, or forgotten.
+ */
+int attachment_set_policy(struct attachment *a, struct policy *p, char *err, size_t len);
+/* An eventfd: readable when static names resolve to new addresses; then
+ * call attachment_refresh(). -1 when nothing is refreshed. */
+int attachment_notify_fd(const struct attachment *a);
+int attachment_refresh(struct attachment *a);
+const struct policy *attachment_policy(const struct attachment *a);
+struct learn *attachment_learn(const struct attachment *a);
+/* Stop serving and free. The handle, its links and its maps are left as
+ * they are (egress_detach_handle them, or keep them enforced). NULL-safe. */
+void attachment_free(struct attachment *a);
+
+#endif /* WEIR_ATTACHMENT_H */
