@@ -10,6 +10,7 @@ int cli_usage_error(const char *msg);
 
 int cmd_run(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_daemon(int argc, char **argv);
 /* Clients of weir daemon (daemonctl.c). */
 int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);

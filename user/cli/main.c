@@ -41,6 +41,7 @@ static const struct command commands[] = {
 	{ "policy", cmd_policy, "check a policy file, or print a shipped one (check, show)" },
 	{ "status", cmd_status, "list weir runs on this machine, live and stale" },
 	{ "cleanup", cmd_cleanup, "end stale runs: kill what is left, unpin, remove cgroups" },
+	{ "daemon", cmd_daemon, "enforce policies on many cgroups, in the foreground" },
 	{ "attach", cmd_attach, "ask the daemon to enforce a policy on a cgroup" },
 	{ "detach", cmd_detach, "ask the daemon to stop enforcing on a cgroup" },
 	{ "ps", cmd_ps, "list the daemon's attachments" },

@@ -29,6 +29,7 @@
 
 #include "cgroup.h"
 #include "cli.h"
+#include "daemon.h"
 #include "log.h"
 #include "pins.h"
 #include "runs.h"
@@ -463,11 +464,37 @@ static void clean_stale(struct run_info *ri, void *ctx)
 
 static const char cleanup_usage[] =
 	"Usage: weir cleanup [RUN...]\n"
+	"       weir cleanup --pin-root DIR\n"
 	"End stale runs (their weir is gone): kill what is left in each cgroup, then\n"
 	"unpin its programs and remove the cgroup. RUN is run-PID or PID, as `weir\n"
 	"status` lists them; with none, every stale run. A running run is never\n"
 	"touched, whichever weir binary started it: naming one is an error. Root only.\n"
+	"\n"
+	"With no RUN, also the pins of a weir daemon that is gone (no daemon holds\n"
+	"the lock of its pin root, " DAEMON_PIN_ROOT "): its attachments\n"
+	"are unpinned, so those cgroups are no longer enforced; their processes are\n"
+	"left alone. --pin-root DIR: only the daemon pins under DIR.\n"
 	"Exit status: 0 if every run asked for (or every stale run) was ended.\n";
+
+/* The pins of a daemon that is gone; a live daemon's are left alone. */
+static int clean_daemon_pins(const char *pin_root, bool named)
+{
+	int ret, n;
+
+	ret = daemon_cleanup_pins(pin_root, &n);
+	if (ret == -EBUSY) {
+		if (named)
+			pr_warn("%s: a weir daemon is running; left alone\n", pin_root);
+		return named ? ret : 0;
+	}
+	if (ret) {
+		pr_warn("%s: cannot remove the daemon's pins: %s\n", pin_root, strerror(-ret));
+		return ret;
+	}
+	if (n || named)
+		printf("cleaned %d daemon attachment%s (%s)\n", n, n == 1 ? "" : "s", pin_root);
+	return 0;
+}
 
 int cmd_cleanup(int argc, char **argv)
 {
@@ -479,6 +506,13 @@ int cmd_cleanup(int argc, char **argv)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			fputs(cleanup_usage, stdout);
 			return EXIT_OK;
+		}
+		if (!strcmp(argv[i], "--pin-root") && i == 1 && argc == 3) {
+			if (geteuid()) {
+				pr_warn("weir cleanup needs root\n");
+				return EXIT_FAIL;
+			}
+			return clean_daemon_pins(argv[2], true) ? EXIT_FAIL : EXIT_OK;
 		}
 		if (parse_run(argv[i]) <= 0) {
 			fprintf(stderr, "weir: cleanup: '%s' is not a run (run-PID or PID)\n", argv[i]);
@@ -499,6 +533,8 @@ int cmd_cleanup(int argc, char **argv)
 		struct clean_ctx c = { .cg2 = cg2 };
 
 		for_each_run(cg2, clean_stale, &c);
+		if (clean_daemon_pins(DAEMON_PIN_ROOT, false))
+			c.failed++;
 		return c.failed ? EXIT_FAIL : EXIT_OK;
 	}
 	for (i = 1; i < argc; i++) {

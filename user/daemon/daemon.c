@@ -1,60 +1,1319 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * weir daemon, the core: attachments, the policy directory, the state dir.
- * (Stub bodies: the API is fixed first so that the HTTP layer can build
- * against it; the core follows.)
+ * weir daemon, the core: one struct egress for the daemon's life, one
+ * attachment per enforced cgroup, the policy directory, the state dir and
+ * the adoption of a previous daemon's attachments.
+ *
+ * Locking: d->mu serialises the API calls (the HTTP thread) with the main
+ * loop (events, inotify, static-name refreshes). The resolvers' threads
+ * never take it: their events go out under out_mu only, since detaching
+ * stops (joins) a resolver while holding d->mu.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <linux/magic.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/timerfd.h>
+#include <bpf/libbpf.h>
 
+#include "attachment.h"
+#include "cgroup.h"
 #include "daemon.h"
+#include "egress.h"
+#include "events.h"
+#include "log.h"
+#include "metrics.h"
+#include "netns.h"
+#include "policies.h"
 
-int daemon_open(const struct daemon_opts *o, struct daemon **out)
+#define MAX_HANDLES 4096 /* attachments at once, handle 0 is "none" */
+#define POLL_MS 50 /* events are submitted without wakeup: read this often */
+#define STATE_SUFFIX ".json"
+
+enum { EV_SIGNAL = 1, EV_INOTIFY, EV_RING, EV_TIMER, EV_NOTIFY };
+#define EV_KEY(kind, handle) (((__u64)(kind) << 32) | (handle))
+
+struct att {
+	struct daemon *d;
+	struct attachment *a;
+	__u32 handle;
+	__u64 cgid;
+	int cgfd;
+	char cgpath[CGROUP_PATH_MAX]; /* absolute */
+	char label[256];
+	char policy[256]; /* policy entry name (or path) */
+	char netns[PATH_MAX]; /* as asked, "" if none */
+	__u64 netns_ino;
+	__u16 dns_port;
+	__u32 generation; /* of the version in force here */
+	char state[POLICIES_STATE_LEN]; /* "ok" or why the last change failed */
+	struct event_ctx ectx;
+	atomic_ullong dns[3]; /* queries by verdict */
+};
+
+struct daemon {
+	struct daemon_opts o;
+	char policy_dir[PATH_MAX], state_dir[PATH_MAX], pin_root[PATH_MAX];
+	pthread_mutex_t mu;
+	pthread_mutex_t out_mu; /* the event stream */
+	struct egress *eg;
+	struct policies *ps;
+	struct att *by_handle[MAX_HANDLES];
+	size_t n_atts;
+	char cgmnt[CGROUP_PATH_MAX];
+	char own_cgroup[CGROUP_PATH_MAX]; /* ours, below the mount */
+	int sigfd, epfd, timerfd, state_lock, pin_lock;
+	struct ring_buffer *rb;
+	struct metrics_hist dns_latency;
+	FILE *events;
+	__u64 reloads, reload_errors;
+};
+
+/* --- small helpers --------------------------------------------------------- */
+
+/* The cgroup v2 path of PID, below the mount ("/kubepods/pod1"). */
+static int proc_cgroup(pid_t pid, char *out, size_t len)
 {
-	return -ENOSYS;
+	char p[64], line[CGROUP_PATH_MAX + 8];
+	int ret = -ENOENT;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/%d/cgroup", pid);
+	f = fopen(p, "re");
+	if (!f)
+		return -errno;
+	while (ret && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(out, len, "%.4000s", line + 3);
+		ret = 0;
+	}
+	fclose(f);
+	return ret;
 }
 
-int daemon_run(struct daemon *d)
+/* Is cgroup REL (below the mount) ANCESTOR or below it? */
+static bool cgroup_within(const char *rel, const char *ancestor)
 {
-	return -ENOSYS;
+	size_t n = strlen(ancestor);
+
+	if (n == 1) /* "/" */
+		return true;
+	return !strncmp(rel, ancestor, n) && (rel[n] == '\0' || rel[n] == '/');
 }
 
-void daemon_free(struct daemon *d)
+static const char *rel_of(const struct daemon *d, const char *abs)
 {
+	const char *r = abs + strlen(d->cgmnt);
+
+	return *r ? r : "/";
+}
+
+static bool is_cgroup2(const char *path)
+{
+	struct statfs sf;
+
+	return !statfs(path, &sf) && sf.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/* CGROUP as asked (absolute, or relative to the mount) -> its real path. */
+static int resolve_cgroup(struct daemon *d, const char *cg, char *out, size_t len)
+{
+	char tmp[CGROUP_PATH_MAX * 2];
+
+	if (!cg || !*cg)
+		return -EINVAL;
+	if (cg[0] == '/' && realpath(cg, out) && is_cgroup2(out) &&
+	    !strncmp(out, d->cgmnt, strlen(d->cgmnt)))
+		return 0;
+	snprintf(tmp, sizeof(tmp), "%s/%s", d->cgmnt, cg + (cg[0] == '/'));
+	if (!realpath(tmp, out))
+		return -errno;
+	if (!is_cgroup2(out) || strncmp(out, d->cgmnt, strlen(d->cgmnt)))
+		return -ENOENT;
+	(void)len;
+	return 0;
+}
+
+/* A process in the cgroup or below it (0: none). */
+static pid_t pid_in_cgroup(const char *path, int depth)
+{
+	char p[CGROUP_PATH_MAX + 32];
+	struct dirent *de;
+	pid_t pid = 0;
+	FILE *f;
+	DIR *dir;
+
+	snprintf(p, sizeof(p), "%s/cgroup.procs", path);
+	f = fopen(p, "re");
+	if (f) {
+		if (fscanf(f, "%d", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	if (pid || depth > 8 || !(dir = opendir(path)))
+		return pid;
+	while (!pid && (de = readdir(dir))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+		pid = pid_in_cgroup(p, depth + 1);
+	}
+	closedir(dir);
+	return pid;
+}
+
+/* An attachment's pin directory and what is left in it: the links of a
+ * cgroup that is gone (removing the pins lets the links go). */
+static void pin_dir_remove(const char *dir)
+{
+	char path[PATH_MAX + 300];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+static void att_pin_dir(const struct daemon *d, __u64 cgid, char *out, size_t len)
+{
+	snprintf(out, len, "%s/att-%llu", d->pin_root, (unsigned long long)cgid);
+}
+
+static void att_state_file(const struct daemon *d, __u64 cgid, char *out, size_t len)
+{
+	snprintf(out, len, "%s/att-%llu" STATE_SUFFIX, d->state_dir, (unsigned long long)cgid);
+}
+
+static struct att *find_cgid(struct daemon *d, __u64 cgid)
+{
+	__u32 h;
+
+	for (h = 1; h < MAX_HANDLES; h++)
+		if (d->by_handle[h] && d->by_handle[h]->cgid == cgid)
+			return d->by_handle[h];
+	return NULL;
+}
+
+static struct att *find_path(struct daemon *d, const char *path)
+{
+	__u32 h;
+
+	for (h = 1; h < MAX_HANDLES; h++)
+		if (d->by_handle[h] && !strcmp(d->by_handle[h]->cgpath, path))
+			return d->by_handle[h];
+	return NULL;
+}
+
+/* --- the state dir ------------------------------------------------------- */
+
+/* Written (tmp + rename) before the request is answered, and before the
+ * links exist: a daemon that dies at any point finds what it pinned. */
+static int state_write(struct daemon *d, const struct att *t)
+{
+	char path[PATH_MAX + 64], tmp[PATH_MAX + 80];
+	struct json_object *o = json_object_new_object();
+	int ret = 0;
+
+	json_object_object_add(o, "cgroup", json_object_new_string(t->cgpath));
+	json_object_object_add(o, "cgroup_id", json_object_new_uint64(t->cgid));
+	json_object_object_add(o, "label", json_object_new_string(t->label));
+	json_object_object_add(o, "policy", json_object_new_string(t->policy));
+	json_object_object_add(o, "handle", json_object_new_int64(t->handle));
+	json_object_object_add(o, "dns_port", json_object_new_int(t->dns_port));
+	json_object_object_add(o, "netns", json_object_new_string(t->netns));
+	json_object_object_add(o, "netns_inode", json_object_new_uint64(t->netns_ino));
+	att_state_file(d, t->cgid, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PLAIN) || rename(tmp, path))
+		ret = -errno ?: -EIO;
+	json_object_put(o);
+	if (ret)
+		pr_warn("cannot write %s: %s\n", path, strerror(-ret));
+	return ret;
+}
+
+static void state_remove(struct daemon *d, __u64 cgid)
+{
+	char path[PATH_MAX + 64];
+
+	att_state_file(d, cgid, path, sizeof(path));
+	unlink(path);
+}
+
+/* --- events ------------------------------------------------------------ */
+
+/* {"attachment":LABEL, + the event's own fields. */
+static void emit(struct daemon *d, const struct att *t, const char *json)
+{
+	struct json_object *s;
+
+	if (!d->events || json[0] != '{')
+		return;
+	s = json_object_new_string(t->label);
+	pthread_mutex_lock(&d->out_mu);
+	fprintf(d->events, "{\"attachment\":%s,%s\n",
+		json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN), json + 1);
+	pthread_mutex_unlock(&d->out_mu);
+	json_object_put(s);
+}
+
+/* From the ring buffer, under d->mu (main loop). */
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct daemon *d = ctx;
+	const struct weir_event *e = data;
+	char buf[EVENT_JSON_MAX];
+	struct att *t;
+
+	if (len < sizeof(*e) || e->handle >= MAX_HANDLES || !(t = d->by_handle[e->handle]))
+		return 0;
+	if (d->events && event_format_json(&t->ectx, e, buf, sizeof(buf)) > 0)
+		emit(d, t, buf);
+	return 0;
+}
+
+/* From an attachment's resolver thread: never d->mu. */
+static void on_dns_event(void *ctx, const struct dns_event *e)
+{
+	struct att *t = ctx;
+	char buf[EVENT_JSON_MAX * 2];
+
+	if (e->verdict < 3)
+		atomic_fetch_add(&t->dns[e->verdict], 1);
+	metrics_hist_observe(&t->d->dns_latency, e->took_ns);
+	if (t->d->events && event_format_dns_json(&t->ectx, e, buf, sizeof(buf)) > 0) {
+		emit(t->d, t, buf);
+		pthread_mutex_lock(&t->d->out_mu);
+		fflush(t->d->events);
+		pthread_mutex_unlock(&t->d->out_mu);
+	}
+}
+
+static int open_events(struct daemon *d)
+{
+	int fd;
+
+	if (!d->o.events)
+		return 0;
+	if (!strcmp(d->o.events, "-")) {
+		d->events = stdout;
+		return 0;
+	}
+	fd = open(d->o.events, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || !(d->events = fdopen(fd, "a"))) {
+		pr_warn("cannot open the event stream %s: %s\n", d->o.events, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	return 0;
+}
+
+static bool peer_enforced(struct daemon *d, pid_t pid);
+
+/* --- attachments ---------------------------------------------------------- */
+
+static void info_of(struct daemon *d, const struct att *t, struct attach_info *out)
+{
+	struct weir_counts c = {};
+
+	memset(out, 0, sizeof(*out));
+	egress_counts(d->eg, t->handle, &c);
+	out->cgroup_id = t->cgid;
+	snprintf(out->cgroup, sizeof(out->cgroup), "%s", t->cgpath);
+	snprintf(out->label, sizeof(out->label), "%s", t->label);
+	snprintf(out->policy, sizeof(out->policy), "%s", t->policy);
+	out->generation = t->generation;
+	out->allowed = c.allow;
+	out->denied = c.deny;
+	out->would_deny = c.would_deny;
+	out->dns_port = t->dns_port;
+	snprintf(out->state, sizeof(out->state), "%s", t->state);
+}
+
+/* The attachment's state: its own failure first, else its policy file's. */
+static void att_state(struct att *t, const struct policy_entry *e, const char *own)
+{
+	snprintf(t->state, sizeof(t->state), "%s", own ?: e ? e->state : "ok");
+}
+
+/* Where the resolver goes: the netns asked for, else a process's in the
+ * cgroup, else the peer's. root[]: a process's view of /etc, if any. */
+static int pick_netns(struct att *t, const char *netns, pid_t peer, char *root, size_t len,
+		      char *err, size_t elen)
+{
+	pid_t pid = pid_in_cgroup(t->cgpath, 0);
+	int fd;
+
+	root[0] = '\0';
+	if (pid)
+		snprintf(root, len, "/proc/%d/root", pid);
+	if (netns && *netns) {
+		fd = open(netns, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			snprintf(err, elen, "netns %s: %s", netns, strerror(errno));
+			return -errno;
+		}
+		snprintf(t->netns, sizeof(t->netns), "%s", netns);
+		return fd;
+	}
+	if (!pid)
+		pid = peer;
+	return pid > 0 ? netns_open_pid(pid) : -1;
+}
+
+static int att_open(struct daemon *d, struct att *t, const struct policy_entry *e, int nsfd,
+		    const char *root, __u16 port, char *err, size_t len)
+{
+	struct attachment_cfg cfg = {
+		.egress = d->eg,
+		.handle = t->handle,
+		.netns_fd = nsfd,
+		.root = root[0] ? root : NULL,
+		.dns_port = port,
+		.attribute_all = d->events != NULL,
+		.on_dns_event = on_dns_event,
+		.ctx = t,
+		.name = t->label,
+	};
+	char perr[POLICY_ERR_LEN];
+	struct policy *p;
+	int ret;
+
+	ret = policies_parse(e, &p, perr);
+	if (ret) {
+		snprintf(err, len, "policy error: %s", perr);
+		return ret;
+	}
+	ret = attachment_open(&cfg, p, &t->a, err, len);
+	if (ret)
+		return ret;
+	t->generation = e->generation;
+	t->netns_ino = netns_inode(nsfd);
+	t->ectx.policy = attachment_policy(t->a);
+	t->ectx.learn = attachment_learn(t->a);
+	return 0;
+}
+
+static int watch_notify(struct daemon *d, struct att *t)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EV_KEY(EV_NOTIFY, t->handle) };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, attachment_notify_fd(t->a), &ev) ? -errno : 0;
+}
+
+static void att_free(struct daemon *d, struct att *t, bool detach)
+{
+	char pins[PATH_MAX + 32];
+
+	if (t->a)
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, attachment_notify_fd(t->a), NULL);
+	attachment_free(t->a); /* stops its resolver: no event refers to t after */
+	if (detach) {
+		egress_detach_handle(d->eg, t->handle);
+		att_pin_dir(d, t->cgid, pins, sizeof(pins));
+		pin_dir_remove(pins);
+		state_remove(d, t->cgid);
+	}
+	if (d->by_handle[t->handle] == t) {
+		d->by_handle[t->handle] = NULL;
+		d->n_atts--;
+	}
+	if (t->cgfd >= 0)
+		close(t->cgfd);
+	free(t);
+}
+
+static struct att *att_new(struct daemon *d, const char *cgpath, __u64 cgid, const char *label,
+			   const char *policy)
+{
+	struct att *t = calloc(1, sizeof(*t));
+	const char *base = strrchr(cgpath, '/');
+
+	if (!t)
+		return NULL;
+	t->d = d;
+	t->cgid = cgid;
+	t->cgfd = -1;
+	snprintf(t->cgpath, sizeof(t->cgpath), "%s", cgpath);
+	snprintf(t->label, sizeof(t->label), "%s", label && *label ? label : base ? base + 1 : cgpath);
+	snprintf(t->policy, sizeof(t->policy), "%s", policy);
+	snprintf(t->state, sizeof(t->state), "ok");
+	t->ectx.cgroup_id = cgid;
+	t->ectx.cgroup_path = rel_of(d, t->cgpath);
+	event_ctx_init_clock(&t->ectx);
+	return t;
+}
+
+static int check_target(struct daemon *d, const char *cgpath, char *err, size_t len)
+{
+	if (cgroup_within(d->own_cgroup, rel_of(d, cgpath))) {
+		snprintf(err, len, "%s holds weir daemon itself: refusing to enforce on it",
+			 cgpath);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The new attachment, in order: policy in its slot, resolver bound, state
+ * file, links (the storage they read is written last: until then the
+ * cgroup is "no policy", which denies). */
+static int attach_new(struct daemon *d, const struct attach_req *r, struct att *t,
+		      const struct policy_entry *e, char *err, size_t len)
+{
+	struct egress_attach_cfg ac;
+	char root[64], pins[PATH_MAX + 32];
+	int nsfd, ret;
+
+	t->cgfd = open(t->cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->cgfd < 0) {
+		snprintf(err, len, "%s: %s", t->cgpath, strerror(errno));
+		return -errno;
+	}
+	ret = egress_handle_alloc(d->eg, &t->handle);
+	if (ret) {
+		snprintf(err, len, "no free attachment handle (%d at most)", MAX_HANDLES - 1);
+		return ret;
+	}
+	d->by_handle[t->handle] = t;
+	d->n_atts++;
+	nsfd = pick_netns(t, r->netns, r->peer_pid, root, sizeof(root), err, len);
+	if (nsfd < -1)
+		return nsfd;
+	ret = att_open(d, t, e, nsfd, root, 0, err, len);
+	if (nsfd >= 0)
+		close(nsfd);
+	if (ret)
+		return ret;
+	attachment_dns_cfg(t->a, &ac);
+	t->dns_port = ac.dns_port;
+	att_pin_dir(d, t->cgid, pins, sizeof(pins));
+	ret = state_write(d, t);
+	if (!ret && mkdir(pins, 0700) && errno != EEXIST)
+		ret = -errno;
+	if (ret) {
+		snprintf(err, len, "cannot record the attachment: %s", strerror(-ret));
+		return ret;
+	}
+	ret = egress_attach_handle(d->eg, t->handle, t->cgfd, &ac, pins);
+	if (ret) {
+		snprintf(err, len, "cannot attach to %s: %s", t->cgpath, strerror(-ret));
+		return ret;
+	}
+	ret = attachment_start(t->a);
+	ret = ret ?: watch_notify(d, t);
+	if (ret)
+		snprintf(err, len, "attached, but its resolver did not start: %s",
+			 strerror(-ret));
+	return ret;
 }
 
 int daemon_attach(struct daemon *d, const struct attach_req *r, struct attach_info *out,
 		  char *err, size_t len)
 {
-	snprintf(err, len, "not implemented yet");
-	return -ENOSYS;
+	char path[CGROUP_PATH_MAX];
+	struct policy_entry *e;
+	struct att *t;
+	__u64 cgid;
+	int ret;
+
+	pthread_mutex_lock(&d->mu);
+	ret = resolve_cgroup(d, r->cgroup, path, sizeof(path));
+	if (ret) {
+		snprintf(err, len, "no cgroup %s (below %s)", r->cgroup ?: "(none)", d->cgmnt);
+		ret = -ENOENT;
+		goto out;
+	}
+	ret = cgroup_id(path, &cgid);
+	ret = ret ?: check_target(d, path, err, len);
+	if (ret)
+		goto out;
+	if (r->peer_pid > 0 && peer_enforced(d, r->peer_pid)) {
+		snprintf(err, len, "a process inside an enforced cgroup cannot attach");
+		ret = -EPERM;
+		goto out;
+	}
+	e = policies_get(d->ps, r->policy ?: "", err, len);
+	if (!e) {
+		ret = -EINVAL;
+		goto out;
+	}
+	t = find_cgid(d, cgid);
+	if (t) {
+		ret = strcmp(t->policy, e->name) ? -EEXIST : 0;
+		if (ret)
+			snprintf(err, len, "%s is attached with policy %s already (detach it first)",
+				 path, t->policy);
+		else
+			info_of(d, t, out);
+		out->existed = !ret;
+		goto out;
+	}
+	t = att_new(d, path, cgid, r->label, e->name);
+	if (!t) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = attach_new(d, r, t, e, err, len);
+	if (ret) {
+		pr_warn("attach %s: %s\n", path, err);
+		att_free(d, t, t->handle != 0);
+		goto out;
+	}
+	att_state(t, e, NULL);
+	info_of(d, t, out);
+	pr_info("attached %s (%s): policy %s generation %u, DNS port %u\n", path, t->label,
+		t->policy, t->generation, t->dns_port);
+out:
+	pthread_mutex_unlock(&d->mu);
+	return ret;
 }
 
 int daemon_detach(struct daemon *d, const char *cgroup, char *err, size_t len)
 {
-	snprintf(err, len, "not implemented yet");
-	return -ENOSYS;
+	char path[CGROUP_PATH_MAX];
+	struct att *t = NULL;
+	__u64 cgid;
+
+	pthread_mutex_lock(&d->mu);
+	if (!resolve_cgroup(d, cgroup, path, sizeof(path)) && !cgroup_id(path, &cgid))
+		t = find_cgid(d, cgid);
+	if (!t && cgroup) /* the cgroup is gone: by the path it had */
+		t = find_path(d, cgroup);
+	if (!t) {
+		snprintf(err, len, "%s is not attached", cgroup ?: "(none)");
+		pthread_mutex_unlock(&d->mu);
+		return -ENOENT;
+	}
+	pr_info("detached %s (%s)\n", t->cgpath, t->label);
+	att_free(d, t, true);
+	pthread_mutex_unlock(&d->mu);
+	return 0;
 }
 
 size_t daemon_list(struct daemon *d, struct attach_info **out)
 {
-	*out = NULL;
-	return 0;
+	size_t n = 0;
+	__u32 h;
+
+	pthread_mutex_lock(&d->mu);
+	*out = calloc(d->n_atts ?: 1, sizeof(**out));
+	for (h = 1; *out && h < MAX_HANDLES && n < d->n_atts; h++)
+		if (d->by_handle[h])
+			info_of(d, d->by_handle[h], &(*out)[n++]);
+	pthread_mutex_unlock(&d->mu);
+	return n;
+}
+
+/* --- policy reloads ------------------------------------------------------- */
+
+static int adopt_serve(struct daemon *d, struct att *t, const struct policy_entry *e, char *err,
+		       size_t len);
+
+/* A policy file changed: every attachment using it takes the new version,
+ * each atomically; one that cannot keeps the old and says why. */
+static void on_policy_changed(void *ctx, struct policy_entry *e)
+{
+	struct daemon *d = ctx;
+	char err[POLICIES_STATE_LEN], perr[POLICY_ERR_LEN];
+	struct policy *p;
+	struct att *t;
+	__u32 h;
+
+	d->reloads++;
+	pr_info("policy %s: generation %u\n", e->name, e->generation);
+	for (h = 1; h < MAX_HANDLES; h++) {
+		t = d->by_handle[h];
+		if (!t || strcmp(t->policy, e->name))
+			continue;
+		if (!t->a) { /* adopted while its file did not load: now it does */
+			if (!adopt_serve(d, t, e, err, sizeof(err)))
+				att_state(t, e, NULL);
+			continue;
+		}
+		if (policies_parse(e, &p, perr)) {
+			snprintf(t->state, sizeof(t->state), "policy error: %s", perr);
+			continue;
+		}
+		if (attachment_set_policy(t->a, p, err, sizeof(err))) {
+			d->reload_errors++;
+			pr_warn("%s: %s; generation %u stays in force\n", t->label, err,
+				t->generation);
+			snprintf(t->state, sizeof(t->state), "policy error: %.900s", err);
+			continue;
+		}
+		t->generation = e->generation;
+		t->ectx.policy = attachment_policy(t->a);
+		att_state(t, e, NULL);
+	}
+}
+
+/* Attachments follow their file's state (a bad file is reported on each). */
+static void sync_states(struct daemon *d)
+{
+	struct policy_entry *e;
+	struct att *t;
+	size_t i;
+	__u32 h;
+
+	for (h = 1; h < MAX_HANDLES; h++) {
+		t = d->by_handle[h];
+		for (i = 0; t && (e = policies_at(d->ps, i)); i++)
+			if (!strcmp(t->policy, e->name) && t->generation == e->generation)
+				att_state(t, e, NULL);
+	}
+}
+
+static void rescan(struct daemon *d, bool inotify)
+{
+	if (inotify)
+		policies_on_inotify(d->ps, on_policy_changed, d);
+	else
+		policies_scan(d->ps, on_policy_changed, d);
+	sync_states(d);
 }
 
 int daemon_reload(struct daemon *d, char *report, size_t len)
 {
+	struct policy_entry *e;
+	size_t i, off = 0;
+	int n;
+
+	pthread_mutex_lock(&d->mu);
+	rescan(d, false);
 	if (len)
 		report[0] = '\0';
-	return -ENOSYS;
+	for (i = 0; (e = policies_at(d->ps, i)) && off < len; i++) {
+		n = snprintf(report + off, len - off, "%s\t%u\t%s\n", e->name, e->generation,
+			     e->state[0] ? e->state : "ok");
+		off += n > 0 ? (size_t)n : 0;
+	}
+	pthread_mutex_unlock(&d->mu);
+	return 0;
+}
+
+/* --- metrics (docs/daemon.md, "Metrics") ----------------------------------- */
+
+static void metric_head(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* NAME{[verdict="V",]policy="P",unit="LABEL"} VALUE */
+static void metric_att(FILE *f, const char *name, const char *verdict, const struct att *t,
+		       __u64 v)
+{
+	fprintf(f, "%s{", name);
+	if (verdict)
+		fprintf(f, "verdict=\"%s\",", verdict);
+	fputs("policy=", f);
+	metrics_label(f, t->policy);
+	fputs(",unit=", f);
+	metrics_label(f, t->label);
+	fprintf(f, "} %llu\n", (unsigned long long)v);
+}
+
+static void metric_policy(FILE *f, const char *name, const struct policy_entry *e, __u64 v)
+{
+	fprintf(f, "%s{policy=", name);
+	metrics_label(f, e->name);
+	fprintf(f, "} %llu\n", (unsigned long long)v);
+}
+
+static void metrics_decisions(struct daemon *d, FILE *f)
+{
+	struct weir_counts c;
+	struct att *t;
+	__u32 h;
+
+	metric_head(f, "weir_decisions_total", "counter",
+		    "Connection decisions (connect, sendmsg, backstop), by verdict.");
+	for (h = 1; h < MAX_HANDLES; h++) {
+		if (!(t = d->by_handle[h]) || egress_counts(d->eg, h, &c))
+			continue;
+		metric_att(f, "weir_decisions_total", "allow", t, c.allow);
+		metric_att(f, "weir_decisions_total", "deny", t, c.deny);
+		metric_att(f, "weir_decisions_total", "would_deny", t, c.would_deny);
+	}
+}
+
+static void metrics_dns(struct daemon *d, FILE *f)
+{
+	struct att *t;
+	__u32 h;
+
+	metric_head(f, "weir_dns_answers_total", "counter",
+		    "Queries the attachment's resolver answered (allowed names).");
+	for (h = 1; h < MAX_HANDLES; h++)
+		if ((t = d->by_handle[h]))
+			metric_att(f, "weir_dns_answers_total", NULL, t,
+				   atomic_load(&t->dns[WEIR_V_ALLOW]) +
+					   atomic_load(&t->dns[WEIR_V_WOULD_DENY]));
+	metric_head(f, "weir_dns_refusals_total", "counter",
+		    "Queries refused: a name the policy does not allow.");
+	for (h = 1; h < MAX_HANDLES; h++)
+		if ((t = d->by_handle[h]))
+			metric_att(f, "weir_dns_refusals_total", NULL, t,
+				   atomic_load(&t->dns[WEIR_V_DENY]));
+	metrics_hist_print(f, "weir_dns_latency_seconds",
+			   "Time from a query to its answer or refusal.", &d->dns_latency);
+}
+
+static void metrics_policies(struct daemon *d, FILE *f)
+{
+	struct policy_entry *e;
+	size_t i;
+
+	metric_head(f, "weir_policy_generation", "gauge", "The generation of each policy in force.");
+	for (i = 0; (e = policies_at(d->ps, i)); i++)
+		metric_policy(f, "weir_policy_generation", e, e->generation);
+	metric_head(f, "weir_policy_ok", "gauge",
+		    "1 when the policy's file loads, 0 when it does not (the previous "
+		    "generation stays in force).");
+	for (i = 0; (e = policies_at(d->ps, i)); i++)
+		metric_policy(f, "weir_policy_ok", e, !strcmp(e->state, "ok"));
+	metric_head(f, "weir_policy_load_errors_total", "counter",
+		    "Versions of the policy's file that did not load.");
+	for (i = 0; (e = policies_at(d->ps, i)); i++)
+		metric_policy(f, "weir_policy_load_errors_total", e, e->load_errors);
 }
 
 void daemon_metrics(struct daemon *d, FILE *f)
 {
+	pthread_mutex_lock(&d->mu);
+	metric_head(f, "weir_attachments", "gauge", "Cgroups the daemon enforces a policy on.");
+	fprintf(f, "weir_attachments %zu\n", d->n_atts);
+	metrics_decisions(d, f);
+	metrics_dns(d, f);
+	metric_head(f, "weir_events_lost_total", "counter",
+		    "Events the ring buffer could not take (enforcement is unaffected).");
+	fprintf(f, "weir_events_lost_total %llu\n",
+		(unsigned long long)egress_stat(d->eg, WEIR_STAT_LOST));
+	metrics_policies(d, f);
+	pthread_mutex_unlock(&d->mu);
+}
+
+static bool peer_enforced(struct daemon *d, pid_t pid)
+{
+	char rel[CGROUP_PATH_MAX];
+	bool in = false;
+	__u32 h;
+
+	if (proc_cgroup(pid, rel, sizeof(rel)))
+		return true; /* cannot tell: refuse */
+	for (h = 1; !in && h < MAX_HANDLES; h++) {
+		struct att *t = d->by_handle[h];
+
+		in = t && cgroup_within(rel, rel_of(d, t->cgpath));
+	}
+	return in;
 }
 
 bool daemon_peer_enforced(struct daemon *d, pid_t pid)
 {
-	return true;
+	bool in;
+
+	pthread_mutex_lock(&d->mu);
+	in = peer_enforced(d, pid);
+	pthread_mutex_unlock(&d->mu);
+	return in;
+}
+
+/* --- adoption: a previous daemon's attachments ---------------------------- */
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+static __u64 jnum(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
+}
+
+/* The netns the resolver was in: the path recorded, else a process in the
+ * cgroup whose namespace has the recorded inode. -1: ours. */
+static int adopt_netns(struct att *t, char *root, size_t len)
+{
+	pid_t pid = pid_in_cgroup(t->cgpath, 0);
+	int fd = -1;
+
+	root[0] = '\0';
+	if (pid)
+		snprintf(root, len, "/proc/%d/root", pid);
+	if (t->netns[0])
+		fd = open(t->netns, O_RDONLY | O_CLOEXEC);
+	else if (pid)
+		fd = netns_open_pid(pid);
+	if (fd >= 0 && t->netns_ino && netns_inode(fd) != t->netns_ino) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0 && t->netns_ino && t->netns_ino != netns_inode(-1))
+		pr_warn("%s: its network namespace is not found; its resolver serves from the "
+			"daemon's\n", t->label);
+	return fd < 0 ? -1 : fd;
+}
+
+/* An adopted attachment takes its policy again and serves DNS on the port
+ * its programs send queries to, in its namespace. On failure it stays
+ * enforced by what the kernel holds, and says why in its state. */
+static int adopt_serve(struct daemon *d, struct att *t, const struct policy_entry *e, char *err,
+		       size_t len)
+{
+	char root[64];
+	int nsfd, ret;
+
+	nsfd = adopt_netns(t, root, sizeof(root));
+	ret = att_open(d, t, e, nsfd, root, t->dns_port, err, len);
+	if (nsfd >= 0)
+		close(nsfd);
+	ret = ret ?: attachment_start(t->a);
+	ret = ret ?: watch_notify(d, t);
+	if (ret) {
+		snprintf(t->state, sizeof(t->state), "%.1000s", err);
+		pr_warn("%s: adopted, still enforced, but: %s\n", t->cgpath, err);
+		return ret;
+	}
+	state_write(d, t);
+	return 0;
+}
+
+/* Pins and a state file: take the links over (nothing detaches), then
+ * write the policy again and serve DNS on the same port. */
+static int adopt_one(struct daemon *d, struct att *t)
+{
+	char pins[PATH_MAX + 32], err[POLICIES_STATE_LEN];
+	struct egress_attach_cfg ac;
+	struct policy_entry *e;
+	int ret;
+
+	att_pin_dir(d, t->cgid, pins, sizeof(pins));
+	ret = egress_adopt(d->eg, t->cgfd, pins, &t->handle, &ac);
+	if (ret) {
+		pr_warn("%s: cannot adopt its pinned links: %s\n", t->cgpath, strerror(-ret));
+		return ret;
+	}
+	d->by_handle[t->handle] = t;
+	d->n_atts++;
+	t->dns_port = ac.dns_port;
+	e = policies_get(d->ps, t->policy, err, sizeof(err));
+	if (!e) {
+		/* The kernel keeps the old policy in its slot: still enforced. */
+		snprintf(t->state, sizeof(t->state), "policy error: %.900s; the policy of the "
+			 "previous daemon stays in force", err);
+		pr_warn("%s: %s\n", t->cgpath, t->state);
+		return 0;
+	}
+	if (adopt_serve(d, t, e, err, sizeof(err)))
+		return 0;
+	att_state(t, e, NULL);
+	pr_info("adopted %s (%s): policy %s generation %u, DNS port %u\n", t->cgpath, t->label,
+		t->policy, t->generation, t->dns_port);
+	return 0;
+}
+
+static void adopt_file(struct daemon *d, const char *file)
+{
+	struct json_object *o = json_object_from_file(file);
+	char pins[PATH_MAX + 32];
+	struct att *t;
+	__u64 cgid, now;
+
+	if (!o)
+		return;
+	cgid = jnum(o, "cgroup_id");
+	t = att_new(d, jstr(o, "cgroup"), cgid, jstr(o, "label"), jstr(o, "policy"));
+	if (t)
+		snprintf(t->netns, sizeof(t->netns), "%s", jstr(o, "netns"));
+	if (t)
+		t->netns_ino = jnum(o, "netns_inode");
+	if (t)
+		t->handle = jnum(o, "handle"); /* for a gone cgroup; else adopt's */
+	json_object_put(o);
+	if (!t)
+		return;
+	att_pin_dir(d, cgid, pins, sizeof(pins));
+	t->cgfd = open(t->cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->cgfd < 0 || cgroup_id(t->cgpath, &now) || now != cgid) {
+		/* The cgroup is gone (or another took its name): nothing left
+		 * to enforce on. */
+		pr_info("%s is gone: removing its pins\n", t->cgpath);
+		if (t->handle)
+			egress_detach_handle(d->eg, t->handle);
+		pin_dir_remove(pins);
+		unlink(file);
+		att_free(d, t, false);
+		return;
+	}
+	if (access(pins, F_OK) || adopt_one(d, t)) {
+		if (!access(pins, F_OK))
+			pr_warn("%s: left as it is (pinned, enforced by the previous daemon's "
+				"policy)\n", t->cgpath);
+		else
+			unlink(file); /* never attached (died before the links) */
+		att_free(d, t, false);
+	}
+}
+
+static void adopt_all(struct daemon *d)
+{
+	char path[PATH_MAX * 2];
+	struct dirent *de;
+	DIR *dir = opendir(d->state_dir);
+	size_t n;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		n = strlen(de->d_name);
+		if (strncmp(de->d_name, "att-", 4) || n < sizeof(STATE_SUFFIX) ||
+		    strcmp(de->d_name + n - strlen(STATE_SUFFIX), STATE_SUFFIX))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", d->state_dir, de->d_name);
+		adopt_file(d, path);
+	}
+	closedir(dir);
+}
+
+/* --- life ---------------------------------------------------------------- */
+
+/* One daemon per state dir and per pin root: flock held for our life.
+ * weir cleanup takes the pin root's lock to know no daemon owns it. */
+static int lock_dir(const char *dir, int *fd)
+{
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0)
+		return -errno;
+	if (flock(*fd, LOCK_EX | LOCK_NB))
+		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+	return 0;
+}
+
+static int mkdirs(const char *path, mode_t mode)
+{
+	char p[PATH_MAX];
+	char *s;
+
+	snprintf(p, sizeof(p), "%s", path);
+	for (s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	return mkdir(p, mode) && errno != EEXIST ? -errno : 0;
+}
+
+static int open_dirs(struct daemon *d)
+{
+	int ret;
+
+	ret = mkdirs(d->state_dir, 0700);
+	if (ret) {
+		pr_warn("cannot make the state dir %s: %s\n", d->state_dir, strerror(-ret));
+		return ret;
+	}
+	ret = mkdirs(d->pin_root, 0700);
+	if (ret) {
+		pr_warn("cannot make the pin root %s: %s (it must be on a bpf file system)\n",
+			d->pin_root, strerror(-ret));
+		return ret;
+	}
+	ret = lock_dir(d->state_dir, &d->state_lock);
+	ret = ret ?: lock_dir(d->pin_root, &d->pin_lock);
+	if (ret == -EBUSY)
+		pr_warn("another weir daemon owns %s or %s\n", d->state_dir, d->pin_root);
+	else if (ret)
+		pr_warn("cannot lock %s: %s\n", d->state_dir, strerror(-ret));
+	return ret;
+}
+
+static int open_egress(struct daemon *d)
+{
+	struct egress_opts eo = {
+		.lpm_entries = 1 << 20, /* a cap: the tries allocate per entry */
+		.portsets = 1 << 16,
+		.slots = 2 * MAX_HANDLES + 2, /* each policy in force, and the next */
+		.handles = MAX_HANDLES,
+		.ringbuf_bytes = 16 << 20,
+		.task_info = -1,
+		.pin_root = d->pin_root,
+	};
+	char why[256];
+	int ret;
+
+	ret = egress_supported(why, sizeof(why));
+	if (ret) {
+		pr_warn("%s\n", why);
+		return ret;
+	}
+	ret = egress_open(&eo, &d->eg);
+	if (ret) {
+		pr_warn("cannot load the BPF programs (pinned in %s): %s\n", d->pin_root,
+			strerror(-ret));
+		return ret;
+	}
+	d->rb = ring_buffer__new(egress_events_fd(d->eg), on_event, d, NULL);
+	if (!d->rb) {
+		ret = -errno;
+		pr_warn("cannot open the event ring buffer: %s\n", strerror(-ret));
+	}
+	return ret;
+}
+
+static int open_loop(struct daemon *d)
+{
+	struct itimerspec its = { .it_interval = { 0, POLL_MS * 1000000 },
+				  .it_value = { 0, POLL_MS * 1000000 } };
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t mask;
+	int ret = 0;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	if (pthread_sigmask(SIG_BLOCK, &mask, NULL))
+		return -errno;
+	signal(SIGPIPE, SIG_IGN); /* an events reader gone must not kill us */
+	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (d->sigfd < 0 || d->epfd < 0 || d->timerfd < 0 ||
+	    timerfd_settime(d->timerfd, 0, &its, NULL))
+		return -errno;
+	ev.data.u64 = EV_KEY(EV_SIGNAL, 0);
+	ret = epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev);
+	ev.data.u64 = EV_KEY(EV_TIMER, 0);
+	ret = ret ?: epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->timerfd, &ev);
+	ev.data.u64 = EV_KEY(EV_RING, 0);
+	ret = ret ?: epoll_ctl(d->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(d->rb), &ev);
+	if (!ret && policies_inotify_fd(d->ps) >= 0) {
+		ev.data.u64 = EV_KEY(EV_INOTIFY, 0);
+		ret = epoll_ctl(d->epfd, EPOLL_CTL_ADD, policies_inotify_fd(d->ps), &ev);
+	}
+	return ret ? -errno : 0;
+}
+
+static void set_path(char *dst, size_t len, const char *val, const char *def)
+{
+	snprintf(dst, len, "%s", val && *val ? val : def);
+}
+
+int daemon_open(const struct daemon_opts *o, struct daemon **out)
+{
+	struct daemon *d = calloc(1, sizeof(*d));
+	int ret;
+
+	if (!d)
+		return -ENOMEM;
+	d->o = *o;
+	d->sigfd = d->epfd = d->timerfd = d->state_lock = d->pin_lock = -1;
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_mutex_init(&d->out_mu, NULL);
+	set_path(d->policy_dir, sizeof(d->policy_dir), o->policy_dir, DAEMON_POLICY_DIR);
+	set_path(d->state_dir, sizeof(d->state_dir), o->state_dir, DAEMON_STATE_DIR);
+	set_path(d->pin_root, sizeof(d->pin_root), o->pin_root, DAEMON_PIN_ROOT);
+	ret = cgroup_mount_v2(d->cgmnt, sizeof(d->cgmnt));
+	if (ret)
+		pr_warn("no cgroup v2 hierarchy is mounted: %s\n", strerror(-ret));
+	ret = ret ?: proc_cgroup(getpid(), d->own_cgroup, sizeof(d->own_cgroup));
+	ret = ret ?: open_dirs(d);
+	ret = ret ?: open_events(d);
+	ret = ret ?: policies_open(d->policy_dir, &d->ps);
+	if (!ret)
+		policies_scan(d->ps, NULL, NULL);
+	ret = ret ?: open_egress(d);
+	ret = ret ?: open_loop(d);
+	if (ret) {
+		daemon_free(d);
+		return ret;
+	}
+	adopt_all(d);
+	*out = d;
+	return 0;
+}
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		pr_info("signal %d: stopping (attachments stay enforced)\n", si.ssi_signo);
+		stopping = 1;
+	}
+}
+
+static void on_notify(struct daemon *d, __u32 h)
+{
+	if (h < MAX_HANDLES && d->by_handle[h] && d->by_handle[h]->a)
+		attachment_refresh(d->by_handle[h]->a);
+}
+
+int daemon_run(struct daemon *d)
+{
+	struct epoll_event evs[16];
+	__u64 ticks;
+	int i, n;
+
+	while (!stopping) {
+		n = epoll_wait(d->epfd, evs, 16, -1);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		pthread_mutex_lock(&d->mu);
+		for (i = 0; i < n; i++) {
+			__u32 kind = evs[i].data.u64 >> 32, h = (__u32)evs[i].data.u64;
+
+			if (kind == EV_SIGNAL)
+				on_signal(d);
+			else if (kind == EV_INOTIFY)
+				rescan(d, true);
+			else if (kind == EV_TIMER && read(d->timerfd, &ticks, sizeof(ticks)) < 0)
+				continue;
+			else if (kind == EV_NOTIFY)
+				on_notify(d, h);
+		}
+		ring_buffer__consume(d->rb);
+		pthread_mutex_unlock(&d->mu);
+		pthread_mutex_lock(&d->out_mu);
+		if (d->events)
+			fflush(d->events);
+		pthread_mutex_unlock(&d->out_mu);
+	}
+	return 0;
+}
+
+/* Attachments stay enforced (their links and maps are pinned) unless the
+ * daemon was told to detach them: a stopped daemon must not open the
+ * cgroups it guarded; the next one adopts them. */
+void daemon_free(struct daemon *d)
+{
+	__u32 h;
+
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->mu);
+	if (d->rb)
+		ring_buffer__consume(d->rb);
+	for (h = 1; h < MAX_HANDLES; h++)
+		if (d->by_handle[h])
+			att_free(d, d->by_handle[h], d->o.detach_on_exit);
+	pthread_mutex_unlock(&d->mu);
+	ring_buffer__free(d->rb);
+	if (d->o.detach_on_exit)
+		egress_destroy(d->eg);
+	else
+		egress_close(d->eg); /* the pinned links and maps stay */
+	policies_free(d->ps);
+	if (d->events && d->events != stdout)
+		fclose(d->events);
+	else if (d->events)
+		fflush(d->events);
+	if (d->sigfd >= 0)
+		close(d->sigfd);
+	if (d->epfd >= 0)
+		close(d->epfd);
+	if (d->timerfd >= 0)
+		close(d->timerfd);
+	if (d->state_lock >= 0)
+		close(d->state_lock);
+	if (d->pin_lock >= 0)
+		close(d->pin_lock);
+	free(d);
+}
+
+/* --- weir cleanup: pins no daemon owns ------------------------------------ */
+
+/* Unlink every pin in DIRFD/NAME (no symlink followed), then the directory. */
+static int remove_pin_subdir(int dirfd, const char *name)
+{
+	struct dirent *de;
+	int fd, ret = 0;
+	DIR *d;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && unlinkat(fd, de->d_name, 0))
+			ret = -errno;
+	closedir(d);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR))
+		ret = ret ?: -errno;
+	return ret;
+}
+
+int daemon_cleanup_pins(const char *pin_root, int *removed)
+{
+	struct statfs sf;
+	struct dirent *de;
+	int fd, ret = 0;
+	DIR *d;
+
+	*removed = 0;
+	fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstatfs(fd, &sf) || sf.f_type != BPF_FS_MAGIC) {
+		close(fd);
+		return -ENOTDIR; /* not a bpf file system: not ours to empty */
+	}
+	/* The daemon's lock: held as long as it lives, however it dies. */
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		ret = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return ret;
+	}
+	d = fdopendir(dup(fd));
+	while (d && (de = readdir(d))) {
+		if (strncmp(de->d_name, "att-", 4) && strcmp(de->d_name, "maps"))
+			continue;
+		int r = remove_pin_subdir(fd, de->d_name);
+
+		if (r)
+			ret = r;
+		else if (de->d_name[0] == 'a')
+			(*removed)++;
+	}
+	if (d)
+		closedir(d);
+	rmdir(pin_root); /* if nothing else is in it */
+	close(fd);
+	return ret;
 }

@@ -87,4 +87,11 @@ void daemon_metrics(struct daemon *d, FILE *f);
  * be read. */
 bool daemon_peer_enforced(struct daemon *d, pid_t pid);
 
+/*
+ * weir cleanup: remove the attachments pinned under PIN_ROOT (their links
+ * stop enforcing) and its pinned maps, if no daemon owns it (holds its
+ * lock). 0 and *removed attachments; -EBUSY a live daemon owns it.
+ */
+int daemon_cleanup_pins(const char *pin_root, int *removed);
+
 #endif /* WEIR_DAEMON_H */

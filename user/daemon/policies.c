@@ -103,6 +103,7 @@ static int reload(struct policy_entry *e)
 	}
 	if (ret) {
 		free(buf);
+		e->load_errors++;
 		snprintf(e->state, sizeof(e->state), "policy error: %s", err);
 		pr_warn("%s%s\n", e->state,
 			e->text ? "; the previous version stays in force" : "");

@@ -30,6 +30,7 @@ struct policy_entry {
 	char state[POLICIES_STATE_LEN]; /* "ok", or "policy error: ..." */
 	bool gone; /* deleted: the last version stays in force */
 	bool in_dir; /* a file of the policy directory */
+	__u64 load_errors; /* versions read that did not load */
 };
 
 struct policies;
