@@ -37,7 +37,7 @@ SHELL := setpriv --reuid=$(SUDO_UID) --regid=$(shell stat -c %g .) --clear-group
 endif
 endif
 endif
-ROOT_TARGETS := deps test test-unit test-bpf test-e2e test-adversarial test-build demo bench \
+ROOT_TARGETS := deps test test-unit test-bpf test-e2e test-adversarial test-build test-daemon demo bench \
 	install uninstall clean
 $(ROOT_TARGETS): private SHELL := /bin/sh
 
@@ -191,13 +191,14 @@ $(OUT)/bin/%: $(OUT)/tests/tools/%.o | $(OUT)/bin
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
-.PHONY: tests-build test test-unit test-bpf test-e2e test-adversarial test-build
+.PHONY: tests-build test test-unit test-bpf test-e2e test-adversarial test-build test-daemon
 tests-build: $(OUT)/weir $(OUT)/tests/unit-tests $(OUT)/tests/api-tests $(OUT)/tests/bpf-tests \
 	$(TOOLS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests-build
-	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-e2e test-adversarial test-build
+	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-e2e test-adversarial test-build \
+		test-daemon
 
 test-unit: $(OUT)/tests/unit-tests $(OUT)/tests/api-tests
 	$(Q)echo "== tier 1: unit tests (no privileges)"
@@ -218,6 +219,10 @@ test-e2e: $(OUT)/weir $(TOOLS)
 test-adversarial: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 4: adversarial (escape attempts from inside weir run)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/run.sh
+
+test-daemon: $(OUT)/weir $(TOOLS)
+	$(Q)echo "== tier 6: weir daemon (many cgroups, reloads, restarts and adoption, DNS per netns)"
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/run.sh
 
 test-build: $(OUT)/weir
 	$(Q)echo "== tier 5: build and install (sudo make as a user, make install, uninstall)"

@@ -1,0 +1,428 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# Tier 6, weir daemon: one daemon enforcing policies on many cgroups, with
+# real cgroups, real servers and dnsmasq in private network and mount
+# namespaces; the API over its unix socket with curl --unix-socket.
+#
+#   WEIR_BUILD=/abs/build bash tests/daemon/run.sh      (root)
+#
+# The daemon runs with its own --socket, --state-dir, --policy-dir (in the
+# test's temp dir) and --pin-root (/sys/fs/bpf/weir-dtest-PID); the cgroups
+# are below <cgroup2>/weir-dtest-PID. Only those are ever removed.
+
+# shellcheck disable=SC2016 # sh -c scripts: single quotes on purpose
+E2E_NAME=daemon
+E2E_TAP=1
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
+e2e_enter_ns "$0" "$@"
+e2e_init
+
+T=$E2E_TMP
+LOG=$T/sink.log
+SOCK=$T/weir.sock
+PDIR=$T/policies
+STATE=$T/state
+PINS=/sys/fs/bpf/weir-dtest-$$
+CGP=$CG2/weir-dtest-$$
+DPID=    # the daemon
+LOOPER=  # test_kill9's denied-destination loop
+N=50     # cgroups
+DIG=(dig +time=2 +tries=1 +short)
+
+daemon_cleanup() {
+	local i
+	[ -n "$LOOPER" ] && kill "$LOOPER" 2>/dev/null
+	[ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null && e2e_wait_gone "$DPID" 30
+	if [ -d "$CGP" ]; then
+		for i in "$CGP"/*/; do
+			[ -e "$i/cgroup.kill" ] && echo 1 >"$i/cgroup.kill"
+		done
+		for ((i = 0; i < 50; i++)); do
+			grep -qs '^populated 0' "$CGP/cgroup.events" && break
+			sleep 0.1
+		done
+		find "$CGP" -depth -type d -exec rmdir {} + 2>/dev/null
+	fi
+	# Our pins only: the cgroups are gone, so nothing they enforced is left.
+	[ -d "$PINS" ] && rm -rf "$PINS"
+	e2e_cleanup
+}
+trap daemon_cleanup EXIT
+
+# api METHOD PATH [BODY]: the reply body on stdout; HTTP status in $CODE.
+CODE=
+api() {
+	local out=$T/api.out
+	CODE=$(curl -sS --max-time 20 --unix-socket "$SOCK" -o "$out" -w '%{http_code}' \
+		-X "$1" ${3:+-H 'Content-Type: application/json' --data "$3"} "http://weir$2") ||
+		CODE=000
+	cat "$out" 2>/dev/null
+}
+
+attach() { # CGROUP POLICY [LABEL]
+	api POST /v1/attachments "{\"cgroup\":\"$1\",\"policy\":\"$2\"${3:+,\"name\":\"$3\"}}"
+}
+
+detach() {
+	api POST /v1/detach "{\"cgroup\":\"$1\"}"
+}
+
+# start_daemon: start it, wait until the socket answers (bounded).
+start_daemon() {
+	local i
+	"$WEIR" daemon --socket "$SOCK" --policy-dir "$PDIR" --state-dir "$STATE" \
+		--pin-root "$PINS" --events "$T/events.jsonl" "$@" >>"$T/daemon.out" 2>>"$T/daemon.err" &
+	DPID=$!
+	disown "$DPID" # killed on purpose: no "Killed" line from bash
+	for ((i = 0; i < 200; i++)); do
+		curl -sf --max-time 1 --unix-socket "$SOCK" http://weir/v1/health >/dev/null 2>&1 &&
+			return 0
+		e2e_dead "$DPID" && break
+		sleep 0.05
+	done
+	e2e_die "weir daemon did not answer: $(t_tail "$T/daemon.err" 5)"
+}
+
+# in_cg CGROUP CMD...: run CMD inside CGROUP (it moves itself in first).
+# "${IN_CG[@]}" CGROUP CMD... & when $! must be CMD's pid (a function in
+# the background is a subshell).
+IN_CG=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"')
+in_cg() {
+	"${IN_CG[@]}" "$@"
+}
+
+# probe CGROUP ADDR: "ok" or the errno name of a TCP connect to ADDR:80.
+probe() {
+	in_cg "$1" "$NETPROBE" tcp "$2" 80 weir-probe 2>/dev/null
+}
+
+policy() { # NAME < YAML
+	cat >"$PDIR/$1.yaml.tmp" && mv "$PDIR/$1.yaml.tmp" "$PDIR/$1.yaml"
+}
+
+setup() {
+	e2e_setup_lo 192.0.2.10/32 192.0.2.11/32 192.0.2.12/32 192.0.2.99/32
+	e2e_start_sink sink "$LOG" 192.0.2.10:80 192.0.2.11:80 192.0.2.12:80 192.0.2.99:80
+	e2e_start_dns a.test,192.0.2.10 b.test,192.0.2.11
+	mkdir -p "$PDIR" "$CGP" || e2e_die "cannot make $PDIR or $CGP"
+	policy alpha <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - ip: 192.0.2.10
+		    ports: [80]
+		  - domain: a.test
+		    ports: [80]
+	EOF
+	policy beta <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - ip: 192.0.2.11
+		    ports: [80]
+		  - domain: b.test
+		    ports: [80]
+	EOF
+	start_daemon
+}
+
+pol_of() { # I: alpha for even cgroups, beta for odd
+	if (($1 % 2)); then echo beta; else echo alpha; fi
+}
+
+test_fifty_cgroups_each_see_their_own() {
+	local i cg bad=0 got want10 want11
+	t_begin "$N cgroups, alternating policies: each sees only its own"
+	for ((i = 0; i < N; i++)); do
+		cg=$CGP/c$i
+		mkdir "$cg" || t_why "mkdir $cg"
+		attach "$cg" "$(pol_of "$i")" "job-$i" >/dev/null
+		[ "$CODE" = 201 ] || { t_why "attach c$i: HTTP $CODE $(cat "$T/api.out")"; bad=1; }
+	done
+	((bad)) && { t_end; return; }
+	for ((i = 0; i < N; i++)); do
+		if (($i % 2)); then want10=EPERM want11=ok; else want10=ok want11=EPERM; fi
+		got=$(probe "$CGP/c$i" 192.0.2.10)
+		[ "$got" = "$want10" ] || t_why "c$i to 192.0.2.10: $got, want $want10"
+		got=$(probe "$CGP/c$i" 192.0.2.11)
+		[ "$got" = "$want11" ] || t_why "c$i to 192.0.2.11: $got, want $want11"
+	done
+	api GET /v1/attachments >"$T/list.json"
+	x_json "$T/list.json" '.[0].attachments | length == 50'
+	x_json "$T/list.json" '.[0].attachments | map(select(.label == "job-1" and
+		.policy == "beta" and .generation == 1 and .state == "ok" and .denied >= 1)) |
+		length == 1'
+	sleep 0.2 # the event stream is read every 50 ms
+	x_json "$T/events.jsonl" 'map(select(.attachment == "job-3" and .verdict == "deny" and
+		.dst == "192.0.2.10")) | length >= 1'
+	t_end
+}
+
+test_attach_is_idempotent_and_exclusive() {
+	t_begin "attach again: same policy 200, another policy 409, no cgroup 404"
+	attach "$CGP/c0" alpha >/dev/null
+	[ "$CODE" = 200 ] || t_why "same policy: HTTP $CODE, want 200"
+	attach "$CGP/c0" beta >/dev/null
+	[ "$CODE" = 409 ] || t_why "another policy: HTTP $CODE, want 409"
+	attach "$CGP/nosuch" alpha >/dev/null
+	[ "$CODE" = 404 ] || t_why "no such cgroup: HTTP $CODE, want 404"
+	attach "$CGP/c0" nosuch >/dev/null
+	[ "$CODE" = 400 ] || t_why "no such policy: HTTP $CODE, want 400"
+	t_end
+}
+
+# wait_probe CGROUP ADDR WANT: the probe gives WANT within 5 s.
+wait_probe() {
+	local i got
+	for ((i = 0; i < 50; i++)); do
+		got=$(probe "$1" "$2")
+		[ "$got" = "$3" ] && return 0
+		sleep 0.1
+	done
+	t_why "$(basename "$1") to $2: $got, want $3"
+}
+
+test_hot_reload() {
+	t_begin "editing a policy file reloads it for every attachment using it"
+	policy alpha <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - ip: 192.0.2.12
+		    ports: [80]
+		  - domain: a.test
+		    ports: [80]
+	EOF
+	wait_probe "$CGP/c0" 192.0.2.12 ok
+	wait_probe "$CGP/c$((N - 2))" 192.0.2.12 ok
+	wait_probe "$CGP/c0" 192.0.2.10 EPERM
+	wait_probe "$CGP/c1" 192.0.2.11 ok # beta untouched
+	[ "$(probe "$CGP/c1" 192.0.2.12)" = EPERM ] || t_why "beta got alpha's new rule"
+	api GET /v1/attachments >"$T/list.json"
+	x_json "$T/list.json" '.[0].attachments | map(select(.policy == "alpha")) |
+		all(.generation == 2 and .state == "ok")'
+	x_json "$T/list.json" '.[0].attachments | map(select(.policy == "beta")) |
+		all(.generation == 1)'
+	t_end
+}
+
+test_broken_file_keeps_the_old_policy() {
+	t_begin "a broken policy file keeps the old version in force and is reported"
+	policy alpha <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - ip: 192.0.2.10
+		    portz: [80]
+	EOF
+	sleep 0.5 # inotify: the daemon has read it (nothing to poll for in the kernel)
+	[ "$(probe "$CGP/c0" 192.0.2.12)" = ok ] || t_why "generation 2 is no longer in force"
+	[ "$(probe "$CGP/c0" 192.0.2.10)" = EPERM ] || t_why "the broken file's rule is in force"
+	api GET /v1/attachments >"$T/list.json"
+	x_json "$T/list.json" '.[0].attachments | map(select(.policy == "alpha")) |
+		all(.generation == 2 and (.state | startswith("policy error: ") and
+		contains("alpha.yaml:5:")))'
+	api POST /v1/reload >"$T/reload.json"
+	x_json "$T/reload.json" '.[0].policies | map(select(.name == "alpha")) |
+		.[0].state | contains("alpha.yaml:5:")'
+	grep -qE 'policy error: .*alpha.yaml:5:[0-9]+: ' "$T/daemon.err" ||
+		t_why "the log does not say so: $(t_tail "$T/daemon.err")"
+	# Fixed again: generation 3.
+	policy alpha <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - ip: 192.0.2.12
+		    ports: [80]
+		  - domain: a.test
+		    ports: [80]
+	EOF
+	wait_probe "$CGP/c0" 192.0.2.12 ok
+	api GET /v1/attachments >"$T/list.json"
+	x_json "$T/list.json" '.[0].attachments | map(select(.policy == "alpha")) |
+		all(.generation == 3 and .state == "ok")'
+	t_end
+}
+
+test_dns_per_attachment() {
+	local a b
+	t_begin "each attachment's resolver answers its own policy's names only"
+	a=$(in_cg "$CGP/c0" "${DIG[@]}" @127.0.0.53 a.test 2>&1)
+	b=$(in_cg "$CGP/c0" "${DIG[@]}" @127.0.0.53 b.test 2>&1)
+	[ "$a" = 192.0.2.10 ] || t_why "alpha: a.test gave '$a'"
+	[ -z "$b" ] || t_why "alpha: b.test gave '$b', want REFUSED"
+	a=$(in_cg "$CGP/c1" "${DIG[@]}" @127.0.0.53 a.test 2>&1)
+	b=$(in_cg "$CGP/c1" "${DIG[@]}" @127.0.0.53 b.test 2>&1)
+	[ "$b" = 192.0.2.11 ] || t_why "beta: b.test gave '$b'"
+	[ -z "$a" ] || t_why "beta: a.test gave '$a', want REFUSED"
+	# What was learned is the attachment's own: beta learned b.test's
+	# 192.0.2.11, which alpha does not allow.
+	[ "$(probe "$CGP/c0" 192.0.2.11)" = EPERM ] || t_why "alpha reached beta's learned address"
+	sleep 0.2
+	x_json "$T/events.jsonl" 'map(select(.op == "dns" and .attachment == "job-0" and
+		.verdict == "deny")) | length >= 1'
+	t_end
+}
+
+test_detach() {
+	local pins
+	t_begin "detach: the cgroup is free again, its pins and state are gone"
+	[ "$(probe "$CGP/c1" 192.0.2.10)" = EPERM ] || t_why "c1 was not enforced"
+	detach "$CGP/c1" >/dev/null
+	[ "$CODE" = 200 ] || t_why "detach: HTTP $CODE $(cat "$T/api.out")"
+	[ "$(probe "$CGP/c1" 192.0.2.10)" = ok ] || t_why "still enforced after detach"
+	pins=$(find "$PINS" -maxdepth 1 -name 'att-*' | wc -l)
+	[ "$pins" = $((N - 1)) ] || t_why "$pins pin directories, want $((N - 1))"
+	[ "$(find "$STATE" -name 'att-*.json' | wc -l)" = $((N - 1)) ] || t_why "state files left"
+	detach "$CGP/c1" >/dev/null
+	[ "$CODE" = 404 ] || t_why "detach again: HTTP $CODE, want 404"
+	t_end
+}
+
+test_kill9_and_adoption() {
+	local got
+	t_begin "kill -9, restart: adopted with no unenforced moment"
+	: >"$T/looper.out"
+	# Denied for alpha: tried without pause through the kill and the restart.
+	"${IN_CG[@]}" "$CGP/c0" sh -c 'while :; do "$0" tcp 192.0.2.99 80 weir-escape; done' \
+		"$NETPROBE" >>"$T/looper.out" 2>&1 &
+	LOOPER=$!
+	disown "$LOOPER"
+	sleep 0.3
+	kill -KILL "$DPID"
+	e2e_wait_gone "$DPID" 30 || t_why "the daemon did not die"
+	sleep 0.3
+	[ "$(probe "$CGP/c0" 192.0.2.12)" = ok ] || t_why "the policy left with the daemon"
+	[ "$(probe "$CGP/c0" 192.0.2.11)" = EPERM ] || t_why "enforcement left with the daemon"
+	start_daemon
+	sleep 0.3
+	kill "$LOOPER"
+	e2e_wait_gone "$LOOPER" 30
+	LOOPER=
+	x_not_arrived "$LOG" 'tcp 192.0.2.99:80'
+	grep -q EPERM "$T/looper.out" || t_why "the loop never ran: $(t_tail "$T/looper.out")"
+	api GET /v1/attachments >"$T/list.json"
+	x_json "$T/list.json" ".[0].attachments | length == $((N - 1))"
+	x_json "$T/list.json" '.[0].attachments | map(select(.label == "job-0")) |
+		.[0] | .policy == "alpha" and .state == "ok"'
+	got=$(in_cg "$CGP/c0" "${DIG[@]}" @127.0.0.53 a.test 2>&1)
+	[ "$got" = 192.0.2.10 ] || t_why "DNS after adoption: '$got'"
+	grep -q 'adopted' "$T/daemon.err" || t_why "the log does not say adopted"
+	wait_probe "$CGP/c2" 192.0.2.12 ok
+	wait_probe "$CGP/c3" 192.0.2.11 ok
+	t_end
+}
+
+test_gone_cgroup_pins_are_removed() {
+	local id
+	t_begin "restart: pins of a cgroup that is gone are removed"
+	id=$(stat -c %i "$CGP/c$((N - 1))")
+	kill -KILL "$DPID"
+	e2e_wait_gone "$DPID" 30
+	rmdir "$CGP/c$((N - 1))" || t_why "rmdir"
+	start_daemon
+	[ -e "$PINS/att-$id" ] && t_why "$PINS/att-$id is still there"
+	[ -e "$STATE/att-$id.json" ] && t_why "its state file is still there"
+	api GET /v1/attachments >"$T/list.json"
+	x_json "$T/list.json" ".[0].attachments | length == $((N - 2))"
+	t_end
+}
+
+test_sigterm_keeps_enforcement() {
+	t_begin "SIGTERM: the daemon exits, attachments stay enforced"
+	kill -TERM "$DPID"
+	e2e_wait_gone "$DPID" 50 || t_why "the daemon did not exit on SIGTERM"
+	[ "$(probe "$CGP/c0" 192.0.2.11)" = EPERM ] || t_why "not enforced after SIGTERM"
+	[ -S "$SOCK" ] && t_why "the socket is left behind"
+	start_daemon
+	api GET /v1/attachments >"$T/list.json"
+	x_json "$T/list.json" ".[0].attachments | length == $((N - 2))"
+	t_end
+}
+
+test_resolver_in_the_cgroups_netns() {
+	local h inner a c
+	t_begin "a cgroup in a network namespace of its own: its resolver lives there"
+	mkdir "$CGP/ns"
+	# A "container": its own lo, hosts, nameserver (dnsmasq on its own
+	# 127.0.0.53) and server, none of them reachable from the test's netns.
+	"${IN_CG[@]}" "$CGP/ns" unshare --net sh -c 'ip link set lo up &&
+		ip addr add 192.0.2.20/32 dev lo && exec sleep 120' &
+	h=$!
+	disown "$h"
+	E2E_PIDS+=("$h")
+	for ((i = 0; i < 50; i++)); do
+		[ "$(readlink "/proc/$h/ns/net")" != "$(readlink /proc/self/ns/net)" ] &&
+			nsenter --net="/proc/$h/ns/net" ip -o addr show lo | grep -q 192.0.2.20 && break
+		sleep 0.05
+	done
+	inner=(nsenter --net="/proc/$h/ns/net")
+	"${inner[@]}" /usr/sbin/dnsmasq --keep-in-foreground --conf-file=/dev/null \
+		--listen-address=127.0.0.53 --bind-interfaces --port=53 --no-resolv --no-hosts \
+		--local=/test/ --user=root --group=root --pid-file="$T/inner-dnsmasq.pid" --log-queries \
+		--host-record=c.test,192.0.2.20 --host-record=d.test,192.0.2.20 \
+		--log-facility="$T/inner-dnsmasq.log" >/dev/null 2>&1 &
+	E2E_PIDS+=("$!")
+	: >"$T/inner-sink.log"
+	"${inner[@]}" "$SINK" "$T/inner-sink.log" 192.0.2.20:80 >"$T/inner-sink.ready" 2>&1 &
+	E2E_PIDS+=("$!")
+	for ((i = 0; i < 50; i++)); do
+		grep -qs 'started, version' "$T/inner-dnsmasq.log" &&
+			grep -qs '^ready$' "$T/inner-sink.ready" && break
+		sleep 0.1
+	done
+	policy gamma <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - domain: c.test
+		    ports: [80]
+	EOF
+	attach "$CGP/ns" gamma ns >/dev/null
+	[ "$CODE" = 201 ] || t_why "attach: HTTP $CODE $(cat "$T/api.out")"
+	a=$(in_cg "$CGP/ns" "${inner[@]}" "${DIG[@]}" @127.0.0.53 c.test 2>&1)
+	[ "$a" = 192.0.2.20 ] || t_why "c.test in the container gave '$a'"
+	a=$(in_cg "$CGP/ns" "${inner[@]}" "${DIG[@]}" @127.0.0.53 d.test 2>&1)
+	[ -z "$a" ] || t_why "d.test in the container gave '$a', want REFUSED"
+	c=$(in_cg "$CGP/ns" "${inner[@]}" "$NETPROBE" tcp 192.0.2.20 80 weir-ns 2>/dev/null)
+	[ "$c" = ok ] || t_why "connect to c.test's address: $c"
+	x_arrived "$T/inner-sink.log" 'tcp 192.0.2.20:80 weir-ns'
+	grep -q 'query\[A\] c.test' "$T/inner-dnsmasq.log" ||
+		t_why "the container's own nameserver never saw c.test"
+	grep -q 'c.test' "$T/dnsmasq.log" && t_why "the host's nameserver saw c.test"
+	t_end
+}
+
+test_cleanup_leaves_a_live_daemon_alone() {
+	t_begin "weir cleanup --pin-root: a live daemon's pins stay; a dead one's go"
+	run_cmd "$WEIR" cleanup --pin-root "$PINS"
+	x_rc 1
+	x_err_has 'a weir daemon is running; left alone'
+	[ "$(probe "$CGP/c0" 192.0.2.11)" = EPERM ] || t_why "c0 lost its enforcement"
+	kill -KILL "$DPID"
+	e2e_wait_gone "$DPID" 30
+	DPID=
+	run_cmd "$WEIR" cleanup --pin-root "$PINS"
+	x_rc 0
+	x_out "cleaned $((N - 1)) daemon attachments ($PINS)"
+	[ -e "$PINS" ] && t_why "$PINS is still there: $(ls "$PINS")"
+	[ "$(probe "$CGP/c0" 192.0.2.11)" = ok ] || t_why "c0 is still enforced"
+	t_end
+}
+
+setup
+test_fifty_cgroups_each_see_their_own
+test_attach_is_idempotent_and_exclusive
+test_hot_reload
+test_broken_file_keeps_the_old_policy
+test_dns_per_attachment
+test_detach
+test_kill9_and_adoption
+test_gone_cgroup_pins_are_removed
+test_sigterm_keeps_enforcement
+test_resolver_in_the_cgroups_netns
+test_cleanup_leaves_a_live_daemon_alone
+echo "$T_PASS passed, $T_FAIL failed"
+((T_FAIL == 0))
