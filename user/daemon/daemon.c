@@ -58,6 +58,8 @@ struct att {
 	char policy[256]; /* policy entry name (or path) */
 	char netns[PATH_MAX]; /* as asked, "" if none */
 	__u64 netns_ino;
+	char nameservers[512]; /* the cgroup's, read once when it was attached */
+	bool ns_known;
 	__u16 dns_port;
 	__u32 generation; /* of the version in force here */
 	char state[POLICIES_STATE_LEN]; /* "ok" or why the last change failed */
@@ -245,6 +247,8 @@ static int state_write(struct daemon *d, const struct att *t)
 	json_object_object_add(o, "dns_port", json_object_new_int(t->dns_port));
 	json_object_object_add(o, "netns", json_object_new_string(t->netns));
 	json_object_object_add(o, "netns_inode", json_object_new_uint64(t->netns_ino));
+	if (t->ns_known)
+		json_object_object_add(o, "nameservers", json_object_new_string(t->nameservers));
 	att_state_file(d, t->cgid, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if (json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PLAIN) || rename(tmp, path))
@@ -398,6 +402,7 @@ static int att_open(struct daemon *d, struct att *t, const struct policy_entry *
 		.on_dns_event = on_dns_event,
 		.ctx = t,
 		.name = t->label,
+		.nameservers = t->ns_known ? t->nameservers : NULL,
 	};
 	char perr[POLICY_ERR_LEN];
 	struct policy *p;
@@ -413,6 +418,8 @@ static int att_open(struct daemon *d, struct att *t, const struct policy_entry *
 		return ret;
 	t->generation = e->generation;
 	t->netns_ino = netns_inode(nsfd);
+	attachment_nameservers(t->a, t->nameservers, sizeof(t->nameservers));
+	t->ns_known = true;
 	t->ectx.policy = attachment_policy(t->a);
 	t->ectx.learn = attachment_learn(t->a);
 	return 0;
@@ -957,6 +964,10 @@ static void adopt_file(struct daemon *d, const char *file)
 		t->netns_ino = jnum(o, "netns_inode");
 	if (t)
 		t->handle = jnum(o, "handle"); /* for a gone cgroup; else adopt's */
+	if (t && json_object_object_get_ex(o, "nameservers", NULL)) {
+		snprintf(t->nameservers, sizeof(t->nameservers), "%s", jstr(o, "nameservers"));
+		t->ns_known = true;
+	}
 	json_object_put(o);
 	if (!t)
 		return;

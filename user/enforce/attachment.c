@@ -21,8 +21,10 @@ struct attachment {
 	char root[64]; /* "" or "/proc/PID/root" */
 	int netns_fd;
 	struct policy *policy;
-	struct dns_upstream *up;
+	struct dns_upstream *up; /* in use */
 	size_t n_up;
+	struct dns_upstream *ns; /* the cgroup's nameservers (read_nameserver_list) */
+	size_t n_ns;
 	struct resolver *resolver;
 	struct dnsproxy *dns;
 	struct dns_health *health; /* which of its upstreams work: its own */
@@ -31,41 +33,62 @@ struct attachment {
 	bool started;
 };
 
-/* The policy's dns.upstream, else the nameservers of the cgroup's
- * resolv.conf (a container's own), else ours. */
-static int read_upstreams(const struct policy *p, const char *root, struct dns_health *health,
+/*
+ * The nameservers of a cgroup: read once, when it is attached, from its own
+ * resolv.conf (a container's), else ours; kept from then on (and by the
+ * daemon across restarts), so that a process inside that rewrites its
+ * resolv.conf later does not choose whom weir's resolver asks.
+ */
+static int read_nameserver_list(struct attachment *a, const char *list)
+{
+	struct resolved_addr *ns = NULL;
+	char path[128], *copy, *tok, *save = NULL;
+	size_t i, n = 0;
+
+	if (list) {
+		copy = strdup(list);
+		a->ns = calloc(strlen(list) / 2 + 1, sizeof(*a->ns));
+		for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok && a->ns;
+		     tok = strtok_r(NULL, " ", &save))
+			if (!dns_parse_upstream(tok, &a->ns[a->n_ns]))
+				a->n_ns++;
+		free(copy);
+		return a->ns ? 0 : -ENOMEM;
+	}
+	snprintf(path, sizeof(path), "%s/etc/resolv.conf", a->root);
+	if (read_nameservers(path, &ns, &n) && a->root[0])
+		read_nameservers("/etc/resolv.conf", &ns, &n);
+	a->ns = calloc(n ?: 1, sizeof(*a->ns));
+	for (i = 0; a->ns && i < n; i++) {
+		char s[INET6_ADDRSTRLEN + 2] = "[";
+
+		inet_ntop(ns[i].family, ns[i].addr, s + 1, sizeof(s) - 2);
+		strcat(s, "]");
+		if (!dns_parse_upstream(s, &a->ns[a->n_ns]))
+			a->n_ns++;
+	}
+	free(ns);
+	return a->ns ? 0 : -ENOMEM;
+}
+
+/* The policy's dns.upstream, else the cgroup's nameservers. */
+static int read_upstreams(const struct attachment *a, const struct policy *p,
 			  struct dns_upstream **out, size_t *n_out)
 {
 	const struct policy_dns *pd = &p->dns;
 	struct dns_upstream *up;
-	struct resolved_addr *ns = NULL;
-	char path[128];
-	size_t i, n = 0, k = 0;
+	size_t i, k = 0;
 
-	if (!pd->n_upstream) {
-		snprintf(path, sizeof(path), "%s/etc/resolv.conf", root);
-		if (read_nameservers(path, &ns, &n) && root[0])
-			read_nameservers("/etc/resolv.conf", &ns, &n);
-	}
-	up = calloc((pd->n_upstream + n) ?: 1, sizeof(*up));
-	if (!up) {
-		free(ns);
+	up = calloc((pd->n_upstream ?: a->n_ns) ?: 1, sizeof(*up));
+	if (!up)
 		return -ENOMEM;
-	}
 	for (i = 0; i < pd->n_upstream; i++)
 		if (!dns_parse_upstream(pd->upstream[i], &up[k]))
 			k++;
-	for (i = 0; i < n; i++) {
-		char a[INET6_ADDRSTRLEN + 2] = "[";
-
-		inet_ntop(ns[i].family, ns[i].addr, a + 1, sizeof(a) - 2);
-		strcat(a, "]");
-		if (!dns_parse_upstream(a, &up[k]))
-			k++;
-	}
-	free(ns);
+	for (i = 0; !pd->n_upstream && i < a->n_ns; i++)
+		up[k++] = a->ns[i];
 	for (i = 0; i < k; i++)
-		up[i].health = health;
+		up[i].health = a->health;
 	*out = up;
 	*n_out = k;
 	return 0;
@@ -94,7 +117,7 @@ static int prep_in_ns(void *arg)
 	snprintf(hosts, sizeof(hosts), "%s/etc/hosts", a->root);
 	if (mode == DNS_STATIC_AUTO)
 		mode = resolve_nss_bypasses_dns(nss, nscd) ? DNS_STATIC_ALWAYS : DNS_STATIC_NEVER;
-	ret = read_upstreams(pr->p, a->root, a->health, &pr->up, &pr->n_up);
+	ret = read_upstreams(a, pr->p, &pr->up, &pr->n_up);
 	ret = ret ?: resolver_new(pr->p, pr->up, pr->n_up, mode == DNS_STATIC_ALWAYS,
 				  &pr->resolver);
 	if (ret)
@@ -218,7 +241,8 @@ int attachment_open(const struct attachment_cfg *cfg, struct policy *p,
 		return -ENOMEM;
 	}
 	a->policy = p;
-	ret = netns_run(a->netns_fd, prep_in_ns, &pr);
+	ret = read_nameserver_list(a, cfg->nameservers);
+	ret = ret ?: netns_run(a->netns_fd, prep_in_ns, &pr);
 	a->up = pr.up;
 	a->n_up = pr.n_up;
 	a->resolver = pr.resolver;
@@ -330,6 +354,20 @@ int attachment_refresh(struct attachment *a)
 	return ret;
 }
 
+void attachment_nameservers(const struct attachment *a, char *buf, size_t len)
+{
+	size_t i, off = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < a->n_ns && off + 1 < len; i++) {
+		if (i)
+			buf[off++] = ' ';
+		buf[off] = '\0';
+		dns_upstream_format(&a->ns[i], buf + off, len - off);
+		off += strlen(buf + off);
+	}
+}
+
 const struct policy *attachment_policy(const struct attachment *a)
 {
 	return a->policy;
@@ -350,6 +388,7 @@ void attachment_free(struct attachment *a)
 	dns_health_free(a->health); /* after every thread that notes in it */
 	policy_free(a->policy);
 	free(a->up);
+	free(a->ns);
 	if (a->notify_fd >= 0)
 		close(a->notify_fd);
 	if (a->netns_fd >= 0)

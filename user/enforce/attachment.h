@@ -27,6 +27,10 @@ struct attachment_cfg {
 	int netns_fd; /* where the resolver lives (-1: ours); kept open */
 	const char *root; /* "/proc/PID/root" of a process in the cgroup: its
 			   * resolv.conf, hosts and nsswitch.conf; NULL: ours */
+	const char *nameservers; /* "IP:PORT [IP:PORT]...", the upstreams when the
+				  * policy names none (a restarted daemon's, as
+				  * attachment_nameservers() gave them); NULL: read
+				  * ROOT/etc/resolv.conf now, once */
 	__u16 dns_port; /* 0: a free port; else this one (adoption) */
 	bool no_dns; /* no resolver at all (port 53 then fails closed) */
 	bool attribute_all; /* find the asker of every query (an events stream) */
@@ -57,6 +61,9 @@ int attachment_set_policy(struct attachment *a, struct policy *p, char *err, siz
  * call attachment_refresh(). -1 when nothing is refreshed. */
 int attachment_notify_fd(const struct attachment *a);
 int attachment_refresh(struct attachment *a);
+/* The cgroup's nameservers, kept from attachment_open() on, as
+ * cfg.nameservers takes them. */
+void attachment_nameservers(const struct attachment *a, char *buf, size_t len);
 const struct policy *attachment_policy(const struct attachment *a);
 struct learn *attachment_learn(const struct attachment *a);
 /* Stop serving and free. The handle, its links and its maps are left as
