@@ -160,6 +160,36 @@ test_fifty_cgroups_each_see_their_own() {
 	t_end
 }
 
+# metric 'NAME{LABELS}' VALUE: $T/metrics.txt has that sample, with that value
+# (VALUE ">=N": at least N).
+metric() {
+	local v
+	v=$(awk -v k="$1" '$1 == k { print $2 }' "$T/metrics.txt")
+	if [[ $2 == ">="* ]]; then
+		[ -n "$v" ] && ((v >= ${2#>=})) && return 0
+	else
+		[ "$v" = "$2" ] && return 0
+	fi
+	t_why "metric $1 is '${v:-missing}', want $2"
+}
+
+test_metrics() {
+	t_begin "metrics: decisions and DNS answers by verdict, policy and attachment"
+	in_cg "$CGP/c2" "${DIG[@]}" @127.0.0.53 b.test >/dev/null 2>&1
+	api GET /metrics >"$T/metrics.txt"
+	[ "$CODE" = 200 ] || t_why "GET /metrics: HTTP $CODE"
+	metric "weir_attachments" "$N"
+	metric 'weir_decisions_total{verdict="deny",policy="beta",unit="job-1"}' '>=1'
+	metric 'weir_decisions_total{verdict="allow",policy="beta",unit="job-1"}' '>=1'
+	metric 'weir_decisions_total{verdict="deny",policy="alpha",unit="job-2"}' '>=1'
+	metric 'weir_dns_refusals_total{policy="alpha",unit="job-2"}' 1
+	metric 'weir_dns_answers_total{policy="alpha",unit="job-2"}' 0
+	metric 'weir_dns_latency_seconds_count' '>=1'
+	metric 'weir_events_lost_total' 0
+	metric 'weir_policy_generation{policy="alpha"}' 1
+	t_end
+}
+
 test_attach_is_idempotent_and_exclusive() {
 	t_begin "attach again: same policy 200, another policy 409, no cgroup 404"
 	attach "$CGP/c0" alpha >/dev/null
@@ -229,6 +259,11 @@ test_broken_file_keeps_the_old_policy() {
 		.[0].state | contains("alpha.yaml:5:")'
 	grep -qE 'policy error: .*alpha.yaml:5:[0-9]+: ' "$T/daemon.err" ||
 		t_why "the log does not say so: $(t_tail "$T/daemon.err")"
+	api GET /metrics >"$T/metrics.txt"
+	metric 'weir_policy_ok{policy="alpha"}' 0
+	metric 'weir_policy_ok{policy="beta"}' 1
+	metric 'weir_policy_load_errors_total{policy="alpha"}' 1
+	metric 'weir_policy_generation{policy="alpha"}' 2
 	# Fixed again: generation 3.
 	policy alpha <<-EOF
 		version: 1
@@ -392,6 +427,26 @@ test_resolver_in_the_cgroups_netns() {
 	grep -q 'query\[A\] c.test' "$T/inner-dnsmasq.log" ||
 		t_why "the container's own nameserver never saw c.test"
 	grep -q 'c.test' "$T/dnsmasq.log" && t_why "the host's nameserver saw c.test"
+	# Its nameservers are the ones it had when attached: a process inside
+	# that rewrites resolv.conf does not choose whom weir asks, not after
+	# a reload either.
+	cp "$T/resolv.conf" "$T/resolv.conf.orig"
+	printf 'nameserver 127.0.0.54\n' >"$T/resolv.conf"
+	policy gamma <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - domain: c.test
+		    ports: [80, 8080]
+	EOF
+	for ((i = 0; i < 50; i++)); do
+		api GET /v1/attachments | jq -e '.attachments[] | select(.label == "ns") |
+			.generation == 2' >/dev/null && break
+		sleep 0.1
+	done
+	a=$(in_cg "$CGP/ns" "${inner[@]}" "${DIG[@]}" @127.0.0.53 c.test 2>&1)
+	[ "$a" = 192.0.2.20 ] || t_why "c.test after resolv.conf changed and a reload: '$a'"
+	cat "$T/resolv.conf.orig" >"$T/resolv.conf"
 	t_end
 }
 
@@ -414,6 +469,7 @@ test_cleanup_leaves_a_live_daemon_alone() {
 
 setup
 test_fifty_cgroups_each_see_their_own
+test_metrics
 test_attach_is_idempotent_and_exclusive
 test_hot_reload
 test_broken_file_keeps_the_old_policy
