@@ -187,6 +187,10 @@ test_metrics() {
 	metric 'weir_dns_latency_seconds_count' '>=1'
 	metric 'weir_events_lost_total' 0
 	metric 'weir_policy_generation{policy="alpha"}' 1
+	metric 'weir_map_entries{map="weir_handles"}' "$N"
+	metric 'weir_map_entries{map="weir_lpm4"}' '>=50'
+	metric 'weir_map_entries{map="weir_slots"}' "$N"
+	metric 'weir_map_capacity{map="weir_handles"}' '>=500'
 	t_end
 }
 

@@ -808,6 +808,21 @@ static void metrics_policies(struct daemon *d, FILE *f)
 		metric_policy(f, "weir_policy_load_errors_total", e, e->load_errors);
 }
 
+static void metrics_maps(struct daemon *d, FILE *f)
+{
+	struct egress_map_fill m[16];
+	size_t i, n = egress_map_fill(d->eg, m, 16);
+
+	metric_head(f, "weir_map_entries", "gauge", "Entries in each BPF map attachments fill.");
+	for (i = 0; i < n; i++)
+		fprintf(f, "weir_map_entries{map=\"%s\"} %llu\n", m[i].map,
+			(unsigned long long)m[i].entries);
+	metric_head(f, "weir_map_capacity", "gauge", "The most entries each of those maps holds.");
+	for (i = 0; i < n; i++)
+		fprintf(f, "weir_map_capacity{map=\"%s\"} %llu\n", m[i].map,
+			(unsigned long long)m[i].capacity);
+}
+
 void daemon_metrics(struct daemon *d, FILE *f)
 {
 	pthread_mutex_lock(&d->mu);
@@ -820,6 +835,7 @@ void daemon_metrics(struct daemon *d, FILE *f)
 	fprintf(f, "weir_events_lost_total %llu\n",
 		(unsigned long long)egress_stat(d->eg, WEIR_STAT_LOST));
 	metrics_policies(d, f);
+	metrics_maps(d, f);
 	pthread_mutex_unlock(&d->mu);
 }
 

@@ -909,6 +909,56 @@ void egress_detach(struct egress *e)
 		handle_detach_links(&e->h[e->one]);
 }
 
+static __u32 count_used(const __u8 *used, __u32 n)
+{
+	__u32 i, k = 0;
+
+	for (i = 1; i < n; i++) /* 0 is "none" */
+		k += used[i] != 0;
+	return k;
+}
+
+static __u64 count_keys(const struct bpf_map *m)
+{
+	char key[64], next[64];
+	__u64 n = 0;
+	int fd = bpf_map__fd(m);
+
+	if (bpf_map__key_size(m) > sizeof(key))
+		return 0;
+	/* NULL first: the first key. */
+	if (bpf_map_get_next_key(fd, NULL, next))
+		return 0;
+	do {
+		n++;
+		memcpy(key, next, bpf_map__key_size(m));
+	} while (!bpf_map_get_next_key(fd, key, next));
+	return n;
+}
+
+size_t egress_map_fill(const struct egress *e, struct egress_map_fill *out, size_t max)
+{
+	const struct bpf_map *tries[] = { e->skel->maps.weir_lpm4, e->skel->maps.weir_lpm6,
+					  e->skel->maps.weir_learn, e->skel->maps.weir_askers };
+	__u32 i, handles = 0;
+	size_t n = 0;
+
+	for (i = 1; i < e->nhandles; i++)
+		handles += e->h[i].used;
+	for (i = 0; i < sizeof(tries) / sizeof(tries[0]) && n < max; i++)
+		out[n++] = (struct egress_map_fill){ bpf_map__name(tries[i]), count_keys(tries[i]),
+						     bpf_map__max_entries(tries[i]) };
+	if (n < max)
+		out[n++] = (struct egress_map_fill){ "weir_portsets", count_used(e->set_used, e->nsets),
+						     e->nsets - 1 };
+	if (n < max)
+		out[n++] = (struct egress_map_fill){ "weir_slots", count_used(e->slot_used, e->nslots),
+						     e->nslots - 1 };
+	if (n < max)
+		out[n++] = (struct egress_map_fill){ "weir_handles", handles, e->nhandles - 1 };
+	return n;
+}
+
 __u64 egress_map_bytes(const struct egress *e)
 {
 	struct bpf_map *m;

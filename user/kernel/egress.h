@@ -109,6 +109,14 @@ void egress_detach(struct egress *e);
 /* Make `c` the policy in force, atomically. */
 int egress_apply(struct egress *e, const struct compiled *c);
 
+/* How full the maps are that attachments fill: entries in use and the
+ * most there is room for, per map (the daemon's weir_map_entries). Counting
+ * a trie walks its keys: for a scrape, not for a hot path. */
+struct egress_map_fill {
+	const char *map;
+	__u64 entries, capacity;
+};
+size_t egress_map_fill(const struct egress *e, struct egress_map_fill *out, size_t max);
 /* Kernel memory of the maps (fdinfo memlock), in bytes. */
 __u64 egress_map_bytes(const struct egress *e);
 int egress_events_fd(const struct egress *e);
