@@ -456,7 +456,8 @@ static bool api_peer_refused(struct daemon *d, const struct api_peer *peer, stru
 	}
 	if (daemon_peer_enforced(d, peer->pid)) {
 		reply_error(r, MHD_HTTP_FORBIDDEN, "refused: the caller (pid %d) is inside a "
-			    "cgroup weir enforces, and may not change enforcement", (int)peer->pid);
+			    "cgroup weir enforces: nothing enforced may use weir's API",
+			    (int)peer->pid);
 		return true;
 	}
 	/* The check read /proc/PID: if that process is gone, PID may now be

@@ -594,6 +594,23 @@ Test(socket, a_dead_daemons_socket_is_replaced_and_ours_removed, .init = tmp_up,
 	cr_assert_eq(stat(sock, &st), -1, "api_stop left the socket");
 }
 
+Test(socket, a_bad_metrics_address_is_said_and_nothing_listens, .init = tmp_up,
+     .fini = tmp_down)
+{
+	static const char *const bad[] = { "9477", "127.0.0.1:", "::1:9477", "[::1]",
+					    "127.0.0.1:http" };
+	char err[256];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(api_start(&core, sock, bad[i], err, sizeof(err)), -EINVAL, "%s",
+			     bad[i]);
+		cr_assert(strstr(err, "--metrics"), "%s: %s", bad[i], err);
+		cr_assert_eq(stat(sock, &st), -1, "%s: the socket was made", bad[i]);
+	}
+}
+
 Test(socket, a_file_that_is_not_a_socket_is_left_alone, .init = tmp_up, .fini = tmp_down)
 {
 	char err[256];
