@@ -71,9 +71,17 @@ PKG_CONFIG ?= pkg-config
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/' -e 's/s390x/s390/')
 VMLINUX := vmlinux/$(ARCH)/vmlinux.h
 
-PKGS := libbpf yaml-0.1 ldns libseccomp libmicrohttpd json-c libcurl
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -lyaml -lldns -lseccomp -lmicrohttpd -ljson-c -lcurl)
+PKGS := libbpf yaml-0.1 ldns libseccomp json-c
+# Loaded with dlopen() when first used (user/common/lazylib.h): their headers
+# only, and the name to load, from the library the build would have linked.
+LAZY_PKGS := libmicrohttpd libcurl
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) $(LAZY_PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -lyaml -lldns -lseccomp -ljson-c)
+soname = $(shell readelf -d $$($(PKG_CONFIG) --variable=libdir $(1) 2>/dev/null)/$(2).so 2>/dev/null | \
+	sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+LAZY_CFLAGS := $(foreach l,WEIR_CURL_SONAME=$(call soname,libcurl,libcurl) \
+	WEIR_MHD_SONAME=$(call soname,libmicrohttpd,libmicrohttpd),\
+	$(if $(word 2,$(subst =, ,$(l))),-D$(subst =,='"',$(l))'"'))
 
 # user/<component>/: cli (the commands), policy, kernel (maps, cgroups, pins),
 # dns, sandbox (the command's identity, filter, spawn), events, common (log).
@@ -82,8 +90,8 @@ USER_DIRS := $(sort $(dir $(wildcard user/*/*.c)))
 CFLAGS ?= -O2 -g
 WEIR_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 	-Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE -MMD -MP \
-	-Iinclude $(addprefix -I,$(USER_DIRS)) -I$(OUT) $(PKG_CFLAGS)
-LDLIBS := $(PKG_LIBS) -lelf -lz -lpthread
+	-Iinclude $(addprefix -I,$(USER_DIRS)) -I$(OUT) $(PKG_CFLAGS) $(LAZY_CFLAGS)
+LDLIBS := $(PKG_LIBS) -lelf -lz -lpthread -ldl
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(dir $(VMLINUX)) -Iinclude -Ibpf -MMD -MP

@@ -203,12 +203,23 @@ test_version() {
 	t_end
 }
 
+test_lazy_libraries() {
+	local libs
+	t_begin "12 weir links neither libcurl nor libmicrohttpd: loaded when used, not at every start"
+	libs=$(ldd "$WEIR_BUILD/weir" 2>&1) || t_why "ldd failed: $libs"
+	grep -E 'libcurl|libmicrohttpd|libgnutls|libkrb5|libldap' <<<"$libs" &&
+		t_why "linked: $(grep -oE 'lib(curl|microhttpd|gnutls|krb5|ldap)[^ ]*' <<<"$libs" |
+			tr '\n' ' ')"
+	t_end
+}
+
 main() {
 	local start=$SECONDS
 	setup
 	test_sudo_make
 	test_install
 	test_version
+	test_lazy_libraries
 	echo "# $((SECONDS - start)) s"
 	echo "$T_PASS passed, $T_FAIL failed"
 	[ "$T_FAIL" = 0 ]

@@ -2,18 +2,67 @@
 /*
  * The daemon's API from the other end: libcurl speaks HTTP/1.1 over the
  * unix socket (CURLOPT_UNIX_SOCKET_PATH; the host in the URL is only a
- * name), json-c reads the answers. What curl calls "couldn't connect" is
- * told apart by the errno of the connect() (CURLINFO_OS_ERRNO): no socket
- * or nobody listening is "no daemon", EACCES is "not root".
+ * name), json-c reads the answers. libcurl is loaded on the first call
+ * that finds a daemon (lazylib.h): a plain connect() first tells "no
+ * daemon" (no socket, or nobody listening) and "not root" (EACCES) apart,
+ * without it.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+/* Plain declarations, not the type-checking macros: they would name the
+ * functions themselves, and weir does not link libcurl. */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 
 #include "client.h"
+#include "lazylib.h"
+
+#ifndef WEIR_CURL_SONAME
+#define WEIR_CURL_SONAME "libcurl.so.4"
+#endif
+
+static struct {
+	__typeof__(curl_global_init) *global_init;
+	__typeof__(curl_easy_init) *easy_init;
+	__typeof__(curl_easy_setopt) *easy_setopt;
+	__typeof__(curl_easy_perform) *easy_perform;
+	__typeof__(curl_easy_getinfo) *easy_getinfo;
+	__typeof__(curl_easy_cleanup) *easy_cleanup;
+	__typeof__(curl_easy_strerror) *easy_strerror;
+	__typeof__(curl_slist_append) *slist_append;
+	__typeof__(curl_slist_free_all) *slist_free_all;
+} curl;
+
+static int curl_load(char *err, size_t len)
+{
+	static const struct lazy_sym syms[] = {
+		LAZY_SYM(curl_global_init, curl.global_init),
+		LAZY_SYM(curl_easy_init, curl.easy_init),
+		LAZY_SYM(curl_easy_setopt, curl.easy_setopt),
+		LAZY_SYM(curl_easy_perform, curl.easy_perform),
+		LAZY_SYM(curl_easy_getinfo, curl.easy_getinfo),
+		LAZY_SYM(curl_easy_cleanup, curl.easy_cleanup),
+		LAZY_SYM(curl_easy_strerror, curl.easy_strerror),
+		LAZY_SYM(curl_slist_append, curl.slist_append),
+		LAZY_SYM(curl_slist_free_all, curl.slist_free_all),
+	};
+	static int ret = 1;
+
+	if (ret > 0) {
+		ret = lazylib_open(WEIR_CURL_SONAME, "libcurl4", syms,
+				   sizeof(syms) / sizeof(syms[0]), err, len);
+		if (!ret && curl.global_init(CURL_GLOBAL_NOTHING) != CURLE_OK) {
+			snprintf(err, len, "libcurl: curl_global_init failed");
+			ret = -EIO;
+		}
+	}
+	return ret;
+}
 
 #define CLIENT_REPLY_MAX (64 << 20) /* a ps of many thousand attachments */
 
@@ -59,24 +108,52 @@ static size_t client_write(char *data, size_t size, size_t n, void *ctx)
 	return n;
 }
 
-/* A failed transfer in words: who is (not) there, and what to do. */
-static int client_failed(CURL *c, CURLcode rc, const char *socket, char *err, size_t len)
+/* Why nobody answers on SOCKET, in words: who is (not) there, and what to do. */
+static int client_absent(int oserr, const char *socket, char *err, size_t len)
 {
-	long oserr = 0;
-
-	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
-	if (rc == CURLE_COULDNT_CONNECT && oserr == EACCES) {
+	if (oserr == EACCES) {
 		snprintf(err, len, "%s: permission denied: the daemon's socket is root's; run "
 			 "this as root (sudo)%s", socket, geteuid() ? "" : " with access to it");
 		return -EACCES;
 	}
-	if (rc == CURLE_COULDNT_CONNECT &&
-	    (oserr == ENOENT || oserr == ECONNREFUSED || oserr == ENOTDIR || !oserr)) {
+	if (oserr == ENOENT || oserr == ECONNREFUSED || oserr == ENOTDIR) {
 		snprintf(err, len, "no daemon answers on %s (start one: sudo weir daemon, or "
 			 "systemctl start weir)", socket);
-		return oserr == ENOENT ? -ENOENT : -ECONNREFUSED;
+		return oserr == ECONNREFUSED ? -ECONNREFUSED : -ENOENT;
 	}
-	snprintf(err, len, "%s: %s%s%s", socket, curl_easy_strerror(rc), oserr ? ": " : "",
+	snprintf(err, len, "%s: cannot connect: %s", socket, strerror(oserr));
+	return -oserr;
+}
+
+/* Is anybody there? A connect() of our own, before libcurl is loaded. */
+static int client_probe(const char *path, char *err, size_t len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, ret = 0;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, len, "%s: longer than a socket's path may be", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		ret = client_absent(errno, path, err, len);
+	close(fd);
+	return ret;
+}
+
+/* A failed transfer: the daemon went away, or answered nothing we could read. */
+static int client_failed(CURL *c, CURLcode rc, const char *socket, char *err, size_t len)
+{
+	long oserr = 0;
+
+	curl.easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
+	if (rc == CURLE_COULDNT_CONNECT && oserr)
+		return client_absent(oserr, socket, err, len);
+	snprintf(err, len, "%s: %s%s%s", socket, curl.easy_strerror(rc), oserr ? ": " : "",
 		 oserr ? strerror(oserr) : "");
 	return oserr ? -oserr : -EIO;
 }
@@ -84,23 +161,23 @@ static int client_failed(CURL *c, CURLcode rc, const char *socket, char *err, si
 static CURL *client_handle(const char *socket, const char *method, const char *url,
 			   const char *body, struct curl_slist *hdrs, struct buf *b)
 {
-	CURL *c = curl_easy_init();
+	CURL *c = curl.easy_init();
 
 	if (!c)
 		return NULL;
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, socket);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl.easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, socket);
+	curl.easy_setopt(c, CURLOPT_URL, url);
+	curl.easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
 	/* attaching waits for the core's lock, behind others' attaches */
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, client_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl.easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+	curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, client_write);
+	curl.easy_setopt(c, CURLOPT_WRITEDATA, b);
+	curl.easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	if (body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+		curl.easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl.easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	}
 	return c;
 }
@@ -121,7 +198,6 @@ static int client_parse(const struct buf *b, const char *socket, json_object **r
 int client_call(const char *socket, const char *method, const char *path, json_object *body,
 		long *status, json_object **reply, char *err, size_t len)
 {
-	static bool inited;
 	struct curl_slist *hdrs = NULL;
 	struct buf b = { 0 };
 	char url[512];
@@ -129,11 +205,13 @@ int client_call(const char *socket, const char *method, const char *path, json_o
 	CURL *c;
 	int ret;
 
-	if (!inited && curl_global_init(CURL_GLOBAL_NOTHING) == CURLE_OK)
-		inited = true;
+	ret = client_probe(socket, err, len);
+	ret = ret ?: curl_load(err, len);
+	if (ret)
+		return ret;
 	snprintf(url, sizeof(url), "http://localhost%s", path);
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	hdrs = curl_slist_append(hdrs, "Expect:"); /* the body at once, no 100-continue */
+	hdrs = curl.slist_append(hdrs, "Content-Type: application/json");
+	hdrs = curl.slist_append(hdrs, "Expect:"); /* the body at once, no 100-continue */
 	c = client_handle(socket, method, url,
 			  body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) :
 				 NULL, hdrs, &b);
@@ -142,16 +220,17 @@ int client_call(const char *socket, const char *method, const char *path, json_o
 		ret = -ENOMEM;
 		goto out;
 	}
-	rc = curl_easy_perform(c);
+	rc = curl.easy_perform(c);
 	if (rc != CURLE_OK) {
 		ret = client_failed(c, rc, socket, err, len);
 		goto out;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	ret = client_parse(&b, socket, reply, err, len);
 out:
-	curl_easy_cleanup(c);
-	curl_slist_free_all(hdrs);
+	if (c)
+		curl.easy_cleanup(c);
+	curl.slist_free_all(hdrs);
 	free(b.p);
 	return ret;
 }

@@ -23,7 +23,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <json-c/json.h>
-#include <microhttpd.h>
+#include "httpd.h"
 
 #include "api.h"
 #include "daemon.h"
@@ -488,7 +488,7 @@ static int api_peer_of(struct MHD_Connection *conn, struct api_peer *peer)
 	int fd;
 
 	peer->pidfd = -1;
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	ci = mhd.get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (!ci)
 		return -EBADF;
 	fd = ci->connect_fd;
@@ -521,7 +521,7 @@ static enum MHD_Result api_queue(struct MHD_Connection *conn, struct api_reply *
 		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		r->len = 0;
 	}
-	resp = MHD_create_response_from_buffer(r->len, r->body ? r->body : (void *)"",
+	resp = mhd.create_response_from_buffer(r->len, r->body ? r->body : (void *)"",
 					       r->body ? MHD_RESPMEM_MUST_FREE :
 							 MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
@@ -529,11 +529,11 @@ static enum MHD_Result api_queue(struct MHD_Connection *conn, struct api_reply *
 		return MHD_NO;
 	}
 	if (r->type)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->type);
+		mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->type);
 	if (r->allow && *r->allow)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-	ret = MHD_queue_response(conn, r->status, resp);
-	MHD_destroy_response(resp);
+		mhd.add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	ret = mhd.queue_response(conn, r->status, resp);
+	mhd.destroy_response(resp);
 	return ret;
 }
 
@@ -551,7 +551,7 @@ static enum MHD_Result api_too_big(struct MHD_Connection *conn)
 static enum MHD_Result api_begin(struct daemon *d, struct MHD_Connection *conn,
 				 struct api_req *q)
 {
-	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	const char *cl = mhd.lookup_connection_value(conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 	struct api_reply r = { 0 };
 	int ret = api_peer_of(conn, &q->peer);
@@ -756,6 +756,9 @@ int api_start(struct daemon *d, const char *socket_path, const char *metrics_add
 	int fd, ret;
 
 	*err = '\0';
+	ret = httpd_load(err, len);
+	if (ret)
+		return ret;
 	if (metrics_addr) {
 		ret = metrics_start(d, metrics_addr, err, len);
 		if (ret)
@@ -767,7 +770,7 @@ int api_start(struct daemon *d, const char *socket_path, const char *metrics_add
 		return fd;
 	}
 	/* epoll: past FD_SETSIZE, where a daemon with hundreds of attachments is */
-	api_httpd = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
+	api_httpd = mhd.start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
 				     NULL, api_handler, d, MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log,
 				     NULL, MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_NOTIFY_COMPLETED, api_completed, NULL,
@@ -788,7 +791,7 @@ void api_stop(void)
 	struct stat st;
 
 	if (api_httpd)
-		MHD_stop_daemon(api_httpd);
+		mhd.stop_daemon(api_httpd);
 	api_httpd = NULL;
 	/* a daemon started since on the same path has its own socket there */
 	if (*api_path && !stat(api_path, &st) && st.st_dev == api_dev && st.st_ino == api_ino)

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
-#include <microhttpd.h>
+#include "httpd.h"
 
 #include "api.h"
 #include "daemon.h"
@@ -132,16 +132,16 @@ static enum MHD_Result metrics_reply(struct MHD_Connection *conn, unsigned int s
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	r = body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE) : NULL;
+	r = body ? mhd.create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE) : NULL;
 	if (!r) {
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
+		mhd.add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	ret = mhd.queue_response(conn, status, r);
+	mhd.destroy_response(r);
 	return ret;
 }
 
@@ -228,13 +228,14 @@ static int metrics_listen(const char *addr, char *err, size_t len)
 
 int metrics_start(struct daemon *d, const char *addr, char *err, size_t len)
 {
-	int fd = metrics_listen(addr, err, len);
+	int fd = httpd_load(err, len);
 
+	fd = fd ?: metrics_listen(addr, err, len);
 	if (fd < 0)
 		return fd;
 	/* epoll: the daemon holds thousands of descriptors (pins, resolver
 	 * sockets), beyond select()'s FD_SETSIZE */
-	metrics_httpd = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0,
+	metrics_httpd = mhd.start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0,
 					 NULL, NULL, metrics_handler, d,
 					 MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, NULL,
 					 MHD_OPTION_LISTEN_SOCKET, fd,
@@ -252,6 +253,6 @@ int metrics_start(struct daemon *d, const char *addr, char *err, size_t len)
 void metrics_stop(void)
 {
 	if (metrics_httpd)
-		MHD_stop_daemon(metrics_httpd);
+		mhd.stop_daemon(metrics_httpd);
 	metrics_httpd = NULL;
 }
