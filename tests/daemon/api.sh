@@ -113,7 +113,7 @@ CURL_POST=(curl -sS --max-time 5 -w '\n%{http_code}' -X POST)
 
 setup() {
 	e2e_setup_lo 192.0.2.10/32 192.0.2.11/32
-	e2e_start_sink sink 192.0.2.10:80 192.0.2.11:80
+	e2e_start_sink sink "$T/sink.log" 192.0.2.10:80 192.0.2.11:80
 	e2e_start_dns a.test,192.0.2.10
 	mkdir -p "$PDIR" "$CGP/a" "$CGP/b" || e2e_die "cannot make $PDIR or $CGP"
 	cat >"$PDIR/alpha.yaml" <<-EOF
@@ -268,8 +268,10 @@ test_metrics() {
 	local i
 	t_begin "metrics: every line Prometheus text, on the socket and on --metrics; denials counted"
 	# one denial and one allowed connect in job-a
-	in_cg "$CGP/a" "$NETPROBE" tcp 192.0.2.11 80 weir-atest >/dev/null 2>&1
-	in_cg "$CGP/a" "$NETPROBE" tcp 192.0.2.10 80 weir-atest >/dev/null 2>&1
+	in_cg "$CGP/a" "$NETPROBE" tcp 192.0.2.11 80 atest-deny >/dev/null 2>&1
+	in_cg "$CGP/a" "$NETPROBE" tcp 192.0.2.10 80 atest-allow >/dev/null 2>&1
+	x_arrived "$T/sink.log" '^tcp [^ ]+ atest-allow$'
+	x_not_arrived "$T/sink.log" 'atest-deny' 
 	for ((i = 0; i < 20; i++)); do
 		api GET /metrics
 		grep -qE '^weir_decisions_total\{.*unit="job-a".*\} [1-9]' "$T/api.out" && break

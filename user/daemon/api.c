@@ -36,6 +36,7 @@
 #endif
 
 #define API_ERR_LEN 1024
+#define API_BODY_CUTOFF (64 * API_BODY_MAX)
 
 static struct MHD_Daemon *api_httpd;
 static char api_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -564,7 +565,10 @@ static enum MHD_Result api_begin(struct daemon *d, struct MHD_Connection *conn,
 		metrics_count_request(r.status);
 		return api_queue(conn, &r);
 	}
-	if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX)
+	/* A body somewhat too large is read and dropped, so that the client,
+	 * still sending, gets the 413 and not a reset; an absurd one is
+	 * answered at once, and the connection closed. */
+	if (cl && strtoull(cl, NULL, 10) > API_BODY_CUTOFF)
 		return api_too_big(conn);
 	return MHD_YES;
 }
