@@ -287,6 +287,13 @@ test_metrics() {
 		t_why "no weir_policy_generation{policy=\"alpha\"} 1"
 	grep -qE '^weir_api_requests_total\{code="200"\} [1-9]' "$T/metrics.sock" ||
 		t_why "no weir_api_requests_total{code=\"200\"}"
+	# every metric docs/daemon.md lists is there, with its type
+	while read -r m type; do
+		grep -qx "# TYPE $m $type" "$T/metrics.sock" || t_why "no '# TYPE $m $type' in /metrics"
+	done < <(sed -n 's/^| `\(weir_[a-z_]*\)`\(, `\(weir_[a-z_]*\)`\)\? | \([a-z]*\) |.*/\1 \4\n\3 \4/p' \
+		"$REPO_ROOT/docs/daemon.md" | grep '^weir_')
+	[ "$(sed -n '/^| `weir_/p' "$REPO_ROOT/docs/daemon.md" | wc -l)" -ge 10 ] ||
+		t_why "docs/daemon.md: the metrics table was not found"
 	curl -sS --max-time 5 -o "$T/metrics.tcp" -D "$T/metrics.hdr" "http://$METRICS/metrics" ||
 		t_why "GET http://$METRICS/metrics failed"
 	grep -qi '^content-type: text/plain; version=0.0.4' "$T/metrics.hdr" ||
