@@ -123,6 +123,8 @@ setup() {
 		allow:
 		  - ip: 192.0.2.10
 		    ports: [80]
+		  - domain: a.test
+		    ports: [80]
 	EOF
 	start_notify_listener
 	start_daemon
@@ -390,6 +392,56 @@ test_stopping_notified() {
 	t_end
 }
 
+# The capabilities deploy/systemd/weir.service leaves the daemon, as setpriv
+# arguments: "+bpf,+perfmon,...".
+unit_caps() {
+	sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$REPO_ROOT/deploy/systemd/weir.service" |
+		sed -n 's/^CapabilityBoundingSet=//p' | tr -s ' \t' '\n' | grep . |
+		sed 's/^CAP_/+/' | tr 'A-Z' 'a-z' | paste -sd,
+}
+
+test_unit_capabilities() {
+	local caps port pid
+	t_begin "under weir.service's capability bounding set and no_new_privs: attach, enforce, resolve"
+	caps=$(unit_caps)
+	[[ $caps == *+bpf* && $caps == *+sys_admin* ]] || t_why "no capabilities parsed: '$caps'"
+	SOCK=$T/cap.sock
+	setpriv --bounding-set="-all,$caps" --inh-caps=-all --no-new-privs -- \
+		"$WEIR" daemon --socket "$SOCK" --policy-dir "$PDIR" --state-dir "$T/state-cap" \
+		--pin-root "$PINS-cap" --detach-on-exit >>"$T/daemon.out" 2>>"$T/daemon-cap.err" &
+	DPID=$!
+	for ((i = 0; i < 200; i++)); do
+		curl -sf --max-time 1 --unix-socket "$SOCK" http://localhost/v1/health >/dev/null 2>&1 &&
+			break
+		e2e_dead "$DPID" && break
+		sleep 0.05
+	done
+	grep -q "^CapBnd:.*$(printf '%016x' 0)" "/proc/$DPID/status" 2>/dev/null &&
+		t_why "the bounding set is empty"
+	api POST /v1/attachments -d "{\"cgroup\":\"$CGP/b\",\"policy\":\"alpha\"}"
+	x_api 201 '.state == "ok"'
+	port=$(jq -r .dns_port <<<"$BODY")
+	[ "$(in_cg "$CGP/b" "$NETPROBE" tcp 192.0.2.10 80 cap-allow 2>/dev/null)" = ok ] ||
+		t_why "allowed connect failed"
+	[ "$(in_cg "$CGP/b" "$NETPROBE" tcp 192.0.2.11 80 cap-deny 2>/dev/null)" = EPERM ] ||
+		t_why "denied connect not EPERM"
+	# port 53, whichever server: redirected to the attachment's resolver
+	[ "$(in_cg "$CGP/b" dig +time=2 +tries=1 +short @127.0.0.53 a.test 2>&1)" = 192.0.2.10 ] ||
+		t_why "the resolver (port $port) did not answer a.test"
+	[ -z "$(in_cg "$CGP/b" dig +time=2 +tries=1 +short @127.0.0.53 b.test 2>&1)" ] ||
+		t_why "the resolver answered b.test"
+	pid=$DPID
+	kill -TERM "$pid"
+	e2e_wait_gone "$pid" 50 || t_why "the daemon did not exit"
+	DPID=
+	[ "$(in_cg "$CGP/b" "$NETPROBE" tcp 192.0.2.11 80 cap-after 2>/dev/null)" = ok ] ||
+		t_why "--detach-on-exit: still enforced"
+	grep -qiE 'cannot|fail|error|denied|not permitted' "$T/daemon-cap.err" &&
+		t_why "daemon: $(t_tail "$T/daemon-cap.err")"
+	[ -d "$PINS-cap" ] && rm -rf "$PINS-cap"
+	t_end
+}
+
 setup
 test_ready_notified
 test_socket_mode
@@ -401,5 +453,6 @@ test_clients
 test_no_daemon
 test_second_daemon_refused
 test_stopping_notified
+test_unit_capabilities
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))
