@@ -203,6 +203,27 @@ test_version() {
 	t_end
 }
 
+test_alert_rules() {
+	local f=$REPO_ROOT/deploy/prometheus/weir-alerts.yml
+	t_begin "12 the example Prometheus alerts load: denial spike, lost events, policy error"
+	if command -v promtool >/dev/null; then
+		promtool check rules "$f" >"$TMP/promtool.log" 2>&1 ||
+			t_why "promtool: $(t_tail "$TMP/promtool.log")"
+	fi
+	# shellcheck disable=SC2016
+	python3 -c 'import sys, yaml
+rules = [r for g in yaml.safe_load(open(sys.argv[1]))["groups"] for r in g["rules"]]
+for r in rules:
+    assert set(r) <= {"alert", "expr", "for", "labels", "annotations"}, r
+    assert r["alert"] and r["expr"].strip(), r
+names = {r["alert"]: r["expr"] for r in rules}
+assert "weir_decisions_total" in names["WeirDenialSpike"]
+assert "weir_events_lost_total" in names["WeirEventsLost"]
+assert "weir_policy_ok" in names["WeirPolicyError"]' "$f" >"$TMP/alerts.log" 2>&1 ||
+		t_why "$(t_tail "$TMP/alerts.log")"
+	t_end
+}
+
 test_lazy_libraries() {
 	local libs
 	t_begin "12 weir links neither libcurl nor libmicrohttpd: loaded when used, not at every start"
@@ -220,6 +241,7 @@ main() {
 	test_install
 	test_version
 	test_lazy_libraries
+	test_alert_rules
 	echo "# $((SECONDS - start)) s"
 	echo "$T_PASS passed, $T_FAIL failed"
 	[ "$T_FAIL" = 0 ]
