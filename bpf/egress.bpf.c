@@ -271,6 +271,7 @@ static __always_inline void weir_prefill(struct bpf_sock_addr *ctx, const struct
 	if (!c)
 		return;
 	c->gen = gen;
+	c->handle = to->handle;
 	__builtin_memcpy(c->addr, to->addr, sizeof(c->addr));
 	c->port = dst->port;
 	c->family = to->family;
@@ -677,7 +678,8 @@ int weir_egress(struct __sk_buff *skb)
 		 * reload), unless a deny rule now names its destination. */
 		if (d.verdict == WEIR_V_DENY && d.reason != WEIR_R_DENY_RULE &&
 		    d.reason != WEIR_R_NO_POLICY && c &&
-		    c->verdict == WEIR_V_ALLOW && c->reason == WEIR_R_LEARNED &&
+		    c->handle == at->handle && c->verdict == WEIR_V_ALLOW &&
+		    c->reason == WEIR_R_LEARNED &&
 		    c->family == p.family && c->addr[0] == p.addr[0] && c->addr[1] == p.addr[1] &&
 		    c->addr[2] == p.addr[2] && c->addr[3] == p.addr[3] && c->port == p.port) {
 			d.verdict = WEIR_V_ALLOW;
@@ -686,6 +688,7 @@ int weir_egress(struct __sk_buff *skb)
 	}
 	if (c && !err && !p.reroute) {
 		c->gen = gen;
+		c->handle = at->handle;
 		__builtin_memcpy(c->addr, p.addr, sizeof(c->addr));
 		c->port = p.port;
 		c->family = p.family;

@@ -233,9 +233,13 @@ _Static_assert(sizeof(struct weir_asker) == 64, "weir_asker ABI");
 /*
  * weir_skcache (socket storage): the backstop's last verdict for a socket,
  * so only the first packet to a destination, per policy, pays for a lookup.
+ * One per socket, whichever attachment judged last: a socket in a cgroup
+ * below two attached ones is judged by both, and gen (unique to one policy
+ * of one handle) keeps one's verdict from passing for the other's.
  */
 struct weir_skcache {
 	__u32 gen; /* weir_slot.gen it was judged under */
+	__u32 handle; /* the attachment that judged */
 	__u32 addr[4]; /* destination judged; IPv4 in addr[0] */
 	__u16 port;
 	__u8 family;
@@ -243,7 +247,7 @@ struct weir_skcache {
 	__u8 reason; /* enum weir_reason */
 	__u8 __pad[3];
 };
-_Static_assert(sizeof(struct weir_skcache) == 28, "weir_skcache ABI");
+_Static_assert(sizeof(struct weir_skcache) == 32, "weir_skcache ABI");
 
 /*
  * weir_attach (cgroup storage, key: the cgroup id, shared by every attach

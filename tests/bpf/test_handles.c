@@ -7,6 +7,7 @@
  * leaves the others as they were.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -202,4 +203,84 @@ Test(handles, learned_addresses_are_per_handle_and_go_with_it)
 	cr_assert_eq(egress_attach_handle(h.eg, again, fa, NULL, NULL), 0);
 	h_apply_handle(&h, again, policy_a);
 	expect_denied("a", "198.51.100.8", again);
+}
+
+/* A cgroup attached below another attached one: both policies judge it
+ * (the kernel runs every program of the path, each with its own cgroup's
+ * storage), and a call goes through only if both allow it. */
+Test(handles, attached_below_attached_both_policies_judge)
+{
+	struct weir_counts ca, cc;
+	int fc = h_subcgroup(&h, "a/inner");
+	bool arrived;
+	__u32 hc;
+
+	cr_assert_eq(egress_handle_alloc(h.eg, &hc), 0);
+	cr_assert_eq(egress_attach_handle(h.eg, hc, fc, NULL, NULL), 0);
+	h_apply_handle(&h, hc, policy_b);
+	close(fc);
+	cr_assert_eq(tcp_from("a/inner", "192.0.2.1", &arrived), EPERM, "a allows, inner not");
+	cr_assert_not(arrived);
+	cr_assert_eq(tcp_from("a/inner", "203.0.113.9", &arrived), EPERM, "inner allows, a not");
+	cr_assert_not(arrived);
+	cr_assert_eq(egress_counts(h.eg, ha, &ca), 0);
+	cr_assert_eq(egress_counts(h.eg, hc, &cc), 0);
+	cr_expect(ca.allow == 1 && ca.deny == 1, "a: %llu allowed, %llu denied",
+		  (unsigned long long)ca.allow, (unsigned long long)ca.deny);
+	cr_expect(cc.allow == 1 && cc.deny == 1, "inner: %llu allowed, %llu denied",
+		  (unsigned long long)cc.allow, (unsigned long long)cc.deny);
+	expect_allowed("a", "192.0.2.1", ha);
+}
+
+static int to_parent[2], to_child[2];
+
+/* Connected UDP to 198.51.100.8:8080: send, let the parent reload, send. */
+static int revoke_child(void *arg)
+{
+	struct sockaddr_in s = { .sin_family = AF_INET, .sin_port = htons(8080) };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	char c = 0;
+
+	inet_pton(AF_INET, "198.51.100.8", &s.sin_addr);
+	if (connect(fd, (struct sockaddr *)&s, sizeof(s)) || send(fd, "weir-probe", 10, 0) < 0)
+		return errno;
+	if (write(to_parent[1], "x", 1) != 1 || read(to_child[0], &c, 1) != 1)
+		return 100;
+	return send(fd, "weir-probe", 10, 0) < 0 ? errno : 0;
+}
+
+/*
+ * The backstop lets a flow a learned address allowed outlive that address.
+ * Below two attachments, that is each attachment's own say: the outer one
+ * allowing by a learned address does not keep a flow the inner one's
+ * reload revokes.
+ */
+Test(handles, a_revocation_below_is_not_undone_by_the_learned_allow_above)
+{
+	struct weir_learn_key k = { .handle = ha, .family = AF_INET };
+	struct weir_learn_val v = { .n = 1, .domain_id = 1, .expires_ns = boot_ns() + 60000000000ULL };
+	int l = h_listen_udp("198.51.100.8", 8080), fc = h_subcgroup(&h, "a/inner");
+	char c;
+	pid_t pid;
+	__u32 hc;
+
+	v.r[0] = (struct weir_portrange){ .lo = 8080, .hi = 8080, .protos = WEIR_P_UDP,
+					  .rule = WEIR_RULE_ID(WEIR_RK_ALLOW, 0) };
+	h_addr("198.51.100.8", k.addr);
+	cr_assert_eq(egress_learn_set(h.eg, &k, &v), 0);
+	cr_assert_eq(egress_handle_alloc(h.eg, &hc), 0);
+	cr_assert_eq(egress_attach_handle(h.eg, hc, fc, NULL, NULL), 0);
+	h_apply_handle(&h, hc, "version: 1\nloopback: deny\nallow:\n  - ip: 198.51.100.8\n");
+	close(fc);
+
+	cr_assert_eq(pipe(to_parent), 0);
+	cr_assert_eq(pipe(to_child), 0);
+	pid = h_spawn_in(&h, "a/inner", revoke_child, NULL);
+	cr_assert_eq(read(to_parent[0], &c, 1), 1);
+	cr_assert(h_udp_got(l), "the first datagram, allowed by both, did not arrive");
+	h_apply_handle(&h, hc, policy_b);
+	cr_assert_eq(write(to_child[1], "x", 1), 1);
+	cr_assert_eq(h_wait(pid), EPERM, "revoked below, yet sent");
+	cr_assert_not(h_udp_got(l), "a datagram arrived after the revocation");
+	close(l);
 }
