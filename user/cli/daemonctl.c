@@ -16,6 +16,8 @@
 #include "cli.h"
 #include "client.h"
 
+#define JSON_PLAIN (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
 #define SOCKET_HELP                                                                     \
 	"      --socket PATH   the daemon's socket (default: $WEIR_SOCKET, else\n"      \
 	"                      /run/weir/weir.sock)\n"
@@ -138,6 +140,27 @@ static int ctl_parse(int argc, char **argv, const char *opts, const char *usage,
 	return 0;
 }
 
+/*
+ * KEY's string in O, for a terminal: control characters (a cgroup's name
+ * may hold any byte but '/') shown as '?'. In one of four buffers that take
+ * turns, so that one printf() can take four.
+ */
+static const char *jstr(json_object *o, const char *key)
+{
+	static char bufs[4][4096];
+	static unsigned int turn;
+	char *b = bufs[turn++ % 4], *p;
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return "-";
+	snprintf(b, sizeof(bufs[0]), "%s", json_object_get_string(v));
+	for (p = b; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return b;
+}
+
 /* One call; a transport failure or an error status said on stderr (-1). */
 static int ctl_call(const char *cmd, const struct ctl_opts *o, const char *method,
 		    const char *path, json_object *body, long *status, json_object **reply)
@@ -150,7 +173,11 @@ static int ctl_call(const char *cmd, const struct ctl_opts *o, const char *metho
 		return -1;
 	}
 	if (*status >= 300) {
-		fprintf(stderr, "weir: %s: %s\n", cmd, client_error(*reply));
+		const char *why = jstr(*reply, "error");
+
+		if (!strcmp(why, "-"))
+			why = client_error(*reply);
+		fprintf(stderr, "weir: %s: %s\n", cmd, why);
 		json_object_put(*reply);
 		*reply = NULL;
 		return -1;
@@ -158,14 +185,6 @@ static int ctl_call(const char *cmd, const struct ctl_opts *o, const char *metho
 	return 0;
 }
 
-static const char *jstr(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return "-";
-	return json_object_get_string(v);
-}
 
 static unsigned long long jnum(json_object *o, const char *key)
 {
@@ -269,6 +288,15 @@ struct ps_width {
 	int cgroup, label, policy;
 };
 
+/* W at least as wide as KEY's value in A. */
+static void ps_widen(int *w, json_object *a, const char *key)
+{
+	int n = (int)strlen(jstr(a, key));
+
+	if (n > *w)
+		*w = n;
+}
+
 static void ps_widths(json_object *list, struct ps_width *w)
 {
 	size_t i, n = json_object_array_length(list);
@@ -277,12 +305,9 @@ static void ps_widths(json_object *list, struct ps_width *w)
 	*w = (struct ps_width){ 6, 5, 6 }; /* the headers */
 	for (i = 0; i < n; i++) {
 		a = json_object_array_get_idx(list, i);
-		w->cgroup = w->cgroup > (int)strlen(jstr(a, "cgroup")) ? w->cgroup :
-									 (int)strlen(jstr(a, "cgroup"));
-		w->label = w->label > (int)strlen(jstr(a, "label")) ? w->label :
-								       (int)strlen(jstr(a, "label"));
-		w->policy = w->policy > (int)strlen(jstr(a, "policy")) ? w->policy :
-									 (int)strlen(jstr(a, "policy"));
+		ps_widen(&w->cgroup, a, "cgroup");
+		ps_widen(&w->label, a, "label");
+		ps_widen(&w->policy, a, "policy");
 	}
 }
 
@@ -337,8 +362,7 @@ int cmd_ps(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	if (o.json)
-		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN |
-								      JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n", json_object_to_json_string_ext(reply, JSON_PLAIN));
 	else
 		ps_print(list);
 	json_object_put(reply);
