@@ -48,6 +48,9 @@ enum weir_rule_kind {
 	WEIR_RK_ARG = 3, /* the i-th --allow on the command line */
 	WEIR_RK_LOOPBACK = 4, /* loopback: allow */
 	WEIR_RK_METADATA = 5, /* built-in deny of cloud metadata endpoints */
+	WEIR_RK_INBOUND = 6, /* inbound[i] in the policy file */
+	WEIR_RK_INBOUND_DEFAULT = 7, /* no inbound: section: loopback peers only */
+	WEIR_RK_INBOUND_ANY = 8, /* inbound: any */
 };
 #define WEIR_RULE_ID(kind, idx) (((__u32)(kind) << 24) | ((__u32)(idx)&0xffffff))
 #define WEIR_RULE_KIND(id) ((id) >> 24)
@@ -98,6 +101,18 @@ struct weir_portset {
 _Static_assert(sizeof(struct weir_portset) == 200, "weir_portset ABI");
 
 /*
+ * Inbound rules (who may connect in, or send first) live in the same tries
+ * as the egress ones, under the slot number with this bit set: the same
+ * key and value types, no maps of their own to create, size, pin or adopt.
+ * The value's allow side holds the permitted peers; its ports are LOCAL
+ * ports (where the peer connects to). The deny side is unused.
+ * Example: inbound 198.51.100.0/24 ports 8080 tcp, policy slot 5 ->
+ * key {prefixlen 56, slot 0x80000005, addr 198.51.100.0}, value allow
+ * {8080, 8080, TCP, inbound[0]}.
+ */
+#define WEIR_SLOT_INBOUND 0x80000000u
+
+/*
  * LPM keys. prefixlen counts the 32 slot bits too: 192.0.2.0/24 in slot 5 is
  * {prefixlen 56, slot 5, addr 192.0.2.0}. slot is stored in host order; it is
  * always fully covered by the prefix, so its byte order does not matter.
@@ -134,6 +149,9 @@ enum weir_op {
 	WEIR_OP_SOCKET = 5, /* cgroup/sock_create: family, sock_type, protocol */
 	WEIR_OP_EGRESS = 6, /* cgroup_skb/egress: a packet, judged by the backstop */
 	WEIR_OP_SETSOCKOPT = 7, /* cgroup/setsockopt: an option that reroutes packets */
+	WEIR_OP_INBOUND = 8, /* cgroup_skb/ingress: a peer connecting in (TCP SYN) or
+			      * sending first (UDP); addr/peer_port is the peer,
+			      * port the local port */
 };
 
 enum weir_verdict {
@@ -152,6 +170,7 @@ enum weir_reason {
 	WEIR_R_LEARNED = 7, /* an address weir's resolver gave for an allowed name */
 	WEIR_R_SOCKET = 8, /* a socket the address hooks cannot judge (raw, SCTP...) */
 	WEIR_R_SOURCE_ROUTE = 9, /* IPv4 options or an IPv6 routing header */
+	WEIR_R_INBOUND_REPLY = 10, /* answers a flow a permitted inbound peer started */
 };
 
 /* weir_event.flags */
@@ -163,6 +182,9 @@ enum weir_reason {
  * Example: curl (pid 4242) connecting to 198.51.100.7:443 and denied:
  * {op CONNECT4, verdict DENY, reason NO_MATCH, protocol 6, family 2,
  *  addr 198.51.100.7, port 443, rule 0, ...}.
+ * 198.51.100.7:51234 refused connecting in to a server on port 8080:
+ * {op INBOUND, verdict DENY, reason NO_MATCH, protocol 6, family 2,
+ *  addr 198.51.100.7, port 8080, peer_port 51234, pid 0, ...}.
  */
 struct weir_event {
 	__u64 ts_ns; /* CLOCK_BOOTTIME */
@@ -180,8 +202,8 @@ struct weir_event {
 	__u16 protocol; /* IPPROTO_* of the socket (IPPROTO_MPTCP is 262) */
 	__u8 sock_type; /* SOCK_STREAM, SOCK_DGRAM, ... */
 	__u8 flags; /* WEIR_EF_* */
-	__u16 port; /* destination port, host byte order */
-	__u16 __pad1;
+	__u16 port; /* destination port, host byte order (INBOUND: the local port) */
+	__u16 peer_port; /* INBOUND: the peer's (source) port; else 0 */
 	__u8 addr[16]; /* destination as the program gave it; IPv4 in addr[0..3] */
 	char comm[WEIR_COMM_LEN];
 	__u32 domain_id; /* learned addresses: the name's id (weir_learn_val), else 0 */
@@ -281,11 +303,38 @@ struct weir_counts {
 };
 _Static_assert(sizeof(struct weir_counts) == 32, "weir_counts ABI");
 
+/*
+ * weir_inflows (LRU): peers that sent first to a socket of the cgroup, as
+ * the ingress program judged them. A permitted peer's entry lets the same
+ * socket's replies to it pass the sendmsg hook and the backstop (UDP); a
+ * refused one keeps a retrying peer from making one event per packet.
+ * Example: 198.51.100.7:5353 sends to a UDP server on port 8053 whose
+ * inbound rules permit it -> key {cookie of the server's socket, AF_INET,
+ * port 5353, 198.51.100.7}, value {verdict ALLOW, gen of the policy}.
+ */
+struct weir_inflow_key {
+	__u64 cookie; /* socket cookie of the local socket */
+	__u8 family; /* AF_INET or AF_INET6 */
+	__u8 __pad;
+	__u16 port; /* the peer's port, host order */
+	__u32 addr[4]; /* the peer; IPv4 in addr[0] */
+	__u32 __pad2;
+};
+_Static_assert(sizeof(struct weir_inflow_key) == 32, "weir_inflow_key ABI");
+
+struct weir_inflow {
+	__u32 gen; /* weir_slot.gen of the policy that judged */
+	__u8 verdict; /* enum weir_verdict */
+	__u8 __pad[3];
+};
+_Static_assert(sizeof(struct weir_inflow) == 8, "weir_inflow ABI");
+
 /* weir_stats (per-CPU array) indexes: what is not any one cgroup's. */
 enum weir_stat {
 	WEIR_STAT_LOST = 0, /* events dropped: ring buffer full */
 	WEIR_STAT_DECISIONS = 1, /* unused by the programs: userspace sums weir_counts */
 	WEIR_STAT_BACKSTOP_DROPS = 2, /* packets the egress backstop dropped */
+	WEIR_STAT_INBOUND_DROPS = 3, /* TCP SYNs and UDP datagrams refused coming in */
 	WEIR_STAT_MAX,
 };
 
@@ -295,7 +344,7 @@ enum weir_stat {
  * them rather than run its programs on values it misreads. It is the
  * max_entries of the map weir_abi, so it is set when the maps are made.
  */
-#define WEIR_MAP_ABI 1
+#define WEIR_MAP_ABI 2 /* 2: the inbound rules (slot | WEIR_SLOT_INBOUND), weir_inflows */
 
 /* Load-time settings, in the programs' .rodata: the same for every cgroup. */
 struct weir_config {

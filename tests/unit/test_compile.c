@@ -345,7 +345,7 @@ Test(compile, check_prints_counts_and_catches_compile_errors)
 	cr_assert_eq(compile_check(p, f, err), 0, "%s", err);
 	fclose(f);
 	cr_expect_str_eq(out, "compiled: 5 IPv4 prefixes, 2 IPv6 prefixes, 1 port set (the maps "
-			      "are sized to fit)\n");
+			      "are sized to fit); inbound: 1 IPv4 prefix, 1 IPv6 prefix\n");
 	free(out);
 	policy_free(p);
 	p = load("version: 1\nallow:\n"
@@ -353,5 +353,72 @@ Test(compile, check_prints_counts_and_catches_compile_errors)
 		 "  - ip: 192.0.2.7\n    ports: [2,4,6,8,10,12,14,16,18]\n");
 	cr_assert_eq(compile_check(p, stdout, err), -E2BIG);
 	cr_expect(strstr(err, "more than 16 distinct port ranges apply to 192.0.2.7/32"), "%s", err);
+	policy_free(p);
+}
+
+static const struct centry *find_in(const struct compiled *c, int fam, const char *addr, int plen)
+{
+	__u8 a[16] = {};
+	const struct centry *v = fam == AF_INET ? c->in4 : c->in6;
+	size_t i, n = fam == AF_INET ? c->nin4 : c->nin6;
+
+	cr_assert_eq(inet_pton(fam, addr, a), 1);
+	for (i = 0; i < n; i++)
+		if (v[i].plen == plen && !memcmp(v[i].addr, a, 16))
+			return &v[i];
+	return NULL;
+}
+
+/* Inbound rules get entries of their own (written under the inbound slot
+ * bit): the default is loopback peers, every port; their port sets follow
+ * the egress ones and keep their indexes straight. */
+Test(compile, inbound_entries)
+{
+	struct compiled c;
+	struct policy *p;
+	const struct centry *e;
+	const struct weir_portset *s;
+
+	compile("version: 1\n", &c, &p);
+	cr_assert_eq(c.nin4, 1);
+	cr_assert_eq(c.nin6, 1);
+	e = find_in(&c, AF_INET, "127.0.0.0", 8);
+	cr_assert_not_null(e);
+	cr_expect_eq(e->val.allow.inl.rule, WEIR_RULE_ID(WEIR_RK_INBOUND_DEFAULT, 0));
+	cr_expect_eq(e->val.allow.inl.hi, 65535);
+	cr_expect_not_null(find_in(&c, AF_INET6, "::1", 128));
+	cr_expect_null(find(&c, "198.51.100.7/32"));
+	compiled_free(&c);
+	policy_free(p);
+
+	compile("version: 1\nallow:\n  - ip: 192.0.2.7\n    ports: [80, 443]\n"
+		"inbound:\n  - cidr: 198.51.100.0/24\n    ports: [8080, 9000]\n    proto: tcp\n"
+		"  - ip: 198.51.100.7\n    ports: [53]\n    proto: udp\n",
+		&c, &p);
+	cr_expect_eq(c.nin6, 0, "no loopback default once the list is given");
+	cr_expect_null(find_in(&c, AF_INET, "127.0.0.0", 8));
+	e = find_in(&c, AF_INET, "198.51.100.7", 32);
+	cr_assert_not_null(e);
+	cr_assert_neq(e->val.allow.set, 0);
+	cr_assert_leq(e->val.allow.set, c.nsets);
+	s = &c.sets[e->val.allow.set - 1];
+	cr_assert_eq(s->n, 3, "its own 53/udp, then the /24's 8080 and 9000");
+	cr_expect_eq(s->r[0].lo, 53);
+	cr_expect_eq(s->r[0].rule, WEIR_RULE_ID(WEIR_RK_INBOUND, 1));
+	cr_expect_eq(s->r[1].protos, WEIR_P_TCP);
+	/* The egress entry's set is still its own. */
+	e = find(&c, "192.0.2.7/32");
+	cr_assert_not_null(e);
+	cr_expect_eq(c.sets[e->val.allow.set - 1].r[0].lo, 80);
+	cr_expect_null(find(&c, "198.51.100.7/32"), "inbound peers are not egress destinations");
+	compiled_free(&c);
+	policy_free(p);
+
+	compile("version: 1\ninbound: any\n", &c, &p);
+	e = find_in(&c, AF_INET, "0.0.0.0", 0);
+	cr_assert_not_null(e);
+	cr_expect_eq(e->val.allow.inl.rule, WEIR_RULE_ID(WEIR_RK_INBOUND_ANY, 0));
+	cr_expect_not_null(find_in(&c, AF_INET6, "::", 0));
+	compiled_free(&c);
 	policy_free(p);
 }

@@ -314,6 +314,7 @@ Test(policy, summary)
 				   "deny[1]: domain evil.example\n"
 				   "--allow[0]: domain example.com ports 443\n"
 				   "--allow[1]: cidr 2001:db8::/32 ports 1-1024\n"
+				   "inbound: loopback peers only (no inbound: section)\n"
 				   "dns: upstream (/etc/resolv.conf); ttl 5..3600 s; max 64 addresses per "
 				   "name; static auto\n"
 				   "9 allow rules, 2 deny rules\n";
@@ -338,6 +339,7 @@ Test(policy, summary_unnamed)
 			      "mode: enforce\n"
 			      "loopback: allow\n"
 			      "allow[0]: ip 192.0.2.1\n"
+			      "inbound: loopback peers only (no inbound: section)\n"
 			      "dns: upstream (/etc/resolv.conf); ttl 5..3600 s; max 64 addresses per "
 			      "name; static auto\n"
 			      "1 allow rule, 0 deny rules\n");
@@ -427,7 +429,8 @@ Test(errors, too_large)
 Test(errors, top_level_keys)
 {
 	bad("version: 1\nfoo: bar\n", "2:1",
-	    "unknown key 'foo' (expected: version, name, mode, loopback, allow, deny, dns, ping)");
+	    "unknown key 'foo' (expected: version, name, mode, loopback, allow, deny, dns, ping, "
+	    "inbound)");
 	bad("version: 1\nmode: audit\nmode: enforce\n", "3:1",
 	    "duplicate key 'mode' (first at line 2)");
 	bad("version: 1\nversion: 1\n", "2:1", "duplicate key 'version' (first at line 1)");
@@ -700,4 +703,71 @@ Test(file, directory)
 	cr_assert_eq(policy_load_file("/tmp", &p, err), -EISDIR);
 	cr_assert_null(p);
 	assert_has(err, "/tmp: cannot read: Is a directory");
+}
+
+/* inbound: absent is loopback peers only; `any`; a list of address rules
+ * whose ports are local ports; `[]` is nobody. */
+Test(inbound, modes_and_rules)
+{
+	struct policy *p = load("version: 1\n");
+
+	cr_expect_eq(p->inbound_mode, INBOUND_DEFAULT);
+	policy_free(p);
+	p = load("version: 1\ninbound:\n");
+	cr_expect_eq(p->inbound_mode, INBOUND_DEFAULT, "null is the default, as for dns:");
+	policy_free(p);
+	p = load("version: 1\ninbound: any\n");
+	cr_expect_eq(p->inbound_mode, INBOUND_ANY);
+	policy_free(p);
+	p = load("version: 1\ninbound: []\n");
+	cr_expect_eq(p->inbound_mode, INBOUND_RULES);
+	cr_expect_eq(p->n_inbound, 0);
+	policy_free(p);
+	p = load("version: 1\ninbound:\n  - cidr: 198.51.100.0/24\n    ports: [8080, 9000-9010]\n"
+		 "    proto: tcp\n  - ip: 2001:db8::7\n");
+	cr_assert_eq(p->inbound_mode, INBOUND_RULES);
+	cr_assert_eq(p->n_inbound, 2);
+	cr_expect_eq(p->inbound[0].prefixlen, 24);
+	cr_expect_eq(p->inbound[0].n_ports, 2);
+	cr_expect_eq(p->inbound[0].ports[1].hi, 9010);
+	cr_expect_eq(p->inbound[0].protos, WEIR_P_TCP);
+	cr_expect_eq(p->inbound[1].family, AF_INET6);
+	cr_expect_eq(p->inbound[1].protos, WEIR_P_ANY);
+	cr_expect_eq(p->n_allow, 0, "inbound rules are not egress rules");
+	policy_free(p);
+}
+
+Test(inbound, errors)
+{
+	bad("version: 1\ninbound: all\n", "2:10", "inbound: expected 'any' or a list of rules, got 'all'");
+	bad("version: 1\ninbound:\n  - domain: ci.example.com\n", "3:13",
+	    "inbound[0]: domain: an inbound rule names its peers by address (ip: or cidr:)");
+	bad("version: 1\ninbound:\n  - ip: 192.0.2.1\n  - cidr: 192.0.2.1/24\n", "4:11",
+	    "inbound[1]: 192.0.2.1/24 has host bits set");
+	bad("version: 1\ninbound:\n  - ip: 192.0.2.1\n    port: 80\n", "4:5",
+	    "inbound[0]: unknown key 'port'");
+	bad("version: 1\ninbound:\n  ip: 192.0.2.1\n", "3:3",
+	    "inbound: expected a list of rules, got a mapping");
+	bad("version: 1\ninbound: any\ninbound: []\n", "3:1", "duplicate key 'inbound'");
+}
+
+Test(inbound, summary)
+{
+	struct policy *p = load("version: 1\ninbound:\n  - cidr: 198.51.100.0/24\n    ports: [8080]\n"
+				"    proto: tcp\n");
+	char *out = capture_summary(p);
+
+	assert_has(out, "\ninbound[0]: cidr 198.51.100.0/24 ports 8080 proto tcp\n");
+	free(out);
+	policy_free(p);
+	p = load("version: 1\ninbound: any\n");
+	out = capture_summary(p);
+	assert_has(out, "\ninbound: any\n");
+	free(out);
+	policy_free(p);
+	p = load("version: 1\ninbound: []\n");
+	out = capture_summary(p);
+	assert_has(out, "\ninbound: none\n");
+	free(out);
+	policy_free(p);
 }

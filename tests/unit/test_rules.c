@@ -303,7 +303,10 @@ Test(rule_name, every_kind)
 		{ WEIR_RULE_ID(WEIR_RK_LOOPBACK, 0), "loopback" },
 		{ WEIR_RULE_ID(WEIR_RK_METADATA, 0), "metadata" },
 		{ 0, "default" },
-		{ 0x07000001, "rule#0x7000001" },
+		{ WEIR_RULE_ID(WEIR_RK_INBOUND, 2), "inbound[2]" },
+		{ WEIR_RULE_ID(WEIR_RK_INBOUND_DEFAULT, 1), "inbound-loopback" },
+		{ WEIR_RULE_ID(WEIR_RK_INBOUND_ANY, 0), "inbound-any" },
+		{ 0x09000001, "rule#0x9000001" },
 		{ 0x01ffffff, "allow[16777215]" },
 	};
 	char buf[32];

@@ -542,6 +542,82 @@ fail:
 	return ret;
 }
 
+/*
+ * The inbound rules as allow-side constraints on the peer's address (their
+ * ports are local ports). Absent: loopback peers, every port; `any`:
+ * everyone. There is no deny side, and no name (the parser refuses them).
+ */
+static int collect_inbound(const struct policy *p, struct crules *out)
+{
+	static const struct crule lo4 = { .family = AF_INET, .plen = 8, .protos = WEIR_P_ANY,
+					  .rule = WEIR_RULE_ID(WEIR_RK_INBOUND_DEFAULT, 0),
+					  .addr = { 127 } };
+	static const struct crule lo6 = { .family = AF_INET6, .plen = 128, .protos = WEIR_P_ANY,
+					  .rule = WEIR_RULE_ID(WEIR_RK_INBOUND_DEFAULT, 1),
+					  .addr = { [15] = 1 } };
+	static const struct crule any4 = { .family = AF_INET, .protos = WEIR_P_ANY,
+					   .rule = WEIR_RULE_ID(WEIR_RK_INBOUND_ANY, 0) };
+	static const struct crule any6 = { .family = AF_INET6, .protos = WEIR_P_ANY,
+					   .rule = WEIR_RULE_ID(WEIR_RK_INBOUND_ANY, 1) };
+	struct crule r;
+	size_t i;
+	int err = 0;
+
+	if (p->inbound_mode == INBOUND_DEFAULT)
+		return crules_add(out, &lo4) ?: crules_add(out, &lo6);
+	if (p->inbound_mode == INBOUND_ANY)
+		return crules_add(out, &any4) ?: crules_add(out, &any6);
+	for (i = 0; !err && i < p->n_inbound; i++) {
+		if (p->inbound[i].kind != RULE_CIDR)
+			continue;
+		r = rule_crule(&p->inbound[i], SIDE_ALLOW, WEIR_RULE_ID(WEIR_RK_INBOUND, i));
+		err = crules_add(out, &r);
+	}
+	return err;
+}
+
+/* Flatten the inbound rules and add them to out: entries in in4/in6, their
+ * port sets after out's own (set indexes shifted to match). */
+static int compile_inbound(const struct policy *p, struct compiled *out,
+			   char err[COMPILE_ERR_LEN])
+{
+	struct weir_portset *sets;
+	struct compiled in = {};
+	struct crules cr = {};
+	size_t i;
+	int ret;
+
+	ret = collect_inbound(p, &cr);
+	if (ret) {
+		snprintf(err, COMPILE_ERR_LEN, "out of memory compiling the policy");
+		goto out;
+	}
+	ret = compile_flatten(&cr, false, &in, err);
+	if (ret)
+		goto out;
+	sets = realloc(out->sets, (out->nsets + in.nsets + 1) * sizeof(*sets));
+	if (!sets) {
+		snprintf(err, COMPILE_ERR_LEN, "out of memory compiling the policy");
+		ret = -ENOMEM;
+		goto out;
+	}
+	memcpy(sets + out->nsets, in.sets, in.nsets * sizeof(*sets));
+	for (i = 0; i < in.n4 + in.n6; i++)
+		if (in.v4[i].val.allow.set)
+			in.v4[i].val.allow.set += out->nsets;
+	out->sets = sets;
+	out->nsets += in.nsets;
+	out->in4 = in.v4;
+	out->in6 = in.v6;
+	out->nin4 = in.n4;
+	out->nin6 = in.n6;
+	in.v4 = NULL;
+out:
+	compiled_free(&in);
+	crules_free(&cr);
+	return ret;
+}
+
 int compile_policy(const struct compile_input *in, struct compiled *out, char err[COMPILE_ERR_LEN])
 {
 	struct crules cr = {};
@@ -556,12 +632,17 @@ int compile_policy(const struct compile_input *in, struct compiled *out, char er
 	ret = compile_flatten(&cr, in->policy->mode == POLICY_AUDIT, out, err);
 	out->ping = in->policy->ping_allow;
 	crules_free(&cr);
+	if (!ret)
+		ret = compile_inbound(in->policy, out, err);
+	if (ret)
+		compiled_free(out);
 	return ret;
 }
 
 void compiled_free(struct compiled *c)
 {
 	free(c->v4); /* v6 points into the same allocation */
+	free(c->in4); /* and in6 into this one */
 	free(c->sets);
 	memset(c, 0, sizeof(*c));
 }
@@ -581,7 +662,7 @@ static int size_check(const char *what, __u64 need, __u32 *out, char err[COMPILE
 int compile_map_sizes(const struct compiled *c, size_t grow, struct map_sizes *out,
 		      char err[COMPILE_ERR_LEN])
 {
-	__u64 n4 = (__u64)c->n4 + grow, n6 = (__u64)c->n6 + grow;
+	__u64 n4 = (__u64)c->n4 + c->nin4 + grow, n6 = (__u64)c->n6 + c->nin6 + grow;
 	__u64 sets = (__u64)c->nsets + 4 * (__u64)grow; /* 2 families x 2 sides */
 	int ret;
 
@@ -603,9 +684,11 @@ int compile_check(const struct policy *p, FILE *f, char err[COMPILE_ERR_LEN])
 	ret = compile_map_sizes(&c, 0, &ms, err);
 	if (!ret)
 		fprintf(f, "compiled: %zu IPv4 prefix%s, %zu IPv6 prefix%s, %zu port set%s "
-			   "(the maps are sized to fit)\n",
+			   "(the maps are sized to fit); inbound: %zu IPv4 prefix%s, "
+			   "%zu IPv6 prefix%s\n",
 			c.n4, c.n4 == 1 ? "" : "es", c.n6, c.n6 == 1 ? "" : "es", c.nsets,
-			c.nsets == 1 ? "" : "s");
+			c.nsets == 1 ? "" : "s", c.nin4, c.nin4 == 1 ? "" : "es", c.nin6,
+			c.nin6 == 1 ? "" : "es");
 	compiled_free(&c);
 	return ret;
 }

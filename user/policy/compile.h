@@ -51,6 +51,10 @@ struct centry {
 struct compiled {
 	struct centry *v4, *v6;
 	size_t n4, n6;
+	/* The inbound rules (written under slot | WEIR_SLOT_INBOUND); their
+	 * port sets are in sets too. One allocation, in6 = in4 + nin4. */
+	struct centry *in4, *in6;
+	size_t nin4, nin6;
 	struct weir_portset *sets;
 	size_t nsets;
 	bool audit;

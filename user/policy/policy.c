@@ -29,7 +29,7 @@
 
 
 static const char *const top_keys[] = { "version", "name", "mode", "loopback", "allow", "deny",
-					"dns", "ping", NULL };
+					"dns", "ping", "inbound", NULL };
 static const char *const dns_keys[] = { "upstream", "ttl_min", "ttl_max", "max_addresses",
 					"static", NULL };
 static const char *const rule_keys[] = { "domain", "cidr", "ip", "ports", "proto", NULL };
@@ -415,6 +415,54 @@ static int load_rules(struct loader *ld, yaml_node_t *v, const char *list,
 	return 0;
 }
 
+/*
+ * An inbound rule names its peer by address. A name is refused: the
+ * source of an arriving packet is an address, and what a forward lookup
+ * of a name says (where its servers are) is not who may send from where.
+ */
+static int check_inbound_rules(struct loader *ld, yaml_node_t *v)
+{
+	struct policy *p = ld->p;
+	yaml_node_t *rule, *dom;
+	size_t i;
+
+	for (i = 0; i < p->n_inbound; i++) {
+		if (p->inbound[i].kind != RULE_DOMAIN)
+			continue;
+		rule = node(ld, v->data.sequence.items.start[i]);
+		dom = find_value(ld, rule, "domain");
+		snprintf(ld->where, sizeof(ld->where), "inbound[%zu]: ", i);
+		return fail(ld, dom ? dom : rule,
+			    "domain: an inbound rule names its peers by address (ip: or cidr:); "
+			    "a connecting peer comes with an address, not a name");
+	}
+	return 0;
+}
+
+/* `inbound:` absent or null: loopback peers; `any`; or a list of rules. */
+static int load_inbound(struct loader *ld, yaml_node_t *v)
+{
+	struct policy *p = ld->p;
+	const char *s;
+	int err;
+
+	if (is_null(v))
+		return 0;
+	if (v->type == YAML_SCALAR_NODE) {
+		err = scalar_text(ld, v, "inbound", &s);
+		if (err)
+			return err;
+		if (strcmp(s, "any"))
+			return fail(ld, v, "inbound: expected 'any' or a list of rules, got '%s'",
+				    s);
+		p->inbound_mode = INBOUND_ANY;
+		return 0;
+	}
+	p->inbound_mode = INBOUND_RULES;
+	err = load_rules(ld, v, "inbound", &p->inbound, &p->n_inbound);
+	return err ?: check_inbound_rules(ld, v);
+}
+
 static int load_choice(struct loader *ld, yaml_node_t *v, const char *key, const char *yes,
 		       const char *no, bool *out)
 {
@@ -599,6 +647,8 @@ static int load_key(struct loader *ld, const char *key, yaml_node_t *v)
 		return load_dns(ld, v);
 	if (!strcmp(key, "ping"))
 		return load_choice(ld, v, "ping", "allow", "deny", &p->ping_allow);
+	if (!strcmp(key, "inbound"))
+		return load_inbound(ld, v);
 	return 0; /* version: see load_version() */
 }
 
@@ -916,6 +966,7 @@ void policy_free(struct policy *p)
 	free_rules(p->allow, p->n_allow);
 	free_rules(p->deny, p->n_deny);
 	free_rules(p->args, p->n_args);
+	free_rules(p->inbound, p->n_inbound);
 	for (i = 0; i < p->dns.n_upstream; i++)
 		free(p->dns.upstream[i]);
 	free(p->dns.upstream);
@@ -1077,6 +1128,17 @@ static void print_rules(FILE *f, const struct policy_rule *rules, size_t n,
 		print_rule(f, &rules[i], WEIR_RULE_ID(kind, i));
 }
 
+static void print_inbound(FILE *f, const struct policy *p)
+{
+	if (p->inbound_mode == INBOUND_DEFAULT)
+		fprintf(f, "inbound: loopback peers only (no inbound: section)\n");
+	else if (p->inbound_mode == INBOUND_ANY)
+		fprintf(f, "inbound: any\n");
+	else if (!p->n_inbound)
+		fprintf(f, "inbound: none\n");
+	print_rules(f, p->inbound, p->n_inbound, WEIR_RK_INBOUND);
+}
+
 static void print_dns(FILE *f, const struct policy_dns *d)
 {
 	static const char *const stat[] = { "auto", "always", "never" };
@@ -1103,6 +1165,7 @@ void policy_print_summary(FILE *f, const struct policy *p)
 	print_rules(f, p->allow, p->n_allow, WEIR_RK_ALLOW);
 	print_rules(f, p->deny, p->n_deny, WEIR_RK_DENY);
 	print_rules(f, p->args, p->n_args, WEIR_RK_ARG);
+	print_inbound(f, p);
 	print_dns(f, &p->dns);
 	fprintf(f, "%zu allow rule%s, %zu deny rule%s\n", n_allow, n_allow == 1 ? "" : "s",
 		p->n_deny, p->n_deny == 1 ? "" : "s");

@@ -79,6 +79,13 @@ struct policy_dns {
 	__u32 max_addresses; /* live learned addresses per name */
 };
 
+/* `inbound:` (docs/policy.md, "Inbound"): who may connect in or send first. */
+enum inbound_mode {
+	INBOUND_DEFAULT = 0, /* section absent: loopback peers only */
+	INBOUND_ANY = 1, /* `inbound: any` */
+	INBOUND_RULES = 2, /* a list of rules (possibly empty: nobody) */
+};
+
 struct policy {
 	char *source; /* file name, or POLICY_BUILTIN_NAME */
 	char *name; /* `name:`, or NULL */
@@ -89,6 +96,9 @@ struct policy {
 	size_t n_allow;
 	struct policy_rule *deny;
 	size_t n_deny;
+	enum inbound_mode inbound_mode;
+	struct policy_rule *inbound; /* INBOUND_RULES: peers (cidr/ip only), LOCAL ports */
+	size_t n_inbound;
 	struct policy_rule *args; /* --allow rules, in command-line order */
 	size_t n_args;
 	struct policy_dns dns;

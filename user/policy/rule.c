@@ -571,6 +571,15 @@ void policy_rule_name(__u32 rule_id, char *buf, size_t len)
 	case WEIR_RK_METADATA:
 		snprintf(buf, len, "metadata");
 		break;
+	case WEIR_RK_INBOUND:
+		snprintf(buf, len, "inbound[%u]", idx);
+		break;
+	case WEIR_RK_INBOUND_DEFAULT:
+		snprintf(buf, len, "inbound-loopback");
+		break;
+	case WEIR_RK_INBOUND_ANY:
+		snprintf(buf, len, "inbound-any");
+		break;
 	default:
 		snprintf(buf, len, "rule#0x%x", rule_id);
 		break;
