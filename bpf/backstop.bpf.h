@@ -23,6 +23,7 @@ struct weir_pkt {
 	__u8 protocol;
 	__u8 reroute; /* IPv4 options or an IPv6 routing header */
 	__u8 later_fragment; /* not the first fragment: no transport header */
+	__u16 l4off; /* offset of the TCP/UDP header, when port is set */
 };
 
 static __always_inline int weir_l4_port(struct __sk_buff *skb, __u32 off, struct weir_pkt *p)
@@ -35,6 +36,7 @@ static __always_inline int weir_l4_port(struct __sk_buff *skb, __u32 off, struct
 	if (bpf_skb_load_bytes(skb, off + 2, &port, sizeof(port)))
 		return -1;
 	p->port = bpf_ntohs(port);
+	p->l4off = off;
 	return 0;
 }
 

@@ -279,18 +279,26 @@ static __always_inline void weir_prefill(struct bpf_sock_addr *ctx, const struct
 	c->reason = d->reason;
 }
 
+static __always_inline bool weir_is_resolver(const struct weir_attach *at,
+					     const struct weir_dest *dst);
+
+#include "inbound.bpf.h"
+
 static __always_inline int weir_decide(struct bpf_sock_addr *ctx, __u32 handle,
 				       struct weir_dest *dst)
 {
 	struct weir_learn_key to = {};
 	struct weir_decision d = {};
+	__u8 pclass = weir_proto_class(ctx->protocol);
 	__u32 flags = 0, gen = 0;
 	__s64 slot;
 
 	slot = weir_slot_get(handle, &flags, &gen);
-	weir_judge_dest(handle, dst, weir_proto_class(ctx->protocol), slot, flags & WEIR_SF_AUDIT,
-			&to, &d);
-	weir_emit(handle, dst, ctx->protocol, ctx->type, &d);
+	weir_judge_dest(handle, dst, pclass, slot, flags & WEIR_SF_AUDIT, &to, &d);
+	/* Replies to a peer that sent first: one event per datagram would be
+	 * noise (the ingress program reported the flow when it let it in). */
+	if (!weir_in_reply_sa(ctx, &to, dst->port, pclass, &d))
+		weir_emit(handle, dst, ctx->protocol, ctx->type, &d);
 	if (slot >= 0)
 		weir_prefill(ctx, dst, &to, gen, &d);
 	return d.verdict == WEIR_V_DENY ? 0 : 1;
@@ -646,8 +654,8 @@ int weir_egress(struct __sk_buff *skb)
 	if (!sk)
 		return 1;
 	/* Timewait sockets only send ACKs and RSTs. (A SYN-ACK comes here as
-	 * its listener, sk_to_full_sk(): it is judged like any packet, so a
-	 * server inside answers only peers the policy allows.) */
+	 * its listener, sk_to_full_sk(): it is judged like any packet, and
+	 * passes as the answer to a SYN the inbound rules let in.) */
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return 1;
@@ -685,6 +693,7 @@ int weir_egress(struct __sk_buff *skb)
 			d.verdict = WEIR_V_ALLOW;
 			d.reason = WEIR_R_LEARNED;
 		}
+		weir_in_reply_pkt(skb, sk, &p, slot, &d);
 	}
 	if (c && !err && !p.reroute) {
 		c->gen = gen;
@@ -701,6 +710,13 @@ int weir_egress(struct __sk_buff *skb)
 		weir_count(WEIR_STAT_BACKSTOP_DROPS);
 	weir_emit(at->handle, &dst, p.protocol, sk->type, &d);
 	return d.verdict != WEIR_V_DENY;
+}
+
+/* Who may connect in, or send first: bpf/inbound.bpf.h. */
+SEC("cgroup_skb/ingress")
+int weir_ingress(struct __sk_buff *skb)
+{
+	return weir_inbound(skb);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

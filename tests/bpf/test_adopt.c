@@ -160,16 +160,17 @@ static bool prog_gone(__u32 id)
 	return false;
 }
 
-/* Keys of the pinned IPv4 trie, and how many slots they span. */
-static int trie_slots(int *nkeys)
+/* Keys of the pinned IPv4 trie, and how many policy slots they span (a
+ * slot's inbound entries, under slot | WEIR_SLOT_INBOUND, are its own). */
+static int trie_slots_in(int *nkeys, int *ninbound)
 {
 	struct { __u32 prefixlen, slot; __u8 addr[4]; } k, prev;
-	__u32 slots[16];
+	__u32 slots[16], slot;
 	char path[400];
 	int fd, n = 0, i;
 	bool first = true;
 
-	*nkeys = 0;
+	*nkeys = *ninbound = 0;
 	snprintf(path, sizeof(path), "%s/maps/weir_lpm4", root);
 	fd = bpf_obj_get(path);
 	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
@@ -177,13 +178,22 @@ static int trie_slots(int *nkeys)
 		first = false;
 		prev = k;
 		(*nkeys)++;
-		for (i = 0; i < n && slots[i] != k.slot; i++)
+		*ninbound += !!(k.slot & WEIR_SLOT_INBOUND);
+		slot = k.slot & ~WEIR_SLOT_INBOUND;
+		for (i = 0; i < n && slots[i] != slot; i++)
 			;
 		if (i == n && n < 16)
-			slots[n++] = k.slot;
+			slots[n++] = slot;
 	}
 	close(fd);
 	return n;
+}
+
+static int trie_slots(int *nkeys)
+{
+	int nin;
+
+	return trie_slots_in(nkeys, &nin);
 }
 
 Test(adopt, kill9_keeps_enforcing_and_a_new_egress_adopts_policy_counts_and_events)
@@ -357,7 +367,7 @@ Test(adopt, entries_of_a_reload_cut_short_are_swept)
 	struct weir_lpm_val v = {};
 	struct egress_attach_cfg cfg;
 	char path[400];
-	int fd, nkeys;
+	int fd, nkeys, nin;
 	__u32 got;
 
 	kill9();
@@ -368,7 +378,8 @@ Test(adopt, entries_of_a_reload_cut_short_are_swept)
 	close(fd);
 	cr_assert_eq(trie_slots(&nkeys), 2);
 	reopen();
-	cr_expect_eq(trie_slots(&nkeys), 1);
+	cr_expect_eq(trie_slots_in(&nkeys, &nin), 1);
+	cr_expect_eq(nin, 1, "the live policy's inbound entry (127.0.0.0/8) is kept");
 	cr_assert_eq(egress_adopt(h.eg, fa, pin_a, &got, &cfg), 0);
 	expect_policy("192.0.2.1", "203.0.113.9");
 }

@@ -2,11 +2,12 @@
 /*
  * netprobe: one connection attempt, reported as the errno a program sees.
  *
- *   netprobe [--v6sock] [--unspec] MODE ADDR PORT [PAYLOAD]
+ *   netprobe [--v6sock] [--unspec] [--from ADDR[:PORT]] MODE ADDR PORT [PAYLOAD]
  *
  * MODE tcp: connect(), send PAYLOAD, wait (bounded) for the server to close;
  *      udp: sendto() on an unconnected socket;
  *      udpc: connect(), then send();
+ *      udpr: sendto() on an unconnected socket, then wait for any reply;
  *      dns: sendto() a DNS query (type A) for the name PAYLOAD on an
  *           unconnected socket, like a stub resolver, and read the reply:
  *           prints "ok ADDR" (first A record), "REFUSED"/"RCODE n", or
@@ -15,6 +16,8 @@
  *           IPv4-mapped form a dual-stack program uses).
  * --unspec: udp only: the destination's family field says AF_UNSPEC, which
  *           udp_sendmsg() still accepts as IPv4.
+ * --from:   bind() the socket to this source address (and port) first:
+ *           a client elsewhere, or a client on a server's port.
  *
  * Prints "ok" or the errno's name ("EPERM"); exits 0 on success, 1 on EPERM
  * (what a weir denial looks like), 2 on anything else. Every wait is 2 s.
@@ -32,19 +35,21 @@
 
 #define TIMEOUT_S 2
 
-enum mode { M_TCP, M_UDP, M_UDPC, M_DNS };
+enum mode { M_TCP, M_UDP, M_UDPC, M_UDPR, M_DNS };
 
 struct probe {
 	enum mode mode;
 	bool v6sock, unspec;
 	const char *payload;
+	const char *from; /* ADDR or ADDR:PORT ([V6]:PORT), or NULL */
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 };
 
 static int usage(void)
 {
-	fprintf(stderr, "Usage: netprobe [--v6sock] [--unspec] tcp|udp|udpc|dns ADDR PORT [PAYLOAD]\n");
+	fprintf(stderr, "Usage: netprobe [--v6sock] [--unspec] [--from ADDR[:PORT]] "
+			"tcp|udp|udpc|udpr|dns ADDR PORT [PAYLOAD]\n");
 	return 2;
 }
 
@@ -100,10 +105,38 @@ static int parse_dest(struct probe *p, const char *addr, const char *port_s)
 	return inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1 ? 0 : -1;
 }
 
+/* --from: "ADDR", "ADDR:PORT" or "[V6]:PORT", in the family of the socket. */
+static int bind_from(const struct probe *p, int fd)
+{
+	struct sockaddr_storage ss = { .ss_family = p->ss.ss_family };
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	char host[64], *port = NULL, *c;
+	int one = 1;
+
+	snprintf(host, sizeof(host), "%s", *p->from == '[' ? p->from + 1 : p->from);
+	c = *p->from == '[' ? strchr(host, ']') : strrchr(host, ':');
+	if (c && (*p->from == '[' || !strchr(host, ':') || c == strchr(host, ':'))) {
+		port = c[0] == ']' ? (c[1] == ':' ? c + 2 : NULL) : c + 1;
+		*c = '\0';
+	}
+	if (ss.ss_family == AF_INET) {
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return EINVAL;
+		s4->sin_port = htons(port ? atoi(port) : 0);
+	} else {
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+			return EINVAL;
+		s6->sin6_port = htons(port ? atoi(port) : 0);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	return bind(fd, (struct sockaddr *)&ss, p->sslen) ? errno : 0;
+}
+
 static int open_socket(const struct probe *p)
 {
 	struct timeval tv = { .tv_sec = TIMEOUT_S };
-	int fd;
+	int fd, err;
 
 	fd = socket(p->ss.ss_family, (p->mode == M_TCP ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC,
 		    0);
@@ -113,6 +146,11 @@ static int open_socket(const struct probe *p)
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv))) {
 		close(fd);
+		return -1;
+	}
+	if (p->from && (err = bind_from(p, fd))) {
+		close(fd);
+		errno = err;
 		return -1;
 	}
 	return fd;
@@ -229,6 +267,7 @@ static int run_dns(struct probe *p, int fd)
 static int run(struct probe *p)
 {
 	size_t len = strlen(p->payload);
+	char buf[512];
 	int fd, err = 0;
 
 	fd = open_socket(p);
@@ -236,11 +275,13 @@ static int run(struct probe *p)
 		return errno;
 	if (p->mode == M_DNS) {
 		err = run_dns(p, fd);
-	} else if (p->mode == M_UDP) {
+	} else if (p->mode == M_UDP || p->mode == M_UDPR) {
 		if (p->unspec)
 			p->ss.ss_family = AF_UNSPEC;
 		if (sendto(fd, p->payload, len, 0, (struct sockaddr *)&p->ss, p->sslen) < 0)
 			err = errno;
+		else if (p->mode == M_UDPR && recv(fd, buf, sizeof(buf), 0) < 0)
+			err = errno == EAGAIN ? ETIMEDOUT : errno;
 	} else if (connect(fd, (struct sockaddr *)&p->ss, p->sslen)) {
 		err = errno;
 	} else if (send(fd, p->payload, len, MSG_NOSIGNAL) < 0) {
@@ -262,6 +303,8 @@ int main(int argc, char **argv)
 			p.v6sock = true;
 		else if (!strcmp(argv[i], "--unspec"))
 			p.unspec = true;
+		else if (!strcmp(argv[i], "--from") && i + 1 < argc)
+			p.from = argv[++i];
 		else
 			return usage();
 	}
@@ -273,11 +316,13 @@ int main(int argc, char **argv)
 		p.mode = M_UDP;
 	else if (!strcmp(argv[i], "udpc"))
 		p.mode = M_UDPC;
+	else if (!strcmp(argv[i], "udpr"))
+		p.mode = M_UDPR;
 	else if (!strcmp(argv[i], "dns"))
 		p.mode = M_DNS;
 	else
 		return usage();
-	if (p.unspec && p.mode != M_UDP)
+	if (p.unspec && p.mode != M_UDP && p.mode != M_UDPR)
 		return usage();
 	if (argc - i == 4)
 		p.payload = argv[i + 3];

@@ -2,7 +2,7 @@
 /*
  * sink: the test servers of the end-to-end tests and the demo.
  *
- *   sink [--http] LOGFILE ADDR:PORT...
+ *   sink [--http] [--echo] LOGFILE ADDR:PORT...
  *
  * Listens on TCP and UDP at every ADDR:PORT (IPv6 as [2001:db8::1]:80) and
  * appends one line per arrival to LOGFILE:
@@ -15,7 +15,9 @@
  * a line means bytes arrived, no line means nothing did.
  *
  * With --http, a TCP client gets a fixed "200 ok" once its request headers
- * are in, so curl succeeds. "ready" on stdout says every socket is bound.
+ * are in, so curl succeeds. With --echo, every UDP datagram is answered
+ * with "ok\n" to its sender (a server whose replies a test can wait for).
+ * "ready" on stdout says every socket is bound.
  * Runs until SIGTERM or SIGINT.
  */
 #include <arpa/inet.h>
@@ -55,7 +57,7 @@ struct conn {
 
 static volatile sig_atomic_t stop;
 static int log_fd = -1;
-static bool http;
+static bool http, echo;
 static struct listener listeners[MAX_LISTEN];
 static int n_listeners;
 static struct conn *conns[MAX_CONN];
@@ -282,9 +284,15 @@ static void on_udp(const struct listener *l)
 	char buf[65536];
 	ssize_t n;
 
-	n = recv(l->udp, buf, sizeof(buf), 0);
-	if (n >= 0)
-		log_arrival("udp", l, buf, (size_t)n);
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from);
+
+	n = recvfrom(l->udp, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+	if (n < 0)
+		return;
+	log_arrival("udp", l, buf, (size_t)n);
+	if (echo && sendto(l->udp, "ok\n", 3, 0, (struct sockaddr *)&from, flen) < 0)
+		log_arrival("udp", l, "(echo failed)", 13);
 }
 
 /* A client that stays silent must not hold a connection forever. */
@@ -341,7 +349,7 @@ static void serve(void)
 
 static int usage(void)
 {
-	fprintf(stderr, "Usage: sink [--http] LOGFILE ADDR:PORT...\n"
+	fprintf(stderr, "Usage: sink [--http] [--echo] LOGFILE ADDR:PORT...\n"
 			"  ADDR:PORT  192.0.2.1:8080 or [2001:db8::1]:80; TCP and UDP on each\n");
 	return 2;
 }
@@ -351,9 +359,13 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_stop };
 	int i = 1;
 
-	if (i < argc && !strcmp(argv[i], "--http")) {
-		http = true;
-		i++;
+	for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
+		if (!strcmp(argv[i], "--http"))
+			http = true;
+		else if (!strcmp(argv[i], "--echo"))
+			echo = true;
+		else
+			return usage();
 	}
 	if (argc - i < 2)
 		return usage();

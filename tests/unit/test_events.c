@@ -417,3 +417,64 @@ Test(events, summary_many_destinations)
 	free(out);
 	summary_free(s);
 }
+
+/* A refused inbound attempt: the peer is the source, port is ours, and no
+ * task is named (nobody inside asked for it). */
+static struct weir_event inbound_ev(void)
+{
+	struct weir_event e = ev4();
+
+	e.op = WEIR_OP_INBOUND;
+	e.port = 8080;
+	e.peer_port = 51234;
+	e.pid = e.tid = e.uid = e.gid = 0;
+	memset(e.comm, 0, sizeof(e.comm));
+	return e;
+}
+
+Test(events, inbound_json_and_human)
+{
+	struct event_ctx ctx = { .cgroup_id = 44, .cgroup_path = "/weir/run-1" };
+	struct weir_event e = inbound_ev();
+	char buf[EVENT_JSON_MAX];
+
+	cr_assert_gt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
+	cr_expect(strstr(buf, "\"op\":\"inbound\",\"proto\":\"tcp\",\"family\":\"ipv4\","
+			      "\"src\":\"198.51.100.7\",\"src_port\":51234,\"port\":8080,"
+			      "\"rule\":\"default\",\"reason\":\"no-matching-rule\""),
+		  "%s", buf);
+	cr_expect_null(strstr(buf, "\"dst\""), "%s", buf);
+	event_format_human(&ctx, &e, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "refused inbound tcp from 198.51.100.7:51234 to port 8080");
+	e.verdict = WEIR_V_WOULD_DENY;
+	e.protocol = 17;
+	e.family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8::7", e.addr);
+	event_format_human(&ctx, &e, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "would refuse inbound udp from [2001:db8::7]:51234 to port 8080");
+}
+
+/* Attempts from one peer to one port are one row, whatever its source port,
+ * and never merged with egress to the same address and port. */
+Test(events, summary_inbound_rows)
+{
+	struct summary *s = summary_new();
+	struct weir_event e = inbound_ev(), out = ev4();
+	char *txt = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&txt, &len);
+
+	summary_add(s, NULL, &e);
+	e.peer_port = 51999;
+	summary_add(s, NULL, &e);
+	out.port = 8080;
+	summary_add(s, NULL, &out);
+	summary_print(s, f, 0);
+	fclose(f);
+	cr_expect(strstr(txt, "tcp    inbound from 198.51.100.7 to port 8080         x2\n"), "%s",
+		  txt);
+	cr_expect(strstr(txt, "tcp    198.51.100.7:8080                              x1\n"), "%s",
+		  txt);
+	free(txt);
+	summary_free(s);
+}

@@ -40,6 +40,8 @@ const char *event_op_name(__u8 op)
 		return "egress";
 	case WEIR_OP_SETSOCKOPT:
 		return "setsockopt";
+	case WEIR_OP_INBOUND:
+		return "inbound";
 	default:
 		return "unknown";
 	}
@@ -80,6 +82,8 @@ const char *event_reason_name(const struct weir_event *e)
 		return "socket-type-not-allowed";
 	case WEIR_R_SOURCE_ROUTE:
 		return "source-routing";
+	case WEIR_R_INBOUND_REPLY:
+		return "inbound-reply";
 	default:
 		return "unknown";
 	}
@@ -174,7 +178,7 @@ const char *event_domain(const struct event_ctx *ctx, const struct weir_event *e
 {
 	const struct policy_rule *r;
 
-	if (!ctx)
+	if (!ctx || e->op == WEIR_OP_INBOUND) /* a peer's address says nothing of a name */
 		return NULL;
 	if (e->domain_id && learn_name(ctx->learn, e->domain_id, buf, len))
 		return buf;
@@ -287,6 +291,9 @@ int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, c
 	if (e->op == WEIR_OP_SOCKET || e->op == WEIR_OP_SETSOCKOPT)
 		put(&o, ",\"family\":\"%s\",\"type\":\"%s\"", e->family == 2 ? "ipv4" : "ipv6",
 		    sock_type_name(e->sock_type));
+	else if (e->op == WEIR_OP_INBOUND) /* the peer is the source; port is ours */
+		put(&o, ",\"family\":\"%s\",\"src\":\"%s\",\"src_port\":%u,\"port\":%u",
+		    e->family == 2 ? "ipv4" : "ipv6", addr, e->peer_port, e->port);
 	else
 		put(&o, ",\"family\":\"%s\",\"dst\":\"%s\",\"port\":%u",
 		    e->family == 2 ? "ipv4" : "ipv6", addr, e->port);
@@ -417,6 +424,15 @@ int event_format_human(const struct event_ctx *ctx, const struct weir_event *e, 
 	if (e->op == WEIR_OP_SOCKET)
 		return snprintf(buf, len, "%s %s %s socket (%s pid %u)", verdict_words(e),
 				sock_type_name(e->sock_type), proto, comm, e->pid);
+	if (e->op == WEIR_OP_INBOUND) { /* no task: nobody inside asked */
+		event_format_dest(e, dest, sizeof(dest));
+		*strrchr(dest, ':') = '\0';
+		return snprintf(buf, len, "%s inbound %s from %s:%u to port %u",
+				e->verdict == WEIR_V_WOULD_DENY ? "would refuse" :
+				e->verdict == WEIR_V_ALLOW	? "allowed" :
+								  "refused",
+				proto, dest, e->peer_port, e->port);
+	}
 	format_dest_named(event_domain(ctx, e, dbuf, sizeof(dbuf)), e, dest, sizeof(dest), addr,
 			  sizeof(addr));
 	if (event_sent_nothing(e))
@@ -437,6 +453,7 @@ int event_format_human(const struct event_ctx *ctx, const struct weir_event *e, 
  * learned from (domain) or else one address. */
 struct dest_count {
 	__u8 family, verdict;
+	__u8 inbound; /* a peer connecting in to port: listed apart */
 	__u16 protocol, port;
 	__u8 addr[16]; /* with a domain: the first address seen */
 	__u8 more; /* with a domain: other addresses too */
@@ -473,7 +490,8 @@ struct summary *summary_new(void)
 
 static bool same_dest(const struct dest_count *d, const struct weir_event *e, const char *domain)
 {
-	if (d->verdict != e->verdict || d->port != e->port || d->protocol != e->protocol)
+	if (d->verdict != e->verdict || d->port != e->port || d->protocol != e->protocol ||
+	    d->inbound != (e->op == WEIR_OP_INBOUND))
 		return false;
 	if (domain || d->domain)
 		return domain && d->domain && !strcmp(d->domain, domain);
@@ -493,7 +511,9 @@ static size_t dest_hash(const struct weir_event *e, const char *domain)
 			h = (h ^ e->addr[i]) * 1099511628211ULL;
 		h ^= (__u64)e->family << 32;
 	}
-	h = (h ^ e->port ^ (__u64)e->protocol << 16 ^ (__u64)e->verdict << 24) * 1099511628211ULL;
+	h = (h ^ e->port ^ (__u64)e->protocol << 16 ^ (__u64)e->verdict << 24 ^
+	     (__u64)(e->op == WEIR_OP_INBOUND) << 32) *
+	    1099511628211ULL;
 	return h % SUMMARY_SLOTS;
 }
 
@@ -530,7 +550,8 @@ void summary_add(struct summary *s, const struct event_ctx *ctx, const struct we
 		return;
 	}
 	s->d[s->n] = (struct dest_count){ .family = e->family, .protocol = e->protocol,
-					  .verdict = e->verdict, .port = e->port, .count = 1 };
+					  .verdict = e->verdict, .port = e->port, .count = 1,
+					  .inbound = e->op == WEIR_OP_INBOUND };
 	memcpy(s->d[s->n].addr, e->addr, 16);
 	/* Out of memory: the row is listed by its address instead. */
 	if (domain)
@@ -548,14 +569,19 @@ static int by_count(const void *a, const void *b)
 	return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
 }
 
-/* "web.test:8080 (192.0.2.10)", "web.test:443 (192.0.2.10 and others)" or
- * "192.0.2.10:8080" */
+/* "web.test:8080 (192.0.2.10)", "web.test:443 (192.0.2.10 and others)",
+ * "192.0.2.10:8080", or "inbound from 198.51.100.7 to port 8080" */
 static void format_row(const struct dest_count *d, char *buf, size_t len)
 {
 	char dest[DNS_NAME_MAX * 4 + 8], addr[INET6_ADDRSTRLEN];
 	struct weir_event e = { .family = d->family, .port = d->port };
 
 	memcpy(e.addr, d->addr, 16);
+	if (d->inbound) {
+		format_addr(&e, addr, sizeof(addr));
+		snprintf(buf, len, "inbound from %s to port %u", addr, d->port);
+		return;
+	}
 	format_dest_named(d->domain, &e, dest, sizeof(dest), addr, sizeof(addr));
 	if (*addr)
 		snprintf(buf, len, "%s (%s%s)", dest, addr, d->more ? " and others" : "");

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <stddef.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -13,7 +14,7 @@
 #include "egress.skel.h"
 #include "log.h"
 
-#define NPROGS 11
+#define NPROGS 12
 
 /* The policy in force: what to delete once the next one is in place. */
 struct generation {
@@ -100,6 +101,7 @@ static int size_maps(struct egress_bpf *skel, const struct egress_opts *o)
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_slots, o->slots);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_handles, o->handles);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_counts, o->handles);
+	err = err ?: bpf_map__set_max_entries(skel->maps.weir_inflows, o->inflows ?: 16384);
 	if (!o->dns_port && o->handles <= 2) { /* weir run with no resolver: tiny DNS maps */
 		err = err ?: bpf_map__set_max_entries(skel->maps.weir_learn, 1);
 		err = err ?: bpf_map__set_max_entries(skel->maps.weir_askers, 1);
@@ -253,6 +255,7 @@ static void programs(const struct egress *e, struct bpf_program *p[NPROGS])
 		e->skel->progs.weir_getpeer6,
 		e->skel->progs.weir_sock_create,
 		e->skel->progs.weir_egress,
+		e->skel->progs.weir_ingress,
 	};
 
 	memcpy(p, all, sizeof(all));
@@ -440,6 +443,17 @@ static int alloc_index(__u8 *used, __u32 n, __u32 *idx)
 	return -ENOSPC;
 }
 
+/* The inbound entries of slot S are written under S | WEIR_SLOT_INBOUND. */
+static const struct centry *entries_of(const struct compiled *c, int family, bool in, size_t *n)
+{
+	if (family == AF_INET) {
+		*n = in ? c->nin4 : c->n4;
+		return in ? c->in4 : c->v4;
+	}
+	*n = in ? c->nin6 : c->n6;
+	return in ? c->in6 : c->v6;
+}
+
 static void make_key4(const struct centry *c, __u32 slot, struct weir_key4 *k)
 {
 	k->prefixlen = 32 + c->plen;
@@ -524,12 +538,21 @@ static void key6_of(const struct centry *c, __u32 slot, void *k)
 
 static int write_entries(struct egress *e, const struct generation *g)
 {
-	int err;
+	const struct centry *ents;
+	size_t n;
+	int err = 0, in;
 
-	err = write_batch(bpf_map__fd(e->skel->maps.weir_lpm4), g->c.n4, sizeof(struct weir_key4),
-			  g->c.v4, g->slot, g->sets, key4_of);
-	return err ?: write_batch(bpf_map__fd(e->skel->maps.weir_lpm6), g->c.n6,
-				  sizeof(struct weir_key6), g->c.v6, g->slot, g->sets, key6_of);
+	for (in = 0; !err && in < 2; in++) {
+		__u32 slot = g->slot | (in ? WEIR_SLOT_INBOUND : 0);
+
+		ents = entries_of(&g->c, AF_INET, in, &n);
+		err = write_batch(bpf_map__fd(e->skel->maps.weir_lpm4), n, sizeof(struct weir_key4),
+				  ents, slot, g->sets, key4_of);
+		ents = entries_of(&g->c, AF_INET6, in, &n);
+		err = err ?: write_batch(bpf_map__fd(e->skel->maps.weir_lpm6), n,
+					 sizeof(struct weir_key6), ents, slot, g->sets, key6_of);
+	}
+	return err;
 }
 
 static int write_sets(struct egress *e, struct generation *g)
@@ -556,26 +579,30 @@ static int write_sets(struct egress *e, struct generation *g)
  * the deletion then finds either the old value or no match (deny), never a
  * wider prefix's allow that a longer prefix used to override.
  */
-static void delete_entries(struct egress *e, const struct generation *g)
+static void delete_entries(struct egress *e, const struct generation *g, bool in)
 {
 	int fd4 = bpf_map__fd(e->skel->maps.weir_lpm4);
 	int fd6 = bpf_map__fd(e->skel->maps.weir_lpm6);
+	__u32 slot = g->slot | (in ? WEIR_SLOT_INBOUND : 0);
+	const struct centry *v4, *v6;
 	struct weir_key4 k4;
 	struct weir_key6 k6;
-	size_t i;
+	size_t i, n4, n6;
 	int plen;
 
+	v4 = entries_of(&g->c, AF_INET, in, &n4);
+	v6 = entries_of(&g->c, AF_INET6, in, &n6);
 	for (plen = 0; plen <= 128; plen++) {
-		for (i = 0; plen <= 32 && i < g->c.n4; i++) {
-			if (g->c.v4[i].plen != plen)
+		for (i = 0; plen <= 32 && i < n4; i++) {
+			if (v4[i].plen != plen)
 				continue;
-			make_key4(&g->c.v4[i], g->slot, &k4);
+			make_key4(&v4[i], slot, &k4);
 			bpf_map_delete_elem(fd4, &k4);
 		}
-		for (i = 0; i < g->c.n6; i++) {
-			if (g->c.v6[i].plen != plen)
+		for (i = 0; i < n6; i++) {
+			if (v6[i].plen != plen)
 				continue;
-			make_key6(&g->c.v6[i], g->slot, &k6);
+			make_key6(&v6[i], slot, &k6);
 			bpf_map_delete_elem(fd6, &k6);
 		}
 	}
@@ -673,10 +700,13 @@ static void release_generation(struct egress *e, struct generation *g)
 	if (g->slot) {
 		bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_slots), &g->slot, &none,
 				    BPF_ANY);
-		if (g->found)
+		if (g->found) {
 			delete_slot(e, g->slot);
-		else
-			delete_entries(e, g);
+			delete_slot(e, g->slot | WEIR_SLOT_INBOUND);
+		} else {
+			delete_entries(e, g, false);
+			delete_entries(e, g, true);
+		}
 		e->slot_used[g->slot] = 0;
 	}
 	for (i = 0; g->sets && i < g->c.nsets; i++)
@@ -687,21 +717,32 @@ static void release_generation(struct egress *e, struct generation *g)
 	memset(g, 0, sizeof(*g));
 }
 
+/* One allocation of n4 + n6 entries, v6 right after v4 (compiled_free()). */
+static struct centry *copy_pair(const struct centry *v4, size_t n4, const struct centry *v6,
+				size_t n6, struct centry **v6out)
+{
+	struct centry *a = malloc((n4 + n6 ? n4 + n6 : 1) * sizeof(*a));
+
+	if (!a)
+		return NULL;
+	memcpy(a, v4, n4 * sizeof(*a));
+	memcpy(a + n4, v6, n6 * sizeof(*a));
+	*v6out = a + n4;
+	return a;
+}
+
 static int copy_compiled(const struct compiled *src, struct compiled *dst)
 {
-	size_t n = src->n4 + src->n6;
-
 	*dst = *src;
-	dst->v4 = malloc((n ? n : 1) * sizeof(*dst->v4));
+	dst->v4 = copy_pair(src->v4, src->n4, src->v6, src->n6, &dst->v6);
+	dst->in4 = copy_pair(src->in4, src->nin4, src->in6, src->nin6, &dst->in6);
 	dst->sets = malloc((src->nsets ? src->nsets : 1) * sizeof(*dst->sets));
-	if (!dst->v4 || !dst->sets) {
+	if (!dst->v4 || !dst->in4 || !dst->sets) {
 		free(dst->v4);
+		free(dst->in4);
 		free(dst->sets);
 		return -ENOMEM;
 	}
-	memcpy(dst->v4, src->v4, src->n4 * sizeof(*dst->v4));
-	memcpy(dst->v4 + src->n4, src->v6, src->n6 * sizeof(*dst->v4));
-	dst->v6 = dst->v4 + src->n4;
 	memcpy(dst->sets, src->sets, src->nsets * sizeof(*dst->sets));
 	return 0;
 }
@@ -1116,7 +1157,8 @@ static int sweep_trie(struct egress *e, int fd, size_t ksize, const __u8 *live)
 		return err;
 	for (i = 0; i < n; i++) {
 		char *k = keys + i * ksize;
-		__u32 slot = ((struct key_head *)k)->slot;
+		/* The inbound entries of a slot live and die with it. */
+		__u32 slot = ((struct key_head *)k)->slot & ~WEIR_SLOT_INBOUND;
 
 		if (slot >= e->nslots || !live[slot])
 			bpf_map_delete_elem(fd, k);

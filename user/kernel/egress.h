@@ -30,6 +30,7 @@ struct egress_opts {
 	__u32 slots; /* policies at once: 2 per handle (in force, next) + 1 */
 	__u32 handles; /* attachments at once + 1 (handle 0 is "none"); 0: 2 */
 	__u32 ringbuf_bytes; /* power of two, >= page size */
+	__u32 inflows; /* peers that sent first, remembered (LRU); 0: 16384 */
 	int task_info; /* enum weir_task_info, or -1: probe */
 	/*
 	 * NULL: nothing pinned. Else the maps are pinned in PIN_ROOT/maps (on
