@@ -223,6 +223,7 @@ test-e2e: $(OUT)/weir $(TOOLS)
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/dns.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/runs.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/env.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/inbound.sh
 
 test-adversarial: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 4: adversarial (escape attempts from inside weir run)"

@@ -11,6 +11,10 @@
  *
  *   escape user DENIED ALLOWED PORT     the cases for an unprivileged command
  *   escape root DENIED ALLOWED PORT     the cases that need root inside
+ *   escape inbound DENIED PEER PORT LPORT
+ *                                       abuse the inbound exemption: from the
+ *                                       local port LPORT, which the policy
+ *                                       lets PEER connect to, start flows
  *   escape wait FILE DENIED PORT        wait for FILE, then try DENIED once
  *   escape plant SOCK RUN TARGET        outside the run: a user+mount namespace
  *                                       whose /sys/fs/bpf/weir/run-RUN is a
@@ -581,8 +585,109 @@ static int join_case(const char *sock, const char *file)
 	return 0;
 }
 
+/* A socket of TYPE bound to FAMILY's any-address:lport, or -errno. */
+static int bound_to(int family, int type, int lport)
+{
+	struct sockaddr_storage me = { .ss_family = family };
+	int fd = socket(family, type | SOCK_CLOEXEC, 0), one = 1;
+	socklen_t len = sizeof(struct sockaddr_in);
+
+	if (fd < 0)
+		return -errno;
+	if (family == AF_INET)
+		((struct sockaddr_in *)&me)->sin_port = htons(lport);
+	else {
+		((struct sockaddr_in6 *)&me)->sin6_port = htons(lport);
+		len = sizeof(struct sockaddr_in6);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&me, len)) {
+		one = -errno;
+		close(fd);
+		return one;
+	}
+	return fd;
+}
+
+/* From the inbound port: connect() (or a Fast Open sendto) and send. */
+static void inbound_tcp(const char *name, int family, const struct sockaddr_storage *ss,
+			socklen_t len, int lport, bool tfo, const char *token)
+{
+	int fd = bound_to(family, SOCK_STREAM, lport), e = 0;
+
+	if (fd < 0) {
+		check(name, -fd, EPERM, 0, NULL);
+		return;
+	}
+	if (tfo)
+		e = sendto(fd, token, strlen(token), MSG_FASTOPEN, (const struct sockaddr *)ss,
+			   len) < 0 ? errno : 0;
+	else if (connect(fd, (const struct sockaddr *)ss, len) ||
+		 send(fd, token, strlen(token), MSG_NOSIGNAL) < 0)
+		e = errno;
+	close(fd);
+	check(name, e, EPERM, 0, token);
+}
+
+/* From the inbound port: sendto(), or connect() and send(). */
+static void inbound_udp(const char *name, int family, const struct sockaddr_storage *ss,
+			socklen_t len, int lport, bool connected, const char *token)
+{
+	int fd = bound_to(family, SOCK_DGRAM, lport), e = 0;
+
+	if (fd < 0) {
+		check(name, -fd, EPERM, 0, NULL);
+		return;
+	}
+	if (connected)
+		e = connect(fd, (const struct sockaddr *)ss, len) ||
+			    send(fd, token, strlen(token), 0) < 0 ?
+			    errno :
+			    0;
+	else
+		e = send_to(fd, ss, len, token);
+	close(fd);
+	check(name, e, EPERM, 0, token);
+}
+
+/*
+ * The policy lets PEER connect in to LPORT: replies from LPORT to PEER
+ * pass the egress side. None of that may open a flow nobody started from
+ * outside: to DENIED, or to PEER itself.
+ */
+static void inbound_cases(const char *peer, int lport)
+{
+	struct sockaddr_storage d, p, pm;
+	socklen_t dl = sa4(denied, port, &d), pl = sa4(peer, port, &p);
+	socklen_t pml = sa6mapped(peer, port, &pm);
+
+	inbound_tcp("inbound port: tcp connect to a denied address", AF_INET, &d, dl, lport,
+		    false, "esc-in-tcp-denied");
+	inbound_udp("inbound port: udp sendto a denied address", AF_INET, &d, dl, lport, false,
+		    "esc-in-udp-denied");
+	inbound_tcp("inbound port: tcp connect to the permitted peer", AF_INET, &p, pl, lport,
+		    false, "esc-in-tcp-peer");
+	inbound_tcp("inbound port: tcp fast open to the permitted peer", AF_INET, &p, pl, lport,
+		    true, "esc-in-tfo-peer");
+	inbound_udp("inbound port: udp sendto the permitted peer, which never sent", AF_INET, &p,
+		    pl, lport, false, "esc-in-udp-peer");
+	inbound_udp("inbound port: udp connect+send to the permitted peer", AF_INET, &p, pl,
+		    lport, true, "esc-in-udpc-peer");
+	inbound_tcp("inbound port: tcp to the permitted peer, v4-mapped on an ipv6 socket",
+		    AF_INET6, &pm, pml, lport, false, "esc-in-tcp6-peer");
+	inbound_udp("inbound port: udp sendto the permitted peer, v4-mapped on an ipv6 socket",
+		    AF_INET6, &pm, pml, lport, false, "esc-in-udp6-peer");
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 6 && !strcmp(argv[1], "inbound")) {
+		denied = argv[2];
+		port = atoi(argv[4]);
+		printf("# escape through the inbound port as uid %d\n", getuid());
+		inbound_cases(argv[3], atoi(argv[5]));
+		return failures ? 1 : 0;
+	}
 	if (argc == 5 && !strcmp(argv[1], "plant"))
 		return plant_case(argv[2], argv[3], argv[4]);
 	if (argc == 4 && !strcmp(argv[1], "join"))

@@ -176,7 +176,54 @@ test_pins_symlink() {
 	t_end
 }
 
+# Inbound (docs/policy.md, "Inbound"): PEER may connect in to LPORT, so
+# what a server on LPORT sends PEER passes as a reply. First that the
+# exemption is live (a server inside answers PEER), then that a program
+# cannot use it to start flows of its own from LPORT.
+test_inbound() {
+	local pol w i
+	PEER=198.51.100.7
+	LPORT=8080
+	e2e_setup_lo "$PEER/32" 192.0.2.20/32
+	e2e_start_sink peersink "$LOG" "$PEER:$PORT"
+	pol=$(e2e_policy inbound <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - ip: $ALLOWED
+		    ports: [$PORT]
+		inbound:
+		  - ip: $PEER
+		    ports: [$LPORT]
+	EOF
+	)
+	: >"$T/inserver.log"
+	chmod 666 "$T/inserver.log"
+	cp "$SINK" "$T/sink" && chmod 755 "$T/sink" || e2e_die "cp sink"
+	env --default-signal "$WEIR" run -q -u nobody -p "$pol" -- \
+		"$T/sink" --http --echo "$T/inserver.log" "192.0.2.20:$LPORT" >"$T/inserver.ready" 2>&1 &
+	w=$!
+	for ((i = 0; i < 50; i++)); do
+		grep -qs '^ready$' "$T/inserver.ready" && break
+		sleep 0.1
+	done
+	t_begin "inbound: a server inside on port $LPORT answers the permitted peer (TCP, UDP)"
+	grep -qs '^ready$' "$T/inserver.ready" || t_why "the server did not start: $(t_tail "$T/inserver.ready")"
+	run_cmd "$NETPROBE" --from "$PEER" tcp 192.0.2.20 "$LPORT" esc-in-control
+	x_out ok
+	run_cmd "$NETPROBE" --from "$PEER" udpr 192.0.2.20 "$LPORT" esc-in-control-udp
+	x_out ok
+	t_end
+	kill -TERM "$w" 2>/dev/null
+	e2e_wait_gone "$w" 50 || kill -KILL "$w" 2>/dev/null
+	wait "$w" 2>/dev/null
+	WEIR_RUNS=$((WEIR_RUNS + 1))
+	run_weir -q -u nobody -p "$pol" -- "$ESCAPE" inbound "$DENIED" "$PEER" "$PORT" "$LPORT"
+	judge_output "$OUT" 8
+}
+
 setup
+test_inbound
 test_pins_symlink
 test_unprivileged
 test_root
