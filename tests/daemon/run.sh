@@ -320,6 +320,51 @@ test_detach() {
 	t_end
 }
 
+# A server inside an attached cgroup, `loopback: deny`: it answers the
+# peer its inbound rules permit and never sees another (docs/policy.md,
+# "Inbound"), TCP and UDP, and the refusal is an event of its attachment.
+test_inbound_server() {
+	local cg=$CGP/srv w i
+	e2e_setup_lo 192.0.2.30/32 198.51.100.7/32 203.0.113.9/32
+	policy serve <<-EOF
+		version: 1
+		loopback: deny
+		inbound:
+		  - ip: 198.51.100.7
+		    ports: [8080]
+	EOF
+	mkdir "$cg" || e2e_die "mkdir $cg"
+	attach "$cg" serve web >/dev/null
+	[ "$CODE" = 201 ] || e2e_die "attach $cg: HTTP $CODE $(cat "$T/api.out")"
+	: >"$T/srv.log"
+	"${IN_CG[@]}" "$cg" "$SINK" --http --echo "$T/srv.log" 192.0.2.30:8080 >"$T/srv.ready" 2>&1 &
+	w=$!
+	for ((i = 0; i < 50; i++)); do
+		grep -qs '^ready$' "$T/srv.ready" && break
+		sleep 0.1
+	done
+	t_begin "inbound: a server in an attached cgroup answers the permitted peer, TCP and UDP"
+	[ "$(curl -sS -m 2 --interface 198.51.100.7 http://192.0.2.30:8080/in 2>&1)" = ok ] ||
+		t_why "curl from the permitted peer got no answer"
+	[ "$("$NETPROBE" --from 198.51.100.7 udpr 192.0.2.30 8080 udp-in)" = ok ] ||
+		t_why "no UDP answer for the permitted peer"
+	t_end
+	t_begin "inbound: another peer is refused, TCP and UDP, and the event names the attachment"
+	curl -sS -m 2 --interface 203.0.113.9 http://192.0.2.30:8080/out >/dev/null 2>&1 &&
+		t_why "curl from another peer got an answer"
+	[ "$("$NETPROBE" --from 203.0.113.9 udpr 192.0.2.30 8080 udp-out)" = ETIMEDOUT ] ||
+		t_why "a UDP answer for another peer"
+	grep -qE '/out|udp-out' "$T/srv.log" && t_why "the server saw the refused peer"
+	sleep 0.2 # the daemon's reader polls the ring buffer
+	x_json "$T/events.jsonl" 'map(select(.op == "inbound" and .attachment == "web" and
+		.src == "203.0.113.9" and .port == 8080 and .verdict == "deny")) | length == 2'
+	t_end
+	kill "$w" 2>/dev/null
+	wait "$w" 2>/dev/null
+	detach "$cg" >/dev/null
+	rmdir "$cg" 2>/dev/null
+}
+
 test_kill9_and_adoption() {
 	local got
 	t_begin "kill -9, restart: adopted with no unenforced moment"
@@ -479,6 +524,7 @@ test_hot_reload
 test_broken_file_keeps_the_old_policy
 test_dns_per_attachment
 test_detach
+test_inbound_server
 test_kill9_and_adoption
 test_gone_cgroup_pins_are_removed
 test_sigterm_keeps_enforcement
