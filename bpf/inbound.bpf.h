@@ -194,8 +194,11 @@ static __always_inline bool weir_in_is_answer(const struct weir_attach *at, stru
 	struct weir_decision d = {};
 	struct weir_skcache *c;
 
+	/* This attachment's own verdict only (nested attachments share the
+	 * cache; the other may allow what this one does not). */
 	c = bpf_sk_storage_get(&weir_skcache, sk, 0, 0);
-	if (c && c->verdict != WEIR_V_DENY && c->family == in->p.family &&
+	if (c && c->handle == at->handle && c->verdict != WEIR_V_DENY &&
+	    c->family == in->p.family &&
 	    c->port == in->peer_port && c->addr[0] == in->peer[0] && c->addr[1] == in->peer[1] &&
 	    c->addr[2] == in->peer[2] && c->addr[3] == in->peer[3])
 		return true;
