@@ -215,6 +215,11 @@ test_enforced_peer_refused() {
 		-d "{\"cgroup\":\"$CGP/a\"}" http://localhost/v1/detach
 	[ "$(tail -1 "$OUT")" = 403 ] || t_why "from inside: HTTP $(tail -1 "$OUT"), want 403"
 	grep -q 'is inside a cgroup weir enforces' "$OUT" || t_why "403 body: $(cat "$OUT")"
+	# below the attached cgroup is inside it too
+	mkdir -p "$CGP/a/sub"
+	run_cmd "${IN_CG[@]}" "$CGP/a/sub" "${CURL_POST[@]}" --unix-socket "$SOCK" \
+		-d "{\"cgroup\":\"$CGP/a\"}" http://localhost/v1/detach
+	[ "$(tail -1 "$OUT")" = 403 ] || t_why "from a child cgroup: HTTP $(tail -1 "$OUT"), want 403"
 	run_cmd "${IN_CG[@]}" "$CGP/a" "$WEIR" ps --socket "$SOCK"
 	x_rc 1
 	x_err_has '^weir: ps: refused: the caller \(pid [0-9]+\) is inside a cgroup weir enforces'
