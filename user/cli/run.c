@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <bpf/libbpf.h>
 
+#include "attachment.h"
 #include "cgroup.h"
 #include "cli.h"
 #include "compile.h"
@@ -58,12 +59,9 @@ struct run_opts {
 
 struct run {
 	struct run_opts o;
-	struct policy *policy;
-	struct resolver *resolver;
-	struct dns_upstream *up;
-	size_t n_up;
-	struct dnsproxy *dns;
-	struct learn *learn;
+	struct policy *policy; /* the attachment's, once it has it */
+	struct attachment *att; /* the enforced cgroup: policy, resolver, learned */
+	__u32 handle;
 	pthread_mutex_t out_mu; /* events file, stderr lines, summary: two threads */
 	struct egress *egress;
 	struct identity id;
@@ -76,7 +74,7 @@ struct run {
 	FILE *events; /* stream.f, or NULL */
 	unsigned char policy_sha256[LDNS_SHA256_DIGEST_LENGTH];
 	char cgmnt[CGROUP_PATH_MAX], cgpath[CGROUP_PATH_MAX], pins[CGROUP_PATH_MAX];
-	int cgfd, sigfd, epfd, dnsfd;
+	int cgfd, sigfd, epfd, dnsfd; /* dnsfd: the attachment's (not ours to close) */
 	sigset_t oldmask; /* the caller's mask: the command's */
 	sigset_t sig_reset, sig_ign; /* dispositions weir changed; the caller ignored */
 	pid_t child;
@@ -285,48 +283,6 @@ static int load_policy(struct run *r)
 	return 0;
 }
 
-/* Compile from the current addresses (static names included). */
-static int compile_now(struct run *r, struct compiled *c)
-{
-	struct compile_input in = {
-		.policy = r->policy,
-		.domain_addrs = resolver_addrs,
-		.domain_ctx = r->resolver,
-	};
-	char err[COMPILE_ERR_LEN];
-	int ret;
-
-	resolver_lock(r->resolver);
-	ret = compile_policy(&in, c, err);
-	resolver_unlock(r->resolver);
-	if (ret)
-		pr_warn("%s: %s\n", r->policy->source, err);
-	return ret;
-}
-
-static int write_policy(struct run *r, const struct compiled *c)
-{
-	int ret = egress_apply(r->egress, c);
-
-	pr_debug("policy in force: %zu IPv4 and %zu IPv6 prefixes, %zu port sets\n", c->n4, c->n6,
-		 c->nsets);
-	return ret;
-}
-
-/* Compile from the current addresses and make it the policy in force. */
-static int apply_policy(struct run *r)
-{
-	struct compiled c;
-	int ret;
-
-	ret = compile_now(r, &c);
-	if (ret)
-		return ret;
-	ret = write_policy(r, &c);
-	compiled_free(&c);
-	return ret;
-}
-
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct run *r = ctx;
@@ -366,55 +322,6 @@ static void on_dns_event(void *ctx, const struct dns_event *e)
 		fprintf(stderr, "weir: %s\n", buf);
 	}
 	pthread_mutex_unlock(&r->out_mu);
-}
-
-/* The resolver's upstreams: the policy's dns.upstream, else resolv.conf. */
-static int read_upstreams(struct run *r)
-{
-	const struct policy_dns *pd = &r->policy->dns;
-	struct resolved_addr *ns;
-	size_t i, n;
-	int ret;
-
-	if (pd->n_upstream) {
-		r->up = calloc(pd->n_upstream, sizeof(*r->up));
-		if (!r->up)
-			return -ENOMEM;
-		for (i = 0; i < pd->n_upstream; i++)
-			if (!dns_parse_upstream(pd->upstream[i], &r->up[r->n_up]))
-				r->n_up++;
-		return 0;
-	}
-	ret = read_nameservers(RESOLV_CONF, &ns, &n);
-	if (ret)
-		return ret;
-	r->up = calloc(n ? n : 1, sizeof(*r->up));
-	for (i = 0; r->up && i < n; i++) {
-		char a[INET6_ADDRSTRLEN + 2] = "[";
-
-		inet_ntop(ns[i].family, ns[i].addr, a + 1, sizeof(a) - 2);
-		strcat(a, "]");
-		if (!dns_parse_upstream(a, &r->up[r->n_up]))
-			r->n_up++;
-	}
-	free(ns);
-	return r->up ? 0 : -ENOMEM;
-}
-
-static int start_dns(struct run *r)
-{
-	struct dnsproxy_cfg cfg = {
-		.policy = r->policy,
-		.up = r->up,
-		.n_up = r->n_up,
-		.learn = r->learn,
-		.egress = r->egress,
-		.on_event = on_dns_event,
-		.ctx = r,
-		.attribute_all = r->events != NULL,
-	};
-
-	return dnsproxy_start(r->dns, &cfg);
 }
 
 static int exit_status(const struct run *r)
@@ -572,24 +479,6 @@ static int setup_signals(struct run *r)
 	return r->sigfd < 0 ? -errno : 0;
 }
 
-/* The resolver's port goes into the programs' read-only config. */
-static int open_resolver(struct run *r, struct egress_opts *eo)
-{
-	int ret;
-
-	ret = dnsproxy_open(&r->dns);
-	if (ret)
-		return ret;
-	eo->dns_port = dnsproxy_port(r->dns);
-	if (dnsproxy_has_ipv6(r->dns)) {
-		eo->dns_ip6[3] = htonl(1); /* ::1 */
-	} else {
-		eo->dns_ip6[2] = htonl(0xffff); /* ::ffff:127.0.0.1 */
-		eo->dns_ip6[3] = htonl(INADDR_LOOPBACK);
-	}
-	return 0;
-}
-
 /*
  * The maps are sized from the compiled policy, so a policy is never too
  * large for them; they grow with what refreshing the static names may add
@@ -601,38 +490,38 @@ static int open_maps(struct run *r)
 		.slots = 4, /* 0 unused; the policy in force and the next */
 		.ringbuf_bytes = 4 << 20,
 		.task_info = -1,
-		.dns_ip4 = htonl(INADDR_LOOPBACK),
 	};
-	struct learn_opts lo = {
-		.ttl_min = r->policy->dns.ttl_min,
-		.ttl_max = r->policy->dns.ttl_max,
-		.max_per_name = r->policy->dns.max_addresses,
-	};
-	char err[COMPILE_ERR_LEN];
+	struct egress_attach_cfg ac;
 	struct map_sizes ms;
-	struct compiled c;
+	char err[512];
 	int ret;
 
-	ret = compile_now(r, &c);
-	if (ret)
+	ret = attachment_map_sizes(r->att, &ms, err, sizeof(err));
+	if (ret) {
+		pr_warn("%s\n", err);
 		return ret;
-	ret = compile_map_sizes(&c, resolver_n_resolving(r->resolver) * RESOLVE_MAX_ADDRS, &ms,
-				err);
-	if (ret)
-		pr_warn("%s: %s\n", r->policy->source, err);
+	}
 	eo.lpm_entries = ms.lpm_entries;
 	eo.portsets = ms.portsets;
-	ret = ret ?: open_resolver(r, &eo);
-	ret = ret ?: egress_open(&eo, &r->egress);
-	ret = ret ?: learn_new(r->egress, &lo, &r->learn);
-	r->ectx.learn = r->learn;
-	ret = ret ?: write_policy(r, &c);
-	compiled_free(&c);
+	/* The one-handle resolver settings size the DNS maps as before. */
+	attachment_dns_cfg(r->att, &ac);
+	eo.dns_port = ac.dns_port;
+	eo.dns_ip4 = ac.dns_ip4;
+	memcpy(eo.dns_ip6, ac.dns_ip6, sizeof(eo.dns_ip6));
+	ret = egress_open(&eo, &r->egress);
+	ret = ret ?: egress_handle_alloc(r->egress, &r->handle);
+	if (ret)
+		return ret;
+	ret = attachment_bind(r->att, r->egress, r->handle, err, sizeof(err));
+	if (ret)
+		pr_warn("%s\n", err);
+	r->ectx.learn = attachment_learn(r->att);
 	return ret;
 }
 
 static int setup_bpf(struct run *r)
 {
+	struct egress_attach_cfg ac;
 	char name[64];
 	int ret;
 
@@ -661,7 +550,8 @@ static int setup_bpf(struct run *r)
 			r->pins[0] = '\0';
 		}
 	}
-	ret = ret ?: egress_attach(r->egress, r->cgfd, r->pins);
+	attachment_dns_cfg(r->att, &ac);
+	ret = ret ?: egress_attach_handle(r->egress, r->handle, r->cgfd, &ac, r->pins);
 	if (ret)
 		return ret;
 	r->ectx.cgroup_path = r->cgpath + strlen(r->cgmnt);
@@ -671,7 +561,7 @@ static int setup_bpf(struct run *r)
 		pr_warn("cannot open the event ring buffer: %s\n", strerror(-ret));
 		return ret;
 	}
-	return start_dns(r);
+	return attachment_start(r->att);
 }
 
 static int setup_loop(struct run *r)
@@ -680,8 +570,8 @@ static int setup_loop(struct run *r)
 	int ret = 0;
 
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
-	r->dnsfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (r->epfd < 0 || r->dnsfd < 0)
+	r->dnsfd = attachment_notify_fd(r->att);
+	if (r->epfd < 0)
 		return -errno;
 	ev.data.fd = r->sigfd;
 	ret = epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->sigfd, &ev);
@@ -716,13 +606,9 @@ static void on_signal(struct run *r)
 
 static void on_dns_change(struct run *r)
 {
-	__u64 n;
-
-	if (read(r->dnsfd, &n, sizeof(n)) != sizeof(n))
-		return;
 	pr_debug("addresses changed; reloading the policy\n");
 	/* A failed reload leaves the previous policy in force. */
-	apply_policy(r);
+	attachment_refresh(r->att);
 }
 
 static int loop(struct run *r)
@@ -835,17 +721,17 @@ static void teardown(struct run *r)
 
 	if (r->cgpath[0])
 		cgroup_kill_all(r->cgpath);
-	dnsproxy_stop(r->dns); /* its last failures count in the summary */
+	attachment_stop(r->att); /* its last failures count in the summary */
 	if (r->rb) {
 		ring_buffer__consume(r->rb);
 		lost = egress_stat(r->egress, WEIR_STAT_LOST);
 		if (r->child && want_summary(r, lost))
 			summary_print(r->summary, stderr, lost);
 	}
-	dnsproxy_free(r->dns); /* before the maps it writes go */
-	resolver_free(r->resolver);
+	attachment_free(r->att); /* before the maps it writes go; the policy too */
+	if (!r->att)
+		policy_free(r->policy);
 	ring_buffer__free(r->rb);
-	learn_free(r->learn);
 	egress_unpin(r->egress);
 	egress_destroy(r->egress); /* detaches: the cgroup is empty by now */
 	if (r->pins[0])
@@ -858,8 +744,6 @@ static void teardown(struct run *r)
 		close(r->sigfd);
 	if (r->epfd >= 0)
 		close(r->epfd);
-	if (r->dnsfd >= 0)
-		close(r->dnsfd);
 	/* Signals stay blocked until weir exits: one that came after the last
 	 * read would otherwise act now, at SIG_DFL, and weir would die of it
 	 * with the command's exit status in hand. */
@@ -868,37 +752,32 @@ static void teardown(struct run *r)
 	sandbox_free(&r->filter);
 	userenv_free(r->envp);
 	identity_free(&r->id);
-	policy_free(r->policy);
-	free(r->up);
 	run_opts_free(&r->o);
 }
 
 /*
- * weir's resolver learns what programs are told. Resolve names ahead of
- * time only where it never sees the lookup: /etc/hosts, and hosts whose
- * NSS asks a daemon outside the cgroup (docs/policy.md, "Static names").
+ * The policy, its upstreams (the policy's dns.upstream, else resolv.conf)
+ * and its static names: one attachment (user/enforce/), as weir daemon
+ * makes for each of its cgroups. It owns the policy from here on.
  */
-static int static_names(struct run *r)
+static int prepare_attachment(struct run *r)
 {
-	enum dns_static mode = r->policy->dns.static_mode;
-	bool with_allow;
+	struct attachment_cfg cfg = {
+		.netns_fd = -1,
+		.attribute_all = r->events != NULL,
+		.require_upstream = true,
+		.on_dns_event = on_dns_event,
+		.ctx = r,
+	};
+	char err[512];
 	int ret;
 
-	if (mode == DNS_STATIC_AUTO)
-		mode = resolve_nss_bypasses_dns("/etc/nsswitch.conf", "/var/run/nscd/socket") ?
-			       DNS_STATIC_ALWAYS :
-			       DNS_STATIC_NEVER;
-	with_allow = mode == DNS_STATIC_ALWAYS;
-	if (with_allow)
-		pr_debug("resolving allowed names ahead of time (NSS answers without DNS)\n");
-	ret = resolver_new(r->policy, r->up, r->n_up, with_allow, &r->resolver);
-	if (ret)
-		return ret;
-	ret = resolver_load_hosts(r->resolver, "/etc/hosts");
-	if (ret)
-		pr_warn("cannot read /etc/hosts: %s\n", strerror(-ret));
-	resolver_resolve_all(r->resolver);
-	return 0;
+	ret = attachment_prepare(&cfg, r->policy, &r->att, err, sizeof(err));
+	if (ret) {
+		r->policy = NULL; /* freed with the attachment */
+		pr_warn("%s\n", err);
+	}
+	return ret;
 }
 
 /* Built here: the child, between clone3 and exec, may not allocate. */
@@ -956,12 +835,11 @@ static int prepare(struct run *r)
 	if (ret)
 		return ret;
 	r->summary = summary_new();
-	ret = r->summary ? read_upstreams(r) : -ENOMEM;
-	if (ret)
-		return ret;
+	if (!r->summary)
+		return -ENOMEM;
 	r->ectx.policy = r->policy;
 	event_ctx_init_clock(&r->ectx);
-	return static_names(r);
+	return prepare_attachment(r);
 }
 
 int cmd_run(int argc, char **argv)
@@ -986,7 +864,6 @@ int cmd_run(int argc, char **argv)
 	ret = ret ?: setup_loop(&r);
 	ret = ret ?: begin_stream(&r);
 	ret = ret ?: start_command(&r);
-	ret = ret ?: resolver_start(r.resolver, r.dnsfd);
 	ret = ret ?: loop(&r);
 	teardown(&r);
 	if (r.child_done)

@@ -18,6 +18,7 @@
 struct attachment {
 	struct attachment_cfg cfg;
 	char name[256];
+	bool named; /* cfg.name given: messages say whose they are */
 	char root[64]; /* "" or "/proc/PID/root" */
 	int netns_fd;
 	struct policy *policy;
@@ -56,7 +57,7 @@ static int read_nameserver_list(struct attachment *a, const char *list)
 		return a->ns ? 0 : -ENOMEM;
 	}
 	snprintf(path, sizeof(path), "%s/etc/resolv.conf", a->root);
-	if (read_nameservers(path, &ns, &n) && a->root[0])
+	if ((read_nameservers(path, &ns, &n) || !n) && a->root[0])
 		read_nameservers("/etc/resolv.conf", &ns, &n);
 	a->ns = calloc(n ?: 1, sizeof(*a->ns));
 	for (i = 0; a->ns && i < n; i++) {
@@ -117,13 +118,17 @@ static int prep_in_ns(void *arg)
 	snprintf(hosts, sizeof(hosts), "%s/etc/hosts", a->root);
 	if (mode == DNS_STATIC_AUTO)
 		mode = resolve_nss_bypasses_dns(nss, nscd) ? DNS_STATIC_ALWAYS : DNS_STATIC_NEVER;
+	if (mode == DNS_STATIC_ALWAYS)
+		pr_debug("resolving allowed names ahead of time (NSS answers without DNS)\n");
 	ret = read_upstreams(a, pr->p, &pr->up, &pr->n_up);
 	ret = ret ?: resolver_new(pr->p, pr->up, pr->n_up, mode == DNS_STATIC_ALWAYS,
 				  &pr->resolver);
 	if (ret)
 		return ret;
 	ret = resolver_load_hosts(pr->resolver, hosts);
-	if (ret)
+	if (ret && !a->root[0])
+		pr_warn("cannot read %s: %s\n", hosts, strerror(-ret));
+	else if (ret)
 		pr_debug("%s: cannot read %s: %s\n", a->name, hosts, strerror(-ret));
 	resolver_resolve_all(pr->resolver);
 	return 0;
@@ -158,6 +163,8 @@ static int write_with(struct attachment *a, const struct policy *p, struct resol
 	if (ret)
 		return ret;
 	ret = egress_apply_handle(a->cfg.egress, a->cfg.handle, &c);
+	pr_debug("%s%spolicy in force: %zu IPv4 and %zu IPv6 prefixes, %zu port sets\n",
+		 a->named ? a->name : "", a->named ? ": " : "", c.n4, c.n6, c.nsets);
 	if (ret)
 		snprintf(err, len, "%s: cannot write the policy into the BPF maps: %s",
 			 p->source, strerror(-ret));
@@ -193,8 +200,8 @@ static int start_in_ns(void *arg)
 	int ret = 0;
 
 	dns_cfg(a, &c);
-	if (a->dns && a->n_up)
-		ret = dnsproxy_start(a->dns, &c);
+	if (a->dns && (a->n_up || a->cfg.require_upstream))
+		ret = dnsproxy_start(a->dns, &c); /* says why it cannot */
 	else if (a->dns)
 		pr_warn("%s: no upstream nameserver for weir's resolver (none in resolv.conf; "
 			"set dns.upstream in the policy): DNS fails\n", a->name);
@@ -208,13 +215,14 @@ static struct attachment *attachment_new(const struct attachment_cfg *cfg)
 	if (!a)
 		return NULL;
 	a->cfg = *cfg;
-	snprintf(a->name, sizeof(a->name), "%s", cfg->name ?: "attachment");
+	snprintf(a->name, sizeof(a->name), "%s", cfg->name ?: "weir");
+	a->named = cfg->name != NULL;
 	snprintf(a->root, sizeof(a->root), "%s", cfg->root ?: "");
 	a->cfg.name = a->name;
 	a->cfg.root = a->root;
 	a->netns_fd = cfg->netns_fd >= 0 ? fcntl(cfg->netns_fd, F_DUPFD_CLOEXEC, 0) : -1;
 	a->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	a->health = dns_health_new(a->name);
+	a->health = dns_health_new(cfg->name); /* weir run's lines: no name */
 	if (a->notify_fd < 0 || !a->health || (cfg->netns_fd >= 0 && a->netns_fd < 0)) {
 		attachment_free(a);
 		return NULL;
@@ -222,15 +230,9 @@ static struct attachment *attachment_new(const struct attachment_cfg *cfg)
 	return a;
 }
 
-int attachment_open(const struct attachment_cfg *cfg, struct policy *p,
-		    struct attachment **out, char *err, size_t len)
+int attachment_prepare(const struct attachment_cfg *cfg, struct policy *p,
+		       struct attachment **out, char *err, size_t len)
 {
-	struct learn_opts lo = {
-		.ttl_min = p->dns.ttl_min,
-		.ttl_max = p->dns.ttl_max,
-		.max_per_name = p->dns.max_addresses,
-		.handle = cfg->handle,
-	};
 	struct attachment *a = attachment_new(cfg);
 	struct prep pr = { .a = a, .p = p };
 	int ret;
@@ -248,8 +250,6 @@ int attachment_open(const struct attachment_cfg *cfg, struct policy *p,
 	a->resolver = pr.resolver;
 	if (ret)
 		snprintf(err, len, "%s: cannot prepare the policy: %s", p->source, strerror(-ret));
-	ret = ret ?: learn_new(cfg->egress, &lo, &a->learn);
-	ret = ret ?: write_with(a, p, a->resolver, err, len);
 	if (!ret && !cfg->no_dns) {
 		ret = netns_run(a->netns_fd, open_dns_in_ns, a);
 		if (ret)
@@ -263,6 +263,65 @@ int attachment_open(const struct attachment_cfg *cfg, struct policy *p,
 	}
 	*out = a;
 	return 0;
+}
+
+int attachment_map_sizes(struct attachment *a, struct map_sizes *ms, char *err, size_t len)
+{
+	char cerr[COMPILE_ERR_LEN];
+	struct compiled c;
+	int ret;
+
+	ret = compile_with(a->policy, a->resolver, &c, err, len);
+	if (ret)
+		return ret;
+	ret = compile_map_sizes(&c, resolver_n_resolving(a->resolver) * RESOLVE_MAX_ADDRS, ms,
+				cerr);
+	if (ret)
+		snprintf(err, len, "%s: %s", a->policy->source, cerr);
+	compiled_free(&c);
+	return ret;
+}
+
+int attachment_bind(struct attachment *a, struct egress *e, __u32 handle, char *err,
+		    size_t len)
+{
+	const struct policy *p = a->policy;
+	struct learn_opts lo = {
+		.ttl_min = p->dns.ttl_min,
+		.ttl_max = p->dns.ttl_max,
+		.max_per_name = p->dns.max_addresses,
+		.handle = handle,
+	};
+	int ret;
+
+	a->cfg.egress = e;
+	a->cfg.handle = handle;
+	ret = learn_new(e, &lo, &a->learn);
+	return ret ?: write_with(a, p, a->resolver, err, len);
+}
+
+int attachment_open(const struct attachment_cfg *cfg, struct policy *p,
+		    struct attachment **out, char *err, size_t len)
+{
+	struct attachment *a;
+	int ret;
+
+	ret = attachment_prepare(cfg, p, &a, err, len);
+	if (ret)
+		return ret;
+	ret = attachment_bind(a, cfg->egress, cfg->handle, err, len);
+	if (ret) {
+		attachment_free(a);
+		return ret;
+	}
+	*out = a;
+	return 0;
+}
+
+void attachment_stop(struct attachment *a)
+{
+	if (a)
+		dnsproxy_stop(a->dns);
 }
 
 void attachment_dns_cfg(const struct attachment *a, struct egress_attach_cfg *out)
@@ -349,8 +408,10 @@ int attachment_refresh(struct attachment *a)
 		return 0;
 	/* A failure leaves the previous addresses in force. */
 	ret = write_with(a, a->policy, a->resolver, err, sizeof(err));
-	if (ret)
+	if (ret && a->named)
 		pr_warn("%s: %s\n", a->name, err);
+	else if (ret)
+		pr_warn("%s\n", err);
 	return ret;
 }
 

@@ -33,6 +33,8 @@ struct attachment_cfg {
 				  * ROOT/etc/resolv.conf now, once */
 	__u16 dns_port; /* 0: a free port; else this one (adoption) */
 	bool no_dns; /* no resolver at all (port 53 then fails closed) */
+	bool require_upstream; /* no nameserver is an error (weir run), not a
+				* warning (a daemon's cgroup: its DNS fails) */
 	bool attribute_all; /* find the asker of every query (an events stream) */
 	dns_event_fn on_dns_event;
 	void *ctx;
@@ -46,6 +48,22 @@ struct attachment_cfg {
  */
 int attachment_open(const struct attachment_cfg *cfg, struct policy *p,
 		    struct attachment **out, char *err, size_t len);
+/*
+ * attachment_open() in two steps, for weir run, which sizes the maps of
+ * its one attachment from the policy before it loads them: prepare (no
+ * kernel: upstreams, static names, the resolver's sockets, so its port is
+ * known), then bind to the loaded egress and handle (cfg's egress and
+ * handle are not used before that).
+ */
+int attachment_prepare(const struct attachment_cfg *cfg, struct policy *p,
+		       struct attachment **out, char *err, size_t len);
+/* The map sizes the policy needs, with room for its static names to grow. */
+int attachment_map_sizes(struct attachment *a, struct map_sizes *ms, char *err, size_t len);
+int attachment_bind(struct attachment *a, struct egress *e, __u32 handle, char *err,
+		    size_t len);
+/* Stop serving DNS (queries left waiting are reported as failed): the
+ * last events before a summary. attachment_free() does it too. */
+void attachment_stop(struct attachment *a);
 /* The resolver's address for struct egress_attach_cfg (port 0: none). */
 void attachment_dns_cfg(const struct attachment *a, struct egress_attach_cfg *out);
 /* Serve DNS and refresh the static names (threads in the namespace). */
