@@ -317,6 +317,14 @@ test_detach() {
 	[ "$(find "$STATE" -name 'att-*.json' | wc -l)" = $((N - 1)) ] || t_why "state files left"
 	detach "$CGP/c1" >/dev/null
 	[ "$CODE" = 404 ] || t_why "detach again: HTTP $CODE, want 404"
+	# A cgroup removed while attached: detached by the path it had,
+	# relative to the mount.
+	mkdir "$CGP/gone"
+	attach "$CGP/gone" alpha >/dev/null
+	[ "$CODE" = 201 ] || t_why "attach gone: HTTP $CODE"
+	rmdir "$CGP/gone" || t_why "rmdir gone"
+	detach "${CGP#"$CG2"/}/gone" >/dev/null
+	[ "$CODE" = 200 ] || t_why "detach of a removed cgroup: HTTP $CODE $(cat "$T/api.out")"
 	t_end
 }
 

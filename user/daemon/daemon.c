@@ -608,8 +608,12 @@ int daemon_detach(struct daemon *d, const char *cgroup, char *err, size_t len)
 	pthread_mutex_lock(&d->mu);
 	if (!resolve_cgroup(d, cgroup, path, sizeof(path)) && !cgroup_id(path, &cgid))
 		t = find_cgid(d, cgid);
-	if (!t && cgroup) /* the cgroup is gone: by the path it had */
+	if (!t && cgroup && cgroup[0] == '/') /* the cgroup is gone: by the path it had */
 		t = find_path(d, cgroup);
+	if (!t && cgroup) { /* ... or relative to the mount */
+		snprintf(path, sizeof(path), "%.1000s/%.3000s", d->cgmnt, cgroup + (cgroup[0] == '/'));
+		t = find_path(d, path);
+	}
 	if (!t) {
 		snprintf(err, len, "%s is not attached", cgroup ?: "(none)");
 		pthread_mutex_unlock(&d->mu);
