@@ -233,6 +233,7 @@ test-daemon: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 6: weir daemon (many cgroups, reloads, restarts and adoption, DNS per netns)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/run.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/api.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/attack.sh
 
 test-build: $(OUT)/weir
 	$(Q)echo "== tier 5: build and install (sudo make as a user, make install, uninstall)"

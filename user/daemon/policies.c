@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "policies.h"
@@ -67,6 +69,76 @@ static struct policy_entry *add(struct policies *ps, const char *name, const cha
 	return e;
 }
 
+/* Writable by someone other than us (root) or root's group? */
+static bool others_write(const struct stat *st)
+{
+	return (st->st_mode & S_IWOTH) || ((st->st_mode & S_IWGRP) && st->st_gid != 0) ||
+	       (st->st_uid != 0 && st->st_uid != geteuid());
+}
+
+/*
+ * REAL (a resolved path) and every directory above it must be beyond the
+ * reach of other users: whoever can change a policy file changes what the
+ * daemon enforces at its next reload, restart or adoption, and a process
+ * inside a cgroup often runs as the user owning the file it was attached
+ * with. A sticky directory (/tmp) is fine: others cannot replace our entry.
+ */
+static int unsafe_dirs(const char *real, char *err, size_t len)
+{
+	char dir[PATH_MAX], *slash;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", real);
+	while ((slash = strrchr(dir, '/'))) {
+		slash[slash == dir] = '\0'; /* "/a" -> "/", "/" -> end */
+		if (stat(dir, &st))
+			return -errno;
+		if (!(st.st_uid == 0 && (st.st_mode & S_ISVTX)) && others_write(&st)) {
+			snprintf(err, len, "%.200s: its directory %.200s is writable by uid %u or others "
+				 "(refusing: they could change the policy)", real, dir,
+				 (unsigned int)st.st_uid);
+			return -EPERM;
+		}
+		if (slash == dir)
+			break;
+	}
+	return 0;
+}
+
+/* PATH, opened for reading only if it is a regular file that only root
+ * (the daemon's user) can change, in directories only root can change; a
+ * FIFO or a device never blocks the daemon (O_NONBLOCK, then refused). */
+static int open_safe(const char *path, char *err, size_t len)
+{
+	char real[PATH_MAX];
+	struct stat st;
+	int fd, ret;
+
+	if (!realpath(path, real)) {
+		ret = -errno;
+		snprintf(err, len, "%.400s: cannot open: %s", path, strerror(-ret));
+		return ret;
+	}
+	fd = open(real, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		ret = -errno;
+		snprintf(err, len, "%.400s: cannot open: %s", path, strerror(-ret));
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	if (!S_ISREG(st.st_mode))
+		snprintf(err, len, "%.400s: not a regular file", path);
+	else if (others_write(&st))
+		snprintf(err, len, "%.300s: owned by uid %u or writable by others (refusing: they "
+			 "could change the policy; make it root's, mode 0644)", path,
+			 (unsigned int)st.st_uid);
+	else if ((ret = unsafe_dirs(real, err, len)) == 0)
+		return fcntl(fd, F_SETFL, 0) ? -errno : fd;
+	close(fd);
+	return -EPERM;
+}
+
 /*
  * Read E's file again. A new good version takes over (generation + 1);
  * a bad one is reported and the old one stays. Returns 1 if the version
@@ -81,7 +153,9 @@ static int reload(struct policy_entry *e)
 	size_t len;
 	int ret;
 
-	ret = policy_read_file(e->path, &buf, &len, err);
+	ret = open_safe(e->path, err, sizeof(err));
+	if (ret >= 0)
+		ret = policy_read_fd(ret, e->path, &buf, &len, err);
 	if (ret == -ENOENT) {
 		e->gone = true;
 		if (e->text)
@@ -206,6 +280,11 @@ struct policy_entry *policies_get(struct policies *ps, const char *name, char *e
 		if (name[0] != '/' || !realpath(name, path)) {
 			snprintf(err, len, "policy file %s: %s", name,
 				 name[0] != '/' ? "give an absolute path" : strerror(errno));
+			return NULL;
+		}
+		if (strlen(path) >= sizeof(e->name)) { /* its name: the path, whole */
+			snprintf(err, len, "policy file %.300s: a path of at most %zu bytes", path,
+				 sizeof(e->name) - 1);
 			return NULL;
 		}
 		e = find(ps, path) ?: add(ps, path, path);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <yaml.h>
 
@@ -890,19 +891,14 @@ int policy_load_buffer(const char *source, const char *buf, size_t len, struct p
 	return 0;
 }
 
-int policy_read_file(const char *path, char **bufp, size_t *lenp, char err[POLICY_ERR_LEN])
+/* All of F (closed here), at most the size cap and one byte more. */
+static int read_stream(FILE *f, const char *path, char **bufp, size_t *lenp,
+		       char err[POLICY_ERR_LEN])
 {
-	FILE *f;
 	char *buf;
 	size_t len;
 	int ret = 0;
 
-	f = fopen(path, "re");
-	if (!f) {
-		ret = -errno;
-		snprintf(err, POLICY_ERR_LEN, "%s: cannot open: %s", path, strerror(-ret));
-		return ret;
-	}
 	buf = malloc(POLICY_MAX_SIZE + 1);
 	if (!buf) {
 		fclose(f);
@@ -921,6 +917,34 @@ int policy_read_file(const char *path, char **bufp, size_t *lenp, char err[POLIC
 	*bufp = buf;
 	*lenp = len;
 	return 0;
+}
+
+int policy_read_file(const char *path, char **bufp, size_t *lenp, char err[POLICY_ERR_LEN])
+{
+	FILE *f = fopen(path, "re");
+	int ret;
+
+	if (!f) {
+		ret = -errno;
+		snprintf(err, POLICY_ERR_LEN, "%s: cannot open: %s", path, strerror(-ret));
+		return ret;
+	}
+	return read_stream(f, path, bufp, lenp, err);
+}
+
+int policy_read_fd(int fd, const char *path, char **bufp, size_t *lenp,
+		   char err[POLICY_ERR_LEN])
+{
+	FILE *f = fdopen(fd, "r");
+	int ret;
+
+	if (!f) {
+		ret = -errno;
+		close(fd);
+		snprintf(err, POLICY_ERR_LEN, "%s: cannot read: %s", path, strerror(-ret));
+		return ret;
+	}
+	return read_stream(f, path, bufp, lenp, err);
 }
 
 int policy_load_file(const char *path, struct policy **out, char err[POLICY_ERR_LEN])

@@ -115,6 +115,9 @@ int policy_load_buffer(const char *source, const char *buf, size_t len, struct p
 /* Read all of PATH into a malloc'd buffer, refusing more than the size cap
  * (the bytes policy_load_buffer() then parses: weir run hashes them). */
 int policy_read_file(const char *path, char **bufp, size_t *lenp, char err[POLICY_ERR_LEN]);
+/* The same from an open FD (closed here); PATH names it in errors. */
+int policy_read_fd(int fd, const char *path, char **bufp, size_t *lenp,
+		   char err[POLICY_ERR_LEN]);
 /* The built-in policy/agent-default.yaml. */
 int policy_load_builtin(struct policy **out, char err[POLICY_ERR_LEN]);
 void policy_free(struct policy *p);
