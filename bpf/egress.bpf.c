@@ -693,7 +693,7 @@ int weir_egress(struct __sk_buff *skb)
 			d.verdict = WEIR_V_ALLOW;
 			d.reason = WEIR_R_LEARNED;
 		}
-		weir_in_reply_pkt(skb, sk, &p, slot, &d);
+		weir_in_reply_pkt(skb, sk, at->handle, &p, slot, &d);
 	}
 	if (c && !err && !p.reroute) {
 		c->gen = gen;

@@ -108,13 +108,14 @@ static __always_inline void weir_in_judge(__s64 slot, __u8 family, const __u32 p
 		d->verdict = WEIR_V_WOULD_DENY;
 }
 
-static __always_inline bool weir_inflow_permits(__u64 cookie, __u8 family, const __u32 addr[4],
-						__u16 port)
+static __always_inline bool weir_inflow_permits(__u32 handle, __u64 cookie, __u8 family,
+						const __u32 addr[4], __u16 port)
 {
 	struct weir_inflow_key k = {
 		.cookie = cookie,
 		.family = family,
 		.port = port,
+		.handle = handle,
 	};
 	struct weir_inflow *f;
 
@@ -144,7 +145,7 @@ static __always_inline bool weir_in_reply_sa(struct bpf_sock_addr *ctx,
 {
 	if (pclass != WEIR_P_UDP || !weir_in_may_answer(d))
 		return false;
-	if (!weir_inflow_permits(bpf_get_socket_cookie(ctx), to->family,
+	if (!weir_inflow_permits(to->handle, bpf_get_socket_cookie(ctx), to->family,
 				 (const __u32 *)to->addr, port))
 		return false;
 	d->verdict = WEIR_V_ALLOW;
@@ -156,7 +157,7 @@ static __always_inline bool weir_in_reply_sa(struct bpf_sock_addr *ctx,
 /* The backstop: does this packet, which no rule allows, answer a permitted
  * inbound flow? (see the top of this file) */
 static __always_inline bool weir_in_reply_pkt(struct __sk_buff *skb, struct bpf_sock *sk,
-					      const struct weir_pkt *p, __s64 slot,
+					      __u32 handle, const struct weir_pkt *p, __s64 slot,
 					      struct weir_decision *d)
 {
 	const struct weir_lpm_val *v;
@@ -172,7 +173,8 @@ static __always_inline bool weir_in_reply_pkt(struct __sk_buff *skb, struct bpf_
 		if (!v || !weir_match_side(&v->allow, sk->src_port, WEIR_P_TCP))
 			return false;
 	} else if (pclass != WEIR_P_UDP ||
-		   !weir_inflow_permits(bpf_get_socket_cookie(skb), p->family, p->addr, p->port)) {
+		   !weir_inflow_permits(handle, bpf_get_socket_cookie(skb), p->family, p->addr,
+					p->port)) {
 		return false;
 	}
 	d->verdict = WEIR_V_ALLOW;
@@ -279,6 +281,7 @@ static __always_inline int weir_inbound(struct __sk_buff *skb)
 	lport = sk->src_port;
 	slot = weir_slot_get(at->handle, &flags, &gen);
 	k.cookie = bpf_get_socket_cookie(skb);
+	k.handle = at->handle;
 	k.family = in.p.family;
 	k.port = in.peer_port;
 	__builtin_memcpy(k.addr, in.peer, sizeof(k.addr));

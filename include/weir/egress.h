@@ -310,7 +310,8 @@ _Static_assert(sizeof(struct weir_counts) == 32, "weir_counts ABI");
  * refused one keeps a retrying peer from making one event per packet.
  * Example: 198.51.100.7:5353 sends to a UDP server on port 8053 whose
  * inbound rules permit it -> key {cookie of the server's socket, AF_INET,
- * port 5353, 198.51.100.7}, value {verdict ALLOW, gen of the policy}.
+ * port 5353, 198.51.100.7, handle 1}, value {verdict ALLOW, gen of the
+ * policy}.
  */
 struct weir_inflow_key {
 	__u64 cookie; /* socket cookie of the local socket */
@@ -318,7 +319,7 @@ struct weir_inflow_key {
 	__u8 __pad;
 	__u16 port; /* the peer's port, host order */
 	__u32 addr[4]; /* the peer; IPv4 in addr[0] */
-	__u32 __pad2;
+	__u32 handle; /* the attachment whose rules judged (nested ones each judge) */
 };
 _Static_assert(sizeof(struct weir_inflow_key) == 32, "weir_inflow_key ABI");
 

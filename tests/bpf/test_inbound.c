@@ -453,3 +453,81 @@ Test(inbound, inbound_port_cannot_start_flows)
 	close(lu);
 	stop();
 }
+
+/* --- nested attachments ------------------------------------------------------ */
+
+struct nested_args {
+	int ready; /* pipe: one byte once bound */
+	int go; /* pipe: readable once the peer has sent */
+};
+
+/* In the inner cgroup: a UDP socket on 192.0.2.1:7777; once the peer has
+ * sent, reply to it. Bit 0: its datagram came in; bit 1: sendto failed
+ * with EPERM. */
+static int inner_udp(void *arg)
+{
+	const struct nested_args *a = arg;
+	struct sockaddr_storage peer;
+	socklen_t len = sockaddr_of("198.51.100.7", 9002, &peer);
+	int fd = bound("192.0.2.1", 7777, SOCK_DGRAM), ret = 0;
+	char buf[8];
+
+	if (fd < 0 || write(a->ready, "r", 1) != 1)
+		return 253;
+	if (!wait_in(a->go, 3000))
+		return 252;
+	if (wait_in(fd, 300) && recv(fd, buf, sizeof(buf), 0) > 0)
+		ret |= 1;
+	if (sendto(fd, "out", 3, 0, (struct sockaddr *)&peer, len) < 0 && errno == EPERM)
+		ret |= 2;
+	return ret;
+}
+
+/*
+ * Below two attachments, each judges with its own rules: the outer one
+ * lets everyone in, the inner one nobody. The peer's datagram is dropped,
+ * and the inner cgroup's socket cannot answer it because the outer one
+ * would have let it in.
+ */
+Test(inbound, nested_attachments_each_need_their_own_rules)
+{
+	struct egress_opts o = { .lpm_entries = 1024, .portsets = 64, .slots = 16, .handles = 8,
+				 .ringbuf_bytes = 1 << 20, .task_info = -1 };
+	static struct nested_args a;
+	struct sockaddr_storage srv;
+	socklen_t len = sockaddr_of("192.0.2.1", 7777, &srv);
+	int fo, fi, peer, p[2], g[2], ret;
+	__u32 ho, hi;
+	pid_t c;
+	char ch;
+
+	h_start_bare(&h, &o);
+	fo = h_subcgroup(&h, "o");
+	fi = h_subcgroup(&h, "o/i");
+	cr_assert_eq(egress_handle_alloc(h.eg, &ho), 0);
+	cr_assert_eq(egress_handle_alloc(h.eg, &hi), 0);
+	cr_assert_eq(egress_attach_handle(h.eg, ho, fo, NULL, NULL), 0);
+	cr_assert_eq(egress_attach_handle(h.eg, hi, fi, NULL, NULL), 0);
+	h_apply_handle(&h, ho, "version: 1\nloopback: deny\ninbound: any\n");
+	h_apply_handle(&h, hi, "version: 1\nloopback: deny\ninbound: []\n");
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(g, O_CLOEXEC), 0);
+	a = (struct nested_args){ .ready = p[1], .go = g[0] };
+	c = h_spawn_in(&h, "o/i", inner_udp, &a);
+	cr_assert(wait_in(p[0], 3000) && read(p[0], &ch, 1) == 1, "the server did not start");
+	peer = bound("198.51.100.7", 9002, SOCK_DGRAM);
+	cr_assert_geq(peer, 0);
+	cr_assert_eq(sendto(peer, "in", 2, 0, (struct sockaddr *)&srv, len), 2);
+	cr_assert_eq(write(g[1], "g", 1), 1);
+	ret = h_wait(c);
+	cr_expect_eq(ret & 1, 0, "the inner rules let the peer in");
+	cr_expect_eq(ret & 2, 2, "the inner socket could answer a peer only the outer rules permit");
+	cr_expect_not(wait_in(peer, 100), "a datagram reached the peer");
+	close(peer);
+	close(fo);
+	close(fi);
+	close(p[0]);
+	close(p[1]);
+	close(g[0]);
+	close(g[1]);
+}
