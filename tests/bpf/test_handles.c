@@ -183,21 +183,36 @@ static __u64 boot_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+static void learn(__u32 handle, const char *addr, const struct weir_learn_val *v)
+{
+	struct weir_learn_key k = { .handle = handle, .family = AF_INET };
+
+	h_addr(addr, k.addr);
+	cr_assert_eq(egress_learn_set(h.eg, &k, v), 0, "learn %s for %u", addr, handle);
+}
+
 /* Addresses learned for one handle serve that handle only, and go with it:
- * the next cgroup given the same handle number does not inherit them. */
+ * the next cgroup given the same handle number does not inherit them. (The
+ * fillers: more entries than one batch of the map's reading.) */
 Test(handles, learned_addresses_are_per_handle_and_go_with_it)
 {
-	struct weir_learn_key k = { .handle = ha, .family = AF_INET };
 	struct weir_learn_val v = { .n = 1, .domain_id = 1, .expires_ns = boot_ns() + 60000000000ULL };
+	char filler[32];
 	__u32 again;
+	int i;
 
 	v.r[0] = (struct weir_portrange){ .lo = 8080, .hi = 8080, .protos = WEIR_P_TCP,
 					  .rule = WEIR_RULE_ID(WEIR_RK_ALLOW, 0) };
-	h_addr("198.51.100.8", k.addr);
-	cr_assert_eq(egress_learn_set(h.eg, &k, &v), 0);
+	for (i = 0; i < 3000; i++) {
+		snprintf(filler, sizeof(filler), "10.%d.%d.1", i / 250, i % 250);
+		learn(i % 3 ? hb : ha, filler, &v);
+	}
+	learn(ha, "198.51.100.8", &v);
+	learn(hb, "203.0.113.5", &v);
 	expect_allowed("a", "198.51.100.8", ha);
 	expect_denied("b", "198.51.100.8", hb);
 	egress_detach_handle(h.eg, ha);
+	expect_allowed("b", "203.0.113.5", hb); /* b's stay */
 	cr_assert_eq(egress_handle_alloc(h.eg, &again), 0);
 	cr_assert_eq(again, ha, "the lowest free handle is given again");
 	cr_assert_eq(egress_attach_handle(h.eg, again, fa, NULL, NULL), 0);

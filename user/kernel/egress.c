@@ -792,31 +792,68 @@ int egress_apply(struct egress *e, const struct compiled *c)
 	return err ?: egress_apply_handle(e, e->one, c);
 }
 
-/* Keys of weir_learn that belong to handle, deleted. */
+#define LEARN_CHUNK 1024
+
+/* Keep the keys of handle's entries among n read ones; -ENOMEM. */
+static int learn_pick(const struct weir_learn_key *keys, __u32 n, __u32 handle,
+		      struct weir_learn_key **del, size_t *ndel, size_t *cap)
+{
+	struct weir_learn_key *more;
+	__u32 i;
+
+	for (i = 0; i < n; i++) {
+		if (keys[i].handle != handle)
+			continue;
+		if (*ndel == *cap) {
+			*cap = *cap ? 2 * *cap : 64;
+			more = realloc(*del, *cap * sizeof(**del));
+			if (!more)
+				return -ENOMEM;
+			*del = more;
+		}
+		(*del)[(*ndel)++] = keys[i];
+	}
+	return 0;
+}
+
+/*
+ * Keys of weir_learn that belong to handle, deleted. The map holds every
+ * attachment's addresses: read in batches of LEARN_CHUNK (a few bpf()
+ * calls, not one per entry), one by one where the kernel has no batches.
+ */
 static void learn_forget(struct egress *e, __u32 handle)
 {
-	int fd = bpf_map__fd(e->skel->maps.weir_learn);
-	struct weir_learn_key k, next, *del = NULL, *more;
-	size_t n = 0, cap = 0, i;
-	void *prev = NULL;
+	int fd = bpf_map__fd(e->skel->maps.weir_learn), err = 0;
+	struct weir_learn_key *keys, *del = NULL, token, next;
+	struct weir_learn_val *vals;
+	size_t ndel = 0, cap = 0, i;
+	void *in = NULL;
+	__u32 n;
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		k = next;
-		prev = &k;
-		if (next.handle != handle)
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			more = realloc(del, cap * sizeof(*del));
-			if (!more)
-				break;
-			del = more;
-		}
-		del[n++] = next;
+	keys = malloc(LEARN_CHUNK * sizeof(*keys));
+	vals = malloc(LEARN_CHUNK * sizeof(*vals));
+	while (keys && vals && !err) {
+		n = LEARN_CHUNK;
+		err = bpf_map_lookup_batch(fd, in, &token, keys, vals, &n, NULL) ? -errno : 0;
+		if (err && err != -ENOENT && !in) /* no batches here */
+			break;
+		if (learn_pick(keys, n, handle, &del, &ndel, &cap))
+			break;
+		in = &token;
 	}
-	for (i = 0; i < n; i++)
+	if (err && err != -ENOENT && !in) {
+		in = NULL;
+		while (!bpf_map_get_next_key(fd, in, &next) &&
+		       !learn_pick(&next, 1, handle, &del, &ndel, &cap)) {
+			token = next;
+			in = &token;
+		}
+	}
+	for (i = 0; i < ndel; i++)
 		bpf_map_delete_elem(fd, &del[i]);
 	free(del);
+	free(keys);
+	free(vals);
 }
 
 static void counts_reset(struct egress *e, __u32 handle)
