@@ -4,11 +4,17 @@
  * program on the same hooks, iptables+ipset and nftables, all in one run.
  *
  *   callbench [--quick] RESULTS.json      (root, inside bench/run.sh's namespace)
+ *   callbench [--quick] --cgroups RESULTS.json NAME=CGROUP...
  *
  * A child process sits in a cgroup of its own and makes the calls; the
  * parent switches what guards that cgroup between measurements. Every
  * repetition measures every configuration, in a shuffled order, and the
  * ratios compare with the baseline of the same repetition.
+ *
+ * With --cgroups the configurations are cgroups someone else guards (weir
+ * daemons, bench/daemon.sh): the parent moves the child into each in turn
+ * (its sockets are made afterwards, so they belong there); the first is the
+ * baseline, and every later one is also compared with the second.
  *
  * Addresses (set up by bench/run.sh on lo, in a private namespace):
  * 192.0.2.10 (a /32 rule), 198.18.0.0/15 (routed locally: a short-prefix
@@ -61,6 +67,9 @@ static struct egress *weir[SIZES];
 static int empty_links[5] = { -1, -1, -1, -1, -1 };
 static bool have_ipset, have_nft;
 static struct result res[16][NCFG][NOPS]; /* [rep][cfg][op] */
+static int ncfg = NCFG;
+static char **cg_names, **cg_paths; /* --cgroups: NAME=CGROUP, in order */
+static pid_t child;
 
 static double now_ns(void)
 {
@@ -79,6 +88,8 @@ static int cmpd(const void *a, const void *b)
 
 static const char *cfg_name(int c, char *buf, size_t len)
 {
+	if (cg_names)
+		return cg_names[c];
 	if (c == C_BASE)
 		return "no enforcement";
 	if (c == C_EMPTY)
@@ -268,11 +279,38 @@ static void empty_detach(void)
 	}
 }
 
+/* A netfilter configuration whose tool is missing. */
+static bool cfg_skip(int c)
+{
+	if (cg_names)
+		return false;
+	return (c >= C_IPSET && c < C_NFT && !have_ipset) || (c >= C_NFT && !have_nft);
+}
+
+/* --cgroups: the child's next sockets belong to cgroup c. */
+static int move_child(int c)
+{
+	char p[CGROUP_PATH_MAX + 32];
+	int fd, n, ret = 0;
+
+	snprintf(p, sizeof(p), "%s/cgroup.procs", cg_paths[c]);
+	fd = open(p, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = dprintf(fd, "%d", child);
+	if (n <= 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 static int guard(int c, bool on)
 {
 	char cmd[256];
 	int k = (c - C_WEIR) % SIZES;
 
+	if (cg_names)
+		return on ? move_child(c) : 0;
 	if (c == C_BASE)
 		return 0;
 	if (c == C_EMPTY) {
@@ -479,16 +517,17 @@ static void report(FILE *json, const double *load_ms, const double *reload_ms,
 		printf("  %-28s %9s %9s %9s %8s %9s\n", "", "median", "p99", "p99.9", "ratio",
 		       "delta");
 		fprintf(json, "%s\"%s\":{", op ? "," : "", op_keys[op]);
-		for (c = 0; c < NCFG; c++) {
-			double p99[16], p999[16], spread, med, rat, del;
+		for (c = 0; c < ncfg; c++) {
+			double p99[16], p999[16], to2[16], spread, med, rat, del, r2 = 0;
 
-			if ((c >= C_IPSET && c < C_NFT && !have_ipset) || (c >= C_NFT && !have_nft))
+			if (cfg_skip(c))
 				continue;
 			for (r = 0; r < reps; r++) {
 				v[r] = res[r][c][op].median;
 				base[r] = res[r][C_BASE][op].median;
 				ratio[r] = v[r] / base[r];
 				delta[r] = v[r] - base[r];
+				to2[r] = v[r] / res[r][1][op].median;
 				p99[r] = res[r][c][op].p99;
 				p999[r] = res[r][c][op].p999;
 			}
@@ -496,16 +535,28 @@ static void report(FILE *json, const double *load_ms, const double *reload_ms,
 			spread = v[reps - 1] - v[0];
 			rat = median_of(ratio, reps);
 			del = median_of(delta, reps);
-			printf("  %-28s %9.0f %9.0f %9.0f %8.2f %9.0f%s\n",
+			if (cg_names && c > 1)
+				r2 = median_of(to2, reps);
+			printf("  %-28s %9.0f %9.0f %9.0f %8.2f %9.0f%s",
 			       cfg_name(c, name, sizeof(name)), med, median_of(p99, reps),
 			       median_of(p999, reps), rat, del,
 			       c != C_BASE && spread > (del < 0 ? -del : del) ? "  (noisy)" : "");
+			if (r2 > 0)
+				printf("  %.2f x %s", r2, cfg_name(1, name, sizeof(name)));
+			printf("\n");
 			fprintf(json, "%s\"%s\":{\"median_ns\":%.0f,\"p99_ns\":%.0f,\"p999_ns\":%.0f,"
-				      "\"ratio\":%.3f,\"delta_ns\":%.0f,\"spread_ns\":%.0f}",
-				c ? "," : "", name, med, median_of(p99, reps), median_of(p999, reps),
-				rat, del, spread);
+				      "\"ratio\":%.3f,\"delta_ns\":%.0f,\"spread_ns\":%.0f",
+				c ? "," : "", cfg_name(c, name, sizeof(name)), med,
+				median_of(p99, reps), median_of(p999, reps), rat, del, spread);
+			if (r2 > 0)
+				fprintf(json, ",\"ratio_to_second\":%.3f", r2);
+			fprintf(json, "}");
 		}
 		fprintf(json, "}");
+	}
+	if (cg_names) {
+		fprintf(json, "}}\n");
+		return;
 	}
 	printf("\npolicy load (ms) and kernel memory of weir's maps\n");
 	printf("  %-10s %12s %12s %14s %12s %12s\n", "rules", "weir load", "weir reload",
@@ -545,36 +596,13 @@ static void cleanup(void)
 	}
 }
 
-int main(int argc, char **argv)
+/* Load weir at every size and the netfilter sets; time the loads. */
+static int setup_standalone(double *load_ms, double *reload_ms, __u64 *bytes, double *ipset_ms,
+			    double *nft_ms)
 {
-	double load_ms[SIZES] = {}, reload_ms[SIZES] = {}, ipset_ms[SIZES] = {}, nft_ms[SIZES] = {};
-	__u64 bytes[SIZES] = {};
-	int order[NCFG], to_child[2], from_child[2], k, r, c, op, i;
-	char cmd[256], name[64];
-	FILE *json;
-	pid_t pid;
+	char cmd[256];
+	int k;
 
-	quick = argc == 3 && !strcmp(argv[1], "--quick");
-	if (argc != 2 + quick) {
-		fprintf(stderr, "usage: callbench [--quick] RESULTS.json\n");
-		return 2;
-	}
-	json = fopen(argv[argc - 1], "w");
-	reps = quick ? 3 : 5;
-	if (quick)
-		sizes[2] = 100000;
-	for (op = 0; op < NOPS; op++)
-		calls[op] = (op == OP_TCP_CONNECT ? 2000 : 20000) / (quick ? 4 : 1);
-	log_hook_libbpf();
-	atexit(cleanup);
-	signal(SIGINT, exit);
-	signal(SIGTERM, exit);
-	if (cgroup_find_v2("/proc/self/mountinfo", cgmnt, sizeof(cgmnt)))
-		return 1;
-	snprintf(name, sizeof(name), "bench-%d", getpid());
-	cgfd = cgroup_create(cgmnt, name, cgpath, sizeof(cgpath));
-	if (cgfd < 0)
-		return 1;
 	have_ipset = !system("command -v ipset >/dev/null && command -v iptables >/dev/null");
 	have_nft = !system("command -v nft >/dev/null");
 	if (!have_ipset)
@@ -599,53 +627,130 @@ int main(int argc, char **argv)
 	if (have_nft && system("nft add chain inet weirbench out "
 			       "'{ type filter hook output priority 0; policy accept; }'"))
 		have_nft = false;
+	return 0;
+}
+
+/* --cgroups NAME=CGROUP...: at least a baseline and one more. */
+static int parse_cgroups(int n, char **args)
+{
+	int i;
+
+	if (n < 2 || n > NCFG)
+		return -1;
+	cg_names = calloc(n, sizeof(*cg_names));
+	cg_paths = calloc(n, sizeof(*cg_paths));
+	for (i = 0; i < n; i++) {
+		char *eq = strchr(args[i], '=');
+
+		if (!eq || eq == args[i] || !eq[1])
+			return -1;
+		*eq = '\0';
+		cg_names[i] = args[i];
+		cg_paths[i] = eq + 1;
+	}
+	ncfg = n;
+	return 0;
+}
+
+/* One repetition: every configuration once, in a shuffled order. */
+static int repetition(int r, int to, int from)
+{
+	int order[NCFG], c, i, k, op;
+	char name[64];
+
+	for (c = 0; c < ncfg; c++)
+		order[c] = c;
+	for (c = ncfg - 1; c > 0; c--) { /* Fisher-Yates, seeded per repetition */
+		i = rng() % (c + 1);
+		k = order[c];
+		order[c] = order[i];
+		order[i] = k;
+	}
+	for (i = 0; i < ncfg; i++) {
+		c = order[i];
+		if (cfg_skip(c))
+			continue;
+		if (guard(c, true)) {
+			fprintf(stderr, "callbench: cannot set up %s\n", cfg_name(c, name, sizeof(name)));
+			return 1;
+		}
+		for (op = 0; op < NOPS; op++) {
+			if (write(to, &op, sizeof(op)) != sizeof(op) ||
+			    read(from, &res[r][c][op], sizeof(res[0][0][0])) != sizeof(res[0][0][0]))
+				return 1;
+		}
+		guard(c, false);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	double load_ms[SIZES] = {}, reload_ms[SIZES] = {}, ipset_ms[SIZES] = {}, nft_ms[SIZES] = {};
+	__u64 bytes[SIZES] = {};
+	int to_child[2], from_child[2], r, op, a = 1;
+	char name[64];
+	FILE *json;
+
+	quick = argc > a && !strcmp(argv[a], "--quick");
+	a += quick;
+	if (argc > a && !strcmp(argv[a], "--cgroups")) {
+		if (argc < a + 2 || parse_cgroups(argc - a - 2, argv + a + 2)) {
+			fprintf(stderr, "usage: callbench [--quick] --cgroups RESULTS.json "
+					"NAME=CGROUP NAME=CGROUP...\n");
+			return 2;
+		}
+		a++;
+	} else if (argc != a + 1) {
+		fprintf(stderr, "usage: callbench [--quick] RESULTS.json\n");
+		return 2;
+	}
+	json = fopen(argv[a], "w");
+	if (!json) {
+		perror(argv[a]);
+		return 1;
+	}
+	reps = quick ? 3 : 5;
+	if (quick)
+		sizes[2] = 100000;
+	for (op = 0; op < NOPS; op++)
+		calls[op] = (op == OP_TCP_CONNECT ? 2000 : 20000) / (quick ? 4 : 1);
+	log_hook_libbpf();
+	atexit(cleanup);
+	signal(SIGINT, exit);
+	signal(SIGTERM, exit);
+	if (cgroup_find_v2("/proc/self/mountinfo", cgmnt, sizeof(cgmnt)))
+		return 1;
+	snprintf(name, sizeof(name), "bench-%d", getpid());
+	cgfd = cgroup_create(cgmnt, name, cgpath, sizeof(cgpath));
+	if (cgfd < 0)
+		return 1;
+	if (!cg_names && setup_standalone(load_ms, reload_ms, bytes, ipset_ms, nft_ms))
+		return 1;
 	servers();
 	make_dests();
 	if (pipe(to_child) || pipe(from_child))
 		return 1;
-	pid = fork();
-	if (pid == 0) {
+	child = fork();
+	if (child == 0) {
 		close(to_child[1]);
 		close(from_child[0]);
 		child_loop(to_child[0], from_child[1]);
 	}
 	close(to_child[0]);
 	close(from_child[1]);
-	{
+	if (!cg_names) { /* a daemon reads its own events */
 		pthread_t t;
 
 		pthread_create(&t, NULL, consumer, NULL);
 	}
 	for (r = 0; r < reps; r++) {
-		for (c = 0; c < NCFG; c++)
-			order[c] = c;
-		for (c = NCFG - 1; c > 0; c--) { /* Fisher-Yates, seeded per repetition */
-			i = rng() % (c + 1);
-			k = order[c];
-			order[c] = order[i];
-			order[i] = k;
-		}
-		for (i = 0; i < NCFG; i++) {
-			c = order[i];
-			if ((c >= C_IPSET && c < C_NFT && !have_ipset) || (c >= C_NFT && !have_nft))
-				continue;
-			if (guard(c, true)) {
-				fprintf(stderr, "callbench: cannot set up %s\n",
-					cfg_name(c, name, sizeof(name)));
-				return 1;
-			}
-			for (op = 0; op < NOPS; op++) {
-				if (write(to_child[1], &op, sizeof(op)) != sizeof(op) ||
-				    read(from_child[0], &res[r][c][op], sizeof(res[0][0][0])) !=
-					    sizeof(res[0][0][0]))
-					return 1;
-			}
-			guard(c, false);
-		}
+		if (repetition(r, to_child[1], from_child[0]))
+			return 1;
 		fprintf(stderr, "callbench: repetition %d/%d done\n", r + 1, reps);
 	}
 	close(to_child[1]);
-	waitpid(pid, NULL, 0);
+	waitpid(child, NULL, 0);
 	report(json, load_ms, reload_ms, bytes, ipset_ms, nft_ms);
 	fclose(json);
 	return 0;

@@ -39,6 +39,11 @@ POL=$(e2e_policy bench <<-POLICY
 POLICY
 )
 SENDPERF=$WEIR_BUILD/bin/sendperf
+# Every `weir run` here is standalone: its own programs, even if a daemon
+# answers on the default socket (a weir run that can be the daemon's
+# client has --standalone; bench/daemon.sh measures the daemon).
+STANDALONE=()
+"$WEIR" run --help 2>&1 | grep -q -- '--standalone' && STANDALONE=(--standalone)
 
 # median of the numbers on stdin
 median() {
@@ -57,7 +62,7 @@ ms() { local t0=$EPOCHREALTIME; "$@" >/dev/null 2>&1; awk -v a="$t0" -v b="$EPOC
 ST_TRUE='' ST_WEIR=''
 for ((r = 0; r < SR; r++)); do
 	ST_TRUE+="$(ms true) "
-	ST_WEIR+="$(ms "$WEIR" run -q -p "$POL" -- true) "
+	ST_WEIR+="$(ms "$WEIR" run "${STANDALONE[@]}" -q -p "$POL" -- true) "
 done
 st_t=$(tr ' ' '\n' <<<"$ST_TRUE" | grep . | median)
 st_w=$(tr ' ' '\n' <<<"$ST_WEIR" | grep . | median)
@@ -78,7 +83,7 @@ printf '  %-10s %14s %12s %10s\n' "processes" "decisions/s" "JSON lines" "lost"
 EV_JSON='['
 for procs in 1 2 4; do
 	rm -f "$E2E_TMP/events.json" # -e appends
-	"$WEIR" run -q -p "$POL" -e "$E2E_TMP/events.json" -- "$WEIR_BUILD/bin/eventgen" \
+	"$WEIR" run "${STANDALONE[@]}" -q -p "$POL" -e "$E2E_TMP/events.json" -- "$WEIR_BUILD/bin/eventgen" \
 		192.0.2.10 "$EN" "$procs" >"$E2E_TMP/eventgen.out" 2>"$E2E_TMP/eventgen.err"
 	ev_rate=$(jq .per_second "$E2E_TMP/eventgen.out")
 	ev_lost=$(grep -oE '[0-9]+ audit events were lost' "$E2E_TMP/eventgen.err" | grep -oE '^[0-9]+' || true)
@@ -97,7 +102,7 @@ for ((r = 1; r <= REPS; r++)); do
 		if [ $cfg = direct ]; then
 			run=("$PERF")
 		else
-			run=("$WEIR" run -q -p "$POL" -- "$PERF")
+			run=("$WEIR" run "${STANDALONE[@]}" -q -p "$POL" -- "$PERF")
 		fi
 		LAT[$cfg]+="$("${run[@]}" latency 127.0.0.53 "$N" allowed.test 2>/dev/null | jq .median_us) "
 		QPS[$cfg]+="$("${run[@]}" qps 127.0.0.53 "$SECS" allowed.test 2>/dev/null | jq .qps) "
@@ -134,7 +139,7 @@ declare -A SEND
 for ((r = 1; r <= REPS; r++)); do
 	for proto in udp tcp; do
 		SEND[direct-$proto]+="$("$SENDPERF" $proto 192.0.2.10 9000 $SN | jq .median_ns) "
-		SEND[weir-$proto]+="$("$WEIR" run -q -p "$POL" -- "$SENDPERF" $proto 192.0.2.10 9000 $SN 2>/dev/null |
+		SEND[weir-$proto]+="$("$WEIR" run "${STANDALONE[@]}" -q -p "$POL" -- "$SENDPERF" $proto 192.0.2.10 9000 $SN 2>/dev/null |
 			jq .median_ns) "
 	done
 done
@@ -156,3 +161,9 @@ jq -n --arg reps "$REPS" --arg n "$SN" --arg du "${SEND[direct-udp]}" --arg wu "
 	 udp_median_ns: {direct: ($du | nums), weir: ($wu | nums)},
 	 tcp_median_ns: {direct: ($dt | nums), weir: ($wt | nums)}}' >"$RESULTS/backstop.json"
 echo "(JSON: bench/results/backstop.json)"
+
+# weir daemon: attach and detach, kernel memory per attachment, per-call
+# costs at 1 and 500 attachments, weir run through it (bench/daemon.sh,
+# in namespaces of its own).
+env -u WEIR_E2E_IN_NS WEIR_BUILD="$WEIR_BUILD" bash "$REPO_ROOT/bench/daemon.sh" ||
+	e2e_die "bench/daemon.sh failed"
