@@ -96,15 +96,9 @@ start_daemon() { # NAME
 	e2e_die "daemon $1 did not start: $(t_tail "$T/$1.err")"
 }
 
-# api NAME PATH BODY: one request; prints "STATUS SECONDS" (curl's
-# time_total: the request as the daemon serves it, not curl's start-up).
-api() {
-	curl -sS --unix-socket "${SOCK[$1]}" -o "$T/api.out" -w '%{http_code} %{time_total}\n' \
-		-H 'Content-Type: application/json' --data "$3" "http://weir$2"
-}
-
 # batch NAME PATH < BODIES: one request per line of JSON, in order, from one
-# curl (one connection); prints "STATUS SECONDS" for each.
+# curl (one connection); prints "STATUS SECONDS" for each (curl's
+# time_total: the request as the daemon serves it, not curl's start-up).
 batch() {
 	awk -v sock="${SOCK[$1]}" -v url="http://weir$2" '{
 		gsub(/"/, "\\\"")
@@ -114,11 +108,13 @@ batch() {
 	curl -sS -K "$T/batch.cfg" 2>>"$T/curl.err" | grep .
 }
 
-# times OUT < STATUS SECONDS: the seconds, after checking every status.
+# times OUT COUNT < STATUS SECONDS: append the seconds to OUT; fails unless
+# there are COUNT answers, all 200 or 201.
 times() {
-	awk -v out="$1" '$1 !~ /^20[01]$/ { bad++ } { print $2 >>out }
-		END { if (bad) { print bad " requests failed"; exit 1 } }' ||
-		e2e_die "$1: $(t_tail "$T/curl.err")"
+	awk -v out="$1" -v want="$2" '$1 !~ /^20[01]$/ { bad++ } { print $2 >>out }
+		END { if (bad || NR != want) {
+			printf "bench-daemon: %d of %d requests failed\n", bad + want - NR, want
+			exit 1 } }' >&2
 }
 
 # kmem PID: what the kernel holds for this daemon, one line "MAP_BYTES
@@ -168,11 +164,12 @@ for ((i = 0; i < N; i++)); do
 done
 mkdir "${MS[@]}"
 echo "{\"cgroup\":\"$CGP/m0\",\"policy\":\"bench\"}" | batch many /v1/attachments |
-	times "$T/attach"
+	times "$T/attach" 1 || e2e_die "attach: $(t_tail "$T/curl.err")"
 read -r -a MEM1 <<<"$(kmem "${DPID[many]}")"
 for ((i = 1; i < N; i++)); do
 	echo "{\"cgroup\":\"$CGP/m$i\",\"policy\":\"q$i\"}"
-done | batch many /v1/attachments | times "$T/attach"
+done | batch many /v1/attachments | times "$T/attach" $((N - 1)) ||
+	e2e_die "attach: $(t_tail "$T/curl.err")"
 read -r -a MEMN <<<"$(kmem "${DPID[many]}")"
 held=$(curl -sS --unix-socket "${SOCK[many]}" http://weir/v1/attachments | jq '.attachments | length')
 [ "$held" = "$N" ] || e2e_die "daemon holds $held attachments, want $N"
@@ -187,7 +184,7 @@ idle_ms=$((($(cpu) - c0) * 1000 / $(getconf CLK_TCK) / 2))
 
 mkdir "$CGP/one" "$CGP/none"
 echo "{\"cgroup\":\"$CGP/one\",\"policy\":\"bench\"}" | batch one /v1/attachments |
-	times "$T/attach-one"
+	times "$T/attach-one" 1 || e2e_die "attach: $(t_tail "$T/curl.err")"
 # `weir attach` and `weir detach` as a user runs them: a process each, the
 # client's start-up included, with the N attachments held.
 for ((i = 0; i < CLI; i++)); do
@@ -287,10 +284,13 @@ done
 # `true`, interleaved. Needs a weir run that is the daemon's client.
 ST=
 if "$WEIR" run --help 2>&1 | grep -q -- '--standalone'; then
-	ms() {
+	ms() { # CMD...: its wall time, nothing if it failed
 		local t0=$EPOCHREALTIME
-		"$@" >/dev/null 2>&1 || echo "bench-daemon: failed: $*" >&2
-		awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f\n", (b - a) * 1000 }'
+		if "$@" >/dev/null 2>"$T/ms.err"; then
+			awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f\n", (b - a) * 1000 }'
+		else
+			echo "bench-daemon: failed: $*: $(t_tail "$T/ms.err")" >&2
+		fi
 	}
 	declare -A STT
 	for ((r = 0; r < SR; r++)); do
@@ -321,7 +321,8 @@ fi
 # Detach them all, the last first: detach times with N down to 1 held.
 for ((i = N - 1; i >= 0; i--)); do
 	echo "{\"cgroup\":\"$CGP/m$i\"}"
-done | batch many /v1/detach | times "$T/detach"
+done | batch many /v1/detach | times "$T/detach" "$N" ||
+	e2e_die "detach: $(t_tail "$T/curl.err")"
 rmdir "${MS[@]}"
 echo
 printf '  %-40s %6s %8s %8s %8s\n' "" n p50 p99 max
