@@ -304,10 +304,10 @@ if "$WEIR" run --help 2>&1 | grep -q -- '--standalone'; then
 	s=$(tr ' ' '\n' <<<"${STT[standalone]}" | grep . | median)
 	echo
 	echo "start-up ($SR runs each, interleaved; median ms)"
-	printf '  %-40s %10.2f\n' "true" "$t" \
+	printf '  %-48s %10.2f\n' "true" "$t" \
 		"weir run -- true, through the daemon ($N held)" "$d" \
 		"weir run --standalone -- true" "$s"
-	printf '  %-40s %10.2f\n' "added through the daemon" "$(awk -v a="$d" -v b="$t" 'BEGIN { print a - b }')" \
+	printf '  %-48s %10.2f\n' "added through the daemon" "$(awk -v a="$d" -v b="$t" 'BEGIN { print a - b }')" \
 		"added standalone" "$(awk -v a="$s" -v b="$t" 'BEGIN { print a - b }')"
 	ST="\"startup_ms\":{\"true\":\"${STT[true]}\",\"daemon\":\"${STT[daemon]}\","
 	ST+="\"standalone\":\"${STT[standalone]}\"},"
