@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,8 @@ struct dns_health {
 	size_t n;
 	pthread_mutex_t mu;
 	char who[128]; /* "" or the attachment's name, for the lines */
+	log_sink_fn sink; /* NULL: the lines go to the log */
+	void *sink_ctx;
 };
 
 static struct dns_health process_health = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -123,6 +126,30 @@ struct dns_health *dns_health_new(const char *who)
 	pthread_mutex_init(&h->mu, NULL);
 	snprintf(h->who, sizeof(h->who), "%s", who ?: "");
 	return h;
+}
+
+void dns_health_set_sink(struct dns_health *h, log_sink_fn fn, void *ctx)
+{
+	h->sink = fn;
+	h->sink_ctx = ctx;
+}
+
+/* One line about an upstream: to the account's sink (without its name: the
+ * sink knows whose it is), else the log with the name in front. */
+__attribute__((format(printf, 3, 4))) static void upstream_say(const struct dns_health *t,
+								enum log_level level,
+								const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (t->sink)
+		t->sink(level, msg, t->sink_ctx);
+	else
+		log_msg(level, "%s%s%s\n", t->who, t->who[0] ? ": " : "", msg);
 }
 
 void dns_health_free(struct dns_health *h)
@@ -240,7 +267,6 @@ bool dns_upstream_note(const struct dns_upstream *u, int err)
 {
 	struct dns_health *t = health_table(u);
 	char who[INET6_ADDRSTRLEN + 8];
-	const char *of = t->who[0] ? t->who : "", *sep = t->who[0] ? ": " : "";
 	enum up_line line;
 
 	pthread_mutex_lock(&t->mu);
@@ -251,18 +277,20 @@ bool dns_upstream_note(const struct dns_upstream *u, int err)
 	dns_upstream_format(u, who, sizeof(who));
 	switch (line) {
 	case UP_AGAIN:
-		pr_info("%s%sDNS upstream %s answers again\n", of, sep, who);
+		upstream_say(t, LOG_LEVEL_INFO, "DNS upstream %s answers again", who);
 		break;
 	case UP_SERVFAIL:
-		pr_warn("%s%sDNS upstream %s failing: it answered SERVFAIL\n", of, sep, who);
+		upstream_say(t, LOG_LEVEL_WARN, "DNS upstream %s failing: it answered SERVFAIL",
+			     who);
 		break;
 	case UP_REFUSED:
-		pr_warn("%s%sDNS upstream %s failing: it answered REFUSED (it does not resolve "
-			"for weir: no recursion, or no upstream of its own)\n", of, sep, who);
+		upstream_say(t, LOG_LEVEL_WARN, "DNS upstream %s failing: it answered REFUSED (it "
+			     "does not resolve for weir: no recursion, or no upstream of its own)",
+			     who);
 		break;
 	default:
-		pr_warn("%s%sDNS upstream %s unreachable: %s\n", of, sep, who,
-			unreachable_why(err));
+		upstream_say(t, LOG_LEVEL_WARN, "DNS upstream %s unreachable: %s", who,
+			     unreachable_why(err));
 	}
 	return true;
 }

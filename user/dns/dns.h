@@ -18,6 +18,7 @@
 
 #include "compile.h"
 #include "dnsmsg.h"
+#include "log.h"
 #include "policy.h"
 
 struct dnsproxy;
@@ -39,6 +40,9 @@ struct dns_upstream {
  * the lines (NULL: none). */
 struct dns_health *dns_health_new(const char *who);
 void dns_health_free(struct dns_health *h);
+/* Say its lines to FN (without WHO) instead of the log: weir run through
+ * the daemon gets its attachment's lines on its own stderr. */
+void dns_health_set_sink(struct dns_health *h, log_sink_fn fn, void *ctx);
 
 /* One query, for the audit stream. */
 struct dns_event {

@@ -193,6 +193,9 @@ static int open_dns_in_ns(void *arg)
 	return dnsproxy_open_port(a->cfg.dns_port, &a->dns);
 }
 
+#define NO_UPSTREAM "no upstream nameserver for weir's resolver (none in resolv.conf; set " \
+		    "dns.upstream in the policy): DNS fails"
+
 static int start_in_ns(void *arg)
 {
 	struct attachment *a = arg;
@@ -202,9 +205,10 @@ static int start_in_ns(void *arg)
 	dns_cfg(a, &c);
 	if (a->dns && (a->n_up || a->cfg.require_upstream))
 		ret = dnsproxy_start(a->dns, &c); /* says why it cannot */
+	else if (a->dns && a->cfg.on_log)
+		a->cfg.on_log(LOG_LEVEL_WARN, NO_UPSTREAM, a->cfg.ctx);
 	else if (a->dns)
-		pr_warn("%s: no upstream nameserver for weir's resolver (none in resolv.conf; "
-			"set dns.upstream in the policy): DNS fails\n", a->name);
+		pr_warn("%s: " NO_UPSTREAM "\n", a->name);
 	return ret ?: resolver_start(a->resolver, a->notify_fd);
 }
 
@@ -223,6 +227,8 @@ static struct attachment *attachment_new(const struct attachment_cfg *cfg)
 	a->netns_fd = cfg->netns_fd >= 0 ? fcntl(cfg->netns_fd, F_DUPFD_CLOEXEC, 0) : -1;
 	a->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	a->health = dns_health_new(cfg->name); /* weir run's lines: no name */
+	if (a->health && cfg->on_log)
+		dns_health_set_sink(a->health, cfg->on_log, cfg->ctx);
 	if (a->notify_fd < 0 || !a->health || (cfg->netns_fd >= 0 && a->netns_fd < 0)) {
 		attachment_free(a);
 		return NULL;

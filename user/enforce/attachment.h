@@ -38,6 +38,9 @@ struct attachment_cfg {
 	bool attribute_all; /* find the asker of every query (an events stream) */
 	dns_event_fn on_dns_event;
 	void *ctx;
+	/* Its resolver's notes (an upstream failing): to this sink, not the
+	 * log (NULL: the log, with the name in front). ctx as above. */
+	log_sink_fn on_log;
 	const char *name; /* for messages */
 };
 
