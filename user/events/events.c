@@ -529,7 +529,12 @@ static void count_again(struct dest_count *d, const struct weir_event *e)
 void summary_add(struct summary *s, const struct event_ctx *ctx, const struct weir_event *e)
 {
 	char dbuf[DNS_NAME_MAX];
-	const char *domain;
+
+	summary_add_domain(s, e, event_domain(ctx, e, dbuf, sizeof(dbuf)));
+}
+
+void summary_add_domain(struct summary *s, const struct weir_event *e, const char *domain)
+{
 	size_t h;
 
 	if (event_sent_nothing(e))
@@ -538,7 +543,6 @@ void summary_add(struct summary *s, const struct event_ctx *ctx, const struct we
 		s->total[e->verdict]++;
 	if (e->op == WEIR_OP_SOCKET || e->op == WEIR_OP_SETSOCKOPT)
 		return; /* no destination: counted, not listed */
-	domain = event_domain(ctx, e, dbuf, sizeof(dbuf));
 	for (h = dest_hash(e, domain); s->slots[h]; h = (h + 1) % SUMMARY_SLOTS) {
 		if (same_dest(&s->d[s->slots[h] - 1], e, domain)) {
 			count_again(&s->d[s->slots[h] - 1], e);
