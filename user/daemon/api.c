@@ -29,6 +29,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "session.h"
 #include "weir.h"
 
 #ifndef SO_PEERPIDFD
@@ -264,6 +265,140 @@ static void h_list(struct daemon *d, const struct api_peer *peer, json_object *b
 	reply_json(r, MHD_HTTP_OK, o);
 }
 
+/* --- weir run's inline attach ------------------------------------------------ */
+
+#define INLINE_KNOWN "cgroup, name, netns, policy_yaml, policy_source, allow, audit, session"
+static const char *const inline_known[] = { "cgroup",	     "name",  "netns", "policy_yaml",
+					    "policy_source", "allow", "audit", "session" };
+
+/* A boolean field, or absent: 0, else -EINVAL with a 400 reply. */
+static int bool_take(json_object *body, const char *key, bool *out, struct api_reply *r)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(body, key, &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean)) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "'%s' must be true or false, not %s", key,
+			    json_type_said(v));
+		return -EINVAL;
+	}
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+/* "allow": an array of --allow rules (strings); pointers into BODY. */
+static int allow_take(json_object *body, struct attach_inline *req, struct api_reply *r)
+{
+	json_object *a, *v;
+	size_t i, n;
+
+	if (!json_object_object_get_ex(body, "allow", &a) || !a)
+		return 0;
+	if (!json_object_is_type(a, json_type_array)) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "'allow' must be an array of rules, not %s",
+			    json_type_said(a));
+		return -EINVAL;
+	}
+	n = json_object_array_length(a);
+	req->allow = calloc(n ?: 1, sizeof(*req->allow));
+	if (!req->allow)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		v = json_object_array_get_idx(a, i);
+		if (!json_object_is_type(v, json_type_string) || has_control(json_object_get_string(v))) {
+			reply_error(r, MHD_HTTP_BAD_REQUEST, "'allow'[%zu] must be a rule (a string)",
+				    i);
+			return -EINVAL;
+		}
+		((const char **)req->allow)[req->n_allow++] = json_object_get_string(v);
+	}
+	return 0;
+}
+
+/* The policy's text: any bytes but NUL (YAML's own errors come from the parser). */
+static int yaml_take(json_object *body, struct attach_inline *req, struct api_reply *r)
+{
+	json_object *v;
+
+	json_object_object_get_ex(body, "policy_yaml", &v);
+	if (!json_object_is_type(v, json_type_string) ||
+	    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "'policy_yaml' must be the policy's text");
+		return -EINVAL;
+	}
+	req->policy_yaml = json_object_get_string(v);
+	req->policy_len = json_object_get_string_len(v);
+	return 0;
+}
+
+/* Every key of BODY is one this request knows. */
+static int inline_keys(json_object *body, struct api_reply *r)
+{
+	size_t i;
+
+	json_object_object_foreach(body, key, val)
+	{
+		(void)val;
+		for (i = 0; i < sizeof(inline_known) / sizeof(*inline_known); i++)
+			if (!strcmp(key, inline_known[i]))
+				break;
+		if (i == sizeof(inline_known) / sizeof(*inline_known)) {
+			reply_error(r, MHD_HTTP_BAD_REQUEST, "unknown field '%s' (known: %s)", key,
+				    INLINE_KNOWN);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void h_attach_inline(struct daemon *d, const struct api_peer *peer, json_object *body,
+			    struct api_reply *r)
+{
+	struct attach_inline req = { .peer_pid = peer->pid, .peer_uid = peer->uid,
+				     .policy_source = "inline" };
+	struct field f[] = {
+		{ "cgroup", &req.cgroup, sizeof(((struct attach_info *)0)->cgroup) - 1, true },
+		{ "name", &req.label, sizeof(((struct attach_info *)0)->label) - 1, false },
+		{ "netns", &req.netns, 4095, false },
+		{ "policy_source", &req.policy_source, 4095, false },
+	};
+	char err[API_ERR_LEN] = "";
+	struct attach_info *info = NULL;
+	int ret;
+
+	ret = inline_keys(body, r);
+	json_object_object_foreach(body, key, val)
+	{
+		struct field *fi = field_find(f, 4, key);
+
+		if (!ret && fi)
+			ret = field_take(fi, val, r);
+	}
+	if (!ret && (!req.cgroup || !*req.cgroup)) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "'cgroup' is required");
+		ret = -EINVAL;
+	}
+	ret = ret ?: yaml_take(body, &req, r);
+	ret = ret ?: bool_take(body, "audit", &req.audit, r);
+	ret = ret ?: bool_take(body, "session", &req.session, r);
+	ret = ret ?: allow_take(body, &req, r);
+	req.attribute_all = req.session; /* its client may keep an events file */
+	if (!ret && !(info = calloc(1, sizeof(*info))))
+		ret = -ENOMEM;
+	if (ret == -ENOMEM)
+		reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	if (!ret) {
+		ret = daemon_attach_inline(d, &req, info, err, sizeof(err));
+		if (ret < 0)
+			reply_errno(r, ret, err);
+		else
+			reply_json(r, MHD_HTTP_CREATED, attach_json(info));
+	}
+	free((void *)req.allow);
+	free(info);
+}
+
 static void h_attach(struct daemon *d, const struct api_peer *peer, json_object *body,
 		     struct api_reply *r)
 {
@@ -278,6 +413,8 @@ static void h_attach(struct daemon *d, const struct api_peer *peer, json_object 
 	struct attach_info *info;
 	int ret;
 
+	if (json_object_object_get_ex(body, "policy_yaml", NULL))
+		return h_attach_inline(d, peer, body, r);
 	if (get_fields(body, f, 4, "cgroup, policy, name, netns", r))
 		return;
 	info = calloc(1, sizeof(*info));
@@ -595,12 +732,50 @@ static enum MHD_Result api_upload(struct api_req *q, const char *data, size_t *l
 	return MHD_YES;
 }
 
+/* GET /v1/attachments/CGROUP_ID/events: a session's records, as they come. */
+static bool stream_url(const char *url, __u64 *cgid)
+{
+	char tail[8];
+	unsigned long long id;
+	int n = 0;
+
+	if (sscanf(url, "/v1/attachments/%llu/%7[a-z]%n", &id, tail, &n) != 2 || url[n] ||
+	    strcmp(tail, "events"))
+		return false;
+	*cgid = id;
+	return true;
+}
+
+static enum MHD_Result api_stream(struct daemon *d, struct MHD_Connection *conn,
+				  const char *method, __u64 cgid)
+{
+	struct session *s = NULL;
+	struct api_reply r = { 0 };
+	int ret = -ENOENT;
+
+	if (strcmp(method, "GET"))
+		reply_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "%s: method not allowed (GET)", method);
+	else if (!(s = daemon_session(d, cgid)))
+		reply_error(&r, MHD_HTTP_NOT_FOUND, "no session on cgroup %llu (attach it with "
+			    "\"session\": true)", (unsigned long long)cgid);
+	else if ((ret = session_serve(s, conn)))
+		reply_error(&r, ret == -EBUSY ? MHD_HTTP_CONFLICT : MHD_HTTP_INTERNAL_SERVER_ERROR,
+			    "the session of cgroup %llu %s", (unsigned long long)cgid,
+			    ret == -EBUSY ? "is read already" : "cannot be served");
+	session_put(s);
+	metrics_count_request(ret ? r.status : MHD_HTTP_OK);
+	if (r.status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		r.allow = "GET";
+	return ret ? api_queue(conn, &r) : MHD_YES;
+}
+
 static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn, const char *url,
 				   const char *method, const char *version, const char *upload,
 				   size_t *upload_len, void **req_cls)
 {
 	struct api_req *q = *req_cls;
 	struct api_reply r = { 0 };
+	__u64 cgid;
 
 	if (!q) {
 		q = calloc(1, sizeof(*q));
@@ -614,6 +789,8 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn, const
 		return api_upload(q, upload, upload_len);
 	if (q->too_big)
 		return api_too_big(conn);
+	if (stream_url(url, &cgid))
+		return api_stream(cls, conn, method, cgid);
 	api_route(cls, &q->peer, method, url, q->body ? q->body : "", q->len, &r);
 	metrics_count_request(r.status);
 	if (r.status >= 500)
@@ -774,7 +951,8 @@ int api_start(struct daemon *d, const char *socket_path, const char *metrics_add
 		return fd;
 	}
 	/* epoll: past FD_SETSIZE, where a daemon with hundreds of attachments is */
-	api_httpd = mhd.start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
+	api_httpd = mhd.start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+					     MHD_ALLOW_SUSPEND_RESUME, 0, NULL,
 				     NULL, api_handler, d, MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log,
 				     NULL, MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_NOTIFY_COMPLETED, api_completed, NULL,
@@ -794,6 +972,7 @@ void api_stop(void)
 {
 	struct stat st;
 
+	session_stop_all(); /* none may stay suspended */
 	if (api_httpd)
 		mhd.stop_daemon(api_httpd);
 	api_httpd = NULL;

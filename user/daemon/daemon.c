@@ -39,6 +39,7 @@
 #include "metrics.h"
 #include "netns.h"
 #include "policies.h"
+#include "session.h"
 
 #define MAX_HANDLES 4096 /* attachments at once, handle 0 is "none" */
 #define POLL_MS 50 /* events are submitted without wakeup: read this often */
@@ -65,6 +66,13 @@ struct att {
 	char state[POLICIES_STATE_LEN]; /* "ok" or why the last change failed */
 	struct event_ctx ectx;
 	atomic_ullong dns[3]; /* queries by verdict */
+	/* A policy sent inline (weir run): {policy_yaml, policy_source, allow,
+	 * audit}, kept for adoption; never from the policy dir, never reloaded.
+	 * NULL: a policy of the directory (or a file). */
+	json_object *inline_spec;
+	struct session *session; /* weir run's records, or NULL */
+	bool attribute_all; /* its client writes an events file */
+	__u64 lost_base; /* the events lost before it was attached */
 };
 
 struct daemon {
@@ -249,6 +257,8 @@ static int state_write(struct daemon *d, const struct att *t)
 	json_object_object_add(o, "netns_inode", json_object_new_uint64(t->netns_ino));
 	if (t->ns_known)
 		json_object_object_add(o, "nameservers", json_object_new_string(t->nameservers));
+	if (t->inline_spec)
+		json_object_object_add(o, "inline", json_object_get(t->inline_spec));
 	att_state_file(d, t->cgid, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if (json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PLAIN) || rename(tmp, path))
@@ -284,6 +294,74 @@ static void emit(struct daemon *d, const struct att *t, const char *json)
 	json_object_put(s);
 }
 
+/* --- a session: what weir run prints, from its attachment ---------------- */
+
+static json_object *record(const char *type)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "t", json_object_new_string(type));
+	return o;
+}
+
+static void rec_str(json_object *o, const char *key, const char *val)
+{
+	if (val)
+		json_object_object_add(o, key, json_object_new_string(val));
+}
+
+/*
+ * One decision: the event's bytes (the client counts its summary from them),
+ * and what only the daemon can write, since the learned names are here: the
+ * summary row's name, the JSON line, the human line of a refusal.
+ */
+static void session_event(struct att *t, const struct weir_event *e)
+{
+	char buf[EVENT_JSON_MAX], dom[DNS_NAME_MAX], hex[2 * sizeof(*e) + 1];
+	json_object *o = record("event");
+	const __u8 *b = (const __u8 *)e;
+	size_t i;
+
+	for (i = 0; i < sizeof(*e); i++)
+		snprintf(hex + 2 * i, 3, "%02x", b[i]);
+	rec_str(o, "raw", hex);
+	rec_str(o, "domain", event_domain(&t->ectx, e, dom, sizeof(dom)));
+	if (event_format_json(&t->ectx, e, buf, sizeof(buf)) > 0)
+		rec_str(o, "json", buf);
+	if (e->verdict != WEIR_V_ALLOW && event_format_human(&t->ectx, e, buf, sizeof(buf)) > 0)
+		rec_str(o, "human", buf);
+	session_push(t->session, o);
+}
+
+/* One query to the attachment's resolver (its thread). */
+static void session_dns(struct att *t, const struct dns_event *e)
+{
+	char buf[EVENT_JSON_MAX * 2];
+	json_object *o = record("dns");
+
+	json_object_object_add(o, "verdict", json_object_new_int(e->verdict));
+	json_object_object_add(o, "upstream_failed", json_object_new_boolean(e->upstream_failed));
+	if (event_format_dns_json(&t->ectx, e, buf, sizeof(buf)) > 0)
+		rec_str(o, "json", buf);
+	if (e->verdict != WEIR_V_ALLOW && event_format_dns_human(e, buf, sizeof(buf)) > 0)
+		rec_str(o, "human", buf);
+	session_push(t->session, o);
+}
+
+/* The resolver's notes (an upstream failing): the client's stderr. */
+static void session_log(enum log_level level, const char *msg, void *ctx)
+{
+	struct att *t = ctx;
+	json_object *o = record("log");
+
+	json_object_object_add(o, "level", json_object_new_int(level));
+	rec_str(o, "msg", msg);
+	if (t->session)
+		session_push(t->session, o);
+	else
+		json_object_put(o);
+}
+
 /* From the ring buffer, under d->mu (main loop). */
 static int on_event(void *ctx, void *data, size_t len)
 {
@@ -296,6 +374,8 @@ static int on_event(void *ctx, void *data, size_t len)
 		return 0;
 	if (d->events && event_format_json(&t->ectx, e, buf, sizeof(buf)) > 0)
 		emit(d, t, buf);
+	if (t->session)
+		session_event(t, e);
 	return 0;
 }
 
@@ -314,6 +394,8 @@ static void on_dns_event(void *ctx, const struct dns_event *e)
 		fflush(t->d->events);
 		pthread_mutex_unlock(&t->d->out_mu);
 	}
+	if (t->session)
+		session_dns(t, e);
 }
 
 static int open_events(struct daemon *d)
@@ -337,6 +419,8 @@ static int open_events(struct daemon *d)
 }
 
 static bool peer_enforced(struct daemon *d, pid_t pid);
+static int adopt_inline(struct daemon *d, struct att *t);
+static void reap_inline(struct daemon *d);
 
 /* --- attachments ---------------------------------------------------------- */
 
@@ -389,8 +473,9 @@ static int pick_netns(struct att *t, const char *netns, pid_t peer, char *root, 
 	return pid > 0 ? netns_open_pid(pid) : -1;
 }
 
-static int att_open(struct daemon *d, struct att *t, const struct policy_entry *e, int nsfd,
-		    const char *root, __u16 port, char *err, size_t len)
+/* P is owned from here on, also on failure. */
+static int att_open_policy(struct daemon *d, struct att *t, struct policy *p, int nsfd,
+			   const char *root, __u16 port, char *err, size_t len)
 {
 	struct attachment_cfg cfg = {
 		.egress = d->eg,
@@ -398,12 +483,29 @@ static int att_open(struct daemon *d, struct att *t, const struct policy_entry *
 		.netns_fd = nsfd,
 		.root = root[0] ? root : NULL,
 		.dns_port = port,
-		.attribute_all = d->events != NULL,
+		.attribute_all = d->events != NULL || t->attribute_all,
 		.on_dns_event = on_dns_event,
 		.ctx = t,
+		.on_log = t->inline_spec ? session_log : NULL,
 		.name = t->label,
 		.nameservers = t->ns_known ? t->nameservers : NULL,
 	};
+	int ret;
+
+	ret = attachment_open(&cfg, p, &t->a, err, len);
+	if (ret)
+		return ret;
+	t->netns_ino = netns_inode(nsfd);
+	attachment_nameservers(t->a, t->nameservers, sizeof(t->nameservers));
+	t->ns_known = true;
+	t->ectx.policy = attachment_policy(t->a);
+	t->ectx.learn = attachment_learn(t->a);
+	return 0;
+}
+
+static int att_open(struct daemon *d, struct att *t, const struct policy_entry *e, int nsfd,
+		    const char *root, __u16 port, char *err, size_t len)
+{
 	char perr[POLICY_ERR_LEN];
 	struct policy *p;
 	int ret;
@@ -413,16 +515,10 @@ static int att_open(struct daemon *d, struct att *t, const struct policy_entry *
 		snprintf(err, len, "policy error: %s", perr);
 		return ret;
 	}
-	ret = attachment_open(&cfg, p, &t->a, err, len);
-	if (ret)
-		return ret;
-	t->generation = e->generation;
-	t->netns_ino = netns_inode(nsfd);
-	attachment_nameservers(t->a, t->nameservers, sizeof(t->nameservers));
-	t->ns_known = true;
-	t->ectx.policy = attachment_policy(t->a);
-	t->ectx.learn = attachment_learn(t->a);
-	return 0;
+	ret = att_open_policy(d, t, p, nsfd, root, port, err, len);
+	if (!ret)
+		t->generation = e->generation;
+	return ret;
 }
 
 static int watch_notify(struct daemon *d, struct att *t)
@@ -439,6 +535,12 @@ static void att_free(struct daemon *d, struct att *t, bool detach)
 	if (t->a)
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, attachment_notify_fd(t->a), NULL);
 	attachment_free(t->a); /* stops its resolver: no event refers to t after */
+	if (t->session) {
+		session_end(t->session, egress_stat(d->eg, WEIR_STAT_LOST) - t->lost_base +
+						session_dropped(t->session), detach);
+		session_put(t->session);
+	}
+	json_object_put(t->inline_spec);
 	if (detach) {
 		egress_detach_handle(d->eg, t->handle);
 		att_pin_dir(d, t->cgid, pins, sizeof(pins));
@@ -489,7 +591,7 @@ static int check_target(struct daemon *d, const char *cgpath, char *err, size_t 
  * file, links (the storage they read is written last: until then the
  * cgroup is "no policy", which denies). */
 static int attach_new(struct daemon *d, const struct attach_req *r, struct att *t,
-		      const struct policy_entry *e, char *err, size_t len)
+		      const struct policy_entry *e, struct policy *p, char *err, size_t len)
 {
 	struct egress_attach_cfg ac;
 	char root[64], pins[PATH_MAX + 32];
@@ -498,19 +600,27 @@ static int attach_new(struct daemon *d, const struct attach_req *r, struct att *
 	t->cgfd = open(t->cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->cgfd < 0) {
 		snprintf(err, len, "%s: %s", t->cgpath, strerror(errno));
+		policy_free(p);
 		return -errno;
 	}
 	ret = egress_handle_alloc(d->eg, &t->handle);
 	if (ret) {
 		snprintf(err, len, "no free attachment handle (%d at most)", MAX_HANDLES - 1);
+		policy_free(p);
 		return ret;
 	}
 	d->by_handle[t->handle] = t;
 	d->n_atts++;
 	nsfd = pick_netns(t, r->netns, r->peer_pid, root, sizeof(root), err, len);
-	if (nsfd < -1)
+	if (nsfd < -1) {
+		policy_free(p);
 		return nsfd;
-	ret = att_open(d, t, e, nsfd, root, 0, err, len);
+	}
+	/* weir run's cgroup is still empty: its resolver reads weir run's /etc */
+	if (!root[0] && p && r->peer_pid > 0)
+		snprintf(root, sizeof(root), "/proc/%d/root", r->peer_pid);
+	ret = e ? att_open(d, t, e, nsfd, root, 0, err, len) :
+		  att_open_policy(d, t, p, nsfd, root, 0, err, len);
 	if (nsfd >= 0)
 		close(nsfd);
 	if (ret)
@@ -584,7 +694,7 @@ int daemon_attach(struct daemon *d, const struct attach_req *r, struct attach_in
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = attach_new(d, r, t, e, err, len);
+	ret = attach_new(d, r, t, e, NULL, err, len);
 	if (ret) {
 		pr_warn("attach %s: %s\n", path, err);
 		att_free(d, t, t->handle != 0);
@@ -620,6 +730,7 @@ int daemon_detach(struct daemon *d, const char *cgroup, char *err, size_t len)
 		return -ENOENT;
 	}
 	pr_info("detached %s (%s)\n", t->cgpath, t->label);
+	ring_buffer__consume(d->rb); /* its last events, before it goes */
 	att_free(d, t, true);
 	pthread_mutex_unlock(&d->mu);
 	return 0;
@@ -658,7 +769,7 @@ static void on_policy_changed(void *ctx, struct policy_entry *e)
 	pr_info("policy %s: generation %u\n", e->name, e->generation);
 	for (h = 1; h < MAX_HANDLES; h++) {
 		t = d->by_handle[h];
-		if (!t || strcmp(t->policy, e->name))
+		if (!t || t->inline_spec || strcmp(t->policy, e->name))
 			continue;
 		if (!t->a) { /* adopted while its file did not load: now it does */
 			if (!adopt_serve(d, t, e, err, sizeof(err)))
@@ -692,7 +803,7 @@ static void sync_states(struct daemon *d)
 
 	for (h = 1; h < MAX_HANDLES; h++) {
 		t = d->by_handle[h];
-		for (i = 0; t && (e = policies_at(d->ps, i)); i++)
+		for (i = 0; t && !t->inline_spec && (e = policies_at(d->ps, i)); i++)
 			if (!strcmp(t->policy, e->name) && t->generation == e->generation)
 				att_state(t, e, NULL);
 	}
@@ -933,6 +1044,189 @@ static int adopt_serve(struct daemon *d, struct att *t, const struct policy_entr
 	return 0;
 }
 
+/* --- policies sent inline: weir run through the daemon --------------------- */
+
+static json_object *inline_spec_new(const struct attach_inline *r)
+{
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+	size_t i;
+
+	json_object_object_add(o, "policy_yaml",
+			       json_object_new_string_len(r->policy_yaml, (int)r->policy_len));
+	json_object_object_add(o, "policy_source", json_object_new_string(r->policy_source));
+	for (i = 0; i < r->n_allow; i++)
+		json_object_array_add(a, json_object_new_string(r->allow[i]));
+	json_object_object_add(o, "allow", a);
+	json_object_object_add(o, "audit", json_object_new_boolean(r->audit));
+	return o;
+}
+
+/* The policy as weir run built it: its bytes, its --allow rules, --audit. */
+static int inline_parse(json_object *spec, struct policy **out, char *err, size_t len)
+{
+	char perr[POLICY_ERR_LEN] = "";
+	json_object *text = NULL, *allow = NULL, *audit = NULL;
+	size_t i, n;
+	int ret;
+
+	*out = NULL;
+	json_object_object_get_ex(spec, "policy_yaml", &text);
+	json_object_object_get_ex(spec, "allow", &allow);
+	json_object_object_get_ex(spec, "audit", &audit);
+	ret = policy_load_buffer(jstr(spec, "policy_source"), json_object_get_string(text),
+				 json_object_get_string_len(text), out, perr);
+	n = json_object_is_type(allow, json_type_array) ? json_object_array_length(allow) : 0;
+	for (i = 0; !ret && i < n; i++)
+		ret = policy_add_arg(*out, json_object_get_string(json_object_array_get_idx(allow, i)),
+				     perr);
+	if (!ret && json_object_get_boolean(audit))
+		(*out)->mode = POLICY_AUDIT;
+	if (ret) {
+		snprintf(err, len, "policy error: %s", perr);
+		policy_free(*out);
+		*out = NULL;
+	}
+	return ret;
+}
+
+/* An adopted run: its policy again from the state file, its resolver back
+ * on its port. Its session is gone with the daemon that had it. */
+static int adopt_inline(struct daemon *d, struct att *t)
+{
+	char root[64], err[POLICIES_STATE_LEN];
+	struct policy *p;
+	int nsfd, ret;
+
+	ret = inline_parse(t->inline_spec, &p, err, sizeof(err));
+	if (!ret) {
+		nsfd = adopt_netns(t, root, sizeof(root));
+		ret = att_open_policy(d, t, p, nsfd, root, t->dns_port, err, sizeof(err));
+		if (nsfd >= 0)
+			close(nsfd);
+	}
+	ret = ret ?: attachment_start(t->a);
+	ret = ret ?: watch_notify(d, t);
+	if (ret) {
+		snprintf(t->state, sizeof(t->state), "%.1000s", err);
+		pr_warn("%s: adopted, still enforced, but: %s\n", t->cgpath, err);
+		return 0;
+	}
+	t->generation = 1;
+	pr_info("adopted %s (%s): policy %s, DNS port %u\n", t->cgpath, t->label, t->policy,
+		t->dns_port);
+	return 0;
+}
+
+/* What daemon_attach checks of a target, for an inline one. */
+static int inline_target(struct daemon *d, const struct attach_inline *r, char *path,
+			 __u64 *cgid, char *err, size_t len)
+{
+	int ret = resolve_cgroup(d, r->cgroup, path, CGROUP_PATH_MAX);
+
+	if (ret) {
+		snprintf(err, len, "no cgroup %s (below %s)", r->cgroup ?: "(none)", d->cgmnt);
+		return -ENOENT;
+	}
+	ret = cgroup_id(path, cgid);
+	ret = ret ?: check_target(d, path, err, len);
+	if (ret)
+		return ret;
+	if (r->peer_pid > 0 && peer_enforced(d, r->peer_pid)) {
+		snprintf(err, len, "a process inside an enforced cgroup cannot attach");
+		return -EPERM;
+	}
+	if (find_cgid(d, *cgid)) {
+		snprintf(err, len, "%s is attached already", path);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+static int attach_inline_locked(struct daemon *d, const struct attach_inline *r,
+				json_object *spec, struct policy *p, struct attach_info *out,
+				char *err, size_t len)
+{
+	struct attach_req req = { .cgroup = r->cgroup, .label = r->label, .netns = r->netns,
+				  .peer_pid = r->peer_pid, .peer_uid = r->peer_uid };
+	char path[CGROUP_PATH_MAX], name[256];
+	struct att *t;
+	__u64 cgid;
+	int ret;
+
+	ret = inline_target(d, r, path, &cgid, err, len);
+	snprintf(name, sizeof(name), "inline:%.240s", p->name ?: p->source);
+	t = ret ? NULL : att_new(d, path, cgid, r->label, name);
+	if (!t) {
+		policy_free(p);
+		json_object_put(spec);
+		return ret ?: -ENOMEM;
+	}
+	t->inline_spec = spec;
+	t->attribute_all = r->attribute_all;
+	t->generation = 1;
+	t->lost_base = egress_stat(d->eg, WEIR_STAT_LOST);
+	t->session = r->session ? session_new() : NULL;
+	ret = attach_new(d, &req, t, NULL, p, err, len);
+	if (ret) {
+		pr_warn("attach %s: %s\n", path, err);
+		att_free(d, t, t->handle != 0);
+		return ret;
+	}
+	info_of(d, t, out);
+	pr_info("attached %s (%s): policy %s, DNS port %u%s\n", path, t->label, t->policy,
+		t->dns_port, t->session ? ", a session" : "");
+	return 0;
+}
+
+int daemon_attach_inline(struct daemon *d, const struct attach_inline *r,
+			 struct attach_info *out, char *err, size_t len)
+{
+	json_object *spec = inline_spec_new(r);
+	struct policy *p;
+	int ret;
+
+	ret = inline_parse(spec, &p, err, len); /* before the lock: it may be slow */
+	if (ret) {
+		json_object_put(spec);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&d->mu);
+	ret = attach_inline_locked(d, r, spec, p, out, err, len);
+	pthread_mutex_unlock(&d->mu);
+	return ret;
+}
+
+struct session *daemon_session(struct daemon *d, __u64 cgroup_id)
+{
+	struct session *s = NULL;
+	struct att *t;
+
+	pthread_mutex_lock(&d->mu);
+	t = find_cgid(d, cgroup_id);
+	if (t && t->session)
+		s = session_get(t->session);
+	pthread_mutex_unlock(&d->mu);
+	return s;
+}
+
+/* A run's cgroup is gone (weir run was killed, then weir cleanup removed
+ * it): nothing is left to enforce on. A cgroup is removed only once empty. */
+static void reap_inline(struct daemon *d)
+{
+	struct att *t;
+	__u64 now;
+	__u32 h;
+
+	for (h = 1; h < MAX_HANDLES; h++) {
+		t = d->by_handle[h];
+		if (!t || !t->inline_spec || (!cgroup_id(t->cgpath, &now) && now == t->cgid))
+			continue;
+		pr_info("%s (%s) is gone: detached\n", t->cgpath, t->label);
+		ring_buffer__consume(d->rb);
+		att_free(d, t, true);
+	}
+}
+
 /* Pins and a state file: take the links over (nothing detaches), then
  * write the policy again and serve DNS on the same port. */
 static int adopt_one(struct daemon *d, struct att *t)
@@ -951,6 +1245,8 @@ static int adopt_one(struct daemon *d, struct att *t)
 	d->by_handle[t->handle] = t;
 	d->n_atts++;
 	t->dns_port = ac.dns_port;
+	if (t->inline_spec)
+		return adopt_inline(d, t);
 	e = policies_get(d->ps, t->policy, err, sizeof(err));
 	if (!e) {
 		/* The kernel keeps the old policy in its slot: still enforced. */
@@ -969,7 +1265,7 @@ static int adopt_one(struct daemon *d, struct att *t)
 
 static void adopt_file(struct daemon *d, const char *file)
 {
-	struct json_object *o = json_object_from_file(file);
+	struct json_object *o = json_object_from_file(file), *v;
 	char pins[PATH_MAX + 32];
 	struct att *t;
 	__u64 cgid, now;
@@ -988,6 +1284,8 @@ static void adopt_file(struct daemon *d, const char *file)
 		snprintf(t->nameservers, sizeof(t->nameservers), "%s", jstr(o, "nameservers"));
 		t->ns_known = true;
 	}
+	if (t && json_object_object_get_ex(o, "inline", &v))
+		t->inline_spec = json_object_get(v);
 	json_object_put(o);
 	if (!t)
 		return;
@@ -1235,6 +1533,7 @@ int daemon_run(struct daemon *d)
 			else if (kind == EV_NOTIFY)
 				on_notify(d, h);
 		}
+		reap_inline(d);
 		ring_buffer__consume(d->rb);
 		pthread_mutex_unlock(&d->mu);
 		pthread_mutex_lock(&d->out_mu);

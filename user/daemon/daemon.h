@@ -73,6 +73,36 @@ struct attach_info {
  * returns 0 (idempotent) with out->existed set. */
 int daemon_attach(struct daemon *d, const struct attach_req *r, struct attach_info *out,
 		  char *err, size_t len);
+/*
+ * weir run through the daemon: the policy sent inline, as weir run read and
+ * checked it (its bytes, --allow rules, --audit); it is not from the policy
+ * directory and never reloaded. The resolver reads the peer's /etc while
+ * the cgroup is empty. session: keep the attachment's records for its
+ * client (daemon_session). Errors as daemon_attach, but attaching again is
+ * -EEXIST. The attachment is detached once its cgroup is gone.
+ */
+struct attach_inline {
+	const char *cgroup;
+	const char *label;
+	const char *netns;
+	const char *policy_yaml;
+	size_t policy_len;
+	const char *policy_source; /* the policy's name in messages */
+	const char *const *allow;
+	size_t n_allow;
+	bool audit, session;
+	bool attribute_all; /* the asker of every query (its client keeps events) */
+	pid_t peer_pid;
+	uid_t peer_uid;
+};
+
+int daemon_attach_inline(struct daemon *d, const struct attach_inline *r,
+			 struct attach_info *out, char *err, size_t len);
+/* The session of the attachment of CGROUP_ID (a reference: session_put()
+ * it), or NULL. */
+struct session;
+struct session *daemon_session(struct daemon *d, __u64 cgroup_id);
+
 /* 0, -ENOENT not attached. */
 int daemon_detach(struct daemon *d, const char *cgroup, char *err, size_t len);
 /* Every attachment, in a malloc'd array (free() it); returns the count. */

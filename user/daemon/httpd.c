@@ -20,6 +20,9 @@ int httpd_load(char *err, size_t len)
 		LAZY_SYM(MHD_destroy_response, mhd.destroy_response),
 		LAZY_SYM(MHD_lookup_connection_value, mhd.lookup_connection_value),
 		LAZY_SYM(MHD_get_connection_info, mhd.get_connection_info),
+		LAZY_SYM(MHD_create_response_from_callback, mhd.create_response_from_callback),
+		LAZY_SYM(MHD_suspend_connection, mhd.suspend_connection),
+		LAZY_SYM(MHD_resume_connection, mhd.resume_connection),
 	};
 	static int ret = 1;
 

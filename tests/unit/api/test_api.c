@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <regex.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@
 #include "daemon.h"
 #include "metrics.h"
 #include "notify.h"
+#include "session.h"
 #include "weir.h"
 
 /* --- the stand-in core --------------------------------------------------------- */
@@ -45,6 +47,11 @@ struct daemon {
 	int reload_ret;
 	struct attach_req last; /* the last attach request, its strings in: */
 	char last_label[256], last_netns[256];
+	/* the last inline attach (weir run's) */
+	char inl_yaml[256], inl_source[256], inl_allow[4][64];
+	size_t inl_n_allow;
+	bool inl_audit, inl_session;
+	struct session *session; /* its session, cgroup id 77 */
 };
 
 static struct daemon core;
@@ -141,6 +148,37 @@ void daemon_metrics(struct daemon *d, FILE *f)
 	metrics_hist_print(f, "weir_dns_latency_seconds", "Resolver latency.", &h);
 }
 
+int daemon_attach_inline(struct daemon *d, const struct attach_inline *r,
+			 struct attach_info *out, char *err, size_t len)
+{
+	size_t i;
+
+	d->calls++;
+	snprintf(d->inl_yaml, sizeof(d->inl_yaml), "%.*s", (int)r->policy_len, r->policy_yaml);
+	snprintf(d->inl_source, sizeof(d->inl_source), "%s", r->policy_source);
+	for (i = 0; i < r->n_allow && i < 4; i++)
+		snprintf(d->inl_allow[i], sizeof(d->inl_allow[i]), "%s", r->allow[i]);
+	d->inl_n_allow = r->n_allow;
+	d->inl_audit = r->audit;
+	d->inl_session = r->session;
+	if (strstr(d->inl_yaml, "broken")) {
+		snprintf(err, len, "policy error: %s:2:1: unknown key", r->policy_source);
+		return -EINVAL;
+	}
+	memset(out, 0, sizeof(*out));
+	snprintf(out->cgroup, sizeof(out->cgroup), "%s", r->cgroup);
+	snprintf(out->policy, sizeof(out->policy), "inline:%s", r->policy_source);
+	out->cgroup_id = 77;
+	if (r->session && !d->session)
+		d->session = session_new();
+	return 0;
+}
+
+struct session *daemon_session(struct daemon *d, __u64 cgroup_id)
+{
+	return cgroup_id == 77 && d->session ? session_get(d->session) : NULL;
+}
+
 bool daemon_peer_enforced(struct daemon *d, pid_t pid)
 {
 	return pid == d->enforced_pid;
@@ -148,6 +186,7 @@ bool daemon_peer_enforced(struct daemon *d, pid_t pid)
 
 static void core_reset(void)
 {
+	session_put(core.session);
 	memset(&core, 0, sizeof(core));
 	core.enforced_pid = -1;
 }
@@ -245,6 +284,54 @@ Test(api, attach_new_again_and_conflict, .init = core_reset)
 			     "\"netns\":\"/proc/42/ns/net\"}", 201));
 	cr_assert_null(core.last.label);
 	cr_assert_str_eq(core.last.netns, "/proc/42/ns/net");
+}
+
+Test(api, inline_attach_takes_the_policy_its_rules_and_flags, .init = core_reset)
+{
+	json_object *o;
+
+	o = call(&root_peer, "POST", "/v1/attachments",
+		 "{\"cgroup\":\"/sys/fs/cgroup/weir/run-9\",\"name\":\"run-9\","
+		 "\"policy_yaml\":\"version: 1\\nloopback: deny\\n\",\"policy_source\":\"p.yaml\","
+		 "\"allow\":[\"a.test:443\",\"192.0.2.1\"],\"audit\":true,\"session\":true}", 201);
+	cr_assert_str_eq(str_of(o, "cgroup"), "/sys/fs/cgroup/weir/run-9");
+	cr_assert_str_eq(str_of(o, "policy"), "inline:p.yaml");
+	json_object_put(o);
+	cr_assert_str_eq(core.inl_yaml, "version: 1\nloopback: deny\n");
+	cr_assert_str_eq(core.inl_source, "p.yaml");
+	cr_assert_eq(core.inl_n_allow, 2);
+	cr_assert_str_eq(core.inl_allow[0], "a.test:443");
+	cr_assert_str_eq(core.inl_allow[1], "192.0.2.1");
+	cr_assert(core.inl_audit && core.inl_session);
+	/* nothing but the policy and the cgroup: no rules, enforce, no session */
+	json_object_put(call(&root_peer, "POST", "/v1/attachments",
+			     "{\"cgroup\":\"x\",\"policy_yaml\":\"version: 1\\n\"}", 201));
+	cr_assert_eq(core.inl_n_allow, 0);
+	cr_assert(!core.inl_audit && !core.inl_session);
+	cr_assert_str_eq(core.inl_source, "inline");
+}
+
+Test(api, inline_attach_bad_fields_are_400, .init = core_reset)
+{
+	error_says(&root_peer, "POST", "/v1/attachments",
+		   "{\"cgroup\":\"x\",\"policy_yaml\":\"v\",\"allow\":\"a.test\"}", 400,
+		   "'allow' must be an array");
+	error_says(&root_peer, "POST", "/v1/attachments",
+		   "{\"cgroup\":\"x\",\"policy_yaml\":\"v\",\"allow\":[1]}", 400,
+		   "'allow'[0] must be a rule");
+	error_says(&root_peer, "POST", "/v1/attachments",
+		   "{\"cgroup\":\"x\",\"policy_yaml\":\"v\",\"audit\":\"yes\"}", 400,
+		   "'audit' must be true or false");
+	error_says(&root_peer, "POST", "/v1/attachments",
+		   "{\"cgroup\":\"x\",\"policy_yaml\":7}", 400, "'policy_yaml' must be");
+	error_says(&root_peer, "POST", "/v1/attachments",
+		   "{\"policy_yaml\":\"version: 1\"}", 400, "'cgroup' is required");
+	error_says(&root_peer, "POST", "/v1/attachments",
+		   "{\"cgroup\":\"x\",\"policy_yaml\":\"v\",\"policy\":\"agent\"}", 400,
+		   "unknown field 'policy'");
+	error_says(&root_peer, "POST", "/v1/attachments",
+		   "{\"cgroup\":\"x\",\"policy_yaml\":\"broken\",\"policy_source\":\"q.yaml\"}",
+		   400, "policy error: q.yaml:2:1: unknown key");
 }
 
 Test(api, attach_errors_from_the_core, .init = core_reset)
@@ -784,4 +871,75 @@ Test(socket, curl_chunked_bodies_and_head, .init = server_up, .fini = server_dow
 	cr_assert_eq(curl_status("", "/nothing"), 404);
 	cr_assert_eq(curl_status("-d '{'", "/v1/detach"), 400);
 	cr_assert_eq(core.calls, 2); /* the attach, and HEAD's list */
+}
+
+/* --- a session's stream -------------------------------------------------------------- */
+
+struct got {
+	char lines[8][128];
+	int n;
+};
+
+static int got_record(void *ctx, json_object *rec)
+{
+	struct got *g = ctx;
+
+	if (g->n < 8)
+		snprintf(g->lines[g->n++], sizeof(g->lines[0]), "%s",
+			 json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN));
+	return 0;
+}
+
+/* Records pushed while the reader waits (its connection suspended). */
+static void *pusher(void *arg)
+{
+	struct session *s = arg;
+	json_object *o;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		usleep(20000);
+		o = json_object_new_object();
+		json_object_object_add(o, "t", json_object_new_string("event"));
+		json_object_object_add(o, "n", json_object_new_int(i));
+		session_push(s, o);
+	}
+	usleep(20000);
+	session_end(s, 5, true);
+	return NULL;
+}
+
+Test(socket, a_session_streams_its_records_then_ends, .init = server_up, .fini = server_down)
+{
+	json_object *reply, *body;
+	char err[CLIENT_ERR_LEN];
+	struct got g = { 0 };
+	pthread_t th;
+	long status;
+
+	if (geteuid() != 0)
+		return; /* the daemon answers root only */
+	body = json_tokener_parse("{\"cgroup\":\"/x\",\"policy_yaml\":\"version: 1\",\"session\":true}");
+	cr_assert_eq(client_call(sock, "POST", "/v1/attachments", body, &status, &reply, err,
+				 sizeof(err)), 0, "%s", err);
+	cr_assert_eq(status, 201);
+	json_object_put(reply);
+	json_object_put(body);
+	/* one record before the reader comes: it waits for it */
+	body = json_object_new_object();
+	json_object_object_add(body, "t", json_object_new_string("log"));
+	session_push(core.session, body);
+	cr_assert_eq(pthread_create(&th, NULL, pusher, core.session), 0);
+	cr_assert_eq(client_stream(sock, "/v1/attachments/77/events", got_record, &g, NULL, err,
+				   sizeof(err)), 0, "%s", err);
+	pthread_join(th, NULL);
+	cr_assert_eq(g.n, 5);
+	cr_assert_str_eq(g.lines[0], "{\"t\":\"log\"}");
+	cr_assert_str_eq(g.lines[1], "{\"t\":\"event\",\"n\":0}");
+	cr_assert_str_eq(g.lines[3], "{\"t\":\"event\",\"n\":2}");
+	cr_assert_str_eq(g.lines[4], "{\"t\":\"end\",\"lost\":5,\"detached\":true}");
+	/* no session there */
+	cr_assert_eq(client_stream(sock, "/v1/attachments/78/events", got_record, &g, NULL, err,
+				   sizeof(err)), -ENOENT);
+	cr_assert(strstr(err, "no session on cgroup 78"), "%s", err);
 }
