@@ -234,3 +234,110 @@ out:
 	free(b.p);
 	return ret;
 }
+
+/* --- a stream of JSON lines ------------------------------------------------ */
+
+struct stream_rx {
+	CURL *c;
+	client_record_fn fn;
+	void *ctx;
+	const volatile int *stop;
+	struct buf line; /* a record not ended yet */
+	struct buf other; /* a reply that is not 200: the daemon's error */
+	int fn_ret;
+};
+
+static int stream_line(struct stream_rx *rx, const char *s, size_t n)
+{
+	struct json_tokener *tok = json_tokener_new();
+	json_object *o = tok ? json_tokener_parse_ex(tok, s, (int)n) : NULL;
+
+	json_tokener_free(tok);
+	if (!o)
+		return 0; /* not a record: skipped */
+	rx->fn_ret = rx->fn(rx->ctx, o);
+	json_object_put(o);
+	return rx->fn_ret;
+}
+
+static size_t stream_write(char *data, size_t size, size_t n, void *ctx)
+{
+	struct stream_rx *rx = ctx;
+	long status = 0;
+	size_t i, start = 0;
+	char *nl;
+
+	n *= size;
+	curl_easy_getinfo(rx->c, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200)
+		return client_write(data, 1, n, &rx->other);
+	for (i = 0; (nl = memchr(data + i, '\n', n - i)); i = start) {
+		start = nl - data + 1;
+		if (rx->line.len) { /* the rest of one begun in an earlier piece */
+			if (client_write(data + i, 1, start - 1 - i, &rx->line) != start - 1 - i)
+				return 0;
+			if (stream_line(rx, rx->line.p, rx->line.len))
+				return 0;
+			rx->line.len = 0;
+		} else if (stream_line(rx, data + i, start - 1 - i)) {
+			return 0;
+		}
+	}
+	return client_write(data + start, 1, n - start, &rx->line) == n - start ? n : 0;
+}
+
+static int stream_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	struct stream_rx *rx = ctx;
+
+	(void)a, (void)b, (void)c, (void)d;
+	return rx->stop && *rx->stop;
+}
+
+int client_stream(const char *socket, const char *path, client_record_fn fn, void *ctx,
+		  const volatile int *stop, char *err, size_t len)
+{
+	struct stream_rx rx = { .fn = fn, .ctx = ctx, .stop = stop };
+	json_object *reply = NULL;
+	long status = 0;
+	char url[512];
+	CURLcode rc;
+	int ret = 0;
+
+	snprintf(url, sizeof(url), "http://localhost%s", path);
+	rx.c = client_handle(socket, "GET", url, NULL, NULL, &rx.other);
+	if (!rx.c) {
+		snprintf(err, len, "out of memory");
+		return -ENOMEM;
+	}
+	curl_easy_setopt(rx.c, CURLOPT_TIMEOUT, 0L); /* as long as the run */
+	curl_easy_setopt(rx.c, CURLOPT_WRITEFUNCTION, stream_write);
+	curl_easy_setopt(rx.c, CURLOPT_WRITEDATA, &rx);
+	curl_easy_setopt(rx.c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(rx.c, CURLOPT_XFERINFOFUNCTION, stream_progress);
+	curl_easy_setopt(rx.c, CURLOPT_XFERINFODATA, &rx);
+	rc = curl_easy_perform(rx.c);
+	curl_easy_getinfo(rx.c, CURLINFO_RESPONSE_CODE, &status);
+	if (rc == CURLE_ABORTED_BY_CALLBACK) {
+		snprintf(err, len, "stopped");
+		ret = -ECANCELED;
+	} else if (rc == CURLE_WRITE_ERROR && rx.fn_ret) {
+		ret = 0; /* fn had what it wanted */
+	} else if (status == 200 && (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR ||
+				     rc == CURLE_GOT_NOTHING)) {
+		snprintf(err, len, "%s: the daemon went away", socket);
+		ret = -ECONNRESET;
+	} else if (rc != CURLE_OK) {
+		ret = client_failed(rx.c, rc, socket, err, len);
+	} else if (status != 200) {
+		ret = client_parse(&rx.other, socket, &reply, err, len);
+		if (!ret)
+			snprintf(err, len, "%s", client_error(reply));
+		json_object_put(reply);
+		ret = status == 404 ? -ENOENT : -EPROTO;
+	}
+	curl_easy_cleanup(rx.c);
+	free(rx.line.p);
+	free(rx.other.p);
+	return ret;
+}

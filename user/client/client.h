@@ -29,6 +29,18 @@ const char *client_socket(const char *opt);
 int client_call(const char *socket, const char *method, const char *path, json_object *body,
 		long *status, json_object **reply, char *err, size_t len);
 
+/*
+ * GET PATH on the daemon at SOCKET as a stream of JSON lines (a session,
+ * docs/daemon.md): fn(ctx, record) for each, in order, from the calling
+ * thread, until the daemon ends the stream (0; -ECONNRESET if it was cut
+ * off: the daemon died), fn returns nonzero, or
+ * *stop becomes true (checked about once a second: -ECANCELED). Else
+ * -errno and err says why, as client_call (a refusal: the daemon's words).
+ */
+typedef int (*client_record_fn)(void *ctx, json_object *rec);
+int client_stream(const char *socket, const char *path, client_record_fn fn, void *ctx,
+		  const volatile int *stop, char *err, size_t len);
+
 /* The message of an error reply ({"error": "..."}), else a fallback. */
 const char *client_error(json_object *reply);
 
