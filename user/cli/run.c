@@ -36,6 +36,7 @@
 #include "pins.h"
 #include "privs.h"
 #include "resolve.h"
+#include "run.h"
 #include "runs.h"
 #include "sandbox.h"
 #include "shipped.h"
@@ -45,42 +46,6 @@
 
 #define RESOLV_CONF "/etc/resolv.conf"
 #define POLL_MS 50 /* events are submitted without wakeup: poll this often */
-
-struct run_opts {
-	const char *policy_path;
-	const char **allow;
-	int n_allow;
-	bool audit, quiet;
-	const char *events_path;
-	const char *user, *group;
-	struct userenv_opts env; /* --preserve-env, --setenv */
-	char **argv;
-};
-
-struct run {
-	struct run_opts o;
-	struct policy *policy; /* the attachment's, once it has it */
-	struct attachment *att; /* the enforced cgroup: policy, resolver, learned */
-	__u32 handle;
-	pthread_mutex_t out_mu; /* events file, stderr lines, summary: two threads */
-	struct egress *egress;
-	struct identity id;
-	char **envp; /* the command's environment; NULL: weir's own */
-	struct sock_fprog filter;
-	struct ring_buffer *rb;
-	struct summary *summary;
-	struct event_ctx ectx;
-	struct stream stream; /* -e: records around the events */
-	FILE *events; /* stream.f, or NULL */
-	unsigned char policy_sha256[LDNS_SHA256_DIGEST_LENGTH];
-	char cgmnt[CGROUP_PATH_MAX], cgpath[CGROUP_PATH_MAX], pins[CGROUP_PATH_MAX];
-	int cgfd, sigfd, epfd, dnsfd; /* dnsfd: the attachment's (not ours to close) */
-	sigset_t oldmask; /* the caller's mask: the command's */
-	sigset_t sig_reset, sig_ign; /* dispositions weir changed; the caller ignored */
-	pid_t child;
-	int status;
-	bool child_done;
-};
 
 static const char run_usage[] =
 	"Usage: weir run [OPTIONS] -- COMMAND [ARG...]\n"
@@ -109,7 +74,12 @@ static const char run_usage[] =
 	"      --setenv NAME=VALUE     set NAME (NAME alone: the caller's), repeatable\n"
 	"  -q, --quiet         no per-denial lines on stderr; no summary unless something\n"
 	"                      was denied, refused, failed or lost\n"
-	"  -v, --verbose       more detail (-vv: libbpf debug output)\n"
+	"      --socket PATH   enforce through the weir daemon on PATH (default: its\n"
+	"                      $WEIR_SOCKET, else /run/weir/weir.sock if a daemon\n"
+	"                      answers there, else standalone; a socket given by\n"
+	"                      --socket or $WEIR_SOCKET must answer)\n"
+	"      --standalone    load weir's own programs even when a daemon runs\n"
+	"  -v, --verbose       more detail (-vv: libbpf debug output); says the mode\n"
 	"  -h, --help          this help\n"
 	"\n"
 	"INT, TERM, HUP and QUIT sent to weir go to COMMAND, which starts with the\n"
@@ -119,7 +89,7 @@ static const char run_usage[] =
 	"its command line is wrong; 126 if COMMAND could not be executed; 127 if it\n"
 	"was not found.\n";
 
-enum { OPT_PRESERVE_ENV = 256, OPT_SETENV };
+enum { OPT_PRESERVE_ENV = 256, OPT_SETENV, OPT_SOCKET, OPT_STANDALONE };
 
 /* --preserve-env[=LIST] and --setenv SETTING. */
 static int env_opt(int c, const char *arg, struct userenv_opts *e)
@@ -159,6 +129,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		{ "user", required_argument, NULL, 'u' },   { "group", required_argument, NULL, 'g' },
 		{ "preserve-env", optional_argument, NULL, OPT_PRESERVE_ENV },
 		{ "setenv", required_argument, NULL, OPT_SETENV },
+		{ "socket", required_argument, NULL, OPT_SOCKET },
+		{ "standalone", no_argument, NULL, OPT_STANDALONE },
 		{ "help", no_argument, NULL, 'h' },	    {},
 	};
 	int c, verbose = 0;
@@ -198,6 +170,12 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		case 'v':
 			verbose++;
 			break;
+		case OPT_SOCKET:
+			o->socket = optarg;
+			break;
+		case OPT_STANDALONE:
+			o->standalone = true;
+			break;
 		case OPT_PRESERVE_ENV:
 		case OPT_SETENV:
 			if (env_opt(c, optarg, &o->env))
@@ -214,6 +192,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		log_set_level(verbose > 1 ? LOG_LEVEL_TRACE : LOG_LEVEL_DEBUG);
 	if (optind >= argc)
 		return cli_usage_error("run: no COMMAND given");
+	if (o->socket && o->standalone)
+		return cli_usage_error("run: --socket and --standalone: one or the other");
 	o->argv = argv + optind;
 	return 0;
 }
@@ -254,7 +234,11 @@ static int read_policy(struct run *r, char *err)
 	}
 	ldns_sha256((unsigned char *)text, len, r->policy_sha256);
 	ret = policy_load_buffer(source, text, len, &r->policy, err);
-	free(buf);
+	/* kept: a daemon gets these bytes */
+	r->policy_text = buf ?: malloc(len ?: 1);
+	if (r->policy_text && !buf)
+		memcpy(r->policy_text, text, len);
+	r->policy_len = len;
 	return ret;
 }
 
@@ -519,15 +503,11 @@ static int open_maps(struct run *r)
 	return ret;
 }
 
-static int setup_bpf(struct run *r)
+int run_make_cgroup(struct run *r)
 {
-	struct egress_attach_cfg ac;
 	char name[64];
 	int ret;
 
-	ret = open_maps(r);
-	if (ret)
-		return ret;
 	snprintf(name, sizeof(name), "run-%d", getpid());
 	r->cgfd = cgroup_create(r->cgmnt, name, r->cgpath, sizeof(r->cgpath));
 	if (r->cgfd < 0) {
@@ -542,7 +522,17 @@ static int setup_bpf(struct run *r)
 		return ret;
 	}
 	runs_record(r->cgfd, r->policy->name ?: r->policy->source);
-	ret = cgroup_id(r->cgpath, &r->ectx.cgroup_id);
+	r->ectx.cgroup_path = r->cgpath + strlen(r->cgmnt);
+	return cgroup_id(r->cgpath, &r->ectx.cgroup_id);
+}
+
+static int setup_bpf(struct run *r)
+{
+	struct egress_attach_cfg ac;
+	int ret;
+
+	ret = open_maps(r);
+	ret = ret ?: run_make_cgroup(r);
 	if (!ret) {
 		ret = pins_dir_create(getpid(), r->pins, sizeof(r->pins));
 		if (ret) {
@@ -554,7 +544,6 @@ static int setup_bpf(struct run *r)
 	ret = ret ?: egress_attach_handle(r->egress, r->handle, r->cgfd, &ac, r->pins);
 	if (ret)
 		return ret;
-	r->ectx.cgroup_path = r->cgpath + strlen(r->cgmnt);
 	r->rb = ring_buffer__new(egress_events_fd(r->egress), on_event, r, NULL);
 	if (!r->rb) {
 		ret = -errno;
@@ -570,11 +559,13 @@ static int setup_loop(struct run *r)
 	int ret = 0;
 
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
-	r->dnsfd = attachment_notify_fd(r->att);
 	if (r->epfd < 0)
 		return -errno;
 	ev.data.fd = r->sigfd;
 	ret = epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->sigfd, &ev);
+	if (r->daemon) /* its records come on a thread of their own */
+		return ret ? -errno : 0;
+	r->dnsfd = attachment_notify_fd(r->att);
 	ev.data.fd = r->dnsfd;
 	ret = ret ?: epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->dnsfd, &ev);
 	ev.data.fd = ring_buffer__epoll_fd(r->rb);
@@ -626,9 +617,12 @@ static int loop(struct run *r)
 			else if (evs[i].data.fd == r->dnsfd)
 				on_dns_change(r);
 		}
-		ring_buffer__consume(r->rb);
+		if (r->rb)
+			ring_buffer__consume(r->rb);
+		pthread_mutex_lock(&r->out_mu);
 		if (r->events)
 			fflush(r->events);
+		pthread_mutex_unlock(&r->out_mu);
 	}
 	return 0;
 }
@@ -717,6 +711,7 @@ static int start_command(struct run *r)
 
 static void teardown(struct run *r)
 {
+	bool counted = false;
 	__u64 lost = 0;
 
 	if (r->cgpath[0])
@@ -725,9 +720,12 @@ static void teardown(struct run *r)
 	if (r->rb) {
 		ring_buffer__consume(r->rb);
 		lost = egress_stat(r->egress, WEIR_STAT_LOST);
-		if (r->child && want_summary(r, lost))
-			summary_print(r->summary, stderr, lost);
+		counted = true;
 	}
+	if (r->daemon) /* the cgroup is empty: detach, then its last records */
+		counted = run_daemon_detach(r, &lost);
+	if (counted && r->child && want_summary(r, lost))
+		summary_print(r->summary, stderr, lost);
 	attachment_free(r->att); /* before the maps it writes go; the policy too */
 	if (!r->att)
 		policy_free(r->policy);
@@ -752,6 +750,7 @@ static void teardown(struct run *r)
 	sandbox_free(&r->filter);
 	userenv_free(r->envp);
 	identity_free(&r->id);
+	free(r->policy_text);
 	run_opts_free(&r->o);
 }
 
@@ -798,6 +797,25 @@ static int command_env(struct run *r)
 	return 0;
 }
 
+/* Standalone loads the programs itself: its privileges and kernel. */
+static int standalone_checks(struct run *r)
+{
+	char why[256];
+	int ret;
+
+	(void)r;
+	ret = privs_check_bpf(why, sizeof(why));
+	if (ret) {
+		if (ret == -EPERM)
+			pr_warn("%s\n", why);
+		return ret;
+	}
+	ret = egress_supported(why, sizeof(why));
+	if (ret)
+		pr_warn("%s\n", why);
+	return ret;
+}
+
 static int prepare(struct run *r)
 {
 	char why[256];
@@ -810,17 +828,10 @@ static int prepare(struct run *r)
 			pr_warn("%s\n", why);
 	}
 	ret = ret ?: command_env(r);
-	ret = ret ?: privs_check_bpf(why, sizeof(why));
-	if (ret) {
-		if (ret == -EPERM)
-			pr_warn("%s\n", why);
+	ret = ret ?: run_pick_mode(r);
+	ret = ret ?: r->daemon ? 0 : standalone_checks(r);
+	if (ret)
 		return ret;
-	}
-	ret = egress_supported(why, sizeof(why));
-	if (ret) {
-		pr_warn("%s\n", why);
-		return ret;
-	}
 	ret = cgroup_mount_v2(r->cgmnt, sizeof(r->cgmnt));
 	if (ret) {
 		pr_warn("no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo), "
@@ -839,6 +850,8 @@ static int prepare(struct run *r)
 		return -ENOMEM;
 	r->ectx.policy = r->policy;
 	event_ctx_init_clock(&r->ectx);
+	if (r->daemon) /* the daemon's attachment, in the daemon */
+		return 0;
 	return prepare_attachment(r);
 }
 
@@ -860,7 +873,7 @@ int cmd_run(int argc, char **argv)
 	ret = open_events(&r);
 	ret = ret ?: setup_signals(&r);
 	ret = ret ?: prepare(&r);
-	ret = ret ?: setup_bpf(&r);
+	ret = ret ?: r.daemon ? run_daemon_attach(&r) : setup_bpf(&r);
 	ret = ret ?: setup_loop(&r);
 	ret = ret ?: begin_stream(&r);
 	ret = ret ?: start_command(&r);

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <bpf/bpf.h>
 
 #include "cgroup.h"
 #include "cli.h"
@@ -37,8 +38,9 @@
 
 #define XATTR_STARTED "user.weir.started" /* unix time, decimal */
 #define XATTR_POLICY "user.weir.policy" /* the policy's name:, else its file */
+#define XATTR_DAEMON "user.weir.daemon" /* the socket of the daemon enforcing it */
 
-enum enforcement { ENF_UNKNOWN, ENF_NOT, ENF_PINNED };
+enum enforcement { ENF_UNKNOWN, ENF_NOT, ENF_PINNED, ENF_DAEMON };
 
 struct run_info {
 	pid_t pid; /* weir's, as the name says (in the pid namespace it ran in) */
@@ -52,6 +54,7 @@ struct run_info {
 	pid_t holder; /* holds the lock (/proc/locks): > 0, 0 not visible here, -1 none */
 	long long started; /* 0: not recorded */
 	char policy[256];
+	char daemon[108]; /* through a daemon: its socket, else "" */
 };
 
 void runs_record(int cgfd, const char *policy)
@@ -63,6 +66,12 @@ void runs_record(int cgfd, const char *policy)
 	    (policy && fsetxattr(cgfd, XATTR_POLICY, policy, strlen(policy), 0)))
 		pr_debug("cannot note the start time and policy on the cgroup: %s\n",
 			 strerror(errno));
+}
+
+void runs_record_daemon(int cgfd, const char *socket)
+{
+	if (fsetxattr(cgfd, XATTR_DAEMON, socket, strlen(socket), 0))
+		pr_debug("cannot note the daemon on the cgroup: %s\n", strerror(errno));
 }
 
 /* --- liveness ------------------------------------------------------------- */
@@ -182,6 +191,23 @@ static void read_record(struct run_info *ri)
 	}
 	n = getxattr(ri->cgroup, XATTR_POLICY, ri->policy, sizeof(ri->policy) - 1);
 	ri->policy[n > 0 ? n : 0] = '\0';
+	n = getxattr(ri->cgroup, XATTR_DAEMON, ri->daemon, sizeof(ri->daemon) - 1);
+	ri->daemon[n > 0 ? n : 0] = '\0';
+}
+
+/* A run through a daemon: the daemon's programs are on its cgroup (the
+ * links it pinned keep them there whether or not the daemon lives). */
+static bool daemon_enforces(const struct run_info *ri)
+{
+	__u32 n = 0;
+	int fd, ret;
+
+	fd = open(ri->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ret = bpf_prog_query(fd, BPF_CGROUP_INET4_CONNECT, 0, NULL, NULL, &n);
+	close(fd);
+	return !ret && n > 0;
 }
 
 /*
@@ -202,7 +228,7 @@ static void find_pins(struct run_info *ri)
 	if (ri->holder > 0 && !pins_dir_find(ri->holder, ri->pid, ri->pins, sizeof(ri->pins)))
 		return;
 	ri->pins[0] = '\0';
-	ri->enf = ENF_NOT;
+	ri->enf = ri->daemon[0] && daemon_enforces(ri) ? ENF_DAEMON : ENF_NOT;
 }
 
 /* Everything status shows but liveness. */
@@ -273,6 +299,8 @@ static const char *enf_human(const struct run_info *ri)
 	switch (ri->enf) {
 	case ENF_PINNED:
 		return "enforced (pinned)";
+	case ENF_DAEMON:
+		return "enforced (daemon)";
 	case ENF_NOT:
 		return "NOT enforced";
 	default:
@@ -301,7 +329,7 @@ static void json_field(const char *name, const char *val)
 
 static void print_json(struct run_info *ri, void *ctx)
 {
-	static const char *const enf[] = { "unknown", "not", "pinned" };
+	static const char *const enf[] = { "unknown", "not", "pinned", "daemon" };
 	char started[32] = "";
 	time_t t = ri->started;
 	struct tm tm;
@@ -319,6 +347,7 @@ static void print_json(struct run_info *ri, void *ctx)
 	json_field("pins", ri->pins);
 	json_field("started", started);
 	json_field("policy", ri->policy);
+	json_field("daemon", ri->daemon);
 	putchar('}');
 }
 
@@ -329,13 +358,15 @@ static const char status_usage[] =
 	"  STALE     its weir is gone; its programs stay pinned, so what is left in\n"
 	"            the run stays enforced until `weir cleanup`\n"
 	"with the processes in its cgroup and whether its programs are pinned:\n"
-	"`enforced (pinned)`, `NOT enforced`, or, for anyone but root (bpffs is\n"
-	"root's), `enforcement unknown (needs root)`.\n"
+	"`enforced (pinned)`, `enforced (daemon)` (a run through weir daemon: the\n"
+	"daemon's programs are on its cgroup), `NOT enforced`, or, for anyone but\n"
+	"root (bpffs is root's), `enforcement unknown (needs root)`.\n"
 	"\n"
 	"      --json   one JSON object: {\"runs\": [{\"run\", \"pid\", \"state\"\n"
 	"               (running|stale), \"processes\", \"enforcement\"\n"
-	"               (pinned|not|unknown), \"cgroup\", \"pins\", \"started\",\n"
-	"               \"policy\"}, ...]}; unknown values are null\n"
+	"               (pinned|daemon|not|unknown), \"cgroup\", \"pins\", \"started\",\n"
+	"               \"policy\", \"daemon\" (its socket)}, ...]}; unknown values are\n"
+	"               null\n"
 	"  -h, --help   this help\n";
 
 int cmd_status(int argc, char **argv)

@@ -11,6 +11,8 @@
 /* Note on the run's cgroup when it started and under which policy, for
  * `weir status --json` (user xattrs; best effort). */
 void runs_record(int cgfd, const char *policy);
+/* ... and that the daemon on SOCKET enforces it (weir run through a daemon). */
+void runs_record_daemon(int cgfd, const char *socket);
 
 int cmd_status(int argc, char **argv);
 int cmd_cleanup(int argc, char **argv);
