@@ -76,10 +76,44 @@ e2e_init() {
 	trap e2e_cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
+	[ "${WEIR_E2E_DAEMON:-}" = 1 ] && e2e_start_daemon
+	return 0
+}
+
+# With WEIR_E2E_DAEMON=1 (tests/daemon/run-client.sh) every weir run of the
+# script goes through a weir daemon of its own ($WEIR_SOCKET; its state dir
+# and policy dir in the temp dir, its pin root /sys/fs/bpf/weir-e2e-PID):
+# the same checks, in the daemon's mode.
+E2E_DAEMON_PID= E2E_DAEMON_PINS=
+e2e_start_daemon() {
+	local i d=$E2E_TMP/daemon
+	mkdir -p "$d/policies"
+	E2E_DAEMON_PINS=/sys/fs/bpf/weir-e2e-$$
+	export WEIR_SOCKET=$d/weir.sock
+	"$WEIR" daemon --socket "$WEIR_SOCKET" --policy-dir "$d/policies" --state-dir "$d/state" \
+		--pin-root "$E2E_DAEMON_PINS" >"$d/out" 2>"$d/err" &
+	E2E_DAEMON_PID=$!
+	for ((i = 0; i < 200; i++)); do
+		curl -sf --max-time 1 --unix-socket "$WEIR_SOCKET" http://weir/v1/health \
+			>/dev/null 2>&1 && return 0
+		e2e_dead "$E2E_DAEMON_PID" && break
+		sleep 0.05
+	done
+	e2e_die "weir daemon did not answer: $(tail -n 3 "$d/err" | tr '\n' '|')"
+}
+
+e2e_stop_daemon() {
+	[ -n "$E2E_DAEMON_PID" ] || return 0
+	kill -TERM "$E2E_DAEMON_PID" 2>/dev/null
+	e2e_wait_gone "$E2E_DAEMON_PID" 50 || kill -KILL "$E2E_DAEMON_PID" 2>/dev/null
+	# Ours only, and its runs are over: nothing it enforced is left.
+	[ -n "$E2E_DAEMON_PINS" ] && rm -rf "$E2E_DAEMON_PINS"
+	E2E_DAEMON_PID=
 }
 
 e2e_cleanup() {
 	local pid
+	e2e_stop_daemon
 	for pid in "${E2E_PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null
 	done

@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# Tier 6, weir run through the daemon: a weir daemon of the test's own
+# (--socket, --state-dir, --policy-dir in the temp dir, --pin-root
+# /sys/fs/bpf/weir-rctest-PID), real servers and dnsmasq in private network
+# and mount namespaces. What weir run prints, writes and exits with is what
+# standalone weir run does (tests/e2e/run.sh and dns.sh also run whole in
+# this mode: WEIR_E2E_DAEMON=1, make test-daemon); here, what only this
+# mode has: choosing it, a daemon or a weir run that dies mid-run, weir ps.
+#
+#   WEIR_BUILD=/abs/build bash tests/daemon/run-client.sh      (root)
+
+# shellcheck disable=SC2016 # sh -c scripts: single quotes on purpose
+E2E_NAME=run-client
+E2E_TAP=1
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
+e2e_enter_ns "$0" "$@"
+e2e_init
+
+T=$E2E_TMP
+LOG=$T/sink.log
+SOCK=$T/weir.sock
+PINS=/sys/fs/bpf/weir-rctest-$$
+DPID=     # the daemon
+ORPHAN=   # test_kill9_run's run, by its pid (its cgroup is run-PID)
+
+rc_cleanup() {
+	[ -n "$ORPHAN" ] && "$WEIR" cleanup "run-$ORPHAN" >/dev/null 2>&1
+	[ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && e2e_wait_gone "$DPID" 50
+	# Ours only, and every run of ours is over: nothing it enforced is left.
+	[ -d "$PINS" ] && rm -rf "$PINS"
+	e2e_cleanup
+}
+trap rc_cleanup EXIT
+
+start_daemon() {
+	local i
+	"$WEIR" daemon --socket "$SOCK" --policy-dir "$T/policies" --state-dir "$T/state" \
+		--pin-root "$PINS" >>"$T/daemon.out" 2>>"$T/daemon.err" &
+	DPID=$!
+	disown "$DPID" # killed on purpose: no "Killed" line from bash
+	for ((i = 0; i < 200; i++)); do
+		curl -sf --max-time 1 --unix-socket "$SOCK" http://weir/v1/health >/dev/null 2>&1 &&
+			return 0
+		e2e_dead "$DPID" && break
+		sleep 0.05
+	done
+	e2e_die "weir daemon did not answer: $(t_tail "$T/daemon.err" 5)"
+}
+
+# ps_has RUN-PID: `weir ps --json` lists the run's cgroup.
+ps_has() {
+	"$WEIR" ps --socket "$SOCK" --json 2>/dev/null |
+		jq -e --arg l "run-$1" '.attachments | any(.label == $l)' >/dev/null
+}
+
+# wait_ps PID yes|no: until weir ps lists it (or not), at most 5 s.
+wait_ps() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		if ps_has "$1"; then [ "$2" = yes ] && return 0; else [ "$2" = no ] && return 0; fi
+		sleep 0.1
+	done
+	return 1
+}
+
+setup() {
+	e2e_setup_lo 192.0.2.10/32 192.0.2.11/32
+	e2e_start_sink sink "$LOG" 192.0.2.10:80 192.0.2.11:80
+	e2e_start_dns allowed.test,192.0.2.10 other.test,192.0.2.11
+	mkdir -p "$T/policies"
+	P=$(e2e_policy p <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - domain: allowed.test
+		    ports: [80]
+	EOF
+	)
+	BAD=$(e2e_policy bad <<-EOF
+		version: 1
+		allow:
+		  - domian: allowed.test
+	EOF
+	)
+	start_daemon
+	export WEIR_SOCKET=$SOCK
+}
+
+attaches() { grep -c '^weir: attached ' "$T/daemon.err"; }
+
+test_allowed_and_denied() {
+	local tok=ok$RANDOM tok2=no$RANDOM
+	t_begin "through the daemon: allowed arrives, denied refused with its line, exit status"
+	run_weir -v -p "$P" -e "$T/ev1.jsonl" -- sh -c 'getent ahostsv4 allowed.test >/dev/null
+		"$0" tcp 192.0.2.10 80 "$1"; "$0" tcp 192.0.2.11 80 "$2"; exit 3' \
+		"$NETPROBE" "$tok" "$tok2"
+	x_rc 3
+	x_err_has "^weir: through the daemon on $SOCK\$"
+	x_arrived "$LOG" "^tcp [^ ]+ $tok\$"
+	x_not_arrived "$LOG" " $tok2\$"
+	x_err_has '^weir: denied tcp 192\.0\.2\.11:80 \(netprobe pid [0-9]+\)$'
+	x_err_has '^weir: summary: [0-9]+ allowed, 1 denied$'
+	x_err_has '^weir:   allowed +tcp +allowed\.test:80 \(192\.0\.2\.10\) +x1$'
+	x_err_has '^weir:   denied +tcp +192\.0\.2\.11:80 +x1$'
+	x_err_has '^weir:   dns: [1-9] answered, 0 refused$'
+	x_json "$T/ev1.jsonl" '.[0].op == "run-start" and .[-1].op == "run-end" and
+		.[-1].exit == 3 and .[-1].decisions.deny == 1'
+	x_json "$T/ev1.jsonl" 'map(select(.verdict == "deny")) | length == 1 and
+		(.[0] | .dst == "192.0.2.11" and .port == 80 and .comm == "netprobe" and
+		 .rule == "default")'
+	x_json "$T/ev1.jsonl" 'map(select(.op == "connect4" and .dst == "192.0.2.10")) | length == 1
+		and .[0].domain == "allowed.test" and .[0].reason == "learned-from-dns"'
+	x_json "$T/ev1.jsonl" 'map(select(.op == "dns" and .name == "allowed.test")) | length >= 1'
+	x_json "$T/ev1.jsonl" '(.[0].cgroup_id) as $id | map(select(.cgroup_id)) |
+		all(.cgroup_id == $id)'
+	t_end
+}
+
+test_dns_refused() {
+	t_begin "through the daemon: a name the policy does not allow is refused, said once"
+	run_weir -p "$P" -- sh -c 'getent hosts other.test; getent hosts allowed.test'
+	x_rc 0
+	x_out "192.0.2.10      allowed.test"
+	x_err_has '^weir: refused dns A other\.test \(getent pid [0-9]+\)$'
+	x_err_has '^weir:   dns: [0-9]+ answered, [1-9][0-9]* refused$'
+	t_end
+}
+
+test_exit_codes() {
+	local n
+	t_begin "through the daemon: 126, 127, 128+N, and 125 for a bad policy before any attach"
+	printf 'echo hi\n' >"$T/noexec"
+	chmod 644 "$T/noexec"
+	run_weir -q -p "$P" -- "$T/noexec"
+	x_rc 126
+	run_weir -q -p "$P" -- no-such-command-$$
+	x_rc 127
+	x_err_has "^weir: no-such-command-$$: command not found"
+	run_weir -q -p "$P" -- sh -c 'kill -TERM $$'
+	x_rc 143
+	n=$(attaches)
+	run_weir -p "$BAD" -- true
+	x_rc 125
+	x_err_has "^weir: $BAD:3:5: "
+	[ "$(attaches)" = "$n" ] || t_why "the daemon was asked to attach a bad policy"
+	t_end
+}
+
+test_dead_socket() {
+	t_begin "a socket named and no daemon there: 125 naming it, the command never runs"
+	: >"$T/ran"
+	rm -f "$T/ran"
+	run_cmd env WEIR_SOCKET="$T/none.sock" "$WEIR" run -- touch "$T/ran"
+	x_rc 125
+	x_err_has "^weir: no daemon answers on $T/none\.sock .*\\\$WEIR_SOCKET"
+	[ -e "$T/ran" ] && t_why "the command ran"
+	run_cmd "$WEIR" run --socket "$T/none.sock" -- touch "$T/ran"
+	x_rc 125
+	x_err_has "^weir: no daemon answers on $T/none\.sock .*--socket"
+	[ -e "$T/ran" ] && t_why "the command ran"
+	run_cmd "$WEIR" run --socket "$SOCK" --standalone -- true
+	x_rc 125
+	t_end
+}
+
+test_default_socket_absent() {
+	t_begin "no \$WEIR_SOCKET, nothing on the default socket: standalone, -v says so"
+	# A daemon of the machine's own may answer on the default path: hide
+	# it, in this private mount namespace only.
+	[ -d /run/weir ] && mount -t tmpfs weir-rctest /run/weir
+	run_cmd env -u WEIR_SOCKET "$WEIR" run -v -p "$P" -- getent hosts allowed.test
+	x_rc 0
+	x_err_has '^weir: standalone: no daemon.s socket at /run/weir/weir\.sock$'
+	x_err_lacks 'through the daemon'
+	run_cmd "$WEIR" run -v --standalone -p "$P" -- true
+	x_rc 0
+	x_err_has '^weir: standalone \(--standalone\)$'
+	mountpoint -q /run/weir && umount /run/weir
+	t_end
+}
+
+test_ps_while_it_runs() {
+	local pid
+	t_begin "weir ps lists the run while it lasts, and not after"
+	env --default-signal "$WEIR" run -q -p "$P" -- sleep 1 >/dev/null 2>"$T/ps.err" &
+	pid=$!
+	wait_ps "$pid" yes || t_why "weir ps never listed run-$pid"
+	"$WEIR" ps --socket "$SOCK" | grep -q "run-$pid .*inline:" ||
+		t_why "weir ps line: $("$WEIR" ps --socket "$SOCK" | grep "run-$pid")"
+	wait "$pid"
+	wait_ps "$pid" no || t_why "weir ps still lists run-$pid after it ended"
+	t_end
+}
+
+# kill -9 of weir run: its command goes on, still enforced; weir cleanup
+# ends it, and the daemon lets the attachment go with the cgroup.
+test_kill9_run() {
+	local i cg tok=k9$RANDOM n0 n1
+	t_begin "kill -9 of weir run: the command stays enforced; gone after weir cleanup"
+	# Its child dies with weir (PDEATHSIG); a grandchild lives on.
+	env --default-signal "$WEIR" run -q -p "$P" -- sh -c '
+		(while :; do "$0" tcp 192.0.2.11 80 "$1" >>"$2"; sleep 0.05; done) & wait' \
+		"$NETPROBE" "$tok" "$T/k9.out" >/dev/null 2>"$T/k9.err" &
+	ORPHAN=$!
+	cg=$CG2/weir/run-$ORPHAN
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$T/k9.out" ] && break
+		sleep 0.1
+	done
+	kill -KILL "$ORPHAN"
+	wait "$ORPHAN" 2>/dev/null
+	n0=$(wc -l <"$T/k9.out")
+	sleep 0.5
+	n1=$(wc -l <"$T/k9.out")
+	[ "$n1" -gt "$n0" ] || t_why "the command stopped trying ($n0 -> $n1 lines)"
+	grep -qv '^EPERM$' "$T/k9.out" && t_why "a try was not EPERM: $(grep -v '^EPERM$' "$T/k9.out" | head -1)"
+	x_not_arrived "$LOG" " $tok\$"
+	ps_has "$ORPHAN" || t_why "weir ps does not list the orphaned run"
+	"$WEIR" status | grep -qE "^run-$ORPHAN +STALE .*enforced \(daemon\)" ||
+		t_why "weir status: $("$WEIR" status | grep "run-$ORPHAN")"
+	"$WEIR" cleanup "run-$ORPHAN" >/dev/null 2>"$T/k9.clean" || t_why "weir cleanup: $(t_tail "$T/k9.clean")"
+	[ -d "$cg" ] && t_why "$cg is still there"
+	wait_ps "$ORPHAN" no || t_why "the daemon keeps the attachment of a gone cgroup"
+	ls -d "$PINS"/att-* >/dev/null 2>&1 && t_why "pins left: $(ls -d "$PINS"/att-*)"
+	ORPHAN=
+	t_end
+}
+
+# kill -9 of the daemon: the run goes on enforced (its pins), weir run says
+# it no longer sees the events, and exits with its command's status.
+test_kill9_daemon() {
+	local pid tok=d9$RANDOM
+	t_begin "kill -9 of the daemon mid-run: still enforced, said, the command's status"
+	env --default-signal "$WEIR" run -q -p "$P" -- sh -c '
+		sleep 0.5; "$0" tcp 192.0.2.11 80 "$1"; exit 4' "$NETPROBE" "$tok" \
+		>"$T/d9.out" 2>"$T/d9.err" &
+	pid=$!
+	wait_ps "$pid" yes || t_why "weir ps never listed run-$pid"
+	kill -KILL "$DPID"
+	e2e_wait_gone "$DPID" 50
+	wait "$pid"
+	RC=$? ERR=$T/d9.err
+	x_rc 4
+	grep -qx EPERM "$T/d9.out" || t_why "the probe got $(cat "$T/d9.out"), want EPERM"
+	x_not_arrived "$LOG" " $tok\$"
+	x_err_has "^weir: the daemon on $SOCK went away: sh stays enforced"
+	x_err_has "^weir: the daemon on $SOCK did not detach "
+	# The next daemon finds the pins of a cgroup that is gone: removed.
+	start_daemon
+	wait_ps "$pid" no || t_why "the restarted daemon lists the gone run"
+	ls -d "$PINS"/att-* >/dev/null 2>&1 && t_why "pins left: $(ls -d "$PINS"/att-*)"
+	t_end
+}
+
+setup
+test_allowed_and_denied
+test_dns_refused
+test_exit_codes
+test_dead_socket
+test_default_socket_absent
+test_ps_while_it_runs
+test_kill9_run
+test_kill9_daemon
+echo "$T_PASS passed, $T_FAIL failed"
+[ "$T_FAIL" = 0 ]
