@@ -22,7 +22,8 @@ _weir_run() {
 		--)
 			break
 			;;
-		-p | --policy | -a | --allow | -e | --events | -u | --user | -g | --group | --setenv)
+		-p | --policy | -a | --allow | -e | --events | -u | --user | -g | --group | --setenv | \
+		--socket)
 			((i++))
 			;;
 		-*) ;;
@@ -42,7 +43,7 @@ _weir_run() {
 		return
 	fi
 	case $prev in
-	-p | --policy | -e | --events)
+	-p | --policy | -e | --events | --socket)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return
 		;;
@@ -64,7 +65,7 @@ _weir_run() {
 		;;
 	esac
 	mapfile -t COMPREPLY < <(compgen -W '--policy --allow --audit --events --user --group
-		--preserve-env --setenv --quiet --verbose --help --' -- "$cur")
+		--preserve-env --setenv --socket --standalone --quiet --verbose --help --' -- "$cur")
 }
 
 # The daemon's policy names: NAME.yaml in its default policy directory.

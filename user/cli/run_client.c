@@ -36,8 +36,6 @@ int run_pick_mode(struct run *r)
 	const char *env = getenv(CLIENT_SOCKET_ENV);
 	bool named = r->o.socket || (env && *env);
 	char err[CLIENT_ERR_LEN];
-	json_object *reply = NULL;
-	long status = 0;
 	int ret;
 
 	if (r->o.standalone) {
@@ -49,15 +47,11 @@ int run_pick_mode(struct run *r)
 		pr_debug("standalone: no daemon's socket at %s\n", r->sock);
 		return 0;
 	}
-	ret = client_call(r->sock, "GET", "/v1/health", NULL, &status, &reply, err, sizeof(err));
-	json_object_put(reply);
-	if (!ret && status != 200) {
-		snprintf(err, sizeof(err), "%s: the daemon answered %ld to GET /v1/health", r->sock,
-			 status);
-		ret = -EPROTO;
-	}
+	/* Somebody listens: the attach request says whether it is a daemon. */
+	ret = client_probe(r->sock, err, sizeof(err));
 	if (!ret) {
 		r->daemon = true;
+		client_preload(); /* while we prepare the command */
 		pr_debug("through the daemon on %s\n", r->sock);
 	} else if (named) {
 		pr_warn("%s (the socket comes from %s)\n", err,

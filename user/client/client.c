@@ -8,6 +8,7 @@
  * without it.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,13 @@ static struct {
 	__typeof__(curl_slist_free_all) *slist_free_all;
 } curl;
 
-static int curl_load(char *err, size_t len)
+static struct {
+	pthread_once_t once;
+	int ret;
+	char err[512];
+} curl_loaded = { .once = PTHREAD_ONCE_INIT };
+
+static void curl_load_once(void)
 {
 	static const struct lazy_sym syms[] = {
 		LAZY_SYM(curl_global_init, curl.global_init),
@@ -51,17 +58,45 @@ static int curl_load(char *err, size_t len)
 		LAZY_SYM(curl_slist_append, curl.slist_append),
 		LAZY_SYM(curl_slist_free_all, curl.slist_free_all),
 	};
-	static int ret = 1;
+	int ret;
 
-	if (ret > 0) {
-		ret = lazylib_open(WEIR_CURL_SONAME, "libcurl4", syms,
-				   sizeof(syms) / sizeof(syms[0]), err, len);
-		if (!ret && curl.global_init(CURL_GLOBAL_NOTHING) != CURLE_OK) {
-			snprintf(err, len, "libcurl: curl_global_init failed");
-			ret = -EIO;
-		}
+	ret = lazylib_open(WEIR_CURL_SONAME, "libcurl4", syms, sizeof(syms) / sizeof(syms[0]),
+			   curl_loaded.err, sizeof(curl_loaded.err));
+	if (!ret && curl.global_init(CURL_GLOBAL_NOTHING) != CURLE_OK) {
+		snprintf(curl_loaded.err, sizeof(curl_loaded.err),
+			 "libcurl: curl_global_init failed");
+		ret = -EIO;
 	}
-	return ret;
+	curl_loaded.ret = ret;
+}
+
+/* Once per process, whichever thread asks first (client_preload's, or the
+ * caller's, which then waits for it). */
+static int curl_load(char *err, size_t len)
+{
+	pthread_once(&curl_loaded.once, curl_load_once);
+	if (curl_loaded.ret)
+		snprintf(err, len, "%s", curl_loaded.err);
+	return curl_loaded.ret;
+}
+
+static void *preload_main(void *arg)
+{
+	(void)arg;
+	pthread_once(&curl_loaded.once, curl_load_once);
+	return NULL;
+}
+
+void client_preload(void)
+{
+	pthread_attr_t a;
+	pthread_t t;
+
+	if (pthread_attr_init(&a))
+		return;
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	pthread_create(&t, &a, preload_main, NULL); /* failed: loaded when used */
+	pthread_attr_destroy(&a);
 }
 
 #define CLIENT_REPLY_MAX (64 << 20) /* a ps of many thousand attachments */
@@ -126,7 +161,7 @@ static int client_absent(int oserr, const char *socket, char *err, size_t len)
 }
 
 /* Is anybody there? A connect() of our own, before libcurl is loaded. */
-static int client_probe(const char *path, char *err, size_t len)
+int client_probe(const char *path, char *err, size_t len)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, ret = 0;
@@ -268,7 +303,7 @@ static size_t stream_write(char *data, size_t size, size_t n, void *ctx)
 	char *nl;
 
 	n *= size;
-	curl_easy_getinfo(rx->c, CURLINFO_RESPONSE_CODE, &status);
+	curl.easy_getinfo(rx->c, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200)
 		return client_write(data, 1, n, &rx->other);
 	for (i = 0; (nl = memchr(data + i, '\n', n - i)); i = start) {
@@ -302,22 +337,26 @@ int client_stream(const char *socket, const char *path, client_record_fn fn, voi
 	long status = 0;
 	char url[512];
 	CURLcode rc;
-	int ret = 0;
+	int ret;
 
+	ret = client_probe(socket, err, len);
+	ret = ret ?: curl_load(err, len);
+	if (ret)
+		return ret;
 	snprintf(url, sizeof(url), "http://localhost%s", path);
 	rx.c = client_handle(socket, "GET", url, NULL, NULL, &rx.other);
 	if (!rx.c) {
 		snprintf(err, len, "out of memory");
 		return -ENOMEM;
 	}
-	curl_easy_setopt(rx.c, CURLOPT_TIMEOUT, 0L); /* as long as the run */
-	curl_easy_setopt(rx.c, CURLOPT_WRITEFUNCTION, stream_write);
-	curl_easy_setopt(rx.c, CURLOPT_WRITEDATA, &rx);
-	curl_easy_setopt(rx.c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(rx.c, CURLOPT_XFERINFOFUNCTION, stream_progress);
-	curl_easy_setopt(rx.c, CURLOPT_XFERINFODATA, &rx);
-	rc = curl_easy_perform(rx.c);
-	curl_easy_getinfo(rx.c, CURLINFO_RESPONSE_CODE, &status);
+	curl.easy_setopt(rx.c, CURLOPT_TIMEOUT, 0L); /* as long as the run */
+	curl.easy_setopt(rx.c, CURLOPT_WRITEFUNCTION, stream_write);
+	curl.easy_setopt(rx.c, CURLOPT_WRITEDATA, &rx);
+	curl.easy_setopt(rx.c, CURLOPT_NOPROGRESS, 0L);
+	curl.easy_setopt(rx.c, CURLOPT_XFERINFOFUNCTION, stream_progress);
+	curl.easy_setopt(rx.c, CURLOPT_XFERINFODATA, &rx);
+	rc = curl.easy_perform(rx.c);
+	curl.easy_getinfo(rx.c, CURLINFO_RESPONSE_CODE, &status);
 	if (rc == CURLE_ABORTED_BY_CALLBACK) {
 		snprintf(err, len, "stopped");
 		ret = -ECANCELED;
@@ -336,7 +375,7 @@ int client_stream(const char *socket, const char *path, client_record_fn fn, voi
 		json_object_put(reply);
 		ret = status == 404 ? -ENOENT : -EPROTO;
 	}
-	curl_easy_cleanup(rx.c);
+	curl.easy_cleanup(rx.c);
 	free(rx.line.p);
 	free(rx.other.p);
 	return ret;

@@ -17,6 +17,14 @@
 /* The daemon's socket: OPT (--socket), else $WEIR_SOCKET, else the default. */
 const char *client_socket(const char *opt);
 
+/* Does anybody listen on SOCKET? A connect() of our own, without libcurl:
+ * 0, else -errno and err as client_call's. */
+int client_probe(const char *socket, char *err, size_t len);
+/* Load libcurl now on a thread of its own (a dlopen of its thirty
+ * libraries takes ~25 ms): the next call finds it loaded, or waits for it.
+ * weir run overlaps it with its own preparation. */
+void client_preload(void);
+
 /*
  * METHOD PATH on the daemon at SOCKET, BODY (NULL: none) sent as JSON.
  * 0: *status is the HTTP status and *reply the JSON it answered (put it
