@@ -82,6 +82,7 @@ static void reply_errno(struct api_reply *r, int ret, const char *err)
 
 	switch (ret) {
 	case -EINVAL:
+	case -E2BIG: /* a policy that does not compile: too many port ranges */
 		status = MHD_HTTP_BAD_REQUEST;
 		break;
 	case -ENOENT:
