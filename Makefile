@@ -71,12 +71,14 @@ PKG_CONFIG ?= pkg-config
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/' -e 's/s390x/s390/')
 VMLINUX := vmlinux/$(ARCH)/vmlinux.h
 
-PKGS := libbpf yaml-0.1 ldns libseccomp json-c
+# libpsl: the Public Suffix List, so weir policy suggest never makes a wildcard
+# of a public suffix (*.co.uk, *.github.io).
+PKGS := libbpf yaml-0.1 ldns libseccomp json-c libpsl
 # Loaded with dlopen() when first used (user/common/lazylib.h): their headers
 # only, and the name to load, from the library the build would have linked.
 LAZY_PKGS := libmicrohttpd libcurl
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) $(LAZY_PKGS) 2>/dev/null)
-PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -lyaml -lldns -lseccomp -ljson-c)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -lyaml -lldns -lseccomp -ljson-c -lpsl)
 soname = $(shell readelf -d $$($(PKG_CONFIG) --variable=libdir $(1) 2>/dev/null)/$(2).so 2>/dev/null | \
 	sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 LAZY_CFLAGS := $(foreach l,WEIR_CURL_SONAME=$(call soname,libcurl,libcurl) \
@@ -224,6 +226,7 @@ test-e2e: $(OUT)/weir $(TOOLS)
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/runs.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/env.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/inbound.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/lifecycle.sh
 
 test-adversarial: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 4: adversarial (escape attempts from inside weir run)"
@@ -258,7 +261,7 @@ demo: deps
 
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcriterion-dev \
 	libyaml-dev libldns-dev libseccomp-dev libmicrohttpd-dev libjson-c-dev \
-	libcurl4-openssl-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc sudo \
+	libcurl4-openssl-dev libpsl-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc sudo \
 	python3 python3-yaml
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \

@@ -10,6 +10,9 @@ int cli_usage_error(const char *msg);
 
 int cmd_run(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+/* weir policy verify / suggest (lifecycle_cmd.c); argv[0] is "verify" or "suggest". */
+int cmd_policy_verify(int argc, char **argv);
+int cmd_policy_suggest(int argc, char **argv);
 int cmd_daemon(int argc, char **argv);
 /* Clients of weir daemon (daemonctl.c). */
 int cmd_attach(int argc, char **argv);

@@ -38,7 +38,7 @@ static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "run", cmd_run, "run a command with its egress confined to a policy" },
-	{ "policy", cmd_policy, "check a policy file, or print a shipped one (check, show)" },
+	{ "policy", cmd_policy, "check, show, verify and suggest policies" },
 	{ "status", cmd_status, "list weir runs on this machine, live and stale" },
 	{ "cleanup", cmd_cleanup, "end stale runs: kill what is left, unpin, remove cgroups" },
 	{ "daemon", cmd_daemon, "enforce policies on many cgroups, in the foreground" },
@@ -77,6 +77,8 @@ int cli_usage_error(const char *msg)
 static const char policy_usage[] =
 	"Usage: weir policy check FILE\n"
 	"       weir policy show [NAME]\n"
+	"       weir policy verify --policy FILE [EVENTS.jsonl ...]\n"
+	"       weir policy suggest [--base POLICY] [EVENTS.jsonl ...]\n"
 	"\n"
 	"  check FILE    validate a policy file, compile it as weir run would (no\n"
 	"                names resolved) and print a summary of its rules and of the\n"
@@ -84,9 +86,12 @@ static const char policy_usage[] =
 	"                standard input)\n"
 	"  show [NAME]   print a shipped policy, to copy and edit: agent-default (the\n"
 	"                built-in default of weir run, when NAME is not given) or demo\n"
+	"  verify        replay recorded events (weir run -e) against a policy: what\n"
+	"                would it deny? (exit 1 when something)\n"
+	"  suggest       print a policy allowing what recorded events reached\n"
 	"\n"
 	"Exit status: 0 valid; 2 invalid (the error names file, line and column), or\n"
-	"a bad command line.\n";
+	"a bad command line. weir policy verify --help and suggest --help for theirs.\n";
 
 static bool is_help(const char *arg)
 {
@@ -169,6 +174,8 @@ static int policy_show(int argc, char **argv)
 static const struct command policy_commands[] = {
 	{ "check", policy_check, "validate a policy file" },
 	{ "show", policy_show, "print a shipped policy" },
+	{ "verify", cmd_policy_verify, "replay recorded events against a policy" },
+	{ "suggest", cmd_policy_suggest, "print a policy allowing what events reached" },
 };
 
 int cmd_policy(int argc, char **argv)

@@ -1,0 +1,676 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * weir policy suggest. Each decision the base policy would deny becomes
+ * part of a rule: by name when the events know one (the connection's
+ * domain, or the one name whose DNS answer held the address), by address
+ * otherwise. Sibling names under one registrable domain become a wildcard
+ * (libpsl: a public suffix such as co.uk is never one).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libpsl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <linux/types.h>
+#include <weir/egress.h>
+
+#include "suggest.h"
+#include "tally.h"
+#include "verify.h"
+
+/* One rule to print. */
+struct sdest {
+	char *host; /* a name, "*.parent", or an address */
+	bool is_name;
+	int family; /* addresses: for sorting */
+	__u8 addr[16];
+	char proto[4]; /* "tcp", "udp"; "" for a name only resolved */
+	__u16 *ports;
+	size_t n_ports, cap_ports;
+	struct tally t;
+	char *seen; /* a wildcard: the names it stands for */
+	bool folded; /* a name a wildcard stands for: not printed */
+};
+
+/* What DNS answers say: the names an address was an answer for. */
+struct addrname {
+	int family;
+	__u8 addr[16];
+	char *name; /* NULL: answered for several names, so none */
+};
+
+struct dnsname {
+	char *name;
+	bool answered; /* some answer held an address */
+	struct tally t;
+};
+
+/* A connection by address whose name a later DNS event may give. */
+struct pending {
+	int family;
+	__u8 addr[16];
+	char dst[48];
+	__u16 port;
+	char proto[4];
+	char comm[64];
+};
+
+struct note {
+	char *text;
+	unsigned long count;
+};
+
+struct sstate {
+	const struct suggest_opts *o;
+	struct sdest *d;
+	size_t nd, capd;
+	struct addrname *an;
+	size_t nan, capan;
+	struct dnsname *dn;
+	size_t ndn, capdn;
+	struct pending *pe;
+	size_t npe, cappe;
+	struct note *no;
+	size_t nno, capno;
+	unsigned long conns, names, allowed;
+};
+
+static int grow(void *pp, size_t *cap, size_t n, size_t size)
+{
+	void **p = pp, *q;
+	size_t c = *cap ? *cap * 2 : 16;
+
+	if (n < *cap)
+		return 0;
+	q = realloc(*p, c * size);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+static int note(struct sstate *s, const char *fmt, const char *what)
+{
+	char text[EVREAD_NAME_MAX * 4 + 256], safe[EVREAD_NAME_MAX * 4 + 1];
+	size_t i;
+
+	tally_safe(what, safe, sizeof(safe));
+	snprintf(text, sizeof(text), fmt, safe);
+	for (i = 0; i < s->nno; i++) {
+		if (!strcmp(s->no[i].text, text)) {
+			s->no[i].count++;
+			return 0;
+		}
+	}
+	if (grow(&s->no, &s->capno, s->nno, sizeof(*s->no)))
+		return -ENOMEM;
+	s->no[s->nno].text = strdup(text);
+	if (!s->no[s->nno].text)
+		return -ENOMEM;
+	s->no[s->nno++].count = 1;
+	return 0;
+}
+
+/* --- what is never suggested ---------------------------------------------- */
+
+/* Names of cloud metadata services (their addresses are compile.c's
+ * compile_metadata_addrs). */
+static const char *const metadata_names[] = {
+	"metadata.google.internal", "metadata.goog", "metadata", "instance-data",
+	"instance-data.ec2.internal", "metadata.azure.internal",
+};
+
+static bool metadata_addr(int family, const __u8 *addr)
+{
+	size_t i;
+
+	for (i = 0; i < compile_n_metadata_addrs; i++) {
+		const struct resolved_addr *m = &compile_metadata_addrs[i];
+
+		if (m->family == family && !memcmp(m->addr, addr, family == AF_INET ? 4 : 16))
+			return true;
+	}
+	return false;
+}
+
+static bool metadata_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(metadata_names) / sizeof(metadata_names[0]); i++)
+		if (!strcasecmp(name, metadata_names[i]))
+			return true;
+	return false;
+}
+
+/*
+ * May NAME be a rule? Not when weir's resolver refuses it whatever the
+ * policy says (escaped bytes: ldns writes a dot inside a label or a byte
+ * outside ordinary names with a backslash, which dns_judge_name refuses),
+ * nor when the policy parser would refuse it: the output must pass
+ * weir policy check.
+ */
+static const char *name_problem(const char *name)
+{
+	struct policy_rule r = {};
+	char err[POLICY_ERR_LEN];
+	const char *p;
+
+	for (p = name; *p; p++)
+		if (*p == '\\' || (unsigned char)*p < 0x21 || (unsigned char)*p >= 0x7f)
+			return "an escaped or malformed DNS name (weir's resolver refuses it)";
+	if (strchr(name, '*') || domain_parse(name, &r, err, sizeof(err)))
+		return "a malformed DNS name (weir's resolver refuses it)";
+	free(r.domain);
+	if (metadata_name(name))
+		return "a cloud metadata endpoint";
+	return NULL;
+}
+
+/* --- collecting ------------------------------------------------------------ */
+
+static struct sdest *dest_get(struct sstate *s, const char *host, bool is_name, const char *proto)
+{
+	struct sdest *d;
+	size_t i;
+
+	for (i = 0; i < s->nd; i++) {
+		d = &s->d[i];
+		if (d->is_name == is_name && !strcmp(d->proto, proto) && !strcmp(d->host, host))
+			return d;
+	}
+	if (grow(&s->d, &s->capd, s->nd, sizeof(*s->d)))
+		return NULL;
+	d = &s->d[s->nd];
+	memset(d, 0, sizeof(*d));
+	d->host = strdup(host);
+	if (!d->host)
+		return NULL;
+	d->is_name = is_name;
+	snprintf(d->proto, sizeof(d->proto), "%s", proto);
+	if (!is_name) {
+		d->family = strchr(host, ':') ? AF_INET6 : AF_INET;
+		inet_pton(d->family, host, d->addr);
+	}
+	s->nd++;
+	return d;
+}
+
+static int dest_port(struct sdest *d, __u16 port)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_ports; i++)
+		if (d->ports[i] == port)
+			return 0;
+	if (grow(&d->ports, &d->cap_ports, d->n_ports, sizeof(*d->ports)))
+		return -ENOMEM;
+	d->ports[d->n_ports++] = port;
+	return 0;
+}
+
+static int add_dest(struct sstate *s, const char *host, bool is_name, const char *proto,
+		    __u16 port, const char *comm)
+{
+	struct sdest *d = dest_get(s, host, is_name, proto);
+
+	if (!d)
+		return -ENOMEM;
+	tally_add(&d->t, comm);
+	return dest_port(d, port);
+}
+
+/* The judged address: IPv4-mapped IPv6 is IPv4 (as the kernel judges it). */
+static void plain_addr(const struct evrec *r, int *family, __u8 addr[16], char *text, size_t len)
+{
+	*family = r->family;
+	memcpy(addr, r->addr, 16);
+	if (r->family == AF_INET6 && !memcmp(addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+		memmove(addr, addr + 12, 4);
+		memset(addr + 4, 0, 12);
+		*family = AF_INET;
+	}
+	inet_ntop(*family, addr, text, (socklen_t)len);
+}
+
+static int on_conn(struct sstate *s, const struct evrec *r)
+{
+	const char *proto, *why;
+	struct judgement j;
+	struct pending *p;
+	char text[48];
+	__u8 addr[16];
+	int family;
+
+	proto = r->protocol == 6 || r->protocol == 262 ? "tcp" :
+		r->protocol == 17 || r->protocol == 136 ? "udp" : NULL;
+	plain_addr(r, &family, addr, text, sizeof(text));
+	if (metadata_addr(family, addr) || !strcmp(r->reason, "metadata-endpoint"))
+		return note(s, "left out %s: a cloud metadata endpoint", text);
+	s->conns++;
+	judge_conn(s->o->base, r->family, r->addr, r->port, r->protocol,
+		   r->domain[0] ? r->domain : NULL, &j);
+	if (j.verdict == WEIR_V_ALLOW) {
+		s->allowed++;
+		return 0;
+	}
+	if (!proto)
+		return note(s, "left out %s: rules name tcp and udp ports, not this protocol "
+			       "(ping: allow is a top-level key)", r->proto);
+	if (r->domain[0]) {
+		why = name_problem(r->domain);
+		if (why) {
+			char fmt[200];
+
+			snprintf(fmt, sizeof(fmt), "left out %%s: %s", why);
+			return note(s, fmt, r->domain);
+		}
+		return add_dest(s, r->domain, true, proto, r->port, r->comm);
+	}
+	/* The name may be in a DNS event further on: decided at the end. */
+	if (grow(&s->pe, &s->cappe, s->npe, sizeof(*s->pe)))
+		return -ENOMEM;
+	p = &s->pe[s->npe++];
+	p->family = family;
+	memcpy(p->addr, addr, 16);
+	snprintf(p->dst, sizeof(p->dst), "%s", text);
+	p->port = r->port;
+	snprintf(p->proto, sizeof(p->proto), "%s", proto);
+	snprintf(p->comm, sizeof(p->comm), "%s", r->comm);
+	return 0;
+}
+
+static int learn_addr(struct sstate *s, const struct evaddr *a, const char *name)
+{
+	struct addrname *x;
+	size_t i;
+
+	for (i = 0; i < s->nan; i++) {
+		x = &s->an[i];
+		if (x->family != a->family || memcmp(x->addr, a->addr, 16))
+			continue;
+		if (x->name && strcmp(x->name, name)) {
+			free(x->name); /* two names share it: neither is its name */
+			x->name = NULL;
+		}
+		return 0;
+	}
+	if (grow(&s->an, &s->capan, s->nan, sizeof(*s->an)))
+		return -ENOMEM;
+	x = &s->an[s->nan];
+	x->family = a->family;
+	memcpy(x->addr, a->addr, 16);
+	x->name = strdup(name);
+	if (!x->name)
+		return -ENOMEM;
+	s->nan++;
+	return 0;
+}
+
+static struct dnsname *dnsname_get(struct sstate *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->ndn; i++)
+		if (!strcmp(s->dn[i].name, name))
+			return &s->dn[i];
+	if (grow(&s->dn, &s->capdn, s->ndn, sizeof(*s->dn)))
+		return NULL;
+	memset(&s->dn[s->ndn], 0, sizeof(s->dn[0]));
+	s->dn[s->ndn].name = strdup(name);
+	return s->dn[s->ndn].name ? &s->dn[s->ndn++] : NULL;
+}
+
+static int on_dns(struct sstate *s, const struct evrec *r)
+{
+	struct judgement j;
+	struct dnsname *n;
+	const char *why;
+	size_t i;
+
+	why = name_problem(r->name);
+	for (i = 0; !why && i < r->n_answers; i++)
+		if (metadata_addr(r->answers[i].family, r->answers[i].addr))
+			why = "its answer is a cloud metadata endpoint";
+	if (why) {
+		char fmt[200];
+
+		snprintf(fmt, sizeof(fmt), "left out %%s: %s", why);
+		return note(s, fmt, r->name);
+	}
+	s->names++;
+	for (i = 0; i < r->n_answers; i++)
+		if (learn_addr(s, &r->answers[i], r->name))
+			return -ENOMEM;
+	judge_name(s->o->base, r->name, &j);
+	if (j.verdict == WEIR_V_ALLOW) {
+		s->allowed++;
+		return 0;
+	}
+	n = dnsname_get(s, r->name);
+	if (!n)
+		return -ENOMEM;
+	n->answered |= r->n_answers > 0;
+	tally_add(&n->t, r->comm);
+	return 0;
+}
+
+static int on_event(const struct evrec *r, void *ctx)
+{
+	if (verify_skips(r))
+		return 0;
+	return r->kind == EV_DNS ? on_dns(ctx, r) : on_conn(ctx, r);
+}
+
+/* Connections by address: by name if one DNS name answered with it. */
+static int settle_pending(struct sstate *s)
+{
+	size_t i, k;
+	int ret;
+
+	for (i = 0; i < s->npe; i++) {
+		const struct pending *p = &s->pe[i];
+		const char *name = NULL;
+
+		for (k = 0; k < s->nan; k++)
+			if (s->an[k].family == p->family && !memcmp(s->an[k].addr, p->addr, 16))
+				name = s->an[k].name;
+		ret = add_dest(s, name ? name : p->dst, name != NULL, p->proto, p->port, p->comm);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Names only resolved: a rule without ports, or a note when no answer
+ * had an address (nothing to reach; often a search-list expansion). */
+static int settle_names(struct sstate *s)
+{
+	size_t i, k;
+
+	for (i = 0; i < s->ndn; i++) {
+		struct dnsname *n = &s->dn[i];
+		struct sdest *d;
+		bool covered = false;
+
+		for (k = 0; k < s->nd && !covered; k++)
+			covered = s->d[k].is_name && !strcmp(s->d[k].host, n->name);
+		if (covered)
+			continue;
+		if (!n->answered) {
+			if (note(s, "left out %s: no answer held an address", n->name))
+				return -ENOMEM;
+			continue;
+		}
+		d = dest_get(s, n->name, true, "");
+		if (!d)
+			return -ENOMEM;
+		d->t = n->t;
+	}
+	return 0;
+}
+
+/* --- wildcards -------------------------------------------------------------- */
+
+static const char *parent_of(const char *name)
+{
+	const char *dot = strchr(name, '.');
+
+	return dot && dot[1] ? dot + 1 : NULL;
+}
+
+/* May "*.PARENT" be suggested? Only at or below a registrable domain:
+ * never *.co.uk, *.github.io or *.com. */
+static bool wildcard_ok(const psl_ctx_t *psl, const char *parent)
+{
+	return psl && !psl_is_public_suffix(psl, parent) && psl_registrable_domain(psl, parent);
+}
+
+static int append_seen(struct sdest *w, const char *name)
+{
+	size_t len = w->seen ? strlen(w->seen) : 0;
+	char *p = realloc(w->seen, len + strlen(name) + 3);
+
+	if (!p)
+		return -ENOMEM;
+	sprintf(p + len, "%s%s", len ? ", " : "", name);
+	w->seen = p;
+	return 0;
+}
+
+static int fold_into(struct sstate *s, size_t wi, const char *parent, const char *proto)
+{
+	size_t i, k;
+
+	for (i = 0; i < s->nd; i++) {
+		struct sdest *d = &s->d[i];
+		struct sdest *w = &s->d[wi]; /* s->d does not move below */
+		const char *pa = parent_of(d->host);
+
+		if (i == wi || !d->is_name || d->folded || d->host[0] == '*' || !pa ||
+		    strcmp(pa, parent) || strcmp(d->proto, proto))
+			continue;
+		d->folded = true;
+		for (k = 0; k < d->n_ports; k++)
+			if (dest_port(w, d->ports[k]))
+				return -ENOMEM;
+		w->t.count += d->t.count;
+		for (k = 0; k < d->t.n_comm; k++) {
+			unsigned long c = w->t.count;
+
+			tally_add(&w->t, d->t.comm[k]);
+			w->t.count = c;
+		}
+		w->t.more_comms += d->t.more_comms;
+		if (append_seen(w, d->host))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int make_wildcards(struct sstate *s, const psl_ctx_t *psl)
+{
+	size_t i, k, n = s->nd;
+
+	for (i = 0; i < n; i++) {
+		const char *parent = parent_of(s->d[i].host);
+		char proto[4], wild[EVREAD_NAME_MAX + 3];
+		size_t siblings = 0;
+
+		if (!s->d[i].is_name || s->d[i].folded || s->d[i].host[0] == '*' ||
+		    !s->d[i].proto[0] || !parent)
+			continue;
+		for (k = 0; k < n; k++) {
+			const char *pa = parent_of(s->d[k].host);
+
+			siblings += s->d[k].is_name && !s->d[k].folded && pa &&
+				    !strcmp(pa, parent) && !strcmp(s->d[k].proto, s->d[i].proto);
+		}
+		if (siblings < SUGGEST_WILDCARD_MIN || !wildcard_ok(psl, parent))
+			continue;
+		snprintf(wild, sizeof(wild), "*.%s", parent);
+		snprintf(proto, sizeof(proto), "%s", s->d[i].proto);
+		if (!dest_get(s, wild, true, proto) || fold_into(s, s->nd - 1, wild + 2, proto))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* --- printing --------------------------------------------------------------- */
+
+static int port_cmp(const void *a, const void *b)
+{
+	return (int)*(const __u16 *)a - (int)*(const __u16 *)b;
+}
+
+static int dest_cmp(const void *a, const void *b)
+{
+	const struct sdest *x = a, *y = b;
+	int c;
+
+	if (x->is_name != y->is_name)
+		return x->is_name ? -1 : 1;
+	if (x->is_name)
+		c = strcmp(x->host[0] == '*' ? x->host + 2 : x->host,
+			   y->host[0] == '*' ? y->host + 2 : y->host);
+	else if (x->family != y->family)
+		c = x->family == AF_INET ? -1 : 1;
+	else
+		c = memcmp(x->addr, y->addr, 16);
+	return c ? c : strcmp(x->proto, y->proto);
+}
+
+/* "[80, 443, 8000-8002]"; false when more ranges than a rule may hold. */
+static bool print_ports(FILE *f, struct sdest *d)
+{
+	size_t i, n = 0;
+
+	qsort(d->ports, d->n_ports, sizeof(*d->ports), port_cmp);
+	for (i = 0; i < d->n_ports; i++)
+		n += !i || d->ports[i] != d->ports[i - 1] + 1;
+	if (n > WEIR_LEARN_RANGES || !d->n_ports || d->ports[0] == 0)
+		return false;
+	fputs("    ports: [", f);
+	for (i = 0; i < d->n_ports; i++) {
+		size_t k = i;
+
+		while (k + 1 < d->n_ports && d->ports[k + 1] == d->ports[k] + 1)
+			k++;
+		fprintf(f, "%s%u", i ? ", " : "", d->ports[i]);
+		if (k > i)
+			fprintf(f, "-%u", d->ports[k]);
+		i = k;
+	}
+	fputs("]\n", f);
+	return true;
+}
+
+static void print_dest(struct sstate *s, struct sdest *d)
+{
+	FILE *f = s->o->out;
+	char fmt[64];
+
+	fprintf(f, "  # %lu %s by ", d->t.count,
+		!d->proto[0] ? (d->t.count == 1 ? "query" : "queries") :
+			       (d->t.count == 1 ? "connection" : "connections"));
+	tally_print_comms(f, &d->t);
+	if (d->seen)
+		fprintf(f, "; seen: %s", d->seen);
+	if (!d->proto[0])
+		fputs("; resolved, no connection seen: every port", f);
+	fprintf(f, "\n  - %s: \"%s\"\n", d->is_name ? "domain" : "ip", d->host);
+	if (!d->proto[0])
+		return;
+	if (!print_ports(f, d)) {
+		snprintf(fmt, sizeof(fmt), "%%s: more than %d port ranges (%s): suggested for every port",
+			 WEIR_LEARN_RANGES, d->proto);
+		note(s, fmt, d->host);
+	}
+	fprintf(f, "    proto: %s\n", d->proto);
+}
+
+static void print_yaml_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void print_policy(struct sstate *s)
+{
+	FILE *f = s->o->out;
+	size_t i, shown = 0;
+
+	qsort(s->d, s->nd, sizeof(*s->d), dest_cmp);
+	fprintf(f, "# Suggested by weir policy suggest from %lu connection decisions and %lu DNS\n"
+		   "# queries%s. It allows what the workload reached: review it before use.\n"
+		   "version: 1\n",
+		s->conns, s->names, s->o->base_path ? " (what the included base does not allow)" : "");
+	if (s->o->base_path) {
+		fputs("include: [", f);
+		print_yaml_str(f, s->o->base_path);
+		fputs("]\n", f);
+	}
+	for (i = 0; i < s->nd; i++)
+		shown += !s->d[i].folded;
+	fputs(shown ? "allow:\n" : "allow: []\n", f);
+	for (i = 0; i < s->nd; i++)
+		if (!s->d[i].folded)
+			print_dest(s, &s->d[i]);
+}
+
+static void print_notes(struct sstate *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nno; i++) {
+		fprintf(s->o->notes, "weir: policy suggest: %s", s->no[i].text);
+		if (s->no[i].count > 1)
+			fprintf(s->o->notes, " (%lu times)", s->no[i].count);
+		fputc('\n', s->o->notes);
+	}
+	if (s->allowed)
+		fprintf(s->o->notes, "weir: policy suggest: %lu decisions the %s allows already\n",
+			s->allowed, s->o->base_path ? "base policy" : "default (loopback)");
+}
+
+static void state_free(struct sstate *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nd; i++) {
+		free(s->d[i].host);
+		free(s->d[i].ports);
+		free(s->d[i].seen);
+	}
+	for (i = 0; i < s->nan; i++)
+		free(s->an[i].name);
+	for (i = 0; i < s->ndn; i++)
+		free(s->dn[i].name);
+	for (i = 0; i < s->nno; i++)
+		free(s->no[i].text);
+	free(s->d);
+	free(s->an);
+	free(s->dn);
+	free(s->pe);
+	free(s->no);
+}
+
+int suggest_events(const struct suggest_opts *o, char *const *files, int n,
+		   char err[EVREAD_ERR_LEN])
+{
+	/* The Public Suffix List: the system's newest copy (publicsuffix
+	 * package), else the one built into libpsl. */
+	psl_ctx_t *latest = psl_latest(NULL);
+	const psl_ctx_t *psl = latest ? latest : psl_builtin();
+	struct sstate s = { .o = o };
+	int ret;
+
+	ret = evread_files(files, n, on_event, &s, err);
+	if (!ret)
+		ret = settle_pending(&s);
+	if (!ret)
+		ret = settle_names(&s);
+	if (!ret)
+		ret = make_wildcards(&s, psl);
+	if (ret == -ENOMEM)
+		snprintf(err, EVREAD_ERR_LEN, "out of memory");
+	if (!ret) {
+		print_policy(&s);
+		print_notes(&s);
+	}
+	state_free(&s);
+	psl_free(latest);
+	return ret;
+}
