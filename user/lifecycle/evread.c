@@ -161,9 +161,12 @@ static int parse_line(struct reader *rd, const char *line, size_t len, struct ev
 		return bad(rd, "out of memory", NULL);
 	o = json_tokener_parse_ex(tok, line, (int)len);
 	jerr = json_tokener_get_error(tok);
-	if (o && !blank(line + json_tokener_get_parse_end(tok),
-			len - json_tokener_get_parse_end(tok)))
-		jerr = json_tokener_error_parse_unexpected; /* something after the object */
+	if (o && jerr == json_tokener_success &&
+	    !blank(line + json_tokener_get_parse_end(tok), len - json_tokener_get_parse_end(tok))) {
+		json_tokener_free(tok);
+		json_object_put(o);
+		return bad(rd, "not a JSON event", "something follows the JSON value");
+	}
 	json_tokener_free(tok);
 	if (!o || jerr != json_tokener_success) {
 		json_object_put(o);

@@ -15,6 +15,7 @@
 #include <linux/types.h>
 #include <weir/egress.h>
 
+#include "addrbook.h"
 #include "suggest.h"
 #include "tally.h"
 #include "verify.h"
@@ -33,13 +34,6 @@ struct sdest {
 	bool folded; /* a name a wildcard stands for: not printed */
 };
 
-/* What DNS answers say: the names an address was an answer for. */
-struct addrname {
-	int family;
-	__u8 addr[16];
-	char *name; /* NULL: answered for several names, so none */
-};
-
 struct dnsname {
 	char *name;
 	bool answered; /* some answer held an address */
@@ -52,6 +46,7 @@ struct pending {
 	__u8 addr[16];
 	char dst[48];
 	__u16 port;
+	__u16 protocol;
 	char proto[4];
 	char comm[64];
 };
@@ -65,8 +60,7 @@ struct sstate {
 	const struct suggest_opts *o;
 	struct sdest *d;
 	size_t nd, capd;
-	struct addrname *an;
-	size_t nan, capan;
+	struct addrbook book;
 	struct dnsname *dn;
 	size_t ndn, capdn;
 	struct pending *pe;
@@ -227,11 +221,7 @@ static void plain_addr(const struct evrec *r, int *family, __u8 addr[16], char *
 {
 	*family = r->family;
 	memcpy(addr, r->addr, 16);
-	if (r->family == AF_INET6 && !memcmp(addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
-		memmove(addr, addr + 12, 4);
-		memset(addr + 4, 0, 12);
-		*family = AF_INET;
-	}
+	addr_unmap(family, addr);
 	inet_ntop(*family, addr, text, (socklen_t)len);
 }
 
@@ -256,9 +246,13 @@ static int on_conn(struct sstate *s, const struct evrec *r)
 		s->allowed++;
 		return 0;
 	}
-	if (!proto)
+	if (!proto) {
+		char what[80];
+
+		snprintf(what, sizeof(what), "%s %s", r->proto, text);
 		return note(s, "left out %s: rules name tcp and udp ports, not this protocol "
-			       "(ping: allow is a top-level key)", r->proto);
+			       "(ping: allow is a top-level key)", what);
+	}
 	if (r->domain[0]) {
 		why = name_problem(r->domain);
 		if (why) {
@@ -277,35 +271,9 @@ static int on_conn(struct sstate *s, const struct evrec *r)
 	memcpy(p->addr, addr, 16);
 	snprintf(p->dst, sizeof(p->dst), "%s", text);
 	p->port = r->port;
+	p->protocol = r->protocol;
 	snprintf(p->proto, sizeof(p->proto), "%s", proto);
 	snprintf(p->comm, sizeof(p->comm), "%s", r->comm);
-	return 0;
-}
-
-static int learn_addr(struct sstate *s, const struct evaddr *a, const char *name)
-{
-	struct addrname *x;
-	size_t i;
-
-	for (i = 0; i < s->nan; i++) {
-		x = &s->an[i];
-		if (x->family != a->family || memcmp(x->addr, a->addr, 16))
-			continue;
-		if (x->name && strcmp(x->name, name)) {
-			free(x->name); /* two names share it: neither is its name */
-			x->name = NULL;
-		}
-		return 0;
-	}
-	if (grow(&s->an, &s->capan, s->nan, sizeof(*s->an)))
-		return -ENOMEM;
-	x = &s->an[s->nan];
-	x->family = a->family;
-	memcpy(x->addr, a->addr, 16);
-	x->name = strdup(name);
-	if (!x->name)
-		return -ENOMEM;
-	s->nan++;
 	return 0;
 }
 
@@ -342,7 +310,7 @@ static int on_dns(struct sstate *s, const struct evrec *r)
 	}
 	s->names++;
 	for (i = 0; i < r->n_answers; i++)
-		if (learn_addr(s, &r->answers[i], r->name))
+		if (addrbook_add(&s->book, r->answers[i].family, r->answers[i].addr, r->name))
 			return -ENOMEM;
 	judge_name(s->o->base, r->name, &j);
 	if (j.verdict == WEIR_V_ALLOW) {
@@ -364,19 +332,26 @@ static int on_event(const struct evrec *r, void *ctx)
 	return r->kind == EV_DNS ? on_dns(ctx, r) : on_conn(ctx, r);
 }
 
-/* Connections by address: by name if one DNS name answered with it. */
+/* Connections by address: by name if exactly one DNS name answered with
+ * the address (a name the base allows: allowed already). */
 static int settle_pending(struct sstate *s)
 {
-	size_t i, k;
+	size_t i;
 	int ret;
 
 	for (i = 0; i < s->npe; i++) {
 		const struct pending *p = &s->pe[i];
-		const char *name = NULL;
+		const struct abentry *e = addrbook_find(&s->book, p->family, p->addr);
+		const char *name = e && e->n == 1 && !e->more ? e->names[0] : NULL;
+		struct judgement j;
 
-		for (k = 0; k < s->nan; k++)
-			if (s->an[k].family == p->family && !memcmp(s->an[k].addr, p->addr, 16))
-				name = s->an[k].name;
+		if (name) {
+			judge_conn(s->o->base, p->family, p->addr, p->port, p->protocol, name, &j);
+			if (j.verdict == WEIR_V_ALLOW) {
+				s->allowed++;
+				continue;
+			}
+		}
 		ret = add_dest(s, name ? name : p->dst, name != NULL, p->proto, p->port, p->comm);
 		if (ret)
 			return ret;
@@ -505,6 +480,38 @@ static int port_cmp(const void *a, const void *b)
 	return (int)*(const __u16 *)a - (int)*(const __u16 *)b;
 }
 
+/* Names in domain order, label by label from the right: siblings and
+ * their wildcard end up together. */
+static int name_cmp(const char *x, const char *y)
+{
+	const char *xe = x + strlen(x), *ye = y + strlen(y);
+
+	if (*x == '*')
+		x += 2;
+	if (*y == '*')
+		y += 2;
+	while (xe > x && ye > y) {
+		const char *xs = xe, *ys = ye;
+		size_t xl, yl;
+		int c;
+
+		while (xs > x && xs[-1] != '.')
+			xs--;
+		while (ys > y && ys[-1] != '.')
+			ys--;
+		xl = (size_t)(xe - xs);
+		yl = (size_t)(ye - ys);
+		c = strncmp(xs, ys, xl < yl ? xl : yl);
+		if (c || xl != yl)
+			return c ? c : xl < yl ? -1 : 1;
+		xe = xs > x ? xs - 1 : xs;
+		ye = ys > y ? ys - 1 : ys;
+		if (xs == x || ys == y)
+			return (xs == x) - (ys == y) ? (xs == x ? -1 : 1) : 0;
+	}
+	return 0;
+}
+
 static int dest_cmp(const void *a, const void *b)
 {
 	const struct sdest *x = a, *y = b;
@@ -513,8 +520,7 @@ static int dest_cmp(const void *a, const void *b)
 	if (x->is_name != y->is_name)
 		return x->is_name ? -1 : 1;
 	if (x->is_name)
-		c = strcmp(x->host[0] == '*' ? x->host + 2 : x->host,
-			   y->host[0] == '*' ? y->host + 2 : y->host);
+		c = name_cmp(x->host, y->host);
 	else if (x->family != y->family)
 		c = x->family == AF_INET ? -1 : 1;
 	else
@@ -594,9 +600,9 @@ static void print_policy(struct sstate *s)
 
 	qsort(s->d, s->nd, sizeof(*s->d), dest_cmp);
 	fprintf(f, "# Suggested by weir policy suggest from %lu connection decisions and %lu DNS\n"
-		   "# queries%s. It allows what the workload reached: review it before use.\n"
+		   "# queries: what the workload reached%s.\n# Review it before use.\n"
 		   "version: 1\n",
-		s->conns, s->names, s->o->base_path ? " (what the included base does not allow)" : "");
+		s->conns, s->names, s->o->base_path ? ", less what the included base allows" : "");
 	if (s->o->base_path) {
 		fputs("include: [", f);
 		print_yaml_str(f, s->o->base_path);
@@ -634,14 +640,12 @@ static void state_free(struct sstate *s)
 		free(s->d[i].ports);
 		free(s->d[i].seen);
 	}
-	for (i = 0; i < s->nan; i++)
-		free(s->an[i].name);
 	for (i = 0; i < s->ndn; i++)
 		free(s->dn[i].name);
 	for (i = 0; i < s->nno; i++)
 		free(s->no[i].text);
 	free(s->d);
-	free(s->an);
+	addrbook_free(&s->book);
 	free(s->dn);
 	free(s->pe);
 	free(s->no);

@@ -7,6 +7,7 @@
 #include <linux/types.h>
 #include <weir/egress.h>
 
+#include "addrbook.h"
 #include "events.h"
 #include "tally.h"
 #include "verify.h"
@@ -25,10 +26,25 @@ struct vgroup {
 	struct tally t;
 };
 
+/* A connection recorded without a domain: judged once every DNS answer
+ * is known. */
+struct vpending {
+	int family;
+	__u8 addr[16];
+	char dst[48];
+	__u16 port;
+	__u16 protocol;
+	char proto[16];
+	char comm[64];
+};
+
 struct vstate {
 	const struct matcher *m;
 	struct vgroup *g;
 	size_t n, cap;
+	struct addrbook book;
+	struct vpending *pe;
+	size_t npe, cappe;
 	unsigned long conns, conns_denied, names, names_denied;
 };
 
@@ -82,40 +98,100 @@ static void group_addr(struct vgroup *g, const char *addr)
 		snprintf(g->addrs[g->n_addrs++], sizeof(g->addrs[0]), "%s", addr);
 }
 
+/* A denied decision into its group. */
+static int deny(struct vstate *s, enum evkind kind, const char *host, __u16 port,
+		const char *proto, const char *addr, const char *comm, const struct judgement *j)
+{
+	char safe[EVREAD_NAME_MAX * 4 + 1];
+	struct vgroup *g;
+
+	if (kind == EV_DNS)
+		s->names_denied++;
+	else
+		s->conns_denied++;
+	tally_safe(host, safe, sizeof(safe));
+	g = group_find(s, kind, safe, port, proto);
+	if (!g)
+		return -ENOMEM;
+	if (!g->t.count)
+		g->j = *j;
+	if (addr)
+		group_addr(g, addr);
+	tally_add(&g->t, comm);
+	return 0;
+}
+
+static int pend(struct vstate *s, const struct evrec *r)
+{
+	struct vpending *p;
+
+	if (s->npe == s->cappe) {
+		size_t cap = s->cappe ? s->cappe * 2 : 16;
+
+		p = realloc(s->pe, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		s->pe = p;
+		s->cappe = cap;
+	}
+	p = &s->pe[s->npe++];
+	p->family = r->family;
+	memcpy(p->addr, r->addr, 16);
+	snprintf(p->dst, sizeof(p->dst), "%s", r->dst);
+	p->port = r->port;
+	p->protocol = r->protocol;
+	snprintf(p->proto, sizeof(p->proto), "%s", r->proto);
+	snprintf(p->comm, sizeof(p->comm), "%s", r->comm);
+	return 0;
+}
+
 static int verify_one(const struct evrec *r, void *ctx)
 {
 	struct vstate *s = ctx;
 	struct judgement j;
-	struct vgroup *g;
-	char host[EVREAD_NAME_MAX * 4 + 1];
+	size_t i;
 
 	if (verify_skips(r))
 		return 0;
-	if (r->kind == EV_DNS) {
-		s->names++;
-		judge_name(s->m, r->name, &j);
-	} else {
+	if (r->kind == EV_CONN) {
 		s->conns++;
-		judge_conn(s->m, r->family, r->addr, r->port, r->protocol,
-			   r->domain[0] ? r->domain : NULL, &j);
+		if (!r->domain[0])
+			return pend(s, r);
+		judge_conn(s->m, r->family, r->addr, r->port, r->protocol, r->domain, &j);
+		return j.verdict == WEIR_V_ALLOW ? 0 :
+		       deny(s, EV_CONN, r->domain, r->port, r->proto, r->dst, r->comm, &j);
 	}
-	if (j.verdict == WEIR_V_ALLOW)
-		return 0;
-	if (r->kind == EV_DNS)
-		s->names_denied++;
-	else
-		s->conns_denied++;
-	tally_safe(r->kind == EV_DNS ? r->name : r->domain[0] ? r->domain : r->dst, host,
-		   sizeof(host));
-	g = group_find(s, r->kind, host, r->kind == EV_DNS ? 0 : r->port,
-		       r->kind == EV_DNS ? "dns" : r->proto);
-	if (!g)
-		return -ENOMEM;
-	if (!g->t.count)
-		g->j = j;
-	if (r->kind == EV_CONN && r->domain[0])
-		group_addr(g, r->dst);
-	tally_add(&g->t, r->comm);
+	s->names++;
+	for (i = 0; i < r->n_answers; i++)
+		if (addrbook_add(&s->book, r->answers[i].family, r->answers[i].addr, r->name))
+			return -ENOMEM;
+	judge_name(s->m, r->name, &j);
+	return j.verdict == WEIR_V_ALLOW ? 0 :
+	       deny(s, EV_DNS, r->name, 0, "dns", NULL, r->comm, &j);
+}
+
+/* By address alone, or as learned from any name whose answer held it
+ * (weir's resolver would have taught the kernel, had the policy allowed
+ * the name). */
+static int settle(struct vstate *s)
+{
+	size_t i, k;
+
+	for (i = 0; i < s->npe; i++) {
+		const struct vpending *p = &s->pe[i];
+		const struct abentry *e = addrbook_find(&s->book, p->family, p->addr);
+		struct judgement j, jn;
+
+		judge_conn(s->m, p->family, p->addr, p->port, p->protocol, NULL, &j);
+		for (k = 0; e && j.verdict != WEIR_V_ALLOW && k < e->n; k++) {
+			judge_conn(s->m, p->family, p->addr, p->port, p->protocol, e->names[k], &jn);
+			if (jn.verdict == WEIR_V_ALLOW)
+				j = jn;
+		}
+		if (j.verdict != WEIR_V_ALLOW &&
+		    deny(s, EV_CONN, p->dst, p->port, p->proto, NULL, p->comm, &j))
+			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -169,6 +245,8 @@ int verify_events(const struct matcher *m, char *const *files, int n, FILE *out,
 	int ret;
 
 	ret = evread_files(files, n, verify_one, &s, err);
+	if (!ret)
+		ret = settle(&s);
 	if (ret == -ENOMEM)
 		snprintf(err, EVREAD_ERR_LEN, "out of memory");
 	if (!ret) {
@@ -183,5 +261,7 @@ int verify_events(const struct matcher *m, char *const *files, int n, FILE *out,
 	for (i = 0; i < s.n; i++)
 		free(s.g[i].host);
 	free(s.g);
+	free(s.pe);
+	addrbook_free(&s.book);
 	return ret;
 }
