@@ -136,9 +136,17 @@ _weir() {
 		;;
 	policy)
 		if ((COMP_CWORD == 2)); then
-			mapfile -t COMPREPLY < <(compgen -W 'check show --help' -- "$cur")
+			mapfile -t COMPREPLY < <(compgen -W 'check show verify suggest --help' -- "$cur")
 		elif ((COMP_CWORD == 3)) && [ "${COMP_WORDS[2]}" = check ]; then
 			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		elif [ "${COMP_WORDS[2]}" = verify ] || [ "${COMP_WORDS[2]}" = suggest ]; then
+			# files (a policy after --policy/--base, else event files), or the options
+			if [[ $cur == -* ]]; then
+				mapfile -t COMPREPLY < <(compgen -W "$([ "${COMP_WORDS[2]}" = verify ] &&
+					echo --policy || echo --base) --help" -- "$cur")
+			else
+				mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+			fi
 		elif ((COMP_CWORD == 3)) && [ "${COMP_WORDS[2]}" = show ]; then
 			mapfile -t COMPREPLY < <(compgen -W "$(_weir_policies "${COMP_WORDS[0]}")" \
 				-- "$cur")
