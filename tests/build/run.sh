@@ -124,12 +124,14 @@ test_install() {
 	[ -s "$TMP/man.err" ] && t_why "man warnings: $(t_tail "$TMP/man.err")"
 	grep -q '^NAME' <<<"$rendered" && grep -q 'weir - confine' <<<"$rendered" ||
 		t_why "the page does not render (no NAME section)"
-	for opt in $(for c in run daemon attach detach ps reload; do
-		"$DEST/usr/bin/weir" "$c" --help 2>/dev/null; done | grep -oE -- '--[a-z][a-z-]+' | sort -u) \
+	for opt in $({ for c in run daemon attach detach ps reload; do
+		"$DEST/usr/bin/weir" "$c" --help 2>/dev/null; done
+		for c in verify suggest; do "$DEST/usr/bin/weir" policy "$c" --help; done; } |
+		grep -oE -- '--[a-z][a-z-]+' | sort -u) \
 		$("$DEST/usr/bin/weir" --help | awk '/^Commands:/ { c = 1; next } !NF { c = 0 } c { print $1 }'); do
 		grep -qF -- "$opt" <<<"$rendered" || t_why "the man page does not mention $opt"
 	done
-	for opt in "policy check" "policy show" --version; do
+	for opt in "policy check" "policy show" "policy verify" "policy suggest" --version; do
 		grep -qF -- "$opt" <<<"$rendered" || t_why "the man page does not mention $opt"
 	done
 	t_end
