@@ -237,10 +237,11 @@ test-daemon: $(OUT)/weir $(TOOLS)
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/run.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/api.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/attack.sh
-	$(Q)echo "== tier 6: weir run through the daemon (its own checks, then tier 3's run and dns)"
+	$(Q)echo "== tier 6: weir run through the daemon (its own checks, then tiers 3 and 4's run, dns, adversarial)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/run-client.sh
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/run.sh
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/dns.sh
+	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/run.sh
 
 test-build: $(OUT)/weir
 	$(Q)echo "== tier 5: build and install (sudo make as a user, make install, uninstall)"
