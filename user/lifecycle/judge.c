@@ -89,15 +89,13 @@ struct matcher {
 	struct lpm_table t4, t6;
 };
 
-static size_t g_alen; /* qsort has no context argument */
-
-static int entry_cmp(const void *a, const void *b)
+static int entry_cmp(const void *a, const void *b, void *alen)
 {
 	const struct centry *x = a, *y = b;
 
 	if (x->plen != y->plen)
 		return x->plen > y->plen ? -1 : 1;
-	return memcmp(x->addr, y->addr, g_alen);
+	return memcmp(x->addr, y->addr, *(size_t *)alen);
 }
 
 static void mask_addr(__u8 *a, size_t alen, unsigned int plen)
@@ -118,8 +116,7 @@ static void table_build(struct lpm_table *t, struct centry *e, size_t n, size_t 
 	t->alen = alen;
 	for (i = 0; i < n; i++)
 		mask_addr(e[i].addr, alen, e[i].plen);
-	g_alen = alen;
-	qsort(e, n, sizeof(*e), entry_cmp);
+	qsort_r(e, n, sizeof(*e), entry_cmp, &alen);
 	for (i = 0; i < n; i++) {
 		if (!t->ng || t->g[t->ng - 1].plen != e[i].plen)
 			t->g[t->ng++] = (struct lpm_group){ .plen = e[i].plen, .start = i };
