@@ -293,8 +293,9 @@ if "$WEIR" run --help 2>&1 | grep -q -- '--standalone'; then
 		fi
 	}
 	declare -A STT
+	TRUE=$(type -P true) # the program, as weir run starts it: not bash's builtin
 	for ((r = 0; r < SR; r++)); do
-		STT[true]+="$(ms true) "
+		STT[true]+="$(ms "$TRUE") "
 		STT[daemon]+="$(ms "$WEIR" run --socket "${SOCK[many]}" -q -p "$T/policies/bench.yaml" \
 			-- true) "
 		STT[standalone]+="$(ms "$WEIR" run --standalone -q -p "$T/policies/bench.yaml" -- true) "
@@ -304,7 +305,7 @@ if "$WEIR" run --help 2>&1 | grep -q -- '--standalone'; then
 	s=$(tr ' ' '\n' <<<"${STT[standalone]}" | grep . | median)
 	echo
 	echo "start-up ($SR runs each, interleaved; median ms)"
-	printf '  %-48s %10.2f\n' "true" "$t" \
+	printf '  %-48s %10.2f\n' "$TRUE" "$t" \
 		"weir run -- true, through the daemon ($N held)" "$d" \
 		"weir run --standalone -- true" "$s"
 	printf '  %-48s %10.2f\n' "added through the daemon" "$(awk -v a="$d" -v b="$t" 'BEGIN { print a - b }')" \
