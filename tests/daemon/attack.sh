@@ -69,7 +69,7 @@ start_daemon() {
 		--pin-root "$PINS" "$@" >>"$T/daemon.out" 2>>"$T/daemon.err" &
 	DPID=$!
 	disown "$DPID"
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < 400; i++)); do
 		curl -sf --max-time 1 --unix-socket "$SOCK" http://weir/v1/health >/dev/null 2>&1 &&
 			return 0
 		e2e_dead "$DPID" && break
@@ -102,8 +102,16 @@ write_policy() {
 setup() {
 	e2e_setup_lo 192.0.2.10/32 192.0.2.99/32
 	e2e_start_sink sink "$LOG" 192.0.2.10:80 192.0.2.99:80
+	e2e_start_dns a.test,192.0.2.10
 	mkdir -p "$PDIR" "$CGP" || e2e_die "cannot make $PDIR or $CGP"
 	write_policy "$PDIR/alpha.yaml" 192.0.2.10
+	cat >"$PDIR/named.yaml" <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - domain: a.test
+		    ports: [80]
+	EOF
 	start_daemon
 }
 
@@ -189,7 +197,119 @@ test_fifo_policy_does_not_stall_the_daemon() {
 	t_end
 }
 
+# An unprivileged process in the cgroup when it is attached (the one whose
+# view of /etc the daemon takes) makes a user and mount namespace of its
+# own after the attach, and mounts an /etc/hosts naming an allowed name at
+# an address of its choosing (and an nsswitch.conf that makes weir honour
+# /etc/hosts). The daemon must not read it again at the next reload.
+test_hosts_file_of_a_process_inside_is_not_reread() {
+	local cg=$CGP/hosts pid i
+	t_begin "a process inside mounts its own /etc/hosts after the attach: a reload, a restart do not allow its address"
+	mkdir -p "$cg" "$T/evil"
+	chmod 755 "$T/evil"
+	printf '192.0.2.99 a.test\n' >"$T/evil/hosts"
+	printf 'hosts: files resolve dns\n' >"$T/evil/nsswitch.conf"
+	# the attacker: alone in the cgroup when it is attached, nobody
+	"${IN_CG[@]}" "$cg" "${AS_NOBODY[@]}" sh -c '
+		while [ ! -e "$0/go" ]; do sleep 0.05; done
+		exec unshare -Urm sh -c "mount --bind $0/evil/hosts /etc/hosts &&
+			mount --bind $0/evil/nsswitch.conf /etc/nsswitch.conf;
+			exec sleep 60"' "$T" &
+	pid=$!
+	sleep 0.2
+	attach "$cg" named >/dev/null
+	[ "$CODE" = 201 ] || t_why "attach: HTTP $CODE $(cat "$T/api.out")"
+	touch "$T/go"
+	for ((i = 0; i < 50; i++)); do
+		grep -qs 192.0.2.99 "/proc/$pid/root/etc/hosts" && break
+		sleep 0.1
+	done
+	grep -qs 192.0.2.99 "/proc/$pid/root/etc/hosts" || t_why "the attacker's mount did not happen"
+	[ "$(probe "$cg" 192.0.2.10)" = EPERM ] || t_why "sanity: 192.0.2.10 before any lookup"
+	printf '# an operator edit\n' >>"$PDIR/named.yaml" # a reload, from inotify
+	api POST /v1/reload >/dev/null
+	[ "$(probe "$cg" 192.0.2.99)" = EPERM ] ||
+		t_why "192.0.2.99, the attacker's address for a.test, reached from inside"
+	# a restarted daemon adopts the cgroup with the view it had
+	kill -KILL "$DPID"
+	e2e_wait_gone "$DPID" 30
+	start_daemon
+	[ "$(probe "$cg" 192.0.2.99)" = EPERM ] ||
+		t_why "after a restart and adoption: 192.0.2.99 reached from inside"
+	kill "$pid" 2>/dev/null
+	api POST /v1/detach "{\"cgroup\":\"$cg\"}" >/dev/null
+	t_end
+}
+
+# A workload that is in its cgroup when it is attached puts FIFOs where
+# the daemon reads the cgroup's resolv.conf, hosts and nsswitch.conf: the
+# attach must neither hang (and the whole daemon with it) nor fail.
+test_fifos_in_a_cgroups_etc_do_not_stall_the_daemon() {
+	local cg=$CGP/fifoetc pid i
+	t_begin "FIFOs as the cgroup's /etc/resolv.conf, hosts, nsswitch.conf: the attach answers"
+	mkdir -p "$cg" "$T/fifoetc"
+	chmod 755 "$T/fifoetc"
+	mkfifo "$T/fifoetc/resolv.conf" "$T/fifoetc/hosts" "$T/fifoetc/nsswitch.conf"
+	# a container's: a mount namespace root made, its process nobody
+	"${IN_CG[@]}" "$cg" unshare -m sh -c '
+		for f in resolv.conf hosts nsswitch.conf; do
+			mount --bind "$0/$f" "/etc/$f" || exit 1
+		done
+		exec "$@"' "$T/fifoetc" "${AS_NOBODY[@]}" sleep 60 &
+	pid=$!
+	for ((i = 0; i < 50; i++)); do
+		[ -p "/proc/$pid/root/etc/hosts" ] && break
+		sleep 0.1
+	done
+	[ -p "/proc/$pid/root/etc/hosts" ] || t_why "the FIFOs were not mounted"
+	attach "$cg" alpha >/dev/null
+	[ "$CODE" = 201 ] || t_why "attach: HTTP $CODE (want 201 at once) $(cat "$T/api.out")"
+	api GET /v1/health >/dev/null
+	[ "$CODE" = 200 ] || t_why "health after the attach: HTTP $CODE (the daemon is stuck)"
+	[ "$(probe "$cg" 192.0.2.99)" = EPERM ] || t_why "the cgroup is not enforced"
+	kill "$pid" 2>/dev/null
+	api POST /v1/detach "{\"cgroup\":\"$cg\"}" >/dev/null
+	t_end
+}
+
+# An unprivileged process in the cgroup when it is attached makes a user
+# and mount namespace of its own first and mounts a resolv.conf naming a
+# nameserver it runs (here 127.0.0.54, answering a.test with 192.0.2.99):
+# the daemon must not take that process's view for the cgroup's upstreams.
+test_user_made_namespaces_do_not_choose_the_upstream() {
+	local cg=$CGP/upstream pid i got
+	t_begin "a process inside at attach, in a user namespace with its own resolv.conf: not the cgroup's upstream"
+	mkdir -p "$cg" "$T/evilns"
+	chmod 755 "$T/evilns"
+	printf 'nameserver 127.0.0.54\n' >"$T/evilns/resolv.conf"
+	/usr/sbin/dnsmasq --keep-in-foreground --conf-file=/dev/null --listen-address=127.0.0.54 \
+		--bind-interfaces --port=53 --no-resolv --no-hosts --user=root --group=root \
+		--pid-file="$T/evil-dnsmasq.pid" --host-record=a.test,192.0.2.99 \
+		>"$T/evil-dnsmasq.out" 2>&1 &
+	E2E_PIDS+=("$!")
+	"${IN_CG[@]}" "$cg" "${AS_NOBODY[@]}" unshare -Urm sh -c '
+		mount --bind "$0/resolv.conf" /etc/resolv.conf && exec sleep 60' "$T/evilns" &
+	pid=$!
+	for ((i = 0; i < 50; i++)); do
+		grep -qs 127.0.0.54 "/proc/$pid/root/etc/resolv.conf" && break
+		sleep 0.1
+	done
+	grep -qs 127.0.0.54 "/proc/$pid/root/etc/resolv.conf" || t_why "the attacker's mount did not happen"
+	attach "$cg" named >/dev/null
+	[ "$CODE" = 201 ] || t_why "attach: HTTP $CODE $(cat "$T/api.out")"
+	got=$(in_cg "$cg" dig +time=2 +tries=1 +short @127.0.0.53 a.test 2>&1)
+	[ "$got" = 192.0.2.99 ] && t_why "a.test answered by the attacker's nameserver"
+	[ "$(probe "$cg" 192.0.2.99)" = EPERM ] ||
+		t_why "192.0.2.99, the attacker's address for a.test, reached from inside"
+	kill "$pid" 2>/dev/null
+	api POST /v1/detach "{\"cgroup\":\"$cg\"}" >/dev/null
+	t_end
+}
+
 setup
+test_user_made_namespaces_do_not_choose_the_upstream
+test_fifos_in_a_cgroups_etc_do_not_stall_the_daemon
+test_hosts_file_of_a_process_inside_is_not_reread
 test_user_writable_policy_file_is_refused
 test_policy_file_given_away_later_keeps_the_old_version
 test_fifo_policy_does_not_stall_the_daemon

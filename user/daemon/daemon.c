@@ -60,6 +60,8 @@ struct att {
 	char netns[PATH_MAX]; /* as asked, "" if none */
 	__u64 netns_ino;
 	char nameservers[512]; /* the cgroup's, read once when it was attached */
+	char *hosts; /* its /etc/hosts then (NULL: not taken) */
+	bool nss_bypass; /* its NSS answered without DNS then */
 	bool ns_known;
 	__u16 dns_port;
 	__u32 generation; /* of the version in force here */
@@ -259,6 +261,10 @@ static int state_write(struct daemon *d, const struct att *t)
 		json_object_object_add(o, "nameservers", json_object_new_string(t->nameservers));
 	if (t->inline_spec)
 		json_object_object_add(o, "inline", json_object_get(t->inline_spec));
+	if (t->hosts) {
+		json_object_object_add(o, "hosts", json_object_new_string(t->hosts));
+		json_object_object_add(o, "nss_bypass", json_object_new_boolean(t->nss_bypass));
+	}
 	att_state_file(d, t->cgid, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if (json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PLAIN) || rename(tmp, path))
@@ -448,12 +454,31 @@ static void att_state(struct att *t, const struct policy_entry *e, const char *o
 	snprintf(t->state, sizeof(t->state), "%s", own ?: e ? e->state : "ok");
 }
 
+/*
+ * A process of the cgroup whose view (its /etc, its network namespace) the
+ * daemon may take: not one in namespaces an unprivileged user made (unshare
+ * -Urm), where it would choose the cgroup's nameservers and hosts, and so
+ * the addresses allowed names open. 0: none.
+ */
+static pid_t pid_to_view(const struct att *t)
+{
+	pid_t pid = pid_in_cgroup(t->cgpath, 0);
+
+	if (pid && !(ns_of_pid_ours(pid, "mnt") && ns_of_pid_ours(pid, "net"))) {
+		pr_warn("%s: pid %d in it is in namespaces a user made: the cgroup's resolver "
+			"takes the daemon's network namespace and files (name one with netns)\n",
+			t->cgpath, (int)pid);
+		return 0;
+	}
+	return pid;
+}
+
 /* Where the resolver goes: the netns asked for, else a process's in the
  * cgroup, else the peer's. root[]: a process's view of /etc, if any. */
 static int pick_netns(struct att *t, const char *netns, pid_t peer, char *root, size_t len,
 		      char *err, size_t elen)
 {
-	pid_t pid = pid_in_cgroup(t->cgpath, 0);
+	pid_t pid = pid_to_view(t);
 	int fd;
 
 	root[0] = '\0';
@@ -489,6 +514,8 @@ static int att_open_policy(struct daemon *d, struct att *t, struct policy *p, in
 		.on_log = t->inline_spec ? session_log : NULL,
 		.name = t->label,
 		.nameservers = t->ns_known ? t->nameservers : NULL,
+		.hosts = t->hosts,
+		.nss_bypass = t->nss_bypass,
 	};
 	int ret;
 
@@ -498,6 +525,11 @@ static int att_open_policy(struct daemon *d, struct att *t, struct policy *p, in
 	t->netns_ino = netns_inode(nsfd);
 	attachment_nameservers(t->a, t->nameservers, sizeof(t->nameservers));
 	t->ns_known = true;
+	if (!t->hosts) {
+		const char *h = attachment_hosts(t->a, &t->nss_bypass);
+
+		t->hosts = h ? strdup(h) : NULL;
+	}
 	t->ectx.policy = attachment_policy(t->a);
 	t->ectx.learn = attachment_learn(t->a);
 	return 0;
@@ -553,6 +585,7 @@ static void att_free(struct daemon *d, struct att *t, bool detach)
 	}
 	if (t->cgfd >= 0)
 		close(t->cgfd);
+	free(t->hosts);
 	free(t);
 }
 
@@ -1000,7 +1033,7 @@ static __u64 jnum(struct json_object *o, const char *key)
  * cgroup whose namespace has the recorded inode. -1: ours. */
 static int adopt_netns(struct att *t, char *root, size_t len)
 {
-	pid_t pid = pid_in_cgroup(t->cgpath, 0);
+	pid_t pid = pid_to_view(t);
 	int fd = -1;
 
 	root[0] = '\0';
@@ -1286,6 +1319,10 @@ static void adopt_file(struct daemon *d, const char *file)
 	}
 	if (t && json_object_object_get_ex(o, "inline", &v))
 		t->inline_spec = json_object_get(v);
+	if (t && json_object_object_get_ex(o, "hosts", NULL)) {
+		t->hosts = strdup(jstr(o, "hosts"));
+		t->nss_bypass = jnum(o, "nss_bypass");
+	}
 	json_object_put(o);
 	if (!t)
 		return;

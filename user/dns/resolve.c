@@ -343,16 +343,22 @@ static void hosts_line(struct resolver *r, char *line)
 	}
 }
 
-int resolver_load_hosts(struct resolver *r, const char *path)
+void resolver_load_hosts_stream(struct resolver *r, FILE *f)
 {
 	char line[1024];
+
+	while (fgets(line, sizeof(line), f))
+		hosts_line(r, line);
+}
+
+int resolver_load_hosts(struct resolver *r, const char *path)
+{
 	FILE *f;
 
 	f = fopen(path, "re");
 	if (!f)
 		return errno == ENOENT ? 0 : -errno;
-	while (fgets(line, sizeof(line), f))
-		hosts_line(r, line);
+	resolver_load_hosts_stream(r, f);
 	fclose(f);
 	return 0;
 }

@@ -14,6 +14,7 @@
 #define WEIR_RESOLVE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <linux/types.h>
 
@@ -50,6 +51,8 @@ bool resolve_nss_bypasses_dns(const char *nsswitch, const char *nscd_socket);
 /* Addresses of exact domain rules listed in a hosts file (/etc/hosts):
  * they resolve with no DNS traffic at all, so they are always allowed. */
 int resolver_load_hosts(struct resolver *r, const char *path);
+/* The same, from a hosts file read earlier. */
+void resolver_load_hosts_stream(struct resolver *r, FILE *f);
 /* Resolve every exact domain rule now. Failures are warned about, not fatal:
  * a name that does not resolve allows nothing. Returns how many failed. */
 int resolver_resolve_all(struct resolver *r);

@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "attachment.h"
 #include "compile.h"
@@ -20,6 +24,10 @@ struct attachment {
 	char name[256];
 	bool named; /* cfg.name given: messages say whose they are */
 	char root[64]; /* "" or "/proc/PID/root" */
+	bool view; /* root's files taken (take_view): never read again */
+	char *hosts; /* root's /etc/hosts as it was then */
+	size_t hosts_len;
+	bool nss_bypass; /* root's NSS answered without DNS then */
 	int netns_fd;
 	struct policy *policy;
 	struct dns_upstream *up; /* in use */
@@ -33,6 +41,103 @@ struct attachment {
 	int notify_fd;
 	bool started;
 };
+
+#define VIEW_MAX (1 << 20)
+
+/*
+ * REL as a process of the cgroup sees it, in a malloc'd buffer (NULL: none).
+ * Its symlinks are resolved inside ROOT (an absolute one would otherwise
+ * lead to the daemon's own files), and only a regular file is read, never
+ * waiting (a FIFO or /proc/kmsg there would stall the daemon for good).
+ */
+static char *view_read(const char *root, const char *rel, size_t *len)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	int dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -1;
+	char *buf = NULL;
+	struct stat st;
+	ssize_t n;
+
+	*len = 0;
+	if (dfd >= 0)
+		fd = syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
+	if (fd >= 0 && !fstat(fd, &st) && S_ISREG(st.st_mode) && (buf = malloc(VIEW_MAX + 1))) {
+		while (*len < VIEW_MAX && (n = read(fd, buf + *len, VIEW_MAX - *len)) > 0)
+			*len += n;
+		buf[*len] = '\0';
+	}
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	return buf;
+}
+
+static bool view_exists(const char *root, const char *rel)
+{
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
+	int dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -1;
+
+	if (dfd >= 0)
+		fd = syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	return fd >= 0;
+}
+
+/* TEXT as a file a path-taking reader can open: /proc/self/fd/N of a memfd. */
+static int text_fd(const char *text, size_t len, char *path, size_t plen)
+{
+	int fd = memfd_create("weir-view", MFD_CLOEXEC);
+
+	if (fd >= 0 && write(fd, text, len) != (ssize_t)len) {
+		close(fd);
+		fd = -1;
+	}
+	snprintf(path, plen, "/proc/self/fd/%d", fd);
+	return fd;
+}
+
+/*
+ * What a cgroup's own files say (hosts, nsswitch.conf, nscd), taken once,
+ * when it is attached (or as a restarted daemon kept it): a process inside
+ * that later mounts or writes its own /etc/hosts does not choose which
+ * addresses an allowed name opens at the next reload. With no ROOT, ours
+ * (root's files, read at each reload as weir run always did).
+ */
+static int take_view(struct attachment *a, const struct attachment_cfg *cfg)
+{
+	char path[64], *nss;
+	size_t len;
+	int fd;
+
+	if (cfg->hosts) {
+		a->hosts = strdup(cfg->hosts);
+		a->hosts_len = strlen(cfg->hosts);
+		a->nss_bypass = cfg->nss_bypass;
+		a->view = true;
+		return a->hosts ? 0 : -ENOMEM;
+	}
+	if (!a->root[0])
+		return 0;
+	a->view = true;
+	a->hosts = view_read(a->root, "etc/hosts", &a->hosts_len);
+	a->nss_bypass = view_exists(a->root, "var/run/nscd/socket");
+	nss = view_read(a->root, "etc/nsswitch.conf", &len);
+	if (nss && !a->nss_bypass) {
+		fd = text_fd(nss, len, path, sizeof(path));
+		a->nss_bypass = fd >= 0 && resolve_nss_bypasses_dns(path, NULL);
+		if (fd >= 0)
+			close(fd);
+	}
+	free(nss);
+	return 0;
+}
 
 /*
  * The nameservers of a cgroup: read once, when it is attached, from its own
@@ -56,9 +161,21 @@ static int read_nameserver_list(struct attachment *a, const char *list)
 		free(copy);
 		return a->ns ? 0 : -ENOMEM;
 	}
-	snprintf(path, sizeof(path), "%s/etc/resolv.conf", a->root);
-	if ((read_nameservers(path, &ns, &n) || !n) && a->root[0])
+	if (a->root[0]) {
+		char *text = view_read(a->root, "etc/resolv.conf", &n);
+		int fd = text ? text_fd(text, n, path, sizeof(path)) : -1;
+
+		n = 0;
+		if (fd >= 0)
+			read_nameservers(path, &ns, &n);
+		if (fd >= 0)
+			close(fd);
+		free(text);
+	}
+	if (!n) {
+		free(ns);
 		read_nameservers("/etc/resolv.conf", &ns, &n);
+	}
 	a->ns = calloc(n ?: 1, sizeof(*a->ns));
 	for (i = 0; a->ns && i < n; i++) {
 		char s[INET6_ADDRSTRLEN + 2] = "[";
@@ -105,6 +222,20 @@ struct prep {
 	struct resolver *resolver;
 };
 
+static int load_hosts_text(const struct attachment *a, struct resolver *r)
+{
+	FILE *f;
+
+	if (!a->hosts_len)
+		return 0;
+	f = fmemopen(a->hosts, a->hosts_len, "r");
+	if (!f)
+		return -errno;
+	resolver_load_hosts_stream(r, f);
+	fclose(f);
+	return 0;
+}
+
 static int prep_in_ns(void *arg)
 {
 	struct prep *pr = arg;
@@ -116,7 +247,9 @@ static int prep_in_ns(void *arg)
 	snprintf(nss, sizeof(nss), "%s/etc/nsswitch.conf", a->root);
 	snprintf(nscd, sizeof(nscd), "%s/var/run/nscd/socket", a->root);
 	snprintf(hosts, sizeof(hosts), "%s/etc/hosts", a->root);
-	if (mode == DNS_STATIC_AUTO)
+	if (mode == DNS_STATIC_AUTO && a->view)
+		mode = a->nss_bypass ? DNS_STATIC_ALWAYS : DNS_STATIC_NEVER;
+	else if (mode == DNS_STATIC_AUTO)
 		mode = resolve_nss_bypasses_dns(nss, nscd) ? DNS_STATIC_ALWAYS : DNS_STATIC_NEVER;
 	if (mode == DNS_STATIC_ALWAYS)
 		pr_debug("resolving allowed names ahead of time (NSS answers without DNS)\n");
@@ -125,7 +258,7 @@ static int prep_in_ns(void *arg)
 				  &pr->resolver);
 	if (ret)
 		return ret;
-	ret = resolver_load_hosts(pr->resolver, hosts);
+	ret = a->view ? load_hosts_text(a, pr->resolver) : resolver_load_hosts(pr->resolver, hosts);
 	if (ret && !a->root[0])
 		pr_warn("cannot read %s: %s\n", hosts, strerror(-ret));
 	else if (ret)
@@ -249,7 +382,8 @@ int attachment_prepare(const struct attachment_cfg *cfg, struct policy *p,
 		return -ENOMEM;
 	}
 	a->policy = p;
-	ret = read_nameserver_list(a, cfg->nameservers);
+	ret = take_view(a, cfg);
+	ret = ret ?: read_nameserver_list(a, cfg->nameservers);
 	ret = ret ?: netns_run(a->netns_fd, prep_in_ns, &pr);
 	a->up = pr.up;
 	a->n_up = pr.n_up;
@@ -435,6 +569,12 @@ void attachment_nameservers(const struct attachment *a, char *buf, size_t len)
 	}
 }
 
+const char *attachment_hosts(const struct attachment *a, bool *nss_bypass)
+{
+	*nss_bypass = a->nss_bypass;
+	return a->view ? (a->hosts ?: "") : NULL;
+}
+
 const struct policy *attachment_policy(const struct attachment *a)
 {
 	return a->policy;
@@ -456,6 +596,7 @@ void attachment_free(struct attachment *a)
 	policy_free(a->policy);
 	free(a->up);
 	free(a->ns);
+	free(a->hosts);
 	if (a->notify_fd >= 0)
 		close(a->notify_fd);
 	if (a->netns_fd >= 0)

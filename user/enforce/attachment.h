@@ -31,6 +31,10 @@ struct attachment_cfg {
 				  * policy names none (a restarted daemon's, as
 				  * attachment_nameservers() gave them); NULL: read
 				  * ROOT/etc/resolv.conf now, once */
+	const char *hosts; /* ROOT's /etc/hosts as attachment_hosts() gave it (a
+			    * restarted daemon's), with nss_bypass; NULL: read
+			    * ROOT's hosts, nsswitch.conf and nscd now, once */
+	bool nss_bypass;
 	__u16 dns_port; /* 0: a free port; else this one (adoption) */
 	bool no_dns; /* no resolver at all (port 53 then fails closed) */
 	bool require_upstream; /* no nameserver is an error (weir run), not a
@@ -85,6 +89,9 @@ int attachment_refresh(struct attachment *a);
 /* The cgroup's nameservers, kept from attachment_open() on, as
  * cfg.nameservers takes them. */
 void attachment_nameservers(const struct attachment *a, char *buf, size_t len);
+/* The cgroup's /etc/hosts as taken when it was attached, and whether its
+ * NSS answered without DNS; NULL when no process's view was taken. */
+const char *attachment_hosts(const struct attachment *a, bool *nss_bypass);
 const struct policy *attachment_policy(const struct attachment *a);
 struct learn *attachment_learn(const struct attachment *a);
 /* Stop serving and free. The handle, its links and its maps are left as

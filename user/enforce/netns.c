@@ -5,6 +5,8 @@
 #include <sched.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -62,4 +64,25 @@ int netns_open_pid(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
+}
+
+bool ns_of_pid_ours(pid_t pid, const char *kind)
+{
+	struct stat st, own;
+	char path[64];
+	bool ours;
+	int fd, ufd;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, kind);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ufd = ioctl(fd, NS_GET_USERNS);
+	close(fd);
+	if (ufd < 0)
+		return false;
+	ours = !fstat(ufd, &st) && !stat("/proc/self/ns/user", &own) && st.st_ino == own.st_ino &&
+	       st.st_dev == own.st_dev;
+	close(ufd);
+	return ours;
 }

@@ -11,6 +11,8 @@
 #ifndef WEIR_NETNS_H
 #define WEIR_NETNS_H
 
+#include <stdbool.h>
+#include <sys/types.h>
 #include <linux/types.h>
 
 /* Run fn(arg) on a thread of its own inside the network namespace NSFD
@@ -21,5 +23,11 @@ int netns_run(int nsfd, int (*fn)(void *arg), void *arg);
 __u64 netns_inode(int nsfd);
 /* An fd of PID's network namespace, or -errno. */
 int netns_open_pid(pid_t pid);
+/*
+ * Is PID's namespace KIND ("net", "mnt") owned by our user namespace, that
+ * is, made by root (a container runtime), not by an unprivileged user who
+ * made a user namespace of its own (unshare -Ur) and so controls it?
+ */
+bool ns_of_pid_ours(pid_t pid, const char *kind);
 
 #endif /* WEIR_NETNS_H */
