@@ -306,7 +306,52 @@ test_user_made_namespaces_do_not_choose_the_upstream() {
 	t_end
 }
 
+# A user (or a command weir ran, leaving WEIR_SOCKET for the next sudo -E)
+# serves a socket of its own where root's client looks for the daemon: the
+# client must not believe what it says (that a cgroup is enforced).
+test_a_users_fake_daemon_is_not_believed() {
+	local fake=$T/fake/weir.sock i
+	t_begin "a server run by a user at the socket path: the clients refuse it (not root)"
+	mkdir -p "$T/fake"
+	chown "$NOBODY" "$T/fake"
+	"${AS_NOBODY[@]}" /usr/bin/python3 -c '
+import http.server, socketserver, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def reply(self, code, body):
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        self.reply(200, b"{\"attachments\":[]}\n")
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.reply(201, b"{\"cgroup\":\"/x\",\"cgroup_id\":1,\"label\":\"x\",\"policy\":\"alpha\",\"generation\":1,\"allowed\":0,\"denied\":0,\"would_deny\":0,\"dns_port\":53,\"state\":\"ok\"}\n")
+class S(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    def get_request(self):
+        c, _ = self.socket.accept()
+        return c, ("fake", 0)
+S(sys.argv[1], H).serve_forever()' "$fake" &
+	E2E_PIDS+=("$!")
+	for ((i = 0; i < 50; i++)); do
+		[ -S "$fake" ] && break
+		sleep 0.1
+	done
+	[ -S "$fake" ] || t_why "the fake daemon did not start"
+	run_cmd "$WEIR" attach --socket "$fake" --policy alpha "$CGP"
+	x_rc 1
+	x_err_has 'runs as uid 65534, not root'
+	run_cmd env WEIR_SOCKET="$fake" "$WEIR" ps
+	x_rc 1
+	x_err_has 'not root'
+	t_end
+}
+
 setup
+test_a_users_fake_daemon_is_not_believed
 test_user_made_namespaces_do_not_choose_the_upstream
 test_fifos_in_a_cgroups_etc_do_not_stall_the_daemon
 test_hosts_file_of_a_process_inside_is_not_reread

@@ -180,11 +180,53 @@ int client_probe(const char *path, char *err, size_t len)
 	return ret;
 }
 
+/* The uid of a server that is not the daemon (client_prereq), -1 if none. */
+static __thread long client_not_root = -1;
+static __thread curl_socket_t client_fd = CURL_SOCKET_BAD; /* this thread's transfer's */
+
+/* Close-on-exec from the start: weir run's connection to the daemon, open
+ * while it starts the command, must not be inherited by it (the daemon
+ * takes whoever holds it for weir run). */
+static curl_socket_t client_opensocket(void *ctx, curlsocktype purpose,
+				       struct curl_sockaddr *a)
+{
+	client_fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	return client_fd;
+}
+
+/*
+ * Talk only to a daemon that runs as root (or as us: the tests' servers),
+ * checked once connected, before the request goes: a socket a user made at
+ * the path (a --socket or WEIR_SOCKET it chose, a directory it can write)
+ * would otherwise be told to attach, and answer that the command is
+ * enforced when it is not. (libcurl before 7.80 has no such callback.)
+ */
+static int client_prereq(void *ctx, char *ip, char *local_ip, int port, int local_port)
+{
+	struct ucred cred;
+	socklen_t n = sizeof(cred);
+
+	client_not_root = -1;
+	if (client_fd == CURL_SOCKET_BAD ||
+	    getsockopt(client_fd, SOL_SOCKET, SO_PEERCRED, &cred, &n))
+		return CURL_PREREQFUNC_ABORT;
+	if (cred.uid != 0 && cred.uid != geteuid()) {
+		client_not_root = cred.uid;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
 /* A failed transfer: the daemon went away, or answered nothing we could read. */
 static int client_failed(CURL *c, CURLcode rc, const char *socket, char *err, size_t len)
 {
 	long oserr = 0;
 
+	if (client_not_root >= 0) {
+		snprintf(err, len, "%s: the server there runs as uid %ld, not root: it is not "
+			 "weir's daemon (refusing to use it)", socket, client_not_root);
+		return -EPERM;
+	}
 	curl.easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
 	if (rc == CURLE_COULDNT_CONNECT && oserr)
 		return client_absent(oserr, socket, err, len);
@@ -198,9 +240,14 @@ static CURL *client_handle(const char *socket, const char *method, const char *u
 {
 	CURL *c = curl.easy_init();
 
+	client_fd = CURL_SOCKET_BAD;
+	client_not_root = -1;
+
 	if (!c)
 		return NULL;
 	curl.easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, socket);
+	curl.easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, client_opensocket);
+	curl.easy_setopt(c, CURLOPT_PREREQFUNCTION, client_prereq);
 	curl.easy_setopt(c, CURLOPT_URL, url);
 	curl.easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
