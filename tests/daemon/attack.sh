@@ -350,7 +350,24 @@ S(sys.argv[1], H).serve_forever()' "$fake" &
 	t_end
 }
 
+# weir run through the daemon keeps a connection to it (the session's
+# stream) while it starts the command; the daemon takes whoever holds it
+# for weir run (root, outside): the command must not inherit it.
+test_weir_run_command_inherits_no_daemon_connection() {
+	t_begin "weir run through the daemon: the command holds no socket to the daemon"
+	write_policy "$T/run.yaml" 192.0.2.10
+	run_cmd "$WEIR" run --socket "$SOCK" --user nobody --policy "$T/run.yaml" -- \
+		sh -c 'sleep 0.3; ls -l /proc/$$/fd/ | grep -c "socket:"'
+	x_rc 1 # grep -c: no line
+	x_out 0
+	run_cmd "$WEIR" run --socket "$SOCK" --user nobody --policy "$T/run.yaml" -- \
+		sh -c 'cat /proc/$$/cgroup'
+	grep -q "^0::/" "$OUT" || t_why "no cgroup line: $(cat "$OUT")"
+	t_end
+}
+
 setup
+test_weir_run_command_inherits_no_daemon_connection
 test_a_users_fake_daemon_is_not_believed
 test_user_made_namespaces_do_not_choose_the_upstream
 test_fifos_in_a_cgroups_etc_do_not_stall_the_daemon
