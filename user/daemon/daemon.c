@@ -1402,11 +1402,19 @@ static int mkdirs(const char *path, mode_t mode)
 
 static int open_dirs(struct daemon *d)
 {
+	char err[512];
 	int ret;
 
 	ret = mkdirs(d->state_dir, 0700);
 	if (ret) {
 		pr_warn("cannot make the state dir %s: %s\n", d->state_dir, strerror(-ret));
+		return ret;
+	}
+	/* Its files say what a restarted daemon adopts (policy, nameservers,
+	 * hosts): another user able to change them would choose them. */
+	ret = policies_dir_private(d->state_dir, err, sizeof(err));
+	if (ret) {
+		pr_warn("state dir: %s\n", err);
 		return ret;
 	}
 	ret = mkdirs(d->pin_root, 0700);

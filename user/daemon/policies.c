@@ -105,6 +105,18 @@ static int unsafe_dirs(const char *real, char *err, size_t len)
 	return 0;
 }
 
+int policies_dir_private(const char *dir, char *err, size_t len)
+{
+	char real[PATH_MAX], probe[PATH_MAX + 2];
+
+	if (!realpath(dir, real)) {
+		snprintf(err, len, "%.400s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	snprintf(probe, sizeof(probe), "%s/.", real); /* REAL itself, and above */
+	return unsafe_dirs(probe, err, len);
+}
+
 /* PATH, opened for reading only if it is a regular file that only root
  * (the daemon's user) can change, in directories only root can change; a
  * FIFO or a device never blocks the daemon (O_NONBLOCK, then refused). */

@@ -56,6 +56,9 @@ struct policy_entry *policies_get(struct policies *ps, const char *name_or_path,
 int policies_parse(const struct policy_entry *e, struct policy **out, char err[POLICY_ERR_LEN]);
 /* Every entry: i from 0 until NULL. */
 struct policy_entry *policies_at(struct policies *ps, size_t i);
+/* 0 if DIR and the directories above it are root's (or sticky) and no one
+ * else can write to them; else -EPERM (or -errno) with err saying which. */
+int policies_dir_private(const char *dir, char *err, size_t len);
 void policies_free(struct policies *ps);
 
 #endif /* WEIR_POLICIES_H */
