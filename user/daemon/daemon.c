@@ -473,29 +473,43 @@ static pid_t pid_to_view(const struct att *t)
 	return pid;
 }
 
-/* Where the resolver goes: the netns asked for, else a process's in the
- * cgroup, else the peer's. root[]: a process's view of /etc, if any. */
-static int pick_netns(struct att *t, const char *netns, pid_t peer, char *root, size_t len,
-		      char *err, size_t elen)
+/* Where the resolver goes (*nsfd, -1: ours): the netns asked for, else a
+ * process's in the cgroup, else the peer's. root[]: a process's view of
+ * /etc, if any. 0 or -errno with err filled. */
+static int pick_netns(struct att *t, const char *netns, pid_t peer, int *nsfd, char *root,
+		      size_t len, char *err, size_t elen)
 {
 	pid_t pid = pid_to_view(t);
 	int fd;
 
+	*nsfd = -1;
 	root[0] = '\0';
 	if (pid)
 		snprintf(root, len, "/proc/%d/root", pid);
 	if (netns && *netns) {
 		fd = open(netns, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
-			snprintf(err, elen, "netns %s: %s", netns, strerror(errno));
-			return -errno;
+			fd = -errno;
+			snprintf(err, elen, "netns %s: %s", netns, strerror(-fd));
+			return fd;
 		}
 		snprintf(t->netns, sizeof(t->netns), "%s", netns);
-		return fd;
+		*nsfd = fd;
+		return 0;
 	}
 	if (!pid)
 		pid = peer;
-	return pid > 0 ? netns_open_pid(pid) : -1;
+	if (pid <= 0)
+		return 0;
+	fd = netns_open_pid(pid);
+	if (fd < 0) {
+		snprintf(err, elen, "cannot open /proc/%d/ns/net (the network namespace of %s, "
+			 "for its resolver): %s", pid, pid == peer ? "the caller" :
+			 "a process in the cgroup", strerror(-fd));
+		return fd;
+	}
+	*nsfd = fd;
+	return 0;
 }
 
 /* P is owned from here on, also on failure. */
@@ -632,9 +646,10 @@ static int attach_new(struct daemon *d, const struct attach_req *r, struct att *
 
 	t->cgfd = open(t->cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->cgfd < 0) {
-		snprintf(err, len, "%s: %s", t->cgpath, strerror(errno));
+		ret = -errno;
+		snprintf(err, len, "%s: %s", t->cgpath, strerror(-ret));
 		policy_free(p);
-		return -errno;
+		return ret;
 	}
 	ret = egress_handle_alloc(d->eg, &t->handle);
 	if (ret) {
@@ -644,10 +659,10 @@ static int attach_new(struct daemon *d, const struct attach_req *r, struct att *
 	}
 	d->by_handle[t->handle] = t;
 	d->n_atts++;
-	nsfd = pick_netns(t, r->netns, r->peer_pid, root, sizeof(root), err, len);
-	if (nsfd < -1) {
+	ret = pick_netns(t, r->netns, r->peer_pid, &nsfd, root, sizeof(root), err, len);
+	if (ret) {
 		policy_free(p);
-		return nsfd;
+		return ret;
 	}
 	/* weir run's cgroup is still empty: its resolver reads weir run's /etc */
 	if (!root[0] && p && r->peer_pid > 0)
@@ -983,8 +998,11 @@ void daemon_metrics(struct daemon *d, FILE *f)
 	fprintf(f, "weir_events_lost_total %llu\n",
 		(unsigned long long)egress_stat(d->eg, WEIR_STAT_LOST));
 	metrics_policies(d, f);
-	metrics_maps(d, f);
 	pthread_mutex_unlock(&d->mu);
+	/* Out of the lock: walking the tries' keys takes a while with many
+	 * policies (a third of a second at 500), and attach, detach and ps
+	 * must not wait for a scrape. The maps outlive every request. */
+	metrics_maps(d, f);
 }
 
 static bool peer_enforced(struct daemon *d, pid_t pid)
@@ -1544,7 +1562,8 @@ static void on_signal(struct daemon *d)
 	struct signalfd_siginfo si;
 
 	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
-		pr_info("signal %d: stopping (attachments stay enforced)\n", si.ssi_signo);
+		pr_info("signal %d: stopping (attachments %s)\n", si.ssi_signo,
+			d->o.detach_on_exit ? "detached: --detach-on-exit" : "stay enforced");
 		stopping = 1;
 	}
 }
