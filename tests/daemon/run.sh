@@ -296,6 +296,19 @@ test_dns_per_attachment() {
 	b=$(in_cg "$CGP/c1" "${DIG[@]}" @127.0.0.53 b.test 2>&1)
 	[ "$b" = 192.0.2.11 ] || t_why "beta: b.test gave '$b'"
 	[ -z "$a" ] || t_why "beta: a.test gave '$a', want REFUSED"
+	# Two attachments' resolvers serving at once (a thread each) keep
+	# their queries apart: 300 queries each, in parallel.
+	for i in $(seq 300); do echo a.test; done >"$T/qa"
+	for i in $(seq 300); do echo b.test; done >"$T/qb"
+	in_cg "$CGP/c0" dig +time=2 +tries=1 +short @127.0.0.53 -f "$T/qa" >"$T/par0" 2>&1 &
+	a=$!
+	in_cg "$CGP/c1" dig +time=2 +tries=1 +short @127.0.0.53 -f "$T/qb" >"$T/par1" 2>&1 &
+	b=$!
+	wait "$a" "$b"
+	[ "$(sort -u "$T/par0")" = 192.0.2.10 ] && [ "$(wc -l <"$T/par0")" = 300 ] ||
+		t_why "alpha's 300 parallel answers: $(sort "$T/par0" | uniq -c | head -3 | tr '\n' ' ')"
+	[ "$(sort -u "$T/par1")" = 192.0.2.11 ] && [ "$(wc -l <"$T/par1")" = 300 ] ||
+		t_why "beta's 300 parallel answers: $(sort "$T/par1" | uniq -c | head -3 | tr '\n' ' ')"
 	# What was learned is the attachment's own: beta learned b.test's
 	# 192.0.2.11, which alpha does not allow.
 	[ "$(probe "$CGP/c0" 192.0.2.11)" = EPERM ] || t_why "alpha reached beta's learned address"

@@ -60,6 +60,10 @@ struct dnsproxy {
 	pthread_mutex_t tcp_mu; /* tcp_fds: connections to end at stop */
 	int tcp_fds[MAX_TCP_CLIENTS];
 	int n_pend; /* slots in use: the timer looks at them only then */
+	/* The UDP side's buffers, the proxy thread's own: a daemon runs one
+	 * resolver thread per attachment, and static buffers were shared by
+	 * all of them. */
+	__u8 buf[DNS_MSG_MAX], resp[DNS_MSG_MAX];
 	struct pending pend[MAX_PENDING]; /* untouched until used: a daemon has
 					   * hundreds of resolvers, mostly idle */
 };
@@ -668,7 +672,7 @@ static void udp_reply(struct pending *pd, const __u8 *buf, size_t len)
 
 static void udp_query(struct dnsproxy *p, int lfd)
 {
-	static __u8 buf[DNS_MSG_MAX], resp[DNS_MSG_MAX];
+	__u8 *buf = p->buf, *resp = p->resp;
 	struct pending *pd = NULL;
 	struct sockaddr_storage client;
 	socklen_t clen = sizeof(client);
@@ -678,7 +682,7 @@ static void udp_query(struct dnsproxy *p, int lfd)
 	int resplen, fwd;
 	ssize_t n;
 
-	n = recvfrom(lfd, buf, sizeof(buf), 0, (struct sockaddr *)&client, &clen);
+	n = recvfrom(lfd, buf, DNS_MSG_MAX, 0, (struct sockaddr *)&client, &clen);
 	if (n <= 0)
 		return;
 	/* Before any answer: the asker's socket may close right after it.
@@ -701,7 +705,7 @@ static void udp_query(struct dnsproxy *p, int lfd)
 			pd = &p->pend[i];
 	if (!pd || !(pd->query = malloc(n))) {
 		pr_warn("resolver busy: %d queries in flight; answering SERVFAIL\n", MAX_PENDING);
-		resplen = dns_servfail(buf, n, resp, sizeof(resp));
+		resplen = dns_servfail(buf, n, resp, DNS_MSG_MAX);
 		if (resplen > 0)
 			sendto(lfd, resp, resplen, 0, (struct sockaddr *)&client, clen);
 		return;
@@ -724,10 +728,10 @@ static void udp_query(struct dnsproxy *p, int lfd)
 
 static void udp_answer(struct dnsproxy *p, struct pending *pd)
 {
-	static __u8 buf[DNS_MSG_MAX];
+	__u8 *buf = p->buf;
 	ssize_t n;
 
-	n = recv(pd->upfd, buf, sizeof(buf), 0);
+	n = recv(pd->upfd, buf, DNS_MSG_MAX, 0);
 	if (n < 0 && (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH)) {
 		/* An ICMP error on the connected socket: no need to wait for
 		 * the timeout, the timer moves on at its next tick. */
@@ -750,7 +754,7 @@ static void udp_answer(struct dnsproxy *p, struct pending *pd)
 
 static void udp_timeouts(struct dnsproxy *p)
 {
-	static __u8 resp[512];
+	__u8 *resp = p->resp;
 	__u64 now = now_ms();
 	int i, n, err;
 
@@ -768,7 +772,7 @@ static void udp_timeouts(struct dnsproxy *p)
 			pd->deadline_ms = 0; /* this one failed at once: next tick */
 			continue;
 		}
-		n = dns_servfail(pd->query, pd->qlen, resp, sizeof(resp));
+		n = dns_servfail(pd->query, pd->qlen, resp, DNS_MSG_MAX);
 		if (n > 0)
 			udp_reply(pd, resp, n);
 		upstream_failed(&pd->ev, err);
