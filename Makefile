@@ -139,7 +139,7 @@ $(OUT)/user/%.o: user/%.c $(SKELS) | $(OUT)/user
 	$(Q)$(CC) $(CFLAGS) $(WEIR_CFLAGS) -c $< -o $@
 
 # The shipped policies are the YAML files themselves, embedded with .incbin.
-$(OUT)/user/policy/builtin_policy.o: user/policy/builtin_policy.S $(wildcard policy/*.yaml) | $(OUT)/user
+$(OUT)/user/policy/builtin_policy.o: user/policy/builtin_policy.S $(wildcard policy/*.yaml policy/presets/*.yaml) | $(OUT)/user
 	$(call msg,AS,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -Wa,-I,$(abspath policy) -c $< -o $@
@@ -227,6 +227,7 @@ test-e2e: $(OUT)/weir $(TOOLS)
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/env.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/inbound.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/lifecycle.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/tiers.sh
 
 test-adversarial: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 4: adversarial (escape attempts from inside weir run)"
@@ -277,6 +278,7 @@ deps:
 
 DOCS := README.md LICENSE $(wildcard docs/*.md)
 POLICIES := $(wildcard policy/*.yaml)
+PRESETS := $(wildcard policy/presets/*.yaml)
 
 install: $(OUT)/weir
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
@@ -285,6 +287,8 @@ install: $(OUT)/weir
 	install -m 0644 docs/man/weir.8 $(DESTDIR)$(MANDIR)/man8/weir.8
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 	install -m 0644 $(POLICIES) $(DESTDIR)$(POLICYDIR)/
+	install -d $(DESTDIR)$(POLICYDIR)/presets
+	install -m 0644 $(PRESETS) $(DESTDIR)$(POLICYDIR)/presets/
 	install -m 0644 deploy/completion/weir.bash $(DESTDIR)$(BASHCOMPDIR)/weir
 	install -m 0644 deploy/completion/_weir $(DESTDIR)$(ZSHCOMPDIR)/_weir
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(ALERTSDIR)
@@ -299,8 +303,9 @@ uninstall:
 		$(DESTDIR)$(BASHCOMPDIR)/weir $(DESTDIR)$(ZSHCOMPDIR)/_weir \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/weir.service $(DESTDIR)$(ALERTSDIR)/weir-alerts.yml \
 		$(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS))) \
-		$(addprefix $(DESTDIR)$(POLICYDIR)/,$(notdir $(POLICIES)))
-	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(POLICYDIR) $(DESTDIR)$(ALERTSDIR) \
+		$(addprefix $(DESTDIR)$(POLICYDIR)/,$(notdir $(POLICIES))) \
+		$(addprefix $(DESTDIR)$(POLICYDIR)/presets/,$(notdir $(PRESETS)))
+	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(POLICYDIR)/presets $(DESTDIR)$(POLICYDIR) $(DESTDIR)$(ALERTSDIR) \
 		$(dir $(DESTDIR)$(POLICYDIR)) 2>/dev/null
 
 # The rendered page is checked in: building weir needs no scdoc. The date in

@@ -100,6 +100,9 @@ installed_files() {
 	for f in "$SRC"/policy/*.yaml; do
 		echo "usr/share/weir/policies/${f##*/}"
 	done
+	for f in "$SRC"/policy/presets/*.yaml; do
+		echo "usr/share/weir/policies/presets/${f##*/}"
+	done
 	for f in README.md LICENSE "$SRC"/docs/*.md; do
 		echo "usr/share/doc/weir/${f##*/}"
 	done
@@ -117,6 +120,9 @@ test_install() {
 	[ -x "$DEST/usr/bin/weir" ] || t_why "usr/bin/weir is not executable"
 	"$DEST/usr/bin/weir" policy show | cmp -s - "$DEST/usr/share/weir/policies/agent-default.yaml" ||
 		t_why "the installed agent-default.yaml is not what weir policy show prints"
+	"$DEST/usr/bin/weir" policy show preset:npm |
+		cmp -s - "$DEST/usr/share/weir/policies/presets/npm.yaml" ||
+		t_why "the installed presets/npm.yaml is not what weir policy show preset:npm prints"
 	t_end
 
 	t_begin "12 man -l renders weir(8) without warnings; it names every command and option"

@@ -224,7 +224,7 @@ test_check() {
 	t_begin "weir policy check shows the inbound rules"
 	run_cmd "$WEIR" policy check "$pol"
 	x_rc 0
-	x_file_has "$OUT" '^inbound\[0\]: cidr 198\.51\.100\.0/24 ports 8080,9000-9100 proto tcp$'
+	x_file_has "$OUT" '^.*/check\.yaml:3: inbound\[0\]: cidr 198\.51\.100\.0/24 ports 8080,9000-9100 proto tcp$'
 	x_file_has "$OUT" '; inbound: 1 IPv4 prefix, 0 IPv6 prefixes$'
 	t_end
 

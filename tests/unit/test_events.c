@@ -139,10 +139,11 @@ Test(events, human_line_names_the_domain)
 	e.rule = WEIR_RULE_ID(WEIR_RK_ALLOW, 0);
 	inet_pton(AF_INET, "192.0.2.10", e.addr);
 	event_format_human(&ctx, &e, buf, sizeof(buf));
-	cr_expect_str_eq(buf, "denied tcp web.test:8080 (192.0.2.10, curl pid 4242)");
+	cr_expect_str_eq(buf, "denied tcp web.test:8080 (192.0.2.10, curl pid 4242) [rule t:3]");
 	e.verdict = WEIR_V_WOULD_DENY;
 	event_format_human(&ctx, &e, buf, sizeof(buf));
-	cr_expect_str_eq(buf, "would deny tcp web.test:8080 (192.0.2.10, curl pid 4242)");
+	cr_expect_str_eq(buf,
+			 "would deny tcp web.test:8080 (192.0.2.10, curl pid 4242) [rule t:3]");
 	cr_assert_gt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
 	cr_expect(strstr(buf, "\"domain\":\"web.test\""), "%s", buf);
 	policy_free(p);

@@ -303,15 +303,15 @@ Test(policy, summary)
 	static const char want[] = "policy: example (source: t.yaml)\n"
 				   "mode: audit\n"
 				   "loopback: deny\n"
-				   "allow[0]: domain github.com ports 443 proto tcp\n"
-				   "allow[1]: domain *.npmjs.org\n"
-				   "allow[2]: domain **.githubusercontent.com\n"
-				   "allow[3]: cidr 192.0.2.0/24 ports 80,8000-8100 proto tcp\n"
-				   "allow[4]: ip 2001:db8::1\n"
-				   "allow[5]: ip 198.51.100.9 ports 53 proto udp\n"
-				   "allow[6]: cidr 2001:db8::/32 ports 8443\n"
-				   "deny[0]: cidr 198.51.100.0/24\n"
-				   "deny[1]: domain evil.example\n"
+				   "t.yaml:6: allow[0]: domain github.com ports 443 proto tcp\n"
+				   "t.yaml:9: allow[1]: domain *.npmjs.org\n"
+				   "t.yaml:10: allow[2]: domain **.githubusercontent.com\n"
+				   "t.yaml:11: allow[3]: cidr 192.0.2.0/24 ports 80,8000-8100 proto tcp\n"
+				   "t.yaml:14: allow[4]: ip 2001:db8::1\n"
+				   "t.yaml:15: allow[5]: ip 198.51.100.9 ports 53 proto udp\n"
+				   "t.yaml:18: allow[6]: cidr 2001:db8::/32 ports 8443\n"
+				   "t.yaml:21: deny[0]: cidr 198.51.100.0/24\n"
+				   "t.yaml:22: deny[1]: domain evil.example\n"
 				   "--allow[0]: domain example.com ports 443\n"
 				   "--allow[1]: cidr 2001:db8::/32 ports 1-1024\n"
 				   "inbound: loopback peers only (no inbound: section)\n"
@@ -338,7 +338,7 @@ Test(policy, summary_unnamed)
 	cr_assert_str_eq(out, "policy: (unnamed) (source: t.yaml)\n"
 			      "mode: enforce\n"
 			      "loopback: allow\n"
-			      "allow[0]: ip 192.0.2.1\n"
+			      "t.yaml:3: allow[0]: ip 192.0.2.1\n"
 			      "inbound: loopback peers only (no inbound: section)\n"
 			      "dns: upstream (/etc/resolv.conf); ttl 5..3600 s; max 64 addresses per "
 			      "name; static auto\n"
@@ -430,7 +430,7 @@ Test(errors, top_level_keys)
 {
 	bad("version: 1\nfoo: bar\n", "2:1",
 	    "unknown key 'foo' (expected: version, name, mode, loopback, allow, deny, dns, ping, "
-	    "inbound)");
+	    "inbound, include)");
 	bad("version: 1\nmode: audit\nmode: enforce\n", "3:1",
 	    "duplicate key 'mode' (first at line 2)");
 	bad("version: 1\nversion: 1\n", "2:1", "duplicate key 'version' (first at line 1)");
@@ -757,7 +757,7 @@ Test(inbound, summary)
 				"    proto: tcp\n");
 	char *out = capture_summary(p);
 
-	assert_has(out, "\ninbound[0]: cidr 198.51.100.0/24 ports 8080 proto tcp\n");
+	assert_has(out, "\nt.yaml:3: inbound[0]: cidr 198.51.100.0/24 ports 8080 proto tcp\n");
 	free(out);
 	policy_free(p);
 	p = load("version: 1\ninbound: any\n");

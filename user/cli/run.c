@@ -214,7 +214,8 @@ static void print_policy_warnings(const struct policy *p)
 	free(buf);
 }
 
-/* The policy's bytes are read once: parsed, and hashed for run-start. */
+/* The policy's bytes are read once: parsed, and hashed for run-start
+ * (with the bytes of the files it includes). */
 static int read_policy(struct run *r, char *err)
 {
 	const char *source = POLICY_BUILTIN_NAME;
@@ -232,13 +233,15 @@ static int read_policy(struct run *r, char *err)
 	} else {
 		text = shipped_policy(POLICY_BUILTIN, &len);
 	}
-	ldns_sha256((unsigned char *)text, len, r->policy_sha256);
+	/* The hash covers the included files too (struct policy's sha256). */
 	ret = policy_load_buffer(source, text, len, &r->policy, err);
 	/* kept: a daemon gets these bytes */
 	r->policy_text = buf ?: malloc(len ?: 1);
 	if (r->policy_text && !buf)
 		memcpy(r->policy_text, text, len);
 	r->policy_len = len;
+	if (!ret)
+		memcpy(r->policy_sha256, r->policy->sha256, sizeof(r->policy_sha256));
 	return ret;
 }
 

@@ -151,6 +151,15 @@ static int open_safe(const char *path, char *err, size_t len)
 	return -EPERM;
 }
 
+/* A file a policy includes is held to the same rules as the policy. */
+static int read_safe(void *ctx, const char *path, char **bufp, size_t *lenp,
+		     char err[POLICY_ERR_LEN])
+{
+	int fd = open_safe(path, err, POLICY_ERR_LEN);
+
+	return fd < 0 ? fd : policy_read_fd(fd, path, bufp, lenp, err);
+}
+
 /*
  * Read E's file again. A new good version takes over (generation + 1);
  * a bad one is reported and the old one stays. Returns 1 if the version
@@ -178,14 +187,16 @@ static int reload(struct policy_entry *e)
 	}
 	e->gone = false;
 	if (!ret) {
-		ldns_sha256((unsigned char *)buf, len, sha);
+		/* The hash covers the files it includes: a change in one is a
+		 * new version of this policy. */
+		ret = policy_load_tree(e->path, buf, len, read_safe, NULL, sha, &p, err);
 		if (e->have_sha && !memcmp(sha, e->sha, sizeof(sha))) {
+			policy_free(p);
 			free(buf);
 			return 0; /* the same bytes: nothing to do, nothing to say */
 		}
 		memcpy(e->sha, sha, sizeof(sha));
 		e->have_sha = true;
-		ret = policy_load_buffer(e->path, buf, len, &p, err);
 	}
 	if (ret) {
 		free(buf);
@@ -331,7 +342,9 @@ struct policy_entry *policies_get(struct policies *ps, const char *name, char *e
 
 int policies_parse(const struct policy_entry *e, struct policy **out, char err[POLICY_ERR_LEN])
 {
-	return policy_load_buffer(e->path, e->text, e->len, out, err);
+	/* The included files as they are now (an include that went bad
+	 * since fails here, it never loosens the policy). */
+	return policy_load_tree(e->path, e->text, e->len, read_safe, NULL, NULL, out, err);
 }
 
 struct policy_entry *policies_at(struct policies *ps, size_t i)

@@ -270,6 +270,18 @@ static void put_task(struct out *o, const struct event_ctx *ctx, __u32 pid, __u3
 	put(o, ",\"cgroup_id\":%llu}", (unsigned long long)cgroup_id);
 }
 
+/* "rule_origin": the file and line of the deciding rule, when it has one. */
+static void put_origin(struct out *o, const struct event_ctx *ctx, __u32 rule)
+{
+	char origin[POLICY_ERR_LEN];
+
+	policy_rule_origin(ctx->policy, rule, origin, sizeof(origin));
+	if (!origin[0])
+		return;
+	put(o, ",\"rule_origin\":");
+	put_json_str(o, origin, sizeof(origin));
+}
+
 int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
 		      size_t len)
 {
@@ -301,7 +313,9 @@ int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, c
 		put(&o, ",\"domain\":");
 		put_json_str(&o, domain, 256);
 	}
-	put(&o, ",\"rule\":\"%s\",\"reason\":\"%s\"", rule, event_reason_name(e));
+	put(&o, ",\"rule\":\"%s\"", rule);
+	put_origin(&o, ctx, e->rule);
+	put(&o, ",\"reason\":\"%s\"", event_reason_name(e));
 	if (event_sent_nothing(e))
 		put(&o, ",\"sent\":false");
 	if (e->flags & WEIR_EF_MAPPED)
@@ -332,8 +346,10 @@ int event_format_dns_json(const struct event_ctx *ctx, const struct dns_event *e
 	    ctx->policy && ctx->policy->mode == POLICY_AUDIT ? "audit" : "enforce",
 	    e->protocol == 6 ? "tcp" : "udp");
 	put_json_str(&o, e->q.name, sizeof(e->q.name));
-	put(&o, ",\"qtype\":\"%s\",\"rule\":\"%s\",\"reason\":\"%s\"",
-	    dns_type_name(e->q.qtype, tbuf, sizeof(tbuf)), rule, e->reason);
+	put(&o, ",\"qtype\":\"%s\",\"rule\":\"%s\"", dns_type_name(e->q.qtype, tbuf, sizeof(tbuf)),
+	    rule);
+	put_origin(&o, ctx, e->rule);
+	put(&o, ",\"reason\":\"%s\"", e->reason);
 	if (e->rcode >= 0 && e->rcode <= 5)
 		put(&o, ",\"rcode\":\"%s\"", rcodes[e->rcode]);
 	else if (e->rcode > 5)
@@ -409,8 +425,8 @@ static const char *verdict_words(const struct weir_event *e)
 						  "denied";
 }
 
-int event_format_human(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
-		       size_t len)
+static int format_human(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
+			size_t len)
 {
 	char dest[DNS_NAME_MAX * 4 + 8], addr[INET6_ADDRSTRLEN], dbuf[DNS_NAME_MAX];
 	char pbuf[8], comm[WEIR_COMM_LEN * 4 + 1];
@@ -444,6 +460,19 @@ int event_format_human(const struct event_ctx *ctx, const struct weir_event *e, 
 			*addr ? ", " : "", comm, e->pid);
 }
 
+/* The line, then " [rule agent.yaml:12]" when the deciding rule is in a file. */
+int event_format_human(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
+		       size_t len)
+{
+	char origin[POLICY_ERR_LEN];
+	int n = format_human(ctx, e, buf, len);
+
+	policy_rule_origin(ctx ? ctx->policy : NULL, e->rule, origin, sizeof(origin));
+	if (n < 0 || (size_t)n >= len || !origin[0])
+		return n;
+	return n + snprintf(buf + n, len - (size_t)n, " [rule %s]", origin);
+}
+
 /* --- summary --------------------------------------------------------------- */
 
 #define SUMMARY_MAX 4096 /* distinct destinations remembered */
@@ -458,6 +487,7 @@ struct dest_count {
 	__u8 addr[16]; /* with a domain: the first address seen */
 	__u8 more; /* with a domain: other addresses too */
 	char *domain;
+	char *origin; /* the deciding rule's file:line, of the first event */
 	__u64 count;
 };
 
@@ -524,6 +554,16 @@ static void count_again(struct dest_count *d, const struct weir_event *e)
 		d->more = 1;
 }
 
+static void add_origin(struct dest_count *d, const struct event_ctx *ctx,
+		       const struct weir_event *e)
+{
+	char origin[POLICY_ERR_LEN];
+
+	policy_rule_origin(ctx ? ctx->policy : NULL, e->rule, origin, sizeof(origin));
+	if (origin[0])
+		d->origin = strdup(origin); /* out of memory: the row says none */
+}
+
 /* A datagram socket's refused connect() sent nothing (glibc's source
  * address probes): in the event stream, not here. */
 void summary_add(struct summary *s, const struct event_ctx *ctx, const struct weir_event *e)
@@ -560,6 +600,7 @@ void summary_add_domain(struct summary *s, const struct weir_event *e, const cha
 	/* Out of memory: the row is listed by its address instead. */
 	if (domain)
 		s->d[s->n].domain = strdup(domain);
+	add_origin(&s->d[s->n], ctx, e);
 	s->slots[h] = ++s->n;
 }
 
@@ -608,9 +649,10 @@ static void print_verdict(const struct summary *s, FILE *f, __u8 verdict, const 
 	qsort(v, n, sizeof(*v), by_count);
 	for (i = 0; i < n && i < SUMMARY_PRINT; i++) {
 		format_row(v[i], row, sizeof(row));
-		fprintf(f, "weir:   %-10s %-6s %-46s x%llu\n", label,
+		fprintf(f, "weir:   %-10s %-6s %-46s x%llu%s%s%s\n", label,
 			event_proto_name(v[i]->protocol, pbuf, sizeof(pbuf)), row,
-			(unsigned long long)v[i]->count);
+			(unsigned long long)v[i]->count, v[i]->origin ? " [rule " : "",
+			v[i]->origin ?: "", v[i]->origin ? "]" : "");
 	}
 	if (n > SUMMARY_PRINT)
 		fprintf(f, "weir:   %-10s ... and %zu more destinations\n", label,
@@ -660,8 +702,10 @@ void summary_free(struct summary *s)
 
 	if (!s)
 		return;
-	for (i = 0; s->d && i < s->n; i++)
+	for (i = 0; s->d && i < s->n; i++) {
 		free(s->d[i].domain);
+		free(s->d[i].origin);
+	}
 	free(s->d);
 	free(s->slots);
 	free(s);

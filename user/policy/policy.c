@@ -30,7 +30,7 @@
 
 
 static const char *const top_keys[] = { "version", "name", "mode", "loopback", "allow", "deny",
-					"dns", "ping", "inbound", NULL };
+					"dns", "ping", "inbound", "include", NULL };
 static const char *const dns_keys[] = { "upstream", "ttl_min", "ttl_max", "max_addresses",
 					"static", NULL };
 static const char *const rule_keys[] = { "domain", "cidr", "ip", "ports", "proto", NULL };
@@ -625,12 +625,65 @@ static int load_dns(struct loader *ld, yaml_node_t *v)
 	return err;
 }
 
+/* `include:`: a list of strings, read later (include.c). */
+static int load_include(struct loader *ld, yaml_node_t *v)
+{
+	struct policy *p = ld->p;
+	yaml_node_item_t *it;
+	const char *s;
+	yaml_node_t *n;
+	size_t cnt;
+	int err;
+
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(ld, v, "include: expected a list of files or presets, got %s",
+			    node_kind(v));
+	cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	p->includes = calloc(cnt ? cnt : 1, sizeof(*p->includes));
+	if (!p->includes)
+		return nomem(ld->err, ld->source);
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+		n = node(ld, *it);
+		err = scalar_text(ld, n, "include", &s);
+		if (err)
+			return err;
+		if (!*s)
+			return fail(ld, n, "include: empty name (a file, or preset:NAME)");
+		p->includes[p->n_includes].name = strdup(s);
+		if (!p->includes[p->n_includes].name)
+			return nomem(ld->err, ld->source);
+		p->includes[p->n_includes].line = (unsigned int)n->start_mark.line + 1;
+		p->includes[p->n_includes].col = (unsigned int)n->start_mark.column + 1;
+		p->n_includes++;
+	}
+	return 0;
+}
+
+/* Where a setting was written, for the includes' conflicts (include.c). */
+static void mark_setting(struct loader *ld, const char *key, const yaml_node_t *v)
+{
+	static const char *const names[SET_N] = { "mode", "loopback", "ping", "dns", "inbound" };
+	int i;
+
+	for (i = 0; i < SET_N; i++) {
+		if (strcmp(key, names[i]) || is_null(v))
+			continue;
+		ld->p->set_at[i].line = (unsigned int)v->start_mark.line + 1;
+		ld->p->set_at[i].col = (unsigned int)v->start_mark.column + 1;
+	}
+}
+
 static int load_key(struct loader *ld, const char *key, yaml_node_t *v)
 {
 	struct policy *p = ld->p;
 	bool enforce = true;
 	int err;
 
+	mark_setting(ld, key, v);
+	if (!strcmp(key, "include"))
+		return load_include(ld, v);
 	if (!strcmp(key, "name"))
 		return load_name(ld, v);
 	if (!strcmp(key, "mode")) {
@@ -871,8 +924,8 @@ static struct policy *policy_new(const char *source)
 	return p;
 }
 
-int policy_load_buffer(const char *source, const char *buf, size_t len, struct policy **out,
-		       char err[POLICY_ERR_LEN])
+int policy_load_one(const char *source, const char *buf, size_t len, struct policy **out,
+		    char err[POLICY_ERR_LEN])
 {
 	struct policy *p;
 	int ret;
@@ -947,29 +1000,6 @@ int policy_read_fd(int fd, const char *path, char **bufp, size_t *lenp,
 	return read_stream(f, path, bufp, lenp, err);
 }
 
-int policy_load_file(const char *path, struct policy **out, char err[POLICY_ERR_LEN])
-{
-	char *buf = NULL;
-	size_t len = 0;
-	int ret;
-
-	*out = NULL;
-	ret = policy_read_file(path, &buf, &len, err);
-	if (ret)
-		return ret;
-	ret = policy_load_buffer(path, buf, len, out, err);
-	free(buf);
-	return ret;
-}
-
-int policy_load_builtin(struct policy **out, char err[POLICY_ERR_LEN])
-{
-	size_t len;
-	const char *text = shipped_policy(POLICY_BUILTIN, &len);
-
-	return policy_load_buffer(POLICY_BUILTIN_NAME, text, len, out, err);
-}
-
 static void free_rules(struct policy_rule *rules, size_t n)
 {
 	size_t i;
@@ -994,6 +1024,12 @@ void policy_free(struct policy *p)
 	for (i = 0; i < p->dns.n_upstream; i++)
 		free(p->dns.upstream[i]);
 	free(p->dns.upstream);
+	for (i = 0; i < p->n_includes; i++)
+		free(p->includes[i].name);
+	free(p->includes);
+	for (i = 0; i < p->n_files; i++)
+		free(p->files[i]);
+	free(p->files);
 	free(p->name);
 	free(p->source);
 	free(p);
@@ -1120,12 +1156,15 @@ static void print_target(FILE *f, const struct policy_rule *r)
 		fprintf(f, "cidr %s/%u", txt, r->prefixlen);
 }
 
-static void print_rule(FILE *f, const struct policy_rule *r, __u32 id)
+/* "t.yaml:6: allow[0]: domain ...": where it is written, then its id. */
+static void print_rule(FILE *f, const struct policy *p, const struct policy_rule *r, __u32 id)
 {
 	char name[32];
 	size_t i;
 
 	policy_rule_name(id, name, sizeof(name));
+	if (r->line)
+		fprintf(f, "%s:%u: ", policy_rule_file(p, r), r->line);
 	fprintf(f, "%s: ", name);
 	print_target(f, r);
 	for (i = 0; i < r->n_ports; i++) {
@@ -1143,13 +1182,13 @@ static void print_rule(FILE *f, const struct policy_rule *r, __u32 id)
 	fputc('\n', f);
 }
 
-static void print_rules(FILE *f, const struct policy_rule *rules, size_t n,
+static void print_rules(FILE *f, const struct policy *p, const struct policy_rule *rules, size_t n,
 			enum weir_rule_kind kind)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		print_rule(f, &rules[i], WEIR_RULE_ID(kind, i));
+		print_rule(f, p, &rules[i], WEIR_RULE_ID(kind, i));
 }
 
 static void print_inbound(FILE *f, const struct policy *p)
@@ -1160,7 +1199,7 @@ static void print_inbound(FILE *f, const struct policy *p)
 		fprintf(f, "inbound: any\n");
 	else if (!p->n_inbound)
 		fprintf(f, "inbound: none\n");
-	print_rules(f, p->inbound, p->n_inbound, WEIR_RK_INBOUND);
+	print_rules(f, p, p->inbound, p->n_inbound, WEIR_RK_INBOUND);
 }
 
 static void print_dns(FILE *f, const struct policy_dns *d)
@@ -1179,16 +1218,19 @@ static void print_dns(FILE *f, const struct policy_dns *d)
 
 void policy_print_summary(FILE *f, const struct policy *p)
 {
-	size_t n_allow = p->n_allow + p->n_args;
+	size_t n_allow = p->n_allow + p->n_args, i;
 
 	fprintf(f, "policy: %s (source: %s)\n", p->name ? p->name : "(unnamed)", p->source);
 	fprintf(f, "mode: %s\n", p->mode == POLICY_AUDIT ? "audit" : "enforce");
 	fprintf(f, "loopback: %s\n", p->loopback_allow ? "allow" : "deny");
 	if (p->ping_allow)
 		fprintf(f, "ping: allow\n");
-	print_rules(f, p->allow, p->n_allow, WEIR_RK_ALLOW);
-	print_rules(f, p->deny, p->n_deny, WEIR_RK_DENY);
-	print_rules(f, p->args, p->n_args, WEIR_RK_ARG);
+	for (i = 0; i < p->n_files; i++)
+		fprintf(f, "%s%s%s", i ? ", " : "include: ", p->files[i],
+			i + 1 == p->n_files ? "\n" : "");
+	print_rules(f, p, p->allow, p->n_allow, WEIR_RK_ALLOW);
+	print_rules(f, p, p->deny, p->n_deny, WEIR_RK_DENY);
+	print_rules(f, p, p->args, p->n_args, WEIR_RK_ARG);
 	print_inbound(f, p);
 	print_dns(f, &p->dns);
 	fprintf(f, "%zu allow rule%s, %zu deny rule%s\n", n_allow, n_allow == 1 ? "" : "s",
@@ -1215,7 +1257,8 @@ static int warn_rules(FILE *f, const struct policy *p, const struct policy_rule 
 			continue;
 		policy_rule_name(WEIR_RULE_ID(kind, i), name, sizeof(name));
 		if (r->line)
-			fprintf(f, "weir: %s:%u:%u: warning: ", p->source, r->line, r->col);
+			fprintf(f, "weir: %s:%u:%u: warning: ", policy_rule_file(p, r), r->line,
+				r->col);
 		else
 			fprintf(f, "weir: warning: ");
 		fprintf(f,

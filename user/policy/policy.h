@@ -54,9 +54,34 @@ struct policy_rule {
 	size_t n_ports;
 	__u8 protos; /* WEIR_P_* mask (include/weir/egress.h) */
 	/* Where the rule came from, for messages: line/col are 1-based, 0 for
-	 * rules from the command line. */
+	 * rules from the command line; file indexes policy_file_name() (0: the
+	 * policy's own file, others: the files it includes). */
 	unsigned int line;
 	unsigned int col;
+	unsigned int file;
+};
+
+/* `include:` (docs/policy.md, "Tiers"): one entry as written. */
+struct policy_include {
+	char *name; /* "base.yaml", "../tiers/ci.yaml" or "preset:npm" */
+	unsigned int line, col;
+};
+
+/*
+ * The top-level settings an included file may not contradict, and where
+ * each was written (line 0: not in this file).
+ */
+enum policy_setting {
+	SET_MODE = 0,
+	SET_LOOPBACK,
+	SET_PING,
+	SET_DNS,
+	SET_INBOUND,
+	SET_N,
+};
+
+struct policy_at {
+	unsigned int line, col, file;
 };
 
 /* `dns:` (docs/policy.md, "DNS"): weir's resolver. */
@@ -102,16 +127,44 @@ struct policy {
 	struct policy_rule *args; /* --allow rules, in command-line order */
 	size_t n_args;
 	struct policy_dns dns;
+	struct policy_include *includes; /* as written in this file */
+	size_t n_includes;
+	struct policy_at set_at[SET_N];
+	/* The included files, in the order read: rule.file - 1 indexes them. */
+	char **files;
+	size_t n_files;
+	/* SHA-256 of the bytes of every file of the tree, in the order read
+	 * (the file itself first): for a policy without includes, its bytes'. */
+	unsigned char sha256[32];
 };
 
 /*
- * Parse and validate. On error return a negative errno (-EINVAL for a bad
- * policy, -ENOENT etc. for I/O) and fill err with one line
- * "FILE:LINE:COL: what is wrong" (no trailing newline).
+ * Parse and validate, with the files it includes (user/policy/include.c).
+ * On error return a negative errno (-EINVAL for a bad policy, -ENOENT etc.
+ * for I/O) and fill err with one line "FILE:LINE:COL: what is wrong" (no
+ * trailing newline).
  */
 int policy_load_file(const char *path, struct policy **out, char err[POLICY_ERR_LEN]);
 int policy_load_buffer(const char *source, const char *buf, size_t len, struct policy **out,
 		       char err[POLICY_ERR_LEN]);
+/* Reads an included file PATH (as the tree names it) like policy_read_file(). */
+typedef int (*policy_read_fn)(void *ctx, const char *path, char **bufp, size_t *lenp,
+			      char err[POLICY_ERR_LEN]);
+/* policy_load_buffer() reading the included files with READ (NULL:
+ * policy_read_file), for a caller with rules of its own about files. SHA
+ * (may be NULL) gets the hash of all the bytes read, also on failure: the
+ * daemon tells a changed tree from an unchanged one by it. */
+int policy_load_tree(const char *source, const char *buf, size_t len, policy_read_fn read,
+		     void *ctx, unsigned char sha[32], struct policy **out,
+		     char err[POLICY_ERR_LEN]);
+/* One file alone: its include: entries are listed, not read. */
+int policy_load_one(const char *source, const char *buf, size_t len, struct policy **out,
+		    char err[POLICY_ERR_LEN]);
+/* "agent.yaml", "preset:npm": the file rule R was written in. */
+const char *policy_rule_file(const struct policy *p, const struct policy_rule *r);
+/* "agent.yaml:12", "preset:npm:7" for a rule id, or "" when the rule is in
+ * no file (--allow, loopback, default, ...). */
+void policy_rule_origin(const struct policy *p, __u32 rule_id, char *buf, size_t len);
 /* Read all of PATH into a malloc'd buffer, refusing more than the size cap
  * (the bytes policy_load_buffer() then parses: weir run hashes them). */
 int policy_read_file(const char *path, char **bufp, size_t *lenp, char err[POLICY_ERR_LEN]);
