@@ -158,7 +158,7 @@ test_install() {
 		COMP_WORDS=(weir ps --j) COMP_CWORD=2; _weir; [ "${COMPREPLY[*]}" = --json ] ||
 			{ echo "weir ps --j: ${COMPREPLY[*]}"; exit 1; }
 		COMP_WORDS=("$2" policy show "") COMP_CWORD=3; _weir
-		[ "${COMPREPLY[*]}" = "agent-default demo" ] ||
+		[[ "${COMPREPLY[*]}" == "agent-default demo preset:anthropic "*" preset:npm "* ]] ||
 			{ echo "weir policy show: ${COMPREPLY[*]}"; exit 1; }' \
 		bash "$DEST/usr/share/bash-completion/completions/weir" "$DEST/usr/bin/weir" \
 		>"$TMP/comp.out" 2>&1; then

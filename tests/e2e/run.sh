@@ -694,7 +694,7 @@ test_exit_codes() {
 	t_begin "10 weir policy show NAME: an unknown NAME lists the shipped ones, exit 2"
 	run_cmd "$WEIR" policy show no-such-policy
 	x_rc 2
-	x_err_has "no shipped policy 'no-such-policy'; there are: agent-default, demo\$"
+	x_err_has "no shipped policy 'no-such-policy'; there are: agent-default, demo, preset:anthropic, .*preset:npm, .*preset:ubuntu\$"
 	t_end
 	t_begin "10 weir run unprivileged: 125, says why"
 	run_cmd setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
