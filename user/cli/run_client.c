@@ -31,6 +31,17 @@
 
 /* --- which mode ------------------------------------------------------------ */
 
+/* Included files other than presets (the daemon has its own presets). */
+static bool includes_files(const struct policy *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_files; i++)
+		if (strncmp(p->files[i], "preset:", 7))
+			return true;
+	return false;
+}
+
 int run_pick_mode(struct run *r)
 {
 	const char *env = getenv(CLIENT_SOCKET_ENV);
@@ -41,6 +52,16 @@ int run_pick_mode(struct run *r)
 	if (r->o.standalone) {
 		pr_debug("standalone (--standalone)\n");
 		return 0;
+	}
+	/* A daemon is sent the policy's text and reads no file for it. */
+	if (includes_files(r->policy)) {
+		if (!named) {
+			pr_debug("standalone: the policy includes files\n");
+			return 0;
+		}
+		pr_warn("%s includes files: a daemon reads no file for weir run's policy "
+			"(presets only); run it with --standalone\n", r->policy->source);
+		return -EINVAL;
 	}
 	r->sock = client_socket(r->o.socket);
 	if (!named && access(r->sock, F_OK)) {
@@ -103,7 +124,7 @@ static void on_decision(struct run *r, json_object *rec)
 
 	if (unhex(rec_str(rec, "raw"), &e, sizeof(e)))
 		return;
-	summary_add_domain(r->summary, &e, rec_str(rec, "domain"));
+	summary_add_domain(r->summary, r->policy, &e, rec_str(rec, "domain"));
 	if (r->events && json)
 		fprintf(r->events, "%s\n", json);
 	if (!r->o.quiet && human)

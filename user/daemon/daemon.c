@@ -1112,6 +1112,16 @@ static json_object *inline_spec_new(const struct attach_inline *r)
 	return o;
 }
 
+/* weir run's policy is its text alone: the daemon reads no file a caller
+ * names in it (presets are built in), whatever it could say about them. */
+static int no_file(void *ctx, const char *path, char **bufp, size_t *lenp,
+		   char err[POLICY_ERR_LEN])
+{
+	snprintf(err, POLICY_ERR_LEN,
+		 "a policy sent by weir run includes presets only (run it with --standalone)");
+	return -EPERM;
+}
+
 /* The policy as weir run built it: its bytes, its --allow rules, --audit. */
 static int inline_parse(json_object *spec, struct policy **out, char *err, size_t len)
 {
@@ -1124,8 +1134,8 @@ static int inline_parse(json_object *spec, struct policy **out, char *err, size_
 	json_object_object_get_ex(spec, "policy_yaml", &text);
 	json_object_object_get_ex(spec, "allow", &allow);
 	json_object_object_get_ex(spec, "audit", &audit);
-	ret = policy_load_buffer(jstr(spec, "policy_source"), json_object_get_string(text),
-				 json_object_get_string_len(text), out, perr);
+	ret = policy_load_tree(jstr(spec, "policy_source"), json_object_get_string(text),
+			       json_object_get_string_len(text), no_file, NULL, NULL, out, perr);
 	n = json_object_is_type(allow, json_type_array) ? json_object_array_length(allow) : 0;
 	for (i = 0; !ret && i < n; i++)
 		ret = policy_add_arg(*out, json_object_get_string(json_object_array_get_idx(allow, i)),

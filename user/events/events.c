@@ -554,12 +554,11 @@ static void count_again(struct dest_count *d, const struct weir_event *e)
 		d->more = 1;
 }
 
-static void add_origin(struct dest_count *d, const struct event_ctx *ctx,
-		       const struct weir_event *e)
+static void add_origin(struct dest_count *d, const struct policy *p, const struct weir_event *e)
 {
 	char origin[POLICY_ERR_LEN];
 
-	policy_rule_origin(ctx ? ctx->policy : NULL, e->rule, origin, sizeof(origin));
+	policy_rule_origin(p, e->rule, origin, sizeof(origin));
 	if (origin[0])
 		d->origin = strdup(origin); /* out of memory: the row says none */
 }
@@ -570,10 +569,11 @@ void summary_add(struct summary *s, const struct event_ctx *ctx, const struct we
 {
 	char dbuf[DNS_NAME_MAX];
 
-	summary_add_domain(s, e, event_domain(ctx, e, dbuf, sizeof(dbuf)));
+	summary_add_domain(s, ctx ? ctx->policy : NULL, e, event_domain(ctx, e, dbuf, sizeof(dbuf)));
 }
 
-void summary_add_domain(struct summary *s, const struct weir_event *e, const char *domain)
+void summary_add_domain(struct summary *s, const struct policy *p, const struct weir_event *e,
+			const char *domain)
 {
 	size_t h;
 
@@ -600,7 +600,7 @@ void summary_add_domain(struct summary *s, const struct weir_event *e, const cha
 	/* Out of memory: the row is listed by its address instead. */
 	if (domain)
 		s->d[s->n].domain = strdup(domain);
-	add_origin(&s->d[s->n], ctx, e);
+	add_origin(&s->d[s->n], p, e);
 	s->slots[h] = ++s->n;
 }
 

@@ -71,8 +71,10 @@ struct summary *summary_new(void);
  * keyed by event_domain() when there is one (ctx may be NULL). */
 void summary_add(struct summary *s, const struct event_ctx *ctx, const struct weir_event *e);
 /* The same with the row's name known already (event_domain() where the
- * learned names are: weir run through the daemon gets it from there). */
-void summary_add_domain(struct summary *s, const struct weir_event *e, const char *domain);
+ * learned names are: weir run through the daemon gets it from there); P
+ * (may be NULL) names the deciding rule's file and line. */
+void summary_add_domain(struct summary *s, const struct policy *p, const struct weir_event *e,
+			const char *domain);
 void summary_add_dns(struct summary *s, const struct dns_event *e);
 void summary_print(const struct summary *s, FILE *f, __u64 lost);
 void summary_free(struct summary *s);
