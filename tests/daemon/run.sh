@@ -285,6 +285,48 @@ test_broken_file_keeps_the_old_policy() {
 	t_end
 }
 
+# A policy that includes a file (docs/policy.md, "Tiers"): a change in the
+# included file is a new generation of the policy; weir run does not send
+# a daemon a policy that includes files.
+test_include_reload() {
+	t_begin "a changed include reloads the policy including it; weir run keeps such a policy standalone"
+	cat >"$PDIR/tier.inc" <<-EOF
+		version: 1
+		allow:
+		  - ip: 192.0.2.10
+		    ports: [80]
+	EOF
+	policy gamma <<-EOF
+		version: 1
+		loopback: deny
+		include: [tier.inc]
+	EOF
+	mkdir "$CGP/tiers"
+	attach "$CGP/tiers" gamma >/dev/null
+	[ "$CODE" = 201 ] || t_why "attach: HTTP $CODE $(cat "$T/api.out")"
+	wait_probe "$CGP/tiers" 192.0.2.10 ok
+	[ "$(probe "$CGP/tiers" 192.0.2.11)" = EPERM ] || t_why "192.0.2.11 allowed before the change"
+	cat >"$PDIR/tier.inc.tmp" <<-EOF
+		version: 1
+		allow:
+		  - ip: 192.0.2.11
+		    ports: [80]
+	EOF
+	mv "$PDIR/tier.inc.tmp" "$PDIR/tier.inc"
+	wait_probe "$CGP/tiers" 192.0.2.11 ok
+	wait_probe "$CGP/tiers" 192.0.2.10 EPERM
+	api GET /v1/attachments >"$T/list.json"
+	x_json "$T/list.json" '.[0].attachments | map(select(.policy == "gamma")) |
+		all(.generation == 2 and .state == "ok")'
+	run_cmd "$WEIR" run --socket "$SOCK" -p "$PDIR/gamma.yaml" -- true
+	x_rc 125
+	x_err_has "gamma\.yaml includes files: a daemon reads no file for weir run's policy"
+	detach "$CGP/tiers" >/dev/null
+	[ "$CODE" = 200 ] || t_why "detach: HTTP $CODE"
+	rmdir "$CGP/tiers"
+	t_end
+}
+
 test_dns_per_attachment() {
 	local a b
 	t_begin "each attachment's resolver answers its own policy's names only"
@@ -543,6 +585,7 @@ test_metrics
 test_attach_is_idempotent_and_exclusive
 test_hot_reload
 test_broken_file_keeps_the_old_policy
+test_include_reload
 test_dns_per_attachment
 test_detach
 test_inbound_server
