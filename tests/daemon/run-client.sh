@@ -103,7 +103,7 @@ test_allowed_and_denied() {
 	x_not_arrived "$LOG" " $tok2\$"
 	x_err_has '^weir: denied tcp 192\.0\.2\.11:80 \(netprobe pid [0-9]+\)$'
 	x_err_has '^weir: summary: [0-9]+ allowed, 1 denied$'
-	x_err_has '^weir:   allowed +tcp +allowed\.test:80 \(192\.0\.2\.10\) +x1$'
+	x_err_has '^weir:   allowed +tcp +allowed\.test:80 \(192\.0\.2\.10\) +x1 \[rule [^]]*/p\.yaml:[0-9]+\]$'
 	x_err_has '^weir:   denied +tcp +192\.0\.2\.11:80 +x1$'
 	x_err_has '^weir:   dns: [1-9] answered, 0 refused$'
 	x_json "$T/ev1.jsonl" '.[0].op == "run-start" and .[-1].op == "run-end" and
