@@ -400,7 +400,28 @@ test_a_state_dir_a_user_can_write_is_refused() {
 	t_end
 }
 
+# A cgroup's name may hold any byte but '/', and it is the default label:
+# bytes that are not UTF-8 (or a carriage return) in a label make
+# Prometheus refuse the whole page, every other attachment's denials with it.
+test_a_cgroup_name_that_is_not_utf8_keeps_metrics_valid() {
+	local cg=$CGP/$'bad\xff\xc3(name'
+	t_begin "metrics: a cgroup named with bytes that are not UTF-8: the page stays UTF-8 text"
+	mkdir -p "$cg"
+	printf '{"cgroup":"%s","policy":"alpha"}' "$cg" >"$T/bad.json"
+	curl -sS --max-time 5 --unix-socket "$SOCK" -o "$T/bad.out" -X POST \
+		-H 'Content-Type: application/json' --data-binary @"$T/bad.json" http://weir/v1/attachments
+	api GET /metrics >"$T/metrics.bad"
+	grep -q 'unit="bad' "$T/metrics.bad" || t_why "not attached: $(cat "$T/bad.out")"
+	iconv -f UTF-8 -t UTF-8 "$T/metrics.bad" >/dev/null 2>&1 || t_why "the page is not UTF-8"
+	printf '{"cgroup":"%s"}' "$cg" >"$T/bad.json"
+	curl -sS --max-time 5 --unix-socket "$SOCK" -o /dev/null -X POST \
+		--data-binary @"$T/bad.json" http://weir/v1/detach
+	rmdir "$cg"
+	t_end
+}
+
 setup
+test_a_cgroup_name_that_is_not_utf8_keeps_metrics_valid
 test_a_state_dir_a_user_can_write_is_refused
 test_weir_run_command_inherits_no_daemon_connection
 test_a_users_fake_daemon_is_not_believed

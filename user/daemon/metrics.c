@@ -22,18 +22,56 @@
 #include "metrics.h"
 #include "weir.h"
 
+/* Bytes of the UTF-8 sequence at P (1-4), 0 if it is not one. */
+static size_t utf8_len(const unsigned char *p)
+{
+	size_t n, i;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] < 0xe0)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] < 0xf0)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	/* no overlong forms, surrogates, or code points past U+10FFFF */
+	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
+	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+/*
+ * A label value as the text format takes it: \\, \" and \n escaped, and a
+ * label that is not UTF-8 (a cgroup's name may hold any byte but '/') made
+ * so, U+FFFD for each bad byte, or Prometheus refuses the whole page; other
+ * control characters become '?'.
+ */
 void metrics_label(FILE *f, const char *value)
 {
-	const char *p;
+	const unsigned char *p = (const unsigned char *)value;
+	size_t n;
 
 	fputc('"', f);
-	for (p = value; *p; p++) {
+	while (*p) {
+		n = utf8_len(p);
 		if (*p == '\\' || *p == '"')
-			fputc('\\', f);
-		if (*p == '\n')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '\n')
 			fputs("\\n", f);
+		else if (!n)
+			fputs("\xef\xbf\xbd", f);
+		else if (*p < 0x20 || *p == 0x7f)
+			fputc('?', f);
 		else
-			fputc(*p, f);
+			fwrite(p, 1, n, f);
+		p += n ?: 1;
 	}
 	fputc('"', f);
 }
