@@ -146,9 +146,43 @@ test_verify_ci() {
 	t_end
 }
 
+# Tiers: a stable base, and suggest --base prints the application tier.
+test_suggest_base() {
+	e2e_policy base >/dev/null <<-EOF
+		version: 1
+		allow:
+		  - domain: api.app.test
+		    ports: [80]
+		    proto: tcp
+		  - ip: 198.51.100.20
+		    ports: [8080]
+		    proto: tcp
+	EOF
+	t_begin "suggest --base: include: of the base, and only what the base lacks"
+	run_cmd sh -c 'cd "$1" && "$2" policy suggest --base base.yaml audit.jsonl >app.yaml' \
+		sh "$T" "$WEIR"
+	x_rc 0
+	x_file_has "$T/app.yaml" '^include: \["base\.yaml"\]$'
+	x_file_has "$T/app.yaml" '^  - domain: "\*\.cdn\.test"$'
+	x_file_has "$T/app.yaml" '^  - ip: "203\.0\.113\.20"$'
+	! grep -qE 'api\.app\.test|198\.51\.100\.20' "$T/app.yaml" ||
+		t_why "a destination the base allows was suggested: $(grep -E 'api|198' "$T/app.yaml")"
+	x_err_has 'decisions the base policy allows already'
+	run_cmd "$WEIR" policy check "$T/app.yaml"
+	x_rc 0
+	t_end
+
+	t_begin "the workload under base + application tier (enforce): 0 denials"
+	run_weir -p "$T/app.yaml" -e "$T/tiers.jsonl" -- sh -c "$(grep -v 169.254 "$T/workload.sh")"
+	x_rc 0
+	x_end_counts "$T/tiers.jsonl" 0 0
+	t_end
+}
+
 setup
 test_audit_suggest_enforce
 test_verify_ci
+test_suggest_base
 if ((${#LEFTOVER[@]})); then
 	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
 else

@@ -330,3 +330,64 @@ Test(judge, defaults)
 	cr_assert_eq(j.verdict, WEIR_V_DENY);
 	matcher_free(m);
 }
+
+/* Tiers: the output of --base includes the base, and the two together
+ * allow what was seen but what suggest left out on purpose. */
+Test(suggest, base_output_includes_the_base)
+{
+	char *files[] = { FIX "events.jsonl" }, *out, *notes, *vout, *base;
+	char dir[] = "/tmp/weir-suggest-XXXXXX", path[64];
+	FILE *f;
+
+	base = realpath(FIX "base.yaml", NULL);
+	cr_assert_not_null(base);
+	cr_assert_eq(run_suggest(base, files, 1, &out, &notes), 0, "%s", notes);
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/app.yaml", dir);
+	f = fopen(path, "w");
+	fputs(out, f);
+	fclose(f);
+	cr_assert_eq(run_verify(path, files, 1, &vout), 1);
+	unlink(path);
+	rmdir(dir);
+	cr_assert_str_eq(vout,
+			 "would deny tcp 169.254.169.254:80: 1 decision by python3; metadata-endpoint, metadata\n"
+			 "would deny icmp 192.0.2.90:0: 1 decision by ping; no-matching-rule, default\n"
+			 "would deny tcp y\\x5c.evil.test:443 (192.0.2.70): 1 decision by dig; no-matching-rule, default\n"
+			 "would deny dns bad\\x01name.test: 1 query by dig; name-not-allowed, default\n"
+			 "would deny dns metadata.google.internal: 1 query by python3; name-not-allowed, default\n"
+			 "would deny dns nope.test: 1 query by getent; name-not-allowed, default\n"
+			 "would deny dns x\\x5c.evil.test: 1 query by dig; name-not-allowed, default\n"
+			 "7 destinations denied: 3 of 22 connection decisions, 4 of 13 DNS queries\n");
+	free(vout);
+	free(out);
+	free(notes);
+	free(base);
+}
+
+/* A deny rule that decides is named by its file and line, also in an
+ * included file. */
+Test(verify, deny_rule_named_by_origin)
+{
+	char dir[] = "/tmp/weir-verify-XXXXXX", top[64], inc[64], want[256], *out;
+	char *files[] = { FIX "events.jsonl" };
+	FILE *f;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(inc, sizeof(inc), "%s/base.yaml", dir);
+	snprintf(top, sizeof(top), "%s/top.yaml", dir);
+	f = fopen(inc, "w");
+	fputs("version: 1\nallow:\n  - cidr: 192.0.2.0/24\ndeny:\n  - ip: 192.0.2.20\n", f);
+	fclose(f);
+	f = fopen(top, "w");
+	fputs("version: 1\ninclude: [base.yaml]\n", f);
+	fclose(f);
+	cr_assert_eq(run_verify(top, files, 1, &out), 1);
+	snprintf(want, sizeof(want), "would deny tcp api.app.test:443 (192.0.2.20): 2 decisions by "
+		 "curl, python3; deny-rule, deny[0] (%s:5)\n", inc);
+	cr_assert_not_null(strstr(out, want), "%s", out);
+	unlink(inc);
+	unlink(top);
+	rmdir(dir);
+	free(out);
+}

@@ -210,10 +210,10 @@ static int group_cmp(const void *a, const void *b)
 	return strcmp(x->proto, y->proto);
 }
 
-static void group_print(FILE *f, const struct vgroup *g)
+static void group_print(FILE *f, const struct policy *p, const struct vgroup *g)
 {
 	struct weir_event e = { .rule = g->j.rule, .reason = g->j.reason };
-	char rule[32];
+	char rule[32], origin[POLICY_ERR_LEN];
 	size_t i;
 
 	if (g->kind == EV_DNS)
@@ -233,8 +233,10 @@ static void group_print(FILE *f, const struct vgroup *g)
 	policy_rule_name(g->j.rule, rule, sizeof(rule));
 	if (!g->j.rule)
 		snprintf(rule, sizeof(rule), "default");
-	fprintf(f, "; %s, %s\n", g->kind == EV_DNS && g->j.reason == WEIR_R_NO_MATCH ?
-					  "name-not-allowed" : event_reason_name(&e), rule);
+	fprintf(f, "; %s, %s", g->kind == EV_DNS && g->j.reason == WEIR_R_NO_MATCH ?
+				       "name-not-allowed" : event_reason_name(&e), rule);
+	policy_rule_origin(p, g->j.rule, origin, sizeof(origin));
+	fprintf(f, origin[0] ? " (%s)\n" : "\n", origin);
 }
 
 int verify_events(const struct matcher *m, char *const *files, int n, FILE *out,
@@ -252,7 +254,7 @@ int verify_events(const struct matcher *m, char *const *files, int n, FILE *out,
 	if (!ret) {
 		qsort(s.g, s.n, sizeof(*s.g), group_cmp);
 		for (i = 0; i < s.n; i++)
-			group_print(out, &s.g[i]);
+			group_print(out, matcher_policy(m), &s.g[i]);
 		fprintf(out, "%zu destination%s denied: %lu of %lu connection decisions, "
 			     "%lu of %lu DNS queries\n", s.n, s.n == 1 ? "" : "s",
 			s.conns_denied, s.conns, s.names_denied, s.names);
