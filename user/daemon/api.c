@@ -875,20 +875,29 @@ static int api_clear_stale(const char *path, const struct sockaddr_un *sa, char 
 }
 
 /*
- * Root's, 0600, before listen(): until listen() a connect() is refused, so
- * nobody can get a connection in while the mode is still the umask's. (The
+ * Root's, 0600, from its birth: bind() makes the file with the umask's
+ * mode, so the umask is 0177 for that one call, and nothing is changed by
+ * path afterwards (a chmod() or chown() by path would follow a symlink a
+ * user swapped in, in a directory the user can write). lstat() then checks
+ * what bind() made. Until listen() a connect() is refused anyway. (The
  * daemon is root; the unit tests' servers, under any uid, keep their own.)
  */
 static int api_bind(int fd, const char *path, const struct sockaddr_un *sa)
 {
 	struct stat st;
+	mode_t old = umask(0177);
+	int ret = 0;
 
 	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)))
-		return -errno;
-	if ((geteuid() == 0 && chown(path, 0, 0)) || chmod(path, 0600) || stat(path, &st) ||
-	    listen(fd, 64)) {
-		int ret = -errno;
-
+		ret = -errno;
+	umask(old);
+	if (ret)
+		return ret;
+	if (lstat(path, &st) || listen(fd, 64))
+		ret = -errno;
+	else if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 0177))
+		ret = -EPERM; /* not what bind() made: someone replaced it */
+	if (ret) {
 		unlink(path);
 		return ret;
 	}
