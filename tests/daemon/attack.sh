@@ -115,6 +115,35 @@ setup() {
 	start_daemon
 }
 
+# A cgroup below a delegated one (a user owns its parent's cgroup.procs):
+# the user's processes inside could write themselves into a sibling the
+# user makes, out of enforcement. The daemon refuses such a target; the
+# delegated cgroup itself may be attached (its children stay below it).
+test_a_cgroup_below_a_delegated_one_is_refused() {
+	local dg=$CGP/deleg cg=$CGP/deleg/inner
+	t_begin "attach below a delegated cgroup: refused; the delegated one itself: a move to a sibling stays enforced"
+	mkdir -p "$cg"
+	chown "$NOBODY:$NOBODY" "$dg" "$dg/cgroup.procs" "$dg/cgroup.subtree_control"
+	attach "$cg" alpha >/dev/null
+	[ "$CODE" = 403 ] || t_why "below a delegated cgroup: HTTP $CODE, want 403"
+	grep -q delegated "$T/api.out" || t_why "the error: $(cat "$T/api.out")"
+	if [ "$CODE" = 201 ]; then # what the user's process would do
+		api POST /v1/detach "{\"cgroup\":\"$cg\"}" >/dev/null
+	fi
+	attach "$dg" alpha >/dev/null
+	[ "$CODE" = 201 ] || t_why "the delegated cgroup itself: HTTP $CODE $(cat "$T/api.out")"
+	# nobody, inside, makes a sibling and moves there: still below the attachment
+	"${AS_NOBODY[@]}" mkdir "$dg/sib" 2>/dev/null
+	local got
+	got=$(in_cg "$dg" "${AS_NOBODY[@]}" sh -c \
+		'echo $$ >"$1/cgroup.procs" && exec "$2" tcp 192.0.2.99 80 weir-deleg' \
+		sh "$dg/sib" "$NETPROBE" 2>/dev/null)
+	[ "$got" = EPERM ] || t_why "moved to a sibling under the attachment: $got, want EPERM"
+	grep -q " weir-deleg$" "$LOG" && t_why "192.0.2.99 was reached"
+	api POST /v1/detach "{\"cgroup\":\"$dg\"}" >/dev/null
+	t_end
+}
+
 # A careless operator attaches a policy file its user can write: the user
 # (whose processes are in the cgroup) would rewrite it and wait for any
 # reload. The daemon refuses such a file.
@@ -422,6 +451,7 @@ test_a_cgroup_name_that_is_not_utf8_keeps_metrics_valid() {
 
 setup
 test_a_cgroup_name_that_is_not_utf8_keeps_metrics_valid
+test_a_cgroup_below_a_delegated_one_is_refused
 test_a_state_dir_a_user_can_write_is_refused
 test_weir_run_command_inherits_no_daemon_connection
 test_a_users_fake_daemon_is_not_believed

@@ -624,6 +624,39 @@ static struct att *att_new(struct daemon *d, const char *cgpath, __u64 cgid, con
 	return t;
 }
 
+/*
+ * A process moves between two cgroups by writing the cgroup.procs of their
+ * common ancestor (cgroup_procs_write_permission): if any cgroup above the
+ * target is delegated (its cgroup.procs owned or writable by another
+ * user), that user's processes inside could move to a sibling, out of
+ * enforcement. Attach at or above the delegated cgroup instead. The target
+ * itself may be delegated: its own children stay below the attachment.
+ */
+static int check_delegation(struct daemon *d, const char *cgpath, char *err, size_t len)
+{
+	char dir[PATH_MAX], procs[PATH_MAX + 16];
+	size_t root = strlen(d->cgmnt);
+	struct stat st;
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", cgpath);
+	while ((slash = strrchr(dir, '/')) && (size_t)(slash - dir) >= root) {
+		*slash = '\0';
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+		if (stat(procs, &st))
+			continue;
+		if (st.st_uid == 0 && !(st.st_mode & 0022))
+			continue;
+		snprintf(err, len,
+			 "%s is delegated (its cgroup.procs belongs to uid %u or others may write "
+			 "it): processes in %s could move out of enforcement; attach %s or a "
+			 "cgroup above it instead",
+			 dir, (unsigned int)st.st_uid, cgpath, dir);
+		return -EPERM;
+	}
+	return 0;
+}
+
 static int check_target(struct daemon *d, const char *cgpath, char *err, size_t len)
 {
 	if (cgroup_within(d->own_cgroup, rel_of(d, cgpath))) {
@@ -631,7 +664,7 @@ static int check_target(struct daemon *d, const char *cgpath, char *err, size_t 
 			 cgpath);
 		return -EINVAL;
 	}
-	return 0;
+	return check_delegation(d, cgpath, err, len);
 }
 
 /* The new attachment, in order: policy in its slot, resolver bound, state
