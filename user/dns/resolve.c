@@ -225,7 +225,7 @@ int resolver_new(const struct policy *p, const struct dns_upstream *up, size_t n
 	pthread_condattr_destroy(&ca);
 	r->notify_fd = -1;
 	r->up = calloc(n_up ? n_up : 1, sizeof(*up));
-	if (r->up)
+	if (r->up && n_up)
 		memcpy(r->up, up, n_up * sizeof(*up));
 	r->n_up = n_up;
 	err = r->up ? 0 : -ENOMEM;
@@ -296,8 +296,11 @@ static bool store(struct name_entry *e, int err, struct resolved_addr *a, size_t
 		e->due = mono_now() + RESOLVE_RETRY;
 		return false;
 	}
-	memcpy(all, e->addrs, e->n_hosts * sizeof(*all));
-	memcpy(all + e->n_hosts, a, n * sizeof(*all));
+	/* e->addrs and a are NULL when empty: no memcpy from NULL, even of 0. */
+	if (e->n_hosts)
+		memcpy(all, e->addrs, e->n_hosts * sizeof(*all));
+	if (n)
+		memcpy(all + e->n_hosts, a, n * sizeof(*all));
 	changed = !same_addrs(e->addrs, e->n, all, e->n_hosts + n);
 	free(e->addrs);
 	free(a);

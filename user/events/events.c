@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -245,6 +246,21 @@ static void put_json_str(struct out *o, const char *s, size_t max)
 	put(o, "\"");
 }
 
+/* Wall time of a boot timestamp. A timestamp is the kernel's (or, in a
+ * fuzzer, anything): added unsigned, so no value overflows, and clamped
+ * to 1970..2262 (INT64_MAX ns), which gmtime_r() can always render. */
+static __s64 boot_to_wall(__u64 ts_ns, __s64 boot_to_real_ns)
+{
+	static const __s64 max = INT64_MAX;
+	__u64 w = ts_ns + (__u64)boot_to_real_ns;
+
+	if (boot_to_real_ns >= 0 ? w < ts_ns : w > ts_ns)
+		return boot_to_real_ns >= 0 ? max : 0;
+	if (w > (__u64)max)
+		return max;
+	return (__s64)w;
+}
+
 static void put_time(struct out *o, __s64 ns)
 {
 	time_t sec = ns / 1000000000LL;
@@ -296,7 +312,7 @@ int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, c
 	else
 		policy_rule_name(e->rule, rule, sizeof(rule));
 	put(&o, "{\"v\":%d,\"ts\":", EVENTS_SCHEMA_VERSION);
-	put_time(&o, (__s64)e->ts_ns + ctx->boot_to_real_ns);
+	put_time(&o, boot_to_wall(e->ts_ns, ctx->boot_to_real_ns));
 	put(&o, ",\"verdict\":\"%s\",\"mode\":\"%s\",\"op\":\"%s\",\"proto\":\"%s\"",
 	    event_verdict_name(e->verdict), audit ? "audit" : "enforce", event_op_name(e->op),
 	    event_proto_name(e->protocol, pbuf, sizeof(pbuf)));
