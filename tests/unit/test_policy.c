@@ -414,7 +414,7 @@ Test(errors, bytes)
 
 Test(errors, too_large)
 {
-	size_t len = (1 << 20) + 1;
+	size_t len = (256 << 20) + 1; /* the cap, stated in the message */
 	char *big = malloc(len);
 	struct policy *p;
 	char err[POLICY_ERR_LEN];
@@ -422,7 +422,7 @@ Test(errors, too_large)
 	cr_assert_not_null(big);
 	memset(big, ' ', len);
 	cr_assert_eq(policy_load_buffer("t.yaml", big, len, &p, err), -EFBIG);
-	assert_has(err, "t.yaml: policy larger than");
+	assert_has(err, "t.yaml: policy larger than 256 MiB");
 	free(big);
 }
 
@@ -484,11 +484,12 @@ Test(errors, rule_keys)
 	    "  - domain: b.example\n"
 	    "  - domain: c.example\n"
 	    "    port: 443\n",
-	    "6:5", "allow[2]: unknown key 'port' (expected: domain, cidr, ip, ports, proto)");
+	    "6:5",
+	    "allow[2]: unknown key 'port' (expected: domain, cidr, ip, cidr_list, ports, proto)");
 	bad("version: 1\nallow:\n  - domain: a.com\n    ports: 1\n    ports: 2\n", "5:5",
 	    "allow[0]: duplicate key 'ports' (first at line 4)");
 	bad("version: 1\nallow:\n  - ports: [443]\n    proto: tcp\n", "3:5",
-	    "allow[0]: a rule needs one of domain, cidr or ip");
+	    "allow[0]: a rule needs one of domain, cidr, ip or cidr_list");
 	bad("version: 1\nallow:\n  - {}\n", "3:5", "allow[0]: a rule needs one of domain");
 	bad("version: 1\nallow:\n  - domain: a.com\n    ip: 192.0.2.1\n", "4:5",
 	    "allow[0]: a rule names one destination, this one has both 'domain' and 'ip'");

@@ -22,12 +22,15 @@ struct policies {
 	size_t n;
 };
 
+static int open_safe(const char *path, char *err, size_t len);
+
 int policies_open(const char *dir, struct policies **out)
 {
 	struct policies *ps = calloc(1, sizeof(*ps));
 
 	if (!ps)
 		return -ENOMEM;
+	netlist_set_open(open_safe); /* cidr_list files: the same rules */
 	snprintf(ps->dir, sizeof(ps->dir), "%s", dir);
 	ps->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (ps->ino_fd >= 0 &&

@@ -23,18 +23,23 @@
 #include "weir/egress.h"
 
 /*
- * Far above any real policy. Bounds what a bad input can make us allocate,
- * and keeps rule indexes far below the 24 bits WEIR_RULE_ID() has for them.
+ * 256 MiB: a million inline rules take some 30 MB, and big address lists
+ * belong in `cidr_list:` files anyway (user/policy/netlist.c). The cap
+ * bounds what a bad input can make us allocate: libyaml's node tree is
+ * some ten times the text.
  */
-#define POLICY_MAX_SIZE (1 << 20)
+#define POLICY_MAX_SIZE (256u << 20)
+/* Rule indexes have 24 bits in WEIR_RULE_ID(). */
+#define POLICY_MAX_RULES 0xffffffu
 
 
 static const char *const top_keys[] = { "version", "name", "mode", "loopback", "allow", "deny",
 					"dns", "ping", "inbound", "include", NULL };
 static const char *const dns_keys[] = { "upstream", "ttl_min", "ttl_max", "max_addresses",
 					"static", NULL };
-static const char *const rule_keys[] = { "domain", "cidr", "ip", "ports", "proto", NULL };
-static const char *const target_keys[] = { "domain", "cidr", "ip", NULL };
+static const char *const rule_keys[] = { "domain", "cidr", "ip", "cidr_list", "ports", "proto",
+					 NULL };
+static const char *const target_keys[] = { "domain", "cidr", "ip", "cidr_list", NULL };
 
 struct loader {
 	const char *source;
@@ -269,8 +274,33 @@ static int find_target(struct loader *ld, yaml_node_t *rule, const char **key, y
 		*val = node(ld, pair->value);
 	}
 	if (!*key)
-		return fail(ld, rule, "a rule needs one of domain, cidr or ip");
+		return fail(ld, rule, "a rule needs one of domain, cidr, ip or cidr_list");
 	return 0;
+}
+
+/*
+ * `cidr_list: FILE`, relative to the policy file. Errors inside the list
+ * name the list's FILE:LINE; the policy's line comes after, so an editor
+ * jumps to the list and the reader still sees which rule read it.
+ */
+static int load_list(struct loader *ld, yaml_node_t *v, const char *path, struct policy_rule *r)
+{
+	char msg[POLICY_ERR_LEN - 64];
+	int err;
+
+	if (!*path)
+		return fail(ld, v, "cidr_list: expected a file name");
+	r->kind = RULE_CIDR_LIST;
+	r->list = strdup(path);
+	if (!r->list)
+		return nomem(ld->err, ld->source);
+	err = netlist_load(ld->source, path, &r->pfx, &r->n_pfx, msg, sizeof(msg));
+	if (err == -ENOMEM)
+		return nomem(ld->err, ld->source);
+	if (err)
+		snprintf(ld->err, POLICY_ERR_LEN, "%s (cidr_list at %s:%zu:%zu)", msg, ld->source,
+			 v->start_mark.line + 1, v->start_mark.column + 1);
+	return err;
 }
 
 static int load_target(struct loader *ld, yaml_node_t *rule, struct policy_rule *r)
@@ -285,6 +315,8 @@ static int load_target(struct loader *ld, yaml_node_t *rule, struct policy_rule 
 		err = scalar_text(ld, v, key, &s);
 	if (err)
 		return err;
+	if (!strcmp(key, "cidr_list"))
+		return load_list(ld, v, s, r);
 	if (rule_check_slip(key, s, msg, sizeof(msg)))
 		return fail(ld, v, "%s", msg);
 	if (!strcmp(key, "domain"))
@@ -400,6 +432,9 @@ static int load_rules(struct loader *ld, yaml_node_t *v, const char *list,
 	cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 	if (!cnt)
 		return 0;
+	if (cnt > POLICY_MAX_RULES)
+		return fail(ld, v, "%s: %zu rules; at most %u in one list (put addresses in a "
+			    "cidr_list: file, which is one rule)", list, cnt, POLICY_MAX_RULES);
 	/* Counted before filling in, so policy_free() cleans up a half-done list. */
 	*rules = calloc(cnt, sizeof(**rules));
 	if (!*rules)
@@ -876,8 +911,9 @@ static int check_text(struct loader *ld, const char *buf, size_t len)
 	size_t line, col;
 
 	if (len > POLICY_MAX_SIZE) {
-		snprintf(ld->err, POLICY_ERR_LEN, "%s: policy larger than %d bytes", ld->source,
-			 POLICY_MAX_SIZE);
+		snprintf(ld->err, POLICY_ERR_LEN,
+			 "%s: policy larger than %u MiB (put big address lists in cidr_list: files)",
+			 ld->source, POLICY_MAX_SIZE >> 20);
 		return -EFBIG;
 	}
 	if (!nul)
@@ -888,6 +924,91 @@ static int check_text(struct loader *ld, const char *buf, size_t len)
 	return -EINVAL;
 }
 
+/*
+ * libyaml's scanner takes time quadratic in the nesting depth of flow
+ * collections ("allow: [[[[...": 100 KB took 6.5 s, 1 MB 632 s). A policy
+ * needs four levels; anything past POLICY_MAX_DEPTH is refused here, in
+ * one linear pass, before libyaml sees it. The pass counts every [ and {
+ * outside comments, also those libyaml would read as text (in quotes, or
+ * in "x[y"): knowing less YAML than libyaml, it must never count fewer
+ * levels than libyaml nests ("&a[[[": an anchor, then flow collections).
+ * A policy has no use for 33 unclosed brackets in a string.
+ */
+#define POLICY_MAX_DEPTH 32
+
+struct depth_scan {
+	size_t line, col; /* of the current byte, 0-based */
+	unsigned int depth;
+};
+
+static int depth_fail(struct loader *ld, const struct depth_scan *ds)
+{
+	snprintf(ld->err, POLICY_ERR_LEN,
+		 "%s:%zu:%zu: YAML nested deeper than %d levels (a policy needs four)", ld->source,
+		 ds->line + 1, ds->col + 1, POLICY_MAX_DEPTH);
+	return -EINVAL;
+}
+
+/*
+ * Block collections nest one level per indicator in "- - - x" or "? ? x"
+ * on one line (by indentation, depth costs its square in bytes, so a
+ * file's size bounds it). Linear in libyaml, but some 160 bytes of
+ * memory for each byte of such a line: refused too. Returns the index of
+ * the line's first byte after the indicators.
+ */
+static size_t block_indicators(const char *buf, size_t len, size_t i, struct depth_scan *ds,
+			       unsigned int *n)
+{
+	*n = 0;
+	for (;;) {
+		while (i < len && buf[i] == ' ') {
+			i++;
+			ds->col++;
+		}
+		if (i + 1 >= len || (buf[i] != '-' && buf[i] != '?') ||
+		    (buf[i + 1] != ' ' && buf[i + 1] != '\t'))
+			return i;
+		if (++*n > POLICY_MAX_DEPTH)
+			return i;
+		i++;
+		ds->col++;
+	}
+}
+
+static int check_depth(struct loader *ld, const char *buf, size_t len)
+{
+	struct depth_scan ds = {};
+	unsigned int blocks;
+	size_t i;
+
+	for (i = 0; i < len; i++, ds.col++) {
+		char c;
+
+		if (!ds.col && !ds.depth) {
+			i = block_indicators(buf, len, i, &ds, &blocks);
+			if (blocks > POLICY_MAX_DEPTH)
+				return depth_fail(ld, &ds);
+			if (i >= len)
+				break;
+		}
+		c = buf[i];
+		if (c == '\n') {
+			ds.line++;
+			ds.col = (size_t)-1;
+		} else if (c == '#' && (!i || strchr(" \t\r\n", buf[i - 1]))) {
+			/* a comment in YAML, or text in a quoted string: no levels */
+			while (i + 1 < len && buf[i + 1] != '\n')
+				i++;
+		} else if (c == '[' || c == '{') {
+			if (++ds.depth > POLICY_MAX_DEPTH)
+				return depth_fail(ld, &ds);
+		} else if ((c == ']' || c == '}') && ds.depth) {
+			ds.depth--;
+		}
+	}
+	return 0;
+}
+
 static int parse_policy(struct policy *p, const char *buf, size_t len, char *err)
 {
 	struct loader ld = { .source = p->source, .p = p, .err = err };
@@ -895,6 +1016,7 @@ static int parse_policy(struct policy *p, const char *buf, size_t len, char *err
 	int ret;
 
 	ret = check_text(&ld, buf, len);
+	ret = ret ?: check_depth(&ld, buf, len);
 	if (ret)
 		return ret;
 	if (!yaml_parser_initialize(&ps))
@@ -944,20 +1066,30 @@ int policy_load_one(const char *source, const char *buf, size_t len, struct poli
 	return 0;
 }
 
-/* All of F (closed here), at most the size cap and one byte more. */
+/* All of F (closed here), at most the size cap and one byte more (so
+ * check_text() can refuse it by size). The buffer grows as it fills: the
+ * cap is far above what most policies need. */
 static int read_stream(FILE *f, const char *path, char **bufp, size_t *lenp,
 		       char err[POLICY_ERR_LEN])
 {
-	char *buf;
-	size_t len;
+	size_t len = 0, cap = 1 << 16, got;
+	char *buf = NULL, *nb;
 	int ret = 0;
 
-	buf = malloc(POLICY_MAX_SIZE + 1);
-	if (!buf) {
-		fclose(f);
-		return nomem(err, path);
+	for (;;) {
+		nb = realloc(buf, cap + 1);
+		if (!nb) {
+			free(buf);
+			fclose(f);
+			return nomem(err, path);
+		}
+		buf = nb;
+		got = fread(buf + len, 1, cap + 1 - len, f);
+		len += got;
+		if (len <= cap || cap > POLICY_MAX_SIZE)
+			break;
+		cap = cap * 2 > POLICY_MAX_SIZE ? (size_t)POLICY_MAX_SIZE + 1 : cap * 2;
 	}
-	len = fread(buf, 1, POLICY_MAX_SIZE + 1, f);
 	if (ferror(f)) {
 		ret = errno ? -errno : -EIO;
 		snprintf(err, POLICY_ERR_LEN, "%s: cannot read: %s", path, strerror(-ret));
@@ -1007,6 +1139,8 @@ static void free_rules(struct policy_rule *rules, size_t n)
 	for (i = 0; i < n; i++) {
 		free(rules[i].domain);
 		free(rules[i].ports);
+		free(rules[i].list);
+		free(rules[i].pfx);
 	}
 	free(rules);
 }
@@ -1146,6 +1280,11 @@ static void print_target(FILE *f, const struct policy_rule *r)
 
 	if (r->kind == RULE_DOMAIN) {
 		fprintf(f, "domain %s%s", wildcard_prefix(r->match), r->domain);
+		return;
+	}
+	if (r->kind == RULE_CIDR_LIST) {
+		fprintf(f, "cidr_list %s (%zu prefix%s)", r->list, r->n_pfx,
+			r->n_pfx == 1 ? "" : "es");
 		return;
 	}
 	inet_ntop(r->family, r->addr, txt, sizeof(txt));

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <linux/types.h>
 
+#include "netlist.h"
+
 #define POLICY_VERSION 1
 #define POLICY_ERR_LEN 512
 #define POLICY_BUILTIN_NAME "<built-in agent-default>"
@@ -25,6 +27,7 @@ enum policy_mode {
 enum rule_kind {
 	RULE_CIDR = 0, /* `cidr:` or `ip:` (an ip is a full-length prefix) */
 	RULE_DOMAIN = 1, /* `domain:` */
+	RULE_CIDR_LIST = 2, /* `cidr_list: FILE` (user/policy/netlist.h) */
 };
 
 /* How a domain rule matches names (see domain_match()). */
@@ -49,7 +52,12 @@ struct policy_rule {
 	 * "*.npmjs.org" is stored as domain "npmjs.org", match NAME_ONE. */
 	char *domain;
 	enum name_match match;
-	/* Both kinds. n_ports == 0 means every port. */
+	/* RULE_CIDR_LIST: the file as written, and its entries (one rule, one
+	 * rule id: events name the rule, not the line of the list). */
+	char *list;
+	struct list_prefix *pfx;
+	size_t n_pfx;
+	/* Every kind. n_ports == 0 means every port. */
 	struct port_range *ports;
 	size_t n_ports;
 	__u8 protos; /* WEIR_P_* mask (include/weir/egress.h) */

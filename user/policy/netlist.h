@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * List files of `cidr_list: FILE` rules: one address or prefix a line,
+ * FireHOL netsets and `ipset save` output (user/policy/netlist.c).
+ */
+#ifndef WEIR_NETLIST_H
+#define WEIR_NETLIST_H
+
+#include <stddef.h>
+#include <linux/types.h>
+
+/* 1 GiB: some 60 million lines; far past any published list. */
+#define NETLIST_MAX_SIZE (1ULL << 30)
+
+struct list_prefix {
+	__u8 family; /* AF_INET or AF_INET6 (IPv4-mapped entries become IPv4) */
+	__u8 plen;
+	__u8 addr[16]; /* network byte order, host bits zero */
+};
+
+/* Parse BUF (NAME in messages). -EINVAL with err "NAME:LINE: what". */
+int netlist_parse(const char *name, const char *buf, size_t len, struct list_prefix **out,
+		  size_t *n, char *err, size_t errlen);
+/* Read and parse PATH, relative to the directory of the file POLICY when
+ * not absolute (POLICY may be NULL). Errors: "cidr_list: ..." or those of
+ * netlist_parse(). */
+int netlist_load(const char *policy, const char *path, struct list_prefix **out, size_t *n,
+		 char *err, size_t errlen);
+
+/*
+ * How list files are opened: NULL (the default) opens any regular file the
+ * process can read. The daemon installs its own, which refuses files other
+ * users could change (a list is as much the policy as the policy file).
+ * Returns an fd, or -errno with err filled.
+ */
+typedef int (*netlist_open_fn)(const char *path, char *err, size_t errlen);
+void netlist_set_open(netlist_open_fn fn);
+
+#endif /* WEIR_NETLIST_H */
