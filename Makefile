@@ -228,6 +228,7 @@ test-e2e: $(OUT)/weir $(TOOLS)
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/inbound.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/lifecycle.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/tiers.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/biglists.sh
 
 test-adversarial: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 4: adversarial (escape attempts from inside weir run)"
@@ -238,6 +239,7 @@ test-daemon: $(OUT)/weir $(TOOLS)
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/run.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/api.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/attack.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/biglists.sh
 	$(Q)echo "== tier 6: weir run through the daemon (its own checks, then tiers 3 and 4's run, dns, adversarial)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/run-client.sh
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/run.sh

@@ -219,6 +219,7 @@ static void print_policy_warnings(const struct policy *p)
 static int read_policy(struct run *r, char *err)
 {
 	const char *source = POLICY_BUILTIN_NAME;
+	struct timespec t0, t1;
 	char *buf = NULL;
 	const char *text;
 	size_t len;
@@ -234,7 +235,12 @@ static int read_policy(struct run *r, char *err)
 		text = shipped_policy(POLICY_BUILTIN, &len);
 	}
 	/* The hash covers the included files too (struct policy's sha256). */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = policy_load_buffer(source, text, len, &r->policy, err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (!ret)
+		pr_debug("policy parsed in %.1f ms\n", (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+			 (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	/* kept: a daemon gets these bytes */
 	r->policy_text = buf ?: malloc(len ?: 1);
 	if (r->policy_text && !buf)

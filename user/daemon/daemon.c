@@ -1496,7 +1496,10 @@ static int open_dirs(struct daemon *d)
 static int open_egress(struct daemon *d)
 {
 	struct egress_opts eo = {
-		.lpm_entries = 1 << 20, /* a cap: the tries allocate per entry */
+		/* A cap, not an allocation (the tries allocate per entry): room for
+		 * the policies in force and a reload of a 1M-prefix one beside
+		 * them (docs/policy.md, "Big lists"). */
+		.lpm_entries = 1 << 24,
 		.portsets = 1 << 16,
 		.slots = 2 * MAX_HANDLES + 2, /* each policy in force, and the next */
 		.handles = MAX_HANDLES,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/openat2.h>
 #include <sys/eventfd.h>
@@ -286,18 +287,31 @@ static int compile_with(const struct policy *p, struct resolver *r, struct compi
 	return ret;
 }
 
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static int write_with(struct attachment *a, const struct policy *p, struct resolver *r,
 		      char *err, size_t len)
 {
+	double t0 = mono_ms(), t1;
 	struct compiled c;
 	int ret;
 
 	ret = compile_with(p, r, &c, err, len);
 	if (ret)
 		return ret;
+	t1 = mono_ms();
 	ret = egress_apply_handle(a->cfg.egress, a->cfg.handle, &c);
-	pr_debug("%s%spolicy in force: %zu IPv4 and %zu IPv6 prefixes, %zu port sets\n",
-		 a->named ? a->name : "", a->named ? ": " : "", c.n4, c.n6, c.nsets);
+	/* -v: where a big policy's load goes (docs/performance.md) */
+	pr_debug("%s%spolicy in force: %zu IPv4 and %zu IPv6 prefixes, %zu port sets "
+		 "(compiled in %.1f ms, written in %.1f ms)\n",
+		 a->named ? a->name : "", a->named ? ": " : "", c.n4, c.n6, c.nsets, t1 - t0,
+		 mono_ms() - t1);
 	if (ret)
 		snprintf(err, len, "%s: cannot write the policy into the BPF maps: %s",
 			 p->source, strerror(-ret));

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# Tier 6, big lists through the daemon: a policy with a million-line
+# cidr_list attached to a cgroup, then its file replaced by a version with
+# another million-line list. A process in the cgroup connects to an address
+# both versions allow, over and over, the whole time: not one of its
+# connections may fail during the reload (the new policy is written beside
+# the old one and takes over in one slot flip).
+#
+#   WEIR_BUILD=/abs/build bash tests/daemon/biglists.sh      (root)
+#
+# Own --socket, --state-dir, --policy-dir (in the test's temp dir),
+# --pin-root /sys/fs/bpf/weir-dbig-PID and cgroup <cgroup2>/weir-dbig-PID.
+
+# shellcheck disable=SC2016 # sh -c scripts: single quotes on purpose
+E2E_NAME=daemon-biglists
+E2E_TAP=1
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
+e2e_enter_ns "$0" "$@"
+e2e_init
+
+T=$E2E_TMP
+LOG=$T/sink.log
+SOCK=$T/weir.sock
+PDIR=$T/policies
+PINS=/sys/fs/bpf/weir-dbig-$$
+CGP=$CG2/weir-dbig-$$
+CG=$CGP/c0
+DPID=
+LOOPER=
+N=1000000
+
+cleanup() {
+	local i
+	[ -n "$LOOPER" ] && kill "$LOOPER" 2>/dev/null
+	[ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null && e2e_wait_gone "$DPID" 30
+	if [ -d "$CG" ]; then
+		echo 1 >"$CG/cgroup.kill" 2>/dev/null
+		for ((i = 0; i < 50; i++)); do
+			grep -qs '^populated 0' "$CG/cgroup.events" && break
+			sleep 0.1
+		done
+	fi
+	[ -d "$CGP" ] && find "$CGP" -depth -type d -exec rmdir {} + 2>/dev/null
+	[ -d "$PINS" ] && rm -rf "$PINS"
+	e2e_cleanup
+}
+trap cleanup EXIT
+
+CODE=
+api() { # METHOD PATH [BODY]
+	CODE=$(curl -sS --max-time 180 --unix-socket "$SOCK" -o "$T/api.out" -w '%{http_code}' \
+		-X "$1" ${3:+-H 'Content-Type: application/json' --data "$3"} "http://weir$2") ||
+		CODE=000
+	cat "$T/api.out" 2>/dev/null
+}
+
+# biglist FILE FIRST-OCTET: a million host prefixes in FIRST-OCTET/8, and
+# 192.0.2.10, which both versions allow.
+biglist() {
+	awk -v n=$N -v o="$2" 'BEGIN {
+		print "192.0.2.10"
+		for (i = 0; i < n - 1; i++)
+			printf "%d.%d.%d.%d\n", o, int(i / 65536), int(i / 256) % 256, i % 256
+	}' >"$1.tmp" && mv "$1.tmp" "$1"
+}
+
+policy() { # NAME < YAML
+	cat >"$PDIR/$1.yaml.tmp" && mv "$PDIR/$1.yaml.tmp" "$PDIR/$1.yaml"
+}
+
+setup() {
+	local i
+	e2e_setup_lo 192.0.2.10/32 192.0.2.11/32
+	e2e_start_sink sink "$LOG" 192.0.2.10:80 192.0.2.11:80
+	mkdir -p "$PDIR" "$T/lists" "$CG" || e2e_die "cannot make $PDIR or $CG"
+	biglist "$T/lists/v1.txt" 10
+	biglist "$T/lists/v2.txt" 11
+	policy big <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - cidr_list: $T/lists/v1.txt
+		    ports: [80]
+	EOF
+	"$WEIR" daemon --socket "$SOCK" --policy-dir "$PDIR" --state-dir "$T/state" \
+		--pin-root "$PINS" >>"$T/daemon.out" 2>>"$T/daemon.err" &
+	DPID=$!
+	disown "$DPID"
+	for ((i = 0; i < 600; i++)); do
+		curl -sf --max-time 1 --unix-socket "$SOCK" http://weir/v1/health >/dev/null 2>&1 &&
+			return 0
+		e2e_dead "$DPID" && break
+		sleep 0.1
+	done
+	e2e_die "weir daemon did not answer: $(t_tail "$T/daemon.err" 5)"
+}
+
+probe() { # ADDR: ok or the errno name, from inside the cgroup
+	sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" "$NETPROBE" tcp "$1" 80 p 2>/dev/null
+}
+
+test_attach() {
+	local t0 t1
+	t_begin "a policy with a 1M-line cidr_list attaches through the daemon"
+	t0=$(date +%s%N)
+	api POST /v1/attachments "{\"cgroup\":\"$CG\",\"policy\":\"big\"}" >/dev/null
+	t1=$(date +%s%N)
+	[ "$CODE" = 200 ] || [ "$CODE" = 201 ] ||
+		t_why "attach: HTTP $CODE: $(cat "$T/api.out") $(t_tail "$T/daemon.err")"
+	[ "$(probe 192.0.2.10)" = ok ] || t_why "192.0.2.10 (in both lists) is not reachable"
+	[ "$(probe 192.0.2.11)" = EPERM ] || t_why "192.0.2.11 (in no list) is reachable"
+	t_end
+	echo "# attach with 1M prefixes: $(((t1 - t0) / 1000000)) ms"
+}
+
+test_reload_is_atomic() {
+	local i ok=0 bad=0 t0 t1
+	t_begin "a reload of a 1M-prefix policy: a process connecting all along never fails"
+	# The looper: a connection to 192.0.2.10 after another, each result a line.
+	sh -c 'echo $$ >"$0/cgroup.procs" && while [ ! -e "$1" ]; do
+		"$2" tcp 192.0.2.10 80 loop >>"$3" 2>&1; done' \
+		"$CG" "$T/stop" "$NETPROBE" "$T/loop.out" &
+	LOOPER=$!
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$T/loop.out" ] && break
+		sleep 0.1
+	done
+	t0=$(date +%s%N)
+	policy big <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - cidr_list: $T/lists/v2.txt
+		    ports: [80]
+		  - ip: 192.0.2.11
+		    ports: [80]
+	EOF
+	for ((i = 0; i < 1800; i++)); do
+		[ "$(probe 192.0.2.11)" = ok ] && break
+		sleep 0.1
+	done
+	t1=$(date +%s%N)
+	[ "$(probe 192.0.2.11)" = ok ] || t_why "the new version never took over: $(t_tail "$T/daemon.err")"
+	sleep 0.3 # a few more connections after the flip
+	touch "$T/stop"
+	e2e_wait_gone "$LOOPER" 50
+	LOOPER=
+	ok=$(grep -c '^ok$' "$T/loop.out")
+	bad=$(grep -vc '^ok$' "$T/loop.out")
+	((ok >= 5)) || t_why "only $ok connections during the reload"
+	((bad == 0)) || t_why "$bad of $((ok + bad)) connections failed: $(sort "$T/loop.out" | uniq -c | tr '\n' ' ')"
+	api GET /v1/attachments >"$T/list.json"
+	x_json "$T/list.json" '.[0].attachments | map(select(.policy == "big")) | all(.generation == 2)'
+	t_end
+	echo "# reload with 1M prefixes until the new version answers: $(((t1 - t0) / 1000000)) ms; $ok connections during it"
+}
+
+setup
+test_attach
+test_reload_is_atomic
+echo "$T_PASS passed, $T_FAIL failed"
+((T_FAIL == 0))
