@@ -167,3 +167,8 @@ echo "(JSON: bench/results/backstop.json)"
 # in namespaces of its own).
 env -u WEIR_E2E_IN_NS WEIR_BUILD="$WEIR_BUILD" bash "$REPO_ROOT/bench/daemon.sh" ||
 	e2e_die "bench/daemon.sh failed"
+
+# Big lists: a policy of 1M prefixes, from a cidr_list and inline in YAML,
+# loaded end to end (bench/biglists.sh, in namespaces of its own).
+env -u WEIR_E2E_IN_NS WEIR_BUILD="$WEIR_BUILD" bash "$REPO_ROOT/bench/biglists.sh" ||
+	e2e_die "bench/biglists.sh failed"
