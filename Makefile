@@ -5,6 +5,7 @@
 #   make deps       install the Debian packages the build, tests and demo need
 #   make test       deps + build + every test tier (root)
 #   make demo       deps + build + the self-contained demo (root)
+#   make fuzz       the libFuzzer harnesses of tests/fuzz/, FUZZ_SECONDS (60) each
 #   make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from the running kernel
 #   make install    PREFIX=/usr/local DESTDIR=: the binary, weir(8), bash and
 #                   zsh completion, the shipped policies, the docs, the
@@ -257,13 +258,55 @@ bench: deps
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash bench/run.sh; st=$$?; \
 		[ -z "$(OWNER)" ] || chown -R $(OWNER) bench/results; exit $$st
 
+# --- fuzzing (libFuzzer, clang; ASan and UBSan) ------------------------------
+# tests/fuzz/fuzz_NAME.c against libweir built again with the sanitizers,
+# under $(OUT)/fuzz. `make fuzz` runs each for FUZZ_SECONDS from its seed
+# corpus tests/fuzz/corpus/NAME (new inputs go to $(OUT)/fuzz/corpus/NAME,
+# crashes to $(OUT)/fuzz/crash-NAME-*).
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
+FUZZ_BINS := $(addprefix $(OUT)/fuzz/fuzz_,$(FUZZ_NAMES))
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(filter-out -Werror,$(WEIR_CFLAGS))
+FUZZ_OBJS := $(patsubst user/%.c,$(OUT)/fuzz/user/%.o,$(LIB_SRCS)) $(OUT)/user/policy/builtin_policy.o
+
+$(OUT)/fuzz/user/%.o: user/%.c $(SKELS)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(OUT)/fuzz/libweir-fuzz.a: $(FUZZ_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(OUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(OUT)/fuzz/libweir-fuzz.a
+	$(call msg,FUZZ-LD,$@)
+	$(Q)$(CLANG) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer $(filter-out -Werror -MMD -MP,$(WEIR_CFLAGS)) \
+		$< $(OUT)/fuzz/libweir-fuzz.a $(LDLIBS) -o $@
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	$(Q)for n in $(FUZZ_NAMES); do \
+		echo "== fuzz $$n ($(FUZZ_SECONDS) s)"; \
+		mkdir -p $(OUT)/fuzz/corpus/$$n; \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(OUT)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+			-rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=$(OUT)/fuzz/crash-$$n- \
+			$(OUT)/fuzz/corpus/$$n tests/fuzz/corpus/$$n >$(OUT)/fuzz/$$n.log 2>&1; st=$$?; \
+		grep -E '^stat::number_of_executed_units|^SUMMARY|ERROR' $(OUT)/fuzz/$$n.log; \
+		[ $$st = 0 ] || { echo "fuzz $$n: failed (exit $$st; $(OUT)/fuzz/$$n.log)"; exit 1; }; \
+	done
+
 # --- demo, deps, install, vmlinux ------------------------------------------
 .PHONY: demo deps install uninstall man vmlinux clean
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all $(TOOLS)
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/demo.sh
 
-DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcriterion-dev \
+DEB_PKGS := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libcriterion-dev \
 	libyaml-dev libldns-dev libseccomp-dev libmicrohttpd-dev libjson-c-dev \
 	libcurl4-openssl-dev libpsl-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc sudo \
 	python3 python3-yaml

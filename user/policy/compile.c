@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "compile.h"
@@ -214,6 +215,48 @@ int compile_collect(const struct compile_input *in, struct crules *out)
 
 /* --- flattening ----------------------------------------------------------- */
 
+/*
+ * The flattening's scratch arrays run to hundreds of MB at a million
+ * prefixes, and first touching them was a third of the compile (a page
+ * fault per 4 KiB). Big ones are mapped with transparent huge pages asked
+ * for: a fault per 2 MiB. Zeroed; the length is kept in front.
+ */
+#define BIG_HDR 64
+#define BIG_MIN (4UL << 20)
+#define HUGE_SZ (2UL << 20)
+
+static void *big_alloc(size_t n)
+{
+	size_t len = n + BIG_HDR;
+	char *p;
+
+	if (len < BIG_MIN) {
+		p = calloc(1, len); /* zeroed, as a fresh mapping is */
+		if (!p)
+			return NULL;
+		*(size_t *)p = 0;
+		return p + BIG_HDR;
+	}
+	len = (len + HUGE_SZ - 1) & ~(HUGE_SZ - 1);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, len, MADV_HUGEPAGE); /* a hint: no error if THP is off */
+	*(size_t *)p = len;
+	return p + BIG_HDR;
+}
+
+static void big_free(void *q)
+{
+	char *p = q ? (char *)q - BIG_HDR : NULL;
+
+	if (p && *(size_t *)p)
+		munmap(p, *(size_t *)p);
+	else
+		free(p);
+}
+
+
 /* A distinct prefix, its own constraints, and the prefix that covers it. */
 struct node {
 	__u8 family, plen;
@@ -309,12 +352,12 @@ static int sort_crules(const struct crule *in, size_t n, struct crule *out)
 			memcpy(out, in, n * sizeof(*out));
 		return 0;
 	}
-	a = malloc(n * sizeof(*a));
-	b = malloc(n * sizeof(*b));
+	a = big_alloc(n * sizeof(*a));
+	b = big_alloc(n * sizeof(*b));
 	cnt = calloc(SKEY_BYTES, sizeof(*cnt));
 	if (!a || !b || !cnt) {
-		free(a);
-		free(b);
+		big_free(a);
+		big_free(b);
 		free(cnt);
 		return -ENOMEM;
 	}
@@ -340,8 +383,8 @@ static int sort_crules(const struct crule *in, size_t n, struct crule *out)
 	}
 	for (i = 0; i < n; i++)
 		out[i] = in[a[i].idx];
-	free(a);
-	free(b);
+	big_free(a);
+	big_free(b);
 	free(cnt);
 	return 0;
 }
@@ -580,7 +623,7 @@ static int node_value(const struct ranges *pool, const struct node *n, struct se
 /* Distinct prefixes of sorted rules, each linked to its closest cover. */
 static struct node *build_nodes(const struct crule *r, size_t n, size_t *count)
 {
-	struct node *nodes = calloc(n ? n : 1, sizeof(*nodes));
+	struct node *nodes = big_alloc((n ? n : 1) * sizeof(*nodes));
 	struct node *stack[130];
 	size_t i, nn = 0;
 	int depth = 0;
@@ -623,7 +666,7 @@ int compile_flatten(const struct crules *in, bool audit, struct compiled *out,
 
 	memset(out, 0, sizeof(*out));
 	out->audit = audit;
-	rules = malloc((in->n ? in->n : 1) * sizeof(*rules));
+	rules = big_alloc((in->n ? in->n : 1) * sizeof(*rules));
 	if (!rules)
 		goto fail;
 	if (sort_crules(in->r, in->n, rules))
@@ -652,18 +695,18 @@ int compile_flatten(const struct crules *in, bool audit, struct compiled *out,
 	out->nsets = si.n;
 	free(pool.r);
 	free(si.slots);
-	free(nodes);
-	free(rules);
+	big_free(nodes);
+	big_free(rules);
 	return 0;
 fail_nodes:
 	free(pool.r);
-	free(nodes);
+	big_free(nodes);
 fail:
 	if (ret == -ENOMEM)
 		snprintf(err, COMPILE_ERR_LEN, "out of memory compiling the policy");
 	free(si.sets);
 	free(si.slots);
-	free(rules);
+	big_free(rules);
 	free(out->v4);
 	memset(out, 0, sizeof(*out));
 	return ret;

@@ -223,6 +223,17 @@ static int ipset_add(struct lp *lp, const char *s, const char *end)
 	return parse_entry(lp, entry, en);
 }
 
+/* The list is not NUL-terminated (a mapped file): no str*() on it. */
+static bool all_lower(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < 'a' || s[i] > 'z')
+			return false;
+	return true;
+}
+
 static int parse_line(struct lp *lp, const char *s, const char *end)
 {
 	const char *c;
@@ -241,7 +252,7 @@ static int parse_line(struct lp *lp, const char *s, const char *end)
 		return ipset_add(lp, s + n, end);
 	if (word_is(s, n, "create"))
 		return ipset_create(lp, s + n, end);
-	if (strspn(s, "abcdefghijklmnopqrstuvwxyz") == n && s + n < end &&
+	if (all_lower(s, n) && s + n < end &&
 	    word(&(const char *){ s + n }, end))
 		return lfail(lp, "ipset command '%.*s' is not supported (a list is a set: only "
 				 "create and add lines)", (int)(n > 16 ? 16 : n), s);
