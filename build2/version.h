@@ -1,1 +1,1 @@
-#define WEIR_GIT_DESCRIBE "c09b55e-dirty"
+#define WEIR_GIT_DESCRIBE "da734ca-dirty"
