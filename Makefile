@@ -75,15 +75,17 @@ VMLINUX := vmlinux/$(ARCH)/vmlinux.h
 # libpsl: the Public Suffix List, so weir policy suggest never makes a wildcard
 # of a public suffix (*.co.uk, *.github.io).
 PKGS := libbpf yaml-0.1 ldns libseccomp json-c libpsl
+# libhttp-parser: the daemon's answers read by its clients (user/client/); one
+# small library on libc alone (no .pc file in Debian: -lhttp_parser).
+HTTP_PARSER_LIBS := -lhttp_parser
 # Loaded with dlopen() when first used (user/common/lazylib.h): their headers
 # only, and the name to load, from the library the build would have linked.
-LAZY_PKGS := libmicrohttpd libcurl
+LAZY_PKGS := libmicrohttpd
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) $(LAZY_PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -lyaml -lldns -lseccomp -ljson-c -lpsl)
 soname = $(shell readelf -d $$($(PKG_CONFIG) --variable=libdir $(1) 2>/dev/null)/$(2).so 2>/dev/null | \
 	sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-LAZY_CFLAGS := $(foreach l,WEIR_CURL_SONAME=$(call soname,libcurl,libcurl) \
-	WEIR_MHD_SONAME=$(call soname,libmicrohttpd,libmicrohttpd),\
+LAZY_CFLAGS := $(foreach l,WEIR_MHD_SONAME=$(call soname,libmicrohttpd,libmicrohttpd),\
 	$(if $(word 2,$(subst =, ,$(l))),-D$(subst =,='"',$(l))'"'))
 
 # user/<component>/: cli (the commands), policy, kernel (maps, cgroups, pins),
@@ -94,7 +96,7 @@ CFLAGS ?= -O2 -g
 WEIR_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 	-Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE -MMD -MP \
 	-Iinclude $(addprefix -I,$(USER_DIRS)) -I$(OUT) $(PKG_CFLAGS) $(LAZY_CFLAGS)
-LDLIBS := $(PKG_LIBS) -lelf -lz -lpthread -ldl
+LDLIBS := $(PKG_LIBS) $(HTTP_PARSER_LIBS) -lelf -lz -lpthread -ldl
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(dir $(VMLINUX)) -Iinclude -Ibpf -MMD -MP
@@ -308,7 +310,7 @@ demo: deps
 
 DEB_PKGS := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libcriterion-dev \
 	libyaml-dev libldns-dev libseccomp-dev libmicrohttpd-dev libjson-c-dev \
-	libcurl4-openssl-dev libpsl-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc sudo \
+	libhttp-parser-dev libpsl-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc sudo \
 	python3 python3-yaml
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \

@@ -233,12 +233,18 @@ assert "weir_policy_ok" in names["WeirPolicyError"]' "$f" >"$TMP/alerts.log" 2>&
 }
 
 test_lazy_libraries() {
-	local libs
-	t_begin "12 weir links neither libcurl nor libmicrohttpd: loaded when used, not at every start"
+	local libs hp
+	t_begin "12 weir links no libmicrohttpd (loaded when used) and no libcurl at all; libhttp_parser is on libc alone"
 	libs=$(ldd "$WEIR_BUILD/weir" 2>&1) || t_why "ldd failed: $libs"
 	grep -E 'libcurl|libmicrohttpd|libgnutls|libkrb5|libldap' <<<"$libs" &&
 		t_why "linked: $(grep -oE 'lib(curl|microhttpd|gnutls|krb5|ldap)[^ ]*' <<<"$libs" |
 			tr '\n' ' ')"
+	# The API's clients read answers with libhttp-parser: never a dlopen of libcurl.
+	grep -aq 'libcurl\.so' "$WEIR_BUILD/weir" && t_why "weir still names libcurl.so (a dlopen)"
+	hp=$(grep -oE '/[^ ]*libhttp_parser\.so[^ ]*' <<<"$libs") ||
+		t_why "weir does not link libhttp_parser: $libs"
+	[ -n "$hp" ] && [ "$(ldd "$hp" | grep -cvE 'linux-vdso|libc\.so|ld-linux')" = 0 ] ||
+		t_why "libhttp_parser needs more than libc: $(ldd "$hp" 2>&1 | tr '\n' ' ')"
 	t_end
 }
 

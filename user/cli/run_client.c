@@ -72,7 +72,6 @@ int run_pick_mode(struct run *r)
 	ret = client_probe(r->sock, err, sizeof(err));
 	if (!ret) {
 		r->daemon = true;
-		client_preload(); /* while we prepare the command */
 		pr_debug("through the daemon on %s\n", r->sock);
 	} else if (named) {
 		pr_warn("%s (the socket comes from %s)\n", err,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The client side of weir daemon's API (docs/daemon.md, "API"): HTTP/1.1
- * over the daemon's unix socket with libcurl, JSON with json-c. Used by
+ * over the daemon's unix socket (answers read by libhttp-parser), JSON with
+ * json-c. Used by
  * weir attach, detach, ps and reload, and by weir run when a daemon answers.
  */
 #ifndef WEIR_CLIENT_H
@@ -17,14 +18,9 @@
 /* The daemon's socket: OPT (--socket), else $WEIR_SOCKET, else the default. */
 const char *client_socket(const char *opt);
 
-/* Does anybody listen on SOCKET? A connect() of our own, without libcurl:
- * 0, else -errno and err as client_call's. */
+/* Does anybody listen on SOCKET? A connect(), closed at once: 0, else
+ * -errno and err as client_call's. */
 int client_probe(const char *socket, char *err, size_t len);
-/* Load libcurl now on a thread of its own (a dlopen of its thirty
- * libraries takes ~25 ms): the next call finds it loaded, or waits for it.
- * weir run overlaps it with its own preparation. */
-void client_preload(void);
-
 /*
  * METHOD PATH on the daemon at SOCKET, BODY (NULL: none) sent as JSON.
  * 0: *status is the HTTP status and *reply the JSON it answered (put it
@@ -32,7 +28,8 @@ void client_preload(void);
  * user can act on:
  *   -ENOENT, -ECONNREFUSED  no daemon answers there (and how to start one)
  *   -EACCES                 not root: the socket is root's
- *   -EPROTO                 the answer is not the daemon's JSON
+ *   -EPROTO                 the answer is not the daemon's HTTP or JSON
+ *   -ETIMEDOUT              no answer in 120 s
  */
 int client_call(const char *socket, const char *method, const char *path, json_object *body,
 		long *status, json_object **reply, char *err, size_t len);
@@ -42,7 +39,7 @@ int client_call(const char *socket, const char *method, const char *path, json_o
  * docs/daemon.md): fn(ctx, record) for each, in order, from the calling
  * thread, until the daemon ends the stream (0; -ECONNRESET if it was cut
  * off: the daemon died), fn returns nonzero, or
- * *stop becomes true (checked about once a second: -ECANCELED). Else
+ * *stop becomes true (checked every 200 ms: -ECANCELED). Else
  * -errno and err says why, as client_call (a refusal: the daemon's words).
  */
 typedef int (*client_record_fn)(void *ctx, json_object *rec);

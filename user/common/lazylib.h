@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Libraries loaded when first used, not when weir starts. libcurl (the API
- * client) and libmicrohttpd (the daemon's server) bring some thirty shared
+ * Libraries loaded when first used, not when weir starts. libmicrohttpd
+ * (the daemon's server) brings some thirty shared
  * objects with them (TLS, Kerberos, LDAP, SSH...): linked, every weir
  * process maps and relocates them at exec, weir run included, for about
  * 25 ms on a CI-sized machine. dlopen()ed, only the commands that talk to
