@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <linux/nsfs.h>
@@ -33,13 +34,25 @@ static void *netns_main(void *p)
 	return NULL;
 }
 
+/* Is NSFD the calling thread's own network namespace already? */
+static bool netns_is_ours(int nsfd)
+{
+	struct stat ns, ours;
+
+	return !fstat(nsfd, &ns) && !stat("/proc/thread-self/ns/net", &ours) &&
+	       ns.st_dev == ours.st_dev && ns.st_ino == ours.st_ino;
+}
+
 int netns_run(int nsfd, int (*fn)(void *arg), void *arg)
 {
 	struct netns_job j = { .nsfd = nsfd, .fn = fn, .arg = arg };
 	pthread_t t;
 	int err;
 
-	if (nsfd < 0)
+	/* The daemon's own namespace (weir run beside it, a host's CI job):
+	 * setns() would change nothing, and a thread costs an attach three
+	 * hand-offs to the scheduler (a few ms each on a loaded machine). */
+	if (nsfd < 0 || netns_is_ours(nsfd))
 		return fn(arg);
 	err = pthread_create(&t, NULL, netns_main, &j);
 	if (err)

@@ -16,8 +16,8 @@
 #include <linux/types.h>
 
 /* Run fn(arg) on a thread of its own inside the network namespace NSFD
- * (-1: ours, and fn runs right here). Returns fn's result, or -errno when
- * the namespace cannot be joined. */
+ * (-1, or the caller's own namespace: fn runs right here). Returns fn's
+ * result, or -errno when the namespace cannot be joined. */
 int netns_run(int nsfd, int (*fn)(void *arg), void *arg);
 /* The inode of the network namespace NSFD (-1: ours), 0 if unknown. */
 __u64 netns_inode(int nsfd);
