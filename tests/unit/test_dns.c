@@ -221,6 +221,29 @@ Test(dnsmsg, parse_query)
 	cr_expect_neq(dns_parse_query((const __u8 *)"garbage-bytes-not-dns", 21, &q), 0);
 }
 
+/* Only the shape of a query reaches ldns (it leaks on some malformed
+ * additional sections: the fuzzer's input below). */
+Test(dnsmsg, query_shape_checked_before_ldns)
+{
+	static const char leaky[] =
+		"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x6c\x00\x03web";
+	struct dns_question q;
+	__u8 w[512];
+	size_t n = make_query("a.example.", LDNS_RR_TYPE_A, false, w);
+
+	cr_assert_eq(dns_parse_query(w, n, &q), 0, "a plain query");
+	w[11] = 2; /* ARCOUNT 2 */
+	cr_expect_neq(dns_parse_query(w, n, &q), 0, "two additional records");
+	w[11] = 0;
+	w[7] = 1; /* ANCOUNT 1 */
+	cr_expect_neq(dns_parse_query(w, n, &q), 0, "an answer in a query");
+	w[7] = 0;
+	w[5] = 2; /* QDCOUNT 2 */
+	cr_expect_neq(dns_parse_query(w, n, &q), 0, "two questions");
+	cr_expect_neq(dns_parse_query((const __u8 *)leaky, sizeof(leaky) - 1, &q), 0,
+		      "108 additional records");
+}
+
 Test(dnsmsg, refused_carries_ede_only_with_edns)
 {
 	__u8 w[512], r[512];

@@ -507,7 +507,7 @@ static int name_cmp(const char *x, const char *y)
 		xe = xs > x ? xs - 1 : xs;
 		ye = ys > y ? ys - 1 : ys;
 		if (xs == x || ys == y)
-			return (xs == x) - (ys == y) ? (xs == x ? -1 : 1) : 0;
+			return ((xs == x) - (ys == y)) ? (xs == x ? -1 : 1) : 0;
 	}
 	return 0;
 }
