@@ -15,6 +15,7 @@
 static const char daemon_usage[] =
 	"Usage: weir daemon [--socket PATH] [--policy-dir DIR] [--metrics HOST:PORT]\n"
 	"                   [--events FILE|-] [--state-dir DIR] [--pin-root DIR]\n"
+	"                   [--detach-on-exit] [-v]\n"
 	"Enforce policies on many existing cgroups, in the foreground (docs/daemon.md):\n"
 	"the BPF programs are loaded once; weir attach, detach, ps and reload talk to it.\n"
 	"\n"
@@ -113,6 +114,11 @@ int cmd_daemon(int argc, char **argv)
 	if (ret)
 		return ret > 0 ? EXIT_OK : EXIT_USAGE;
 	ret = privs_check_bpf(why, sizeof(why));
+	if (ret) {
+		fprintf(stderr, "weir: %s\n", why);
+		return EXIT_FAIL;
+	}
+	ret = api_socket_free(o.socket, why, sizeof(why));
 	if (ret) {
 		fprintf(stderr, "weir: %s\n", why);
 		return EXIT_FAIL;

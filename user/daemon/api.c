@@ -906,6 +906,29 @@ static int api_bind(int fd, const char *path, const struct sockaddr_un *sa)
 	return 0;
 }
 
+/*
+ * Before the daemon loads and pins anything: a second daemon started on a
+ * live daemon's socket (with another state dir and pin root) would
+ * otherwise pin a fresh set of maps, then refuse, and leave them behind.
+ */
+int api_socket_free(const char *path, char *err, size_t len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int ret;
+
+	if (strlen(path) >= sizeof(sa.sun_path) || path[0] != '/') {
+		snprintf(err, len, "--socket %s: an absolute path of at most %zu bytes", path,
+			 sizeof(sa.sun_path) - 1);
+		return -EINVAL;
+	}
+	strcpy(sa.sun_path, path);
+	*err = '\0';
+	ret = api_clear_stale(path, &sa, err, len);
+	if (ret && !*err)
+		snprintf(err, len, "%s: %s", path, strerror(-ret));
+	return ret;
+}
+
 static int api_listen(const char *path, char *err, size_t len)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };

@@ -26,6 +26,8 @@ struct MHD_Connection;
 int api_start(struct daemon *d, const char *socket_path, const char *metrics_addr, char *err,
 	      size_t len);
 /* Stop both servers; remove the socket if it is still the one we made. */
+/* 0 when no live daemon answers on PATH (a dead one's socket is removed). */
+int api_socket_free(const char *path, char *err, size_t len);
 void api_stop(void);
 
 /* Who asked: SO_PEERCRED of the connection. */

@@ -1463,6 +1463,7 @@ static int mkdirs(const char *path, mode_t mode)
 
 static int open_dirs(struct daemon *d)
 {
+	struct statfs sfs;
 	char err[512];
 	int ret;
 
@@ -1484,12 +1485,24 @@ static int open_dirs(struct daemon *d)
 			d->pin_root, strerror(-ret));
 		return ret;
 	}
+	/* libbpf's own words for this are "failed to create: Invalid argument". */
+	if (statfs(d->pin_root, &sfs) == 0 && sfs.f_type != BPF_FS_MAGIC) {
+		pr_warn("--pin-root %s is not on a bpf file system (use a directory below "
+			"/sys/fs/bpf, or mount -t bpf bpf DIR)\n", d->pin_root);
+		return -EINVAL;
+	}
 	ret = lock_dir(d->state_dir, &d->state_lock);
-	ret = ret ?: lock_dir(d->pin_root, &d->pin_lock);
 	if (ret == -EBUSY)
-		pr_warn("another weir daemon owns %s or %s\n", d->state_dir, d->pin_root);
+		pr_warn("another weir daemon owns the state dir %s\n", d->state_dir);
 	else if (ret)
 		pr_warn("cannot lock %s: %s\n", d->state_dir, strerror(-ret));
+	if (ret)
+		return ret;
+	ret = lock_dir(d->pin_root, &d->pin_lock);
+	if (ret == -EBUSY)
+		pr_warn("another weir daemon owns the pin root %s\n", d->pin_root);
+	else if (ret)
+		pr_warn("cannot lock %s: %s\n", d->pin_root, strerror(-ret));
 	return ret;
 }
 
