@@ -368,7 +368,7 @@ test_no_daemon() {
 	t_begin "no daemon: the clients say so and how to start one, exit 1"
 	run_cmd "$WEIR" ps --socket "$T/none.sock"
 	x_rc 1
-	x_err_has "^weir: no daemon answers on $T/none.sock \(start one: sudo weir daemon, or systemctl start weir\)$"
+	x_err_has "^weir: no daemon answers on $T/none.sock \(start one: sudo weir daemon --socket $T/none.sock\)$"
 	run_cmd env WEIR_SOCKET="$T/none.sock" "$WEIR" attach --policy alpha "$CGP/b"
 	x_rc 1
 	x_err_has "^weir: no daemon answers on $T/none.sock "

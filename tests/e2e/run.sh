@@ -649,10 +649,10 @@ test_exit_codes() {
 	run_cmd "$WEIR" policy check "$good"
 	x_rc 0
 	t_end
-	t_begin "10 weir run without a command: 125, try 'weir --help'"
+	t_begin "10 weir run without a command: 125, try 'weir run --help'"
 	run_weir -p "$P_NONE"
 	x_rc 125
-	x_err_has "^try 'weir --help'\$"
+	x_err_has "^try 'weir run --help'\$"
 	run_weir -p "$P_NONE" --
 	x_rc 125
 	t_end
@@ -660,7 +660,7 @@ test_exit_codes() {
 	run_weir --bogus -- true
 	x_rc 125
 	x_err_has "^weir: run: unknown option '--bogus'\$"
-	x_err_has "^try 'weir --help'\$"
+	x_err_has "^try 'weir run --help'\$"
 	run_weir -p
 	x_rc 125
 	x_err_has "^weir: run: option needs an argument: '-p'\$"
@@ -668,7 +668,7 @@ test_exit_codes() {
 	t_begin "10 the command's own exit status 2 is 2 (not a usage error)"
 	run_weir -p "$P_NONE" -- sh -c 'exit 2'
 	x_rc 2
-	x_err_lacks 'try .weir --help'
+	x_err_lacks 'try .weir'
 	t_end
 	t_begin "10 weir policy check --help: usage on stdout, exit 0"
 	run_cmd "$WEIR" policy check --help

@@ -5,7 +5,7 @@
 
 #include "weir.h" /* exit codes, version */
 
-/* Print "weir: MSG" (if any) and "try 'weir --help'"; returns -EINVAL. */
+/* Print "weir: MSG" (if any) and "try 'weir CMD --help'"; returns -EINVAL. */
 int cli_usage_error(const char *msg);
 
 int cmd_run(int argc, char **argv);

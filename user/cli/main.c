@@ -66,11 +66,17 @@ static int cmd_help(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* The command being run, for the hint: its own --help lists its options. */
+static const char *cli_cmd;
+
 int cli_usage_error(const char *msg)
 {
 	if (msg)
 		fprintf(stderr, "weir: %s\n", msg);
-	fprintf(stderr, "try 'weir --help'\n");
+	if (cli_cmd)
+		fprintf(stderr, "try 'weir %s --help'\n", cli_cmd);
+	else
+		fprintf(stderr, "try 'weir --help'\n");
 	return -EINVAL;
 }
 
@@ -212,8 +218,10 @@ int main(int argc, char **argv)
 	if (!strcmp(name, "--version"))
 		return cmd_version(0, NULL);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(name, commands[i].name))
+		if (!strcmp(name, commands[i].name)) {
+			cli_cmd = commands[i].name;
 			return commands[i].fn(argc - 1, argv + 1);
+		}
 	fprintf(stderr, "weir: unknown command '%s'\n", name);
 	cli_usage_error(NULL);
 	return EXIT_USAGE;

@@ -522,7 +522,10 @@ static int clean_daemon_pins(const char *pin_root, bool named)
 		pr_warn("%s: cannot remove the daemon's pins: %s\n", pin_root, strerror(-ret));
 		return ret;
 	}
-	if (n || named)
+	/* A mistyped DIR must not read as "done": say there was nothing. */
+	if (named && access(pin_root, F_OK) && errno == ENOENT)
+		printf("no daemon pins at %s: no such directory\n", pin_root);
+	else if (n || named)
 		printf("cleaned %d daemon attachment%s (%s)\n", n, n == 1 ? "" : "s", pin_root);
 	return 0;
 }

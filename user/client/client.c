@@ -24,6 +24,7 @@
 #include <http_parser.h>
 
 #include "client.h"
+#include "daemon.h"
 
 #define CLIENT_REPLY_MAX (64 << 20) /* a ps of many thousand attachments */
 #define CLIENT_CONNECT_S 5 /* a daemon whose backlog is full */
@@ -59,8 +60,13 @@ static int client_absent(int oserr, const char *socket, char *err, size_t len)
 		return -EACCES;
 	}
 	if (oserr == ENOENT || oserr == ECONNREFUSED || oserr == ENOTDIR) {
-		snprintf(err, len, "no daemon answers on %s (start one: sudo weir daemon, or "
-			 "systemctl start weir)", socket);
+		/* A daemon started as the hint says must answer where we looked. */
+		if (strcmp(socket, DAEMON_SOCKET))
+			snprintf(err, len, "no daemon answers on %s (start one: sudo weir daemon "
+				 "--socket %s)", socket, socket);
+		else
+			snprintf(err, len, "no daemon answers on %s (start one: sudo weir daemon, "
+				 "or systemctl start weir)", socket);
 		return oserr == ECONNREFUSED ? -ECONNREFUSED : -ENOENT;
 	}
 	snprintf(err, len, "%s: cannot connect: %s", socket, strerror(oserr));

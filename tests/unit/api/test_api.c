@@ -728,8 +728,8 @@ Test(client, no_daemon_says_how_to_start_one, .init = tmp_up, .fini = tmp_down)
 	json_object *reply;
 	long status;
 
-	snprintf(want, sizeof(want), "no daemon answers on %s (start one: sudo weir daemon, or "
-		 "systemctl start weir)", sock);
+	snprintf(want, sizeof(want), "no daemon answers on %s (start one: sudo weir daemon "
+		 "--socket %s)", sock, sock);
 	/* nothing there */
 	cr_assert_eq(client_call(sock, "GET", "/v1/health", NULL, &status, &reply, err,
 				 sizeof(err)), -ENOENT);
