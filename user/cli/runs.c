@@ -510,6 +510,7 @@ static const char cleanup_usage[] =
 /* The pins of a daemon that is gone; a live daemon's are left alone. */
 static int clean_daemon_pins(const char *pin_root, bool named)
 {
+	bool there = access(pin_root, F_OK) == 0 || errno != ENOENT;
 	int ret, n;
 
 	ret = daemon_cleanup_pins(pin_root, &n);
@@ -523,7 +524,7 @@ static int clean_daemon_pins(const char *pin_root, bool named)
 		return ret;
 	}
 	/* A mistyped DIR must not read as "done": say there was nothing. */
-	if (named && access(pin_root, F_OK) && errno == ENOENT)
+	if (named && !there)
 		printf("no daemon pins at %s: no such directory\n", pin_root);
 	else if (n || named)
 		printf("cleaned %d daemon attachment%s (%s)\n", n, n == 1 ? "" : "s", pin_root);
