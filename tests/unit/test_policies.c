@@ -173,6 +173,30 @@ Test(policies, a_deleted_file_keeps_its_last_version)
 	policies_free(ps);
 }
 
+Test(policies, a_deleted_file_put_back_as_it_was_is_ok_again)
+{
+	struct policies *ps;
+	struct policy_entry *e;
+	char err[512], path[256];
+
+	put("web.yaml", good1);
+	cr_assert_eq(policies_open(dir, &ps), 0);
+	policies_scan(ps, NULL, NULL);
+	snprintf(path, sizeof(path), "%s/web.yaml", dir);
+	cr_assert_eq(unlink(path), 0);
+	policies_scan(ps, on_changed, NULL);
+	e = policies_get(ps, "web", err, sizeof(err));
+	cr_assert_not_null(e, "%s", err);
+	assert_has(e->state, "deleted");
+	/* The same bytes: the same generation, and its state ok again. */
+	put("web.yaml", good1);
+	cr_expect_eq(policies_scan(ps, on_changed, NULL), 0);
+	cr_expect_eq(e->generation, 1);
+	cr_expect_not(e->gone);
+	cr_expect_str_eq(e->state, "ok");
+	policies_free(ps);
+}
+
 Test(policies, a_file_by_path_and_inotify)
 {
 	struct policies *ps;

@@ -173,6 +173,7 @@ static int reload(struct policy_entry *e)
 	char err[POLICY_ERR_LEN];
 	unsigned char sha[LDNS_SHA256_DIGEST_LENGTH];
 	struct policy *p = NULL;
+	bool was_gone = e->gone;
 	char *buf = NULL;
 	size_t len;
 	int ret;
@@ -194,6 +195,12 @@ static int reload(struct policy_entry *e)
 		 * new version of this policy. */
 		ret = policy_load_tree(e->path, buf, len, read_safe, NULL, sha, &p, err);
 		if (e->have_sha && !memcmp(sha, e->sha, sizeof(sha))) {
+			/* Put back as it was (a restore, a mv back): not
+			 * "deleted" for ever, whatever the bytes said then. */
+			if (was_gone && ret)
+				snprintf(e->state, sizeof(e->state), "policy error: %s", err);
+			else if (was_gone)
+				snprintf(e->state, sizeof(e->state), "ok");
 			policy_free(p);
 			free(buf);
 			return 0; /* the same bytes: nothing to do, nothing to say */
