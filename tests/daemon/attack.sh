@@ -158,6 +158,10 @@ test_user_writable_policy_file_is_refused() {
 	attach "$cg" "$d/p.yaml" >/dev/null
 	[ "$CODE" = 400 ] || t_why "user-owned file: HTTP $CODE, want 400"
 	grep -q 'owned by uid\|writable' "$T/api.out" || t_why "the error: $(cat "$T/api.out")"
+	local code=$CODE
+	api POST /v1/reload >/dev/null
+	grep -q "$d/p.yaml" "$T/api.out" && t_why "the refused file stays a policy of the daemon: $(cat "$T/api.out")"
+	CODE=$code
 	if [ "$CODE" = 201 ]; then # what the user does with it
 		"${AS_NOBODY[@]}" sh -c 'cat >"$0.tmp" && mv "$0.tmp" "$0"' "$d/p.yaml" <<-EOF
 			version: 1

@@ -729,6 +729,18 @@ static int attach_new(struct daemon *d, const struct attach_req *r, struct att *
 	return ret;
 }
 
+/* Does an attachment use the policy NAME? */
+static bool policy_used(void *ctx, const char *name)
+{
+	struct daemon *d = ctx;
+	__u32 h;
+
+	for (h = 1; h < MAX_HANDLES; h++)
+		if (d->by_handle[h] && !strcmp(d->by_handle[h]->policy, name))
+			return true;
+	return false;
+}
+
 int daemon_attach(struct daemon *d, const struct attach_req *r, struct attach_info *out,
 		  char *err, size_t len)
 {
@@ -756,6 +768,7 @@ int daemon_attach(struct daemon *d, const struct attach_req *r, struct attach_in
 	}
 	e = policies_get(d->ps, r->policy ?: "", err, len);
 	if (!e) {
+		policies_forget_failed(d->ps, r->policy ?: "", policy_used, d);
 		ret = -EINVAL;
 		goto out;
 	}

@@ -350,6 +350,25 @@ struct policy_entry *policies_get(struct policies *ps, const char *name, char *e
 	return e;
 }
 
+void policies_forget_failed(struct policies *ps, const char *name,
+			    bool (*used)(void *ctx, const char *name), void *ctx)
+{
+	char path[PATH_MAX];
+	struct policy_entry *e;
+	size_t i;
+
+	if (!strchr(name, '/') || name[0] != '/' || !realpath(name, path))
+		return;
+	for (i = 0; i < ps->n; i++) {
+		e = ps->e[i];
+		if (strcmp(e->name, path) || e->in_dir || e->text || used(ctx, e->name))
+			continue;
+		free(e);
+		ps->e[i] = ps->e[--ps->n];
+		return;
+	}
+}
+
 int policies_parse(const struct policy_entry *e, struct policy **out, char err[POLICY_ERR_LEN])
 {
 	/* The included files as they are now (an include that went bad

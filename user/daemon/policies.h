@@ -52,6 +52,14 @@ int policies_on_inotify(struct policies *ps, policies_changed_fn changed, void *
  */
 struct policy_entry *policies_get(struct policies *ps, const char *name_or_path, char *err,
 				  size_t len);
+/*
+ * A refused attach by path leaves the entry policies_get() made for it:
+ * forget it when it never loaded and nothing uses it (used(ctx, name)), or
+ * reload and metrics would report the refused file for ever. An entry an
+ * adopted attachment uses stays: a later fix of the file must reach it.
+ */
+void policies_forget_failed(struct policies *ps, const char *name_or_path,
+			    bool (*used)(void *ctx, const char *name), void *ctx);
 /* A fresh struct policy of the version in force. */
 int policies_parse(const struct policy_entry *e, struct policy **out, char err[POLICY_ERR_LEN]);
 /* Every entry: i from 0 until NULL. */
