@@ -1,1 +1,0 @@
-#define WEIR_GIT_DESCRIBE "da734ca-dirty"
