@@ -155,7 +155,7 @@ GIT_DESCRIBE := $(shell GIT_OPTIONAL_LOCKS=0 git -c safe.directory='$(CURDIR)' -
 $(OUT)/version.h: FORCE | $(OUT)/user
 	$(Q)printf '#define WEIR_GIT_DESCRIBE "%s"\n' '$(GIT_DESCRIBE)' >$@.tmp && \
 		{ cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@; }
-$(OUT)/user/common/version.o: $(OUT)/version.h
+$(OUT)/user/common/version.o $(OUT)/fuzz/user/common/version.o: $(OUT)/version.h
 
 .PHONY: FORCE
 FORCE:
