@@ -214,6 +214,7 @@ Test(include, presets)
 	for (const char *const *n = (const char *const[]){ "github", "npm", "pypi", "crates",
 							   "go", "rubygems", "maven", "debian",
 							   "ubuntu", "docker-hub", "ghcr",
+							   "github-actions",
 							   "anthropic", "openai", NULL };
 	     *n; n++) {
 		char name[64], src[96];

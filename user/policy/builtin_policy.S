@@ -28,6 +28,7 @@
 	embed	weir_preset_docker_hub, "presets/docker-hub.yaml"
 	embed	weir_preset_ghcr, "presets/ghcr.yaml"
 	embed	weir_preset_github, "presets/github.yaml"
+	embed	weir_preset_github_actions, "presets/github-actions.yaml"
 	embed	weir_preset_go, "presets/go.yaml"
 	embed	weir_preset_maven, "presets/maven.yaml"
 	embed	weir_preset_npm, "presets/npm.yaml"
