@@ -38,7 +38,8 @@ SHELL := setpriv --reuid=$(SUDO_UID) --regid=$(shell stat -c %g .) --clear-group
 endif
 endif
 endif
-ROOT_TARGETS := deps test test-unit test-bpf test-e2e test-adversarial test-build test-daemon demo bench \
+ROOT_TARGETS := deps test test-unit test-bpf test-e2e test-adversarial test-build test-daemon test-action \
+	demo bench \
 	install uninstall clean
 $(ROOT_TARGETS): private SHELL := /bin/sh
 
@@ -204,14 +205,14 @@ $(OUT)/bin/%: $(OUT)/tests/tools/%.o | $(OUT)/bin
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
-.PHONY: tests-build test test-unit test-bpf test-e2e test-adversarial test-build test-daemon
+.PHONY: tests-build test test-unit test-bpf test-e2e test-adversarial test-build test-daemon test-action
 tests-build: $(OUT)/weir $(OUT)/tests/unit-tests $(OUT)/tests/api-tests $(OUT)/tests/bpf-tests \
 	$(TOOLS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests-build
 	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-e2e test-adversarial test-build \
-		test-daemon
+		test-daemon test-action
 
 test-unit: $(OUT)/tests/unit-tests $(OUT)/tests/api-tests
 	$(Q)echo "== tier 1: unit tests (no privileges)"
@@ -248,6 +249,13 @@ test-daemon: $(OUT)/weir $(TOOLS)
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/run.sh
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/dns.sh
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/run.sh
+
+# The GitHub Action (deploy/github-action/, action.yml): its pure parts with
+# node's test runner (golden summaries from tests/action/fixtures/), then its
+# entry points run as the runner runs them, against a private daemon.
+test-action: $(OUT)/weir $(TOOLS)
+	$(Q)echo "== tier 7: the GitHub Action (node --test; entry points under a stand-in runner worker)"
+	$(Q)node --test tests/action/unit.test.js
 
 test-build: $(OUT)/weir
 	$(Q)echo "== tier 5: build and install (sudo make as a user, make install, uninstall)"
@@ -311,7 +319,7 @@ demo: deps
 DEB_PKGS := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libcriterion-dev \
 	libyaml-dev libldns-dev libseccomp-dev libmicrohttpd-dev libjson-c-dev \
 	libhttp-parser-dev libpsl-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc sudo \
-	python3 python3-yaml
+	python3 python3-yaml nodejs
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
