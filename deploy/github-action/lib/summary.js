@@ -56,16 +56,17 @@ function parseWorkerLog(text) {
 	return steps.filter((s) => !Number.isNaN(s.start)).sort((a, b) => a.start - b.start);
 }
 
+// The log has whole seconds: steps that started in the event's own second
+// and the one before them may each have made it ("A or B").
 function stepOf(ev, steps) {
 	const t = Date.parse(ev.ts);
-	let name = '';
 	if (!steps || Number.isNaN(t))
-		return name;
-	// The log has whole seconds: a step that started in the event's second counts.
-	for (const s of steps)
-		if (s.start <= t)
-			name = s.name;
-	return name;
+		return '';
+	const sec = Math.floor(t / 1000) * 1000;
+	const before = steps.filter((s) => s.start < sec);
+	const same = steps.filter((s) => s.start === sec);
+	const names = [...before.slice(-1), ...same].map((s) => s.name);
+	return names.join(' or ');
 }
 
 function verdictClass(v) {
