@@ -256,6 +256,7 @@ test-daemon: $(OUT)/weir $(TOOLS)
 test-action: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 7: the GitHub Action (node --test; entry points under a stand-in runner worker)"
 	$(Q)node --test tests/action/unit.test.js
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/action/run.sh
 
 test-build: $(OUT)/weir
 	$(Q)echo "== tier 5: build and install (sudo make as a user, make install, uninstall)"
