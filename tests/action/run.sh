@@ -64,8 +64,8 @@ command -v node >/dev/null || e2e_die "node not found (make deps: nodejs)"
 command -v sudo >/dev/null || e2e_die "sudo not found (make deps)"
 
 setup() {
-	e2e_setup_lo 192.0.2.10/32 203.0.113.66/32 198.51.100.53/32
-	e2e_start_sink sink --http "$LOG" 192.0.2.10:80 203.0.113.66:80
+	e2e_setup_lo 192.0.2.10/32 203.0.113.66/32 198.51.100.53/32 198.51.100.80/32
+	e2e_start_sink sink --http "$LOG" 192.0.2.10:80 203.0.113.66:80 198.51.100.80:80
 	e2e_start_dns api.allowed.test,192.0.2.10 exfil.evil.test,203.0.113.66
 	mkdir -p "$CGP" || e2e_die "cannot make $CGP"
 	# The action as a checkout of its own (GITHUB_ACTION_PATH), readable by
@@ -353,6 +353,80 @@ test_canary_catches_an_unenforced_step() {
 	t_end
 }
 
+test_open_connections_kept() {
+	t_begin "a connection the worker's cgroup had open before the step keeps working (its peer allowed by address)"
+	job root
+	input fail-on-deny false
+	cat >"$J/before.sh" <<-'EOF'
+		exec 3<>/dev/tcp/198.51.100.80/80 || exit 1
+		echo connected >"$(dirname "$0")/before.connected"
+		for ((i = 0; i < 300; i++)); do
+			[ -e "$(dirname "$0")/go" ] && break
+			sleep 0.1
+		done
+		printf 'GET /kept-open HTTP/1.0\r\n\r\n' >&3
+		timeout 5 cat <&3 >"$(dirname "$0")/before.reply"
+	EOF
+	step 01-wait-for-it <<-'EOF'
+		touch ../go
+		for ((i = 0; i < 60; i++)); do
+			grep -q '^ok$' ../before.reply 2>/dev/null && exit 0
+			sleep 0.1
+		done
+		exit 1
+	EOF
+	step 02-new-ones-denied <<-'EOF'
+		curl -sS --max-time 5 http://203.0.113.66/new && exit 1
+		exit 0
+	EOF
+	run_job
+	x_rc_of main 0
+	x_out_has main '1 connection\(s\) open before this step kept'
+	grep -q '# open before the weir step: bash pid' "$T/roots/$N/policies/job.yaml" ||
+		t_why "the job policy has no rule for the open connection"
+	x_rc_of 01-wait-for-it 0
+	x_arrived "$LOG" 'GET /kept-open'
+	x_rc_of 02-new-ones-denied 0
+	x_rc_of post 0
+	t_end
+}
+
+# The build path, cheaply: GITHUB_ACTION_PATH is a copy of this tree whose
+# build/ holds the objects already built (their times kept), so main's real
+# `make deps` (nothing missing: no apt-get) and `make` only rewrite
+# version.h (no .git in the copy) and relink weir, in seconds.
+test_build_path() {
+	local src=$T/src
+	t_begin "without WEIR_ACTION_WEIR, main builds weir in GITHUB_ACTION_PATH (make deps, make) and uses it"
+	mkdir -p "$src/build" &&
+		tar -C "$REPO_ROOT" --exclude=./build --exclude=./.git --exclude='./bench/results/*' -cf - . |
+		tar -C "$src" -xf - &&
+		cp -a "$WEIR_BUILD"/bpf "$WEIR_BUILD"/user "$WEIR_BUILD"/*.skel.h "$WEIR_BUILD"/libweir.a \
+			"$WEIR_BUILD"/version.h "$WEIR_BUILD"/weir "$src/build/" || e2e_die "cannot copy the tree"
+	cp "$WEIR_BUILD/weir" "$T/weir-before"
+	job root
+	JENV=("${JENV[@]/WEIR_ACTION_WEIR=*/WEIR_ACTION_WEIR=}")
+	input fail-on-deny false
+	step 01-denied <<-'EOF'
+		curl -sS --max-time 5 http://203.0.113.66/built && exit 1
+		exit 0
+	EOF
+	ACT_SAVE=$ACT
+	ACT=$src
+	run_job
+	ACT=$ACT_SAVE
+	x_rc_of main 0
+	x_out_has main "building weir in $src"
+	x_rc_of 01-denied 0
+	x_not_arrived "$LOG" '/built'
+	cmp -s "$src/build/weir" "$T/weir-before" && t_why "make did not rebuild weir (version.h unchanged?)"
+	grep -qx "weir=$src/build/weir" "$J/files/main/state" ||
+		t_why "main's state does not name $src/build/weir: $(grep '^weir=' "$J/files/main/state")"
+	x_rc_of post 0
+	x_torn_down
+	t_end
+}
+
 setup
 test_block_as_root
 test_audit_as_sudo_user
@@ -360,5 +434,7 @@ test_fail_on_deny_false
 test_setup_errors_fail_closed
 test_sudo_drop
 test_canary_catches_an_unenforced_step
+test_open_connections_kept
+test_build_path
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))

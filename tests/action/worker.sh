@@ -10,6 +10,7 @@
 # Runner.Worker (the action finds the worker by that name, walking up from
 # its own process), then runs one job as the runner does:
 #
+#   0. DIR/before.sh, if there is one, in the background;
 #   1. the action's main entry point: node ACTION/deploy/github-action/main.js
 #      with INPUT_<NAME> from DIR/inputs/<name> (upper-cased, dashes kept),
 #      GITHUB_OUTPUT, GITHUB_STATE, GITHUB_ENV and GITHUB_STEP_SUMMARY files
@@ -103,6 +104,9 @@ action() {
 	echo $? >"$D/rc/$entry"
 }
 
+# DIR/before.sh: a process of the worker's cgroup started before the weir
+# step (as the runner's own connections to GitHub are), in the background.
+[ -e "$D/before.sh" ] && bash "$D/before.sh" >"$D/out/before" 2>&1 &
 trace 'Run ./'
 action main
 load_kv "$D/files/main/env" ''
