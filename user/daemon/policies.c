@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "log.h"
 #include "policies.h"
@@ -80,6 +81,21 @@ static bool others_write(const struct stat *st)
 }
 
 /*
+ * Can nobody change DIR from here? Root's and on a read-only mount: a
+ * Kubernetes ConfigMap volume, whose root the kubelet makes mode 0777 and
+ * which the DaemonSet mounts read-only (its host side is below
+ * /var/lib/kubelet/pods, 0750: the kubelet alone writes it). Only root can
+ * make a mount, so only root could have put a read-only view on a
+ * directory others can write elsewhere.
+ */
+static bool read_only_mount(const char *dir, const struct stat *st)
+{
+	struct statvfs sv;
+
+	return st->st_uid == 0 && !statvfs(dir, &sv) && (sv.f_flag & ST_RDONLY);
+}
+
+/*
  * REAL (a resolved path) and every directory above it must be beyond the
  * reach of other users: whoever can change a policy file changes what the
  * daemon enforces at its next reload, restart or adoption, and a process
@@ -96,7 +112,8 @@ static int unsafe_dirs(const char *real, char *err, size_t len)
 		slash[slash == dir] = '\0'; /* "/a" -> "/", "/" -> end */
 		if (stat(dir, &st))
 			return -errno;
-		if (!(st.st_uid == 0 && (st.st_mode & S_ISVTX)) && others_write(&st)) {
+		if (!(st.st_uid == 0 && (st.st_mode & S_ISVTX)) && others_write(&st) &&
+		    !read_only_mount(dir, &st)) {
 			snprintf(err, len, "%.200s: its directory %.200s is writable by uid %u or others "
 				 "(refusing: they could change the policy)", real, dir,
 				 (unsigned int)st.st_uid);
