@@ -19,5 +19,6 @@ int cmd_attach(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
+int cmd_health(int argc, char **argv);
 
 #endif /* WEIR_CLI_H */

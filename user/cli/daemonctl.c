@@ -81,6 +81,17 @@ static const char reload_usage[] =
 	"Exit status: 0 every policy loads; 1 one does not (its error is printed), or\n"
 	"no daemon answers; 2 a bad command line.\n";
 
+static const char health_usage[] =
+	"Usage: weir health [--socket PATH]\n"
+	"Ask the running weir daemon whether it answers (GET /v1/health) and print\n"
+	"its version, pid and number of attachments on one line. Made for probes\n"
+	"(a Kubernetes exec probe, a monitoring check): it reads nothing else.\n"
+	"\n" SOCKET_HELP
+	"  -h, --help          this help\n"
+	"\n"
+	"Exit status: 0 the daemon answered; 1 no daemon answers, or not as a weir\n"
+	"daemon does; 2 a bad command line.\n";
+
 struct ctl_opts {
 	const char *socket;
 	const char *policy;
@@ -401,4 +412,32 @@ int cmd_reload(int argc, char **argv)
 		printf("no policies in the daemon's policy directory\n");
 	json_object_put(reply);
 	return bad ? EXIT_FAIL : EXIT_OK;
+}
+
+int cmd_health(int argc, char **argv)
+{
+	struct ctl_opts o = { 0 };
+	json_object *reply;
+	long status;
+	int ret;
+
+	ret = ctl_parse(argc, argv, "", health_usage, &o);
+	if (ret)
+		return ret > 0 ? EXIT_OK : EXIT_USAGE;
+	if (o.n_args) {
+		fprintf(stderr, "weir: health: unknown argument '%s'\n", o.args[0]);
+		cli_usage_error(NULL);
+		return EXIT_USAGE;
+	}
+	if (ctl_call("health", &o, "GET", "/v1/health", NULL, &status, &reply))
+		return EXIT_FAIL;
+	if (!strcmp(jstr(reply, "version"), "-")) {
+		fprintf(stderr, "weir: health: %s: no version in the answer\n", o.socket);
+		json_object_put(reply);
+		return EXIT_FAIL;
+	}
+	printf("ok: weir daemon %s, pid %llu, %llu attachments\n", jstr(reply, "version"),
+	       jnum(reply, "pid"), jnum(reply, "attachments"));
+	json_object_put(reply);
+	return EXIT_OK;
 }

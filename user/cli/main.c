@@ -46,6 +46,7 @@ static const struct command commands[] = {
 	{ "detach", cmd_detach, "ask the daemon to stop enforcing on a cgroup" },
 	{ "ps", cmd_ps, "list the daemon's attachments" },
 	{ "reload", cmd_reload, "make the daemon re-read its policy directory" },
+	{ "health", cmd_health, "say whether the daemon answers (for probes)" },
 	{ "version", cmd_version, "print the version (git describe of the build)" },
 	{ "help", cmd_help, "this help" },
 };
