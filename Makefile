@@ -39,6 +39,7 @@ endif
 endif
 endif
 ROOT_TARGETS := deps test test-unit test-bpf test-e2e test-adversarial test-build test-daemon test-action \
+	test-kubernetes \
 	demo bench \
 	install uninstall clean
 $(ROOT_TARGETS): private SHELL := /bin/sh
@@ -75,7 +76,10 @@ VMLINUX := vmlinux/$(ARCH)/vmlinux.h
 
 # libpsl: the Public Suffix List, so weir policy suggest never makes a wildcard
 # of a public suffix (*.co.uk, *.github.io).
-PKGS := libbpf yaml-0.1 ldns libseccomp json-c libpsl
+PKGS := libbpf yaml-0.1 ldns libseccomp json-c libpsl libprotobuf-c
+# protobuf-c: the NRI plugin's messages (user/nri/nri.proto), generated into
+# $(OUT)/nri/ by protoc-c.
+PROTOC_C ?= protoc-c
 # libhttp-parser: the daemon's answers read by its clients (user/client/); one
 # small library on libc alone (no .pc file in Debian: -lhttp_parser).
 HTTP_PARSER_LIBS := -lhttp_parser
@@ -83,7 +87,7 @@ HTTP_PARSER_LIBS := -lhttp_parser
 # only, and the name to load, from the library the build would have linked.
 LAZY_PKGS := libmicrohttpd
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) $(LAZY_PKGS) 2>/dev/null)
-PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -lyaml -lldns -lseccomp -ljson-c -lpsl)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lbpf -lyaml -lldns -lseccomp -ljson-c -lpsl -lprotobuf-c)
 soname = $(shell readelf -d $$($(PKG_CONFIG) --variable=libdir $(1) 2>/dev/null)/$(2).so 2>/dev/null | \
 	sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 LAZY_CFLAGS := $(foreach l,WEIR_MHD_SONAME=$(call soname,libmicrohttpd,libmicrohttpd),\
@@ -96,7 +100,7 @@ USER_DIRS := $(sort $(dir $(wildcard user/*/*.c)))
 CFLAGS ?= -O2 -g
 WEIR_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 	-Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE -MMD -MP \
-	-Iinclude $(addprefix -I,$(USER_DIRS)) -I$(OUT) $(PKG_CFLAGS) $(LAZY_CFLAGS)
+	-Iinclude $(addprefix -I,$(USER_DIRS)) -I$(OUT) -I$(OUT)/nri $(PKG_CFLAGS) $(LAZY_CFLAGS)
 LDLIBS := $(PKG_LIBS) $(HTTP_PARSER_LIBS) -lelf -lz -lpthread -ldl
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
@@ -107,7 +111,8 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
 
 LIB_SRCS := $(filter-out user/cli/main.c,$(wildcard user/*/*.c))
-LIB_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS)) $(OUT)/user/policy/builtin_policy.o
+LIB_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(LIB_SRCS)) $(OUT)/user/policy/builtin_policy.o \
+	$(OUT)/nri/nri.pb-c.o
 LIB := $(OUT)/libweir.a
 
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -141,6 +146,17 @@ $(OUT)/user/%.o: user/%.c $(SKELS) | $(OUT)/user
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WEIR_CFLAGS) -c $< -o $@
+
+# NRI's messages (the part weir speaks), C from protoc-c; user/nri/ needs them.
+$(OUT)/nri/nri.pb-c.c $(OUT)/nri/nri.pb-c.h &: user/nri/nri.proto
+	$(call msg,PROTOC-C,$@)
+	$(Q)mkdir -p $(OUT)/nri
+	$(Q)$(PROTOC_C) --c_out=$(OUT)/nri -Iuser/nri $<
+$(OUT)/nri/nri.pb-c.o: $(OUT)/nri/nri.pb-c.c
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WEIR_CFLAGS) -Wno-missing-prototypes -c $< -o $@
+$(patsubst user/%.c,$(OUT)/user/%.o,$(wildcard user/nri/*.c)) \
+	$(patsubst user/%.c,$(OUT)/fuzz/user/%.o,$(wildcard user/nri/*.c)): $(OUT)/nri/nri.pb-c.h
 
 # The shipped policies are the YAML files themselves, embedded with .incbin.
 $(OUT)/user/policy/builtin_policy.o: user/policy/builtin_policy.S $(wildcard policy/*.yaml policy/presets/*.yaml) | $(OUT)/user
@@ -205,14 +221,15 @@ $(OUT)/bin/%: $(OUT)/tests/tools/%.o | $(OUT)/bin
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
-.PHONY: tests-build test test-unit test-bpf test-e2e test-adversarial test-build test-daemon test-action
+.PHONY: tests-build test test-unit test-bpf test-e2e test-adversarial test-build test-daemon test-action \
+	test-kubernetes
 tests-build: $(OUT)/weir $(OUT)/tests/unit-tests $(OUT)/tests/api-tests $(OUT)/tests/bpf-tests \
 	$(TOOLS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests-build
 	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-e2e test-adversarial test-build \
-		test-daemon test-action
+		test-daemon test-action test-kubernetes
 
 test-unit: $(OUT)/tests/unit-tests $(OUT)/tests/api-tests
 	$(Q)echo "== tier 1: unit tests (no privileges)"
@@ -258,6 +275,14 @@ test-action: $(OUT)/weir $(TOOLS)
 	$(Q)node --test tests/action/unit.test.js
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/action/run.sh
 
+# Kubernetes (deploy/kubernetes/, weir nri): the manifests and the Helm chart
+# checked offline against the API types; a ConfigMap volume's updates reach a
+# real daemon; the NRI plugin against a stand-in runtime (no NRI runtime runs
+# on Debian 12) with a real daemon, real cgroups and a pod network namespace.
+test-kubernetes: $(OUT)/weir $(TOOLS)
+	$(Q)echo "== tier 8: Kubernetes (manifests and chart offline, ConfigMap reloads, the NRI plugin against a stand-in runtime)"
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/kubernetes/run.sh
+
 test-build: $(OUT)/weir
 	$(Q)echo "== tier 5: build and install (sudo make as a user, make install, uninstall)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/build/run.sh
@@ -280,7 +305,8 @@ FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
 FUZZ_BINS := $(addprefix $(OUT)/fuzz/fuzz_,$(FUZZ_NAMES))
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(filter-out -Werror,$(WEIR_CFLAGS))
-FUZZ_OBJS := $(patsubst user/%.c,$(OUT)/fuzz/user/%.o,$(LIB_SRCS)) $(OUT)/user/policy/builtin_policy.o
+FUZZ_OBJS := $(patsubst user/%.c,$(OUT)/fuzz/user/%.o,$(LIB_SRCS)) $(OUT)/user/policy/builtin_policy.o \
+	$(OUT)/nri/nri.pb-c.o
 
 $(OUT)/fuzz/user/%.o: user/%.c $(SKELS)
 	$(call msg,CC-FUZZ,$@)
@@ -320,7 +346,7 @@ demo: deps
 DEB_PKGS := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libcriterion-dev \
 	libyaml-dev libldns-dev libseccomp-dev libmicrohttpd-dev libjson-c-dev \
 	libhttp-parser-dev libpsl-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc sudo \
-	python3 python3-yaml nodejs
+	python3 python3-yaml nodejs protobuf-c-compiler libprotobuf-c-dev python3-kubernetes
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \

@@ -82,12 +82,12 @@ _weir_cgroup2() {
 		$(i + 1) == "cgroup2" { print $5; exit }' /proc/self/mountinfo
 }
 
-# weir daemon, attach, detach, ps, reload: OPTIONS (the words that take an
+# weir daemon, attach, detach, ps, reload, health, nri: OPTIONS (the words that take an
 # argument in TAKES) and what the operand is.
 _weir_ctl() {
 	local cur=$1 prev=$2 opts=$3 operand=$4
 	case $prev in
-	--socket | --events)
+	--socket | --events | --nri-socket)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return
 		;;
@@ -127,7 +127,7 @@ _weir() {
 	COMPREPLY=()
 	if ((COMP_CWORD == 1)); then
 		mapfile -t COMPREPLY < <(compgen -W 'run policy status cleanup daemon attach detach
-			ps reload version help --help --version' -- "$cur")
+			ps reload health nri version help --help --version' -- "$cur")
 		return
 	fi
 	case ${COMP_WORDS[1]} in
@@ -173,8 +173,11 @@ _weir() {
 	ps)
 		_weir_ctl "$cur" "$prev" '--socket --json' ''
 		;;
-	reload)
+	reload | health)
 		_weir_ctl "$cur" "$prev" '--socket' ''
+		;;
+	nri)
+		_weir_ctl "$cur" "$prev" '--nri-socket --socket --plugin-name --plugin-idx --verbose' ''
 		;;
 	version | help)
 		((COMP_CWORD == 2)) && mapfile -t COMPREPLY < <(compgen -W '--help' -- "$cur")

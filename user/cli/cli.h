@@ -20,5 +20,7 @@ int cmd_detach(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_reload(int argc, char **argv);
 int cmd_health(int argc, char **argv);
+/* The NRI plugin (nri_cmd.c). */
+int cmd_nri(int argc, char **argv);
 
 #endif /* WEIR_CLI_H */

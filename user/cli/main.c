@@ -47,6 +47,7 @@ static const struct command commands[] = {
 	{ "ps", cmd_ps, "list the daemon's attachments" },
 	{ "reload", cmd_reload, "make the daemon re-read its policy directory" },
 	{ "health", cmd_health, "say whether the daemon answers (for probes)" },
+	{ "nri", cmd_nri, "bind pods' policies from the runtime's NRI (Kubernetes)" },
 	{ "version", cmd_version, "print the version (git describe of the build)" },
 	{ "help", cmd_help, "this help" },
 };
