@@ -322,6 +322,8 @@ $(OUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(OUT)/fuzz/libweir-fuzz.a
 	$(Q)$(CLANG) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer $(filter-out -Werror -MMD -MP,$(WEIR_CFLAGS)) \
 		$< $(OUT)/fuzz/libweir-fuzz.a $(LDLIBS) -o $@
 
+$(OUT)/fuzz/fuzz_nri: $(OUT)/nri/nri.pb-c.h
+
 .PHONY: fuzz fuzz-build
 fuzz-build: $(FUZZ_BINS)
 

@@ -41,6 +41,8 @@ void wire_free(struct wire *w)
 
 static int buf_append(struct wire_buf *b, const void *p, size_t n)
 {
+	if (!n) /* an empty frame: nothing, and maybe no buffer yet */
+		return 0;
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 65536;
 		unsigned char *q;
@@ -60,6 +62,8 @@ static int buf_append(struct wire_buf *b, const void *p, size_t n)
 
 static void buf_consume(struct wire_buf *b, size_t n)
 {
+	if (!n)
+		return;
 	memmove(b->p, b->p + n, b->len - n);
 	b->len -= n;
 }
@@ -167,8 +171,8 @@ int wire_recv(struct wire *w, struct wire_msg *m, int timeout_ms)
 			}
 		}
 		left = timeout_ms < 0 ? -1 : (int)(end - now_ms());
-		if (timeout_ms >= 0 && left <= 0)
-			return -ETIMEDOUT;
+		if (timeout_ms >= 0 && left < 0)
+			left = 0; /* one look, without waiting */
 		ret = poll(&pfd, 1, left);
 		if (ret < 0 && errno == EINTR)
 			return -EINTR;
