@@ -281,8 +281,8 @@ static const char *netns_of(const Weir__Nri__PodSandbox *pod, char *buf, size_t 
 }
 
 /*
- * Bind POD if it names a policy. 0: bound, or nothing to bind; else -errno
- * and ERR: the pod must not run.
+ * Bind POD if it names a policy. 1: bound; 0: nothing to bind (no
+ * annotation); else -errno and ERR: the pod must not run.
  */
 static int pod_bind(struct session *s, const Weir__Nri__PodSandbox *pod, int ms, char *err,
 		    size_t errlen)
@@ -326,7 +326,7 @@ static int pod_bind(struct session *s, const Weir__Nri__PodSandbox *pod, int ms,
 	else
 		pr_info("nri: pod %s: policy %s on %s\n", label, policy, cgroup);
 	json_object_put(ann);
-	return ret;
+	return ret ?: 1;
 }
 
 /* Let go of what POD held (stopped, removed); a pod never bound is fine. */
@@ -432,19 +432,22 @@ static int on_synchronize(struct session *s, const Weir__Nri__Request *rq)
 	Weir__Nri__SynchronizeRequest *in;
 	char err[ERR_LEN];
 	size_t i, bound = 0;
+	int ret;
 
 	in = weir__nri__synchronize_request__unpack(NULL, rq->payload.len, rq->payload.data);
 	if (!in)
 		return reply(s, s->stream, NULL, CODE_INVALID_ARGUMENT,
 			     "weir: Synchronize: not a SynchronizeRequest");
 	for (i = 0; i < in->n_pods; i++) {
-		if (pod_bind(s, in->pods[i], budget_ms(s, rq), err, sizeof(err)))
+		ret = pod_bind(s, in->pods[i], budget_ms(s, rq), err, sizeof(err));
+		if (ret < 0)
 			pr_warn("nri: synchronize: %s (the pod runs on; only a safety net "
 				"policy on a parent cgroup holds it now)\n", err);
 		else
-			bound++;
+			bound += ret;
 	}
-	pr_info("nri: synchronized: %zu pods known to the runtime\n", in->n_pods);
+	pr_info("nri: synchronized: %zu pods known to the runtime, %zu with a policy bound\n",
+		in->n_pods, bound);
 	out.more = in->more;
 	weir__nri__synchronize_request__free_unpacked(in, NULL);
 	return reply(s, s->stream, &out.base, 0, NULL);
@@ -461,7 +464,7 @@ static int on_pod_event(struct session *s, const Weir__Nri__Request *rq, int eve
 			     "weir: a pod event without its pod");
 	if (event == EV_RUN_POD_SANDBOX) {
 		ret = pod_bind(s, pod, budget_ms(s, rq), err, sizeof(err));
-		if (ret) {
+		if (ret < 0) {
 			pr_warn("nri: refusing %s\n", err);
 			return reply(s, s->stream, NULL,
 				     ret == -EINVAL ? CODE_INVALID_ARGUMENT :
