@@ -127,8 +127,9 @@ test_configmap_volume_reloads() {
 	mkdir -p "$VOL" "$PDIR" "$CGP/pod" || e2e_die "mkdir"
 	chmod 0777 "$VOL"
 	cm_write 1 "web.yaml=$ALLOW10"
-	mount --bind "$VOL" "$PDIR" && mount -o remount,bind,ro "$PDIR" ||
+	if ! mount --bind "$VOL" "$PDIR" || ! mount -o remount,bind,ro "$PDIR"; then
 		e2e_die "cannot mount $VOL read-only on $PDIR"
+	fi
 	start_daemon
 	run_cmd "$WEIR" attach --socket "$SOCK" --policy web "$CGP/pod"
 	x_rc 0
