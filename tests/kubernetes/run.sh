@@ -152,7 +152,23 @@ test_configmap_volume_reloads() {
 
 e2e_setup_lo 192.0.2.10/32 192.0.2.12/32
 e2e_start_sink sink "$T/sink.log" 192.0.2.10:80 192.0.2.12:80
+# The DaemonSet's probes run weir health.
+test_health_probe() {
+	t_begin "weir health (the probes): exit 0 and one line when the daemon answers, 1 when not"
+	run_cmd "$WEIR" health --socket "$SOCK"
+	x_rc 0
+	grep -qE '^ok: weir daemon .+, pid [0-9]+, [0-9]+ attachments$' "$OUT" ||
+		t_why "stdout: $(t_tail "$OUT")"
+	run_cmd "$WEIR" health --socket "$T/nobody.sock"
+	x_rc 1
+	x_err_has "no daemon answers on $T/nobody.sock"
+	run_cmd "$WEIR" health --socket "$SOCK" extra
+	x_rc 2
+	t_end
+}
+
 test_manifests_validate
 test_configmap_volume_reloads
+test_health_probe
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))
