@@ -13,8 +13,8 @@
 #
 # Nothing of the machine's own is touched: the action's root dir, socket,
 # state and policies are in the test's temp dir (WEIR_ACTION_ROOT), its pins
-# in /sys/fs/bpf/weir-atest-PID (WEIR_ACTION_PIN_ROOT), its cgroups below
-# <cgroup2>/weir-atest-PID (the daemon's: WEIR_ACTION_DAEMON_CGROUP); the
+# in /sys/fs/bpf/weir-acttest-PID (WEIR_ACTION_PIN_ROOT), its cgroups below
+# <cgroup2>/weir-acttest-PID (the daemon's: WEIR_ACTION_DAEMON_CGROUP); the
 # prebuilt build/weir is used (WEIR_ACTION_WEIR) except in the one case that
 # takes the build path. The user with passwordless sudo is nobody, with a
 # sudoers.d of this mount namespace's own (a bind mount over /etc/sudoers.d).
@@ -28,7 +28,7 @@ e2e_enter_ns "$0" "$@"
 e2e_init
 
 T=$E2E_TMP
-TAG=weir-atest-$$
+TAG=weir-acttest-$$
 CGP=$CG2/$TAG
 PINS=/sys/fs/bpf/$TAG
 ACT=$T/action
@@ -55,6 +55,11 @@ action_cleanup() {
 		done
 		find "$CGP" -depth -type d -exec rmdir {} + 2>/dev/null
 	fi
+	# podman on a hybrid host makes the container's parent in each v1
+	# hierarchy too: ours by name.
+	for cg in "$(dirname "$CG2")"/*/"$TAG"; do
+		[ -d "$cg" ] && [ "$cg" != "$CGP" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+	done
 	rm -rf "$PINS"-*
 	e2e_cleanup
 }
@@ -353,12 +358,44 @@ test_canary_catches_an_unenforced_step() {
 	t_end
 }
 
+# A server that keeps a connection open as long as its client does (the
+# sink drops every connection after 5 s, shorter than main can take on a
+# loaded machine): one line in, logged, "ok" back.
+start_holder() {
+	local i
+	[ -e "$T/holder.out" ] && return 0
+	python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("198.51.100.80", 81))
+s.listen()
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    f = c.makefile("rwb")
+    line = f.readline()
+    with open(sys.argv[1], "ab") as log:
+        log.write(line)
+    f.write(b"ok\n")
+    f.flush()
+    c.close()
+' "$T/holder.log" >"$T/holder.out" 2>&1 &
+	E2E_PIDS+=("$!")
+	for ((i = 0; i < 50; i++)); do
+		grep -qs '^ready$' "$T/holder.out" && return 0
+		sleep 0.1
+	done
+	e2e_die "the holding server did not start: $(cat "$T/holder.out")"
+}
+
 test_open_connections_kept() {
 	t_begin "a connection the worker's cgroup had open before the step keeps working (its peer allowed by address)"
+	start_holder
 	job root
 	input fail-on-deny false
 	cat >"$J/before.sh" <<-'EOF'
-		exec 3<>/dev/tcp/198.51.100.80/80 || exit 1
+		exec 3<>/dev/tcp/198.51.100.80/81 || exit 1
 		echo connected >"$(dirname "$0")/before.connected"
 		for ((i = 0; i < 300; i++)); do
 			[ -e "$(dirname "$0")/go" ] && break
@@ -385,9 +422,60 @@ test_open_connections_kept() {
 	grep -q '# open before the weir step: bash pid' "$T/roots/$N/policies/job.yaml" ||
 		t_why "the job policy has no rule for the open connection"
 	x_rc_of 01-wait-for-it 0
-	x_arrived "$LOG" 'GET /kept-open'
+	x_arrived "$T/holder.log" 'GET /kept-open'
+	x_json "$T/roots/$N/events.jsonl" 'map(select(.dst == "198.51.100.80" and .verdict != "allow")) | length == 0'
 	x_rc_of 02-new-ones-denied 0
 	x_rc_of post 0
+	t_end
+}
+
+# A real container (podman, runc, a busybox root file system made here) in
+# the containers' parent cgroup, as dockerd's --cgroup-parent puts a job's
+# containers on GitHub's runners; host network, so that its DNS reaches weir.
+test_container() {
+	local bb pm
+	bb=$(command -v busybox) pm=$(command -v podman)
+	if [ -z "$pm" ] || [ -z "$bb" ] || ! file -L "$bb" 2>/dev/null | grep -q 'statically linked'; then
+		echo "ok - a container below the containers' cgroup is enforced # SKIP needs podman and busybox-static (make deps)"
+		return
+	fi
+	t_begin "a container (podman, runc) below the containers' cgroup is enforced and reported"
+	mkdir -p "$T/rootfs/bin" "$T/rootfs/etc" && cp "$bb" "$T/rootfs/bin/busybox" &&
+		ln -sf busybox "$T/rootfs/bin/sh" && ln -sf busybox "$T/rootfs/bin/wget" &&
+		ln -sf busybox "$T/rootfs/bin/nslookup" ||
+		e2e_die "cannot make the container's root file system"
+	job root
+	input fail-on-deny false
+	input allow api.allowed.test:80
+	step 01-container <<-'EOF'
+		pm() {
+			podman --root @T@/podman/root --runroot @T@/podman/run --tmpdir @T@/podman/tmp \
+				--events-backend none --cgroup-manager cgroupfs run --rm --network host \
+				--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+				--cgroup-parent @CG@ --rootfs @T@/rootfs "$@"
+		}
+		# busybox's own resolver (nslookup) asks weir's, which learns the
+		# name's address; wget by address and port (a static wget looking a
+		# name or a service up through glibc's NSS crashes without libc, and so
+		# does its -T here).
+		pm /bin/sh -c 'nslookup api.allowed.test && wget -q -O - http://192.0.2.10:80/' >container-allowed.txt
+		if pm /bin/wget -q -O - http://203.0.113.66:80/from-container; then exit 1; fi
+		pm /bin/nslookup exfil.evil.test && exit 1
+		exit 0
+	EOF
+	sed -i "s|@T@|$T|g; s|@CG@|/$TAG/containers-$N|g" "$J/steps/01-container.sh"
+	run_job
+	x_rc_of main 0
+	x_rc_of 01-container 0
+	grep -qx 'ok' "$J/workspace/container-allowed.txt" 2>/dev/null ||
+		t_why "the container's allowed request got no answer ($(t_tail "$J/out/01-container"))"
+	x_not_arrived "$LOG" '/from-container'
+	x_json "$T/roots/$N/events.jsonl" 'map(select(.attachment == "containers" and .verdict == "deny" and
+		.dst == "203.0.113.66" and .comm == "wget")) | length >= 1'
+	x_summary_has '^\| 203\.0\.113\.66 \| 80/tcp \| - \| wget \|'
+	x_summary_has '^\| exfil\.evil\.test \| dns \| exfil\.evil\.test \| nslookup \|'
+	x_rc_of post 0
+	x_torn_down
 	t_end
 }
 
@@ -435,6 +523,7 @@ test_setup_errors_fail_closed
 test_sudo_drop
 test_canary_catches_an_unenforced_step
 test_open_connections_kept
+test_container
 test_build_path
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))
