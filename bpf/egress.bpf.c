@@ -16,6 +16,7 @@
 
 #include "maps.bpf.h"
 #include "verdict.bpf.h"
+#include "ranges.bpf.h"
 #include "backstop.bpf.h"
 
 const volatile struct weir_config weir_cfg = {
@@ -198,6 +199,28 @@ static __always_inline bool weir_is_v4mapped(const __u32 a[4])
 }
 
 /*
+ * The IPv4 value for addr in a slot, copied to *out (1; 0: no prefix
+ * contains addr): from the trie, or from the intervals of a big policy
+ * (WEIR_SF_RANGES4, bpf/ranges.bpf.h). A global function: verified once,
+ * not again in every program and path that judges an address.
+ */
+__attribute__((noinline)) int weir_find4(__u32 slot, __u32 sflags, __u32 addr,
+					 struct weir_lpm_val *out)
+{
+	const struct weir_lpm_val *v;
+
+	if (!out)
+		return 0;
+	if (sflags & WEIR_SF_RANGES4)
+		return weir_range4_find(slot, addr, out);
+	v = weir_lookup4(slot, addr);
+	if (!v)
+		return 0;
+	__builtin_memcpy(out, v, sizeof(*out));
+	return 1;
+}
+
+/*
  * Judge dst. IPv4-mapped IPv6 goes to the IPv4 rules: the kernel hands such
  * a connect straight to the IPv4 code (tcp_v6_connect -> tcp_v4_connect,
  * ip6_datagram_connect -> __ip4_datagram_connect, udpv6_sendmsg ->
@@ -207,10 +230,12 @@ static __always_inline bool weir_is_v4mapped(const __u32 a[4])
  * the packets will carry it.
  */
 static __always_inline void weir_judge_dest(__u32 handle, struct weir_dest *dst, __u8 pclass,
-					    __s64 slot, bool audit, struct weir_learn_key *to,
+					    __s64 slot, __u32 sflags, struct weir_learn_key *to,
 					    struct weir_decision *d)
 {
+	bool audit = sflags & WEIR_SF_AUDIT;
 	const struct weir_lpm_val *v;
+	struct weir_lpm_val rv;
 	__u32 *a = (__u32 *)to->addr;
 
 	if (slot < 0) {
@@ -231,7 +256,7 @@ v4:
 			a[0] = bpf_htonl(0x7f000001);
 		}
 		to->family = AF_INET;
-		v = weir_lookup4(slot, a[0]);
+		v = weir_find4(slot, sflags, a[0], &rv) ? &rv : NULL;
 	} else {
 		__builtin_memcpy(a, dst->ip6, sizeof(dst->ip6));
 		if (!(a[0] | a[1] | a[2] | a[3])) {
@@ -294,7 +319,7 @@ static __always_inline int weir_decide(struct bpf_sock_addr *ctx, __u32 handle,
 	__s64 slot;
 
 	slot = weir_slot_get(handle, &flags, &gen);
-	weir_judge_dest(handle, dst, pclass, slot, flags & WEIR_SF_AUDIT, &to, &d);
+	weir_judge_dest(handle, dst, pclass, slot, flags, &to, &d);
 	/* Replies to a peer that sent first: one event per datagram would be
 	 * noise (the ingress program reported the flow when it let it in). */
 	if (!weir_in_reply_sa(ctx, &to, dst->port, pclass, &d))
@@ -680,8 +705,8 @@ int weir_egress(struct __sk_buff *skb)
 		d.verdict = WEIR_V_ALLOW;
 		d.reason = WEIR_R_DNS_REDIRECT;
 	} else {
-		weir_judge_dest(at->handle, &dst, weir_proto_class(p.protocol), slot,
-				flags & WEIR_SF_AUDIT, &to, &d);
+		weir_judge_dest(at->handle, &dst, weir_proto_class(p.protocol), slot, flags, &to,
+				&d);
 		/* A flow allowed by a learned address outlives it (and a
 		 * reload), unless a deny rule now names its destination. */
 		if (d.verdict == WEIR_V_DENY && d.reason != WEIR_R_DENY_RULE &&

@@ -189,7 +189,7 @@ static __always_inline bool weir_in_reply_pkt(struct __sk_buff *skb, struct bpf_
  * from weir's resolver, or from anywhere the egress policy allows.
  */
 static __always_inline bool weir_in_is_answer(const struct weir_attach *at, struct bpf_sock *sk,
-					      const struct weir_inpkt *in, __s64 slot)
+					      const struct weir_inpkt *in, __s64 slot, __u32 sflags)
 {
 	struct weir_dest dst = { .family = in->p.family, .port = in->peer_port };
 	struct weir_learn_key to = {};
@@ -207,7 +207,7 @@ static __always_inline bool weir_in_is_answer(const struct weir_attach *at, stru
 	__builtin_memcpy(dst.ip6, in->peer, sizeof(dst.ip6));
 	if (weir_is_resolver(at, &dst))
 		return true;
-	weir_judge_dest(at->handle, &dst, WEIR_P_UDP, slot, false, &to, &d);
+	weir_judge_dest(at->handle, &dst, WEIR_P_UDP, slot, sflags & ~WEIR_SF_AUDIT, &to, &d);
 	return d.verdict == WEIR_V_ALLOW;
 }
 
@@ -289,7 +289,7 @@ static __always_inline int weir_inbound(struct __sk_buff *skb)
 	/* Let in under this policy already (a reload judges the peer again). */
 	if (slot >= 0 && f && f->gen == gen && f->verdict != WEIR_V_DENY)
 		return 1;
-	if (slot >= 0 && pclass == WEIR_P_UDP && weir_in_is_answer(at, sk, &in, slot))
+	if (slot >= 0 && pclass == WEIR_P_UDP && weir_in_is_answer(at, sk, &in, slot, flags))
 		return 1;
 	weir_in_judge(slot, in.p.family, in.peer, lport, pclass, flags & WEIR_SF_AUDIT, &d);
 	if (d.verdict == WEIR_V_DENY)

@@ -42,6 +42,24 @@ struct {
 	__type(value, struct weir_lpm_val);
 } weir_lpm6 SEC(".maps");
 
+/* Big IPv4 policies as sorted intervals (struct weir_rblock, <weir/egress.h>):
+ * slot -> an array made for that policy, exactly its size (BPF_F_INNER_MAP:
+ * inner arrays of any length). */
+struct weir_rblocks {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(struct weir_rblock)); /* no BTF: only ever a pointer here */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__array(values, struct weir_rblocks);
+} weir_ranges4 SEC(".maps");
+
 /* Out-of-line port sets for prefixes with more than one port range. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

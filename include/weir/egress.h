@@ -131,10 +131,46 @@ struct weir_key6 {
 };
 _Static_assert(sizeof(struct weir_key6) == 24, "weir_key6 ABI");
 
+/*
+ * Big IPv4 policies (docs/policy.md, "Big lists"): a trie insert is one
+ * kernel allocation and lock per prefix, most of a million-prefix load. A
+ * policy with at least WEIR_RANGES_MIN IPv4 entries is written instead as
+ * sorted address intervals in an array map of its own (weir_ranges4[slot],
+ * the slot flagged WEIR_SF_RANGES4): a few large copies, no per-prefix
+ * work in the kernel. The flattened prefixes (nested, each value already
+ * merged with its covers') become disjoint intervals [start, next start),
+ * each naming the value of the most specific prefix containing it (0: none).
+ * A lookup is a binary search for the last start <= the address.
+ *
+ * Every element of the inner array is one struct weir_rblock of 64 KiB:
+ *   [0]                   the fence: w[b] = first start of data block b
+ *                         (unused ones 0xffffffff); w[WEIR_RB_N + 0] = the
+ *                         number of data blocks, [+ 1] = the element of the
+ *                         first value block
+ *   [1 .. nblocks]        data blocks: w[i] = start of interval i (ascending;
+ *                         the first of all is 0; unused ones repeat the last
+ *                         interval), w[WEIR_RB_N + i] = its value index
+ *   [vfirst ..]           value blocks: WEIR_RB_VALS struct weir_lpm_val each;
+ *                         value index v is block vfirst + v / WEIR_RB_VALS,
+ *                         entry v % WEIR_RB_VALS; index 0 means no match
+ * Example: 192.0.2.0/24 allow tcp 443 alone is the intervals {0: 0},
+ * {192.0.2.0: 1}, {192.0.3.0: 0} and value 1 the /24's. Port sets are shared
+ * with the tries (weir_portsets). The inbound rules stay in the tries.
+ */
+#define WEIR_RANGES_MIN 4096
+#define WEIR_RB_SHIFT 13
+#define WEIR_RB_N (1u << WEIR_RB_SHIFT) /* intervals per data block */
+#define WEIR_RB_VALS (2 * WEIR_RB_N * 4 / 32) /* struct weir_lpm_val per value block */
+struct weir_rblock {
+	__u32 w[2 * WEIR_RB_N];
+};
+_Static_assert(sizeof(struct weir_rblock) == 65536, "weir_rblock ABI");
+
 /* weir_slots value: per-policy settings. flags: */
 #define WEIR_SF_LOADED (1 << 0) /* slot holds a complete policy */
 #define WEIR_SF_AUDIT (1 << 1) /* mode: audit (deny nothing but hard denies) */
 #define WEIR_SF_PING (1 << 2) /* ping sockets (SOCK_DGRAM + ICMP) may be created */
+#define WEIR_SF_RANGES4 (1 << 3) /* the IPv4 egress entries are in weir_ranges4[slot] */
 struct weir_slot {
 	__u32 flags;
 	__u32 gen; /* grows with every policy written: cached verdicts older are stale */
@@ -345,7 +381,8 @@ enum weir_stat {
  * them rather than run its programs on values it misreads. It is the
  * max_entries of the map weir_abi, so it is set when the maps are made.
  */
-#define WEIR_MAP_ABI 2 /* 2: the inbound rules (slot | WEIR_SLOT_INBOUND), weir_inflows */
+/* 2: the inbound rules (slot | WEIR_SLOT_INBOUND), weir_inflows; 3: weir_ranges4 */
+#define WEIR_MAP_ABI 3
 
 /* Load-time settings, in the programs' .rodata: the same for every cgroup. */
 struct weir_config {

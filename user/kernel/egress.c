@@ -13,6 +13,7 @@
 #include "egress.h"
 #include "egress.skel.h"
 #include "log.h"
+#include "ranges.h"
 
 #define NPROGS 12
 
@@ -20,6 +21,7 @@
 struct generation {
 	bool live;
 	bool found; /* found in reused maps: no compiled copy, its entries are looked up */
+	bool ranges4; /* its IPv4 entries are in weir_ranges4[slot], not the trie */
 	__u32 slot;
 	struct compiled c;
 	__u32 *sets; /* local set index - 1 -> weir_portsets index */
@@ -99,6 +101,7 @@ static int size_maps(struct egress_bpf *skel, const struct egress_opts *o)
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_lpm6, o->lpm_entries);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_portsets, o->portsets);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_slots, o->slots);
+	err = err ?: bpf_map__set_max_entries(skel->maps.weir_ranges4, o->slots);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_handles, o->handles);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_counts, o->handles);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_inflows, o->inflows ?: 16384);
@@ -546,6 +549,8 @@ static int write_entries(struct egress *e, const struct generation *g)
 		__u32 slot = g->slot | (in ? WEIR_SLOT_INBOUND : 0);
 
 		ents = entries_of(&g->c, AF_INET, in, &n);
+		if (!in && g->ranges4)
+			n = 0; /* written as intervals (write_ranges()) */
 		err = write_batch(bpf_map__fd(e->skel->maps.weir_lpm4), n, sizeof(struct weir_key4),
 				  ents, slot, g->sets, key4_of);
 		ents = entries_of(&g->c, AF_INET6, in, &n);
@@ -553,6 +558,89 @@ static int write_entries(struct egress *e, const struct generation *g)
 					 sizeof(struct weir_key6), ents, slot, g->sets, key6_of);
 	}
 	return err;
+}
+
+static void sets_mark(struct egress *e, const struct weir_lpm_val *v, __u8 used);
+
+/*
+ * A big policy's IPv4 entries as intervals (<weir/egress.h>, struct
+ * weir_rblock): an array made for it, filled with one copy per 64 KiB
+ * block, then put in weir_ranges4[slot]. Until the slot is flagged and a
+ * handle flipped to it, no program looks there. Small policies, and
+ * kernels that refuse the array, keep the trie (no error).
+ */
+static int write_ranges(struct egress *e, struct generation *g)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_INNER_MAP);
+	int outer = bpf_map__fd(e->skel->maps.weir_ranges4), fd, err;
+	struct weir_lpm_val *v;
+	struct rblocks rb;
+	__u32 k;
+	size_t i;
+
+	if (g->c.n4 < WEIR_RANGES_MIN)
+		return 0;
+	err = rblocks_build(g->c.v4, g->c.n4, &rb);
+	if (err == -EINVAL || err == -E2BIG)
+		return 0;
+	if (err)
+		return err;
+	/* The port set indexes: local to the policy until here. */
+	v = (struct weir_lpm_val *)rb.b[1 + rb.nblocks].w;
+	for (i = 0; i < rb.nvals; i++)
+		map_sets(&v[i], g->sets);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "weir_rblocks", sizeof(__u32),
+			    sizeof(struct weir_rblock), (__u32)rb.n, &o);
+	if (fd < 0) {
+		pr_debug("intervals not available here (%s): the trie holds the policy\n",
+			 strerror(errno));
+		rblocks_free(&rb);
+		return 0;
+	}
+	for (k = 0; !err && k < rb.n; k++)
+		if (bpf_map_update_elem(fd, &k, &rb.b[k], BPF_ANY))
+			err = -errno;
+	if (!err && bpf_map_update_elem(outer, &g->slot, &fd, BPF_ANY))
+		err = -errno;
+	close(fd);
+	rblocks_free(&rb);
+	if (!err)
+		g->ranges4 = true;
+	return err;
+}
+
+/* The port sets a slot's intervals use, marked used or free (a policy
+ * found in reused maps has no compiled copy to name them). */
+static void ranges_sets_mark(struct egress *e, __u32 slot, __u8 used)
+{
+	struct bpf_map_info info = {};
+	__u32 id, len = sizeof(info), k, nvals;
+	struct weir_rblock *b;
+	int fd;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.weir_ranges4), &slot, &id))
+		return;
+	fd = bpf_map_get_fd_by_id(id);
+	b = malloc(sizeof(*b));
+	if (fd < 0 || !b || bpf_obj_get_info_by_fd(fd, &info, &len))
+		goto out;
+	k = 0;
+	if (bpf_map_lookup_elem(fd, &k, b))
+		goto out;
+	nvals = WEIR_RB_VALS;
+	for (k = b->w[WEIR_RB_N + 1]; k && k < info.max_entries; k++) {
+		const struct weir_lpm_val *v = (const struct weir_lpm_val *)b->w;
+		__u32 i;
+
+		if (bpf_map_lookup_elem(fd, &k, b))
+			break;
+		for (i = 0; i < nvals; i++)
+			sets_mark(e, &v[i], used);
+	}
+out:
+	free(b);
+	if (fd >= 0)
+		close(fd);
 }
 
 static int write_sets(struct egress *e, struct generation *g)
@@ -592,6 +680,8 @@ static void delete_entries(struct egress *e, const struct generation *g, bool in
 
 	v4 = entries_of(&g->c, AF_INET, in, &n4);
 	v6 = entries_of(&g->c, AF_INET6, in, &n6);
+	if (!in && g->ranges4)
+		n4 = 0; /* in weir_ranges4: dropped whole by release_generation() */
 	for (plen = 0; plen <= 128; plen++) {
 		for (i = 0; plen <= 32 && i < n4; i++) {
 			if (v4[i].plen != plen)
@@ -701,12 +791,16 @@ static void release_generation(struct egress *e, struct generation *g)
 		bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_slots), &g->slot, &none,
 				    BPF_ANY);
 		if (g->found) {
+			ranges_sets_mark(e, g->slot, 0);
 			delete_slot(e, g->slot);
 			delete_slot(e, g->slot | WEIR_SLOT_INBOUND);
 		} else {
 			delete_entries(e, g, false);
 			delete_entries(e, g, true);
 		}
+		/* A big policy's intervals: one array, freed whole. */
+		if (g->found || g->ranges4)
+			bpf_map_delete_elem(bpf_map__fd(e->skel->maps.weir_ranges4), &g->slot);
 		e->slot_used[g->slot] = 0;
 	}
 	for (i = 0; g->sets && i < g->c.nsets; i++)
@@ -763,7 +857,10 @@ int egress_apply_handle(struct egress *e, __u32 handle, const struct compiled *c
 		return err;
 	err = alloc_index(e->slot_used, e->nslots, &g.slot);
 	err = err ?: write_sets(e, &g);
+	err = err ?: write_ranges(e, &g);
 	err = err ?: write_entries(e, &g);
+	if (g.ranges4)
+		s.flags |= WEIR_SF_RANGES4;
 	if (!err && bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_slots), &g.slot, &s, 0))
 		err = -errno;
 	/* The flip: one 4-byte array store, seen whole by every program. */
@@ -1262,6 +1359,12 @@ static int rebuild(struct egress *e)
 			e->policy_gen = v.gen;
 		if (!live[i] && v.flags)
 			bpf_map_update_elem(fds, &i, &none, BPF_ANY);
+		/* A big policy's intervals: the sets of a live one taken, the
+		 * array of a dead one dropped. */
+		if (live[i])
+			ranges_sets_mark(e, i, 1);
+		else
+			bpf_map_delete_elem(bpf_map__fd(e->skel->maps.weir_ranges4), &i);
 	}
 	err = err ?: storage_handles(e);
 	err = err ?: sweep_trie(e, bpf_map__fd(e->skel->maps.weir_lpm4), sizeof(struct weir_key4),
