@@ -569,7 +569,7 @@ static void sets_mark(struct egress *e, const struct weir_lpm_val *v, __u8 used)
  * handle flipped to it, no program looks there. Small policies, and
  * kernels that refuse the array, keep the trie (no error).
  */
-static int write_ranges(struct egress *e, struct generation *g)
+static int write_ranges(struct egress *e, struct generation *g, const struct compiled *c)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = BPF_F_INNER_MAP);
 	int outer = bpf_map__fd(e->skel->maps.weir_ranges4), fd, err;
@@ -578,9 +578,9 @@ static int write_ranges(struct egress *e, struct generation *g)
 	__u32 k;
 	size_t i;
 
-	if (g->c.n4 < WEIR_RANGES_MIN)
+	if (c->n4 < WEIR_RANGES_MIN)
 		return 0;
-	err = rblocks_build(g->c.v4, g->c.n4, &rb);
+	err = rblocks_build(c->v4, c->n4, &rb);
 	if (err == -EINVAL || err == -E2BIG)
 		return 0;
 	if (err)
@@ -825,10 +825,14 @@ static struct centry *copy_pair(const struct centry *v4, size_t n4, const struct
 	return a;
 }
 
-static int copy_compiled(const struct compiled *src, struct compiled *dst)
+/* A generation's own copy of what it wrote (to delete it later); without
+ * the IPv4 entries when they went to weir_ranges4 (dropped whole). */
+static int copy_compiled(const struct compiled *src, bool no_v4, struct compiled *dst)
 {
 	*dst = *src;
-	dst->v4 = copy_pair(src->v4, src->n4, src->v6, src->n6, &dst->v6);
+	if (no_v4)
+		dst->n4 = 0;
+	dst->v4 = copy_pair(src->v4, dst->n4, src->v6, src->n6, &dst->v6);
 	dst->in4 = copy_pair(src->in4, src->nin4, src->in6, src->nin6, &dst->in6);
 	dst->sets = malloc((src->nsets ? src->nsets : 1) * sizeof(*dst->sets));
 	if (!dst->v4 || !dst->in4 || !dst->sets) {
@@ -852,12 +856,18 @@ int egress_apply_handle(struct egress *e, __u32 handle, const struct compiled *c
 
 	if (!h)
 		return -EINVAL;
-	err = copy_compiled(c, &g.c);
+	/* A big policy's IPv4 entries are not copied (tens of MB) unless the
+	 * intervals turn out not to be possible here. */
+	err = copy_compiled(c, c->n4 >= WEIR_RANGES_MIN, &g.c);
 	if (err)
 		return err;
 	err = alloc_index(e->slot_used, e->nslots, &g.slot);
 	err = err ?: write_sets(e, &g);
-	err = err ?: write_ranges(e, &g);
+	err = err ?: write_ranges(e, &g, c);
+	if (!err && !g.ranges4 && g.c.n4 != c->n4) {
+		compiled_free(&g.c);
+		err = copy_compiled(c, false, &g.c);
+	}
 	err = err ?: write_entries(e, &g);
 	if (g.ranges4)
 		s.flags |= WEIR_SF_RANGES4;

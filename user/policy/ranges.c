@@ -144,10 +144,13 @@ static int sweep(const struct centry *v4, size_t n, struct sweep *w, struct vals
 		close_to(w, st, &sp, s);
 		if (sp && s + (1ULL << (32 - v4[i].plen)) > st[sp - 1].end)
 			return -EINVAL; /* overlaps the open prefix without nesting in it */
-		/* A value equal to "none" is judged as none: no rule names it. */
-		err = vals_put(t, &v4[i].val, &vi);
-		if (err)
-			return err;
+		/* A value equal to "none" is judged as none: no rule names it.
+		 * A list's entries mostly have their neighbour's value. */
+		if (!i || memcmp(&v4[i].val, &v4[i - 1].val, sizeof(v4[i].val))) {
+			err = vals_put(t, &v4[i].val, &vi);
+			if (err)
+				return err;
+		}
 		emit(w, (__u32)s, vi);
 		st[sp].end = s + (1ULL << (32 - v4[i].plen));
 		st[sp++].val = vi;
