@@ -75,8 +75,9 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/pp
 VMLINUX := vmlinux/$(ARCH)/vmlinux.h
 
 # libpsl: the Public Suffix List, so weir policy suggest never makes a wildcard
-# of a public suffix (*.co.uk, *.github.io).
-PKGS := libbpf yaml-0.1 ldns libseccomp json-c libpsl libprotobuf-c
+# of a public suffix (*.co.uk, *.github.io). libcrypto (OpenSSL, already
+# under ldns): SHA-256 of cidr_list files with the CPU's SHA extensions.
+PKGS := libbpf yaml-0.1 ldns libseccomp json-c libpsl libprotobuf-c libcrypto
 # protobuf-c: the NRI plugin's messages (user/nri/nri.proto), generated into
 # $(OUT)/nri/ by protoc-c.
 PROTOC_C ?= protoc-c
@@ -347,7 +348,7 @@ demo: deps
 
 DEB_PKGS := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev libcriterion-dev \
 	libyaml-dev libldns-dev libseccomp-dev libmicrohttpd-dev libjson-c-dev \
-	libhttp-parser-dev libpsl-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc sudo \
+	libhttp-parser-dev libpsl-dev libssl-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc sudo \
 	python3 python3-yaml nodejs protobuf-c-compiler libprotobuf-c-dev python3-kubernetes
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \

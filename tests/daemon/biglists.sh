@@ -6,7 +6,9 @@
 # another million-line list. A process in the cgroup connects to an address
 # both versions allow, over and over, the whole time: not one of its
 # connections may fail during the reload (the new policy is written beside
-# the old one and takes over in one slot flip).
+# the old one and takes over in one slot flip). And the daemon watches list
+# files: an edited list reloads the policy using it, a bad one is refused
+# with its FILE:LINE and the version in force stays.
 #
 #   WEIR_BUILD=/abs/build bash tests/daemon/biglists.sh      (root)
 #
@@ -28,6 +30,7 @@ PDIR=$T/policies
 PINS=/sys/fs/bpf/weir-dbig-$$
 CGP=$CG2/weir-dbig-$$
 CG=$CGP/c0
+CG1=$CGP/c1
 DPID=
 LOOPER=
 N=1000000
@@ -40,6 +43,13 @@ cleanup() {
 		echo 1 >"$CG/cgroup.kill" 2>/dev/null
 		for ((i = 0; i < 50; i++)); do
 			grep -qs '^populated 0' "$CG/cgroup.events" && break
+			sleep 0.1
+		done
+	fi
+	if [ -d "$CG1" ]; then
+		echo 1 >"$CG1/cgroup.kill" 2>/dev/null
+		for ((i = 0; i < 50; i++)); do
+			grep -qs '^populated 0' "$CG1/cgroup.events" && break
 			sleep 0.1
 		done
 	fi
@@ -73,9 +83,9 @@ policy() { # NAME < YAML
 
 setup() {
 	local i
-	e2e_setup_lo 192.0.2.10/32 192.0.2.11/32
-	e2e_start_sink sink "$LOG" 192.0.2.10:80 192.0.2.11:80
-	mkdir -p "$PDIR" "$T/lists" "$CG" || e2e_die "cannot make $PDIR or $CG"
+	e2e_setup_lo 192.0.2.10/32 192.0.2.11/32 192.0.2.12/32
+	e2e_start_sink sink "$LOG" 192.0.2.10:80 192.0.2.11:80 192.0.2.12:80
+	mkdir -p "$PDIR" "$T/lists" "$CG" "$CG1" || e2e_die "cannot make $PDIR or $CG"
 	biglist "$T/lists/v1.txt" 10
 	biglist "$T/lists/v2.txt" 11
 	policy big <<-EOF
@@ -98,8 +108,19 @@ setup() {
 	e2e_die "weir daemon did not answer: $(t_tail "$T/daemon.err" 5)"
 }
 
-probe() { # ADDR: ok or the errno name, from inside the cgroup
-	sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG" "$NETPROBE" tcp "$1" 80 p 2>/dev/null
+probe() { # ADDR [CGROUP]: ok or the errno name, from inside the cgroup
+	sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "${2:-$CG}" "$NETPROBE" tcp "$1" 80 p \
+		2>/dev/null
+}
+
+# until_probe ADDR WANT CGROUP: polled (the daemon reloads on its own)
+until_probe() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[ "$(probe "$1" "$3")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 test_attach() {
@@ -158,8 +179,62 @@ test_reload_is_atomic() {
 	echo "# reload with 1M prefixes until the new version answers: $(((t1 - t0) / 1000000)) ms; $ok connections during it"
 }
 
+# The state the daemon reports for the attachment of policy NAME.
+att_state() {
+	api GET /v1/attachments >"$T/att.json"
+	jq -r --arg p "$1" '.attachments | map(select(.policy == $p)) | .[0].state' \
+		"$T/att.json"
+}
+
+test_list_edits() {
+	local i st
+	t_begin "an edited cidr_list file is picked up by the daemon (no weir reload)"
+	printf '# small list\n192.0.2.10\n' >"$T/lists/small.txt"
+	policy small <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - cidr_list: $T/lists/small.txt
+		    ports: [80]
+	EOF
+	api POST /v1/attachments "{\"cgroup\":\"$CG1\",\"policy\":\"small\"}" >/dev/null
+	[ "$CODE" = 200 ] || [ "$CODE" = 201 ] || t_why "attach: HTTP $CODE: $(cat "$T/api.out")"
+	[ "$(probe 192.0.2.11 "$CG1")" = EPERM ] || t_why "192.0.2.11 reachable before the edit"
+	# Replaced whole (an editor, mv), as lists are usually updated.
+	printf '# small list\n192.0.2.10\n192.0.2.11\n' >"$T/lists/small.tmp"
+	mv "$T/lists/small.tmp" "$T/lists/small.txt"
+	until_probe 192.0.2.11 ok "$CG1" ||
+		t_why "192.0.2.11, added to the list, never became reachable: $(t_tail "$T/daemon.err")"
+	t_end
+
+	t_begin "a bad line written into a list: refused with FILE:LINE, the version in force stays"
+	# Written in place this time (close after write).
+	printf '192.0.2.99/24\n' >>"$T/lists/small.txt"
+	for ((i = 0; i < 300; i++)); do
+		st=$(att_state small)
+		[[ $st == *small.txt:4:* ]] && break
+		sleep 0.1
+	done
+	[[ $st == "policy error: "*"/lists/small.txt:4: 192.0.2.99/24 has host bits set"* ]] ||
+		t_why "state '$st', want the list's FILE:LINE"
+	grep -q 'small\.txt:4: 192\.0\.2\.99/24 has host bits set' "$T/daemon.err" ||
+		t_why "the daemon's log does not name the list's line: $(t_tail "$T/daemon.err")"
+	[ "$(probe 192.0.2.11 "$CG1")" = ok ] || t_why "the policy in force was dropped (192.0.2.11)"
+	[ "$(probe 192.0.2.10 "$CG1")" = ok ] || t_why "the policy in force was dropped (192.0.2.10)"
+	[ "$(probe 192.0.2.12 "$CG1")" = EPERM ] || t_why "192.0.2.12 (in no list) is reachable"
+	t_end
+
+	t_begin "the list fixed: taken again, the attachment's state is ok"
+	printf '192.0.2.10\n192.0.2.12\n' >"$T/lists/small.txt"
+	until_probe 192.0.2.12 ok "$CG1" || t_why "192.0.2.12 never became reachable"
+	[ "$(probe 192.0.2.11 "$CG1")" = EPERM ] || t_why "192.0.2.11, now out of the list, is reachable"
+	[ "$(att_state small)" = ok ] || t_why "state '$(att_state small)'"
+	t_end
+}
+
 setup
 test_attach
 test_reload_is_atomic
+test_list_edits
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))

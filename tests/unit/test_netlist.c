@@ -219,6 +219,37 @@ Test(netlist, in_a_policy_and_compiled, .init = mkdir_tmp, .fini = rm_tmp)
 	policy_free(p);
 }
 
+/* The policy's hash (run-start's policy_sha256, the daemon's "changed?")
+ * covers the bytes of its lists: a list edited is a new version. */
+Test(netlist, policy_hash_covers_the_lists, .init = mkdir_tmp, .fini = rm_tmp)
+{
+	unsigned char first[32], again[32];
+	char err[POLICY_ERR_LEN];
+	struct policy *p;
+
+	put("lists/l.txt", "192.0.2.0/24\n");
+	put("p.yaml", "version: 1\nallow:\n  - cidr_list: lists/l.txt\n");
+	cr_assert_eq(load_policy("p.yaml", &p, err), 0, "%s", err);
+	memcpy(first, p->sha256, sizeof(first));
+	cr_assert_not_null(strstr(p->allow[0].list_file.path, "/lists/l.txt"));
+	policy_free(p);
+
+	cr_assert_eq(load_policy("p.yaml", &p, err), 0, "%s", err);
+	cr_assert(!memcmp(first, p->sha256, sizeof(first)), "same files, another hash");
+	policy_free(p);
+
+	put("lists/l.txt", "192.0.2.0/24\n198.51.100.0/24\n");
+	cr_assert_eq(load_policy("p.yaml", &p, err), 0, "%s", err);
+	memcpy(again, p->sha256, sizeof(again));
+	cr_assert(memcmp(first, again, sizeof(first)), "the list changed, the hash did not");
+	policy_free(p);
+
+	put("lists/l.txt", "192.0.2.0/24\n");
+	cr_assert_eq(load_policy("p.yaml", &p, err), 0, "%s", err);
+	cr_assert(!memcmp(first, p->sha256, sizeof(first)), "the list put back, another hash");
+	policy_free(p);
+}
+
 /* An error in the list names the list's FILE:LINE, then the rule's place. */
 Test(netlist, policy_errors, .init = mkdir_tmp, .fini = rm_tmp)
 {

@@ -16,12 +16,25 @@
 #include "log.h"
 #include "policies.h"
 
+/* A directory holding cidr_list files of some policy: watched, and the
+ * names in it that matter (an event for another file there changes nothing). */
+struct list_dir {
+	int wd;
+	char **names;
+	size_t n;
+};
+
 struct policies {
 	char dir[PATH_MAX];
 	int ino_fd;
+	int dir_wd; /* the policy directory's watch */
 	struct policy_entry **e;
 	size_t n;
+	struct list_dir *lists;
+	size_t n_lists;
 };
+
+#define WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE)
 
 static int open_safe(const char *path, char *err, size_t len);
 
@@ -34,9 +47,8 @@ int policies_open(const char *dir, struct policies **out)
 	netlist_set_open(open_safe); /* cidr_list files: the same rules */
 	snprintf(ps->dir, sizeof(ps->dir), "%s", dir);
 	ps->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (ps->ino_fd >= 0 &&
-	    inotify_add_watch(ps->ino_fd, dir,
-			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) < 0) {
+	ps->dir_wd = -1;
+	if (ps->ino_fd >= 0 && (ps->dir_wd = inotify_add_watch(ps->ino_fd, dir, WATCH_MASK)) < 0) {
 		pr_warn("cannot watch the policy directory %s: %s (weir reload reads it)\n", dir,
 			strerror(errno));
 		close(ps->ino_fd);
@@ -180,12 +192,90 @@ static int read_safe(void *ctx, const char *path, char **bufp, size_t *lenp,
 	return fd < 0 ? fd : policy_read_fd(fd, path, bufp, lenp, err);
 }
 
+static struct list_dir *list_dir_of(struct policies *ps, int wd)
+{
+	size_t i;
+
+	for (i = 0; i < ps->n_lists; i++)
+		if (ps->lists[i].wd == wd)
+			return &ps->lists[i];
+	return NULL;
+}
+
+static bool list_dir_has(const struct list_dir *ld, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ld->n; i++)
+		if (!strcmp(ld->names[i], name))
+			return true;
+	return false;
+}
+
+/* Watch the directory of the list file PATH for changes to that file
+ * (a directory, not the file: an editor or `mv` replaces the file). */
+static int watch_list(struct policies *ps, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX], **names, *name;
+	struct list_dir *ld, *more;
+	int wd;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) ?: 1 : 1,
+		 slash ? path : ".");
+	name = (char *)(slash ? slash + 1 : path);
+	wd = inotify_add_watch(ps->ino_fd, dir, WATCH_MASK);
+	if (wd < 0)
+		return -errno;
+	ld = list_dir_of(ps, wd);
+	if (!ld) {
+		more = realloc(ps->lists, (ps->n_lists + 1) * sizeof(*more));
+		if (!more)
+			return -ENOMEM;
+		ps->lists = more;
+		ld = &ps->lists[ps->n_lists++];
+		*ld = (struct list_dir){ .wd = wd };
+	}
+	if (list_dir_has(ld, name))
+		return 0;
+	names = realloc(ld->names, (ld->n + 1) * sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	ld->names = names;
+	ld->names[ld->n] = strdup(name);
+	return ld->names[ld->n] ? (ld->n++, 0) : -ENOMEM;
+}
+
+/* The cidr_list files of P: an edited list reloads the policies using it. */
+static void watch_lists(struct policies *ps, const struct policy *p)
+{
+	const struct policy_rule *sets[] = { p->allow, p->deny, p->inbound };
+	const size_t n[] = { p->n_allow, p->n_deny, p->n_inbound };
+	size_t i, j;
+	int ret;
+
+	if (ps->ino_fd < 0)
+		return;
+	for (i = 0; i < 3; i++) {
+		for (j = 0; j < n[i]; j++) {
+			const char *path = sets[i][j].list_file.path;
+
+			if (sets[i][j].kind != RULE_CIDR_LIST || !path)
+				continue;
+			ret = watch_list(ps, path);
+			if (ret)
+				pr_warn("cannot watch the cidr_list file %s: %s (weir reload reads "
+					"it)\n", path, strerror(-ret));
+		}
+	}
+}
+
 /*
  * Read E's file again. A new good version takes over (generation + 1);
  * a bad one is reported and the old one stays. Returns 1 if the version
  * in force changed.
  */
-static int reload(struct policy_entry *e)
+static int reload(struct policies *ps, struct policy_entry *e)
 {
 	char err[POLICY_ERR_LEN];
 	unsigned char sha[LDNS_SHA256_DIGEST_LENGTH];
@@ -211,6 +301,8 @@ static int reload(struct policy_entry *e)
 		/* The hash covers the files it includes: a change in one is a
 		 * new version of this policy. */
 		ret = policy_load_tree(e->path, buf, len, read_safe, NULL, sha, &p, err);
+		if (p)
+			watch_lists(ps, p);
 		if (e->have_sha && !memcmp(sha, e->sha, sizeof(sha))) {
 			/* Put back as it was (a restore, a mv back): not
 			 * "deleted" for ever, whatever the bytes said then. */
@@ -284,7 +376,7 @@ int policies_scan(struct policies *ps, policies_changed_fn changed, void *ctx)
 	if (ret < 0)
 		pr_warn("cannot read the policy directory %s: %s\n", ps->dir, strerror(-ret));
 	for (i = 0; i < ps->n; i++) {
-		if (!reload(ps->e[i]))
+		if (!reload(ps, ps->e[i]))
 			continue;
 		n++;
 		if (changed)
@@ -301,10 +393,23 @@ int policies_inotify_fd(const struct policies *ps)
 int policies_on_inotify(struct policies *ps, policies_changed_fn changed, void *ctx)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	const struct list_dir *ld;
 	bool any = false;
+	ssize_t n, off;
 
-	while (read(ps->ino_fd, buf, sizeof(buf)) > 0)
-		any = true;
+	while ((n = read(ps->ino_fd, buf, sizeof(buf))) > 0) {
+		for (off = 0; off < n; off += (ssize_t)(sizeof(*ev) + ev->len)) {
+			ev = (const struct inotify_event *)(buf + off);
+			/* Anything in the policy directory; in a list's
+			 * directory (maybe /etc or a shared one), only the
+			 * lists: a big list is not parsed again for nothing. */
+			ld = ev->wd == ps->dir_wd ? NULL : list_dir_of(ps, ev->wd);
+			if (ev->wd == ps->dir_wd || (ev->mask & IN_Q_OVERFLOW) ||
+			    (ld && ev->len && list_dir_has(ld, ev->name)))
+				any = true;
+		}
+	}
 	/* Which file does not matter much: reading them all again is cheap,
 	 * and an unchanged file (same bytes) changes nothing. */
 	return any ? policies_scan(ps, changed, ctx) : 0;
@@ -339,7 +444,7 @@ struct policy_entry *policies_get(struct policies *ps, const char *name, char *e
 		}
 		e = find(ps, path) ?: add(ps, path, path);
 		if (e && !e->text)
-			reload(e);
+			reload(ps, e);
 	} else if (!valid_name(name)) {
 		snprintf(err, len, "policy '%s': a NAME is letters, digits, '-', '_', '.' (a "
 			 "file NAME.yaml in %s), or give a path to a file", name, ps->dir);
@@ -400,7 +505,7 @@ struct policy_entry *policies_at(struct policies *ps, size_t i)
 
 void policies_free(struct policies *ps)
 {
-	size_t i;
+	size_t i, j;
 
 	if (!ps)
 		return;
@@ -409,6 +514,12 @@ void policies_free(struct policies *ps)
 		free(ps->e[i]);
 	}
 	free(ps->e);
+	for (i = 0; i < ps->n_lists; i++) {
+		for (j = 0; j < ps->lists[i].n; j++)
+			free(ps->lists[i].names[j]);
+		free(ps->lists[i].names);
+	}
+	free(ps->lists);
 	if (ps->ino_fd >= 0)
 		close(ps->ino_fd);
 	free(ps);

@@ -369,6 +369,23 @@ static int expand(struct tree *t, const struct policy *f, int depth)
 	return 0;
 }
 
+/* The cidr_list files of the tree: each list's path and the hash of its
+ * bytes, in rule order, after the policy files' bytes. A list changed is a
+ * new version of the policy (the daemon reloads it; run-start says so). */
+static void hash_lists(ldns_sha256_CTX *sha, const struct policy_rule *r, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (r[i].kind != RULE_CIDR_LIST || !r[i].list_file.path)
+			continue;
+		ldns_sha256_update(sha, (const uint8_t *)"cidr_list\0", 10);
+		ldns_sha256_update(sha, (const uint8_t *)r[i].list_file.path,
+				   strlen(r[i].list_file.path) + 1);
+		ldns_sha256_update(sha, r[i].list_file.sha256, sizeof(r[i].list_file.sha256));
+	}
+}
+
 static int read_path(void *ctx, const char *path, char **bufp, size_t *lenp,
 		     char err[POLICY_ERR_LEN])
 {
@@ -400,6 +417,9 @@ int policy_load_tree(const char *source, const char *buf, size_t len, policy_rea
 	ldns_sha256_init(&t.sha);
 	ldns_sha256_update(&t.sha, (const uint8_t *)buf, len);
 	ret = expand(&t, t.top, 0);
+	hash_lists(&t.sha, t.top->allow, t.top->n_allow);
+	hash_lists(&t.sha, t.top->deny, t.top->n_deny);
+	hash_lists(&t.sha, t.top->inbound, t.top->n_inbound);
 	ldns_sha256_final(t.top->sha256, &t.sha);
 	if (sha)
 		memcpy(sha, t.top->sha256, sizeof(t.top->sha256));

@@ -21,11 +21,18 @@ struct list_prefix {
 /* Parse BUF (NAME in messages). -EINVAL with err "NAME:LINE: what". */
 int netlist_parse(const char *name, const char *buf, size_t len, struct list_prefix **out,
 		  size_t *n, char *err, size_t errlen);
+/* What netlist_load() read, besides the entries. */
+struct netlist_file {
+	char *path; /* as opened (relative to the policy's directory), malloc'd */
+	unsigned char sha256[32]; /* of its bytes: the run-start hash covers lists too */
+};
+
 /* Read and parse PATH, relative to the directory of the file POLICY when
  * not absolute (POLICY may be NULL). Errors: "cidr_list: ..." or those of
- * netlist_parse(). */
+ * netlist_parse(). FILE (may be NULL) gets the path opened (also on a
+ * parse error, so that a daemon can watch it) and the hash of the bytes. */
 int netlist_load(const char *policy, const char *path, struct list_prefix **out, size_t *n,
-		 char *err, size_t errlen);
+		 struct netlist_file *file, char *err, size_t errlen);
 
 /*
  * How list files are opened: NULL (the default) opens any regular file the

@@ -294,7 +294,7 @@ static int load_list(struct loader *ld, yaml_node_t *v, const char *path, struct
 	r->list = strdup(path);
 	if (!r->list)
 		return nomem(ld->err, ld->source);
-	err = netlist_load(ld->source, path, &r->pfx, &r->n_pfx, msg, sizeof(msg));
+	err = netlist_load(ld->source, path, &r->pfx, &r->n_pfx, &r->list_file, msg, sizeof(msg));
 	if (err == -ENOMEM)
 		return nomem(ld->err, ld->source);
 	if (err)
@@ -1140,6 +1140,7 @@ static void free_rules(struct policy_rule *rules, size_t n)
 		free(rules[i].domain);
 		free(rules[i].ports);
 		free(rules[i].list);
+		free(rules[i].list_file.path);
 		free(rules[i].pfx);
 	}
 	free(rules);

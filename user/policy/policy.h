@@ -57,6 +57,7 @@ struct policy_rule {
 	char *list;
 	struct list_prefix *pfx;
 	size_t n_pfx;
+	struct netlist_file list_file; /* the path opened, and its bytes' SHA-256 */
 	/* Every kind. n_ports == 0 means every port. */
 	struct port_range *ports;
 	size_t n_ports;
