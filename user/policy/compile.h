@@ -91,6 +91,9 @@ int compile_flatten(const struct crules *in, bool audit, struct compiled *out,
 /* collect + flatten */
 int compile_policy(const struct compile_input *in, struct compiled *out, char err[COMPILE_ERR_LEN]);
 void compiled_free(struct compiled *c);
+/* Transparent huge pages asked for over the untouched array P of LEN bytes
+ * (8 MiB or more): a page fault per 2 MiB when it is first written. */
+void hint_huge(void *p, size_t len);
 
 /*
  * BPF map sizes for a compiled policy (struct egress_opts), so no policy is

@@ -175,6 +175,7 @@ static int layout(const struct sweep *w, const struct vals *t, struct rblocks *o
 	out->b = malloc(out->n * sizeof(*out->b));
 	if (!out->b)
 		return -ENOMEM;
+	hint_huge(out->b, out->n * sizeof(*out->b));
 	out->nblocks = nb;
 	out->nvals = t->n;
 	out->nintervals = w->n;
@@ -208,8 +209,11 @@ int rblocks_build(const struct centry *v4, size_t n, struct rblocks *out)
 	w.cap = 2 * n + 1;
 	w.start = malloc(w.cap * sizeof(*w.start));
 	w.val = malloc(w.cap * sizeof(*w.val));
-	if (w.start && w.val)
+	if (w.start && w.val) {
+		hint_huge(w.start, w.cap * sizeof(*w.start));
+		hint_huge(w.val, w.cap * sizeof(*w.val));
 		err = sweep(v4, n, &w, &t);
+	}
 	if (!err)
 		err = layout(&w, &t, out);
 	free(w.start);
