@@ -255,6 +255,7 @@ test-e2e: $(OUT)/weir $(TOOLS)
 test-adversarial: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 4: adversarial (escape attempts from inside weir run)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/run.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/waysout.sh
 
 test-daemon: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 6: weir daemon (many cgroups, reloads, restarts and adoption, DNS per netns)"
@@ -267,6 +268,7 @@ test-daemon: $(OUT)/weir $(TOOLS)
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/run.sh
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/dns.sh
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/run.sh
+	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/waysout.sh
 
 # The GitHub Action (deploy/github-action/, action.yml): its pure parts with
 # node's test runner (golden summaries from tests/action/fixtures/), then its

@@ -330,28 +330,38 @@ static int own_cgroup(char *out, size_t len)
 	return ENOENT;
 }
 
+/*
+ * The top of the first cgroup2 mount: the machine's root cgroup as an
+ * ordinary user sees it. A root command gets a mount of its own there,
+ * rooted at its cgroup namespace (its cgroup): writing to its cgroup.procs
+ * moves it nowhere, and what it connects after is still judged.
+ */
 static void cgroup_cases(bool root)
 {
-	char cg[4096], path[4200], pid[32];
+	char line[4096], mnt[4096] = "", path[4200], pid[32];
+	struct sockaddr_storage ss;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
 	int e;
 
-	if (own_cgroup(cg, sizeof(cg))) {
-		check("find own cgroup", ENOENT, 0, 0, NULL);
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, " - cgroup2 ") && sscanf(line, "%*s %*s %*s %*s %4095s", mnt))
+			break;
+	if (f)
+		fclose(f);
+	if (!mnt[0]) {
+		check("find a cgroup2 mount", ENOENT, 0, 0, NULL);
 		return;
 	}
 	snprintf(pid, sizeof(pid), "%d", getpid());
-	/* Up to the parent of weir's cgroup: out of enforcement. */
-	snprintf(path, sizeof(path), "%s/../../cgroup.procs", cg);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", mnt);
 	e = write_file(path, pid);
-	if (root) {
-		/* root can: that is documented. What it cannot do is get out
-		 * of a cgroup weir still enforces through a child of it. */
-		if (!e)
-			write_file(path, pid); /* stay out: later checks would lie */
-		printf("# root moved itself to the root cgroup: %s (documented)\n", ename(e));
+	if (!root) {
+		check("move to the root cgroup", e, EACCES, EPERM, NULL);
 		return;
 	}
-	check("move to the root cgroup", e, EACCES, EPERM, NULL);
+	printf("# root wrote its pid to %s: %s\n", path, ename(e));
+	check("tcp connect after writing its pid to the top cgroup.procs",
+	      try_tcp(AF_INET, &ss, sa4(denied, port, &ss), "esc-cgtop"), EPERM, 0, "esc-cgtop");
 }
 
 /* As root: attach an allow-everything program to a child cgroup. */

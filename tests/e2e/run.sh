@@ -550,16 +550,21 @@ test_stream() {
 	t_end
 
 	# 3>&1 without >/dev/null: the command's stdout is the stream's pipe.
-	t_begin "9 -e /dev/fd/3 with the command's stdout (or fd 4) on the same pipe or file: 125, nothing forged"
+	t_begin "9 -e /dev/fd/3 with the command's stdout (or --pass-fd 4) on the same pipe or file: 125, nothing forged; fd 4 not passed: closed"
 	# shellcheck disable=SC2016
 	run_cmd bash -c '"$1" run -p "$2" -e /dev/fd/3 -- echo "{\"forged\":true}" 3>&1 |
 		cat >"$3/fd3same"' bash "$WEIR" "$P_NONE" "$T"
 	x_rc 0
 	x_err_has "^weir: -e /dev/fd/3: the command's descriptor 1 writes to the same pipe or file"
 	grep -q forged "$T/fd3same" && t_why "the command wrote into the stream: $(cat "$T/fd3same")"
+	# fd 4 is not the command's unless --pass-fd 4 (docs/run.md, Descriptors).
 	: >"$T/fd3log"
-	run_cmd bash -c '"$1" run -p "$2" -e /dev/fd/3 -- true 3>>"$3/fd3log" 4>>"$3/fd3log"' \
-		bash "$WEIR" "$P_NONE" "$T"
+	run_cmd bash -c '"$1" run -p "$2" -e /dev/fd/3 -- sh -c "echo {\"forged\":true} >&4" \
+		3>>"$3/fd3log" 4>>"$3/fd3log"' bash "$WEIR" "$P_NONE" "$T"
+	x_err_has "4: Bad file descriptor"
+	grep -qx '{"forged":true}' "$T/fd3log" && t_why "the command wrote into the stream through fd 4"
+	run_cmd bash -c '"$1" run -p "$2" -e /dev/fd/3 --pass-fd 4 -- true 3>>"$3/fd3log" \
+		4>>"$3/fd3log"' bash "$WEIR" "$P_NONE" "$T"
 	x_rc 125
 	x_err_has "descriptor 4 writes to the same pipe or file"
 	t_end

@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <ldns/sha2.h>
 #include <pthread.h>
@@ -79,6 +80,13 @@ static const char run_usage[] =
 	"                      answers there, else standalone; a socket given by\n"
 	"                      --socket or $WEIR_SOCKET must answer)\n"
 	"      --standalone    load weir's own programs even when a daemon runs\n"
+	"      --pass-fd N     let COMMAND inherit descriptor N (repeatable); weir\n"
+	"                      closes every other one above 2. A socket passed on is\n"
+	"                      a hole: what COMMAND sends through it is never checked\n"
+	"                      (weir warns when N is an inet socket)\n"
+	"      --allow-socket-stdio  run COMMAND even when its stdin, stdout or\n"
+	"                      stderr is an inet socket (inetd, a socket unit with\n"
+	"                      StandardOutput=socket): unchecked, like --pass-fd\n"
 	"  -v, --verbose       more detail (-vv: libbpf debug output); says the mode\n"
 	"  -h, --help          this help\n"
 	"\n"
@@ -89,7 +97,14 @@ static const char run_usage[] =
 	"its command line is wrong; 126 if COMMAND could not be executed; 127 if it\n"
 	"was not found.\n";
 
-enum { OPT_PRESERVE_ENV = 256, OPT_SETENV, OPT_SOCKET, OPT_STANDALONE };
+enum {
+	OPT_PRESERVE_ENV = 256,
+	OPT_SETENV,
+	OPT_SOCKET,
+	OPT_STANDALONE,
+	OPT_PASS_FD,
+	OPT_ALLOW_SOCKET_STDIO,
+};
 
 /* --preserve-env[=LIST] and --setenv SETTING. */
 static int env_opt(int c, const char *arg, struct userenv_opts *e)
@@ -106,6 +121,31 @@ static int env_opt(int c, const char *arg, struct userenv_opts *e)
 			c == OPT_SETENV ? "NAME=VALUE or NAME" : "NAME[,NAME]...");
 		return cli_usage_error(NULL);
 	}
+	return 0;
+}
+
+/* --pass-fd N: a descriptor above 2 (0-2 are always the command's). */
+static int pass_fd_opt(const char *arg, struct run_opts *o)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(arg, &end, 10);
+	if (*arg < '0' || *arg > '9' || *end || errno || n > 1 << 20) {
+		fprintf(stderr, "weir: run: --pass-fd '%s': want a descriptor number\n", arg);
+		return cli_usage_error(NULL);
+	}
+	if (n <= 2) {
+		fprintf(stderr, "weir: run: --pass-fd %ld: stdin, stdout and stderr are always "
+				"passed on\n", n);
+		return cli_usage_error(NULL);
+	}
+	if (o->n_pass_fds == FDS_PASS_MAX) {
+		fprintf(stderr, "weir: run: --pass-fd: at most %d\n", FDS_PASS_MAX);
+		return cli_usage_error(NULL);
+	}
+	o->pass_fds[o->n_pass_fds++] = (int)n;
 	return 0;
 }
 
@@ -131,6 +171,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 		{ "setenv", required_argument, NULL, OPT_SETENV },
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "standalone", no_argument, NULL, OPT_STANDALONE },
+		{ "pass-fd", required_argument, NULL, OPT_PASS_FD },
+		{ "allow-socket-stdio", no_argument, NULL, OPT_ALLOW_SOCKET_STDIO },
 		{ "help", no_argument, NULL, 'h' },	    {},
 	};
 	int c, verbose = 0;
@@ -175,6 +217,13 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 			break;
 		case OPT_STANDALONE:
 			o->standalone = true;
+			break;
+		case OPT_PASS_FD:
+			if (pass_fd_opt(optarg, o))
+				return -EINVAL;
+			break;
+		case OPT_ALLOW_SOCKET_STDIO:
+			o->allow_socket_stdio = true;
 			break;
 		case OPT_PRESERVE_ENV:
 		case OPT_SETENV:
@@ -359,6 +408,91 @@ static int open_events(struct run *r)
 		log_set_sink(log_to_stream, r);
 	}
 	return 0;
+}
+
+static const char *const stdio_name[] = { "stdin", "stdout", "stderr" };
+
+/* --pass-fd: open, not the event stream; a socket said to be a hole. */
+static int check_pass_fds(const struct run *r)
+{
+	int i, fd, ev = r->o.events_path ? stream_fd_of(r->o.events_path) : -1;
+	char desc[128];
+
+	for (i = 0; i < r->o.n_pass_fds; i++) {
+		fd = r->o.pass_fds[i];
+		if (fcntl(fd, F_GETFD) < 0) {
+			pr_warn("--pass-fd %d: not an open descriptor\n", fd);
+			return -EBADF;
+		}
+		if (fd == ev) {
+			pr_warn("--pass-fd %d: that is the event stream (-e %s), which %s must "
+				"not get\n", fd, r->o.events_path, r->o.argv[0]);
+			return -EINVAL;
+		}
+		if (fds_is_inet_socket(fd, desc, sizeof(desc)))
+			pr_warn("--pass-fd %d is %s: what %s sends through it is not checked "
+				"(a hole: docs/run.md)\n", fd, desc, r->o.argv[0]);
+	}
+	return 0;
+}
+
+/* An inet socket on stdin, stdout or stderr: refused, unless the user
+ * said --allow-socket-stdio. */
+static int check_stdio(const struct run *r)
+{
+	char desc[128];
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++) {
+		if (!fds_is_inet_socket(fd, desc, sizeof(desc)))
+			continue;
+		if (!r->o.allow_socket_stdio) {
+			pr_warn("%s's %s (fd %d) is %s: weir cannot check what goes through it; "
+				"not running %s (--allow-socket-stdio runs it anyway, unchecked: "
+				"docs/run.md)\n", r->o.argv[0], stdio_name[fd], fd, desc,
+				r->o.argv[0]);
+			return -EPERM;
+		}
+		pr_warn("%s's %s (fd %d) is %s: what %s sends through it is not checked "
+			"(--allow-socket-stdio)\n", r->o.argv[0], stdio_name[fd], fd, desc,
+			r->o.argv[0]);
+	}
+	return 0;
+}
+
+/* Socket activation (LISTEN_FDS): its descriptors 3.. are closed too. */
+static void check_listen_fds(const struct run *r)
+{
+	const char *v = getenv("LISTEN_FDS");
+	int i, n = v ? atoi(v) : 0;
+
+	for (i = 0; i < r->o.n_pass_fds; i++)
+		if (r->o.pass_fds[i] >= 3 && r->o.pass_fds[i] < 3 + n)
+			return;
+	if (n > 0)
+		pr_warn("LISTEN_FDS=%d: %s does not get the socket-activation descriptors "
+			"3-%d (--pass-fd passes them, unchecked: docs/run.md)\n", n,
+			r->o.argv[0], 2 + n);
+}
+
+/*
+ * Before weir opens a descriptor of its own: the command inherits 0-2 and
+ * the --pass-fd ones, nothing else. A socket made outside was never judged,
+ * and the backstop does not see its packets (they are not the cgroup's).
+ */
+static int inherited_fds(struct run *r)
+{
+	int ret;
+
+	ret = check_pass_fds(r);
+	ret = ret ?: check_stdio(r);
+	if (ret)
+		return ret;
+	check_listen_fds(r);
+	ret = fds_close_on_exec(r->o.pass_fds, r->o.n_pass_fds);
+	if (ret)
+		pr_warn("cannot close the inherited descriptors: %s\n", strerror(-ret));
+	return ret;
 }
 
 /* The command is about to start: the stream's first record. */
@@ -684,6 +818,9 @@ static int start_command(struct run *r)
 		.id = &r->id,
 		.envp = r->envp,
 		.filter = &r->filter,
+		.keep_fds = r->o.pass_fds,
+		.n_keep_fds = r->o.n_pass_fds,
+		.cgroup_mounts = r->cgmounts,
 	};
 	bool setup_failed;
 
@@ -757,6 +894,7 @@ static void teardown(struct run *r)
 	end_stream(r, lost); /* last: teardown's own warnings go before run-end */
 	summary_free(r->summary);
 	sandbox_free(&r->filter);
+	sandbox_cgroup_mounts_free(r->cgmounts);
 	userenv_free(r->envp);
 	identity_free(&r->id);
 	free(r->policy_text);
@@ -852,6 +990,13 @@ static int prepare(struct run *r)
 			"(docs/threat-model.md); use --user to run it unprivileged\n",
 			r->o.argv[0]);
 	ret = sandbox_build(&r->filter);
+	/* Root could write to a cgroup.procs outside its cgroup namespace
+	 * where cgroup2 lacks nsdelegate: it gets mounts of its own. */
+	if (!ret && !r->id.uid) {
+		ret = sandbox_cgroup_mounts(&r->cgmounts);
+		if (ret)
+			pr_warn("cannot read the cgroup2 mounts: %s\n", strerror(-ret));
+	}
 	if (ret)
 		return ret;
 	r->summary = summary_new();
@@ -879,7 +1024,8 @@ int cmd_run(int argc, char **argv)
 	/* Before weir opens a descriptor of its own: -e /dev/fd/N must name
 	 * the caller's N, never weir's signalfd or resolver socket (sudo
 	 * closes N, and weir's next descriptor would take its number). */
-	ret = open_events(&r);
+	ret = inherited_fds(&r);
+	ret = ret ?: open_events(&r);
 	ret = ret ?: setup_signals(&r);
 	ret = ret ?: prepare(&r);
 	ret = ret ?: r.daemon ? run_daemon_attach(&r) : setup_bpf(&r);

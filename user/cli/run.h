@@ -16,6 +16,7 @@
 
 #include "cgroup.h"
 #include "events.h"
+#include "fds.h"
 #include "sandbox.h"
 #include "stream.h"
 #include "userenv.h"
@@ -30,6 +31,9 @@ struct run_opts {
 	struct userenv_opts env; /* --preserve-env, --setenv */
 	const char *socket; /* --socket */
 	bool standalone; /* --standalone */
+	int pass_fds[FDS_PASS_MAX]; /* --pass-fd N: inherited, beside 0-2 */
+	int n_pass_fds;
+	bool allow_socket_stdio; /* --allow-socket-stdio */
 	char **argv;
 };
 
@@ -43,6 +47,7 @@ struct run {
 	struct identity id;
 	char **envp; /* the command's environment; NULL: weir's own */
 	struct sock_fprog filter;
+	char **cgmounts; /* a root command's cgroup2 mounts, remounted in its namespace */
 	struct ring_buffer *rb;
 	struct summary *summary;
 	struct event_ctx ectx;

@@ -488,3 +488,8 @@ int stream_close(struct stream *s)
 	s->f = NULL;
 	return ret;
 }
+
+int stream_fd_of(const char *arg)
+{
+	return strcmp(arg, "-") ? fd_of(arg) : 2;
+}

@@ -35,6 +35,9 @@ struct stream {
  */
 int stream_open(struct stream *s, const char *arg, char *why, size_t len);
 
+/* The descriptor -e ARG names (/dev/fd/N and its aliases), else -1. */
+int stream_fd_of(const char *arg);
+
 /* What the run-start record says. */
 struct stream_run {
 	char *const *argv; /* the command */

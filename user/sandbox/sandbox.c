@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <sched.h>
 #include <grp.h>
 #include <pwd.h>
 #include <seccomp.h>
@@ -10,6 +11,7 @@
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -40,6 +42,89 @@ static int refuse_families(scmp_filter_ctx ctx, int nr)
 				       SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffff, f));
 		if (err)
 			return err;
+	}
+	return 0;
+}
+
+static int refuse_cgroupns_join(scmp_filter_ctx ctx);
+
+/* Mount points in mountinfo have ' ', '\t', '\n' and '\\' as octal escapes. */
+static void unescape_mountinfo(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++, d++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*d = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 3;
+		} else {
+			*d = *s;
+		}
+	}
+	*d = '\0';
+}
+
+int sandbox_cgroup_mounts(char ***out)
+{
+	char line[4096], mp[4096], **v = NULL, **nv;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	size_t n = 0;
+
+	*out = NULL;
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, " - cgroup2 ") || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+			continue;
+		unescape_mountinfo(mp);
+		nv = realloc(v, (n + 2) * sizeof(*v));
+		if (!nv || !(nv[n] = strdup(mp))) {
+			v = nv ?: v;
+			v[n] = NULL;
+			fclose(f);
+			sandbox_cgroup_mounts_free(v);
+			return -ENOMEM;
+		}
+		v = nv;
+		v[++n] = NULL;
+	}
+	fclose(f);
+	*out = v;
+	return 0;
+}
+
+void sandbox_cgroup_mounts_free(char **v)
+{
+	size_t i;
+
+	for (i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+int sandbox_cgroup_ns(char *const *mounts)
+{
+	size_t i;
+
+	if (unshare(CLONE_NEWCGROUP))
+		return errno;
+	if (!mounts)
+		return 0;
+	/* A mount namespace whose mounts do not propagate back out, and in
+	 * it, over each cgroup2 mount, one made inside the new cgroup
+	 * namespace: it shows the command's cgroup as its root. */
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL))
+		return errno;
+	for (i = 0; mounts[i]; i++) {
+		/* The kernel refuses the same file system twice on one mount
+		 * point (EBUSY): the old one goes first. A mount point inside
+		 * one detached before it is gone with it (ENOENT). */
+		if (umount2(mounts[i], MNT_DETACH) && errno != EINVAL && errno != ENOENT)
+			return errno;
+		if (mount("cgroup2", mounts[i], "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) &&
+		    errno != ENOENT)
+			return errno;
 	}
 	return 0;
 }
@@ -82,6 +167,29 @@ static int add_rules(scmp_filter_ctx ctx)
 	for (i = 0; !err && i < sizeof(eperm) / sizeof(eperm[0]); i++)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
 				       seccomp_syscall_resolve_name(eperm[i]), 0);
+	if (err && err != -EEXIST)
+		return err;
+	return refuse_cgroupns_join(ctx);
+}
+
+/*
+ * The command's cgroup namespace is rooted at its cgroup (sandbox_enter);
+ * a root command that joined another one (pid 1's, through
+ * /proc/1/ns/cgroup) could move itself out again. setns() with nstype 0
+ * (any type: the descriptor decides) or with CLONE_NEWCGROUP, which a
+ * pidfd's flags may carry, fails with EPERM; setns() into other named
+ * namespace types stays open (nsenter -n, rootless containers).
+ */
+static int refuse_cgroupns_join(scmp_filter_ctx ctx)
+{
+	int err;
+
+	err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setns), 1,
+			       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff, 0));
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setns), 1,
+				       SCMP_A1(SCMP_CMP_MASKED_EQ, CLONE_NEWCGROUP,
+					       CLONE_NEWCGROUP));
 	return err == -EEXIST ? 0 : err;
 }
 

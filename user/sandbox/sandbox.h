@@ -47,6 +47,25 @@ int identity_resolve(const char *user, const char *group, struct identity *id, c
 void identity_free(struct identity *id);
 
 /*
+ * Where cgroup2 is mounted (mountinfo), for sandbox_cgroup_ns: a
+ * NULL-terminated array (empty when none), freed with _free.
+ */
+int sandbox_cgroup_mounts(char ***out);
+void sandbox_cgroup_mounts_free(char **v);
+
+/*
+ * In the child, in its cgroup, before sandbox_enter: a cgroup namespace
+ * rooted at that cgroup, so that /proc/self/cgroup says "0::/" and, where
+ * the cgroup2 hierarchy has nsdelegate, writing to a cgroup.procs outside
+ * fails (ENOENT). The kernel checks that only with nsdelegate: with
+ * `mounts` (a command that runs as root), also a mount namespace of its own
+ * in which each of them is a fresh cgroup2 mount rooted at its cgroup, so
+ * there is no cgroup outside left to write to; Landlock keeps it from
+ * unmounting that. Returns 0 or an errno.
+ */
+int sandbox_cgroup_ns(char *const *mounts);
+
+/*
  * In the child, between clone3 and exec (async-signal-safe calls only):
  * become `id`, drop every capability for good, set no_new_privs, load the
  * filter. Returns 0 or an errno.

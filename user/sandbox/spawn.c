@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 
 #include "weir.h"
+#include "fds.h"
 #include "spawn.h"
 
 #ifndef CLONE_INTO_CGROUP
@@ -54,7 +55,11 @@ static void __attribute__((noreturn)) child_exec(const struct spawn_opts *o, int
 	 * race with a weir that died before the prctl. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 		_exit(EXIT_WEIR_FAILED);
-	err = sandbox_enter(o->id, o->filter);
+	/* weir's caller's were made close-on-exec before weir opened any of
+	 * its own; this catches what weir opened since without O_CLOEXEC. */
+	fds_close_on_exec_child(o->keep_fds, o->n_keep_fds);
+	err = sandbox_cgroup_ns(o->cgroup_mounts);
+	err = err ?: sandbox_enter(o->id, o->filter);
 	if (err)
 		child_fail(errpipe, 1, err);
 	/* PDEATHSIG is cleared by a change of credentials: set it again. */

@@ -17,6 +17,9 @@ struct spawn_opts {
 	const struct identity *id; /* who it runs as */
 	char **envp; /* its environment (PATH is searched in it); NULL: weir's */
 	const struct sock_fprog *filter; /* seccomp, or len 0 */
+	const int *keep_fds; /* inherited besides 0-2 (--pass-fd); all else closed */
+	int n_keep_fds;
+	char *const *cgroup_mounts; /* sandbox_cgroup_ns's; NULL: none remounted */
 };
 
 /*

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# Adversarial tier, the ways out of issue 14 (docs/threat-model.md): a
+# socket inherited from whoever ran weir, root inside leaving its cgroup.
+# Each tries from inside weir run and checks that nothing arrived at a
+# listener on the denied address. Private network and mount namespaces;
+# root. With WEIR_E2E_DAEMON=1 every run goes through a daemon of its own.
+#
+#   WEIR_BUILD=/abs/build bash tests/adversarial/waysout.sh
+
+# shellcheck disable=SC2016 # sh -c scripts: single quotes on purpose
+E2E_NAME=waysout
+E2E_TAP=1
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
+e2e_enter_ns "$0" "$@"
+e2e_init
+
+T=$E2E_TMP
+LOG=$T/sink.log
+DENIED=203.0.113.66
+ALLOWED=192.0.2.10
+PORT=9000
+
+setup() {
+	e2e_setup_lo "$DENIED/32" "$ALLOWED/32"
+	e2e_start_sink sink "$LOG" "$DENIED:$PORT" "$ALLOWED:$PORT"
+	POL=$(e2e_policy waysout <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - ip: $ALLOWED
+		    ports: [$PORT]
+	EOF
+	)
+	chmod 1777 "$T"
+	cp "$NETPROBE" "$T/netprobe" && chmod 755 "$T/netprobe" || e2e_die "cp netprobe"
+}
+
+# --- 1. inherited sockets ------------------------------------------------------
+
+# A TCP and a connected UDP socket to the denied address, made by the shell
+# that runs weir, open as fds 5 and 6 (not close-on-exec): the command writes
+# a token into each.
+test_inherited() {
+	exec 5<>"/dev/tcp/$DENIED/$PORT" 6<>"/dev/udp/$DENIED/$PORT" ||
+		e2e_die "cannot open the test's own sockets to $DENIED:$PORT"
+	run_weir -q -u nobody -p "$POL" -- sh -c \
+		'echo esc-inherit-tcp >&5; echo "tcp=$?"; echo esc-inherit-udp >&6; echo "udp=$?"'
+	# The sink logs a connection's first line: ours, once it is closed, if
+	# the command's never came; a datagram of ours after the command's.
+	echo esc-outside-tcp >&5
+	echo esc-outside-udp >&6
+	exec 5>&- 6>&-
+	t_begin "inherited fd 5 (TCP to $DENIED) and fd 6 (UDP): closed for the command, nothing arrived"
+	x_rc 0
+	x_out "tcp=2
+udp=2"
+	x_arrived "$LOG" " esc-(inherit|outside)-tcp\$"
+	x_arrived "$LOG" " esc-outside-udp\$"
+	x_not_arrived "$LOG" " esc-inherit-(tcp|udp)\$"
+	t_end
+
+	# --pass-fd passes exactly what it names, and says so of a socket.
+	exec 5<>"/dev/tcp/$ALLOWED/$PORT" 7>"$T/passed" || e2e_die "fd 5 or 7"
+	run_weir -q -u nobody -p "$POL" --pass-fd 7 --pass-fd 5 -- sh -c \
+		'echo esc-passed >&7; ls /proc/self/fd | tr "\n" " "'
+	exec 5>&- 7>&-
+	t_begin "--pass-fd 7 --pass-fd 5: both passed, 5 named a hole on stderr"
+	x_rc 0
+	x_file_has "$T/passed" '^esc-passed$'
+	x_err_has "--pass-fd 5 is a TCP socket connected to $ALLOWED:$PORT: what sh sends through it is not checked"
+	grep -qE '^0 1 2 3 5 7 $' "$OUT" || t_why "descriptors inside: $(cat "$OUT")"
+	t_end
+
+	t_begin "--pass-fd of a closed descriptor, of 2, of the event stream: refused (125)"
+	run_weir -q -u nobody -p "$POL" --pass-fd 9 -- true
+	x_rc 125
+	x_err_has "--pass-fd 9: not an open descriptor"
+	run_weir -q -u nobody -p "$POL" --pass-fd 2 -- true
+	x_rc 125
+	run_weir -q -u nobody -p "$POL" -e /dev/fd/8 --pass-fd 8 -- true 8>"$T/ev8"
+	x_rc 125
+	x_err_has "--pass-fd 8: that is the event stream"
+	t_end
+}
+
+# stdin or stdout an inet socket: weir refuses to start the command, unless
+# --allow-socket-stdio.
+test_socket_stdio() {
+	run_cmd bash -c 'exec "$@" >"/dev/tcp/'"$DENIED/$PORT"'"' bash \
+		"$WEIR" run -q -u nobody -p "$POL" -- sh -c 'echo esc-stdout-sock'
+	WEIR_RUNS=$((WEIR_RUNS + 1))
+	t_begin "stdout a TCP socket to $DENIED: refused (125), said why, nothing arrived"
+	x_rc 125
+	x_err_has "sh's stdout \(fd 1\) is a TCP socket connected to $DENIED:$PORT: weir cannot check"
+	x_err_has "--allow-socket-stdio"
+	x_not_arrived "$LOG" " esc-stdout-sock\$"
+	t_end
+
+	run_cmd bash -c 'exec "$@" <>"/dev/udp/'"$DENIED/$PORT"'"' bash \
+		"$WEIR" run -q -u nobody -p "$POL" -- sh -c 'echo esc-stdin-sock >&0'
+	WEIR_RUNS=$((WEIR_RUNS + 1))
+	t_begin "stdin a UDP socket to $DENIED: refused (125), nothing arrived"
+	x_rc 125
+	x_err_has "sh's stdin \(fd 0\) is a UDP socket connected to $DENIED:$PORT"
+	x_not_arrived "$LOG" " esc-stdin-sock\$"
+	t_end
+
+	run_cmd bash -c 'exec "$@" >"/dev/tcp/'"$ALLOWED/$PORT"'"' bash \
+		"$WEIR" run -q -u nobody -p "$POL" --allow-socket-stdio -- sh -c 'echo esc-stdout-allowed'
+	WEIR_RUNS=$((WEIR_RUNS + 1))
+	t_begin "--allow-socket-stdio: runs, with a warning (the user's choice)"
+	x_rc 0
+	x_err_has "sh's stdout \(fd 1\) is a TCP socket connected to $ALLOWED:$PORT: what sh sends through it is not checked"
+	x_arrived "$LOG" " esc-stdout-allowed\$"
+	t_end
+}
+
+# --- 4. root inside leaving its cgroup ----------------------------------------
+
+# As root inside (no --user): write its pid to the machine's root cgroup
+# through the cgroup2 mount weir's caller sees, through a fresh cgroup2
+# mount, and after joining pid 1's cgroup namespace; after each, a connect
+# to the denied address from a new process.
+test_root_cgroup() {
+	local script
+	script='
+		probe() { "$N" tcp "$D" "$P" "$1"; }
+		echo "self: $(grep "^0::" /proc/self/cgroup)"
+		for m in "$@"; do
+			(echo $$ >"$m/cgroup.procs") 2>/dev/null
+			probe esc-cg-mount
+		done
+		mkdir -p "$W/cgmnt" && mount -t cgroup2 none "$W/cgmnt" 2>/dev/null &&
+			{ (echo $$ >"$W/cgmnt/cgroup.procs") 2>/dev/null; umount "$W/cgmnt"; }
+		probe esc-cg-fresh
+		nsenter --cgroup=/proc/1/ns/cgroup -- sh -c \
+			"echo \$\$ >\"$1/cgroup.procs\"; exec \"$N\" tcp $D $P esc-cg-setns" 2>/dev/null
+		echo "after: $(grep "^0::" /proc/self/cgroup)"'
+	# Every cgroup2 mount of this namespace (/sys/fs/cgroup, or
+	# /sys/fs/cgroup/unified on a hybrid host, and the test's own).
+	mapfile -t mounts < <(awk '$9 == "cgroup2" { print $5 }' /proc/self/mountinfo)
+	run_weir -q -u root -p "$POL" -- env N="$T/netprobe" D="$DENIED" P="$PORT" W="$T" \
+		sh -c "$script" sh "${mounts[@]}"
+	t_begin "root inside: /proc/self/cgroup is 0::/ (a cgroup namespace rooted at its cgroup)"
+	x_file_has "$OUT" '^self: 0::/$'
+	x_file_has "$OUT" '^after: 0::/$'
+	t_end
+	t_begin "root inside, after writing its pid to ${mounts[*]}/cgroup.procs, a fresh cgroup2 mount's, and through pid 1's cgroup namespace: still denied, nothing arrived"
+	# nsenter itself may be refused (Landlock, seccomp): no line of its own
+	[ "$(grep -c '^EPERM$' "$OUT")" -ge $((${#mounts[@]} + 1)) ] ||
+		t_why "want EPERM after each attempt: $(t_tail "$OUT" 9)"
+	grep -q '^ok' "$OUT" && t_why "a connect went through: $(t_tail "$OUT" 9)"
+	x_not_arrived "$LOG" " esc-cg-(mount|fresh|setns)\$"
+	t_end
+}
+
+setup
+test_inherited
+test_socket_stdio
+test_root_cgroup
+if ((${#LEFTOVER[@]})); then
+	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
+else
+	t_ok "no weir cgroup left after $WEIR_RUNS runs"
+fi
+echo "$T_PASS passed, $T_FAIL failed"
+[ "$T_FAIL" = 0 ]
