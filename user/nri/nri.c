@@ -142,6 +142,7 @@ struct bind_job {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool done, abandoned;
+	bool keep_late; /* a bind done after the answer stays (a running pod's) */
 	int ret;
 	char *socket, *id, *policy, *cgroup, *netns, *name;
 	pid_t pid;
@@ -180,11 +181,13 @@ static void *bind_thread(void *arg)
 	pthread_mutex_unlock(&j->lock);
 	if (!abandoned)
 		return NULL;
-	/* Its pod was failed already: what it bound would have no holder. */
-	if (ret) { /* nothing bound */
+	if (ret || j->keep_late) { /* nothing bound; or a running pod's, now bound */
+		if (!ret)
+			pr_info("nri: pod %s: bound, after the answer to the runtime\n", j->id);
 		job_free(j);
 		return NULL;
 	}
+	/* Its pod was failed already: what it bound would have no holder. */
 	if (container_release(j->socket, j->id, j->cgroup, err, sizeof(err)))
 		pr_warn("nri: pod %s: a bind that came too late could not be released: %s\n",
 			j->id, err);
@@ -199,19 +202,27 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-/* B, given at most MS milliseconds. 0, or -errno and ERR. */
-static int bind_by(const char *socket, const struct container_bind *b, int ms, char *err,
-		   size_t errlen)
+/*
+ * B, given at most MS milliseconds. 0, or -errno and ERR. A bind that
+ * finishes later is released, unless KEEP_LATE (a pod that runs already:
+ * better bound late than not).
+ */
+static int bind_by(const char *socket, const struct container_bind *b, int ms, bool keep_late,
+		   char *err, size_t errlen)
 {
 	struct bind_job *j = calloc(1, sizeof(*j));
+	pthread_condattr_t ca;
 	struct timespec until;
 	pthread_t t;
 	int ret = 0;
 
 	if (!j || !(j->id = strdup(b->id)) || !(j->policy = strdup(b->policy)) ||
 	    !(j->cgroup = strdup(b->cgroup))) {
-		if (j)
-			free(j->id), free(j->policy), free(j);
+		if (j) {
+			free(j->id);
+			free(j->policy);
+			free(j);
+		}
 		snprintf(err, errlen, "%s", strerror(ENOMEM));
 		return -ENOMEM;
 	}
@@ -219,15 +230,19 @@ static int bind_by(const char *socket, const struct container_bind *b, int ms, c
 	j->netns = dup_or_null(b->netns);
 	j->name = dup_or_null(b->name);
 	j->pid = b->pid;
+	j->keep_late = keep_late;
 	pthread_mutex_init(&j->lock, NULL);
-	pthread_cond_init(&j->cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the wall clock may jump */
+	pthread_cond_init(&j->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	if ((ret = -pthread_create(&t, NULL, bind_thread, j))) {
 		snprintf(err, errlen, "cannot start a thread: %s", strerror(-ret));
 		job_free(j);
 		return ret;
 	}
 	pthread_detach(t);
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += ms / 1000;
 	until.tv_nsec += (ms % 1000) * 1000000L;
 	if (until.tv_nsec >= 1000000000L) {
@@ -281,11 +296,12 @@ static const char *netns_of(const Weir__Nri__PodSandbox *pod, char *buf, size_t 
 }
 
 /*
- * Bind POD if it names a policy. 1: bound; 0: nothing to bind (no
+ * Bind POD if it names a policy, in MS milliseconds (RUNNING: the pod runs
+ * already, a late bind is kept). 1: bound; 0: nothing to bind (no
  * annotation); else -errno and ERR: the pod must not run.
  */
-static int pod_bind(struct session *s, const Weir__Nri__PodSandbox *pod, int ms, char *err,
-		    size_t errlen)
+static int pod_bind(struct session *s, const Weir__Nri__PodSandbox *pod, int ms, bool running,
+		    char *err, size_t errlen)
 {
 	const Weir__Nri__LinuxPodSandbox *l = pod->linux_sandbox;
 	char why[ERR_LEN], cgroup[4096], nsbuf[64], label[256];
@@ -319,7 +335,7 @@ static int pod_bind(struct session *s, const Weir__Nri__PodSandbox *pod, int ms,
 	b.netns = netns_of(pod, nsbuf, sizeof(nsbuf));
 	b.pid = pod->pid;
 	b.name = label;
-	ret = bind_by(s->o->socket, &b, ms, why, sizeof(why));
+	ret = bind_by(s->o->socket, &b, ms, running, why, sizeof(why));
 	if (ret)
 		snprintf(err, errlen, "pod %.255s: policy %.100s on %.300s: %.300s", label, policy,
 			 cgroup, why);
@@ -391,6 +407,14 @@ static int reply_empty(struct session *s, uint32_t stream)
 	return reply(s, stream, &e.base, 0, NULL);
 }
 
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
 /* The time left to answer: the request's own deadline or the runtime's,
  * less a margin for the answer's way back. */
 static int budget_ms(const struct session *s, const Weir__Nri__Request *rq)
@@ -432,15 +456,22 @@ static int on_synchronize(struct session *s, const Weir__Nri__Request *rq)
 	Weir__Nri__SynchronizeRequest *in;
 	char err[ERR_LEN];
 	size_t i, bound = 0;
+	long long end, left;
 	int ret;
 
 	in = weir__nri__synchronize_request__unpack(NULL, rq->payload.len, rq->payload.data);
 	if (!in)
 		return reply(s, s->stream, NULL, CODE_INVALID_ARGUMENT,
 			     "weir: Synchronize: not a SynchronizeRequest");
+	/* One deadline for the whole list: binds still going when it comes
+	 * finish after the answer (a slow daemon must not get us dropped). */
+	end = mono_ms() + budget_ms(s, rq);
 	for (i = 0; i < in->n_pods; i++) {
-		ret = pod_bind(s, in->pods[i], budget_ms(s, rq), err, sizeof(err));
-		if (ret < 0)
+		left = end - mono_ms();
+		ret = pod_bind(s, in->pods[i], left > 1 ? (int)left : 1, true, err, sizeof(err));
+		if (ret == -ETIMEDOUT)
+			pr_info("nri: synchronize: %s; it goes on after the answer\n", err);
+		else if (ret < 0)
 			pr_warn("nri: synchronize: %s (the pod runs on; only a safety net "
 				"policy on a parent cgroup holds it now)\n", err);
 		else
@@ -463,7 +494,7 @@ static int on_pod_event(struct session *s, const Weir__Nri__Request *rq, int eve
 		return reply(s, s->stream, NULL, CODE_INVALID_ARGUMENT,
 			     "weir: a pod event without its pod");
 	if (event == EV_RUN_POD_SANDBOX) {
-		ret = pod_bind(s, pod, budget_ms(s, rq), err, sizeof(err));
+		ret = pod_bind(s, pod, budget_ms(s, rq), false, err, sizeof(err));
 		if (ret < 0) {
 			pr_warn("nri: refusing %s\n", err);
 			return reply(s, s->stream, NULL,

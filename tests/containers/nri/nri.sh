@@ -347,6 +347,29 @@ test_reconnect_and_synchronize() {
 	t_end
 }
 
+test_synchronize_with_a_slow_daemon() {
+	t_begin "Synchronize with a daemon slower than the deadline: answered in time, the pod bound after"
+	new_pod "$CG1"
+	kill -STOP "$DPID"
+	rt sync sync-running-pods.json "${SUB1[@]}" NETNS="$NETNS" PID="$PAUSE"
+	x_ans '^ok more=False$'
+	rt last-ms
+	if ! [[ $ANS =~ ^ms\ ([0-9]+)$ ]] || ((BASH_REMATCH[1] >= 2000)); then
+		t_why "answered in '$ANS': the runtime (2 s) would drop the plugin"
+	fi
+	kill -CONT "$DPID"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(attached "$CG1")" = 1 ] && break
+		sleep 0.05
+	done
+	x_attached "$CG1" 1 shop/api-59d8f7c6b4-lm3np web
+	x_probe 192.0.2.12 EPERM
+	rt remove pod-containerd-systemd.json "${SUB1[@]}" NETNS="$NETNS" PID="$PAUSE"
+	x_attached "$CG1" 0
+	pod_kill
+	t_end
+}
+
 test_sigterm() {
 	t_begin "weir nri stops on SIGTERM"
 	kill -TERM "$PPID_NRI"
@@ -377,6 +400,7 @@ test_deadline
 test_cgroups_path_only
 test_protocol_edges
 test_reconnect_and_synchronize
+test_synchronize_with_a_slow_daemon
 test_sigterm
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))
