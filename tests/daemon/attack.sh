@@ -232,6 +232,35 @@ test_fifo_policy_does_not_stall_the_daemon() {
 	t_end
 }
 
+# The netns of an attach (the API's "netns", weir nri's from the runtime's
+# message, the state file's at adoption) that is not a network namespace:
+# a FIFO there blocked the open, under the daemon's lock, for good; a
+# regular file failed later with a message about the policy.
+test_netns_that_is_a_fifo_or_a_file_is_refused() {
+	local cg=$CGP/nsfifo
+	t_begin "a netns path that is a FIFO or a regular file: 400 saying so, the daemon keeps answering"
+	mkdir -p "$cg"
+	mkfifo "$T/ns.fifo"
+	: >"$T/ns.file"
+	api POST /v1/attachments "{\"cgroup\":\"$cg\",\"policy\":\"alpha\",\"netns\":\"$T/ns.fifo\"}" \
+		>"$T/nsfifo.out"
+	[ "$CODE" = 400 ] || t_why "attach with a FIFO as netns: HTTP $CODE, want 400"
+	grep -q 'not a network namespace' "$T/nsfifo.out" ||
+		t_why "the FIFO's error does not say why: $(head -c 300 "$T/nsfifo.out")"
+	api POST /v1/attachments "{\"cgroup\":\"$cg\",\"policy\":\"alpha\",\"netns\":\"$T/ns.file\"}" \
+		>"$T/nsfile.out"
+	[ "$CODE" = 400 ] || t_why "attach with a regular file as netns: HTTP $CODE, want 400"
+	grep -q 'not a network namespace' "$T/nsfile.out" ||
+		t_why "the file's error does not say why: $(head -c 300 "$T/nsfile.out")"
+	api GET /v1/health >/dev/null
+	[ "$CODE" = 200 ] || t_why "health after the FIFO: HTTP $CODE (the daemon is stuck)"
+	attach "$cg" alpha >/dev/null
+	[ "$CODE" = 201 ] || t_why "attach after the FIFO: HTTP $CODE"
+	api POST /v1/detach "{\"cgroup\":\"$cg\"}" >/dev/null
+	rm -f "$T/ns.fifo" "$T/ns.file"
+	t_end
+}
+
 # An unprivileged process in the cgroup when it is attached (the one whose
 # view of /etc the daemon takes) makes a user and mount namespace of its
 # own after the attach, and mounts an /etc/hosts naming an allowed name at
@@ -467,5 +496,6 @@ test_hosts_file_of_a_process_inside_is_not_reread
 test_user_writable_policy_file_is_refused
 test_policy_file_given_away_later_keeps_the_old_version
 test_fifo_policy_does_not_stall_the_daemon
+test_netns_that_is_a_fifo_or_a_file_is_refused
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))

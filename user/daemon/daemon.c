@@ -487,10 +487,11 @@ static int pick_netns(struct att *t, const char *netns, pid_t peer, int *nsfd, c
 	if (pid)
 		snprintf(root, len, "/proc/%d/root", pid);
 	if (netns && *netns) {
-		fd = open(netns, O_RDONLY | O_CLOEXEC);
+		fd = netns_open_path(netns);
 		if (fd < 0) {
-			fd = -errno;
-			snprintf(err, elen, "netns %s: %s", netns, strerror(-fd));
+			snprintf(err, elen, "netns %s: %s", netns, fd == -EINVAL ?
+				 "not a network namespace (/run/netns/NAME, /proc/PID/ns/net)" :
+				 strerror(-fd));
 			return fd;
 		}
 		snprintf(t->netns, sizeof(t->netns), "%s", netns);
@@ -1104,7 +1105,7 @@ static int adopt_netns(struct att *t, char *root, size_t len)
 	if (pid)
 		snprintf(root, len, "/proc/%d/root", pid);
 	if (t->netns[0])
-		fd = open(t->netns, O_RDONLY | O_CLOEXEC);
+		fd = netns_open_path(t->netns);
 	else if (pid)
 		fd = netns_open_pid(pid);
 	if (fd >= 0 && t->netns_ino && netns_inode(fd) != t->netns_ino) {

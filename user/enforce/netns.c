@@ -6,9 +6,11 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <linux/magic.h>
 #include <linux/nsfs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/types.h>
 
 #include "netns.h"
@@ -77,6 +79,34 @@ int netns_open_pid(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
+}
+
+int netns_open_path(const char *path)
+{
+	char self[64];
+	struct statfs sf;
+	int pfd, fd, ret;
+
+	/* O_PATH first: what is not on nsfs is never opened, so a FIFO cannot
+	 * block the caller (the daemon's lock) nor a device see an open. */
+	pfd = open(path, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	if (fstatfs(pfd, &sf) || sf.f_type != NSFS_MAGIC) {
+		close(pfd);
+		return -EINVAL;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	fd = open(self, O_RDONLY | O_CLOEXEC);
+	ret = fd < 0 ? -errno : 0;
+	close(pfd);
+	if (ret)
+		return ret;
+	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
 }
 
 bool ns_of_pid_ours(pid_t pid, const char *kind)

@@ -23,6 +23,10 @@ int netns_run(int nsfd, int (*fn)(void *arg), void *arg);
 __u64 netns_inode(int nsfd);
 /* An fd of PID's network namespace, or -errno. */
 int netns_open_pid(pid_t pid);
+/* An fd of the network namespace PATH names (/run/netns/NAME,
+ * /proc/PID/ns/net), or -errno: -EINVAL when PATH is something else (a
+ * FIFO, a device or a file is never opened for reading). */
+int netns_open_path(const char *path);
 /*
  * Is PID's namespace KIND ("net", "mnt") owned by our user namespace, that
  * is, made by root (a container runtime), not by an unprivileged user who
