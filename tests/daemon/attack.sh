@@ -238,7 +238,7 @@ test_fifo_policy_does_not_stall_the_daemon() {
 # regular file failed later with a message about the policy.
 test_netns_that_is_a_fifo_or_a_file_is_refused() {
 	local cg=$CGP/nsfifo
-	t_begin "a netns path that is a FIFO or a regular file: 400 saying so, the daemon keeps answering"
+	t_begin "a netns path that is a FIFO, a regular file or another namespace: 400 saying so; a real one binds, the daemon keeps answering"
 	mkdir -p "$cg"
 	mkfifo "$T/ns.fifo"
 	: >"$T/ns.file"
@@ -252,10 +252,14 @@ test_netns_that_is_a_fifo_or_a_file_is_refused() {
 	[ "$CODE" = 400 ] || t_why "attach with a regular file as netns: HTTP $CODE, want 400"
 	grep -q 'not a network namespace' "$T/nsfile.out" ||
 		t_why "the file's error does not say why: $(head -c 300 "$T/nsfile.out")"
+	api POST /v1/attachments "{\"cgroup\":\"$cg\",\"policy\":\"alpha\",\"netns\":\"/proc/$$/ns/mnt\"}" \
+		>/dev/null
+	[ "$CODE" = 400 ] || t_why "attach with a mount namespace as netns: HTTP $CODE, want 400"
 	api GET /v1/health >/dev/null
 	[ "$CODE" = 200 ] || t_why "health after the FIFO: HTTP $CODE (the daemon is stuck)"
-	attach "$cg" alpha >/dev/null
-	[ "$CODE" = 201 ] || t_why "attach after the FIFO: HTTP $CODE"
+	api POST /v1/attachments "{\"cgroup\":\"$cg\",\"policy\":\"alpha\",\"netns\":\"/proc/$$/ns/net\"}" \
+		>/dev/null
+	[ "$CODE" = 201 ] || t_why "attach with a real netns after the FIFO: HTTP $CODE"
 	api POST /v1/detach "{\"cgroup\":\"$cg\"}" >/dev/null
 	rm -f "$T/ns.fifo" "$T/ns.file"
 	t_end
