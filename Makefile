@@ -251,6 +251,7 @@ test-e2e: $(OUT)/weir $(TOOLS)
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/lifecycle.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/tiers.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/biglists.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/flows.sh
 
 test-adversarial: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 4: adversarial (escape attempts from inside weir run)"
@@ -267,6 +268,7 @@ test-daemon: $(OUT)/weir $(TOOLS)
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/run-client.sh
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/run.sh
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/dns.sh
+	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/flows.sh
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/run.sh
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/waysout.sh
 

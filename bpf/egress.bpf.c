@@ -302,11 +302,14 @@ static __always_inline void weir_prefill(struct bpf_sock_addr *ctx, const struct
 	c->family = to->family;
 	c->verdict = d->verdict;
 	c->reason = d->reason;
+	c->budget = d->budget;
+	c->rule = d->rule;
 }
 
 static __always_inline bool weir_is_resolver(const struct weir_attach *at,
 					     const struct weir_dest *dst);
 
+#include "flows.bpf.h"
 #include "inbound.bpf.h"
 
 static __always_inline int weir_decide(struct bpf_sock_addr *ctx, __u32 handle,
@@ -320,12 +323,17 @@ static __always_inline int weir_decide(struct bpf_sock_addr *ctx, __u32 handle,
 
 	slot = weir_slot_get(handle, &flags, &gen);
 	weir_judge_dest(handle, dst, pclass, slot, flags, &to, &d);
+	/* A spent upload budget says so once per attachment and rule. */
+	if (weir_budget_gate(handle, flags & WEIR_SF_AUDIT, &d))
+		weir_count_decision(handle, d.verdict, d.reason);
 	/* Replies to a peer that sent first: one event per datagram would be
 	 * noise (the ingress program reported the flow when it let it in). */
-	if (!weir_in_reply_sa(ctx, &to, dst->port, pclass, &d))
+	else if (!weir_in_reply_sa(ctx, &to, dst->port, pclass, &d))
 		weir_emit(handle, dst, ctx->protocol, ctx->type, &d);
 	if (slot >= 0)
 		weir_prefill(ctx, dst, &to, gen, &d);
+	if (slot >= 0)
+		weir_flow_start(ctx, handle, dst, &to, &d);
 	return d.verdict == WEIR_V_DENY ? 0 : 1;
 }
 
@@ -643,6 +651,25 @@ int weir_setsockopt(struct bpf_sockopt *ctx)
 	return verdict != WEIR_V_DENY;
 }
 
+/*
+ * A packet the policy lets out (verdict ALLOW or, audit, WOULD_DENY):
+ * charged to its rule's upload budget, counted for its UDP flow. 0: drop.
+ */
+static __always_inline int weir_let_out(struct __sk_buff *skb, struct bpf_sock *sk, __u32 handle,
+					const struct weir_pkt *p, bool budget, __u32 rule,
+					bool audit)
+{
+	__u64 payload;
+
+	if (!budget && weir_proto_class(p->protocol) != WEIR_P_UDP)
+		return 1;
+	payload = weir_payload(skb, p);
+	if (budget && !weir_budget_pkt(sk, handle, p, payload, rule, audit))
+		return 0;
+	weir_flow_tx(sk, handle, p, payload);
+	return 1;
+}
+
 static __always_inline bool weir_cache_hit(const struct weir_skcache *c, const struct weir_pkt *p,
 					   __u32 gen)
 {
@@ -693,7 +720,9 @@ int weir_egress(struct __sk_buff *skb)
 	slot = weir_slot_get(at->handle, &flags, &gen);
 	c = bpf_sk_storage_get(&weir_skcache, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!err && !p.reroute && c && weir_cache_hit(c, &p, gen))
-		return c->verdict != WEIR_V_DENY;
+		return c->verdict != WEIR_V_DENY &&
+		       weir_let_out(skb, sk, at->handle, &p, c->budget, c->rule,
+				    flags & WEIR_SF_AUDIT);
 
 	__builtin_memcpy(dst.ip6, p.addr, sizeof(dst.ip6));
 	dst.family = p.family;
@@ -717,6 +746,8 @@ int weir_egress(struct __sk_buff *skb)
 		    c->addr[2] == p.addr[2] && c->addr[3] == p.addr[3] && c->port == p.port) {
 			d.verdict = WEIR_V_ALLOW;
 			d.reason = WEIR_R_LEARNED;
+			d.rule = c->rule; /* and its budget, if it has one */
+			d.budget = c->budget;
 		}
 		weir_in_reply_pkt(skb, sk, at->handle, &p, slot, &d);
 	}
@@ -728,13 +759,17 @@ int weir_egress(struct __sk_buff *skb)
 		c->family = p.family;
 		c->verdict = d.verdict;
 		c->reason = d.reason;
+		c->budget = d.budget;
+		c->rule = d.rule;
 	}
 	if (d.verdict == WEIR_V_ALLOW)
-		return 1;
+		return weir_let_out(skb, sk, at->handle, &p, d.budget, d.rule,
+				    flags & WEIR_SF_AUDIT);
 	if (d.verdict == WEIR_V_DENY)
 		weir_count(WEIR_STAT_BACKSTOP_DROPS);
 	weir_emit(at->handle, &dst, p.protocol, sk->type, &d);
-	return d.verdict != WEIR_V_DENY;
+	return d.verdict != WEIR_V_DENY &&
+	       weir_let_out(skb, sk, at->handle, &p, false, 0, true);
 }
 
 /* Who may connect in, or send first: bpf/inbound.bpf.h. */

@@ -20,7 +20,7 @@
  * Needs, from the program that includes it: vmlinux.h, bpf/maps.bpf.h,
  * bpf/verdict.bpf.h, bpf/backstop.bpf.h, and weir_att(), weir_slot_get(),
  * weir_judge_dest(), weir_is_resolver(), weir_count_decision(),
- * weir_event_new(), weir_submit() and weir_count() declared before it.
+ * weir_event_new(), weir_submit(), weir_count() and bpf/flows.bpf.h before it.
  */
 #ifndef WEIR_INBOUND_BPF_H
 #define WEIR_INBOUND_BPF_H
@@ -271,8 +271,13 @@ static __always_inline int weir_inbound(struct __sk_buff *skb)
 	if (pclass == WEIR_P_TCP && sk->state != BPF_TCP_LISTEN)
 		return 1;
 	/* A connected UDP socket only receives from its peer (the kernel's
-	 * socket lookup, compute_score()), which connect() judged. */
-	if (pclass == WEIR_P_OTHER || (pclass == WEIR_P_UDP && sk->dst_port))
+	 * socket lookup, compute_score()), which connect() judged; what it
+	 * receives is its flow's (bpf/flows.bpf.h). */
+	if (pclass == WEIR_P_UDP && sk->dst_port) {
+		weir_flow_rx(skb, sk, at->handle);
+		return 1;
+	}
+	if (pclass == WEIR_P_OTHER)
 		return 1;
 	if (weir_in_parse(skb, &in))
 		return 0; /* a listener's packet we cannot read: fail closed */

@@ -22,6 +22,7 @@ struct weir_decision {
 	__u32 domain_id;
 	__u8 verdict; /* enum weir_verdict */
 	__u8 reason; /* enum weir_reason */
+	__u8 budget; /* the allow rule has an upload_budget (bpf/flows.bpf.h) */
 };
 
 /* Rules speak of tcp and udp; anything else only matches proto-any rules. */
@@ -116,6 +117,7 @@ static __always_inline void weir_judge(const struct weir_lpm_val *v,
 			d->rule = r->rule;
 			d->reason = WEIR_R_ALLOW_RULE;
 			d->verdict = WEIR_V_ALLOW;
+			d->budget = r->flags & WEIR_RF_BUDGET;
 			return;
 		}
 		named = weir_side_used(&v->allow) || weir_side_used(&v->deny);
@@ -128,6 +130,7 @@ static __always_inline void weir_judge(const struct weir_lpm_val *v,
 			d->domain_id = l->domain_id;
 			d->reason = WEIR_R_LEARNED;
 			d->verdict = WEIR_V_ALLOW;
+			d->budget = r->flags & WEIR_RF_BUDGET;
 			return;
 		}
 		/* Not this port or protocol: the name still says what it was. */

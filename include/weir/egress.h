@@ -58,6 +58,7 @@ enum weir_rule_kind {
 
 /* weir_portrange.flags */
 #define WEIR_RF_HARD (1 << 0) /* a deny that audit mode does not soften */
+#define WEIR_RF_BUDGET (1 << 1) /* an allow rule with an upload_budget: weir_budgets */
 
 /*
  * A port range with the protocols it applies to and the rule it came from.
@@ -188,6 +189,7 @@ enum weir_op {
 	WEIR_OP_INBOUND = 8, /* cgroup_skb/ingress: a peer connecting in (TCP SYN) or
 			      * sending first (UDP); addr/peer_port is the peer,
 			      * port the local port */
+	WEIR_OP_CLOSE = 9, /* a flow ended (include/weir/flows.h): no decision, a record */
 };
 
 enum weir_verdict {
@@ -207,6 +209,7 @@ enum weir_reason {
 	WEIR_R_SOCKET = 8, /* a socket the address hooks cannot judge (raw, SCTP...) */
 	WEIR_R_SOURCE_ROUTE = 9, /* IPv4 options or an IPv6 routing header */
 	WEIR_R_INBOUND_REPLY = 10, /* answers a flow a permitted inbound peer started */
+	WEIR_R_BUDGET = 11, /* the deciding allow rule's upload_budget is spent */
 };
 
 /* weir_event.flags */
@@ -221,6 +224,10 @@ enum weir_reason {
  * 198.51.100.7:51234 refused connecting in to a server on port 8080:
  * {op INBOUND, verdict DENY, reason NO_MATCH, protocol 6, family 2,
  *  addr 198.51.100.7, port 8080, peer_port 51234, pid 0, ...}.
+ * The end of curl's allowed connection that sent 812 bytes and got 53,001
+ * back in 0.2 s: {op CLOSE, verdict ALLOW, reason ALLOW_RULE, addr, port,
+ * rule and pid/comm as at its connect, tx_bytes 812, rx_bytes 53001,
+ * duration_ns 200000000}. The three counters are 0 in every other op.
  */
 struct weir_event {
 	__u64 ts_ns; /* CLOCK_BOOTTIME */
@@ -243,8 +250,11 @@ struct weir_event {
 	__u8 addr[16]; /* destination as the program gave it; IPv4 in addr[0..3] */
 	char comm[WEIR_COMM_LEN];
 	__u32 domain_id; /* learned addresses: the name's id (weir_learn_val), else 0 */
+	__u64 tx_bytes; /* CLOSE: payload bytes sent (TCP: acknowledged by the peer) */
+	__u64 rx_bytes; /* CLOSE: payload bytes received */
+	__u64 duration_ns; /* CLOSE: from the connect() that started the flow to its end */
 };
-_Static_assert(sizeof(struct weir_event) == 88, "weir_event ABI");
+_Static_assert(sizeof(struct weir_event) == 112, "weir_event ABI");
 
 /*
  * weir_learn: addresses weir's resolver handed out for allowed names, per
@@ -303,9 +313,11 @@ struct weir_skcache {
 	__u8 family;
 	__u8 verdict; /* enum weir_verdict */
 	__u8 reason; /* enum weir_reason */
-	__u8 __pad[3];
+	__u8 budget; /* the deciding rule has an upload_budget (WEIR_RF_BUDGET) */
+	__u8 __pad[2];
+	__u32 rule; /* the deciding rule: with budget, its weir_budgets entry */
 };
-_Static_assert(sizeof(struct weir_skcache) == 32, "weir_skcache ABI");
+_Static_assert(sizeof(struct weir_skcache) == 36, "weir_skcache ABI");
 
 /*
  * weir_attach (cgroup storage, key: the cgroup id, shared by every attach
@@ -372,6 +384,7 @@ enum weir_stat {
 	WEIR_STAT_DECISIONS = 1, /* unused by the programs: userspace sums weir_counts */
 	WEIR_STAT_BACKSTOP_DROPS = 2, /* packets the egress backstop dropped */
 	WEIR_STAT_INBOUND_DROPS = 3, /* TCP SYNs and UDP datagrams refused coming in */
+	WEIR_STAT_BUDGET_DROPS = 4, /* packets and connects refused past an upload_budget */
 	WEIR_STAT_MAX,
 };
 
@@ -381,8 +394,9 @@ enum weir_stat {
  * them rather than run its programs on values it misreads. It is the
  * max_entries of the map weir_abi, so it is set when the maps are made.
  */
-/* 2: the inbound rules (slot | WEIR_SLOT_INBOUND), weir_inflows; 3: weir_ranges4 */
-#define WEIR_MAP_ABI 3
+/* 2: the inbound rules (slot | WEIR_SLOT_INBOUND), weir_inflows; 3: weir_ranges4;
+ * 4: weir_skcache.rule, weir_flows, weir_budgets, 112-byte events */
+#define WEIR_MAP_ABI 4
 
 /* Load-time settings, in the programs' .rodata: the same for every cgroup. */
 struct weir_config {

@@ -47,9 +47,14 @@ static struct egress_opts default_opts(void)
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct harness *h = ctx;
+	const struct weir_event *e = data;
 
-	if (h->nev < H_MAX_EVENTS && len >= sizeof(struct weir_event))
-		memcpy(&h->ev[h->nev++], data, sizeof(struct weir_event));
+	if (len < sizeof(*e))
+		return 0;
+	if (e->op == WEIR_OP_CLOSE && h->ncl < H_MAX_EVENTS)
+		memcpy(&h->closes[h->ncl++], e, sizeof(*e));
+	else if (e->op != WEIR_OP_CLOSE && h->nev < H_MAX_EVENTS)
+		memcpy(&h->ev[h->nev++], e, sizeof(*e));
 	return 0;
 }
 

@@ -25,8 +25,10 @@ struct harness {
 	struct ring_buffer *rb;
 	char cgmnt[CGROUP_PATH_MAX], cgpath[CGROUP_PATH_MAX];
 	int cgfd;
-	struct weir_event ev[H_MAX_EVENTS];
+	struct weir_event ev[H_MAX_EVENTS]; /* decisions */
 	int nev;
+	struct weir_event closes[H_MAX_EVENTS]; /* WEIR_OP_CLOSE: flows' ends */
+	int ncl;
 };
 
 /* What the child inside the cgroup does. */

@@ -479,3 +479,47 @@ Test(events, summary_inbound_rows)
 	free(txt);
 	summary_free(s);
 }
+
+Test(events, close_has_the_counts_and_is_no_decision)
+{
+	struct event_ctx ctx = { .boot_to_real_ns = 1700000000LL * 1000000000LL,
+				 .cgroup_id = 44,
+				 .cgroup_path = "/weir/run-1" };
+	struct weir_event e = ev4();
+	struct summary *s = summary_new();
+	struct summary_counts c;
+	char buf[EVENT_JSON_MAX];
+
+	e.op = WEIR_OP_CLOSE;
+	e.verdict = WEIR_V_ALLOW;
+	e.reason = WEIR_R_ALLOW_RULE;
+	e.tx_bytes = 812;
+	e.rx_bytes = 53001;
+	e.duration_ns = 200000000;
+	cr_assert_gt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
+	cr_expect_str_eq(buf, "{\"v\":1,\"ts\":\"2023-11-14T22:13:25.000000007Z\","
+			      "\"mode\":\"enforce\",\"op\":\"close\","
+			      "\"proto\":\"tcp\",\"family\":\"ipv4\",\"dst\":\"198.51.100.7\","
+			      "\"port\":443,\"rule\":\"default\",\"reason\":\"allow-rule\","
+			      "\"tx_bytes\":812,\"rx_bytes\":53001,\"duration_ns\":200000000,"
+			      "\"pid\":4242,\"tid\":4243,\"uid\":1000,\"gid\":1000,\"comm\":\"curl\","
+			      "\"cgroup\":\"/weir/run-1\",\"cgroup_id\":44}");
+	cr_expect_not(event_is_decision(&e));
+	cr_assert_not_null(s);
+	summary_add(s, &ctx, &e);
+	summary_counts(s, &c);
+	cr_expect_eq(c.decisions[WEIR_V_ALLOW], 0, "a close event counted as a decision");
+	summary_free(s);
+}
+
+Test(events, upload_budget_reason_and_line)
+{
+	struct weir_event e = ev4();
+	char buf[256];
+
+	e.op = WEIR_OP_EGRESS;
+	e.reason = WEIR_R_BUDGET;
+	cr_expect_str_eq(event_reason_name(&e), "upload-budget");
+	event_format_human(NULL, &e, buf, sizeof(buf));
+	cr_expect_str_eq(buf, "denied tcp 198.51.100.7:443 (curl pid 4242): upload budget spent");
+}

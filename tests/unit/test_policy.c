@@ -485,7 +485,7 @@ Test(errors, rule_keys)
 	    "  - domain: c.example\n"
 	    "    port: 443\n",
 	    "6:5",
-	    "allow[2]: unknown key 'port' (expected: domain, cidr, ip, cidr_list, ports, proto)");
+	    "allow[2]: unknown key 'port' (expected: domain, cidr, ip, cidr_list, ports, proto, upload_budget)");
 	bad("version: 1\nallow:\n  - domain: a.com\n    ports: 1\n    ports: 2\n", "5:5",
 	    "allow[0]: duplicate key 'ports' (first at line 4)");
 	bad("version: 1\nallow:\n  - ports: [443]\n    proto: tcp\n", "3:5",
@@ -771,4 +771,75 @@ Test(inbound, summary)
 	assert_has(out, "\ninbound: none\n");
 	free(out);
 	policy_free(p);
+}
+
+/* --- upload_budget ---------------------------------------------------------- */
+
+Test(budget, units_decimal_and_binary)
+{
+	static const struct {
+		const char *s;
+		__u64 want;
+	} ok[] = {
+		{ "1B", 1 },		     { "4096B", 4096 },
+		{ "1KB", 1000 },	     { "1KiB", 1024 },
+		{ "50MB", 50000000 },	     { "50MiB", 52428800 },
+		{ "2 GB", 2000000000 },	     { "2GiB", 2147483648ULL },
+		{ "1073741824 GiB", 1ULL << 60 },
+	};
+	static const char *const bad_sizes[] = { "", "5", "5XB", "1.5GB", "-1MiB", "0B", "MiB",
+						 "5 mib", "5MiB ", "1 TiB", "99999999999 GiB" };
+	char err[256];
+	__u64 v;
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		cr_expect_eq(parse_size(ok[i].s, &v, err, sizeof(err)), 0, "%s: %s", ok[i].s, err);
+		cr_expect_eq(v, ok[i].want, "%s: %llu", ok[i].s, (unsigned long long)v);
+	}
+	for (i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++)
+		cr_expect_eq(parse_size(bad_sizes[i], &v, err, sizeof(err)), -EINVAL, "'%s' accepted",
+			     bad_sizes[i]);
+}
+
+Test(budget, on_an_allow_rule)
+{
+	struct policy *p = load("version: 1\n"
+				"allow:\n"
+				"  - domain: github.com\n"
+				"    upload_budget: 50MiB\n"
+				"  - ip: 192.0.2.1\n");
+
+	cr_expect_eq(p->allow[0].upload_budget, 52428800);
+	cr_expect_eq(p->allow[1].upload_budget, 0);
+	policy_free(p);
+}
+
+Test(budget, errors_name_the_line)
+{
+	bad("version: 1\nallow:\n  - ip: 192.0.2.1\n    upload_budget: 5XB\n", "4:20",
+	    "allow[0]: upload_budget: bad size '5XB': expected a whole number and a unit");
+	bad("version: 1\nallow:\n  - ip: 192.0.2.1\n    upload_budget: 0MiB\n", "4:20",
+	    "is 0: nothing could be sent");
+	bad("version: 1\nallow:\n  - ip: 192.0.2.1\n    upload_budget: [1MiB]\n", "4:20",
+	    "upload_budget: expected a size such as 50MiB, got a list");
+	bad("version: 1\ndeny:\n  - ip: 192.0.2.1\n    upload_budget: 1MiB\n", "4:20",
+	    "deny[0]: upload_budget: only allow rules have one (this is a deny rule)");
+	bad("version: 1\ninbound:\n  - ip: 192.0.2.1\n    upload_budget: 1MiB\n", "4:20",
+	    "upload_budget: only allow rules have one (this is an inbound rule)");
+}
+
+/* A reload carries a budget by what the rule names, not where it is. */
+Test(budget, ident_follows_the_destination)
+{
+	struct policy *a = load("version: 1\nallow:\n  - domain: github.com\n    upload_budget: 1MiB\n"
+				"  - ip: 192.0.2.1\n");
+	struct policy *b = load("version: 1\nallow:\n  - ip: 192.0.2.1\n"
+				"  - domain: github.com\n    ports: [443]\n    upload_budget: 2MiB\n");
+
+	cr_expect_eq(policy_rule_ident(&a->allow[0]), policy_rule_ident(&b->allow[1]));
+	cr_expect_eq(policy_rule_ident(&a->allow[1]), policy_rule_ident(&b->allow[0]));
+	cr_expect_neq(policy_rule_ident(&a->allow[0]), policy_rule_ident(&a->allow[1]));
+	policy_free(a);
+	policy_free(b);
 }

@@ -63,8 +63,8 @@ static const char ps_usage[] =
 	"\n"
 	"      --json          the daemon's answer: {\"attachments\": [{\"cgroup\",\n"
 	"                      \"cgroup_id\", \"label\", \"policy\", \"generation\",\n"
-	"                      \"allowed\", \"denied\", \"would_deny\", \"dns_port\",\n"
-	"                      \"state\"}, ...]}\n" SOCKET_HELP
+	"                      \"allowed\", \"denied\", \"would_deny\",\n"
+	"                      \"budget_refused\", \"dns_port\", \"state\"}, ...]}\n" SOCKET_HELP
 	"  -h, --help          this help\n"
 	"\n"
 	"Exit status: 0; 1 no daemon answers; 2 a bad command line.\n";

@@ -339,7 +339,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		fprintf(r->events, "%s\n", buf);
 	/* A refused connect() that sent nothing (glibc's source address
 	 * probes) is no denial: -v only. */
-	if (!r->o.quiet && e->verdict != WEIR_V_ALLOW) {
+	if (!r->o.quiet && e->verdict != WEIR_V_ALLOW && event_is_decision(e)) {
 		event_format_human(&r->ectx, e, buf, sizeof(buf));
 		log_msg(event_sent_nothing(e) ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "%s\n", buf);
 	}

@@ -233,6 +233,7 @@ static json_object *attach_json(const struct attach_info *a)
 	json_object_object_add(o, "allowed", json_object_new_uint64(a->allowed));
 	json_object_object_add(o, "denied", json_object_new_uint64(a->denied));
 	json_object_object_add(o, "would_deny", json_object_new_uint64(a->would_deny));
+	json_object_object_add(o, "budget_refused", json_object_new_uint64(a->budget_refused));
 	json_object_object_add(o, "dns_port", json_object_new_int(a->dns_port));
 	json_object_object_add(o, "state", json_object_new_string(a->state));
 	return o;

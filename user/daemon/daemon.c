@@ -334,7 +334,8 @@ static void session_event(struct att *t, const struct weir_event *e)
 	rec_str(o, "domain", event_domain(&t->ectx, e, dom, sizeof(dom)));
 	if (event_format_json(&t->ectx, e, buf, sizeof(buf)) > 0)
 		rec_str(o, "json", buf);
-	if (e->verdict != WEIR_V_ALLOW && event_format_human(&t->ectx, e, buf, sizeof(buf)) > 0)
+	if (e->verdict != WEIR_V_ALLOW && event_is_decision(e) &&
+	    event_format_human(&t->ectx, e, buf, sizeof(buf)) > 0)
 		rec_str(o, "human", buf);
 	session_push(t->session, o);
 }
@@ -430,6 +431,18 @@ static void reap_inline(struct daemon *d);
 
 /* --- attachments ---------------------------------------------------------- */
 
+/* What the attachment's upload budgets refused (a few entries: cheap). */
+static __u64 budget_refused(struct daemon *d, __u32 handle)
+{
+	struct egress_budget b[64];
+	__u64 sum = 0;
+	int i, n = egress_budgets(d->eg, handle, b, 64);
+
+	for (i = 0; i < n; i++)
+		sum += b[i].refused;
+	return sum;
+}
+
 static void info_of(struct daemon *d, const struct att *t, struct attach_info *out)
 {
 	struct weir_counts c = {};
@@ -444,6 +457,7 @@ static void info_of(struct daemon *d, const struct att *t, struct attach_info *o
 	out->allowed = c.allow;
 	out->denied = c.deny;
 	out->would_deny = c.would_deny;
+	out->budget_refused = budget_refused(d, t->handle);
 	out->dns_port = t->dns_port;
 	snprintf(out->state, sizeof(out->state), "%s", t->state);
 }
@@ -975,6 +989,11 @@ static void metrics_decisions(struct daemon *d, FILE *f)
 		metric_att(f, "weir_decisions_total", "deny", t, c.deny);
 		metric_att(f, "weir_decisions_total", "would_deny", t, c.would_deny);
 	}
+	metric_head(f, "weir_budget_refused_total", "counter",
+		    "Packets dropped, connects and sends refused past an upload_budget.");
+	for (h = 1; h < MAX_HANDLES; h++)
+		if ((t = d->by_handle[h]))
+			metric_att(f, "weir_budget_refused_total", NULL, t, budget_refused(d, h));
 }
 
 static void metrics_dns(struct daemon *d, FILE *f)

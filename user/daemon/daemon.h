@@ -62,6 +62,7 @@ struct attach_info {
 	char policy[256];
 	__u32 generation;
 	__u64 allowed, denied, would_deny;
+	__u64 budget_refused; /* packets, connects, sends refused past an upload_budget */
 	__u16 dns_port;
 	char state[1024]; /* "ok" or "policy error: FILE:LINE:COL: msg" */
 	bool existed; /* daemon_attach: it was already attached, with this policy */

@@ -317,7 +317,8 @@ bool dns_upstream_failing(const struct dns_upstream *u)
 static void add_ranges(const struct policy_rule *pr, __u32 id, struct weir_portrange *r,
 		       size_t *nr)
 {
-	struct weir_portrange x = { .lo = 0, .hi = 65535, .protos = pr->protos, .rule = id };
+	struct weir_portrange x = { .lo = 0, .hi = 65535, .protos = pr->protos, .rule = id,
+				    .flags = pr->upload_budget ? WEIR_RF_BUDGET : 0 };
 	size_t i;
 
 	if (!pr->n_ports) {

@@ -43,6 +43,8 @@ const char *event_op_name(__u8 op)
 		return "setsockopt";
 	case WEIR_OP_INBOUND:
 		return "inbound";
+	case WEIR_OP_CLOSE:
+		return "close";
 	default:
 		return "unknown";
 	}
@@ -85,6 +87,8 @@ const char *event_reason_name(const struct weir_event *e)
 		return "source-routing";
 	case WEIR_R_INBOUND_REPLY:
 		return "inbound-reply";
+	case WEIR_R_BUDGET:
+		return "upload-budget";
 	default:
 		return "unknown";
 	}
@@ -129,6 +133,11 @@ const char *event_proto_name(__u16 protocol, char *buf, size_t len)
 		snprintf(buf, len, "%u", protocol);
 		return buf;
 	}
+}
+
+bool event_is_decision(const struct weir_event *e)
+{
+	return e->op != WEIR_OP_CLOSE;
 }
 
 bool event_sent_nothing(const struct weir_event *e)
@@ -313,9 +322,12 @@ int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, c
 		policy_rule_name(e->rule, rule, sizeof(rule));
 	put(&o, "{\"v\":%d,\"ts\":", EVENTS_SCHEMA_VERSION);
 	put_time(&o, boot_to_wall(e->ts_ns, ctx->boot_to_real_ns));
-	put(&o, ",\"verdict\":\"%s\",\"mode\":\"%s\",\"op\":\"%s\",\"proto\":\"%s\"",
-	    event_verdict_name(e->verdict), audit ? "audit" : "enforce", event_op_name(e->op),
-	    event_proto_name(e->protocol, pbuf, sizeof(pbuf)));
+	/* A flow's end decides nothing: no verdict, so that what selects
+	 * decisions by it (jq 'select(.verdict)') leaves it out. */
+	if (event_is_decision(e))
+		put(&o, ",\"verdict\":\"%s\"", event_verdict_name(e->verdict));
+	put(&o, ",\"mode\":\"%s\",\"op\":\"%s\",\"proto\":\"%s\"", audit ? "audit" : "enforce",
+	    event_op_name(e->op), event_proto_name(e->protocol, pbuf, sizeof(pbuf)));
 	if (e->op == WEIR_OP_SOCKET || e->op == WEIR_OP_SETSOCKOPT)
 		put(&o, ",\"family\":\"%s\",\"type\":\"%s\"", e->family == 2 ? "ipv4" : "ipv6",
 		    sock_type_name(e->sock_type));
@@ -338,6 +350,10 @@ int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, c
 		put(&o, ",\"mapped\":true");
 	if (e->flags & WEIR_EF_UNSPEC)
 		put(&o, ",\"unspecified\":true");
+	if (e->op == WEIR_OP_CLOSE)
+		put(&o, ",\"tx_bytes\":%llu,\"rx_bytes\":%llu,\"duration_ns\":%llu",
+		    (unsigned long long)e->tx_bytes, (unsigned long long)e->rx_bytes,
+		    (unsigned long long)e->duration_ns);
 	put_task(&o, ctx, e->pid, e->tid, e->uid, e->gid, e->comm, e->cgroup_id);
 	return o.pos < len ? (int)o.pos : -ENOSPC;
 }
@@ -472,8 +488,9 @@ static int format_human(const struct event_ctx *ctx, const struct weir_event *e,
 				e->verdict == WEIR_V_WOULD_DENY ? "would refuse" : "refused", proto,
 				dest, addr, *addr ? ", " : "", comm, e->pid,
 				e->verdict == WEIR_V_WOULD_DENY ? " yet" : "");
-	return snprintf(buf, len, "%s %s %s (%s%s%s pid %u)", verdict_words(e), proto, dest, addr,
-			*addr ? ", " : "", comm, e->pid);
+	return snprintf(buf, len, "%s %s %s (%s%s%s pid %u)%s", verdict_words(e), proto, dest,
+			addr, *addr ? ", " : "", comm, e->pid,
+			e->reason == WEIR_R_BUDGET ? ": upload budget spent" : "");
 }
 
 /* The line, then " [rule agent.yaml:12]" when the deciding rule is in a file. */
@@ -593,7 +610,7 @@ void summary_add_domain(struct summary *s, const struct policy *p, const struct 
 {
 	size_t h;
 
-	if (event_sent_nothing(e))
+	if (event_sent_nothing(e) || !event_is_decision(e))
 		return;
 	if (e->verdict <= WEIR_V_WOULD_DENY)
 		s->total[e->verdict]++;

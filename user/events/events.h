@@ -35,6 +35,9 @@ const char *event_verdict_name(__u8 verdict);
 const char *event_reason_name(const struct weir_event *e);
 /* "tcp", "udp", "icmp", or the protocol number. */
 const char *event_proto_name(__u16 protocol, char *buf, size_t len);
+/* Every op but "close" (a flow's end: a record, no decision of its own):
+ * decisions are what the summary counts and what stderr lines report. */
+bool event_is_decision(const struct weir_event *e);
 /*
  * A datagram socket's connect() (UDP, UDP-Lite, ping) that was refused, or
  * in audit mode would have been: connect() sends nothing (glibc's
@@ -67,7 +70,8 @@ int event_format_dns_human(const struct dns_event *e, char *buf, size_t len);
 /* Counts of decisions per destination for the exit summary. */
 struct summary;
 struct summary *summary_new(void);
-/* Leaves out events that sent nothing (event_sent_nothing()); rows are
+/* Leaves out events that sent nothing (event_sent_nothing()) and close
+ * events (event_is_decision()); rows are
  * keyed by event_domain() when there is one (ctx may be NULL). */
 void summary_add(struct summary *s, const struct event_ctx *ctx, const struct weir_event *e);
 /* The same with the row's name known already (event_domain() where the

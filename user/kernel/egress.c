@@ -10,12 +10,15 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <linux/bpf.h>
+
 #include "egress.h"
 #include "egress.skel.h"
 #include "log.h"
 #include "ranges.h"
+#include <weir/flows.h>
 
-#define NPROGS 12
+#define NPROGS 14
 
 /* The policy in force: what to delete once the next one is in place. */
 struct generation {
@@ -105,6 +108,7 @@ static int size_maps(struct egress_bpf *skel, const struct egress_opts *o)
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_handles, o->handles);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_counts, o->handles);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_inflows, o->inflows ?: 16384);
+	err = err ?: bpf_map__set_max_entries(skel->maps.weir_budgets, o->budgets ?: 1024);
 	if (!o->dns_port && o->handles <= 2) { /* weir run with no resolver: tiny DNS maps */
 		err = err ?: bpf_map__set_max_entries(skel->maps.weir_learn, 1);
 		err = err ?: bpf_map__set_max_entries(skel->maps.weir_askers, 1);
@@ -112,8 +116,9 @@ static int size_maps(struct egress_bpf *skel, const struct egress_opts *o)
 	return err ?: bpf_map__set_max_entries(skel->maps.weir_events, o->ringbuf_bytes);
 }
 
-/* Does this kernel know the attach type? (getpeername hooks are 5.8+) */
-static bool attach_type_supported(enum bpf_attach_type type)
+/* Does this kernel know the program and attach type? (getpeername hooks
+ * are 5.8+, sock_release 5.9+) */
+static bool prog_supported(enum bpf_prog_type ptype, enum bpf_attach_type type)
 {
 	/* r0 = 1; exit */
 	static const struct bpf_insn ret1[] = {
@@ -123,11 +128,31 @@ static bool attach_type_supported(enum bpf_attach_type type)
 	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = type);
 	int fd;
 
-	fd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, NULL, "Dual BSD/GPL", ret1, 2, &o);
+	fd = bpf_prog_load(ptype, NULL, "Dual BSD/GPL", ret1, 2, &o);
 	if (fd < 0)
 		return false;
 	close(fd);
 	return true;
+}
+
+static bool attach_type_supported(enum bpf_attach_type type)
+{
+	return prog_supported(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, type);
+}
+
+/* Close events (bpf/flows.bpf.h) need both: TCP's end (sockops) and UDP's
+ * (sock_release, 5.9+). Without them connections are still judged and
+ * budgets kept; they just end unreported. */
+static void choose_flow_programs(struct egress_bpf *skel)
+{
+	bool ok = prog_supported(BPF_PROG_TYPE_SOCK_OPS, 0) &&
+		  prog_supported(BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE);
+
+	if (!ok)
+		pr_debug("this kernel lacks sockops or cgroup/sock_release programs: no close "
+			 "events\n");
+	bpf_program__set_autoload(skel->progs.weir_sockops, ok);
+	bpf_program__set_autoload(skel->progs.weir_sock_release, ok);
 }
 
 /* Every program, the DNS hooks only where the kernel has them. */
@@ -204,6 +229,7 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 	e->skel->rodata->weir_cfg.wakeup_bytes = o.ringbuf_bytes / 4;
 	e->skel->rodata->weir_cfg.task_info = o.task_info >= 0 ? o.task_info : egress_task_info();
 	choose_programs(e->skel, o.dns_port || o.handles > 2);
+	choose_flow_programs(e->skel);
 	if (o.pin_root) {
 		err = pin_maps(e, o.pin_root);
 		if (err)
@@ -259,6 +285,8 @@ static void programs(const struct egress *e, struct bpf_program *p[NPROGS])
 		e->skel->progs.weir_sock_create,
 		e->skel->progs.weir_egress,
 		e->skel->progs.weir_ingress,
+		e->skel->progs.weir_sockops,
+		e->skel->progs.weir_sock_release,
 	};
 
 	memcpy(p, all, sizeof(all));
@@ -830,6 +858,8 @@ static struct centry *copy_pair(const struct centry *v4, size_t n4, const struct
 static int copy_compiled(const struct compiled *src, bool no_v4, struct compiled *dst)
 {
 	*dst = *src;
+	dst->budgets = NULL; /* written to weir_budgets; the copy needs none */
+	dst->nbudgets = 0;
 	if (no_v4)
 		dst->n4 = 0;
 	dst->v4 = copy_pair(src->v4, dst->n4, src->v6, src->n6, &dst->v6);
@@ -845,8 +875,131 @@ static int copy_compiled(const struct compiled *src, bool no_v4, struct compiled
 	return 0;
 }
 
+/* --- upload budgets (weir_budgets, bpf/flows.bpf.h) ---------------------- */
+
+struct budget_ent {
+	struct weir_budget_key k;
+	struct weir_budget v;
+};
+
+/* Every weir_budgets entry of handle (a small map: a few per attachment). */
+static int budgets_of(const struct egress *e, __u32 handle, struct budget_ent **out, size_t *n)
+{
+	int fd = bpf_map__fd(e->skel->maps.weir_budgets);
+	struct weir_budget_key k, prev;
+	struct budget_ent *a = NULL, *more;
+	size_t cap = 0;
+	bool first = true;
+
+	*n = 0;
+	while (!bpf_map_get_next_key(fd, first ? NULL : &prev, &k)) {
+		first = false;
+		prev = k;
+		if (k.handle != handle)
+			continue;
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 8;
+			more = realloc(a, cap * sizeof(*a));
+			if (!more) {
+				free(a);
+				return -ENOMEM;
+			}
+			a = more;
+		}
+		a[*n].k = k;
+		if (!bpf_map_lookup_elem(fd, &k, &a[*n].v))
+			(*n)++;
+	}
+	*out = a;
+	return 0;
+}
+
+static const struct budget_ent *budget_find(const struct budget_ent *old, size_t n,
+					    const struct cbudget *b)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) /* the same rule id first: the entry in use */
+		if (old[i].k.rule == b->rule && old[i].v.ident == b->ident)
+			return &old[i];
+	for (i = 0; i < n; i++)
+		if (old[i].v.ident == b->ident)
+			return &old[i];
+	return NULL;
+}
+
+/*
+ * The new policy's budgets, before it is flipped in: what a rule naming
+ * the same destination (policy_rule_ident()) had used goes on counting.
+ * An entry whose key, destination and limit stay is left alone (no
+ * packet's charge lost); otherwise the bytes of packets sent between the
+ * read and the flip are not carried over.
+ */
+static int budgets_write(struct egress *e, __u32 handle, const struct compiled *c,
+			 const struct budget_ent *old, size_t nold)
+{
+	int fd = bpf_map__fd(e->skel->maps.weir_budgets);
+	const struct budget_ent *o;
+	struct weir_budget_key k = { .handle = handle };
+	struct weir_budget v;
+	size_t i;
+
+	for (i = 0; i < c->nbudgets; i++) {
+		o = budget_find(old, nold, &c->budgets[i]);
+		if (o && o->k.rule == c->budgets[i].rule && o->v.limit == c->budgets[i].limit)
+			continue;
+		memset(&v, 0, sizeof(v));
+		v.limit = c->budgets[i].limit;
+		v.ident = c->budgets[i].ident;
+		if (o) {
+			v.used = o->v.used;
+			v.refused = o->v.refused;
+			/* A lower limit already passed says so at the next packet. */
+			v.spent = v.used >= v.limit;
+			v.said = o->v.said && o->v.limit == v.limit;
+		}
+		k.rule = c->budgets[i].rule;
+		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+/* After the flip: the entries no rule of the policy in force names. */
+static void budgets_sweep(struct egress *e, __u32 handle, const struct compiled *c,
+			  const struct budget_ent *old, size_t nold)
+{
+	int fd = bpf_map__fd(e->skel->maps.weir_budgets);
+	size_t i, j;
+
+	for (i = 0; i < nold; i++) {
+		for (j = 0; c && j < c->nbudgets; j++)
+			if (c->budgets[j].rule == old[i].k.rule)
+				break;
+		if (!c || j == c->nbudgets)
+			bpf_map_delete_elem(fd, &old[i].k);
+	}
+}
+
+int egress_budgets(const struct egress *e, __u32 handle, struct egress_budget *out, size_t max)
+{
+	struct budget_ent *a;
+	size_t i, n;
+
+	if (budgets_of(e, handle, &a, &n))
+		return -ENOMEM;
+	for (i = 0; i < n && i < max; i++)
+		out[i] = (struct egress_budget){ .rule = a[i].k.rule, .limit = a[i].v.limit,
+						 .used = a[i].v.used, .refused = a[i].v.refused,
+						 .spent = a[i].v.spent };
+	free(a);
+	return (int)(n < max ? n : max);
+}
+
 int egress_apply_handle(struct egress *e, __u32 handle, const struct compiled *c)
 {
+	struct budget_ent *old = NULL;
+	size_t nold = 0;
 	struct weir_slot s = { .flags = WEIR_SF_LOADED | (c->audit ? WEIR_SF_AUDIT : 0) |
 					(c->ping ? WEIR_SF_PING : 0),
 			       .gen = ++e->policy_gen };
@@ -871,6 +1024,8 @@ int egress_apply_handle(struct egress *e, __u32 handle, const struct compiled *c
 	err = err ?: write_entries(e, &g);
 	if (g.ranges4)
 		s.flags |= WEIR_SF_RANGES4;
+	err = err ?: budgets_of(e, handle, &old, &nold);
+	err = err ?: budgets_write(e, handle, c, old, nold);
 	if (!err && bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_slots), &g.slot, &s, 0))
 		err = -errno;
 	/* The flip: one 4-byte array store, seen whole by every program. */
@@ -881,8 +1036,11 @@ int egress_apply_handle(struct egress *e, __u32 handle, const struct compiled *c
 		pr_warn("cannot write the policy into the BPF maps: %s%s\n", strerror(-err),
 			err == -E2BIG || err == -ENOSPC ? " (policy too large for the maps)" : "");
 		release_generation(e, &g);
+		free(old);
 		return err;
 	}
+	budgets_sweep(e, handle, c, old, nold);
+	free(old);
 	if (h->gen.live)
 		release_generation(e, &h->gen);
 	h->gen = g;
@@ -963,6 +1121,17 @@ static void learn_forget(struct egress *e, __u32 handle)
 	free(vals);
 }
 
+static void budgets_forget(struct egress *e, __u32 handle)
+{
+	struct budget_ent *old;
+	size_t n;
+
+	if (!budgets_of(e, handle, &old, &n)) {
+		budgets_sweep(e, handle, NULL, old, n);
+		free(old);
+	}
+}
+
 static void counts_reset(struct egress *e, __u32 handle)
 {
 	int ncpu = libbpf_num_possible_cpus();
@@ -990,6 +1159,7 @@ void egress_detach_handle(struct egress *e, __u32 handle)
 		release_generation(e, &h->gen);
 	learn_forget(e, handle);
 	counts_reset(e, handle);
+	budgets_forget(e, handle);
 	free(h->pin_dir);
 	memset(h, 0, sizeof(*h));
 	if (e->one == handle)

@@ -31,6 +31,7 @@ struct egress_opts {
 	__u32 handles; /* attachments at once + 1 (handle 0 is "none"); 0: 2 */
 	__u32 ringbuf_bytes; /* power of two, >= page size */
 	__u32 inflows; /* peers that sent first, remembered (LRU); 0: 16384 */
+	__u32 budgets; /* upload budgets of every attachment, 2 policies each; 0: 1024 */
 	int task_info; /* enum weir_task_info, or -1: probe */
 	/*
 	 * NULL: nothing pinned. Else the maps are pinned in PIN_ROOT/maps (on
@@ -96,6 +97,15 @@ int egress_apply_handle(struct egress *e, __u32 handle, const struct compiled *c
 void egress_detach_handle(struct egress *e, __u32 handle);
 /* The decisions taken for handle, summed over CPUs. */
 int egress_counts(const struct egress *e, __u32 handle, struct weir_counts *out);
+/* One upload budget of an attachment (weir_budgets). */
+struct egress_budget {
+	__u32 rule; /* WEIR_RULE_ID() in the policy in force */
+	__u64 limit, used; /* bytes */
+	__u64 refused; /* packets dropped, connects and sends refused past it */
+	bool spent;
+};
+/* handle's budgets, at most max of them; how many, or a negative errno. */
+int egress_budgets(const struct egress *e, __u32 handle, struct egress_budget *out, size_t max);
 /* The id of the cgroup handle is attached to, or 0. */
 __u64 egress_handle_cgroup(const struct egress *e, __u32 handle);
 

@@ -139,6 +139,8 @@ static int collect_rules(const struct compile_input *in, const struct policy_rul
 		__u32 id = WEIR_RULE_ID(kind, i);
 
 		r = rule_crule(&rules[i], side, id);
+		if (side == SIDE_ALLOW && rules[i].upload_budget)
+			r.flags |= WEIR_RF_BUDGET;
 		if (rules[i].kind == RULE_CIDR) {
 			err = crules_add(out, &r);
 			if (err)
@@ -819,6 +821,32 @@ out:
 	return ret;
 }
 
+/* The allow rules' upload budgets (bpf/flows.bpf.h). */
+static int compile_budgets(const struct policy *p, struct compiled *out, char err[COMPILE_ERR_LEN])
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < p->n_allow; i++)
+		n += p->allow[i].upload_budget != 0;
+	if (!n)
+		return 0;
+	out->budgets = calloc(n, sizeof(*out->budgets));
+	if (!out->budgets) {
+		snprintf(err, COMPILE_ERR_LEN, "out of memory compiling the policy");
+		return -ENOMEM;
+	}
+	for (i = 0; i < p->n_allow; i++) {
+		if (!p->allow[i].upload_budget)
+			continue;
+		out->budgets[out->nbudgets++] = (struct cbudget){
+			.rule = WEIR_RULE_ID(WEIR_RK_ALLOW, i),
+			.limit = p->allow[i].upload_budget,
+			.ident = policy_rule_ident(&p->allow[i]),
+		};
+	}
+	return 0;
+}
+
 int compile_policy(const struct compile_input *in, struct compiled *out, char err[COMPILE_ERR_LEN])
 {
 	struct crules cr = {};
@@ -835,6 +863,8 @@ int compile_policy(const struct compile_input *in, struct compiled *out, char er
 	crules_free(&cr);
 	if (!ret)
 		ret = compile_inbound(in->policy, out, err);
+	if (!ret)
+		ret = compile_budgets(in->policy, out, err);
 	if (ret)
 		compiled_free(out);
 	return ret;
@@ -845,6 +875,7 @@ void compiled_free(struct compiled *c)
 	free(c->v4); /* v6 points into the same allocation */
 	free(c->in4); /* and in6 into this one */
 	free(c->sets);
+	free(c->budgets);
 	memset(c, 0, sizeof(*c));
 }
 

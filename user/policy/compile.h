@@ -48,6 +48,15 @@ struct centry {
 	struct weir_lpm_val val;
 };
 
+/* An allow rule's upload budget (weir_budgets): its rule id, limit, and
+ * what it names (policy_rule_ident()), for a reload to carry it over. */
+struct cbudget {
+	__u32 rule; /* WEIR_RULE_ID() */
+	__u32 __pad;
+	__u64 limit;
+	__u64 ident;
+};
+
 struct compiled {
 	struct centry *v4, *v6;
 	size_t n4, n6;
@@ -57,6 +66,8 @@ struct compiled {
 	size_t nin4, nin6;
 	struct weir_portset *sets;
 	size_t nsets;
+	struct cbudget *budgets;
+	size_t nbudgets;
 	bool audit;
 	bool ping;
 };

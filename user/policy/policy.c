@@ -38,7 +38,7 @@ static const char *const top_keys[] = { "version", "name", "mode", "loopback", "
 static const char *const dns_keys[] = { "upstream", "ttl_min", "ttl_max", "max_addresses",
 					"static", NULL };
 static const char *const rule_keys[] = { "domain", "cidr", "ip", "cidr_list", "ports", "proto",
-					 NULL };
+					 "upload_budget", NULL };
 static const char *const target_keys[] = { "domain", "cidr", "ip", "cidr_list", NULL };
 
 struct loader {
@@ -398,7 +398,31 @@ static int load_proto(struct loader *ld, yaml_node_t *v, struct policy_rule *r)
 	return 0;
 }
 
-static int load_rule(struct loader *ld, yaml_node_t *n, struct policy_rule *r)
+/* `upload_budget: 50MiB`: allow rules only (a deny or inbound rule lets
+ * nothing out to count). */
+static int load_budget(struct loader *ld, yaml_node_t *v, const char *list, struct policy_rule *r)
+{
+	char msg[POLICY_ERR_LEN];
+	const char *s;
+	int err;
+
+	if (!v)
+		return 0;
+	if (strcmp(list, "allow"))
+		return fail(ld, v, "upload_budget: only allow rules have one (this is a%s %s rule)",
+			    list[0] == 'i' ? "n" : "", list);
+	if (v->type != YAML_SCALAR_NODE)
+		return fail(ld, v, "upload_budget: expected a size such as 50MiB, got %s",
+			    node_kind(v));
+	err = scalar_text(ld, v, "upload_budget", &s);
+	if (err)
+		return err;
+	if (parse_size(s, &r->upload_budget, msg, sizeof(msg)))
+		return fail(ld, v, "upload_budget: %s", msg);
+	return 0;
+}
+
+static int load_rule(struct loader *ld, yaml_node_t *n, const char *list, struct policy_rule *r)
 {
 	int err;
 
@@ -414,6 +438,8 @@ static int load_rule(struct loader *ld, yaml_node_t *n, struct policy_rule *r)
 		err = load_ports(ld, find_value(ld, n, "ports"), r);
 	if (!err)
 		err = load_proto(ld, find_value(ld, n, "proto"), r);
+	if (!err)
+		err = load_budget(ld, find_value(ld, n, "upload_budget"), list, r);
 	return err;
 }
 
@@ -443,7 +469,8 @@ static int load_rules(struct loader *ld, yaml_node_t *v, const char *list,
 	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
 		snprintf(ld->where, sizeof(ld->where), "%s[%zu]: ", list,
 			 (size_t)(it - v->data.sequence.items.start));
-		err = load_rule(ld, node(ld, *it), &(*rules)[it - v->data.sequence.items.start]);
+		err = load_rule(ld, node(ld, *it), list,
+				&(*rules)[it - v->data.sequence.items.start]);
 		if (err)
 			return err;
 	}
@@ -1319,6 +1346,8 @@ static void print_rule(FILE *f, const struct policy *p, const struct policy_rule
 		fputs(" proto tcp", f);
 	else if (r->protos == WEIR_P_UDP)
 		fputs(" proto udp", f);
+	if (r->upload_budget)
+		fprintf(f, " upload_budget %llu bytes", (unsigned long long)r->upload_budget);
 	fputc('\n', f);
 }
 

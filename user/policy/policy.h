@@ -62,6 +62,8 @@ struct policy_rule {
 	struct port_range *ports;
 	size_t n_ports;
 	__u8 protos; /* WEIR_P_* mask (include/weir/egress.h) */
+	/* allow rules: `upload_budget:` in bytes, 0 for none (docs/policy.md) */
+	__u64 upload_budget;
 	/* Where the rule came from, for messages: line/col are 1-based, 0 for
 	 * rules from the command line; file indexes policy_file_name() (0: the
 	 * policy's own file, others: the files it includes). */
@@ -202,6 +204,12 @@ int policy_print_warnings(FILE *f, const struct policy *p);
 /* Building blocks, exposed for --allow and the unit tests. */
 int parse_cidr(const char *s, struct policy_rule *r, char *err, size_t errlen);
 int parse_port_range(const char *s, struct port_range *pr, char *err, size_t errlen);
+/* A byte count with a unit: "50MiB", "1 GB", "4096B" (B, KB/MB/GB are
+ * powers of 1000, KiB/MiB/GiB of 1024); more than 0, below 2^62. */
+int parse_size(const char *s, __u64 *out, char *err, size_t errlen);
+/* A hash of what a rule names (kind and domain, prefix or list file; not
+ * ports or budget): an upload budget follows its rule across a reload by it. */
+__u64 policy_rule_ident(const struct policy_rule *r);
 int domain_parse(const char *s, struct policy_rule *r, char *err, size_t errlen);
 /*
  * Common slips in the value of KEY (domain, cidr, ip; NULL for --allow): a

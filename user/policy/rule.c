@@ -202,6 +202,80 @@ int parse_port_range(const char *s, struct port_range *pr, char *err, size_t err
 	return 0;
 }
 
+/* --- upload_budget: a byte count ----------------------------------------- */
+
+int parse_size(const char *s, __u64 *out, char *err, size_t errlen)
+{
+	static const struct {
+		const char *unit;
+		__u64 mult;
+	} units[] = {
+		{ "B", 1 },
+		{ "KB", 1000ULL },	     { "MB", 1000ULL * 1000 },	  { "GB", 1000ULL * 1000 * 1000 },
+		{ "KiB", 1ULL << 10 },	     { "MiB", 1ULL << 20 },	  { "GiB", 1ULL << 30 },
+	};
+	const char *p = s, *u;
+	__u64 n = 0;
+	size_t i;
+
+	if (has_ctrl(s))
+		return errf(err, errlen, "bad size: contains a control character");
+	if (*p < '0' || *p > '9')
+		goto bad;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (1ULL << 62) / 10)
+			goto big;
+		n = n * 10 + (__u64)(*p - '0');
+	}
+	for (u = p; *u == ' '; u++)
+		;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(u, units[i].unit))
+			break;
+	if (i == sizeof(units) / sizeof(units[0]))
+		goto bad;
+	if (n > (1ULL << 62) / units[i].mult)
+		goto big;
+	*out = n * units[i].mult;
+	if (!*out)
+		return errf(err, errlen, "size '%s' is 0: nothing could be sent (to refuse a "
+					 "destination, write a deny rule)", s);
+	return 0;
+big:
+	return errf(err, errlen, "size '%s' is too large (at most 4 EiB)", s);
+bad:
+	return errf(err, errlen, "bad size '%s': expected a whole number and a unit: B, KB, MB, "
+				 "GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), such as 50MiB",
+		    s);
+}
+
+static __u64 fnv(__u64 h, const void *data, size_t n)
+{
+	const unsigned char *b = data;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h;
+}
+
+__u64 policy_rule_ident(const struct policy_rule *r)
+{
+	__u64 h = fnv(1469598103934665603ULL, &r->kind, sizeof(r->kind));
+
+	switch (r->kind) {
+	case RULE_DOMAIN:
+		h = fnv(h, &r->match, sizeof(r->match));
+		return fnv(h, r->domain, strlen(r->domain));
+	case RULE_CIDR_LIST:
+		return fnv(h, r->list, strlen(r->list));
+	default:
+		h = fnv(h, &r->family, sizeof(r->family));
+		h = fnv(h, &r->prefixlen, sizeof(r->prefixlen));
+		return fnv(h, r->addr, sizeof(r->addr));
+	}
+}
+
 /* --- common slips: a URL, a port or a path where a host belongs ---------- */
 
 /* What a URL's scheme means for the port, when the URL names none. */

@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Flows (one close event per connection, with its byte counts) and upload
+ * budgets (bytes a rule lets out, per attachment). See include/weir/flows.h.
+ *
+ * A flow starts in the connect hooks, which are the only ones that run in
+ * the connecting task's context: pid, comm and the deciding rule are kept
+ * in the socket's weir_flows storage then. It ends:
+ *  - TCP: when the socket reaches TCP_CLOSE (the sockops program asks for
+ *    state callbacks at BPF_SOCK_OPS_TCP_CONNECT_CB, tcp_connect()). Then
+ *    the kernel's own counters are final: tcp_sock bytes_acked (what the
+ *    peer acknowledged) and bytes_received (what arrived in order), less
+ *    the one sequence number a SYN and a FIN each take. close() returning
+ *    is not the end: data still queued goes out (and is counted) after it.
+ *  - connected UDP: when the socket is released (cgroup/sock_release,
+ *    inet_release()), with the payload the backstop and the ingress
+ *    program counted on the way.
+ *
+ * Needs, from the program that includes it: vmlinux.h, bpf/maps.bpf.h,
+ * bpf/verdict.bpf.h, bpf/backstop.bpf.h, struct weir_dest, weir_att(),
+ * weir_get_task(), weir_count(), weir_count_decision(), weir_event_new()
+ * and weir_submit().
+ */
+#ifndef WEIR_FLOWS_BPF_H
+#define WEIR_FLOWS_BPF_H
+
+#include <weir/flows.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct weir_flow);
+} weir_flows SEC(".maps");
+
+/* Sized by userspace (egress_opts.budgets). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1024);
+	__type(key, struct weir_budget_key);
+	__type(value, struct weir_budget);
+} weir_budgets SEC(".maps");
+
+/* --- upload budgets ------------------------------------------------------ */
+
+/* weir_budget_charge() results */
+#define WEIR_BUDGET_OK 0
+#define WEIR_BUDGET_SAY 1 /* past it, and this caller reports it */
+#define WEIR_BUDGET_QUIET 2 /* past it, reported already */
+
+/*
+ * Charge bytes of payload to rule's budget for this attachment; 0 bytes
+ * asks whether a new connection or datagram may start. The first refusal
+ * marks the budget spent: nothing more fits, whatever its size, until a
+ * reload raises the limit. No entry for a rule flagged WEIR_RF_BUDGET (a
+ * policy half written): refused, and said every time.
+ */
+static __always_inline int weir_budget_charge(__u32 handle, __u32 rule, __u64 bytes)
+{
+	struct weir_budget_key k = { .handle = handle, .rule = rule };
+	struct weir_budget *b = bpf_map_lookup_elem(&weir_budgets, &k);
+	int ret = WEIR_BUDGET_OK;
+
+	if (!b)
+		return WEIR_BUDGET_SAY;
+	bpf_spin_lock(&b->lock);
+	if (!b->spent && (bytes ? b->used + bytes <= b->limit : b->used < b->limit)) {
+		b->used += bytes;
+	} else {
+		b->spent = 1;
+		b->refused++;
+		ret = b->said ? WEIR_BUDGET_QUIET : WEIR_BUDGET_SAY;
+		b->said = 1;
+	}
+	bpf_spin_unlock(&b->lock);
+	return ret;
+}
+
+/*
+ * connect()/sendmsg(): a destination an allow rule with a spent budget
+ * decides is refused (audit: let through, would-deny). Returns true when
+ * the decision must make no event: the budget's one event went already.
+ */
+static __always_inline bool weir_budget_gate(__u32 handle, bool audit, struct weir_decision *d)
+{
+	int r;
+
+	if (d->verdict != WEIR_V_ALLOW || !d->budget)
+		return false;
+	r = weir_budget_charge(handle, d->rule, 0);
+	if (r == WEIR_BUDGET_OK)
+		return false;
+	weir_count(WEIR_STAT_BUDGET_DROPS);
+	d->verdict = audit ? WEIR_V_WOULD_DENY : WEIR_V_DENY;
+	d->reason = WEIR_R_BUDGET;
+	return r == WEIR_BUDGET_QUIET;
+}
+
+/* Payload of a packet the backstop parsed: what a budget and a UDP flow
+ * count. A later fragment has no transport header: all of it counts. */
+static __always_inline __u64 weir_payload(struct __sk_buff *skb, const struct weir_pkt *p)
+{
+	__u32 hl = 8;
+	__u8 off;
+
+	if (!p->l4off)
+		return skb->len;
+	if (p->protocol == WEIR_IPPROTO_TCP) {
+		if (bpf_skb_load_bytes(skb, p->l4off + 12, &off, 1))
+			return skb->len - p->l4off;
+		hl = (off >> 4) * 4;
+	}
+	return skb->len > p->l4off + hl ? skb->len - p->l4off - hl : 0;
+}
+
+/*
+ * The budget's one event, from the backstop: an egress event naming the
+ * packet. TCP sends from softirq and timers as often as from send(): the
+ * task is the one that connected (its flow's), where the socket has one.
+ */
+static __always_inline void weir_budget_say(struct bpf_sock *sk, __u32 handle,
+					    const struct weir_pkt *p, __u32 rule, __u8 verdict)
+{
+	const struct weir_flow *f = bpf_sk_storage_get(&weir_flows, sk, 0, 0);
+	struct weir_event *e;
+
+	weir_count_decision(handle, verdict, WEIR_R_BUDGET);
+	e = weir_event_new(handle);
+	if (!e)
+		return;
+	if (f && f->handle == handle) {
+		e->pid = f->pid;
+		e->tid = f->tid;
+		e->uid = f->uid;
+		e->gid = f->gid;
+		e->cgroup_id = f->cgroup_id;
+		__builtin_memcpy(e->comm, f->comm, sizeof(e->comm));
+	}
+	e->rule = rule;
+	e->verdict = verdict;
+	e->reason = WEIR_R_BUDGET;
+	e->op = WEIR_OP_EGRESS;
+	e->family = p->family;
+	e->protocol = p->protocol;
+	e->sock_type = sk->type;
+	e->port = p->port;
+	__builtin_memcpy(e->addr, p->addr, sizeof(e->addr));
+	weir_submit(e);
+}
+
+/*
+ * The backstop, for a packet its rule lets through: charge its payload to
+ * the rule's budget. Returns 0 to drop it. Packets without payload (ACKs,
+ * FIN, RST) are neither counted nor dropped: a connection past its budget
+ * can still receive and be closed.
+ */
+static __always_inline int weir_budget_pkt(struct bpf_sock *sk, __u32 handle,
+					   const struct weir_pkt *p, __u64 payload, __u32 rule,
+					   bool audit)
+{
+	__u8 verdict = audit ? WEIR_V_WOULD_DENY : WEIR_V_DENY;
+	int r;
+
+	if (!payload)
+		return 1;
+	r = weir_budget_charge(handle, rule, payload);
+	if (r == WEIR_BUDGET_OK)
+		return 1;
+	if (!audit)
+		weir_count(WEIR_STAT_BUDGET_DROPS);
+	if (r == WEIR_BUDGET_SAY)
+		weir_budget_say(sk, handle, p, rule, verdict);
+	else
+		weir_count_decision(handle, verdict, WEIR_R_BUDGET);
+	return audit;
+}
+
+/* --- flows --------------------------------------------------------------- */
+
+static __always_inline bool weir_flow_live(const struct weir_flow *f, __u32 handle)
+{
+	return f && f->handle == handle &&
+	       (f->state == WEIR_FLOW_OPEN || f->state == WEIR_FLOW_ARMED);
+}
+
+/* The close event of flow f. Not a decision: not counted in weir_counts. */
+static __always_inline void weir_flow_emit(struct weir_flow *f, __u64 tx, __u64 rx)
+{
+	struct weir_event *e;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	f->state = WEIR_FLOW_DONE;
+	e = bpf_ringbuf_reserve(&weir_events, sizeof(*e), 0);
+	if (!e) {
+		weir_count(WEIR_STAT_LOST);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = now;
+	e->cgroup_id = f->cgroup_id;
+	e->pid = f->pid;
+	e->tid = f->tid;
+	e->uid = f->uid;
+	e->gid = f->gid;
+	e->rule = f->rule;
+	e->handle = f->handle;
+	e->verdict = f->verdict;
+	e->op = WEIR_OP_CLOSE;
+	e->reason = f->reason;
+	e->family = f->family;
+	e->protocol = f->protocol;
+	e->sock_type = f->sock_type;
+	e->flags = f->flags;
+	e->port = f->port;
+	__builtin_memcpy(e->addr, f->addr, sizeof(e->addr));
+	__builtin_memcpy(e->comm, f->comm, sizeof(e->comm));
+	e->domain_id = f->domain_id;
+	e->tx_bytes = tx;
+	e->rx_bytes = rx;
+	e->duration_ns = now > f->start_ns ? now - f->start_ns : 0;
+	weir_submit(e);
+}
+
+/* A UDP flow ends: reported if anything went either way (glibc's
+ * getaddrinfo() connects UDP sockets only to pick a source address). */
+static __always_inline void weir_flow_end_udp(struct weir_flow *f)
+{
+	if (f->tx_bytes || f->rx_bytes)
+		weir_flow_emit(f, f->tx_bytes, f->rx_bytes);
+	else
+		f->state = WEIR_FLOW_DONE;
+}
+
+static __always_inline bool weir_flow_same_dest(const struct weir_flow *f,
+						const struct weir_learn_key *to, __u16 port)
+{
+	const __u32 *a = (const __u32 *)to->addr;
+
+	return f->port == port && f->judged_family == to->family && f->judged[0] == a[0] &&
+	       f->judged[1] == a[1] && f->judged[2] == a[2] && f->judged[3] == a[3];
+}
+
+/*
+ * connect() let a TCP or UDP socket through: its flow starts. A UDP socket
+ * connected again ends its flow to the old peer first. Nested attachments
+ * each run this for the same connect(): the innermost (it runs first)
+ * keeps the flow and reports it.
+ */
+static __always_inline void weir_flow_start(struct bpf_sock_addr *ctx, __u32 handle,
+					    const struct weir_dest *dst,
+					    const struct weir_learn_key *to,
+					    const struct weir_decision *d)
+{
+	struct weir_task t = {};
+	struct weir_flow *f;
+	__u64 ugid;
+
+	if (d->verdict == WEIR_V_DENY || weir_proto_class(ctx->protocol) == WEIR_P_OTHER ||
+	    (dst->op != WEIR_OP_CONNECT4 && dst->op != WEIR_OP_CONNECT6))
+		return;
+	f = bpf_sk_storage_get(&weir_flows, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!f)
+		return;
+	if (f->state == WEIR_FLOW_OPEN || f->state == WEIR_FLOW_ARMED) {
+		if (f->handle != handle && weir_flow_same_dest(f, to, dst->port))
+			return;
+		if (f->handle == handle && weir_proto_class(f->protocol) == WEIR_P_UDP)
+			weir_flow_end_udp(f);
+	}
+	weir_get_task(&t, f->comm);
+	ugid = bpf_get_current_uid_gid();
+	f->start_ns = bpf_ktime_get_boot_ns();
+	f->cgroup_id = t.cgroup_id;
+	f->tx_bytes = 0;
+	f->rx_bytes = 0;
+	f->pid = t.pid;
+	f->tid = t.tid;
+	f->uid = (__u32)ugid;
+	f->gid = ugid >> 32;
+	f->handle = handle;
+	f->rule = d->rule;
+	f->domain_id = d->domain_id;
+	__builtin_memcpy(f->judged, to->addr, sizeof(f->judged));
+	__builtin_memcpy(f->addr, dst->ip6, sizeof(f->addr));
+	f->port = dst->port;
+	f->protocol = ctx->protocol;
+	f->family = dst->family;
+	f->judged_family = to->family;
+	f->flags = dst->flags;
+	f->sock_type = ctx->type;
+	f->verdict = d->verdict;
+	f->reason = d->reason;
+	f->op = dst->op;
+	f->state = WEIR_FLOW_OPEN;
+}
+
+/* The backstop let a packet of a UDP socket through: its flow's payload. */
+static __always_inline void weir_flow_tx(struct bpf_sock *sk, __u32 handle,
+					 const struct weir_pkt *p, __u64 payload)
+{
+	struct weir_flow *f;
+
+	if (weir_proto_class(p->protocol) != WEIR_P_UDP)
+		return;
+	f = bpf_sk_storage_get(&weir_flows, sk, 0, 0);
+	if (!weir_flow_live(f, handle) || f->port != p->port || f->judged[0] != p->addr[0] ||
+	    f->judged[1] != p->addr[1] || f->judged[2] != p->addr[2] ||
+	    f->judged[3] != p->addr[3])
+		return;
+	__sync_fetch_and_add(&f->tx_bytes, payload);
+}
+
+/* A datagram reached a connected UDP socket (only its peer's can: the
+ * kernel's socket lookup): its payload, IPv6 extension headers included. */
+static __always_inline void weir_flow_rx(struct __sk_buff *skb, struct bpf_sock *sk, __u32 handle)
+{
+	struct weir_flow *f = bpf_sk_storage_get(&weir_flows, sk, 0, 0);
+	__u32 hl = 40 + 8;
+	__u8 vihl;
+
+	if (!weir_flow_live(f, handle))
+		return;
+	if (skb->protocol == bpf_htons(WEIR_ETH_P_IP)) {
+		if (bpf_skb_load_bytes(skb, 0, &vihl, 1))
+			return;
+		hl = (vihl & 0xf) * 4 + 8;
+	}
+	if (skb->len > hl)
+		__sync_fetch_and_add(&f->rx_bytes, skb->len - hl);
+}
+
+/*
+ * TCP: sequence space counts a SYN and a FIN as one byte each; payload is
+ * what is left. The SYN is in bytes_acked once the connection was made;
+ * our FIN was acknowledged when the socket closes from FIN_WAIT2, CLOSING
+ * or LAST_ACK (tcp_rcv_state_process(), tcp_time_wait() -> tcp_done()); the
+ * peer's FIN was received in CLOSE_WAIT, LAST_ACK and CLOSING, and on the
+ * usual way out of FIN_WAIT2 (tcp_fin()): a FIN_WAIT2 that ends by its
+ * timeout or a reset instead is one byte short in rx_bytes.
+ */
+static __always_inline void weir_flow_end_tcp(struct weir_flow *f, struct bpf_sock_ops *skops)
+{
+	__u64 tx = skops->bytes_acked, rx = skops->bytes_received;
+	__u32 old = skops->args[0];
+	bool our_fin = old == BPF_TCP_FIN_WAIT2 || old == BPF_TCP_CLOSING ||
+		       old == BPF_TCP_LAST_ACK;
+	bool their_fin = old == BPF_TCP_CLOSE_WAIT || old == BPF_TCP_LAST_ACK ||
+			 old == BPF_TCP_CLOSING || old == BPF_TCP_FIN_WAIT2;
+
+	if (tx)
+		tx--;
+	if (tx && our_fin)
+		tx--;
+	if (rx && their_fin)
+		rx--;
+	weir_flow_emit(f, tx, rx);
+}
+
+/*
+ * TCP flows: ask for state callbacks when the SYN is about to go
+ * (tcp_connect(), process context, once the connect hook let it through),
+ * report at TCP_CLOSE. Other callbacks pass. Always returns 1.
+ */
+SEC("sockops")
+int weir_sockops(struct bpf_sock_ops *skops)
+{
+	__u32 handle = weir_att()->handle;
+	struct bpf_sock *sk = skops->sk;
+	struct weir_flow *f;
+
+	if (!sk || (skops->op != BPF_SOCK_OPS_TCP_CONNECT_CB && skops->op != BPF_SOCK_OPS_STATE_CB))
+		return 1;
+	f = bpf_sk_storage_get(&weir_flows, sk, 0, 0);
+	if (!weir_flow_live(f, handle))
+		return 1;
+	if (skops->op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
+		if (!bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+							      BPF_SOCK_OPS_STATE_CB_FLAG))
+			f->state = WEIR_FLOW_ARMED;
+		return 1;
+	}
+	if (skops->args[1] == BPF_TCP_CLOSE && f->state == WEIR_FLOW_ARMED)
+		weir_flow_end_tcp(f, skops);
+	return 1;
+}
+
+/*
+ * UDP flows end when their socket is released (the last close() of it).
+ * A TCP flow whose SYN never went (connect() failed before tcp_connect())
+ * ends here too, unreported: there was no connection.
+ */
+SEC("cgroup/sock_release")
+int weir_sock_release(struct bpf_sock *sk)
+{
+	struct weir_flow *f = bpf_sk_storage_get(&weir_flows, sk, 0, 0);
+
+	if (!weir_flow_live(f, weir_att()->handle))
+		return 1;
+	if (weir_proto_class(f->protocol) == WEIR_P_UDP)
+		weir_flow_end_udp(f);
+	else if (f->state == WEIR_FLOW_OPEN)
+		f->state = WEIR_FLOW_DONE;
+	return 1;
+}
+
+#endif /* WEIR_FLOWS_BPF_H */

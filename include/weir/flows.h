@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Flows and upload budgets: the contract between bpf/flows.bpf.h and
+ * userspace (user/kernel/egress.c). Include <weir/egress.h> first.
+ *
+ * A flow is a TCP connection or a connected UDP socket whose connect() an
+ * enforced cgroup's programs let through. Its record lives in the socket's
+ * storage (weir_flows) from that connect() to the flow's end, when it
+ * becomes one WEIR_OP_CLOSE event. An upload budget is an allow rule's
+ * `upload_budget:` (docs/policy.md): one weir_budgets entry per attachment
+ * and rule, charged by the egress backstop with the payload of every packet
+ * the rule lets through.
+ */
+#ifndef WEIR_FLOWS_H
+#define WEIR_FLOWS_H
+
+/* weir_flow.state */
+enum weir_flow_state {
+	WEIR_FLOW_OPEN = 1, /* connect() allowed it; its end is still to come */
+	WEIR_FLOW_ARMED = 2, /* TCP: the sockops program watches for TCP_CLOSE */
+	WEIR_FLOW_DONE = 3, /* reported */
+};
+
+/*
+ * weir_flows (socket storage): one flow, as its connect() saw it. pid, comm
+ * and the rest are the connecting task's, taken in its own context: the
+ * end of a flow is often seen from softirq, where the running task is
+ * anybody's. Example: curl (pid 4242) connecting to web.test's 192.0.2.10
+ * port 443, allowed by allow[0] -> {start_ns, pid 4242, comm "curl",
+ * handle 1, rule allow[0], domain_id of web.test, addr 192.0.2.10, port
+ * 443, family AF_INET, protocol 6, state OPEN}.
+ */
+struct weir_flow {
+	__u64 start_ns; /* CLOCK_BOOTTIME at connect() */
+	__u64 cgroup_id;
+	__u64 tx_bytes; /* UDP: payload sent, counted by the backstop */
+	__u64 rx_bytes; /* UDP: payload received, counted by the ingress program */
+	__u32 pid, tid, uid, gid;
+	__u32 handle; /* the attachment that let it through (the innermost, nested) */
+	__u32 rule; /* WEIR_RULE_ID() of the rule that decided */
+	__u32 domain_id; /* as in weir_event */
+	__u32 judged[4]; /* the address judged, as packets carry it (IPv4 in [0]) */
+	__u8 addr[16]; /* the address as the program gave it */
+	__u16 port;
+	__u16 protocol;
+	__u8 family; /* of addr */
+	__u8 judged_family; /* of judged */
+	__u8 flags; /* WEIR_EF_* */
+	__u8 sock_type;
+	__u8 verdict; /* ALLOW or WOULD_DENY (audit) */
+	__u8 reason;
+	__u8 op; /* CONNECT4 or CONNECT6 */
+	__u8 state; /* enum weir_flow_state */
+	char comm[WEIR_COMM_LEN];
+};
+_Static_assert(sizeof(struct weir_flow) == 120, "weir_flow ABI");
+
+/*
+ * weir_budgets (hash): the upload budget of one rule for one attachment, so
+ * two attachments (nested cgroups, the daemon's many) never share one.
+ * Written by userspace with every policy (used carried over a reload for
+ * the rule naming the same destination, see ident), charged by the
+ * programs under the lock. Example: allow[2] `domain: github.com,
+ * upload_budget: 50MiB` of handle 3 after 1 MB sent -> key {3, allow[2]},
+ * value {limit 52428800, used 1000000, refused 0, ident hash of
+ * "domain:github.com", spent 0}.
+ */
+struct weir_budget_key {
+	__u32 handle;
+	__u32 rule; /* WEIR_RULE_ID() */
+};
+_Static_assert(sizeof(struct weir_budget_key) == 8, "weir_budget_key ABI");
+
+struct weir_budget {
+	struct bpf_spin_lock lock; /* guards used, refused and spent */
+	__u32 spent; /* a packet did not fit: everything further is refused */
+	__u64 limit; /* bytes */
+	__u64 used; /* payload bytes let through (retransmissions included) */
+	__u64 refused; /* packets dropped and connects/sends refused past the limit */
+	__u64 ident; /* which destination the rule names (reloads match by it) */
+	__u32 said; /* the upload-budget event was sent */
+	__u32 __pad;
+};
+_Static_assert(sizeof(struct weir_budget) == 48, "weir_budget ABI");
+
+#endif /* WEIR_FLOWS_H */
