@@ -264,6 +264,7 @@ test-daemon: $(OUT)/weir $(TOOLS)
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/api.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/attack.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/biglists.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/budgets.sh
 	$(Q)echo "== tier 6: weir run through the daemon (its own checks, then tiers 3 and 4's run, dns, adversarial)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/run-client.sh
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/run.sh

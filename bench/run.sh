@@ -132,8 +132,17 @@ jq -n --arg reps "$REPS" --arg lat_d "${LAT[direct]}" --arg lat_w "${LAT[weir]}"
 echo "(JSON: bench/results/dns.json)"
 
 # The egress backstop: send() on a connected socket runs no connect or
-# sendmsg hook, only cgroup_skb/egress (its per-socket cache hit). The
-# same sends, outside weir and inside it, interleaved.
+# sendmsg hook, only cgroup_skb/egress (its per-socket cache hit; for UDP,
+# the flow's byte count too). The same sends, outside weir, inside it, and
+# inside it to a rule with an upload_budget (charged per packet, under the
+# budget's lock), interleaved.
+POL_BUDGET=$(e2e_policy bench-budget <<-POLICY
+	version: 1
+	allow:
+	  - ip: 192.0.2.10
+	    upload_budget: 64GiB
+POLICY
+)
 if [ -n "${BENCH_QUICK:-}" ]; then SN=20000; else SN=200000; fi
 declare -A SEND
 for ((r = 1; r <= REPS; r++)); do
@@ -141,25 +150,33 @@ for ((r = 1; r <= REPS; r++)); do
 		SEND[direct-$proto]+="$("$SENDPERF" $proto 192.0.2.10 9000 $SN | jq .median_ns) "
 		SEND[weir-$proto]+="$("$WEIR" run "${STANDALONE[@]}" -q -p "$POL" -- "$SENDPERF" $proto 192.0.2.10 9000 $SN 2>/dev/null |
 			jq .median_ns) "
+		SEND[budget-$proto]+="$("$WEIR" run "${STANDALONE[@]}" -q -p "$POL_BUDGET" -- "$SENDPERF" $proto 192.0.2.10 9000 $SN 2>/dev/null |
+			jq .median_ns) "
 	done
 done
 echo
 echo "send() on a connected socket: the egress backstop's cost per packet"
 echo "($REPS repetitions, $SN sends each, interleaved; median of medians)"
-printf '%-28s %12s %12s %8s %10s\n' "" "direct (ns)" "weir (ns)" "ratio" "delta (ns)"
+printf '%-28s %12s %12s %8s %10s %12s %8s %10s\n' "" "direct (ns)" "weir (ns)" "ratio" \
+	"delta (ns)" "budget (ns)" "ratio" "delta (ns)"
 for proto in udp tcp; do
 	d=$(tr ' ' '\n' <<<"${SEND[direct-$proto]}" | grep . | median)
 	w=$(tr ' ' '\n' <<<"${SEND[weir-$proto]}" | grep . | median)
-	printf '%-28s %12.0f %12.0f %8.2f %10.0f\n' "$proto send()" "$d" "$w" \
+	b=$(tr ' ' '\n' <<<"${SEND[budget-$proto]}" | grep . | median)
+	printf '%-28s %12.0f %12.0f %8.2f %10.0f %12.0f %8.2f %10.0f\n' "$proto send()" "$d" "$w" \
 		"$(awk -v a="$w" -v b="$d" 'BEGIN { print a / b }')" \
-		"$(awk -v a="$w" -v b="$d" 'BEGIN { print a - b }')"
+		"$(awk -v a="$w" -v b="$d" 'BEGIN { print a - b }')" "$b" \
+		"$(awk -v a="$b" -v b="$d" 'BEGIN { print a / b }')" \
+		"$(awk -v a="$b" -v b="$d" 'BEGIN { print a - b }')"
 done
 jq -n --arg reps "$REPS" --arg n "$SN" --arg du "${SEND[direct-udp]}" --arg wu "${SEND[weir-udp]}" \
 	--arg dt "${SEND[direct-tcp]}" --arg wt "${SEND[weir-tcp]}" \
+	--arg bu "${SEND[budget-udp]}" --arg bt "${SEND[budget-tcp]}" \
 	'def nums: split(" ") | map(select(. != "") | tonumber);
 	{bench: "backstop", repetitions: ($reps | tonumber), sends: ($n | tonumber),
-	 udp_median_ns: {direct: ($du | nums), weir: ($wu | nums)},
-	 tcp_median_ns: {direct: ($dt | nums), weir: ($wt | nums)}}' >"$RESULTS/backstop.json"
+	 udp_median_ns: {direct: ($du | nums), weir: ($wu | nums), weir_budget: ($bu | nums)},
+	 tcp_median_ns: {direct: ($dt | nums), weir: ($wt | nums), weir_budget: ($bt | nums)}}' \
+	>"$RESULTS/backstop.json"
 echo "(JSON: bench/results/backstop.json)"
 
 # weir daemon: attach and detach, kernel memory per attachment, per-call
