@@ -265,6 +265,53 @@ test_netns_that_is_a_fifo_or_a_file_is_refused() {
 	t_end
 }
 
+# --detach-on-exit is for SIGTERM/SIGINT. A daemon restarted after a crash
+# adopts the pinned attachments, then may fail to start its API (here: a
+# user holds the metrics port first); it must exit leaving them enforced,
+# not detach what it adopted on its way out.
+test_a_failed_restart_with_detach_on_exit_keeps_enforcing() {
+	local d=$T/dx cg=$CGP/dx pins=/sys/fs/bpf/weir-datk-$$-dx port=9163 a b holder i rc got
+	t_begin "--detach-on-exit, kill -9, a restart whose API fails (a user took its port): still enforced"
+	mkdir -p "$d/state" "$cg"
+	local args=(daemon --socket "$d/s" --policy-dir "$PDIR" --state-dir "$d/state"
+		--pin-root "$pins" --detach-on-exit --metrics "127.0.0.1:$port")
+	"$WEIR" "${args[@]}" >>"$d/a.out" 2>&1 &
+	a=$!
+	disown "$a"
+	for ((i = 0; i < 400; i++)); do
+		curl -sf --max-time 1 --unix-socket "$d/s" http://weir/v1/health >/dev/null 2>&1 &&
+			break
+		sleep 0.05
+	done
+	curl -sS --max-time 5 --unix-socket "$d/s" -o /dev/null -w '%{http_code}' \
+		-H 'Content-Type: application/json' -X POST \
+		--data "{\"cgroup\":\"$cg\",\"policy\":\"alpha\"}" http://weir/v1/attachments \
+		>"$d/code" 2>/dev/null
+	[ "$(cat "$d/code")" = 201 ] || t_why "attach with the first daemon: HTTP $(cat "$d/code")"
+	kill -KILL "$a" 2>/dev/null
+	e2e_wait_gone "$a" 30
+	"${AS_NOBODY[@]}" /usr/bin/python3 -c 'import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen()
+time.sleep(30)' "$port" &
+	holder=$!
+	sleep 0.3
+	timeout 20 "$WEIR" "${args[@]}" >>"$d/b.out" 2>&1 &
+	b=$!
+	wait "$b"
+	rc=$?
+	[ "$rc" != 0 ] || t_why "the second daemon started although its port was taken"
+	got=$(in_cg "$cg" "$NETPROBE" tcp 192.0.2.99 80 weir-dx 2>/dev/null)
+	[ "$got" = EPERM ] || t_why "after the failed restart: $got to 192.0.2.99, want EPERM"
+	grep -q " weir-dx$" "$LOG" && t_why "192.0.2.99 was reached"
+	kill "$holder" 2>/dev/null
+	wait "$holder" 2>/dev/null
+	"$WEIR" cleanup --pin-root "$pins" >/dev/null 2>&1
+	rm -rf "$pins"
+	t_end
+}
+
 # An unprivileged process in the cgroup when it is attached (the one whose
 # view of /etc the daemon takes) makes a user and mount namespace of its
 # own after the attach, and mounts an /etc/hosts naming an allowed name at
@@ -501,5 +548,6 @@ test_user_writable_policy_file_is_refused
 test_policy_file_given_away_later_keeps_the_old_version
 test_fifo_policy_does_not_stall_the_daemon
 test_netns_that_is_a_fifo_or_a_file_is_refused
+test_a_failed_restart_with_detach_on_exit_keeps_enforcing
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))

@@ -1705,19 +1705,24 @@ int daemon_run(struct daemon *d)
  * cgroups it guarded; the next one adopts them. */
 void daemon_free(struct daemon *d)
 {
+	/* --detach-on-exit answers a stop asked by a signal only: a daemon
+	 * leaving on an error (a restart that adopted the pins, then could
+	 * not start its API) keeps every attachment enforced. */
+	bool detach;
 	__u32 h;
 
 	if (!d)
 		return;
+	detach = d->o.detach_on_exit && stopping;
 	pthread_mutex_lock(&d->mu);
 	if (d->rb)
 		ring_buffer__consume(d->rb);
 	for (h = 1; h < MAX_HANDLES; h++)
 		if (d->by_handle[h])
-			att_free(d, d->by_handle[h], d->o.detach_on_exit);
+			att_free(d, d->by_handle[h], detach);
 	pthread_mutex_unlock(&d->mu);
 	ring_buffer__free(d->rb);
-	if (d->o.detach_on_exit)
+	if (detach)
 		egress_destroy(d->eg);
 	else
 		egress_close(d->eg); /* the pinned links and maps stay */

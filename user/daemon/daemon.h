@@ -40,7 +40,7 @@ struct daemon_opts {
  *   api_start()     (api.c) serve the socket; READY=1 once it answers
  *   daemon_run()    events, inotify, timers, until SIGTERM/SIGINT
  *   api_stop()
- *   daemon_free()   attachments stay enforced (pinned) unless detach_on_exit
+ *   daemon_free()   attachments stay enforced (pinned) unless detach_on_exit and a signal stopped it
  */
 int daemon_open(const struct daemon_opts *o, struct daemon **out);
 int daemon_run(struct daemon *d);
