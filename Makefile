@@ -3,6 +3,7 @@
 # weir: one Makefile, out-of-tree objects under build/.
 #   make            build build/weir
 #   make deps       install the Debian packages the build, tests and demo need
+#   make deps-build only those the build needs (the GitHub Action, on a runner)
 #   make test       deps + build + every test tier (root)
 #   make demo       deps + build + the self-contained demo (root)
 #   make fuzz       the libFuzzer harnesses of tests/fuzz/, FUZZ_SECONDS (60) each
@@ -38,7 +39,7 @@ SHELL := setpriv --reuid=$(SUDO_UID) --regid=$(shell stat -c %g .) --clear-group
 endif
 endif
 endif
-ROOT_TARGETS := deps test test-unit test-bpf test-e2e test-adversarial test-build test-daemon test-action \
+ROOT_TARGETS := deps deps-build test test-unit test-bpf test-e2e test-adversarial test-build test-daemon test-action \
 	test-kubernetes \
 	demo bench \
 	install uninstall clean
@@ -355,6 +356,13 @@ DEB_PKGS := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-d
 	libyaml-dev libldns-dev libseccomp-dev libmicrohttpd-dev libjson-c-dev \
 	libhttp-parser-dev libpsl-dev libssl-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc sudo \
 	python3 python3-yaml nodejs protobuf-c-compiler libprotobuf-c-dev python3-kubernetes
+# make deps-build: the packages building weir takes, not those only the
+# tests, the demo and the fuzzers use (the GitHub Action, on a runner).
+DEB_TEST_ONLY := libclang-rt-14-dev libcriterion-dev dnsmasq-base curl jq dnsutils iptables ipset \
+	nftables python3 python3-yaml python3-kubernetes nodejs podman runc busybox-static
+.PHONY: deps-build
+deps-build: DEB_PKGS := $(filter-out $(DEB_TEST_ONLY),$(DEB_PKGS))
+deps-build: deps
 deps:
 	$(Q)missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \

@@ -90,13 +90,16 @@ function findCgroups(inp) {
 }
 
 // weir itself: the binary WEIR_ACTION_WEIR names (tests), else built from
-// the action's own checkout: `make deps` (apt-get) as root, then `make`.
+// the action's own checkout: `make deps-build` (apt-get, the build's packages) as
+// root, then `make`.
 function buildWeir(env = process.env) {
 	if (env.WEIR_ACTION_WEIR)
 		return env.WEIR_ACTION_WEIR;
 	const src = env.GITHUB_ACTION_PATH || path.resolve(__dirname, '../..');
-	runner.info(`weir: building weir in ${src} (make deps, make)`);
-	sys.mustRoot(['make', '-C', src, 'deps'], 'make deps failed', { stdio: ['ignore', 'inherit', 'inherit'] });
+	runner.info(`weir: building weir in ${src} (make deps-build, make)`);
+	// The build's packages only, not the tests'.
+	sys.mustRoot(['make', '-C', src, 'deps-build'], 'make deps-build failed',
+		     { stdio: ['ignore', 'inherit', 'inherit'] });
 	const r = sys.run(['make', '-C', src, `-j${os.cpus().length || 1}`],
 			  { stdio: ['ignore', 'inherit', 'inherit'] });
 	if (r.status !== 0)
