@@ -169,6 +169,9 @@ function startDaemon(p, weir, dcg, log) {
 	const old = readPid(p.pidfile);
 	if (sys.alive(old) && cg.readProc(old, 'comm').trim() === 'weir')
 		throw new Error(`a weir daemon of this action runs already (pid ${old}, ${p.pidfile})`);
+	// A dead daemon's pid file (a runner that ran the action before) would
+	// read as the new daemon dying at once.
+	sys.mustRoot(['rm', '-f', p.pidfile], `cannot remove ${p.pidfile}`);
 	sys.mustRoot(['install', '-d', '-o', '0', '-g', '0', '-m', '0700', p.state], `cannot make ${p.state}`);
 	// A fresh event log, readable by the job's user (outputs.events).
 	sys.mustRoot(['install', '-o', '0', '-g', '0', '-m', '0644', '/dev/null', p.events], `cannot make ${p.events}`);

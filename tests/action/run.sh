@@ -98,7 +98,8 @@ job() {
 	JUSER=$1
 	mkdir -p "$J/inputs" "$J/steps" "$CGP/worker-$N"
 	[ "$JUSER" = root ] || chown "$JUSER" "$J"
-	JENV=(WEIR_ACTION_ROOT="$T/roots/$N" WEIR_ACTION_PIN_ROOT="$PINS-$N"
+	JROOT=$T/roots/$N
+	JENV=(WEIR_ACTION_ROOT="$JROOT" WEIR_ACTION_PIN_ROOT="$PINS-$N"
 		WEIR_ACTION_DAEMON_CGROUP="/$TAG/daemon-$N" WEIR_ACTION_WEIR="$ACT/build/weir")
 	input container-cgroup "/$TAG/containers-$N"
 }
@@ -141,7 +142,7 @@ output() { # NAME: the post step's output NAME
 # Every job: nothing left running, enforced or pinned once post has run.
 x_torn_down() {
 	local pid
-	pid=$(cat "$T/roots/$N/daemon.pid" 2>/dev/null)
+	pid=$(cat "$JROOT/daemon.pid" 2>/dev/null)
 	[ -n "$pid" ] && ! e2e_dead "$pid" && t_why "the daemon (pid $pid) still runs after post"
 	compgen -G "$PINS-$N/att-*" >/dev/null &&
 		t_why "attachments still pinned in $PINS-$N: $(ls "$PINS-$N")"
@@ -239,8 +240,12 @@ test_audit_as_sudo_user() {
 }
 
 test_fail_on_deny_false() {
-	t_begin "fail-on-deny: false: denials are reported, post passes"
+	t_begin "fail-on-deny: false: denials are reported, post passes (a root dir a job before used: its daemon's pid file left)"
 	job nobody
+	# The runner ran the action before: job 1's root dir, its daemon gone.
+	[ -e "$T/roots/1/daemon.pid" ] || t_why "job 1 left no pid file to start over"
+	JROOT=$T/roots/1
+	JENV=("${JENV[@]/WEIR_ACTION_ROOT=*/WEIR_ACTION_ROOT=$JROOT}")
 	input fail-on-deny false
 	input summary compact
 	step 01-denied <<-'EOF'
@@ -254,6 +259,8 @@ test_fail_on_deny_false() {
 	x_summary_has '^\| 203\.0\.113\.66 \| 80/tcp'
 	grep -q '<details>' "$J/files/post/summary" && t_why "compact summary has the allowed <details>"
 	[ "$(output denied)" = 1 ] || t_why "output denied is '$(output denied)', want 1"
+	[ "$(output events)" = "$T/roots/1/events.jsonl" ] || t_why "output events is '$(output events)'"
+	x_json "$T/roots/1/events.jsonl" 'map(select(.dst == "192.0.2.10")) | length == 0'
 	x_torn_down
 	t_end
 }
