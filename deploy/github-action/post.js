@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 // The weir action's post step, after the job's other steps: stop the daemon
-// (it detaches what it attached), then report from its event log: the job
+// (it detaches what it attached; not on GitHub's hosted runners, whose
+// machine goes with the job), then report from its event log: the job
 // summary, the outputs, at most N annotations, a suggested policy, and with
 // fail-on-deny a failed step when anything was denied.
 'use strict';
@@ -108,7 +109,16 @@ function post() {
 	const cfg = json('config');
 	const canary = json('canary');
 	const weir = state('weir');
-	stopDaemon(Number(state('pid')), weir, cfg.pins);
+	// A hosted runner's machine is thrown away with the job: enforcement
+	// stays to the end, so that what a later step left running (a
+	// background process, a `docker run -d`) never gets out after this step.
+	// A self-hosted runner's next job must start unenforced: detach.
+	if (process.env.RUNNER_ENVIRONMENT === 'github-hosted') {
+		runner.info('weir: GitHub-hosted runner: enforcement stays until the machine goes away');
+		sys.sleep(200); // the daemon reads its ring buffer every 50 ms
+	} else {
+		stopDaemon(Number(state('pid')), weir, cfg.pins);
+	}
 	let text = '';
 	try {
 		text = fs.readFileSync(p.events, 'utf8');

@@ -365,6 +365,34 @@ test_canary_catches_an_unenforced_step() {
 	t_end
 }
 
+test_hosted_runner_keeps_enforcing() {
+	local i pid
+	t_begin "a GitHub-hosted runner: post reports but does not detach; what a step left running stays enforced"
+	job root
+	JENV+=(RUNNER_ENVIRONMENT=github-hosted)
+	input fail-on-deny false
+	step 01-leave-one-behind <<-'EOF'
+		(for ((i = 0; i < 300; i++)); do [ -e ../after-post ] && break; sleep 0.1; done
+		 curl -sS --max-time 5 http://203.0.113.66/left-behind || true; touch ../left-behind.done) >/dev/null 2>&1 &
+	EOF
+	run_job
+	x_rc_of main 0
+	x_rc_of post 0
+	x_out_has post 'enforcement stays until the machine goes away'
+	pid=$(cat "$JROOT/daemon.pid" 2>/dev/null)
+	{ [ -n "$pid" ] && ! e2e_dead "$pid"; } || t_why "the daemon is gone after post"
+	touch "$J/after-post"
+	for ((i = 0; i < 100; i++)); do
+		[ -e "$J/left-behind.done" ] && break
+		sleep 0.1
+	done
+	[ -e "$J/left-behind.done" ] || t_why "the process left behind did not try"
+	x_not_arrived "$LOG" '/left-behind'
+	# Ours to end (on GitHub the machine goes): the daemon, with its pins.
+	[ -n "$pid" ] && kill -TERM "$pid" && e2e_wait_gone "$pid" 100
+	t_end
+}
+
 # A server that keeps a connection open as long as its client does (the
 # sink drops every connection after 5 s, shorter than main can take on a
 # loaded machine): one line in, logged, "ok" back.
@@ -530,6 +558,7 @@ test_setup_errors_fail_closed
 test_sudo_drop
 test_canary_catches_an_unenforced_step
 test_open_connections_kept
+test_hosted_runner_keeps_enforcing
 test_container
 test_build_path
 echo "$T_PASS passed, $T_FAIL failed"
