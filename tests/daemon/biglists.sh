@@ -179,6 +179,74 @@ test_reload_is_atomic() {
 	echo "# reload with 1M prefixes until the new version answers: $(((t1 - t0) / 1000000)) ms; $ok connections during it"
 }
 
+# Reloads between the intervals (4096+ IPv4 entries) and the trie (fewer),
+# back and forth, while a process connects to an address no version allows
+# and to one every version allows: no moment lets the first through or
+# refuses the second (the slot flip, and the old slot's release after it).
+test_ranges_trie_flips() {
+	local cg=$CGP/c2 i k ok=0 bad=0 den=0 leak=0
+	t_begin "reloads between intervals and trie, back and forth: the denied address never connects, the allowed one never fails"
+	mkdir -p "$cg"
+	awk 'BEGIN { print "192.0.2.10"
+		for (i = 0; i < 5000; i++) printf "198.51.%d.%d\n", int(i / 128) % 100, (i % 128) * 2 }' \
+		>"$T/lists/mid.txt"
+	policy flip <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - cidr_list: $T/lists/mid.txt
+		    ports: [80]
+	EOF
+	api POST /v1/attachments "{\"cgroup\":\"$cg\",\"policy\":\"flip\"}" >/dev/null
+	[ "$CODE" = 201 ] || t_why "attach: HTTP $CODE $(cat "$T/api.out")"
+	sh -c 'echo $$ >"$0/cgroup.procs" && while [ ! -e "$1" ]; do
+		"$2" tcp 192.0.2.12 80 flipdeny >>"$3.deny" 2>&1
+		"$2" tcp 192.0.2.10 80 flipallow >>"$3.allow" 2>&1; done' \
+		"$cg" "$T/stop2" "$NETPROBE" "$T/flip" &
+	LOOPER=$!
+	for ((k = 0; k < 6; k++)); do
+		if ((k % 2 == 0)); then
+			policy flip <<-EOF
+				version: 1
+				loopback: deny
+				allow:
+				  - ip: 192.0.2.10
+				    ports: [80]
+				  - ip: 192.0.2.11
+				    ports: [80]
+			EOF
+		else
+			policy flip <<-EOF
+				version: 1
+				loopback: deny
+				allow:
+				  - cidr_list: $T/lists/mid.txt
+				    ports: [80]
+			EOF
+		fi
+		api POST /v1/reload >/dev/null
+		[ "$CODE" = 200 ] || t_why "reload $k: HTTP $CODE"
+		for ((i = 0; i < 100; i++)); do
+			[ "$(probe 192.0.2.11 "$cg")" = "$( ((k % 2 == 0)) && echo ok || echo EPERM)" ] &&
+				break
+			sleep 0.05
+		done
+	done
+	touch "$T/stop2"
+	e2e_wait_gone "$LOOPER" 50
+	LOOPER=
+	ok=$(grep -c '^ok$' "$T/flip.allow")
+	bad=$(grep -vc '^ok$' "$T/flip.allow")
+	den=$(grep -c '^EPERM$' "$T/flip.deny")
+	leak=$(grep -vc '^EPERM$' "$T/flip.deny")
+	((ok >= 5 && den >= 5)) || t_why "too few connections: $ok allowed, $den denied"
+	((bad == 0)) || t_why "$bad allowed connections failed: $(sort "$T/flip.allow" | uniq -c | tr '\n' ' ')"
+	((leak == 0)) || t_why "$leak denied connections did not get EPERM: $(sort "$T/flip.deny" | uniq -c | tr '\n' ' ')"
+	grep -q " flipdeny$" "$LOG" && t_why "192.0.2.12 was reached"
+	api POST /v1/detach "{\"cgroup\":\"$cg\"}" >/dev/null
+	t_end
+}
+
 # The state the daemon reports for the attachment of policy NAME.
 att_state() {
 	api GET /v1/attachments >"$T/att.json"
@@ -235,6 +303,7 @@ test_list_edits() {
 setup
 test_attach
 test_reload_is_atomic
+test_ranges_trie_flips
 test_list_edits
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))
