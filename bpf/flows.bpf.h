@@ -365,14 +365,18 @@ static __always_inline void weir_flow_end_tcp(struct weir_flow *f, struct bpf_so
 SEC("sockops")
 int weir_sockops(struct bpf_sock_ops *skops)
 {
-	__u32 handle = weir_att()->handle;
-	struct bpf_sock *sk = skops->sk;
+	struct bpf_sock *sk;
 	struct weir_flow *f;
 
-	if (!sk || (skops->op != BPF_SOCK_OPS_TCP_CONNECT_CB && skops->op != BPF_SOCK_OPS_STATE_CB))
+	/* Some ten callbacks per connection: only two need the flow. */
+	if (skops->op == BPF_SOCK_OPS_STATE_CB ? skops->args[1] != BPF_TCP_CLOSE :
+						 skops->op != BPF_SOCK_OPS_TCP_CONNECT_CB)
+		return 1;
+	sk = skops->sk;
+	if (!sk)
 		return 1;
 	f = bpf_sk_storage_get(&weir_flows, sk, 0, 0);
-	if (!weir_flow_live(f, handle))
+	if (!weir_flow_live(f, weir_att()->handle))
 		return 1;
 	if (skops->op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
 		if (!bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
