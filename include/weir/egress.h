@@ -135,7 +135,9 @@ _Static_assert(sizeof(struct weir_key6) == 24, "weir_key6 ABI");
 /*
  * Big IPv4 policies (docs/policy.md, "Big lists"): a trie insert is one
  * kernel allocation and lock per prefix, most of a million-prefix load. A
- * policy with at least WEIR_RANGES_MIN IPv4 entries is written instead as
+ * policy with at least WEIR_RANGES_MIN IPv4 entries (below it the trie
+ * loads in a few tens of ms, and its lookup is what the hot paths were
+ * measured with) is written instead as
  * sorted address intervals in an array map of its own (weir_ranges4[slot],
  * the slot flagged WEIR_SF_RANGES4): a few large copies, no per-prefix
  * work in the kernel. The flattened prefixes (nested, each value already
@@ -158,7 +160,7 @@ _Static_assert(sizeof(struct weir_key6) == 24, "weir_key6 ABI");
  * {192.0.2.0: 1}, {192.0.3.0: 0} and value 1 the /24's. Port sets are shared
  * with the tries (weir_portsets). The inbound rules stay in the tries.
  */
-#define WEIR_RANGES_MIN 4096
+#define WEIR_RANGES_MIN 65536
 #define WEIR_RB_SHIFT 13
 #define WEIR_RB_N (1u << WEIR_RB_SHIFT) /* intervals per data block */
 #define WEIR_RB_VALS (2 * WEIR_RB_N * 4 / 32) /* struct weir_lpm_val per value block */
