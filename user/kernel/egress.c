@@ -1314,22 +1314,41 @@ size_t egress_map_fill(const struct egress *e, struct egress_map_fill *out, size
 	return n;
 }
 
-__u64 egress_map_bytes(const struct egress *e)
+static __u64 fd_memlock(int fd)
 {
-	struct bpf_map *m;
 	char path[64], line[128];
 	__u64 sum = 0, v;
 	FILE *f;
 
-	bpf_object__for_each_map(m, e->skel->obj) {
-		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", bpf_map__fd(m));
-		f = fopen(path, "re");
-		if (!f)
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", (unsigned long long *)&v) == 1)
+			sum += v;
+	fclose(f);
+	return sum;
+}
+
+__u64 egress_map_bytes(const struct egress *e)
+{
+	int outer = bpf_map__fd(e->skel->maps.weir_ranges4), fd;
+	struct bpf_map *m;
+	__u64 sum = 0;
+	__u32 i, id;
+
+	bpf_object__for_each_map(m, e->skel->obj)
+		sum += fd_memlock(bpf_map__fd(m));
+	/* The interval arrays of big policies are maps of their own. */
+	for (i = 0; i < e->nslots; i++) {
+		if (bpf_map_lookup_elem(outer, &i, &id))
 			continue;
-		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "memlock: %llu", (unsigned long long *)&v) == 1)
-				sum += v;
-		fclose(f);
+		fd = bpf_map_get_fd_by_id(id);
+		if (fd >= 0) {
+			sum += fd_memlock(fd);
+			close(fd);
+		}
 	}
 	return sum;
 }

@@ -128,7 +128,8 @@ struct egress_map_fill {
 	__u64 entries, capacity;
 };
 size_t egress_map_fill(const struct egress *e, struct egress_map_fill *out, size_t max);
-/* Kernel memory of the maps (fdinfo memlock), in bytes. */
+/* Kernel memory of the maps (fdinfo memlock), in bytes, big policies' interval
+ * arrays included. */
 __u64 egress_map_bytes(const struct egress *e);
 int egress_events_fd(const struct egress *e);
 /* Learned addresses (weir_learn) of handle k->handle; 0 there means the
