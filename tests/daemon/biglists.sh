@@ -179,7 +179,7 @@ test_reload_is_atomic() {
 	echo "# reload with 1M prefixes until the new version answers: $(((t1 - t0) / 1000000)) ms; $ok connections during it"
 }
 
-# Reloads between the intervals (4096+ IPv4 entries) and the trie (fewer),
+# Reloads between the intervals (65,536+ IPv4 entries) and the trie (fewer),
 # back and forth, while a process connects to an address no version allows
 # and to one every version allows: no moment lets the first through or
 # refuses the second (the slot flip, and the old slot's release after it).
@@ -187,8 +187,10 @@ test_ranges_trie_flips() {
 	local cg=$CGP/c2 i k ok=0 bad=0 den=0 leak=0
 	t_begin "reloads between intervals and trie, back and forth: the denied address never connects, the allowed one never fails"
 	mkdir -p "$cg"
+	# 70,000 hosts in 10/8: past WEIR_RANGES_MIN (65,536), so written as intervals.
 	awk 'BEGIN { print "192.0.2.10"
-		for (i = 0; i < 5000; i++) printf "198.51.%d.%d\n", int(i / 128) % 100, (i % 128) * 2 }' \
+		for (i = 0; i < 70000; i++)
+			printf "10.%d.%d.%d\n", int(i / 65536), int(i / 256) % 256, i % 256 }' \
 		>"$T/lists/mid.txt"
 	policy flip <<-EOF
 		version: 1
