@@ -70,26 +70,35 @@ static __always_inline void weir_count_decision(__u32 handle, __u8 verdict, __u8
 
 struct weir_task {
 	__u32 pid, tid;
+	__u32 uid, gid;
 	__u64 cgroup_id;
 };
 
-static __always_inline void weir_get_task(struct weir_task *t, char comm[WEIR_COMM_LEN])
+/* HOW is weir_cfg.task_info in the sock_addr and sock programs and
+ * weir_cfg.skb_task_info in cgroup_skb ones (6.1 gives those no
+ * bpf_get_current_* helpers but bpf_get_current_task). */
+static __always_inline void weir_get_task(struct weir_task *t, char comm[WEIR_COMM_LEN], __u8 how)
 {
 	struct task_struct *task;
 	__u64 id;
 
-	if (weir_cfg.task_info == WEIR_TASK_HELPERS) {
+	if (how == WEIR_TASK_HELPERS) {
 		id = bpf_get_current_pid_tgid();
 		t->pid = id >> 32;
 		t->tid = (__u32)id;
 		bpf_get_current_comm(comm, WEIR_COMM_LEN);
 		t->cgroup_id = bpf_get_current_cgroup_id();
-	} else if (weir_cfg.task_info == WEIR_TASK_CORE) {
+		id = bpf_get_current_uid_gid();
+		t->uid = (__u32)id;
+		t->gid = id >> 32;
+	} else if (how == WEIR_TASK_CORE) {
 		task = (struct task_struct *)bpf_get_current_task();
 		t->pid = BPF_CORE_READ(task, tgid);
 		t->tid = BPF_CORE_READ(task, pid);
 		bpf_probe_read_kernel_str(comm, WEIR_COMM_LEN, &task->comm);
 		t->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+		t->uid = BPF_CORE_READ(task, cred, uid.val);
+		t->gid = BPF_CORE_READ(task, cred, gid.val);
 	}
 }
 
@@ -119,11 +128,10 @@ static __always_inline void weir_submit(void *e)
  * full. A full ring buffer is counted, never fatal: the verdict was taken
  * before we got here and does not depend on this.
  */
-static __always_inline struct weir_event *weir_event_new(__u32 handle)
+static __always_inline struct weir_event *weir_event_new_how(__u32 handle, __u8 how)
 {
 	struct weir_task t = {};
 	struct weir_event *e;
-	__u64 ugid;
 
 	e = bpf_ringbuf_reserve(&weir_events, sizeof(*e), 0);
 	if (!e) {
@@ -132,25 +140,30 @@ static __always_inline struct weir_event *weir_event_new(__u32 handle)
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_ns = bpf_ktime_get_boot_ns();
-	weir_get_task(&t, e->comm);
+	weir_get_task(&t, e->comm, how);
 	e->pid = t.pid;
 	e->tid = t.tid;
 	e->cgroup_id = t.cgroup_id;
-	ugid = bpf_get_current_uid_gid();
-	e->uid = (__u32)ugid;
-	e->gid = ugid >> 32;
+	e->uid = t.uid;
+	e->gid = t.gid;
 	e->handle = handle;
 	return e;
 }
 
+static __always_inline struct weir_event *weir_event_new(__u32 handle)
+{
+	return weir_event_new_how(handle, weir_cfg.task_info);
+}
+
 /* Count and report one decision about a destination. */
-static __always_inline void weir_emit(__u32 handle, const struct weir_dest *dst, __u32 protocol,
-				      __u32 type, const struct weir_decision *d)
+static __always_inline void weir_emit_how(__u8 how, __u32 handle, const struct weir_dest *dst,
+					  __u32 protocol, __u32 type,
+					  const struct weir_decision *d)
 {
 	struct weir_event *e;
 
 	weir_count_decision(handle, d->verdict, d->reason);
-	e = weir_event_new(handle);
+	e = weir_event_new_how(handle, how);
 	if (!e)
 		return;
 	e->rule = d->rule;
@@ -165,6 +178,12 @@ static __always_inline void weir_emit(__u32 handle, const struct weir_dest *dst,
 	e->port = dst->port;
 	__builtin_memcpy(e->addr, dst->ip6, sizeof(e->addr));
 	weir_submit(e);
+}
+
+static __always_inline void weir_emit(__u32 handle, const struct weir_dest *dst, __u32 protocol,
+				      __u32 type, const struct weir_decision *d)
+{
+	weir_emit_how(weir_cfg.task_info, handle, dst, protocol, type, d);
 }
 
 /* The slot in force for this attachment, or -1 when none is (fail closed). */
@@ -388,7 +407,7 @@ static __always_inline int weir_redirect(struct bpf_sock_addr *ctx, const struct
 	__builtin_memcpy(a.ip6, dst->ip6, sizeof(a.ip6));
 	a.port = dst->port;
 	a.family = dst->family;
-	weir_get_task(&t, a.comm);
+	weir_get_task(&t, a.comm, weir_cfg.task_info);
 	a.pid = t.pid;
 	a.tid = t.tid;
 	a.cgroup_id = t.cgroup_id;
@@ -767,7 +786,7 @@ int weir_egress(struct __sk_buff *skb)
 				    flags & WEIR_SF_AUDIT);
 	if (d.verdict == WEIR_V_DENY)
 		weir_count(WEIR_STAT_BACKSTOP_DROPS);
-	weir_emit(at->handle, &dst, p.protocol, sk->type, &d);
+	weir_emit_how(weir_cfg.skb_task_info, at->handle, &dst, p.protocol, sk->type, &d);
 	return d.verdict != WEIR_V_DENY &&
 	       weir_let_out(skb, sk, at->handle, &p, false, 0, true);
 }

@@ -18,7 +18,7 @@
  *
  * Needs, from the program that includes it: vmlinux.h, bpf/maps.bpf.h,
  * bpf/verdict.bpf.h, bpf/backstop.bpf.h, struct weir_dest, weir_att(),
- * weir_get_task(), weir_count(), weir_count_decision(), weir_event_new()
+ * weir_get_task(), weir_count(), weir_count_decision(), weir_event_new_how()
  * and weir_submit().
  */
 #ifndef WEIR_FLOWS_BPF_H
@@ -126,7 +126,7 @@ static __always_inline void weir_budget_say(struct bpf_sock *sk, __u32 handle,
 	struct weir_event *e;
 
 	weir_count_decision(handle, verdict, WEIR_R_BUDGET);
-	e = weir_event_new(handle);
+	e = weir_event_new_how(handle, weir_cfg.skb_task_info);
 	if (!e)
 		return;
 	if (f && f->handle == handle) {
@@ -268,7 +268,7 @@ static __always_inline void weir_flow_start(struct bpf_sock_addr *ctx, __u32 han
 		if (f->handle == handle && weir_proto_class(f->protocol) == WEIR_P_UDP)
 			weir_flow_end_udp(f);
 	}
-	weir_get_task(&t, f->comm);
+	weir_get_task(&t, f->comm, weir_cfg.task_info);
 	ugid = bpf_get_current_uid_gid();
 	f->start_ns = bpf_ktime_get_boot_ns();
 	f->cgroup_id = t.cgroup_id;

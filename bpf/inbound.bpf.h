@@ -20,7 +20,7 @@
  * Needs, from the program that includes it: vmlinux.h, bpf/maps.bpf.h,
  * bpf/verdict.bpf.h, bpf/backstop.bpf.h, and weir_att(), weir_slot_get(),
  * weir_judge_dest(), weir_is_resolver(), weir_count_decision(),
- * weir_event_new(), weir_submit(), weir_count() and bpf/flows.bpf.h before it.
+ * weir_event_new_how(), weir_submit(), weir_count() and bpf/flows.bpf.h before it.
  */
 #ifndef WEIR_INBOUND_BPF_H
 #define WEIR_INBOUND_BPF_H
@@ -220,7 +220,7 @@ static __always_inline void weir_in_emit(__u32 handle, struct __sk_buff *skb,
 	struct weir_event *e;
 
 	weir_count_decision(handle, d->verdict, d->reason);
-	e = weir_event_new(handle);
+	e = weir_event_new_how(handle, WEIR_TASK_NONE);
 	if (!e)
 		return;
 	e->pid = e->tid = e->uid = e->gid = 0;

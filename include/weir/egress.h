@@ -404,7 +404,8 @@ enum weir_stat {
 struct weir_config {
 	__u32 wakeup_bytes; /* force a consumer wakeup above this fill level */
 	__u8 task_info; /* enum weir_task_info: how to read pid, comm, cgroup */
-	__u8 __pad[3];
+	__u8 skb_task_info; /* the same in cgroup_skb programs (6.1: CORE) */
+	__u8 __pad[2];
 };
 
 /*

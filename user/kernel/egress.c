@@ -52,24 +52,35 @@ struct egress {
 	bool reused; /* the maps were pinned there already */
 };
 
+static int task_info_of(enum bpf_prog_type type)
+{
+	if (libbpf_probe_bpf_helper(type, BPF_FUNC_get_current_pid_tgid, NULL) > 0 &&
+	    libbpf_probe_bpf_helper(type, BPF_FUNC_get_current_comm, NULL) > 0 &&
+	    libbpf_probe_bpf_helper(type, BPF_FUNC_get_current_cgroup_id, NULL) > 0 &&
+	    libbpf_probe_bpf_helper(type, BPF_FUNC_get_current_uid_gid, NULL) > 0)
+		return WEIR_TASK_HELPERS;
+	if (libbpf_probe_bpf_helper(type, BPF_FUNC_get_current_task, NULL) > 0)
+		return WEIR_TASK_CORE;
+	return WEIR_TASK_NONE;
+}
+
 int egress_task_info(void)
 {
 	static int cached = -1;
 
-	if (cached >= 0)
-		return cached;
-	if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_current_pid_tgid,
-				    NULL) > 0 &&
-	    libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_current_comm,
-				    NULL) > 0 &&
-	    libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_current_cgroup_id,
-				    NULL) > 0)
-		cached = WEIR_TASK_HELPERS;
-	else if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_get_current_task,
-					 NULL) > 0)
-		cached = WEIR_TASK_CORE;
-	else
-		cached = WEIR_TASK_NONE;
+	if (cached < 0)
+		cached = task_info_of(BPF_PROG_TYPE_CGROUP_SOCK_ADDR);
+	return cached;
+}
+
+/* The same for the cgroup_skb programs: 6.1 gives them no
+ * bpf_get_current_{pid_tgid,comm,cgroup_id,uid_gid}, 6.18 does. */
+static int egress_skb_task_info(void)
+{
+	static int cached = -1;
+
+	if (cached < 0)
+		cached = task_info_of(BPF_PROG_TYPE_CGROUP_SKB);
 	return cached;
 }
 
@@ -228,6 +239,10 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 		goto fail;
 	e->skel->rodata->weir_cfg.wakeup_bytes = o.ringbuf_bytes / 4;
 	e->skel->rodata->weir_cfg.task_info = o.task_info >= 0 ? o.task_info : egress_task_info();
+	/* A fallback asked for (tests: CORE, NONE) applies to these too. */
+	e->skel->rodata->weir_cfg.skb_task_info =
+		o.task_info == WEIR_TASK_CORE || o.task_info == WEIR_TASK_NONE ? o.task_info
+									      : egress_skb_task_info();
 	choose_programs(e->skel, o.dns_port || o.handles > 2);
 	choose_flow_programs(e->skel);
 	if (o.pin_root) {
