@@ -32,6 +32,7 @@
 #include "dns.h"
 #include "egress.h"
 #include "events.h"
+#include "kfeatures.h"
 #include "learn.h"
 #include "log.h"
 #include "pins.h"
@@ -963,6 +964,15 @@ static int standalone_checks(struct run *r)
 	return ret;
 }
 
+/* -v: what this kernel offers (the daemon's is the same kernel). */
+static void log_features(void)
+{
+	struct weir_features f;
+
+	if (!features_probe(&f))
+		features_log(&f);
+}
+
 static int prepare(struct run *r)
 {
 	char why[256];
@@ -979,6 +989,8 @@ static int prepare(struct run *r)
 	ret = ret ?: r->daemon ? 0 : standalone_checks(r);
 	if (ret)
 		return ret;
+	if (log_get_level() >= LOG_LEVEL_DEBUG)
+		log_features();
 	ret = cgroup_mount_v2(r->cgmnt, sizeof(r->cgmnt));
 	if (ret) {
 		pr_warn("no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo), "

@@ -31,6 +31,7 @@
 #include "cgroup.h"
 #include "cli.h"
 #include "daemon.h"
+#include "kfeatures.h"
 #include "log.h"
 #include "pins.h"
 #include "runs.h"
@@ -361,17 +362,23 @@ static const char status_usage[] =
 	"`enforced (pinned)`, `enforced (daemon)` (a run through weir daemon: the\n"
 	"daemon's programs are on its cgroup), `NOT enforced`, or, for anyone but\n"
 	"root (bpffs is root's), `enforcement unknown (needs root)`.\n"
+	"Then what this kernel offers weir, each feature on, off or unknown (the\n"
+	"BPF ones are probed as root), with the Linux version that brings it\n"
+	"(docs/kernels.md).\n"
 	"\n"
 	"      --json   one JSON object: {\"runs\": [{\"run\", \"pid\", \"state\"\n"
 	"               (running|stale), \"processes\", \"enforcement\"\n"
 	"               (pinned|daemon|not|unknown), \"cgroup\", \"pins\", \"started\",\n"
 	"               \"policy\", \"daemon\" (its socket)}, ...]}; unknown values are\n"
-	"               null\n"
+	"               null; \"kernel\": {\"release\", \"bpf_probed\", one\n"
+	"               true|false|null per feature (\"bpf_lsm\", \"unix_hooks\", ...),\n"
+	"               \"lsm\", \"landlock_abi\"}\n"
 	"  -h, --help   this help\n";
 
 int cmd_status(int argc, char **argv)
 {
 	char cg2[CGROUP_PATH_MAX - 64];
+	struct weir_features feat;
 	bool json = false;
 	int i, n = 0;
 
@@ -389,17 +396,22 @@ int cmd_status(int argc, char **argv)
 	}
 	if (cgroup_mount_v2(cg2, sizeof(cg2)))
 		cg2[0] = '\0';
+	features_probe(&feat);
 	if (json) {
 		printf("{\"runs\":[");
 		if (cg2[0])
 			for_each_run(cg2, print_json, &n);
-		printf("]}\n");
+		printf("],\"kernel\":");
+		features_print_json(&feat, stdout);
+		printf("}\n");
 		return EXIT_OK;
 	}
 	if (cg2[0])
 		for_each_run(cg2, print_human, &n);
 	if (!n)
 		printf("no weir runs\n");
+	putchar('\n');
+	features_print(&feat, stdout);
 	return EXIT_OK;
 }
 

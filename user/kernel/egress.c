@@ -14,6 +14,7 @@
 
 #include "egress.h"
 #include "egress.skel.h"
+#include "kfeatures.h"
 #include "log.h"
 #include "ranges.h"
 #include <weir/flows.h>
@@ -127,72 +128,64 @@ static int size_maps(struct egress_bpf *skel, const struct egress_opts *o)
 	return err ?: bpf_map__set_max_entries(skel->maps.weir_events, o->ringbuf_bytes);
 }
 
-/* Does this kernel know the program and attach type? (getpeername hooks
- * are 5.8+, sock_release 5.9+) */
-static bool prog_supported(enum bpf_prog_type ptype, enum bpf_attach_type type)
-{
-	/* r0 = 1; exit */
-	static const struct bpf_insn ret1[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
-	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = type);
-	int fd;
+/*
+ * The programs that need a kernel feature newer than the oldest kernel weir
+ * runs on (Debian 12's 6.1; docs/kernels.md): each loads only where
+ * kfeatures.c found its feature, else it is skipped, never left to fail in
+ * the verifier. A program added for a new feature adds a row.
+ */
+enum opt_say {
+	OPT_SAY_DNS, /* warn if this load has a resolver to hide */
+	OPT_SAY_ALWAYS, /* warn on every load */
+	OPT_SAY_DEBUG, /* -v only */
+};
 
-	fd = bpf_prog_load(ptype, NULL, "Dual BSD/GPL", ret1, 2, &o);
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
+#define OPT(prog, feat) offsetof(struct egress_bpf, progs.prog), offsetof(struct weir_features, feat)
+static const struct optional_prog {
+	size_t prog, feature;
+	enum opt_say say;
+	const char *lost; /* what this load does without it */
+} optional_progs[] = {
+	{ OPT(weir_recvmsg4, recvmsg_hooks), OPT_SAY_DNS,
+	  "programs will see weir's resolver address in recvmsg4 instead of the server they asked" },
+	{ OPT(weir_recvmsg6, recvmsg_hooks), OPT_SAY_DNS,
+	  "programs will see weir's resolver address in recvmsg6 instead of the server they asked" },
+	{ OPT(weir_getpeer4, getpeername_hooks), OPT_SAY_DNS,
+	  "programs will see weir's resolver address in getpeername4 instead of the server they asked" },
+	{ OPT(weir_getpeer6, getpeername_hooks), OPT_SAY_DNS,
+	  "programs will see weir's resolver address in getpeername6 instead of the server they asked" },
+	/* Close events (bpf/flows.bpf.h) need both TCP's end (sockops, 4.13)
+	 * and UDP's (sock_release, 5.9). Without them connections are still
+	 * judged and budgets kept; they just end unreported. */
+	{ OPT(weir_sockops, sock_release), OPT_SAY_DEBUG, "no close events" },
+	{ OPT(weir_sock_release, sock_release), OPT_SAY_DEBUG, "no close events" },
+};
+#undef OPT
+
+static bool feature_on(const struct weir_features *f, size_t off)
+{
+	return *(const bool *)((const char *)f + off);
 }
 
-static bool attach_type_supported(enum bpf_attach_type type)
-{
-	return prog_supported(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, type);
-}
-
-/* Close events (bpf/flows.bpf.h) need both: TCP's end (sockops) and UDP's
- * (sock_release, 5.9+). Without them connections are still judged and
- * budgets kept; they just end unreported. */
-static void choose_flow_programs(struct egress_bpf *skel)
-{
-	bool ok = prog_supported(BPF_PROG_TYPE_SOCK_OPS, 0) &&
-		  prog_supported(BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_RELEASE);
-
-	if (!ok)
-		pr_debug("this kernel lacks sockops or cgroup/sock_release programs: no close "
-			 "events\n");
-	bpf_program__set_autoload(skel->progs.weir_sockops, ok);
-	bpf_program__set_autoload(skel->progs.weir_sock_release, ok);
-}
-
-/* Every program, the DNS hooks only where the kernel has them. */
+/* Every program, the optional ones only where the kernel has their feature. */
 static void choose_programs(struct egress_bpf *skel, bool dns)
 {
-	static const struct {
-		size_t off;
-		enum bpf_attach_type type;
-		const char *what;
-	} dns_progs[] = {
-		{ offsetof(struct egress_bpf, progs.weir_recvmsg4), BPF_CGROUP_UDP4_RECVMSG,
-		  "recvmsg4" },
-		{ offsetof(struct egress_bpf, progs.weir_recvmsg6), BPF_CGROUP_UDP6_RECVMSG,
-		  "recvmsg6" },
-		{ offsetof(struct egress_bpf, progs.weir_getpeer4), BPF_CGROUP_INET4_GETPEERNAME,
-		  "getpeername4" },
-		{ offsetof(struct egress_bpf, progs.weir_getpeer6), BPF_CGROUP_INET6_GETPEERNAME,
-		  "getpeername6" },
-	};
+	struct weir_features f;
 	size_t i;
 
-	for (i = 0; i < sizeof(dns_progs) / sizeof(dns_progs[0]); i++) {
-		struct bpf_program *p = *(struct bpf_program **)((char *)skel + dns_progs[i].off);
-		bool ok = attach_type_supported(dns_progs[i].type);
+	if (features_probe(&f))
+		memset(&f, 0, sizeof(f));
+	for (i = 0; i < sizeof(optional_progs) / sizeof(optional_progs[0]); i++) {
+		const struct optional_prog *o = &optional_progs[i];
+		struct bpf_program *p = *(struct bpf_program **)((char *)skel + o->prog);
+		bool ok = feature_on(&f, o->feature);
 
-		if (dns && !ok)
-			pr_warn("this kernel lacks cgroup/%s: programs will see weir's resolver "
-				"address there instead of the server they asked\n",
-				dns_progs[i].what);
+		if (!ok && (o->say == OPT_SAY_ALWAYS || (o->say == OPT_SAY_DNS && dns)))
+			pr_warn("kernel %s lacks what %s needs: %s\n", f.release,
+				bpf_program__name(p), o->lost);
+		else if (!ok)
+			pr_debug("kernel %s: %s skipped: %s\n", f.release, bpf_program__name(p),
+				 o->lost);
 		bpf_program__set_autoload(p, ok);
 	}
 }
@@ -244,7 +237,6 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 		o.task_info == WEIR_TASK_CORE || o.task_info == WEIR_TASK_NONE ? o.task_info
 									      : egress_skb_task_info();
 	choose_programs(e->skel, o.dns_port || o.handles > 2);
-	choose_flow_programs(e->skel);
 	if (o.pin_root) {
 		err = pin_maps(e, o.pin_root);
 		if (err)
