@@ -53,14 +53,14 @@ struct egress {
 	bool reused; /* the maps were pinned there already */
 };
 
-static int task_info_of(enum bpf_prog_type type)
+static int task_info_of(enum bpf_prog_type type, enum bpf_attach_type attach)
 {
-	if (libbpf_probe_bpf_helper(type, BPF_FUNC_get_current_pid_tgid, NULL) > 0 &&
-	    libbpf_probe_bpf_helper(type, BPF_FUNC_get_current_comm, NULL) > 0 &&
-	    libbpf_probe_bpf_helper(type, BPF_FUNC_get_current_cgroup_id, NULL) > 0 &&
-	    libbpf_probe_bpf_helper(type, BPF_FUNC_get_current_uid_gid, NULL) > 0)
+	if (features_helper_ok(type, attach, BPF_FUNC_get_current_pid_tgid) &&
+	    features_helper_ok(type, attach, BPF_FUNC_get_current_comm) &&
+	    features_helper_ok(type, attach, BPF_FUNC_get_current_cgroup_id) &&
+	    features_helper_ok(type, attach, BPF_FUNC_get_current_uid_gid))
 		return WEIR_TASK_HELPERS;
-	if (libbpf_probe_bpf_helper(type, BPF_FUNC_get_current_task, NULL) > 0)
+	if (features_helper_ok(type, attach, BPF_FUNC_get_current_task))
 		return WEIR_TASK_CORE;
 	return WEIR_TASK_NONE;
 }
@@ -70,18 +70,19 @@ int egress_task_info(void)
 	static int cached = -1;
 
 	if (cached < 0)
-		cached = task_info_of(BPF_PROG_TYPE_CGROUP_SOCK_ADDR);
+		cached = task_info_of(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT);
 	return cached;
 }
 
-/* The same for the cgroup_skb programs: 6.1 gives them no
- * bpf_get_current_{pid_tgid,comm,cgroup_id,uid_gid}, 6.18 does. */
+/* The same for the cgroup_skb programs: 6.1 gives them none of
+ * bpf_get_current_{pid_tgid,comm,cgroup_id,uid_gid}, 6.12 all but comm,
+ * 6.18 all four. */
 static int egress_skb_task_info(void)
 {
 	static int cached = -1;
 
 	if (cached < 0)
-		cached = task_info_of(BPF_PROG_TYPE_CGROUP_SKB);
+		cached = task_info_of(BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS);
 	return cached;
 }
 

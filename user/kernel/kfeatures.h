@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <linux/bpf.h>
 
 struct weir_features {
 	char release[65]; /* uname -r: "6.1.0-57-amd64" */
@@ -48,6 +49,12 @@ struct weir_features {
 /* Probe every feature into *f; the first call probes, later ones copy
  * what it found. 0, or a negative errno if even uname failed. */
 int features_probe(struct weir_features *f);
+/*
+ * May a program of this type (and attach point) call helper ID? Loads one
+ * that does. Not libbpf_probe_bpf_helper(): libbpf 1.1 takes 6.12's "program
+ * of this type cannot use helper" for yes.
+ */
+bool features_helper_ok(enum bpf_prog_type type, enum bpf_attach_type attach, enum bpf_func_id id);
 /* One line per feature: "on"/"off"/"unknown", its name, what it gives. */
 void features_print(const struct weir_features *f, FILE *out);
 /* {"release": ..., "bpf_lsm": true, ..., "landlock_abi": 6}, no newline. */
