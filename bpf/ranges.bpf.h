@@ -31,6 +31,11 @@ static __always_inline __u32 weir_rsearch(const __u32 *w, __u32 x)
 		 * a shift, not a mask of -1 or 0, which the verifier forks on. */
 		weir_opaque(d);
 		pos += (__u32)((d >> 63) ^ 1) << k; /* + 2^k when w[pos + 2^k] <= x */
+		/* The compiler makes an OR of that sum, and 6.1's verifier
+		 * loses the bounds of an OR of two unknown values: an AND it
+		 * cannot drop (pos is hidden from it) gives them back. */
+		weir_opaque(pos);
+		pos &= WEIR_RB_N - 1;
 	}
 	return pos & (WEIR_RB_N - 1);
 }
