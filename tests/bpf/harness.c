@@ -14,6 +14,7 @@
 
 #include "compile.h"
 #include "harness.h"
+#include "../common/slow.h"
 
 #define PAYLOAD "weir-probe"
 

@@ -12,7 +12,9 @@
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$E2E_DIR/../.." && pwd)
 DNS_ADDR=127.0.0.53
-RUN_TIMEOUT=20 # seconds one weir run may take before it is stopped
+# seconds one weir run may take before it is stopped (WEIR_TEST_SLOW: the
+# kernel matrix under emulation, tests/kernels/vm.sh)
+RUN_TIMEOUT=$((20 * ${WEIR_TEST_SLOW:-1}))
 
 E2E_TMP=
 E2E_PIDS=() # servers to stop at exit

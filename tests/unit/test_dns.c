@@ -9,6 +9,7 @@
 
 #include "dns.h"
 #include "dnsmsg.h"
+#include "../common/slow.h" /* once per test binary: unit-tests */
 
 static struct policy *load(const char *yaml)
 {

@@ -1,0 +1,38 @@
+#!/bin/bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# Inside a kernel-matrix guest (tests/kernels/vm.sh): run the named tiers of
+# the checkout one after the other, each bounded in time, and leave each
+# one's exit status and log in $WEIR_VM_OUT/tier-NAME.{rc,log} for
+# tests/kernels/run.sh to read. The build/ is the host's (make tests-build
+# ran there): nothing is built here.
+#
+#   bash tests/kernels/tiers.sh [--tier-timeout S] TIER...
+#   TIER: unit bpf e2e adversarial daemon (the make test-* targets), features
+#   (tests/kernels/features.sh: what weir probes against what this kernel is)
+set -uo pipefail
+
+cd "$(dirname "$0")/../.."
+out=${WEIR_VM_OUT:?not in a kernel-matrix guest}
+tmo=1200
+if [ "${1:-}" = --tier-timeout ]; then
+	tmo=$2
+	shift 2
+fi
+st=0
+for t in "$@"; do
+	case $t in
+	unit|bpf|e2e|adversarial|daemon) cmd=(make --no-print-directory "test-$t") ;;
+	features) cmd=(bash tests/kernels/features.sh) ;;
+	*) echo "tiers: unknown tier $t" >&2; echo 2 >"$out/tier-$t.rc"; st=1; continue ;;
+	esac
+	echo "== $(uname -r): $t"
+	start=$(date +%s)
+	timeout -k 10 "$tmo" "${cmd[@]}" </dev/null >"$out/tier-$t.log" 2>&1
+	rc=$?
+	echo "$rc $(($(date +%s) - start))" >"$out/tier-$t.rc"
+	tail -n 3 "$out/tier-$t.log"
+	echo "== $(uname -r): $t: exit $rc after $(($(date +%s) - start))s"
+	[ $rc = 0 ] || st=1
+done
+exit $st
