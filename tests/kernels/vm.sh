@@ -19,8 +19,9 @@
 #                           (default: a temp dir, removed)
 #     --quiet               do not stream the command's output
 #
-# CMD runs in the current directory (which must be under / of this machine
-# and not under /tmp: the guest's /tmp is its own) with bash, as root, with
+# CMD runs in the current directory (under / of this machine; the guest's
+# /tmp is its own unless the checkout or that directory is in /tmp) with
+# bash, as root, with
 # WEIR_VM_KERNEL=NAME and WEIR_VM_OUT=/weirout (a directory shared with the
 # host: --out) and, under TCG, WEIR_TEST_SLOW=8 (tests/common/slow.h). Its exit status is vm.sh's; 124
 # when the boot ran out of time, 77 when the VM could not run at all here
@@ -84,7 +85,7 @@ rel=$(cat "$kdir/release")
 cwd=$(pwd -P)
 if [ -n "$out" ]; then
 	mkdir -p "$out" && out=$(readlink -f "$out")
-	rm -f "$out/rc" "$out/output" "$out/console" "$out/cmd"
+	rm -f "$out/rc" "$out/output" "$out/console" "$out/cmd" "$out/cwd"
 else
 	out=$(mktemp -d /tmp/weir-vm.XXXXXX)
 	trap 'rm -rf "$out"' EXIT
@@ -99,6 +100,7 @@ fi
 	printf '\n'
 } >"$out/cmd"
 echo "$kdir/lib/modules/$rel" >"$out/modules"
+echo "$cwd" >"$out/cwd"
 : >"$out/output"
 
 if [ -z "$quiet" ]; then
