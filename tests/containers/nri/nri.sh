@@ -370,6 +370,29 @@ test_synchronize_with_a_slow_daemon() {
 	t_end
 }
 
+# The DaemonSet's upgrade: the old daemon gets SIGTERM, a new one starts on
+# the same state and pins.
+test_upgrade_keeps_the_pod_enforced() {
+	t_begin "a daemon replaced (SIGTERM, a new one adopts): the pod stays enforced, the plugin releases it after"
+	new_pod "$CG1"
+	rt run pod-containerd-systemd.json "${SUB1[@]}" NETNS="$NETNS" PID="$PAUSE"
+	x_ans '^ok$'
+	kill -TERM "$DPID"
+	e2e_wait_gone "$DPID" 100 || t_why "the daemon did not stop on SIGTERM"
+	DPID=
+	x_probe 192.0.2.12 EPERM # no daemon at all
+	x_probe 192.0.2.10 ok
+	start_daemon
+	x_attached "$CG1" 1 shop/web-6f7c9d8b5-x2k4q web
+	x_probe 192.0.2.12 EPERM
+	rt stop pod-containerd-systemd.json "${SUB1[@]}" NETNS="$NETNS" PID="$PAUSE"
+	x_ans '^ok$'
+	x_attached "$CG1" 0 # the holder was adopted with the attachment
+	x_probe 192.0.2.12 ok
+	pod_kill
+	t_end
+}
+
 test_sigterm() {
 	t_begin "weir nri stops on SIGTERM"
 	kill -TERM "$PPID_NRI"
@@ -401,6 +424,7 @@ test_cgroups_path_only
 test_protocol_edges
 test_reconnect_and_synchronize
 test_synchronize_with_a_slow_daemon
+test_upgrade_keeps_the_pod_enforced
 test_sigterm
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))
