@@ -236,6 +236,7 @@ static json_object *attach_json(const struct attach_info *a)
 	json_object_object_add(o, "budget_refused", json_object_new_uint64(a->budget_refused));
 	json_object_object_add(o, "dns_port", json_object_new_int(a->dns_port));
 	json_object_object_add(o, "state", json_object_new_string(a->state));
+	json_object_object_add(o, "holders", json_object_new_int(a->holders));
 	return o;
 }
 
@@ -410,6 +411,9 @@ static void h_attach(struct daemon *d, const struct api_peer *peer, json_object 
 		{ "policy", &req.policy, 4095, true },
 		{ "name", &req.label, sizeof(((struct attach_info *)0)->label) - 1, false },
 		{ "netns", &req.netns, 4095, false },
+		{ "holder", &req.holder, 255, false },
+		{ "root", &req.root, 4095, false },
+		{ "nameservers", &req.nameservers, 511, false },
 	};
 	char err[API_ERR_LEN] = "";
 	struct attach_info *info;
@@ -417,7 +421,7 @@ static void h_attach(struct daemon *d, const struct api_peer *peer, json_object 
 
 	if (json_object_object_get_ex(body, "policy_yaml", NULL))
 		return h_attach_inline(d, peer, body, r);
-	if (get_fields(body, f, 4, "cgroup, policy, name, netns", r))
+	if (get_fields(body, f, 7, "cgroup, policy, name, netns, holder, root, nameservers", r))
 		return;
 	info = calloc(1, sizeof(*info));
 	if (!info) {
@@ -432,17 +436,52 @@ static void h_attach(struct daemon *d, const struct api_peer *peer, json_object 
 	free(info);
 }
 
+static void released(void *ctx, const char *cgroup, bool detached)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "cgroup", json_object_new_string(cgroup));
+	json_object_object_add(o, "detached", json_object_new_boolean(detached));
+	json_object_array_add(ctx, o);
+}
+
+/* A container's release: {"holder", "released": [{"cgroup", "detached"}]}. */
+static void h_release(struct daemon *d, const char *holder, const char *cgroup,
+		      struct api_reply *r)
+{
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+	char err[API_ERR_LEN] = "";
+	int ret;
+
+	ret = daemon_release(d, holder, cgroup, released, a, err, sizeof(err));
+	if (ret < 0) {
+		json_object_put(a);
+		json_object_put(o);
+		reply_errno(r, ret, err);
+		return;
+	}
+	json_object_object_add(o, "holder", json_object_new_string(holder));
+	json_object_object_add(o, "released", a);
+	reply_json(r, MHD_HTTP_OK, o);
+}
+
 static void h_detach(struct daemon *d, const struct api_peer *peer, json_object *body,
 		     struct api_reply *r)
 {
-	const char *cgroup = NULL;
-	struct field f[] = { { "cgroup", &cgroup, 4095, true } };
+	const char *cgroup = NULL, *holder = NULL;
+	struct field f[] = { { "cgroup", &cgroup, 4095, false }, { "holder", &holder, 255, false } };
 	char err[API_ERR_LEN] = "";
 	json_object *o;
 	int ret;
 
-	if (get_fields(body, f, 1, "cgroup", r))
+	if (get_fields(body, f, 2, "cgroup, holder", r))
 		return;
+	if (holder && *holder)
+		return h_release(d, holder, cgroup, r);
+	if (!cgroup || !*cgroup) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "'cgroup' is required");
+		return;
+	}
 	ret = daemon_detach(d, cgroup, err, sizeof(err));
 	if (ret < 0) {
 		reply_errno(r, ret, err);

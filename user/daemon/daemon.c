@@ -72,6 +72,11 @@ struct att {
 	 * audit}, kept for adoption; never from the policy dir, never reloaded.
 	 * NULL: a policy of the directory (or a file). */
 	json_object *inline_spec;
+	/* The ids of the containers (pod sandboxes) that bound it through a
+	 * container trigger (user/containers/bind.h), an array of strings: the
+	 * last to let go detaches it. NULL: attached by hand or by weir run,
+	 * which no container's release detaches. */
+	json_object *holders;
 	struct session *session; /* weir run's records, or NULL */
 	bool attribute_all; /* its client writes an events file */
 	__u64 lost_base; /* the events lost before it was attached */
@@ -261,6 +266,8 @@ static int state_write(struct daemon *d, const struct att *t)
 		json_object_object_add(o, "nameservers", json_object_new_string(t->nameservers));
 	if (t->inline_spec)
 		json_object_object_add(o, "inline", json_object_get(t->inline_spec));
+	if (t->holders)
+		json_object_object_add(o, "holders", json_object_get(t->holders));
 	if (t->hosts) {
 		json_object_object_add(o, "hosts", json_object_new_string(t->hosts));
 		json_object_object_add(o, "nss_bypass", json_object_new_boolean(t->nss_bypass));
@@ -459,6 +466,7 @@ static void info_of(struct daemon *d, const struct att *t, struct attach_info *o
 	out->would_deny = c.would_deny;
 	out->budget_refused = budget_refused(d, t->handle);
 	out->dns_port = t->dns_port;
+	out->holders = t->holders ? json_object_array_length(t->holders) : 0;
 	snprintf(out->state, sizeof(out->state), "%s", t->state);
 }
 
@@ -602,6 +610,7 @@ static void att_free(struct daemon *d, struct att *t, bool detach)
 		session_put(t->session);
 	}
 	json_object_put(t->inline_spec);
+	json_object_put(t->holders);
 	if (detach) {
 		egress_detach_handle(d->eg, t->handle);
 		att_pin_dir(d, t->cgid, pins, sizeof(pins));
@@ -689,7 +698,7 @@ static int attach_new(struct daemon *d, const struct attach_req *r, struct att *
 		      const struct policy_entry *e, struct policy *p, char *err, size_t len)
 {
 	struct egress_attach_cfg ac;
-	char root[64], pins[PATH_MAX + 32];
+	char root[PATH_MAX], pins[PATH_MAX + 32];
 	int nsfd, ret;
 
 	t->cgfd = open(t->cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -715,6 +724,14 @@ static int attach_new(struct daemon *d, const struct attach_req *r, struct att *
 	/* weir run's cgroup is still empty: its resolver reads weir run's /etc */
 	if (!root[0] && p && r->peer_pid > 0)
 		snprintf(root, sizeof(root), "/proc/%d/root", r->peer_pid);
+	/* A container at createRuntime has not made its root file system its
+	 * root yet: /proc/PID/root is still the host's; the hook names it. */
+	if (r->root && *r->root)
+		snprintf(root, sizeof(root), "%s", r->root);
+	if (r->nameservers && *r->nameservers) {
+		snprintf(t->nameservers, sizeof(t->nameservers), "%s", r->nameservers);
+		t->ns_known = true;
+	}
 	ret = e ? att_open(d, t, e, nsfd, root, 0, err, len) :
 		  att_open_policy(d, t, p, nsfd, root, 0, err, len);
 	if (nsfd >= 0)
@@ -756,6 +773,88 @@ static bool policy_used(void *ctx, const char *name)
 	return false;
 }
 
+/* Is ID among T's holders? Its index, or -1. */
+static int holder_find(const struct att *t, const char *id)
+{
+	size_t i, n = t->holders ? json_object_array_length(t->holders) : 0;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(json_object_get_string(json_object_array_get_idx(t->holders, i)), id))
+			return (int)i;
+	return -1;
+}
+
+/* A container trigger's fields: the root a directory, each nameserver an
+ * address. 0 or -EINVAL and err. */
+static int check_container_fields(const struct attach_req *r, char *err, size_t len)
+{
+	char *copy, *tok, *save = NULL;
+	struct dns_upstream u;
+	struct stat st;
+	int ret = 0;
+
+	if (r->root && *r->root && (r->root[0] != '/' || stat(r->root, &st) ||
+				    !S_ISDIR(st.st_mode))) {
+		snprintf(err, len, "root %s: not an absolute path to a directory", r->root);
+		return -EINVAL;
+	}
+	if (!r->nameservers || !*r->nameservers)
+		return 0;
+	copy = strdup(r->nameservers);
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, " ", &save); tok && !ret; tok = strtok_r(NULL, " ", &save)) {
+		if (dns_parse_upstream(tok, &u)) {
+			snprintf(err, len, "nameservers: '%.100s' is not an address (IP, IP:PORT, "
+				 "[IPv6]:PORT)", tok);
+			ret = -EINVAL;
+		}
+	}
+	free(copy);
+	return ret;
+}
+
+/*
+ * The cgroup is attached: the same policy again is the same attachment
+ * (0, existed), a container's bind adding its holder. Keyed by cgroup and
+ * network namespace: a bind naming another namespace than the one its
+ * resolver serves in would leave that one's port 53 unanswered: -EEXIST.
+ */
+static int attach_again(struct daemon *d, struct att *t, const struct attach_req *r,
+			const struct policy_entry *e, struct attach_info *out, char *err,
+			size_t len)
+{
+	int fd;
+
+	if (strcmp(t->policy, e->name)) {
+		snprintf(err, len, "%s is attached with policy %s already (detach it first)",
+			 t->cgpath, t->policy);
+		return -EEXIST;
+	}
+	if (r->netns && *r->netns && t->netns_ino) {
+		fd = open(r->netns, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && netns_inode(fd) != t->netns_ino) {
+			close(fd);
+			snprintf(err, len, "%s is attached with another network namespace than %s "
+				 "(its resolver serves in that one; detach it first)", t->cgpath,
+				 r->netns);
+			return -EEXIST;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	/* Only what containers bound is theirs to release: an attachment made
+	 * by hand stays until it is detached by hand. */
+	if (r->holder && *r->holder && t->holders && holder_find(t, r->holder) < 0) {
+		json_object_array_add(t->holders, json_object_new_string(r->holder));
+		state_write(d, t);
+		pr_info("%s (%s): held by %s too\n", t->cgpath, t->label, r->holder);
+	}
+	info_of(d, t, out);
+	out->existed = true;
+	return 0;
+}
+
 int daemon_attach(struct daemon *d, const struct attach_req *r, struct attach_info *out,
 		  char *err, size_t len)
 {
@@ -789,16 +888,17 @@ int daemon_attach(struct daemon *d, const struct attach_req *r, struct attach_in
 	}
 	t = find_cgid(d, cgid);
 	if (t) {
-		ret = strcmp(t->policy, e->name) ? -EEXIST : 0;
-		if (ret)
-			snprintf(err, len, "%s is attached with policy %s already (detach it first)",
-				 path, t->policy);
-		else
-			info_of(d, t, out);
-		out->existed = !ret;
+		ret = attach_again(d, t, r, e, out, err, len);
 		goto out;
 	}
+	ret = check_container_fields(r, err, len);
+	if (ret)
+		goto out;
 	t = att_new(d, path, cgid, r->label, e->name);
+	if (t && r->holder && *r->holder) {
+		t->holders = json_object_new_array();
+		json_object_array_add(t->holders, json_object_new_string(r->holder));
+	}
 	if (!t) {
 		ret = -ENOMEM;
 		goto out;
@@ -840,7 +940,71 @@ int daemon_detach(struct daemon *d, const char *cgroup, char *err, size_t len)
 	}
 	pr_info("detached %s (%s)\n", t->cgpath, t->label);
 	ring_buffer__consume(d->rb); /* its last events, before it goes */
+	snprintf(path, sizeof(path), "%s", t->cgpath);
 	att_free(d, t, true);
+	pthread_mutex_unlock(&d->mu);
+	return 0;
+}
+
+/* HOLDER leaves T: 1 when it held T (T is detached, and freed, if it was
+ * the last), else 0. */
+static int release_one(struct daemon *d, struct att *t, const char *holder,
+		       daemon_release_fn fn, void *ctx)
+{
+	int i = holder_find(t, holder);
+	char path[CGROUP_PATH_MAX];
+	bool last;
+
+	if (i < 0)
+		return 0;
+	json_object_array_del_idx(t->holders, i, 1);
+	last = !json_object_array_length(t->holders);
+	snprintf(path, sizeof(path), "%s", t->cgpath);
+	if (last) {
+		pr_info("detached %s (%s): its last holder %s let go\n", t->cgpath, t->label,
+			holder);
+		ring_buffer__consume(d->rb); /* its last events, before it goes */
+		att_free(d, t, true);
+	} else {
+		pr_info("%s (%s): %s let go, %zu still hold it\n", t->cgpath, t->label, holder,
+			json_object_array_length(t->holders));
+		state_write(d, t);
+	}
+	if (fn)
+		fn(ctx, path, last);
+	return 1;
+}
+
+int daemon_release(struct daemon *d, const char *holder, const char *cgroup,
+		   daemon_release_fn fn, void *ctx, char *err, size_t len)
+{
+	char path[CGROUP_PATH_MAX];
+	struct att *t = NULL;
+	__u64 cgid;
+	__u32 h;
+
+	if (!holder || !*holder) {
+		snprintf(err, len, "no holder to release");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&d->mu);
+	if (cgroup && *cgroup) {
+		if (!resolve_cgroup(d, cgroup, path, sizeof(path)) && !cgroup_id(path, &cgid))
+			t = find_cgid(d, cgid);
+		if (!t && cgroup[0] == '/') /* the cgroup is gone: by the path it had */
+			t = find_path(d, cgroup);
+		if (!t) {
+			snprintf(path, sizeof(path), "%.1000s/%.3000s", d->cgmnt,
+				 cgroup + (cgroup[0] == '/'));
+			t = find_path(d, path);
+		}
+		if (t && t->holders)
+			release_one(d, t, holder, fn, ctx);
+	} else {
+		for (h = 1; h < MAX_HANDLES; h++)
+			if (d->by_handle[h] && d->by_handle[h]->holders)
+				release_one(d, d->by_handle[h], holder, fn, ctx);
+	}
 	pthread_mutex_unlock(&d->mu);
 	return 0;
 }
@@ -1337,19 +1501,25 @@ struct session *daemon_session(struct daemon *d, __u64 cgroup_id)
 }
 
 /* A run's cgroup is gone (weir run was killed, then weir cleanup removed
- * it): nothing is left to enforce on. A cgroup is removed only once empty. */
+ * it), or a container's (its runtime removed it; the poststop hook that
+ * releases it may come later, or never: a runtime killed): nothing is left
+ * to enforce on. A cgroup is removed only once empty. An attachment made
+ * by hand stays until detached: it is the operator's to end. */
 static void reap_inline(struct daemon *d)
 {
+	char path[CGROUP_PATH_MAX];
 	struct att *t;
 	__u64 now;
 	__u32 h;
 
 	for (h = 1; h < MAX_HANDLES; h++) {
 		t = d->by_handle[h];
-		if (!t || !t->inline_spec || (!cgroup_id(t->cgpath, &now) && now == t->cgid))
+		if (!t || !(t->inline_spec || t->holders) ||
+		    (!cgroup_id(t->cgpath, &now) && now == t->cgid))
 			continue;
 		pr_info("%s (%s) is gone: detached\n", t->cgpath, t->label);
 		ring_buffer__consume(d->rb);
+		snprintf(path, sizeof(path), "%s", t->cgpath);
 		att_free(d, t, true);
 	}
 }
@@ -1413,6 +1583,9 @@ static void adopt_file(struct daemon *d, const char *file)
 	}
 	if (t && json_object_object_get_ex(o, "inline", &v))
 		t->inline_spec = json_object_get(v);
+	if (t && json_object_object_get_ex(o, "holders", &v) &&
+	    json_object_is_type(v, json_type_array))
+		t->holders = json_object_get(v);
 	if (t && json_object_object_get_ex(o, "hosts", NULL)) {
 		t->hosts = strdup(jstr(o, "hosts"));
 		t->nss_bypass = jnum(o, "nss_bypass");

@@ -51,6 +51,10 @@ struct attach_req {
 	const char *policy; /* NAME (policy dir) or path to a file */
 	const char *label; /* may be NULL: the cgroup's last component */
 	const char *netns; /* may be NULL */
+	/* A container trigger's (user/containers/bind.h); each may be NULL: */
+	const char *holder; /* the container or sandbox id that holds it */
+	const char *root; /* a directory whose etc/resolv.conf, hosts are the cgroup's */
+	const char *nameservers; /* "ADDR ADDR...": the upstreams when the policy names none */
 	pid_t peer_pid;
 	uid_t peer_uid;
 };
@@ -65,6 +69,7 @@ struct attach_info {
 	__u64 budget_refused; /* packets, connects, sends refused past an upload_budget */
 	__u16 dns_port;
 	char state[1024]; /* "ok" or "policy error: FILE:LINE:COL: msg" */
+	unsigned int holders; /* containers holding it (0: attached by hand, or weir run) */
 	bool existed; /* daemon_attach: it was already attached, with this policy */
 };
 
@@ -106,6 +111,15 @@ struct session *daemon_session(struct daemon *d, __u64 cgroup_id);
 
 /* 0, -ENOENT not attached. */
 int daemon_detach(struct daemon *d, const char *cgroup, char *err, size_t len);
+/*
+ * HOLDER (a container's id) lets go of the attachment of CGROUP (NULL:
+ * every attachment it holds): it leaves its holders, and one whose last
+ * holder left is detached. FN(ctx, cgroup path, detached) for each it
+ * held. 0 (also when it held nothing: a second poststop), or -errno.
+ */
+typedef void (*daemon_release_fn)(void *ctx, const char *cgroup, bool detached);
+int daemon_release(struct daemon *d, const char *holder, const char *cgroup,
+		   daemon_release_fn fn, void *ctx, char *err, size_t len);
 /* Every attachment, in a malloc'd array (free() it); returns the count. */
 size_t daemon_list(struct daemon *d, struct attach_info **out);
 /* Re-read the policy directory now. report: one line per policy,

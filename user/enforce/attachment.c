@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@ struct attachment {
 	struct attachment_cfg cfg;
 	char name[256];
 	bool named; /* cfg.name given: messages say whose they are */
-	char root[64]; /* "" or "/proc/PID/root" */
+	char root[PATH_MAX]; /* "", "/proc/PID/root", or a container's root file system */
 	bool view; /* root's files taken (take_view): never read again */
 	char *hosts; /* root's /etc/hosts as it was then */
 	size_t hosts_len;
@@ -242,7 +243,7 @@ static int prep_in_ns(void *arg)
 	struct prep *pr = arg;
 	struct attachment *a = pr->a;
 	enum dns_static mode = pr->p->dns.static_mode;
-	char nss[128], nscd[128], hosts[128];
+	char nss[PATH_MAX + 32], nscd[PATH_MAX + 32], hosts[PATH_MAX + 32];
 	int ret;
 
 	snprintf(nss, sizeof(nss), "%s/etc/nsswitch.conf", a->root);

@@ -46,7 +46,9 @@ struct daemon {
 	const char *report;
 	int reload_ret;
 	struct attach_req last; /* the last attach request, its strings in: */
-	char last_label[256], last_netns[256];
+	char last_label[256], last_netns[256], last_holder[256], last_root[256], last_ns[512];
+	char released[256]; /* the last holder released, and its cgroup ("" none) */
+	char released_cg[256];
 	/* the last inline attach (weir run's) */
 	char inl_yaml[256], inl_source[256], inl_allow[4][64];
 	size_t inl_n_allow;
@@ -67,6 +69,12 @@ int daemon_attach(struct daemon *d, const struct attach_req *r, struct attach_in
 		d->last.label = strcpy(d->last_label, r->label);
 	if (r->netns)
 		d->last.netns = strcpy(d->last_netns, r->netns);
+	if (r->holder)
+		d->last.holder = strcpy(d->last_holder, r->holder);
+	if (r->root)
+		d->last.root = strcpy(d->last_root, r->root);
+	if (r->nameservers)
+		d->last.nameservers = strcpy(d->last_ns, r->nameservers);
 	if (!strcmp(r->cgroup, "/sys/fs/cgroup/none")) {
 		snprintf(err, len, "no such cgroup: %s", r->cgroup);
 		return -ENOENT;
@@ -116,6 +124,20 @@ int daemon_detach(struct daemon *d, const char *cgroup, char *err, size_t len)
 	}
 	snprintf(err, len, "%s is not attached", cgroup);
 	return -ENOENT;
+}
+
+/* Holder "c1" held cgroup "pod" with "c2" (not detached) and "ctr" alone. */
+int daemon_release(struct daemon *d, const char *holder, const char *cgroup,
+		   daemon_release_fn fn, void *ctx, char *err, size_t len)
+{
+	d->calls++;
+	snprintf(d->released, sizeof(d->released), "%s", holder);
+	snprintf(d->released_cg, sizeof(d->released_cg), "%s", cgroup ? cgroup : "");
+	if (!strcmp(holder, "c1")) {
+		fn(ctx, "/sys/fs/cgroup/pod", false);
+		fn(ctx, "/sys/fs/cgroup/pod/ctr", true);
+	}
+	return 0;
 }
 
 size_t daemon_list(struct daemon *d, struct attach_info **out)
@@ -286,6 +308,41 @@ Test(api, attach_new_again_and_conflict, .init = core_reset)
 	cr_assert_str_eq(core.last.netns, "/proc/42/ns/net");
 }
 
+Test(api, container_binds_and_releases_by_holder, .init = core_reset)
+{
+	json_object *o, *a, *e;
+
+	o = call(&root_peer, "POST", "/v1/attachments",
+		 "{\"cgroup\":\"pod\",\"policy\":\"web\",\"holder\":\"c1\",\"root\":\"/r\","
+		 "\"nameservers\":\"192.0.2.53 [2001:db8::53]:5353\"}", 201);
+	cr_assert_eq(num_of(o, "holders"), 0); /* the stand-in core counts none */
+	json_object_put(o);
+	cr_assert_str_eq(core.last.holder, "c1");
+	cr_assert_str_eq(core.last.root, "/r");
+	cr_assert_str_eq(core.last.nameservers, "192.0.2.53 [2001:db8::53]:5353");
+	error_says(&root_peer, "POST", "/v1/attachments",
+		   "{\"cgroup\":\"pod\",\"policy\":\"web\",\"holder\":7}", 400,
+		   "'holder' must be a string");
+
+	o = call(&root_peer, "POST", "/v1/detach", "{\"holder\":\"c1\"}", 200);
+	cr_assert_str_eq(str_of(o, "holder"), "c1");
+	cr_assert(json_object_object_get_ex(o, "released", &a));
+	cr_assert_eq(json_object_array_length(a), 2);
+	e = json_object_array_get_idx(a, 0);
+	cr_assert_str_eq(str_of(e, "cgroup"), "/sys/fs/cgroup/pod");
+	cr_assert(json_object_object_get_ex(e, "detached", &e));
+	cr_assert(!json_object_get_boolean(e), "pod is still held by another");
+	json_object_put(o);
+	cr_assert_str_eq(core.released_cg, "");
+	/* a holder that held nothing is no error: a second poststop */
+	o = call(&root_peer, "POST", "/v1/detach", "{\"holder\":\"gone\",\"cgroup\":\"pod\"}", 200);
+	cr_assert(json_object_object_get_ex(o, "released", &a));
+	cr_assert_eq(json_object_array_length(a), 0);
+	json_object_put(o);
+	cr_assert_str_eq(core.released, "gone");
+	cr_assert_str_eq(core.released_cg, "pod");
+}
+
 Test(api, inline_attach_takes_the_policy_its_rules_and_flags, .init = core_reset)
 {
 	json_object *o;
@@ -359,7 +416,8 @@ Test(api, bad_bodies_are_400_with_a_reason, .init = core_reset)
 		{ "{\"cgroup\":\"\",\"policy\":\"p\"}", "'cgroup' is required" },
 		{ "{\"cgroup\":\"x\"}", "'policy' is required" },
 		{ "{\"cgroup\":\"x\",\"policy\":\"p\",\"lable\":\"l\"}",
-		  "unknown field 'lable' (known: cgroup, policy, name, netns)" },
+		  "unknown field 'lable' (known: cgroup, policy, name, netns, holder, root, "
+		  "nameservers)" },
 		{ "{\"cgroup\":7,\"policy\":\"p\"}", "'cgroup' must be a string, not int" },
 		{ "{\"cgroup\":\"x\",\"policy\":\"p\",\"name\":[]}", "'name' must be a string" },
 		{ "{\"cgroup\":\"x\\u0000y\",\"policy\":\"p\"}", "'cgroup' contains a control" },
