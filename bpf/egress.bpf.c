@@ -51,6 +51,45 @@ static __always_inline const struct weir_attach *weir_att(void)
 	return bpf_get_local_storage(&weir_attach, 0);
 }
 
+#define WEIR_CGROUP_DEPTH 16 /* levels of cgroups looked at for a nearer attachment */
+
+/*
+ * Does a nearer attachment than AT judge this process (WEIR_AF_OUTER)?
+ * ANCESTOR(level) is the process's cgroup id at that level (0 past its
+ * own): the deepest enforced one names the attachment in charge. None
+ * found (the map written after the links): AT judges, never nobody.
+ */
+#define WEIR_NESTED(at, ancestor)                                                  \
+	({                                                                         \
+		__u32 *h_, near_ = 0;                                              \
+		__u64 id_;                                                         \
+		int l_;                                                            \
+		if (weir_cfg.nesting && ((at)->flags & WEIR_AF_OUTER)) {           \
+			for (l_ = 0; l_ < WEIR_CGROUP_DEPTH; l_++) {               \
+				id_ = ancestor(l_);                                \
+				if (!id_)                                          \
+					break;                                     \
+				h_ = bpf_map_lookup_elem(&weir_cgids, &id_);       \
+				if (h_)                                            \
+					near_ = *h_;                               \
+			}                                                          \
+		}                                                                  \
+		near_ && near_ != (at)->handle;                                    \
+	})
+
+/* The calling task's cgroup, for the socket calls it makes. */
+static __always_inline bool weir_nested(const struct weir_attach *at)
+{
+	return WEIR_NESTED(at, bpf_get_current_ancestor_cgroup_id);
+}
+
+/* The cgroup of the socket a packet belongs to (softirq: no task to ask). */
+#define WEIR_SKB_ANCESTOR(l) bpf_skb_ancestor_cgroup_id(skb, l)
+static __always_inline bool weir_nested_skb(struct __sk_buff *skb, const struct weir_attach *at)
+{
+	return WEIR_NESTED(at, WEIR_SKB_ANCESTOR);
+}
+
 /* One decision more for the attachment's handle. */
 static __always_inline void weir_count_decision(__u32 handle, __u8 verdict, __u8 reason)
 {
@@ -445,6 +484,8 @@ static __always_inline int weir_handle4(struct bpf_sock_addr *ctx, __u8 op)
 
 	/* The address decides, never user_family: an AF_UNSPEC sendto() on an
 	 * AF_INET socket still sends to user_ip4 (udp_sendmsg). */
+	if (weir_nested(at))
+		return 1;
 	dst.ip6[0] = ctx->user_ip4;
 	dst.port = bpf_ntohs((__u16)ctx->user_port);
 	if (weir_is_dns(ctx, at, &dst))
@@ -460,6 +501,8 @@ static __always_inline int weir_handle6(struct bpf_sock_addr *ctx, __u8 op)
 		.op = op,
 	};
 
+	if (weir_nested(at))
+		return 1;
 	dst.ip6[0] = ctx->user_ip6[0];
 	dst.ip6[1] = ctx->user_ip6[1];
 	dst.ip6[2] = ctx->user_ip6[2];
@@ -622,6 +665,8 @@ int weir_sock_create(struct bpf_sock *sk)
 	    (type == WEIR_SOCK_DGRAM &&
 	     (proto == WEIR_IPPROTO_UDP || proto == WEIR_IPPROTO_UDPLITE)))
 		return 1;
+	if (weir_nested(weir_att()))
+		return 1;
 	handle = weir_att()->handle;
 	if (weir_slot_flags(handle, &flags) < 0)
 		flags = 0; /* no policy: nothing but TCP and UDP */
@@ -729,6 +774,8 @@ int weir_egress(struct __sk_buff *skb)
 	 * passes as the answer to a SYN the inbound rules let in.) */
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
+		return 1;
+	if (weir_nested_skb(skb, at))
 		return 1;
 	if (skb->protocol == bpf_htons(WEIR_ETH_P_IP))
 		err = weir_parse4(skb, &p);

@@ -265,6 +265,8 @@ static __always_inline int weir_inbound(struct __sk_buff *skb)
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return 1;
+	if (weir_nested_skb(skb, at))
+		return 1;
 	pclass = weir_proto_class(sk->protocol);
 	/* Established and connecting sockets: their peer passed the connect
 	 * hook, or came in through a listener. */

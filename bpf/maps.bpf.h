@@ -84,6 +84,15 @@ struct {
 	__type(value, __u32);
 } weir_handles SEC(".maps");
 
+/* Every enforced cgroup's id -> its handle: the nearest enforced ancestor
+ * of a process judges it (WEIR_AF_OUTER, include/weir/egress.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32);
+	__type(key, __u64);
+	__type(value, __u32);
+} weir_cgids SEC(".maps");
+
 /* handle -> its decisions (struct weir_counts). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

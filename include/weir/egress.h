@@ -333,11 +333,26 @@ _Static_assert(sizeof(struct weir_skcache) == 36, "weir_skcache ABI");
 struct weir_attach {
 	__u32 handle; /* index into weir_handles and weir_counts; 0: no policy */
 	__u16 dns_port; /* the resolver's port, host order; 0: no DNS redirect */
-	__u16 flags; /* none yet: 0 */
+	__u16 flags; /* WEIR_AF_* */
 	__u32 dns_ip4; /* the resolver, network order (127.0.0.1) */
 	__u32 dns_ip6[4]; /* and for IPv6 sockets (::1, or ::ffff:127.0.0.1) */
 };
 _Static_assert(sizeof(struct weir_attach) == 28, "weir_attach ABI");
+
+/*
+ * weir_attach.flags. Attachments nest (a node's default on a parent cgroup,
+ * a container's own policy below it), and the kernel runs the programs of
+ * every attached ancestor of a socket's cgroup, nearest first, any "deny"
+ * winning. So that a process is judged by the nearest attachment only (its
+ * own policy replaces the default, it is not combined with it), an
+ * attachment with enforced cgroups below it is marked OUTER: its programs
+ * look the process's cgroup and ancestors up in weir_cgids (enforced cgroup
+ * id -> handle) and let through, untouched, what a nearer attachment judges.
+ * Example: machine.slice (handle 1, OUTER) and machine.slice/ctr (handle 2):
+ * a connect from ctr/sub runs handle 2's programs (judged), then handle 1's
+ * (ctr is nearer: allowed as is). Without the OUTER flag no lookup is made.
+ */
+#define WEIR_AF_OUTER (1 << 0)
 
 /*
  * weir_counts (per-CPU array, by handle): the decisions taken for one
@@ -405,7 +420,11 @@ struct weir_config {
 	__u32 wakeup_bytes; /* force a consumer wakeup above this fill level */
 	__u8 task_info; /* enum weir_task_info: how to read pid, comm, cgroup */
 	__u8 skb_task_info; /* the same in cgroup_skb programs (6.1: CORE) */
-	__u8 __pad[2];
+	/* 1: the programs can read a process's cgroup ancestors
+	 * (bpf_get_current_ancestor_cgroup_id, 5.7+), so OUTER attachments
+	 * defer to nested ones; 0: nested attachments both apply */
+	__u8 nesting;
+	__u8 __pad[1];
 };
 
 /*

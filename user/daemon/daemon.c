@@ -773,6 +773,41 @@ static bool policy_used(void *ctx, const char *name)
 	return false;
 }
 
+/* Has T enforced cgroups below it? */
+static bool has_nested(struct daemon *d, const struct att *t)
+{
+	__u32 h;
+
+	for (h = 1; h < MAX_HANDLES; h++)
+		if (d->by_handle[h] && d->by_handle[h] != t &&
+		    cgroup_within(d->by_handle[h]->cgpath, t->cgpath))
+			return true;
+	return false;
+}
+
+/*
+ * PATH was attached or detached: the attachments at and above it are
+ * OUTER (they leave a process to the nearest attachment above it) exactly
+ * while an attachment lies below them. Attachments nest: a container's
+ * own policy replaces a node's default, it is not combined with it.
+ */
+static void outer_update(struct daemon *d, const char *path)
+{
+	struct att *t;
+	__u32 h;
+	int ret;
+
+	for (h = 1; h < MAX_HANDLES; h++) {
+		t = d->by_handle[h];
+		if (!t || !cgroup_within(path, t->cgpath))
+			continue;
+		ret = egress_set_outer(d->eg, t->handle, has_nested(d, t));
+		if (ret)
+			pr_warn("%s: cannot mark what is nested below it: %s (both policies judge "
+				"its nested cgroups)\n", t->cgpath, strerror(-ret));
+	}
+}
+
 /* Is ID among T's holders? Its index, or -1. */
 static int holder_find(const struct att *t, const char *id)
 {
@@ -911,6 +946,7 @@ int daemon_attach(struct daemon *d, const struct attach_req *r, struct attach_in
 	}
 	att_state(t, e, NULL);
 	info_of(d, t, out);
+	outer_update(d, t->cgpath);
 	pr_info("attached %s (%s): policy %s generation %u, DNS port %u\n", path, t->label,
 		t->policy, t->generation, t->dns_port);
 out:
@@ -942,6 +978,7 @@ int daemon_detach(struct daemon *d, const char *cgroup, char *err, size_t len)
 	ring_buffer__consume(d->rb); /* its last events, before it goes */
 	snprintf(path, sizeof(path), "%s", t->cgpath);
 	att_free(d, t, true);
+	outer_update(d, path);
 	pthread_mutex_unlock(&d->mu);
 	return 0;
 }
@@ -965,6 +1002,7 @@ static int release_one(struct daemon *d, struct att *t, const char *holder,
 			holder);
 		ring_buffer__consume(d->rb); /* its last events, before it goes */
 		att_free(d, t, true);
+		outer_update(d, path);
 	} else {
 		pr_info("%s (%s): %s let go, %zu still hold it\n", t->cgpath, t->label, holder,
 			json_object_array_length(t->holders));
@@ -1521,6 +1559,7 @@ static void reap_inline(struct daemon *d)
 		ring_buffer__consume(d->rb);
 		snprintf(path, sizeof(path), "%s", t->cgpath);
 		att_free(d, t, true);
+		outer_update(d, path);
 	}
 }
 
@@ -1634,6 +1673,9 @@ static void adopt_all(struct daemon *d)
 		adopt_file(d, path);
 	}
 	closedir(dir);
+	for (n = 1; n < MAX_HANDLES; n++)
+		if (d->by_handle[n])
+			outer_update(d, d->by_handle[n]->cgpath);
 }
 
 /* --- life ---------------------------------------------------------------- */

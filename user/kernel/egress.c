@@ -86,6 +86,22 @@ static int egress_skb_task_info(void)
 	return cached;
 }
 
+/* The helpers an OUTER attachment reads a process's cgroup ancestors with,
+ * in each program type that defers (WEIR_AF_OUTER). */
+bool egress_nesting_supported(void)
+{
+	static int cached = -1;
+
+	if (cached < 0)
+		cached = libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+						 BPF_FUNC_get_current_ancestor_cgroup_id, NULL) > 0 &&
+			 libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK,
+						 BPF_FUNC_get_current_ancestor_cgroup_id, NULL) > 0 &&
+			 libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SKB,
+						 BPF_FUNC_skb_ancestor_cgroup_id, NULL) > 0;
+	return cached;
+}
+
 int egress_supported(char *why, size_t len)
 {
 	if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, NULL) <= 0) {
@@ -119,6 +135,7 @@ static int size_maps(struct egress_bpf *skel, const struct egress_opts *o)
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_slots, o->slots);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_ranges4, o->slots);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_handles, o->handles);
+	err = err ?: bpf_map__set_max_entries(skel->maps.weir_cgids, o->handles);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_counts, o->handles);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_inflows, o->inflows ?: 16384);
 	err = err ?: bpf_map__set_max_entries(skel->maps.weir_budgets, o->budgets ?: 1024);
@@ -237,6 +254,7 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 	e->skel->rodata->weir_cfg.skb_task_info =
 		o.task_info == WEIR_TASK_CORE || o.task_info == WEIR_TASK_NONE ? o.task_info
 									      : egress_skb_task_info();
+	e->skel->rodata->weir_cfg.nesting = egress_nesting_supported();
 	choose_programs(e->skel, o.dns_port || o.handles > 2);
 	if (o.pin_root) {
 		err = pin_maps(e, o.pin_root);
@@ -353,6 +371,34 @@ static int write_storage(struct egress *e, __u64 cgroup_id, __u32 handle,
 	return write_storage_raw(e, cgroup_id, &a);
 }
 
+/* The cgroup is enforced with HANDLE: attachments above it leave its
+ * processes to it (WEIR_AF_OUTER). Written once its links and storage are
+ * there: until then an attachment above judges them, never nobody. */
+static int cgid_set(struct egress *e, __u64 cgroup_id, __u32 handle)
+{
+	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_cgids), &cgroup_id, &handle, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int egress_set_outer(struct egress *e, __u32 handle, bool outer)
+{
+	int fd = bpf_map__fd(e->skel->maps.weir_attach);
+	const struct handle *h = handle_get(e, handle);
+	struct weir_attach a;
+	__u64 id;
+
+	if (!h || !h->cgroup_id)
+		return -ENOENT;
+	id = h->cgroup_id;
+	if (bpf_map_lookup_elem(fd, &id, &a))
+		return -errno;
+	if (!!(a.flags & WEIR_AF_OUTER) == outer)
+		return 0;
+	a.flags = outer ? a.flags | WEIR_AF_OUTER : a.flags & ~WEIR_AF_OUTER;
+	return write_storage_raw(e, id, &a);
+}
+
 /* Unpin (if pinned) and detach one link, whoever else holds it. */
 static void link_drop(struct bpf_link **l)
 {
@@ -441,7 +487,7 @@ int egress_attach_handle(struct egress *e, __u32 handle, int cgroup_fd,
 			goto fail;
 		}
 	}
-	return 0;
+	return cgid_set(e, id, handle);
 fail:
 	handle_detach_links(h);
 	return err;
@@ -1160,6 +1206,10 @@ void egress_detach_handle(struct egress *e, __u32 handle)
 
 	if (!h)
 		return;
+	/* Forgotten first: an attachment above judges its processes again
+	 * (both did until its links go), never nobody. */
+	if (h->cgroup_id)
+		bpf_map_delete_elem(bpf_map__fd(e->skel->maps.weir_cgids), &h->cgroup_id);
 	handle_detach_links(h);
 	/* Detached first: no cgroup runs with this handle any more. */
 	bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_handles), &handle, &none, BPF_ANY);
@@ -1724,6 +1774,10 @@ int egress_adopt(struct egress *e, int cgroup_fd, const char *pin_dir, __u32 *ha
 	h->cgroup_id = id;
 	memcpy(h->links, links, sizeof(links));
 	*handle = a.handle;
+	/* An older weir's maps had no weir_cgids: written again in any case. */
+	if (cgid_set(e, id, a.handle))
+		pr_warn("cgroup %llu: cannot record it in weir_cgids: attachments above it "
+			"judge its processes too\n", (unsigned long long)id);
 	cfg->dns_port = a.dns_port;
 	cfg->dns_ip4 = a.dns_ip4;
 	memcpy(cfg->dns_ip6, a.dns_ip6, sizeof(cfg->dns_ip6));

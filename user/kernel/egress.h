@@ -60,6 +60,9 @@ struct egress_attach_cfg {
 int egress_supported(char *why, size_t len);
 /* Which way the programs read pid/comm/cgroup on this kernel (cached). */
 int egress_task_info(void);
+/* Can an attachment defer to the nested ones below it (WEIR_AF_OUTER; the
+ * cgroup ancestor helpers, Linux 5.7+)? Without, both judge (cached). */
+bool egress_nesting_supported(void);
 
 int egress_open(const struct egress_opts *opts, struct egress **out);
 
@@ -95,6 +98,12 @@ int egress_apply_handle(struct egress *e, __u32 handle, const struct compiled *c
  * still attached with it would be judged by the next attachment given it.
  */
 void egress_detach_handle(struct egress *e, __u32 handle);
+/*
+ * OUTER: enforced cgroups lie below handle's: its programs leave their
+ * processes to the nearest attachment above them (WEIR_AF_OUTER). The
+ * caller (the daemon, which knows the cgroups' paths) keeps it true.
+ */
+int egress_set_outer(struct egress *e, __u32 handle, bool outer);
 /* The decisions taken for handle, summed over CPUs. */
 int egress_counts(const struct egress *e, __u32 handle, struct weir_counts *out);
 /* One upload budget of an attachment (weir_budgets). */
