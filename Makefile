@@ -42,7 +42,7 @@ endif
 endif
 endif
 ROOT_TARGETS := deps deps-build test test-unit test-bpf test-e2e test-adversarial test-build test-daemon test-action \
-	test-kubernetes test-kernels kernels \
+	test-kubernetes test-kernels kernels test-containers \
 	demo bench \
 	install uninstall clean
 $(ROOT_TARGETS): private SHELL := /bin/sh
@@ -221,19 +221,24 @@ $(OUT)/bin/%: $(OUT)/tests/adversarial/%.o | $(OUT)/bin
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
+# The containers' probe: static, so that a busybox root file system runs it.
+$(OUT)/bin/netprobe-static: tests/tools/netprobe.c | $(OUT)/bin
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Wall -Wextra -Werror -D_GNU_SOURCE -static $< -o $@
+
 $(OUT)/bin/%: $(OUT)/tests/tools/%.o | $(OUT)/bin
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
 .PHONY: tests-build test test-unit test-bpf test-e2e test-adversarial test-build test-daemon test-action \
-	test-kubernetes test-kernels
+	test-kubernetes test-kernels test-containers
 tests-build: $(OUT)/weir $(OUT)/tests/unit-tests $(OUT)/tests/api-tests $(OUT)/tests/bpf-tests \
-	$(TOOLS)
+	$(TOOLS) $(OUT)/bin/netprobe-static
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests-build
 	$(Q)$(MAKE) --no-print-directory test-unit test-bpf test-e2e test-adversarial test-build \
-		test-daemon test-action test-kubernetes
+		test-daemon test-action test-kubernetes test-containers
 
 test-unit: $(OUT)/tests/unit-tests $(OUT)/tests/api-tests
 	$(Q)echo "== tier 1: unit tests (no privileges)"
@@ -307,6 +312,10 @@ test-kernels: tests-build kernels
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/kernels/run.sh; st=$$?; \
 		if [ $$st = 77 ] && [ "$(WEIR_KERNELS_REQUIRED)" != 1 ]; then st=0; fi; exit $$st
 
+test-containers: $(OUT)/weir $(TOOLS) $(OUT)/bin/netprobe-static
+	$(Q)echo "== tier 9: containers (weir oci-hook with runc bundles and podman, pods, the safety net)"
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/containers/run.sh
+
 test-build: $(OUT)/weir
 	$(Q)echo "== tier 5: build and install (sudo make as a user, make install, uninstall)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/build/run.sh
@@ -373,7 +382,7 @@ DEB_PKGS := clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-d
 	libyaml-dev libldns-dev libseccomp-dev libmicrohttpd-dev libjson-c-dev \
 	libhttp-parser-dev libpsl-dev libssl-dev pkg-config iproute2 dnsmasq-base curl jq dnsutils iptables ipset nftables util-linux make gcc sudo \
 	python3 python3-yaml nodejs protobuf-c-compiler libprotobuf-c-dev python3-kubernetes \
-	qemu-system-x86 busybox-static kmod xz-utils
+	qemu-system-x86 busybox-static kmod xz-utils podman runc
 # make deps-build: the packages building weir takes, not those only the
 # tests, the demo and the fuzzers use (the GitHub Action, on a runner).
 DEB_TEST_ONLY := libclang-rt-14-dev libcriterion-dev dnsmasq-base curl jq dnsutils iptables ipset \

@@ -22,5 +22,7 @@ int cmd_reload(int argc, char **argv);
 int cmd_health(int argc, char **argv);
 /* The NRI plugin (nri_cmd.c). */
 int cmd_nri(int argc, char **argv);
+/* The OCI runtime hook (ocihook_cmd.c). */
+int cmd_oci_hook(int argc, char **argv);
 
 #endif /* WEIR_CLI_H */

@@ -48,6 +48,7 @@ static const struct command commands[] = {
 	{ "reload", cmd_reload, "make the daemon re-read its policy directory" },
 	{ "health", cmd_health, "say whether the daemon answers (for probes)" },
 	{ "nri", cmd_nri, "bind pods' policies from the runtime's NRI (Kubernetes)" },
+	{ "oci-hook", cmd_oci_hook, "the OCI runtime hook: a container's policy from its annotation" },
 	{ "version", cmd_version, "print the version (git describe of the build)" },
 	{ "help", cmd_help, "this help" },
 };

@@ -1,0 +1,528 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# Tier 9, containers: weir oci-hook run by real runtimes (runc bundles for
+# the fast cases; podman with runc, hooks.d and `podman kube play` for the
+# real path), a real weir daemon, real servers and dnsmasq.
+#
+#   WEIR_BUILD=/abs/build bash tests/containers/run.sh      (root)
+#
+# Nothing leaves the machine, and nothing but what the test made is touched:
+#  - the containers join a network namespace the test made (bound on a file
+#    in its temp dir) holding the only "hosts" (documentation addresses on
+#    its lo: a sink on 192.0.2.10/.11/.99 port 80, dnsmasq on 192.0.2.53);
+#  - the root file system is built here from busybox-static and a static
+#    netprobe, imported into podman from a tarball (no registry);
+#  - podman has its own root, runroot, tmpdir, configuration and hooks dir
+#    in the temp dir (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF), runc its
+#    own --root; the cgroups are below <cgroup2>/weir-ctest-PID (and the
+#    pod's, below podman's libpod_parent, which only our pod uses);
+#  - the daemon has its own socket, state dir, policy dir and pin root.
+
+# shellcheck disable=SC2016 # sh -c scripts: single quotes on purpose
+E2E_NAME=containers
+E2E_TAP=1
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
+e2e_enter_ns "$0" "$@"
+e2e_init
+
+T=$E2E_TMP
+SOCK=$T/weir.sock
+PDIR=$T/policies
+STATE=$T/state
+PINS=/sys/fs/bpf/weir-ctest-$$
+CGN=weir-ctest-$$ # below the cgroup2 mount and, made by runc/podman, the v1 ones
+CGP=$CG2/$CGN
+NETNS=$T/netns
+NS=(nsenter --net="$NETNS")
+ROOTFS=$T/rootfs
+IMG=localhost/weir-ctest:$$
+PAUSE_IMG=localhost/weir-ctest-pause:$$
+RUNC=(runc --root "$T/runc")
+PM=(podman --root "$T/pm/root" --runroot "$T/pm/run" --tmpdir "$T/pm/tmp")
+DPID=
+N_CTR=0 # containers started, for unique names
+POD_CG= # our pod's cgroup (podman on a hybrid host leaves it in the unified hierarchy)
+
+containers_cleanup() {
+	local d
+	if [ -d "$T/pm" ]; then
+		"${PM[@]}" pod rm -a -f -t 0 >/dev/null 2>&1
+		"${PM[@]}" rm -a -f -t 0 >/dev/null 2>&1
+		"${PM[@]}" system reset -f >/dev/null 2>&1
+	fi
+	for d in $(ls "$T/runc" 2>/dev/null); do
+		"${RUNC[@]}" delete -f "$d" >/dev/null 2>&1
+	done
+	[ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null && e2e_wait_gone "$DPID" 30
+	[ -n "$POD_CG" ] && [ -d "$POD_CG" ] && find "$POD_CG" -depth -type d -exec rmdir {} + 2>/dev/null
+	# Our cgroups only, in the unified hierarchy and in the v1 ones the
+	# runtimes made them in too.
+	for d in "$CG2/$CGN" /sys/fs/cgroup/*/"$CGN"; do
+		[ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+	done
+	[ -d "$PINS" ] && rm -rf "$PINS"
+	umount "$NETNS" 2>/dev/null
+	grep -qs " $T/" /proc/self/mounts &&
+		awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r |
+		xargs -r umount -l 2>/dev/null
+	e2e_cleanup
+}
+trap containers_cleanup EXIT
+
+# --- the world: a network namespace with servers, a root fs, a daemon ----------
+
+setup_netns() {
+	local i
+	touch "$NETNS"
+	unshare --net="$NETNS" true || e2e_die "cannot make a network namespace on $NETNS"
+	"${NS[@]}" ip link set lo up || e2e_die "lo up in the test's netns"
+	for i in 10 11 53 99; do
+		"${NS[@]}" ip addr add "192.0.2.$i/32" dev lo || e2e_die "ip addr add 192.0.2.$i"
+	done
+	: >"$T/sink.log"
+	"${NS[@]}" "$SINK" "$T/sink.log" 192.0.2.10:80 192.0.2.11:80 192.0.2.99:80 \
+		>"$T/sink.ready" 2>"$T/sink.err" &
+	E2E_PIDS+=("$!")
+	"${NS[@]}" /usr/sbin/dnsmasq --keep-in-foreground --conf-file=/dev/null \
+		--listen-address=192.0.2.53 --bind-interfaces --port=53 --no-resolv --no-hosts \
+		--local=/test/ --user=root --group=root --pid-file="$T/dnsmasq.pid" --log-queries \
+		--host-record=a.test,192.0.2.10 --host-record=evil.test,192.0.2.99 \
+		--log-facility="$T/dnsmasq.log" >"$T/dnsmasq.out" 2>&1 &
+	E2E_PIDS+=("$!")
+	for ((i = 0; i < 50; i++)); do
+		grep -qs 'started, version' "$T/dnsmasq.log" && grep -qs '^ready$' "$T/sink.ready" &&
+			return 0
+		sleep 0.1
+	done
+	e2e_die "sink or dnsmasq did not start: $(t_tail "$T/sink.err") $(t_tail "$T/dnsmasq.out")"
+}
+
+# busybox-static and a static netprobe; resolv.conf names the test's dnsmasq.
+# The test's own /etc/resolv.conf names an address nobody answers on: a
+# resolver that asked the host's nameserver, not the container's, is seen.
+setup_rootfs() {
+	local a
+	mkdir -p "$ROOTFS"/{bin,etc,proc,sys,dev,tmp,run} || e2e_die "mkdir $ROOTFS"
+	cp /bin/busybox "$ROOTFS/bin/" || e2e_die "no /bin/busybox (busybox-static: make deps)"
+	for a in sh sleep cat true ls; do
+		ln -s busybox "$ROOTFS/bin/$a"
+	done
+	cp "$NETPROBE_STATIC" "$ROOTFS/bin/netprobe"
+	printf '#!/bin/sh\ntrap "exit 0" TERM INT\nwhile :; do sleep 1000 & wait $!; done\n' \
+		>"$ROOTFS/pause"
+	chmod 755 "$ROOTFS/pause"
+	echo 'nameserver 192.0.2.53' >"$ROOTFS/etc/resolv.conf"
+	echo 'root:x:0:0:root:/:/bin/sh' >"$ROOTFS/etc/passwd"
+	echo 'nameserver 192.0.2.54' >"$T/host-resolv.conf"
+	mount --bind "$T/host-resolv.conf" /etc/resolv.conf || e2e_die "bind-mount resolv.conf"
+	E2E_RESOLV_MOUNTED=1
+}
+
+policy() { # NAME < YAML
+	cat >"$PDIR/$1.yaml.tmp" && mv "$PDIR/$1.yaml.tmp" "$PDIR/$1.yaml"
+}
+
+setup_daemon() {
+	local i
+	mkdir -p "$PDIR" "$CGP" || e2e_die "mkdir $PDIR $CGP"
+	# A container's own policy: 192.0.2.10 and a.test.
+	policy web <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - ip: 192.0.2.10
+		    ports: [80]
+		  - domain: a.test
+		    ports: [80]
+	EOF
+	# The safety net's default: only 192.0.2.99 (deny-all in real life; a
+	# destination of its own here, so that "the parent's policy" and "the
+	# container's own" and "both" each give another answer).
+	policy netdefault <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - ip: 192.0.2.99
+		    ports: [80]
+	EOF
+	"$WEIR" daemon --socket "$SOCK" --policy-dir "$PDIR" --state-dir "$STATE" \
+		--pin-root "$PINS" --events "$T/events.jsonl" >>"$T/daemon.out" 2>>"$T/daemon.err" &
+	DPID=$!
+	disown "$DPID"
+	for ((i = 0; i < 200; i++)); do
+		curl -sf --max-time 1 --unix-socket "$SOCK" http://weir/v1/health >/dev/null 2>&1 &&
+			return 0
+		e2e_dead "$DPID" && break
+		sleep 0.05
+	done
+	e2e_die "weir daemon did not answer: $(t_tail "$T/daemon.err")"
+}
+
+# ps_json: the daemon's attachments, as weir ps --json prints them.
+ps_json() {
+	"$WEIR" ps --socket "$SOCK" --json 2>/dev/null
+}
+
+# attachments_of FILTER: how many attachments match the jq FILTER.
+attachments_of() {
+	ps_json | jq "[.attachments[] | select($1)] | length"
+}
+
+# wait_attachments FILTER N: until N attachments match (bounded, 5 s).
+wait_attachments() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ "$(attachments_of "$1")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# --- runc bundles -------------------------------------------------------------
+
+# bundle NAME CGROUP ANNOTATION ARGS...: $T/b/NAME, a runc bundle on the
+# shared root fs in the test's netns, with weir oci-hook at createRuntime and
+# poststop (HOOK_SOCKET, else the daemon's). ANNOTATION "" for none.
+HOOK_SOCKET=
+bundle() {
+	local name=$1 cg=$2 ann=$3 dir=$T/b/$1 args
+	shift 3
+	mkdir -p "$dir"
+	args=$(printf '%s\n' "$@" | jq -R . | jq -s -c .)
+	(cd "$dir" && runc spec) || e2e_die "runc spec"
+	jq --arg root "$ROOTFS" --arg cg "$cg" --arg ann "$ann" --arg weir "$WEIR" \
+		--arg sock "${HOOK_SOCKET:-$SOCK}" --arg netns "$NETNS" --argjson args "$args" '
+		.root = {path: $root, readonly: true} |
+		.process.terminal = false | .process.args = $args |
+		.linux.cgroupsPath = $cg |
+		.linux.namespaces = [.linux.namespaces[] |
+			if .type == "network" then .path = $netns else . end] |
+		.annotations = (if $ann == "" then {} else {"weir.dev/policy": $ann} end) |
+		.hooks = {
+			createRuntime: [{path: $weir,
+				args: ["weir", "oci-hook", "createRuntime", "--socket", $sock]}],
+			poststop: [{path: $weir, args: ["weir", "oci-hook", "poststop", "--socket", $sock]}]
+		}' "$dir/config.json" >"$dir/config.json.new" && mv "$dir/config.json.new" "$dir/config.json" ||
+		e2e_die "cannot write $dir/config.json"
+}
+
+# crun_run NAME CGROUP ANNOTATION ARGS...: a bundle run to its end with runc;
+# stdout in $OUT, stderr in $ERR, the exit status in RC.
+crun_run() {
+	local name=$1-$$-$((N_CTR += 1))
+	shift
+	bundle "$name" "$@"
+	OUT=$T/$name.out ERR=$T/$name.err
+	timeout 30 "${RUNC[@]}" run --bundle "$T/b/$name" "$name" >"$OUT" 2>"$ERR" </dev/null
+	RC=$?
+	"${RUNC[@]}" delete -f "$name" >/dev/null 2>&1
+}
+
+out_is() { # WANT [WHAT]
+	local got
+	got=$(tr -d '\r' <"$OUT" | tail -n 1)
+	[ "$got" = "$1" ] || t_why "${2:-output}: '$got', want '$1' (rc $RC; $(t_tail "$ERR"))"
+}
+
+arrived() { # PAYLOAD: the sink logged it
+	grep -qF -- "$1" "$T/sink.log"
+}
+
+test_runc_first_connect_is_judged() {
+	t_begin "runc: an annotated container's first connect is judged (denied and allowed)"
+	crun_run deny "/$CGN/deny" web netprobe tcp 192.0.2.99 80 "denied-$$"
+	out_is EPERM "its first connect to a destination web does not allow"
+	arrived "denied-$$" && t_why "the denied payload arrived"
+	crun_run allow "/$CGN/allow" web netprobe tcp 192.0.2.10 80 "allowed-$$"
+	out_is ok "its first connect to a destination web allows"
+	arrived "allowed-$$" || t_why "the allowed payload did not arrive"
+	sleep 0.2 # the daemon reads its ring buffer every 50 ms
+	jq -e -s --arg id "deny-$$" 'map(select(.verdict == "deny" and .dst == "192.0.2.99" and
+		(.attachment | startswith($id[0:12])))) | length >= 1' "$T/events.jsonl" >/dev/null ||
+		t_why "no deny event labelled with the container's id"
+	wait_attachments "true" 0 || t_why "poststop left attachments: $(ps_json | jq -c .)"
+	t_end
+}
+
+test_runc_dns_in_its_netns() {
+	t_begin "runc: the container's DNS is answered by weir in its netns; refused names never leave"
+	crun_run dns "/$CGN/dns" web netprobe dns 192.0.2.53 53 a.test
+	out_is "ok 192.0.2.10" "a.test through the container's nameserver"
+	crun_run dnsno "/$CGN/dnsno" web netprobe dns 192.0.2.53 53 evil.test
+	out_is REFUSED "evil.test"
+	# a.test reached dnsmasq from the resolver in the container's netns (the
+	# daemon's own netns has no 192.0.2.53; the host's resolv.conf names .54).
+	grep -q 'query\[A\] a.test from 192.0.2.53' "$T/dnsmasq.log" ||
+		t_why "a.test never reached the container's nameserver: $(t_tail "$T/dnsmasq.log")"
+	grep -q 'evil.test' "$T/dnsmasq.log" && t_why "evil.test was forwarded to dnsmasq"
+	t_end
+}
+
+test_runc_no_annotation() {
+	t_begin "runc: no annotation: the hook binds nothing, the container runs"
+	crun_run plain "/$CGN/plain" "" netprobe tcp 192.0.2.99 80 "plain-$$"
+	out_is ok "an unannotated container, no safety net"
+	[ "$(attachments_of true)" = 0 ] || t_why "something was attached: $(ps_json | jq -c .)"
+	t_end
+}
+
+test_runc_fails_closed() {
+	t_begin "runc: daemon down or policy unknown: the hook fails, the container never runs"
+	HOOK_SOCKET=$T/nobody.sock crun_run down "/$CGN/down" web netprobe tcp 192.0.2.10 80 "down-$$"
+	HOOK_SOCKET=
+	[ "$RC" != 0 ] || t_why "runc run succeeded with no daemon"
+	grep -q 'weir: oci-hook createRuntime: container down-.*no daemon answers on .*nobody.sock.*the container does not start' "$ERR" ||
+		t_why "stderr: $(t_tail "$ERR")"
+	crun_run nopol "/$CGN/nopol" nosuchpolicy netprobe tcp 192.0.2.10 80 "nopol-$$"
+	[ "$RC" != 0 ] || t_why "runc run succeeded with an unknown policy"
+	grep -q 'nosuchpolicy' "$ERR" || t_why "stderr does not name the policy: $(t_tail "$ERR")"
+	crun_run badname "/$CGN/badname" "../web" netprobe tcp 192.0.2.10 80 "badname-$$"
+	[ "$RC" != 0 ] || t_why "runc run succeeded with the annotation ../web"
+	sleep 0.2
+	for p in down nopol badname; do
+		arrived "$p-$$" && t_why "the $p container's program ran"
+	done
+	t_end
+}
+
+test_safety_net_and_nesting() {
+	t_begin "safety net: an unannotated container gets the parent's default; an annotated one its own, not both"
+	mkdir -p "$CGP/net"
+	"$WEIR" attach --socket "$SOCK" --policy netdefault "$CGP/net" >/dev/null 2>"$T/attach.err" ||
+		t_why "weir attach of the safety net: $(t_tail "$T/attach.err")"
+	crun_run netplain "/$CGN/net/plain" "" netprobe tcp 192.0.2.10 80 "netplain-$$"
+	out_is EPERM "unannotated, to 192.0.2.10 (the default denies)"
+	crun_run netplain99 "/$CGN/net/plain99" "" netprobe tcp 192.0.2.99 80 "netplain99-$$"
+	out_is ok "unannotated, to 192.0.2.99 (the default allows)"
+	crun_run netown "/$CGN/net/own" web netprobe tcp 192.0.2.10 80 "netown-$$"
+	out_is ok "own policy web, to 192.0.2.10 (web allows; the parent's would deny)"
+	crun_run netown99 "/$CGN/net/own99" web netprobe tcp 192.0.2.99 80 "netown99-$$"
+	out_is EPERM "own policy web, to 192.0.2.99 (the parent's would allow)"
+	arrived "netown99-$$" && t_why "the nested container reached what only its parent allows"
+	[ "$(attachments_of '.policy == "netdefault"')" = 1 ] || t_why "the safety net is gone"
+	wait_attachments true 1 || t_why "the nested containers left attachments: $(ps_json | jq -c .)"
+	"$WEIR" detach --socket "$SOCK" "$CGP/net" >/dev/null 2>&1 || t_why "weir detach of the net"
+	t_end
+}
+
+# --- podman ---------------------------------------------------------------------
+
+# podman with everything of its own in $T/pm; hooks.d from deploy/oci, with
+# the binary and the daemon's socket put in.
+setup_podman() {
+	local f h
+	mkdir -p "$T/pm/hooks" "$T/pm/hooks-dead" "$T/pm/tmp"
+	for f in "$REPO_ROOT"/deploy/oci/*.json; do
+		for h in hooks:"$SOCK" hooks-dead:"$T/nobody.sock"; do
+			jq --arg weir "$WEIR" --arg sock "${h#*:}" \
+				'.hook.path = $weir | .hook.args += ["--socket", $sock]' "$f" \
+				>"$T/pm/${h%%:*}/${f##*/}" || e2e_die "cannot rewrite $f"
+		done
+	done
+	cat >"$T/pm/containers.conf" <<-EOF
+		[containers]
+		default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+		[engine]
+		cgroup_manager = "cgroupfs"
+		events_logger = "none"
+		runtime = "runc"
+		infra_image = "$PAUSE_IMG"
+		hooks_dir = ["$T/pm/hooks"]
+	EOF
+	cat >"$T/pm/storage.conf" <<-EOF
+		[storage]
+		driver = "overlay"
+		graphroot = "$T/pm/root"
+		runroot = "$T/pm/run"
+	EOF
+	export CONTAINERS_CONF=$T/pm/containers.conf CONTAINERS_STORAGE_CONF=$T/pm/storage.conf
+	export CONTAINERS_REGISTRIES_CONF=$T/pm/registries.conf
+	: >"$CONTAINERS_REGISTRIES_CONF"
+	tar -C "$ROOTFS" -cf "$T/rootfs.tar" . || e2e_die "tar the root fs"
+	"${PM[@]}" import "$T/rootfs.tar" "$IMG" >"$T/pm/import.out" 2>&1 &&
+		"${PM[@]}" import --change 'CMD ["/pause"]' "$T/rootfs.tar" "$PAUSE_IMG" \
+			>>"$T/pm/import.out" 2>&1 ||
+		e2e_die "podman import: $(t_tail "$T/pm/import.out")"
+}
+
+# prun ARGS...: podman run --rm in the test's netns, below our cgroup; $OUT, $ERR, RC.
+prun() {
+	OUT=$T/prun-$((N_CTR += 1)).out ERR=$T/prun-$N_CTR.err
+	timeout 60 "${PM[@]}" run --rm --pull never --network "ns:$NETNS" \
+		--cgroup-parent "/$CGN/pm" "$@" >"$OUT" 2>"$ERR" </dev/null
+	RC=$?
+}
+
+test_podman_first_connect_and_dns() {
+	t_begin "podman: an annotated container: first connect judged, DNS in its netns, poststop releases"
+	prun --annotation weir.dev/policy=web "$IMG" netprobe tcp 192.0.2.99 80 "pdeny-$$"
+	out_is EPERM "podman, to 192.0.2.99"
+	prun --annotation weir.dev/policy=web "$IMG" netprobe tcp 192.0.2.10 80 "pallow-$$"
+	out_is ok "podman, to 192.0.2.10"
+	arrived "pallow-$$" || t_why "the allowed payload did not arrive"
+	arrived "pdeny-$$" && t_why "the denied payload arrived"
+	prun --annotation weir.dev/policy=web --dns 192.0.2.53 "$IMG" netprobe dns 192.0.2.53 53 a.test
+	out_is "ok 192.0.2.10" "podman, a.test"
+	prun --annotation weir.dev/policy=web --dns 192.0.2.53 "$IMG" netprobe dns 192.0.2.53 53 \
+		evil.test
+	out_is REFUSED "podman, evil.test"
+	grep -q 'evil.test' "$T/dnsmasq.log" && t_why "evil.test was forwarded to dnsmasq"
+	wait_attachments "true" 0 || t_why "podman's poststop left attachments: $(ps_json | jq -c .)"
+	t_end
+}
+
+test_podman_exec_and_rm() {
+	local id
+	t_begin "podman: exec'd processes are enforced; rm releases the attachment"
+	id=$(timeout 60 "${PM[@]}" run -d --pull never --network "ns:$NETNS" \
+		--cgroup-parent "/$CGN/pm" --annotation weir.dev/policy=web "$IMG" /pause 2>"$T/prun-d.err")
+	[ -n "$id" ] || t_why "podman run -d: $(t_tail "$T/prun-d.err")"
+	[ "$(attachments_of ".label == \"${id:0:12}\" and .holders == 1")" = 1 ] ||
+		t_why "no attachment held by ${id:0:12}: $(ps_json | jq -c .)"
+	OUT=$T/exec.out ERR=$T/exec.err
+	timeout 30 "${PM[@]}" exec "$id" netprobe tcp 192.0.2.99 80 "pexec-$$" >"$OUT" 2>"$ERR"
+	out_is EPERM "podman exec, to 192.0.2.99"
+	timeout 30 "${PM[@]}" exec "$id" netprobe tcp 192.0.2.10 80 "pexec-ok-$$" >"$OUT" 2>"$ERR"
+	out_is ok "podman exec, to 192.0.2.10"
+	timeout 60 "${PM[@]}" rm -f -t 1 "$id" >/dev/null 2>&1
+	wait_attachments "true" 0 || t_why "rm left attachments: $(ps_json | jq -c .)"
+	t_end
+}
+
+test_podman_daemon_down() {
+	t_begin "podman: no daemon behind the hook: the annotated container does not start"
+	OUT=$T/pdown.out ERR=$T/pdown.err
+	timeout 60 "${PM[@]}" --hooks-dir "$T/pm/hooks-dead" run --rm --pull never \
+		--network "ns:$NETNS" --cgroup-parent "/$CGN/pm" --annotation weir.dev/policy=web \
+		"$IMG" netprobe tcp 192.0.2.10 80 "pdown-$$" >"$OUT" 2>"$ERR" </dev/null
+	RC=$?
+	[ "$RC" != 0 ] || t_why "podman run succeeded"
+	grep -q 'no daemon answers on' "$ERR" || t_why "stderr: $(t_tail "$ERR")"
+	sleep 0.2
+	arrived "pdown-$$" && t_why "its program ran"
+	# The same without the annotation: the hook is not even run.
+	timeout 60 "${PM[@]}" --hooks-dir "$T/pm/hooks-dead" run --rm --pull never \
+		--network "ns:$NETNS" --cgroup-parent "/$CGN/pm" "$IMG" true >"$OUT" 2>"$ERR"
+	RC=$?
+	[ "$RC" = 0 ] || t_why "an unannotated container did not start: $(t_tail "$ERR")"
+	t_end
+}
+
+# A pod of two containers sharing one netns, from podman kube play.
+POD_YAML=
+setup_pod_yaml() {
+	POD_YAML=$T/pod.yaml
+	cat >"$POD_YAML" <<-EOF
+		apiVersion: v1
+		kind: Pod
+		metadata:
+		  name: wpod-$$
+		  annotations:
+		    weir.dev/policy: web
+		spec:
+		  containers:
+		  - name: a
+		    image: $IMG
+		    command: ["/pause"]
+		  - name: b
+		    image: $IMG
+		    command: ["/pause"]
+	EOF
+}
+
+# pod_servers: the pod's netns (podman's pods take no ns: network: it is a
+# --network none one, the infra container's) gets the test's hosts on its lo
+# and a sink on them, for this round (a restarted pod has a new netns).
+POD_SINK=
+pod_servers() {
+	local infra pid i
+	infra=$("${PM[@]}" pod inspect "wpod-$$" --format '{{.InfraContainerID}}' 2>/dev/null)
+	pid=$("${PM[@]}" inspect "$infra" --format '{{.State.Pid}}' 2>/dev/null)
+	[ -n "$pid" ] && [ "$pid" != 0 ] || { t_why "no infra process ($infra)"; return 1; }
+	nsenter --net="/proc/$pid/ns/net" sh -c 'ip link set lo up &&
+		ip addr add 192.0.2.10/32 dev lo && ip addr add 192.0.2.99/32 dev lo' ||
+		{ t_why "cannot put the test's hosts in the pod's netns"; return 1; }
+	: >"$T/pod-sink.ready"
+	nsenter --net="/proc/$pid/ns/net" "$SINK" "$T/sink.log" 192.0.2.10:80 192.0.2.99:80 \
+		>"$T/pod-sink.ready" 2>&1 &
+	POD_SINK=$!
+	E2E_PIDS+=("$POD_SINK")
+	for ((i = 0; i < 50; i++)); do
+		grep -qs '^ready$' "$T/pod-sink.ready" && return 0
+		sleep 0.1
+	done
+	t_why "the pod's sink did not start: $(t_tail "$T/pod-sink.ready")"
+	return 1
+}
+
+# pod_check ROUND: both containers enforced, one attachment held by both.
+pod_check() {
+	local c
+	pod_servers || return
+	for c in a b; do
+		OUT=$T/pod.out ERR=$T/pod.err
+		timeout 30 "${PM[@]}" exec "wpod-$$-$c" /bin/netprobe tcp 192.0.2.99 80 "pod$1$c-$$" \
+			>"$OUT" 2>"$ERR"
+		out_is EPERM "$1: container $c to 192.0.2.99"
+		arrived "pod$1$c-$$" && t_why "$1: container $c reached 192.0.2.99"
+		timeout 30 "${PM[@]}" exec "wpod-$$-$c" /bin/netprobe tcp 192.0.2.10 80 "pod$1${c}ok-$$" \
+			>"$OUT" 2>"$ERR"
+		out_is ok "$1: container $c to 192.0.2.10"
+		arrived "pod$1${c}ok-$$" || t_why "$1: container $c's allowed payload did not arrive"
+	done
+	[ "$(attachments_of true)" = 1 ] && [ "$(attachments_of '.holders == 2')" = 1 ] ||
+		t_why "$1: not one attachment held by both: $(ps_json | jq -c '[.attachments[] |
+			{cgroup, holders}]')"
+	[ "$(find "$PINS" -maxdepth 1 -name 'att-*' | wc -l)" = 1 ] ||
+		t_why "$1: pins: $(ls "$PINS")"
+	kill "$POD_SINK" 2>/dev/null
+}
+
+test_podman_pod() {
+	local i podid
+	t_begin "podman kube play: a pod's two containers share its attachment, over restarts"
+	setup_pod_yaml
+	timeout 120 "${PM[@]}" kube play --network none "$POD_YAML" >"$T/play.out" 2>&1 ||
+		t_why "kube play: $(t_tail "$T/play.out")"
+	podid=$("${PM[@]}" pod inspect "wpod-$$" --format '{{.Id}}' 2>/dev/null)
+	POD_CG=$(ps_json | jq -r --arg id "$podid" '.attachments[] | select(.cgroup |
+		endswith("/" + $id)) | .cgroup' | head -n 1)
+	[ "$(attachments_of ".cgroup | endswith(\"/$podid\")")" = 1 ] ||
+		t_why "the pod's cgroup (.../$podid) is not attached: $(ps_json | jq -c .)"
+	pod_check start
+	for ((i = 1; i <= 3; i++)); do
+		timeout 120 "${PM[@]}" pod stop -t 1 "wpod-$$" >"$T/restart.out" 2>&1 ||
+			t_why "pod stop $i: $(t_tail "$T/restart.out")"
+		wait_attachments true 0 || t_why "stopped pod $i: $(ps_json | jq -c .)"
+		timeout 120 "${PM[@]}" pod start "wpod-$$" >"$T/restart.out" 2>&1 ||
+			t_why "pod start $i: $(t_tail "$T/restart.out")"
+		pod_check "restart $i"
+	done
+	timeout 120 "${PM[@]}" kube down "$POD_YAML" >"$T/down.out" 2>&1 ||
+		t_why "kube down: $(t_tail "$T/down.out")"
+	wait_attachments true 0 || t_why "after kube down: $(ps_json | jq -c .)"
+	[ -z "$(find "$PINS" -maxdepth 1 -name 'att-*')" ] || t_why "pins left: $(ls "$PINS")"
+	t_end
+}
+
+command -v runc >/dev/null || e2e_die "runc not found (make deps)"
+command -v podman >/dev/null || e2e_die "podman not found (make deps)"
+NETPROBE_STATIC=$WEIR_BUILD/bin/netprobe-static
+[ -x "$NETPROBE_STATIC" ] || e2e_die "$NETPROBE_STATIC missing: make build/bin/netprobe-static"
+setup_netns
+setup_rootfs
+setup_daemon
+test_runc_first_connect_is_judged
+test_runc_dns_in_its_netns
+test_runc_no_annotation
+test_runc_fails_closed
+test_safety_net_and_nesting
+setup_podman
+test_podman_first_connect_and_dns
+test_podman_exec_and_rm
+test_podman_daemon_down
+test_podman_pod
+echo "$T_PASS passed, $T_FAIL failed"
+((T_FAIL == 0))

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * weir oci-hook: an OCI runtime hook (podman and CRI-O through hooks.d,
+ * any runtime through config.json's hooks). At createRuntime the
+ * container's init is in its final cgroup, not yet running the user's
+ * program: the hook asks the daemon to enforce the weir.dev/policy
+ * annotation's policy there, and fails (the container does not start) if
+ * it cannot. At poststop it releases what the container held.
+ */
+#ifndef WEIR_CONTAINERS_OCIHOOK_H
+#define WEIR_CONTAINERS_OCIHOOK_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum oci_stage {
+	OCI_CREATE_RUNTIME,
+	OCI_POSTSTOP,
+};
+
+/* "createRuntime" or "poststop" (the OCI spec's spelling): 0, else -EINVAL. */
+int oci_stage_parse(const char *s, enum oci_stage *out);
+
+/*
+ * Run the hook: the OCI state JSON from IN (the runtime writes it to the
+ * hook's standard input), the daemon at SOCKET (NULL: $WEIR_SOCKET, else
+ * /run/weir/weir.sock). 0: done, or nothing to do (no annotation; what it
+ * did is in NOTE, "" if nothing). -errno: the container must not start
+ * (createRuntime), or could not be released (poststop); ERR says why.
+ */
+int oci_hook(enum oci_stage stage, const char *socket, FILE *in, char *note, size_t notelen,
+	     char *err, size_t errlen);
+
+#endif /* WEIR_CONTAINERS_OCIHOOK_H */
