@@ -12,7 +12,8 @@
 #   make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from the running kernel
 #   make install    PREFIX=/usr/local DESTDIR=: the binary, weir(8), bash and
 #                   zsh completion, the shipped policies, the docs, the
-#                   systemd unit and the example Prometheus alerts
+#                   systemd unit, the example Prometheus alerts, and the OCI
+#                   hooks (OCIHOOKSDIR=/usr/share/containers/oci/hooks.d)
 #   make uninstall  the same PREFIX and DESTDIR: remove what install put there
 #   make man        re-render docs/man/weir.8 from weir.8.scd (needs scdoc)
 #   V=1             show the commands
@@ -67,6 +68,10 @@ ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
 # systemd reads /usr/local/lib/systemd/system too.
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 ALERTSDIR ?= $(DATADIR)/weir/prometheus
+# podman and CRI-O read OCI hooks from here by default, whatever weir's
+# prefix: the hook files name $(BINDIR)/weir (docs/containers.md).
+OCIHOOKSDIR ?= /usr/share/containers/oci/hooks.d
+OCIHOOKS := $(wildcard deploy/oci/*.json)
 OUT := build
 CLANG ?= clang
 CC ?= cc
@@ -422,6 +427,11 @@ install: $(OUT)/weir
 		>$(DESTDIR)$(SYSTEMDUNITDIR)/weir.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/weir.service
 	install -m 0644 deploy/prometheus/weir-alerts.yml $(DESTDIR)$(ALERTSDIR)/
+	install -d $(DESTDIR)$(OCIHOOKSDIR)
+	for f in $(OCIHOOKS); do \
+		sed 's|"/usr/local/bin/weir"|"$(BINDIR)/weir"|' $$f >$(DESTDIR)$(OCIHOOKSDIR)/$${f##*/} && \
+		chmod 0644 $(DESTDIR)$(OCIHOOKSDIR)/$${f##*/} || exit 1; \
+	done
 
 # Only what install put there, and the directories that are weir's own.
 uninstall:
@@ -430,7 +440,8 @@ uninstall:
 		$(DESTDIR)$(SYSTEMDUNITDIR)/weir.service $(DESTDIR)$(ALERTSDIR)/weir-alerts.yml \
 		$(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS))) \
 		$(addprefix $(DESTDIR)$(POLICYDIR)/,$(notdir $(POLICIES))) \
-		$(addprefix $(DESTDIR)$(POLICYDIR)/presets/,$(notdir $(PRESETS)))
+		$(addprefix $(DESTDIR)$(POLICYDIR)/presets/,$(notdir $(PRESETS))) \
+		$(addprefix $(DESTDIR)$(OCIHOOKSDIR)/,$(notdir $(OCIHOOKS)))
 	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(POLICYDIR)/presets $(DESTDIR)$(POLICYDIR) $(DESTDIR)$(ALERTSDIR) \
 		$(dir $(DESTDIR)$(POLICYDIR)) 2>/dev/null
 

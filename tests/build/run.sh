@@ -97,6 +97,8 @@ installed_files() {
 	echo usr/share/zsh/site-functions/_weir
 	echo usr/lib/systemd/system/weir.service
 	echo usr/share/weir/prometheus/weir-alerts.yml
+	echo usr/share/containers/oci/hooks.d/weir-createRuntime.json
+	echo usr/share/containers/oci/hooks.d/weir-poststop.json
 	for f in "$SRC"/policy/*.yaml; do
 		echo "usr/share/weir/policies/${f##*/}"
 	done
@@ -123,6 +125,12 @@ test_install() {
 	"$DEST/usr/bin/weir" policy show preset:npm |
 		cmp -s - "$DEST/usr/share/weir/policies/presets/npm.yaml" ||
 		t_why "the installed presets/npm.yaml is not what weir policy show preset:npm prints"
+	for f in createRuntime poststop; do
+		jq -e --arg s "$f" '.hook.path == "/usr/bin/weir" and .hook.args == ["weir", "oci-hook", $s]
+			and .stages == [$s] and .when.annotations["^weir\\.dev/policy$"] == ".*"' \
+			"$DEST/usr/share/containers/oci/hooks.d/weir-$f.json" >/dev/null 2>&1 ||
+			t_why "hooks.d/weir-$f.json does not run /usr/bin/weir oci-hook $f when annotated"
+	done
 	t_end
 
 	t_begin "12 man -l renders weir(8) without warnings; it names every command and option"
@@ -130,7 +138,7 @@ test_install() {
 	[ -s "$TMP/man.err" ] && t_why "man warnings: $(t_tail "$TMP/man.err")"
 	grep -q '^NAME' <<<"$rendered" && grep -q 'weir - confine' <<<"$rendered" ||
 		t_why "the page does not render (no NAME section)"
-	for opt in $({ for c in run daemon attach detach ps reload; do
+	for opt in $({ for c in run daemon attach detach ps reload oci-hook; do
 		"$DEST/usr/bin/weir" "$c" --help 2>/dev/null; done
 		for c in verify suggest; do "$DEST/usr/bin/weir" policy "$c" --help; done; } |
 		grep -oE -- '--[a-z][a-z-]+' | sort -u) \

@@ -64,7 +64,9 @@ static const char ps_usage[] =
 	"      --json          the daemon's answer: {\"attachments\": [{\"cgroup\",\n"
 	"                      \"cgroup_id\", \"label\", \"policy\", \"generation\",\n"
 	"                      \"allowed\", \"denied\", \"would_deny\",\n"
-	"                      \"budget_refused\", \"dns_port\", \"state\"}, ...]}\n" SOCKET_HELP
+	"                      \"budget_refused\", \"dns_port\", \"state\", \"holders\"}, ...]}:\n"
+	"                      holders, the containers holding it (weir oci-hook;\n"
+	"                      0: attached by hand)\n" SOCKET_HELP
 	"  -h, --help          this help\n"
 	"\n"
 	"Exit status: 0; 1 no daemon answers; 2 a bad command line.\n";

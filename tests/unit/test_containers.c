@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The container triggers' shared code (user/containers/): the annotation
+ * and its names, the OCI state as runtimes write it, and that every way
+ * the hook can fail at createRuntime is a failure (the container must not
+ * start), never a quiet "nothing to do". The hook with real runtimes and
+ * a real daemon: tests/containers/run.sh.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <criterion/criterion.h>
+
+#include "bind.h"
+#include "ocihook.h"
+
+#define assert_has(s, sub) cr_assert(strstr((s), (sub)), "'%s' does not contain '%s'", (s), (sub))
+
+static const char *policy_of(const char *json, char *err, size_t len)
+{
+	static char keep[300];
+	json_object *o = json_tokener_parse(json);
+	const char *p = container_policy_annotation(o, err, len);
+
+	snprintf(keep, sizeof(keep), "%s", p ? p : "(null)");
+	json_object_put(o);
+	return p ? keep : NULL;
+}
+
+Test(annotation, a_name_is_taken)
+{
+	char err[256];
+
+	cr_assert_str_eq(policy_of("{\"weir.dev/policy\":\"web-1.v2_x\"}", err, sizeof(err)),
+			 "web-1.v2_x");
+	cr_assert_str_eq(err, "");
+}
+
+Test(annotation, absent_is_null_without_an_error)
+{
+	char err[256] = "x";
+
+	cr_assert_null(policy_of("{\"io.kubernetes.cri-o.ContainerType\":\"sandbox\"}", err,
+				 sizeof(err)));
+	cr_assert_str_eq(err, "");
+	cr_assert_null(policy_of("null", err, sizeof(err)));
+	cr_assert_str_eq(err, "");
+}
+
+Test(annotation, what_is_no_name_is_an_error)
+{
+	static const char *const bad[] = {
+		"{\"weir.dev/policy\":\"\"}",         "{\"weir.dev/policy\":\"../etc/passwd\"}",
+		"{\"weir.dev/policy\":\".hidden\"}",  "{\"weir.dev/policy\":\"a/b\"}",
+		"{\"weir.dev/policy\":\"web \"}",     "{\"weir.dev/policy\":\"w\\u0000b\"}",
+		"{\"weir.dev/policy\":7}",            "{\"weir.dev/policy\":[\"web\"]}",
+	};
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		cr_assert_null(policy_of(bad[i], err, sizeof(err)), "%s was taken", bad[i]);
+		cr_assert(err[0], "%s: no error", bad[i]);
+		assert_has(err, "weir.dev/policy");
+	}
+}
+
+Test(stage, the_oci_spellings_only)
+{
+	enum oci_stage s;
+
+	cr_assert_eq(oci_stage_parse("createRuntime", &s), 0);
+	cr_assert_eq(s, OCI_CREATE_RUNTIME);
+	cr_assert_eq(oci_stage_parse("poststop", &s), 0);
+	cr_assert_eq(s, OCI_POSTSTOP);
+	cr_assert_eq(oci_stage_parse("prestart", &s), -EINVAL);
+	cr_assert_eq(oci_stage_parse("createruntime", &s), -EINVAL);
+}
+
+/* The hook on STATE (its stdin), the daemon at a socket nobody answers on. */
+static int hook(enum oci_stage stage, const char *state, char *note, char *err, size_t len)
+{
+	FILE *in = fmemopen((void *)state, strlen(state), "r");
+	int ret;
+
+	cr_assert_not_null(in);
+	ret = oci_hook(stage, "/nonexistent/weir-test.sock", in, note, 256, err, len);
+	fclose(in);
+	return ret;
+}
+
+Test(hook, no_annotation_is_nothing_to_do)
+{
+	char note[256], err[512] = "";
+
+	cr_assert_eq(hook(OCI_CREATE_RUNTIME,
+			  "{\"ociVersion\":\"1.0.2\",\"id\":\"c1\",\"pid\":1,\"bundle\":\"/nonexistent\","
+			  "\"annotations\":{\"io.container.manager\":\"libpod\"}}",
+			  note, err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_str_eq(note, "");
+	cr_assert_eq(hook(OCI_POSTSTOP, "{\"id\":\"c1\",\"status\":\"stopped\"}", note, err,
+			  sizeof(err)),
+		     0, "%s", err);
+}
+
+Test(hook, a_bad_state_fails)
+{
+	static const char *const bad[] = {
+		"", "not json", "[1,2]", "{\"pid\":1}", "{\"id\":\"\",\"pid\":1}",
+		"{\"id\":\"a b\",\"pid\":1}",
+	};
+	char note[256], err[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		cr_assert_eq(hook(OCI_CREATE_RUNTIME, bad[i], note, err, sizeof(err)), -EINVAL,
+			     "'%s' was taken", bad[i]);
+		cr_assert(err[0], "'%s': no message", bad[i]);
+	}
+}
+
+Test(hook, a_bad_annotation_fails_at_both_stages)
+{
+	const char *st = "{\"id\":\"c2\",\"pid\":1,\"annotations\":{\"weir.dev/policy\":\"../x\"}}";
+	char note[256], err[512];
+
+	cr_assert_eq(hook(OCI_CREATE_RUNTIME, st, note, err, sizeof(err)), -EINVAL);
+	assert_has(err, "container c2: annotation weir.dev/policy=\"../x\"");
+	cr_assert_eq(hook(OCI_POSTSTOP, st, note, err, sizeof(err)), -EINVAL);
+}
+
+/* Runtimes that leave the annotations out of the state: config.json's. */
+Test(hook, the_bundles_annotations_when_the_state_has_none)
+{
+	char dir[] = "/tmp/weir-bundle-XXXXXX", path[64], state[256], note[256], err[512];
+	FILE *f;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("{\"root\":{\"path\":\"rootfs\"},\"annotations\":{\"weir.dev/policy\":\"a/b\"}}", f);
+	fclose(f);
+	snprintf(state, sizeof(state), "{\"id\":\"c3\",\"pid\":1,\"bundle\":\"%s\"}", dir);
+	cr_assert_eq(hook(OCI_CREATE_RUNTIME, state, note, err, sizeof(err)), -EINVAL);
+	assert_has(err, "\"a/b\"");
+	unlink(path);
+	rmdir(dir);
+}
+
+/* Annotated, valid, and no daemon: the container must not start. */
+Test(hook, no_daemon_fails_createRuntime)
+{
+	char state[256], note[256], err[512];
+
+	snprintf(state, sizeof(state),
+		 "{\"id\":\"c4\",\"pid\":%d,\"annotations\":{\"weir.dev/policy\":\"web\"}}",
+		 (int)getpid());
+	cr_assert_lt(hook(OCI_CREATE_RUNTIME, state, note, err, sizeof(err)), 0);
+	assert_has(err, "container c4 (policy web)");
+	assert_has(err, "no daemon answers on /nonexistent/weir-test.sock");
+	cr_assert_str_eq(note, "");
+	/* no pid: no container process to bind */
+	cr_assert_eq(hook(OCI_CREATE_RUNTIME,
+			  "{\"id\":\"c5\",\"annotations\":{\"weir.dev/policy\":\"web\"}}", note, err,
+			  sizeof(err)),
+		     -EINVAL);
+	assert_has(err, "no \"pid\"");
+}
+
+Test(bind, a_bind_needs_an_id_a_policy_and_a_cgroup)
+{
+	struct container_bind b = { .policy = "web", .cgroup = "/x" };
+	char err[256];
+
+	cr_assert_eq(container_bind("/nonexistent/s", &b, err, sizeof(err)), -EINVAL);
+	b.id = "c";
+	b.policy = NULL;
+	cr_assert_eq(container_bind("/nonexistent/s", &b, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(container_release("/nonexistent/s", "", NULL, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(container_release("/nonexistent/s", "c", NULL, err, sizeof(err)), -ENOENT);
+	assert_has(err, "no daemon answers");
+}
+
+Test(bind, the_cgroup_of_a_process)
+{
+	char cg[4096], err[256];
+
+	cr_assert_eq(container_cgroup_of(getpid(), cg, sizeof(cg), err, sizeof(err)), 0, "%s",
+		     err);
+	cr_assert_eq(cg[0], '/');
+	cr_assert_lt(container_cgroup_of(0x7ffffff0, cg, sizeof(cg), err, sizeof(err)), 0);
+	assert_has(err, "/proc/");
+}
