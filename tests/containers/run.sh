@@ -147,6 +147,12 @@ setup_daemon() {
 		  - ip: 192.0.2.99
 		    ports: [80]
 	EOF
+	start_daemon
+}
+
+# start_daemon: the daemon, until its socket answers (bounded).
+start_daemon() {
+	local i
 	"$WEIR" daemon --socket "$SOCK" --policy-dir "$PDIR" --state-dir "$STATE" \
 		--pin-root "$PINS" --events "$T/events.jsonl" >>"$T/daemon.out" 2>>"$T/daemon.err" &
 	DPID=$!
@@ -301,6 +307,9 @@ test_safety_net_and_nesting() {
 	crun_run netown99 "/$CGN/net/own99" web netprobe tcp 192.0.2.99 80 "netown99-$$"
 	out_is EPERM "own policy web, to 192.0.2.99 (the parent's would allow)"
 	arrived "netown99-$$" && t_why "the nested container reached what only its parent allows"
+	# Its DNS goes to its own resolver, which the parent's programs let be.
+	crun_run netdns "/$CGN/net/dns" web netprobe dns 192.0.2.53 53 a.test
+	out_is "ok 192.0.2.10" "own policy web, a.test through its own resolver"
 	[ "$(attachments_of '.policy == "netdefault"')" = 1 ] || t_why "the safety net is gone"
 	wait_attachments true 1 || t_why "the nested containers left attachments: $(ps_json | jq -c .)"
 	"$WEIR" detach --socket "$SOCK" "$CGP/net" >/dev/null 2>&1 || t_why "weir detach of the net"
@@ -391,6 +400,24 @@ test_podman_exec_and_rm() {
 	t_end
 }
 
+test_podman_safety_net() {
+	t_begin "podman: under the safety net, an unannotated container gets the default, an annotated one its own"
+	mkdir -p "$CGP/pm"
+	"$WEIR" attach --socket "$SOCK" --policy netdefault "$CGP/pm" >/dev/null 2>"$T/attach.err" ||
+		t_why "weir attach of podman's parent: $(t_tail "$T/attach.err")"
+	prun "$IMG" netprobe tcp 192.0.2.10 80 "pnet-$$"
+	out_is EPERM "unannotated, to 192.0.2.10 (the default denies)"
+	prun "$IMG" netprobe tcp 192.0.2.99 80 "pnet99-$$"
+	out_is ok "unannotated, to 192.0.2.99 (the default allows)"
+	prun --annotation weir.dev/policy=web "$IMG" netprobe tcp 192.0.2.10 80 "pnetown-$$"
+	out_is ok "annotated web, to 192.0.2.10"
+	prun --annotation weir.dev/policy=web "$IMG" netprobe tcp 192.0.2.99 80 "pnetown99-$$"
+	out_is EPERM "annotated web, to 192.0.2.99"
+	wait_attachments true 1 || t_why "containers left attachments: $(ps_json | jq -c .)"
+	"$WEIR" detach --socket "$SOCK" "$CGP/pm" >/dev/null 2>&1 || t_why "weir detach of podman's parent"
+	t_end
+}
+
 test_podman_daemon_down() {
 	t_begin "podman: no daemon behind the hook: the annotated container does not start"
 	OUT=$T/pdown.out ERR=$T/pdown.err
@@ -442,7 +469,7 @@ pod_servers() {
 	pid=$("${PM[@]}" inspect "$infra" --format '{{.State.Pid}}' 2>/dev/null)
 	[ -n "$pid" ] && [ "$pid" != 0 ] || { t_why "no infra process ($infra)"; return 1; }
 	nsenter --net="/proc/$pid/ns/net" sh -c 'ip link set lo up &&
-		ip addr add 192.0.2.10/32 dev lo && ip addr add 192.0.2.99/32 dev lo' ||
+		ip addr replace 192.0.2.10/32 dev lo && ip addr replace 192.0.2.99/32 dev lo' ||
 		{ t_why "cannot put the test's hosts in the pod's netns"; return 1; }
 	: >"$T/pod-sink.ready"
 	nsenter --net="/proc/$pid/ns/net" "$SINK" "$T/sink.log" 192.0.2.10:80 192.0.2.99:80 \
@@ -478,6 +505,7 @@ pod_check() {
 	[ "$(find "$PINS" -maxdepth 1 -name 'att-*' | wc -l)" = 1 ] ||
 		t_why "$1: pins: $(ls "$PINS")"
 	kill "$POD_SINK" 2>/dev/null
+	e2e_wait_gone "$POD_SINK" 30
 }
 
 test_podman_pod() {
@@ -492,6 +520,11 @@ test_podman_pod() {
 	[ "$(attachments_of ".cgroup | endswith(\"/$podid\")")" = 1 ] ||
 		t_why "the pod's cgroup (.../$podid) is not attached: $(ps_json | jq -c .)"
 	pod_check start
+	# A daemon killed and started again keeps who holds what (its state dir).
+	kill -KILL "$DPID"
+	e2e_wait_gone "$DPID" 30
+	start_daemon
+	pod_check "after a daemon restart"
 	for ((i = 1; i <= 3; i++)); do
 		timeout 120 "${PM[@]}" pod stop -t 1 "wpod-$$" >"$T/restart.out" 2>&1 ||
 			t_why "pod stop $i: $(t_tail "$T/restart.out")"
@@ -522,6 +555,7 @@ test_safety_net_and_nesting
 setup_podman
 test_podman_first_connect_and_dns
 test_podman_exec_and_rm
+test_podman_safety_net
 test_podman_daemon_down
 test_podman_pod
 echo "$T_PASS passed, $T_FAIL failed"
