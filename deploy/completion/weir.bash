@@ -127,7 +127,7 @@ _weir() {
 	COMPREPLY=()
 	if ((COMP_CWORD == 1)); then
 		mapfile -t COMPREPLY < <(compgen -W 'run policy status cleanup daemon attach detach
-			ps reload health nri version help --help --version' -- "$cur")
+			ps reload health nri oci-hook version help --help --version' -- "$cur")
 		return
 	fi
 	case ${COMP_WORDS[1]} in
@@ -178,6 +178,14 @@ _weir() {
 		;;
 	nri)
 		_weir_ctl "$cur" "$prev" '--nri-socket --socket --plugin-name --plugin-idx --verbose' ''
+		;;
+	oci-hook)
+		if ((COMP_CWORD == 2)); then
+			mapfile -t COMPREPLY < <(compgen -W 'createRuntime poststop --socket --help' \
+				-- "$cur")
+		else
+			_weir_ctl "$cur" "$prev" '--socket' ''
+		fi
 		;;
 	version | help)
 		((COMP_CWORD == 2)) && mapfile -t COMPREPLY < <(compgen -W '--help' -- "$cur")
