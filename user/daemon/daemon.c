@@ -867,16 +867,21 @@ static int attach_again(struct daemon *d, struct att *t, const struct attach_req
 		return -EEXIST;
 	}
 	if (r->netns && *r->netns && t->netns_ino) {
-		fd = open(r->netns, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 && netns_inode(fd) != t->netns_ino) {
+		fd = netns_open_path(r->netns); /* never a FIFO's open: nsfs only */
+		if (fd < 0) {
+			snprintf(err, len, "netns %s: %s", r->netns, fd == -EINVAL ?
+				 "not a network namespace (/run/netns/NAME, /proc/PID/ns/net)" :
+				 strerror(-fd));
+			return fd;
+		}
+		if (netns_inode(fd) != t->netns_ino) {
 			close(fd);
 			snprintf(err, len, "%s is attached with another network namespace than %s "
 				 "(its resolver serves in that one; detach it first)", t->cgpath,
 				 r->netns);
 			return -EEXIST;
 		}
-		if (fd >= 0)
-			close(fd);
+		close(fd);
 	}
 	/* Only what containers bound is theirs to release: an attachment made
 	 * by hand stays until it is detached by hand. */
