@@ -301,6 +301,7 @@ test-action: $(OUT)/weir $(TOOLS)
 test-kubernetes: $(OUT)/weir $(TOOLS)
 	$(Q)echo "== tier 8: Kubernetes (manifests and chart offline, ConfigMap reloads, the NRI plugin against a stand-in runtime)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/kubernetes/run.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/containers/nri/nri.sh
 
 # The kernel matrix (docs/kernels.md): Debian's kernels, from Debian's apt
 # (apt-get download + dpkg-deb -x into build/kernels: nothing is installed,
