@@ -266,12 +266,22 @@ test-e2e: $(OUT)/weir $(TOOLS)
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/biglists.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/flows.sh
 
-test-adversarial: $(OUT)/weir $(TOOLS)
+# A real nscd from Debian for tests/adversarial/unix.sh, unpacked here and
+# never installed: its package starts a machine-wide nscd that would answer
+# every other test's lookups (and weir's own dns.static: auto).
+$(OUT)/nscd/usr/sbin/nscd:
+	$(call msg,GET,$@)
+	$(Q)rm -rf $(OUT)/nscd && mkdir -p $(OUT)/nscd && cd $(OUT)/nscd && \
+		apt-get download -q nscd >/dev/null && dpkg-deb -x nscd_*.deb . && rm -f nscd_*.deb
+
+test-adversarial: $(OUT)/weir $(TOOLS) $(OUT)/nscd/usr/sbin/nscd
 	$(Q)echo "== tier 4: adversarial (escape attempts from inside weir run)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/run.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/waysout.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/unix.sh
+	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/outside.sh
 
-test-daemon: $(OUT)/weir $(TOOLS)
+test-daemon: $(OUT)/weir $(TOOLS) $(OUT)/nscd/usr/sbin/nscd
 	$(Q)echo "== tier 6: weir daemon (many cgroups, reloads, restarts and adoption, DNS per netns)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/run.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/api.sh
@@ -285,6 +295,8 @@ test-daemon: $(OUT)/weir $(TOOLS)
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/flows.sh
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/run.sh
 	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/waysout.sh
+	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/unix.sh
+	$(Q)WEIR_E2E_DAEMON=1 WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/outside.sh
 
 # The GitHub Action (deploy/github-action/, action.yml): its pure parts with
 # node's test runner (golden summaries from tests/action/fixtures/), then its

@@ -845,4 +845,7 @@ int weir_ingress(struct __sk_buff *skb)
 	return weir_inbound(skb);
 }
 
+#include "unix.bpf.h"
+#include "lsm.bpf.h"
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -51,6 +51,8 @@ enum weir_rule_kind {
 	WEIR_RK_INBOUND = 6, /* inbound[i] in the policy file */
 	WEIR_RK_INBOUND_DEFAULT = 7, /* no inbound: section: loopback peers only */
 	WEIR_RK_INBOUND_ANY = 8, /* inbound: any */
+	WEIR_RK_UNIX = 16, /* unix.deny or unix.allow pattern i, in policy order */
+	WEIR_RK_UNIX_BUILTIN = 17, /* entry i of weir's built-in unix list */
 };
 #define WEIR_RULE_ID(kind, idx) (((__u32)(kind) << 24) | ((__u32)(idx)&0xffffff))
 #define WEIR_RULE_KIND(id) ((id) >> 24)
@@ -192,6 +194,11 @@ enum weir_op {
 			      * sending first (UDP); addr/peer_port is the peer,
 			      * port the local port */
 	WEIR_OP_CLOSE = 9, /* a flow ended (include/weir/flows.h): no decision, a record */
+	/* 16 and up: include/weir/unix.h (unix sockets, sockets made outside). */
+	WEIR_OP_UNIX_CONNECT = 16, /* cgroup/connect_unix: a struct weir_unix_event */
+	WEIR_OP_UNIX_SENDMSG = 17, /* cgroup/sendmsg_unix: a struct weir_unix_event */
+	WEIR_OP_OUTSIDE_CONNECT = 18, /* BPF LSM: connect() on a socket made outside */
+	WEIR_OP_OUTSIDE_SENDMSG = 19, /* BPF LSM: a send on a socket made outside */
 };
 
 enum weir_verdict {
@@ -212,11 +219,17 @@ enum weir_reason {
 	WEIR_R_SOURCE_ROUTE = 9, /* IPv4 options or an IPv6 routing header */
 	WEIR_R_INBOUND_REPLY = 10, /* answers a flow a permitted inbound peer started */
 	WEIR_R_BUDGET = 11, /* the deciding allow rule's upload_budget is spent */
+	WEIR_R_UNIX_BUILTIN = 16, /* weir's built-in list of unix sockets (resolvers, engines) */
+	WEIR_R_OUTSIDE = 17, /* a socket not made inside the cgroup */
 };
 
 /* weir_event.flags */
 #define WEIR_EF_MAPPED (1 << 0) /* IPv4-mapped IPv6, judged by IPv4 rules */
 #define WEIR_EF_UNSPEC (1 << 1) /* 0.0.0.0 or ::, judged as loopback */
+/* A unix op refused at a name-service socket the C library tries on every
+ * lookup (nscd, systemd-resolved) before falling back to DNS: nothing was
+ * sent, and it is no denial worth a line (as glibc's UDP probes). */
+#define WEIR_EF_RESOLVER (1 << 6)
 
 /*
  * One decision, as written to the weir_events ring buffer.

@@ -271,7 +271,8 @@ test_udp_probes_are_not_denials() {
 		x_json "$T/ev-probe-$mode" 'any(.[]; (.op == "connect4" or .op == "connect6") and
 			.proto == "udp" and .port == 80 and .sent == false and .verdict != "allow"
 			and .domain == "allowed.test")'
-		x_json "$T/ev-probe-$mode" 'all(.[]; .sent != false or .proto == "udp")'
+		# glibc's try at nscd's socket, refused, sent nothing either (unix events)
+		x_json "$T/ev-probe-$mode" 'all(.[]; .sent != false or .proto == "udp" or .family == "unix")'
 		t_end
 	done
 

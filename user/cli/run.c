@@ -336,12 +336,12 @@ static int on_event(void *ctx, void *data, size_t len)
 		return 0;
 	pthread_mutex_lock(&r->out_mu);
 	summary_add(r->summary, &r->ectx, e);
-	if (r->events && event_format_json(&r->ectx, e, buf, sizeof(buf)) > 0)
+	if (r->events && event_format_json_rec(&r->ectx, data, len, buf, sizeof(buf)) > 0)
 		fprintf(r->events, "%s\n", buf);
 	/* A refused connect() that sent nothing (glibc's source address
 	 * probes) is no denial: -v only. */
 	if (!r->o.quiet && e->verdict != WEIR_V_ALLOW && event_is_decision(e)) {
-		event_format_human(&r->ectx, e, buf, sizeof(buf));
+		event_format_human_rec(&r->ectx, data, len, buf, sizeof(buf));
 		log_msg(event_sent_nothing(e) ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "%s\n", buf);
 	}
 	pthread_mutex_unlock(&r->out_mu);
@@ -670,6 +670,8 @@ int run_make_cgroup(struct run *r)
 	return cgroup_id(r->cgpath, &r->ectx.cgroup_id);
 }
 
+static int pass_sockets(struct run *r);
+
 static int setup_bpf(struct run *r)
 {
 	struct egress_attach_cfg ac;
@@ -686,6 +688,8 @@ static int setup_bpf(struct run *r)
 	}
 	attachment_dns_cfg(r->att, &ac);
 	ret = ret ?: egress_attach_handle(r->egress, r->handle, r->cgfd, &ac, r->pins);
+	ret = ret ?: r->pins[0] ? egress_pin_lsm(r->egress, r->pins) : 0;
+	ret = ret ?: pass_sockets(r);
 	if (ret)
 		return ret;
 	r->rb = ring_buffer__new(egress_events_fd(r->egress), on_event, r, NULL);
@@ -695,6 +699,31 @@ static int setup_bpf(struct run *r)
 		return ret;
 	}
 	return attachment_start(r->att);
+}
+
+/*
+ * Sockets made outside are refused to the command where the BPF LSM is
+ * active; the ones the user passes on (--pass-fd, --allow-socket-stdio)
+ * are excepted, as the user asked.
+ */
+static int pass_sockets(struct run *r)
+{
+	char desc[128];
+	int i, fd, ret = 0;
+
+	pr_debug("sockets made outside the cgroup: %s\n",
+		 egress_lsm_on(r->egress) ? "refused (BPF LSM)" :
+					    "not refused: the BPF LSM is not active "
+					    "(lsm=...,bpf; docs/threat-model.md)");
+	for (i = 0; !ret && i < r->o.n_pass_fds + 3; i++) {
+		fd = i < 3 ? i : r->o.pass_fds[i - 3];
+		if ((i < 3 && !r->o.allow_socket_stdio) || !fds_is_inet_socket(fd, desc, sizeof(desc)))
+			continue;
+		ret = egress_pass_socket(r->egress, r->handle, fd);
+		if (ret)
+			pr_warn("cannot pass on descriptor %d (%s): %s\n", fd, desc, strerror(-ret));
+	}
+	return ret;
 }
 
 static int setup_loop(struct run *r)

@@ -328,7 +328,7 @@ static void rec_str(json_object *o, const char *key, const char *val)
  * and what only the daemon can write, since the learned names are here: the
  * summary row's name, the JSON line, the human line of a refusal.
  */
-static void session_event(struct att *t, const struct weir_event *e)
+static void session_event(struct att *t, const struct weir_event *e, size_t reclen)
 {
 	char buf[EVENT_JSON_MAX], dom[DNS_NAME_MAX], hex[2 * sizeof(*e) + 1];
 	json_object *o = record("event");
@@ -339,10 +339,10 @@ static void session_event(struct att *t, const struct weir_event *e)
 		snprintf(hex + 2 * i, 3, "%02x", b[i]);
 	rec_str(o, "raw", hex);
 	rec_str(o, "domain", event_domain(&t->ectx, e, dom, sizeof(dom)));
-	if (event_format_json(&t->ectx, e, buf, sizeof(buf)) > 0)
+	if (event_format_json_rec(&t->ectx, e, reclen, buf, sizeof(buf)) > 0)
 		rec_str(o, "json", buf);
 	if (e->verdict != WEIR_V_ALLOW && event_is_decision(e) &&
-	    event_format_human(&t->ectx, e, buf, sizeof(buf)) > 0)
+	    event_format_human_rec(&t->ectx, e, reclen, buf, sizeof(buf)) > 0)
 		rec_str(o, "human", buf);
 	session_push(t->session, o);
 }
@@ -386,10 +386,10 @@ static int on_event(void *ctx, void *data, size_t len)
 
 	if (len < sizeof(*e) || e->handle >= MAX_HANDLES || !(t = d->by_handle[e->handle]))
 		return 0;
-	if (d->events && event_format_json(&t->ectx, e, buf, sizeof(buf)) > 0)
+	if (d->events && event_format_json_rec(&t->ectx, data, len, buf, sizeof(buf)) > 0)
 		emit(d, t, buf);
 	if (t->session)
-		session_event(t, e);
+		session_event(t, e, len);
 	return 0;
 }
 

@@ -8,6 +8,9 @@
 #include <time.h>
 #include <sys/socket.h>
 
+#include <linux/types.h>
+#include <weir/unix.h>
+
 #include "events.h"
 #include "learn.h"
 
@@ -45,6 +48,14 @@ const char *event_op_name(__u8 op)
 		return "inbound";
 	case WEIR_OP_CLOSE:
 		return "close";
+	case WEIR_OP_UNIX_CONNECT:
+		return "unix-connect";
+	case WEIR_OP_UNIX_SENDMSG:
+		return "unix-sendmsg";
+	case WEIR_OP_OUTSIDE_CONNECT:
+		return "outside-connect";
+	case WEIR_OP_OUTSIDE_SENDMSG:
+		return "outside-sendmsg";
 	default:
 		return "unknown";
 	}
@@ -89,6 +100,10 @@ const char *event_reason_name(const struct weir_event *e)
 		return "inbound-reply";
 	case WEIR_R_BUDGET:
 		return "upload-budget";
+	case WEIR_R_UNIX_BUILTIN:
+		return "unix-builtin-list";
+	case WEIR_R_OUTSIDE:
+		return "socket-made-outside";
 	default:
 		return "unknown";
 	}
@@ -142,6 +157,9 @@ bool event_is_decision(const struct weir_event *e)
 
 bool event_sent_nothing(const struct weir_event *e)
 {
+	if ((e->op == WEIR_OP_UNIX_CONNECT || e->op == WEIR_OP_UNIX_SENDMSG) &&
+	    (e->flags & WEIR_EF_RESOLVER))
+		return e->verdict != WEIR_V_ALLOW;
 	return (e->op == WEIR_OP_CONNECT4 || e->op == WEIR_OP_CONNECT6) &&
 	       e->sock_type == SOCK_DGRAM && e->verdict != WEIR_V_ALLOW;
 }
@@ -307,8 +325,75 @@ static void put_origin(struct out *o, const struct event_ctx *ctx, __u32 rule)
 	put_json_str(o, origin, sizeof(origin));
 }
 
+static bool is_unix_op(__u8 op)
+{
+	return op == WEIR_OP_UNIX_CONNECT || op == WEIR_OP_UNIX_SENDMSG;
+}
+
+static bool is_outside_op(__u8 op)
+{
+	return op == WEIR_OP_OUTSIDE_CONNECT || op == WEIR_OP_OUTSIDE_SENDMSG;
+}
+
+/* A unix socket's path as "/run/nscd/socket", or "@name" for an abstract
+ * one; bytes past the first NUL of a path (or of the name) are left out. */
+static void unix_path_text(const __u8 *path, __u32 n, char *out, size_t len)
+{
+	const char *p = (const char *)path;
+	bool abstract = n && !path[0];
+
+	if (n > WEIR_UNIX_PATH_MAX)
+		n = WEIR_UNIX_PATH_MAX;
+	if (abstract)
+		snprintf(out, len, "@%.*s", (int)strnlen(p + 1, n - 1), p + 1);
+	else
+		snprintf(out, len, "%.*s", (int)strnlen(p, n), p);
+}
+
+/* The unix ops' and outside ops' fields: no address, a path for the
+ * first, when the record carries it. */
+static void put_unix(struct out *o, const struct weir_event *e, const char *path)
+{
+	put(o, ",\"family\":\"%s\",\"type\":\"%s\"",
+	    e->family == 1 ? "unix" : e->family == 2 ? "ipv4" : "ipv6", sock_type_name(e->sock_type));
+	if (path) {
+		put(o, ",\"path\":");
+		put_json_str(o, path, WEIR_UNIX_PATH_MAX + 2);
+	}
+}
+
+static int format_json(const struct event_ctx *ctx, const struct weir_event *e, const char *path,
+		       char *buf, size_t len);
+
 int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
 		      size_t len)
+{
+	return format_json(ctx, e, NULL, buf, len);
+}
+
+/* The path of a unix record of RECLEN bytes (into buf), or NULL. */
+static const char *record_path(const void *rec, size_t reclen, char *buf, size_t len)
+{
+	const struct weir_unix_event *u = rec;
+
+	if (!is_unix_op(u->e.op) || reclen < sizeof(*u))
+		return NULL;
+	unix_path_text(u->path, u->path_len, buf, len);
+	return buf;
+}
+
+int event_format_json_rec(const struct event_ctx *ctx, const void *rec, size_t reclen, char *buf,
+			  size_t len)
+{
+	char path[WEIR_UNIX_PATH_MAX + 2];
+
+	if (reclen < sizeof(struct weir_event))
+		return -EINVAL;
+	return format_json(ctx, rec, record_path(rec, reclen, path, sizeof(path)), buf, len);
+}
+
+static int format_json(const struct event_ctx *ctx, const struct weir_event *e, const char *path,
+		       char *buf, size_t len)
 {
 	char addr[INET6_ADDRSTRLEN], pbuf[8], rule[32], dbuf[DNS_NAME_MAX];
 	struct out o = { buf, len, 0 };
@@ -328,7 +413,9 @@ int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, c
 		put(&o, ",\"verdict\":\"%s\"", event_verdict_name(e->verdict));
 	put(&o, ",\"mode\":\"%s\",\"op\":\"%s\",\"proto\":\"%s\"", audit ? "audit" : "enforce",
 	    event_op_name(e->op), event_proto_name(e->protocol, pbuf, sizeof(pbuf)));
-	if (e->op == WEIR_OP_SOCKET || e->op == WEIR_OP_SETSOCKOPT)
+	if (is_unix_op(e->op) || is_outside_op(e->op))
+		put_unix(&o, e, path);
+	else if (e->op == WEIR_OP_SOCKET || e->op == WEIR_OP_SETSOCKOPT)
 		put(&o, ",\"family\":\"%s\",\"type\":\"%s\"", e->family == 2 ? "ipv4" : "ipv6",
 		    sock_type_name(e->sock_type));
 	else if (e->op == WEIR_OP_INBOUND) /* the peer is the source; port is ours */
@@ -457,14 +544,27 @@ static const char *verdict_words(const struct weir_event *e)
 						  "denied";
 }
 
-static int format_human(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
-			size_t len)
+static int format_human(const struct event_ctx *ctx, const struct weir_event *e, const char *path,
+			char *buf, size_t len)
 {
 	char dest[DNS_NAME_MAX * 4 + 8], addr[INET6_ADDRSTRLEN], dbuf[DNS_NAME_MAX];
-	char pbuf[8], comm[WEIR_COMM_LEN * 4 + 1];
+	char pbuf[8], comm[WEIR_COMM_LEN * 4 + 1], safe[WEIR_UNIX_PATH_MAX * 4 + 8];
 	const char *proto = event_proto_name(e->protocol, pbuf, sizeof(pbuf));
 
 	safe_comm(e->comm, comm, sizeof(comm));
+	if (is_unix_op(e->op)) {
+		safe_text(path ? path : "?", sizeof(safe), safe, sizeof(safe));
+		return snprintf(buf, len, "%s unix %s %s to %s (%s pid %u)%s", verdict_words(e),
+				sock_type_name(e->sock_type),
+				e->op == WEIR_OP_UNIX_CONNECT ? "connect" : "sendmsg", safe, comm,
+				e->pid,
+				e->reason == WEIR_R_UNIX_BUILTIN ? ": weir's built-in list" : "");
+	}
+	if (is_outside_op(e->op))
+		return snprintf(buf, len, "%s %s on an %s socket made outside the cgroup "
+				"(%s pid %u)", verdict_words(e),
+				e->op == WEIR_OP_OUTSIDE_CONNECT ? "connect" : "send",
+				e->family == 2 ? "IPv4" : "IPv6", comm, e->pid);
 	if (e->op == WEIR_OP_SETSOCKOPT)
 		return snprintf(buf, len, "%s a source-routing socket option (%s pid %u)",
 				e->verdict == WEIR_V_WOULD_DENY ? "would deny" : "denied", comm,
@@ -494,16 +594,33 @@ static int format_human(const struct event_ctx *ctx, const struct weir_event *e,
 }
 
 /* The line, then " [rule agent.yaml:12]" when the deciding rule is in a file. */
-int event_format_human(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
-		       size_t len)
+static int human_with_origin(const struct event_ctx *ctx, const struct weir_event *e,
+			     const char *path, char *buf, size_t len)
 {
 	char origin[POLICY_ERR_LEN];
-	int n = format_human(ctx, e, buf, len);
+	int n = format_human(ctx, e, path, buf, len);
 
 	policy_rule_origin(ctx ? ctx->policy : NULL, e->rule, origin, sizeof(origin));
 	if (n < 0 || (size_t)n >= len || !origin[0])
 		return n;
 	return n + snprintf(buf + n, len - (size_t)n, " [rule %s]", origin);
+}
+
+int event_format_human(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
+		       size_t len)
+{
+	return human_with_origin(ctx, e, NULL, buf, len);
+}
+
+int event_format_human_rec(const struct event_ctx *ctx, const void *rec, size_t reclen, char *buf,
+			   size_t len)
+{
+	char path[WEIR_UNIX_PATH_MAX + 2];
+
+	if (reclen < sizeof(struct weir_event))
+		return -EINVAL;
+	return human_with_origin(ctx, rec, record_path(rec, reclen, path, sizeof(path)), buf,
+				 len);
 }
 
 /* --- summary --------------------------------------------------------------- */
@@ -614,7 +731,8 @@ void summary_add_domain(struct summary *s, const struct policy *p, const struct 
 		return;
 	if (e->verdict <= WEIR_V_WOULD_DENY)
 		s->total[e->verdict]++;
-	if (e->op == WEIR_OP_SOCKET || e->op == WEIR_OP_SETSOCKOPT)
+	if (e->op == WEIR_OP_SOCKET || e->op == WEIR_OP_SETSOCKOPT || is_unix_op(e->op) ||
+	    is_outside_op(e->op))
 		return; /* no destination: counted, not listed */
 	for (h = dest_hash(e, domain); s->slots[h]; h = (h + 1) % SUMMARY_SLOTS) {
 		if (same_dest(&s->d[s->slots[h] - 1], e, domain)) {

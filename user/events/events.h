@@ -60,6 +60,16 @@ int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, c
  */
 int event_format_human(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
 		       size_t len);
+/*
+ * The same for a ring-buffer record of RECLEN bytes, which for the unix
+ * ops (include/weir/unix.h) carries the socket's path after the event:
+ * "path" in JSON, "denied unix stream connect to /run/nscd/socket (getent
+ * pid 42): weir's built-in list". -EINVAL for a record too short.
+ */
+int event_format_json_rec(const struct event_ctx *ctx, const void *rec, size_t reclen, char *buf,
+			  size_t len);
+int event_format_human_rec(const struct event_ctx *ctx, const void *rec, size_t reclen, char *buf,
+			   size_t len);
 /* "198.51.100.7:443" or "[2001:db8::1]:443" */
 void event_format_dest(const struct weir_event *e, char *buf, size_t len);
 /* A query to weir's resolver: JSON (op "dns") and the human line. */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +16,12 @@
 #include "egress.h"
 #include "egress.skel.h"
 #include "kfeatures.h"
+#include "unixsock.h"
 #include "log.h"
 #include "ranges.h"
 #include <weir/flows.h>
 
-#define NPROGS 14
+#define NPROGS 16
 
 /* The policy in force: what to delete once the next one is in place. */
 struct generation {
@@ -51,6 +53,7 @@ struct egress {
 	struct egress_attach_cfg one_cfg;
 	char *map_dir; /* PIN_ROOT/maps, or NULL */
 	bool reused; /* the maps were pinned there already */
+	struct bpf_link *lsm[2]; /* socket_connect, socket_sendmsg (BPF LSM), or NULL */
 };
 
 static int task_info_of(enum bpf_prog_type type, enum bpf_attach_type attach)
@@ -143,6 +146,8 @@ static int size_maps(struct egress_bpf *skel, const struct egress_opts *o)
 		err = err ?: bpf_map__set_max_entries(skel->maps.weir_learn, 1);
 		err = err ?: bpf_map__set_max_entries(skel->maps.weir_askers, 1);
 	}
+	err = err ?: bpf_map__set_max_entries(skel->maps.weir_unix, o->slots * UNIX_PER_POLICY);
+	err = err ?: bpf_map__set_max_entries(skel->maps.weir_enforced, o->handles);
 	return err ?: bpf_map__set_max_entries(skel->maps.weir_events, o->ringbuf_bytes);
 }
 
@@ -177,6 +182,16 @@ static const struct optional_prog {
 	 * judged and budgets kept; they just end unreported. */
 	{ OPT(weir_sockops, sock_release), OPT_SAY_DEBUG, "no close events" },
 	{ OPT(weir_sock_release, sock_release), OPT_SAY_DEBUG, "no close events" },
+	/* The policy's unix: section (bpf/unix.bpf.h, Linux 6.7+). */
+	{ OPT(weir_unix_conn, unix_hooks), OPT_SAY_DEBUG,
+	  "the policy's unix: section is not enforced (cgroup/connect_unix: Linux 6.7+)" },
+	{ OPT(weir_unix_send, unix_hooks), OPT_SAY_DEBUG,
+	  "the policy's unix: section is not enforced (cgroup/sendmsg_unix: Linux 6.7+)" },
+	/* Sockets made outside (bpf/lsm.bpf.h): attached once, not per cgroup. */
+	{ OPT(weir_lsm_conn, bpf_lsm), OPT_SAY_DEBUG,
+	  "sockets made outside the cgroup are not refused (BPF LSM: lsm=...,bpf)" },
+	{ OPT(weir_lsm_send, bpf_lsm), OPT_SAY_DEBUG,
+	  "sockets made outside the cgroup are not refused (BPF LSM: lsm=...,bpf)" },
 };
 #undef OPT
 
@@ -207,6 +222,75 @@ static void choose_programs(struct egress_bpf *skel, bool dns)
 		bpf_program__set_autoload(p, ok);
 	}
 }
+
+/*
+ * The unix socket hooks (Linux 6.7+): libbpf 1.1 knows no section for
+ * them, so the programs are typed connect4/sendmsg4 in the object and get
+ * their attach types here (loaded or not: optional_progs decides).
+ */
+static void set_unix_attach_types(struct egress_bpf *skel)
+{
+	bpf_program__set_expected_attach_type(skel->progs.weir_unix_conn,
+					      WEIR_ATTACH_UNIX_CONNECT);
+	bpf_program__set_expected_attach_type(skel->progs.weir_unix_send,
+					      WEIR_ATTACH_UNIX_SENDMSG);
+}
+
+/* The BPF LSM active (bpf among the LSMs, and an LSM program loads). */
+bool egress_lsm_supported(void)
+{
+	struct weir_features f;
+
+	return !features_probe(&f) && f.bpf_lsm;
+}
+
+bool egress_unix_supported(void)
+{
+	struct weir_features f;
+
+	return !features_probe(&f) && f.unix_hooks;
+}
+
+/* Attached once per load: they run for every task and look up the
+ * enforced cgroups themselves. A failure leaves the protection off, said. */
+static void attach_lsm(struct egress *e)
+{
+	struct bpf_program *p[2] = { e->skel->progs.weir_lsm_conn, e->skel->progs.weir_lsm_send };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (!bpf_program__autoload(p[i]))
+			return;
+		e->lsm[i] = bpf_program__attach_lsm(p[i]);
+		if (!e->lsm[i]) {
+			pr_warn("cannot attach %s (BPF LSM): %s; sockets made outside the cgroup "
+				"are not refused\n", bpf_program__name(p[i]), strerror(errno));
+			bpf_link__destroy(e->lsm[0]);
+			e->lsm[0] = NULL;
+			return;
+		}
+	}
+}
+
+bool egress_lsm_on(const struct egress *e)
+{
+	return e && e->lsm[0] && e->lsm[1];
+}
+
+int egress_pass_socket(struct egress *e, __u32 handle, int fd)
+{
+	__u64 cookie;
+	socklen_t len = sizeof(cookie);
+
+	if (!egress_lsm_on(e))
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len))
+		return -errno;
+	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_passed), &cookie, &handle, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 
 static int pin_maps(struct egress *e, const char *root);
 static int rebuild(struct egress *e);
@@ -256,6 +340,7 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 									      : egress_skb_task_info();
 	e->skel->rodata->weir_cfg.nesting = egress_nesting_supported();
 	choose_programs(e->skel, o.dns_port || o.handles > 2);
+	set_unix_attach_types(e->skel);
 	if (o.pin_root) {
 		err = pin_maps(e, o.pin_root);
 		if (err)
@@ -275,6 +360,7 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 			strerror(-err));
 		goto fail;
 	}
+	attach_lsm(e);
 	if (e->reused) {
 		err = rebuild(e);
 		if (err) {
@@ -313,6 +399,8 @@ static void programs(const struct egress *e, struct bpf_program *p[NPROGS])
 		e->skel->progs.weir_ingress,
 		e->skel->progs.weir_sockops,
 		e->skel->progs.weir_sock_release,
+		e->skel->progs.weir_unix_conn,
+		e->skel->progs.weir_unix_send,
 	};
 
 	memcpy(p, all, sizeof(all));
@@ -487,6 +575,12 @@ int egress_attach_handle(struct egress *e, __u32 handle, int cgroup_fd,
 			goto fail;
 		}
 	}
+	/* For the LSM programs, which run outside the cgroup hooks. */
+	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_enforced), &id, &handle, BPF_ANY)) {
+		err = -errno;
+		pr_warn("cannot write the cgroup into weir_enforced: %s\n", strerror(-err));
+		goto fail;
+	}
 	return cgid_set(e, id, handle);
 fail:
 	handle_detach_links(h);
@@ -512,6 +606,34 @@ void egress_unpin(struct egress *e)
 			if (e->h[i].links[j] && bpf_link__pin_path(e->h[i].links[j]))
 				bpf_link__unpin(e->h[i].links[j]);
 	}
+	for (j = 0; e && j < 2; j++)
+		if (e->lsm[j] && bpf_link__pin_path(e->lsm[j]))
+			bpf_link__unpin(e->lsm[j]);
+}
+
+/*
+ * weir run's one handle: its LSM links pinned beside its cgroup links, so
+ * that they outlive a weir that was killed, as the others do (weir cleanup
+ * removes them with the rest). A daemon's serve every cgroup: they go with
+ * the daemon (docs/threat-model.md).
+ */
+int egress_pin_lsm(struct egress *e, const char *pin_dir)
+{
+	char path[4096];
+	int j, err;
+
+	for (j = 0; j < 2; j++) {
+		if (!e->lsm[j] || bpf_link__pin_path(e->lsm[j]))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pin_dir,
+			 j ? "weir_lsm_send" : "weir_lsm_conn");
+		err = bpf_link__pin(e->lsm[j], path);
+		if (err) {
+			pr_warn("cannot pin %s: %s\n", path, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
 }
 
 static int alloc_index(__u8 *used, __u32 n, __u32 *idx)
@@ -864,6 +986,45 @@ static void delete_slot(struct egress *e, __u32 slot)
 	delete_slot_in(e, bpf_map__fd(e->skel->maps.weir_lpm6), sizeof(struct weir_key6), slot);
 }
 
+/* Every weir_unix entry of SLOT: gone (stale ones of a slot used before
+ * too, whatever wrote them). */
+static void unix_delete_slot(struct egress *e, __u32 slot)
+{
+	int fd = bpf_map__fd(e->skel->maps.weir_unix);
+	struct weir_unix_key k, next, *del;
+	size_t n = 0, cap = bpf_map__max_entries(e->skel->maps.weir_unix), i;
+	void *prev = NULL;
+
+	del = calloc(cap ?: 1, sizeof(*del));
+	if (!del)
+		return;
+	while (n < cap && !bpf_map_get_next_key(fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		if (k.slot == slot)
+			del[n++] = k;
+	}
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &del[i]);
+	free(del);
+}
+
+static int unix_write(struct egress *e, __u32 slot, const struct compiled *c)
+{
+	int fd = bpf_map__fd(e->skel->maps.weir_unix);
+	struct weir_unix_key k;
+	size_t i;
+
+	unix_delete_slot(e, slot);
+	for (i = 0; i < c->nusock; i++) {
+		k = c->usock[i].k;
+		k.slot = slot;
+		if (bpf_map_update_elem(fd, &k, &c->usock[i].v, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
 static void release_generation(struct egress *e, struct generation *g)
 {
 	struct weir_slot none = {};
@@ -872,6 +1033,7 @@ static void release_generation(struct egress *e, struct generation *g)
 	if (g->slot) {
 		bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_slots), &g->slot, &none,
 				    BPF_ANY);
+		unix_delete_slot(e, g->slot);
 		if (g->found) {
 			ranges_sets_mark(e, g->slot, 0);
 			delete_slot(e, g->slot);
@@ -919,13 +1081,17 @@ static int copy_compiled(const struct compiled *src, bool no_v4, struct compiled
 	dst->v4 = copy_pair(src->v4, dst->n4, src->v6, src->n6, &dst->v6);
 	dst->in4 = copy_pair(src->in4, src->nin4, src->in6, src->nin6, &dst->in6);
 	dst->sets = malloc((src->nsets ? src->nsets : 1) * sizeof(*dst->sets));
-	if (!dst->v4 || !dst->in4 || !dst->sets) {
+	dst->usock = malloc((src->nusock ? src->nusock : 1) * sizeof(*dst->usock));
+	if (!dst->v4 || !dst->in4 || !dst->sets || !dst->usock) {
 		free(dst->v4);
 		free(dst->in4);
 		free(dst->sets);
+		free(dst->usock);
 		return -ENOMEM;
 	}
 	memcpy(dst->sets, src->sets, src->nsets * sizeof(*dst->sets));
+	if (src->nusock)
+		memcpy(dst->usock, src->usock, src->nusock * sizeof(*dst->usock));
 	return 0;
 }
 
@@ -1076,6 +1242,7 @@ int egress_apply_handle(struct egress *e, __u32 handle, const struct compiled *c
 		err = copy_compiled(c, false, &g.c);
 	}
 	err = err ?: write_entries(e, &g);
+	err = err ?: unix_write(e, g.slot, c);
 	if (g.ranges4)
 		s.flags |= WEIR_SF_RANGES4;
 	err = err ?: budgets_of(e, handle, &old, &nold);
@@ -1210,6 +1377,8 @@ void egress_detach_handle(struct egress *e, __u32 handle)
 	 * (both did until its links go), never nobody. */
 	if (h->cgroup_id)
 		bpf_map_delete_elem(bpf_map__fd(e->skel->maps.weir_cgids), &h->cgroup_id);
+	if (h->cgroup_id)
+		bpf_map_delete_elem(bpf_map__fd(e->skel->maps.weir_enforced), &h->cgroup_id);
 	handle_detach_links(h);
 	/* Detached first: no cgroup runs with this handle any more. */
 	bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_handles), &handle, &none, BPF_ANY);
@@ -1444,6 +1613,8 @@ static void egress_free(struct egress *e, bool detach)
 		}
 		free(h->pin_dir);
 	}
+	bpf_link__destroy(e->lsm[0]);
+	bpf_link__destroy(e->lsm[1]);
 	if (detach && e->skel && e->map_dir)
 		unpin_maps(e);
 	egress_bpf__destroy(e->skel);

@@ -24,6 +24,26 @@
 
 struct egress;
 
+/* BPF_CGROUP_UNIX_CONNECT and _SENDMSG (Linux 6.7): the UAPI headers weir
+ * builds with may predate them. */
+#define WEIR_ATTACH_UNIX_CONNECT 49
+#define WEIR_ATTACH_UNIX_SENDMSG 50
+
+/* Does this kernel run programs on unix socket connect/sendmsg (6.7+)? */
+bool egress_unix_supported(void);
+/* Is the BPF LSM active (/sys/kernel/security/lsm names bpf)? */
+bool egress_lsm_supported(void);
+/*
+ * Are sockets made outside an enforced cgroup refused to its tasks (the
+ * LSM programs loaded and attached)? egress_pass_socket: except this one,
+ * for HANDLE's cgroup (--pass-fd, --allow-socket-stdio); 0 when the LSM
+ * programs are off (nothing to except it from).
+ */
+bool egress_lsm_on(const struct egress *e);
+int egress_pass_socket(struct egress *e, __u32 handle, int fd);
+/* weir run: its LSM links pinned in PIN_DIR too (0 when there are none). */
+int egress_pin_lsm(struct egress *e, const char *pin_dir);
+
 struct egress_opts {
 	__u32 lpm_entries; /* per family, room for two generations (a cap: no prealloc) */
 	__u32 portsets;

@@ -865,6 +865,8 @@ int compile_policy(const struct compile_input *in, struct compiled *out, char er
 		ret = compile_inbound(in->policy, out, err);
 	if (!ret)
 		ret = compile_budgets(in->policy, out, err);
+	if (!ret)
+		ret = unix_compile(in->policy, &out->usock, &out->nusock, err);
 	if (ret)
 		compiled_free(out);
 	return ret;
@@ -876,6 +878,7 @@ void compiled_free(struct compiled *c)
 	free(c->in4); /* and in6 into this one */
 	free(c->sets);
 	free(c->budgets);
+	free(c->usock);
 	memset(c, 0, sizeof(*c));
 }
 

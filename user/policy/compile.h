@@ -18,6 +18,7 @@
 #include <weir/egress.h>
 
 #include "policy.h"
+#include "unixsock.h"
 
 #define COMPILE_ERR_LEN 512
 
@@ -70,6 +71,8 @@ struct compiled {
 	size_t nbudgets;
 	bool audit;
 	bool ping;
+	struct cunix *usock; /* the unix: section and the built-in list (unixsock.h) */
+	size_t nusock;
 };
 
 struct crules {

@@ -284,6 +284,32 @@ static int move_rules(struct policy_rule **to, size_t *n_to, struct policy_rule 
 	return 0;
 }
 
+/* The unix: patterns of SUB after the top's; its builtin: where the top
+ * said nothing. */
+static int move_unix(struct policy *top, struct policy *sub, unsigned int file)
+{
+	struct policy_unix_rule *v;
+	size_t i;
+
+	if (top->unix_builtin == UNIX_BUILTIN_UNSET)
+		top->unix_builtin = sub->unix_builtin;
+	if (!sub->n_unix)
+		return 0;
+	v = realloc(top->unix_rules, (top->n_unix + sub->n_unix) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < sub->n_unix; i++) {
+		v[top->n_unix + i] = sub->unix_rules[i];
+		v[top->n_unix + i].file = file;
+	}
+	top->unix_rules = v;
+	top->n_unix += sub->n_unix;
+	free(sub->unix_rules);
+	sub->unix_rules = NULL;
+	sub->n_unix = 0;
+	return 0;
+}
+
 static int merge(struct tree *t, struct policy *sub, unsigned int file)
 {
 	struct policy *top = t->top;
@@ -300,7 +326,7 @@ static int merge(struct tree *t, struct policy *sub, unsigned int file)
 	if (!ret)
 		ret = move_rules(&top->inbound, &top->n_inbound, &sub->inbound, &sub->n_inbound,
 				 file);
-	return ret;
+	return ret ?: move_unix(top, sub, file);
 }
 
 static int add_file(struct policy *top, char *name)
@@ -485,6 +511,14 @@ void policy_rule_origin(const struct policy *p, __u32 rule_id, char *buf, size_t
 	case WEIR_RK_INBOUND:
 		rules = p->inbound, n = p->n_inbound;
 		break;
+	case WEIR_RK_UNIX:
+		if (idx < p->n_unix && p->unix_rules[idx].line)
+			snprintf(buf, len, "%s:%u",
+				 p->unix_rules[idx].file && p->unix_rules[idx].file <= p->n_files ?
+					 p->files[p->unix_rules[idx].file - 1] :
+					 p->source,
+				 p->unix_rules[idx].line);
+		return;
 	default:
 		return;
 	}

@@ -34,7 +34,8 @@
 
 
 static const char *const top_keys[] = { "version", "name", "mode", "loopback", "allow", "deny",
-					"dns", "ping", "inbound", "include", NULL };
+					"dns", "ping", "inbound", "include", "unix", NULL };
+static const char *const unix_keys[] = { "deny", "allow", "builtin", NULL };
 static const char *const dns_keys[] = { "upstream", "ttl_min", "ttl_max", "max_addresses",
 					"static", NULL };
 static const char *const rule_keys[] = { "domain", "cidr", "ip", "cidr_list", "ports", "proto",
@@ -687,6 +688,100 @@ static int load_dns(struct loader *ld, yaml_node_t *v)
 	return err;
 }
 
+/*
+ * A unix: pattern: an absolute path or @abstract name, up to 107 bytes,
+ * with at most one '*', and only at the end (a prefix).
+ */
+static int check_unix_pattern(struct loader *ld, yaml_node_t *n, const char *list, const char *s)
+{
+	const char *star = strchr(s, '*');
+	size_t len = strlen(s);
+
+	if (s[0] != '/' && s[0] != '@')
+		return fail(ld, n, "unix.%s: '%s': want an absolute path (/run/...) or an "
+			    "abstract name (@name)", list, s);
+	if (star && star[1])
+		return fail(ld, n, "unix.%s: '%s': '*' only at the end (a prefix: "
+			    "/run/containerd/*)", list, s);
+	if (len - (star ? 1 : 0) > 107 || len < 2)
+		return fail(ld, n, "unix.%s: '%s': a socket path is 1 to 107 bytes", list, s);
+	return 0;
+}
+
+static int load_unix_list(struct loader *ld, yaml_node_t *v, const char *list, bool deny)
+{
+	struct policy *p = ld->p;
+	struct policy_unix_rule *r;
+	yaml_node_item_t *it;
+	const char *s;
+	yaml_node_t *n;
+	size_t cnt;
+	int err;
+
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(ld, v, "unix.%s: expected a list of socket paths, got %s", list,
+			    node_kind(v));
+	cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	r = realloc(p->unix_rules, (p->n_unix + cnt + 1) * sizeof(*r));
+	if (!r)
+		return nomem(ld->err, ld->source);
+	p->unix_rules = r;
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+		n = node(ld, *it);
+		err = scalar_text(ld, n, list, &s);
+		err = err ?: check_unix_pattern(ld, n, list, s);
+		if (err)
+			return err;
+		r = &p->unix_rules[p->n_unix];
+		memset(r, 0, sizeof(*r));
+		r->pattern = strdup(s);
+		if (!r->pattern)
+			return nomem(ld->err, ld->source);
+		r->deny = deny;
+		r->line = (unsigned int)n->start_mark.line + 1;
+		r->col = (unsigned int)n->start_mark.column + 1;
+		p->n_unix++;
+	}
+	return 0;
+}
+
+/* `unix:` (docs/policy.md): patterns for connect/sendmsg on unix sockets. */
+static int load_unix(struct loader *ld, yaml_node_t *v)
+{
+	yaml_node_pair_t *pair;
+	bool on = true;
+	const char *key;
+	yaml_node_t *val;
+	size_t i, j;
+	int err;
+
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(ld, v, "unix: expected a mapping (deny, allow, builtin), got %s",
+			    node_kind(v));
+	err = check_keys(ld, v, unix_keys);
+	for (pair = v->data.mapping.pairs.start; !err && pair < v->data.mapping.pairs.top; pair++) {
+		key = key_text(ld, pair);
+		val = node(ld, pair->value);
+		if (!strcmp(key, "builtin")) {
+			err = load_choice(ld, val, "unix.builtin", "on", "off", &on);
+			ld->p->unix_builtin = on ? UNIX_BUILTIN_ON : UNIX_BUILTIN_OFF;
+		} else {
+			err = load_unix_list(ld, val, key, !strcmp(key, "deny"));
+		}
+	}
+	for (i = 0; !err && i < ld->p->n_unix; i++)
+		for (j = 0; !err && j < i; j++)
+			if (!strcmp(ld->p->unix_rules[i].pattern, ld->p->unix_rules[j].pattern))
+				err = fail(ld, v, "unix: '%s' is listed twice (line %u and %u)",
+					   ld->p->unix_rules[i].pattern,
+					   ld->p->unix_rules[j].line, ld->p->unix_rules[i].line);
+	return err;
+}
+
 /* `include:`: a list of strings, read later (include.c). */
 static int load_include(struct loader *ld, yaml_node_t *v)
 {
@@ -765,6 +860,8 @@ static int load_key(struct loader *ld, const char *key, yaml_node_t *v)
 		return load_choice(ld, v, "ping", "allow", "deny", &p->ping_allow);
 	if (!strcmp(key, "inbound"))
 		return load_inbound(ld, v);
+	if (!strcmp(key, "unix"))
+		return load_unix(ld, v);
 	return 0; /* version: see load_version() */
 }
 
@@ -1183,6 +1280,9 @@ void policy_free(struct policy *p)
 	free_rules(p->deny, p->n_deny);
 	free_rules(p->args, p->n_args);
 	free_rules(p->inbound, p->n_inbound);
+	for (i = 0; i < p->n_unix; i++)
+		free(p->unix_rules[i].pattern);
+	free(p->unix_rules);
 	for (i = 0; i < p->dns.n_upstream; i++)
 		free(p->dns.upstream[i]);
 	free(p->dns.upstream);

@@ -122,6 +122,23 @@ enum inbound_mode {
 	INBOUND_RULES = 2, /* a list of rules (possibly empty: nobody) */
 };
 
+/*
+ * One pattern of the unix: section (docs/policy.md, "Unix sockets"): a
+ * socket path ("/run/nscd/socket"), a prefix ("/run/containerd/" then "*"), an
+ * abstract name ("@name", "@prefix*"). Stored as written.
+ */
+struct policy_unix_rule {
+	char *pattern;
+	bool deny;
+	unsigned int line, col, file;
+};
+
+enum unix_builtin {
+	UNIX_BUILTIN_UNSET = 0, /* on, unless an included file says off */
+	UNIX_BUILTIN_ON = 1,
+	UNIX_BUILTIN_OFF = 2,
+};
+
 struct policy {
 	char *source; /* file name, or POLICY_BUILTIN_NAME */
 	char *name; /* `name:`, or NULL */
@@ -138,6 +155,9 @@ struct policy {
 	struct policy_rule *args; /* --allow rules, in command-line order */
 	size_t n_args;
 	struct policy_dns dns;
+	struct policy_unix_rule *unix_rules; /* unix: deny then allow, as written */
+	size_t n_unix;
+	enum unix_builtin unix_builtin; /* unix: builtin: */
 	struct policy_include *includes; /* as written in this file */
 	size_t n_includes;
 	struct policy_at set_at[SET_N];

@@ -654,6 +654,12 @@ void policy_rule_name(__u32 rule_id, char *buf, size_t len)
 	case WEIR_RK_INBOUND_ANY:
 		snprintf(buf, len, "inbound-any");
 		break;
+	case WEIR_RK_UNIX:
+		snprintf(buf, len, "unix[%u]", idx);
+		break;
+	case WEIR_RK_UNIX_BUILTIN:
+		snprintf(buf, len, "unix-builtin");
+		break;
 	default:
 		snprintf(buf, len, "rule#0x%x", rule_id);
 		break;

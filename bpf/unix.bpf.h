@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Unix sockets (Linux 6.7+): connect() and an addressed sendmsg() on an
+ * AF_UNIX socket are judged against the policy's unix: patterns and the
+ * built-in list of resolver and container-engine sockets (include/weir/
+ * unix.h). The path is the one the program passed, before the kernel
+ * resolves it: a symlink, a relative path or another mount of the same
+ * socket is another string (docs/policy.md, "Unix sockets", says what that
+ * leaves open). Kernels without the unix hooks never load these programs.
+ *
+ * Included by egress.bpf.c after its helpers (weir_att, weir_slot_get,
+ * weir_event_new, weir_submit, weir_count_decision).
+ */
+#ifndef WEIR_UNIX_BPF_H
+#define WEIR_UNIX_BPF_H
+
+#include <weir/unix.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 256);
+	__type(key, struct weir_unix_key);
+	__type(value, struct weir_unix_val);
+} weir_unix SEC(".maps");
+
+/* Scratch for the lookup key (116 bytes): off the 512-byte stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct weir_unix_key);
+} weir_unix_scratch SEC(".maps");
+
+/* 6.2+; only programs loaded where the unix hooks are (6.7+) call it. */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+
+static __always_inline void weir_unix_emit(__u32 handle, __u8 op, __u32 type,
+					   const struct weir_unix_key *k, __u32 len,
+					   __u8 verdict, __u8 reason, __u32 rule, __u8 flags)
+{
+	struct weir_unix_event *u;
+	struct weir_task t = {};
+
+	weir_count_decision(handle, verdict, reason);
+	u = bpf_ringbuf_reserve(&weir_events, sizeof(*u), 0);
+	if (!u) {
+		weir_count(WEIR_STAT_LOST);
+		return;
+	}
+	__builtin_memset(u, 0, sizeof(*u));
+	u->e.ts_ns = bpf_ktime_get_boot_ns();
+	weir_get_task(&t, u->e.comm, weir_cfg.task_info);
+	u->e.pid = t.pid;
+	u->e.tid = t.tid;
+	u->e.cgroup_id = t.cgroup_id;
+	u->e.uid = t.uid;
+	u->e.gid = t.gid;
+	u->e.handle = handle;
+	u->e.op = op;
+	u->e.verdict = verdict;
+	u->e.reason = reason;
+	u->e.rule = rule;
+	u->e.family = 1; /* AF_UNIX */
+	u->e.sock_type = type;
+	u->e.flags = flags;
+	u->path_len = len;
+	__builtin_memcpy(u->path, k->path, sizeof(u->path));
+	weir_submit(u);
+}
+
+/*
+ * The path the program passed, zero-padded, behind the slot: the same bytes
+ * as the patterns. 0 for an unnamed address (autobind): nothing to judge.
+ */
+static __always_inline __u32 weir_unix_read(struct bpf_sock_addr *ctx, struct weir_unix_key *k)
+{
+	struct bpf_sock_addr_kern *sa = bpf_cast_to_kern_ctx(ctx);
+	__u32 len = sa->uaddrlen, i;
+
+	if (len <= 2) /* offsetof(struct sockaddr_un, sun_path) */
+		return 0;
+	len -= 2;
+	if (len > WEIR_UNIX_PATH_MAX)
+		len = WEIR_UNIX_PATH_MAX;
+	/* The whole of sun_path (the kernel's copy is a sockaddr_storage),
+	 * then what lies past the length given is cleared: stack bytes of
+	 * the copy, not the program's. A fixed size keeps the verifier
+	 * content. */
+	if (bpf_probe_read_kernel(k->path, sizeof(k->path), (const char *)sa->uaddr + 2))
+		return 0;
+	for (i = 0; i < WEIR_UNIX_PATH_MAX; i++)
+		if (i >= len)
+			k->path[i] = 0;
+	return len;
+}
+
+static __always_inline int weir_unix_judge(struct bpf_sock_addr *ctx, __u8 op)
+{
+	__u32 zero = 0, handle, flags = 0, gen, len, rule = 0;
+	__u8 verdict = WEIR_V_ALLOW, reason = WEIR_R_NO_MATCH;
+	const struct weir_unix_val *v;
+	struct weir_unix_key *k;
+	__s64 slot;
+
+	k = bpf_map_lookup_elem(&weir_unix_scratch, &zero);
+	if (!k)
+		return 0;
+	len = weir_unix_read(ctx, k);
+	if (!len)
+		return 1;
+	handle = weir_att()->handle;
+	slot = weir_slot_get(handle, &flags, &gen);
+	if (slot < 0) {
+		/* No policy in force: fail closed, as for every connection. */
+		weir_unix_emit(handle, op, ctx->type, k, len, WEIR_V_DENY, WEIR_R_NO_POLICY, 0, 0);
+		return 0;
+	}
+	k->prefixlen = WEIR_UNIX_KEY_BITS;
+	k->slot = (__u32)slot;
+	v = bpf_map_lookup_elem(&weir_unix, k);
+	if (!v)
+		return 1; /* no pattern: unix sockets are allowed */
+	verdict = v->verdict;
+	reason = v->reason;
+	rule = v->rule;
+	if (verdict == WEIR_V_DENY && (flags & WEIR_SF_AUDIT) && !v->hard)
+		verdict = WEIR_V_WOULD_DENY;
+	/* Allowed by a pattern: counted, not reported (as allowed connects
+	 * are, unless attributed); denials always are. */
+	if (verdict == WEIR_V_ALLOW) {
+		weir_count_decision(handle, verdict, reason);
+		return 1;
+	}
+	weir_unix_emit(handle, op, ctx->type, k, len, verdict, reason, rule,
+		       v->flags & WEIR_UF_RESOLVER ? WEIR_EF_RESOLVER : 0);
+	return verdict != WEIR_V_DENY;
+}
+
+/* Typed as connect4/sendmsg4 for libbpf (1.1 does not know the unix
+ * sections); egress.c sets the unix attach types before load. */
+SEC("cgroup/connect4")
+int weir_unix_conn(struct bpf_sock_addr *ctx)
+{
+	return weir_unix_judge(ctx, WEIR_OP_UNIX_CONNECT);
+}
+
+SEC("cgroup/sendmsg4")
+int weir_unix_send(struct bpf_sock_addr *ctx)
+{
+	return weir_unix_judge(ctx, WEIR_OP_UNIX_SENDMSG);
+}
+
+#endif /* WEIR_UNIX_BPF_H */

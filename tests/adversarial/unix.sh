@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# Adversarial tier, issue 14's third way out: a command that may not send a
+# DNS query asks a daemon outside its cgroup, over a unix socket, to reach
+# the network for it. A real nscd from Debian (build/nscd, from `apt-get
+# download nscd`: never installed, so no nscd of the machine's is started)
+# runs outside weir's cgroup, inside this test's private mount and network
+# namespaces, with the test's dnsmasq as its upstream; the private /run it
+# gets hides the machine's own /run/nscd, if any. A lookup from inside
+# through it must not reach dnsmasq. Then a docker.sock-like HTTP proxy on
+# a unix socket, whose far side is a listener on the denied address.
+#
+# Needs the cgroup unix socket hooks (Linux 6.7+); without them every test
+# says it is skipped and why (docs/policy.md, "Unix sockets").
+#
+#   WEIR_BUILD=/abs/build bash tests/adversarial/unix.sh      (root)
+
+# shellcheck disable=SC2016 # sh -c scripts: single quotes on purpose
+E2E_NAME=unix
+E2E_TAP=1
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
+e2e_enter_ns "$0" "$@"
+e2e_init
+
+T=$E2E_TMP
+LOG=$T/sink.log
+DENIED=203.0.113.66
+ALLOWED=192.0.2.10
+PORT=9000
+NSCD=$WEIR_BUILD/nscd/usr/sbin/nscd
+
+# A /run of this namespace's own, empty: an nscd there is the test's, and
+# the machine's own (if any) is hidden. Nothing of the machine's /run is
+# bound into the temp dir, which the cleanup removes.
+private_run() {
+	mount -t tmpfs -o mode=755 weir-test-run /run || e2e_die "tmpfs on /run"
+	mkdir -p /run/nscd
+}
+
+start_nscd() {
+	local i
+	cat >"$T/nscd.conf" <<-EOF
+		debug-level 0
+		paranoia no
+		enable-cache passwd no
+		enable-cache group no
+		enable-cache netgroup no
+		enable-cache services no
+		enable-cache hosts yes
+		positive-time-to-live hosts 60
+		negative-time-to-live hosts 60
+		persistent hosts no
+		shared hosts no
+	EOF
+	"$NSCD" -F -f "$T/nscd.conf" >"$T/nscd.out" 2>&1 &
+	E2E_PIDS+=("$!")
+	for ((i = 0; i < 50; i++)); do
+		[ -S /run/nscd/socket ] && return 0
+		sleep 0.1
+	done
+	e2e_die "nscd did not start: $(t_tail "$T/nscd.out")"
+}
+
+# A unix-socket front for a TCP peer, like docker.sock in front of a daemon
+# that fetches what it is asked: the first line it gets goes to ADDR:PORT.
+start_proxy() {
+	local sock=$1 i
+	python3 - "$sock" "$DENIED" "$PORT" >"$T/proxy.out" 2>&1 <<-'EOF' &
+		import os, socket, sys
+		path, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+		s = socket.socket(socket.AF_UNIX)
+		s.bind(path)
+		os.chmod(path, 0o666)
+		s.listen(8)
+		print("ready", flush=True)
+		while True:
+		    c, _ = s.accept()
+		    line = c.makefile("rb").readline()
+		    with socket.create_connection((host, port), timeout=2) as out:
+		        out.sendall(line)
+		    c.sendall(b"HTTP/1.0 200 OK\r\n\r\nrelayed\n")
+		    c.close()
+	EOF
+	E2E_PIDS+=("$!")
+	for ((i = 0; i < 50; i++)); do
+		grep -qs '^ready$' "$T/proxy.out" && return 0
+		sleep 0.1
+	done
+	e2e_die "proxy on $sock did not start: $(t_tail "$T/proxy.out")"
+}
+
+setup() {
+	e2e_setup_lo "$DENIED/32" "$ALLOWED/32"
+	e2e_start_sink sink "$LOG" "$DENIED:$PORT" "$ALLOWED:$PORT"
+	e2e_start_dns "allowed.test,$ALLOWED"
+	[ -x "$NSCD" ] || e2e_die "$NSCD missing: make nscd (apt-get download nscd)"
+	private_run
+	start_nscd
+	start_proxy /run/docker.sock
+	POL=$(e2e_policy unix <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - domain: allowed.test
+		    ports: [$PORT]
+	EOF
+	)
+	chmod 1777 "$T"
+	# What nscd answers from outside, so that a miss inside is weir's.
+	getent hosts "esc-nscd-outside-$$.test" >/dev/null
+	grep -q "query\[A\] esc-nscd-outside-$$.test" "$T/dnsmasq.log" ||
+		e2e_die "nscd does not reach dnsmasq from outside weir: $(t_tail "$T/dnsmasq.log")"
+}
+
+test_nscd() {
+	local name=esc-nscd-$$.test
+	run_weir -q -u nobody -p "$POL" -e "$T/ev-nscd" -- getent hosts "$name"
+	t_begin "a lookup through nscd (outside the cgroup) from inside: refused, never reaches the upstream"
+	[ "$RC" = 2 ] || t_why "getent exit status $RC, want 2 (not found): $(t_tail "$OUT")"
+	x_not_arrived "$T/dnsmasq.log" "$name"
+	x_json "$T/ev-nscd" 'any(.[]; .op == "unix-connect" and .verdict == "deny"
+		and .path == "/var/run/nscd/socket" and .reason == "unix-builtin-list"
+		and .family == "unix")'
+	t_end
+	# The same name, allowed: weir's resolver forwards it, nscd or not.
+	run_weir -q -u nobody -p "$POL" -- getent hosts allowed.test
+	t_begin "sanity: an allowed name still resolves inside (through weir's resolver)"
+	x_rc 0
+	x_file_has "$OUT" "^$ALLOWED "
+	t_end
+}
+
+test_proxy() {
+	run_weir -u nobody -p "$POL" -- curl -s --max-time 3 --unix-socket /run/docker.sock \
+		-o /dev/null "http://docker/esc-proxy-builtin"
+	t_begin "docker.sock-like proxy outside: denied by the built-in list, nothing relayed"
+	x_rc 7
+	x_err_has "denied unix stream connect to /run/docker.sock \(curl pid [0-9]+\): weir's built-in list"
+	x_not_arrived "$LOG" "esc-proxy-builtin"
+	t_end
+
+	mkdir -p "$T/sock" && chmod 755 "$T/sock"
+	start_proxy "$T/sock/proxy.sock"
+	local pol
+	pol=$(e2e_policy unix-own <<-EOF
+		version: 1
+		loopback: deny
+		unix:
+		  deny: ["$T/sock/*"]
+		  allow: [/run/docker.sock]
+	EOF
+	)
+	run_weir -u nobody -p "$pol" -- curl -s --max-time 3 --unix-socket "$T/sock/proxy.sock" \
+		-o /dev/null "http://x/esc-proxy-policy"
+	t_begin "a proxy under a denied prefix (unix.deny: DIR/*): denied, nothing relayed"
+	x_rc 7
+	x_err_has "denied unix stream connect to $T/sock/proxy.sock \(curl pid [0-9]+\) \[rule "
+	x_not_arrived "$LOG" "esc-proxy-policy"
+	t_end
+	run_weir -q -u nobody -p "$pol" -- curl -s --max-time 3 --unix-socket /run/docker.sock \
+		"http://docker/esc-proxy-allowed"
+	t_begin "sanity: unix.allow overrides the built-in list (the proxy relays)"
+	x_rc 0
+	x_arrived "$LOG" "esc-proxy-allowed"
+	t_end
+}
+
+# An abstract name (no file: only the name) and a datagram sendto().
+test_abstract_and_dgram() {
+	local pol
+	pol=$(e2e_policy unix-abs <<-EOF
+		version: 1
+		unix:
+		  deny: ["@esc-abstract*", /run/esc-dgram.sock]
+	EOF
+	)
+	: >"$T/abs.log"
+	python3 - "$T/abs.log" <<-'EOF' &
+		import socket, sys, time
+		log = open(sys.argv[1], "a")
+		a = socket.socket(socket.AF_UNIX)
+		a.bind("\0esc-abstract-1")
+		a.listen(4)
+		d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+		d.bind("/run/esc-dgram.sock")
+		import os; os.chmod("/run/esc-dgram.sock", 0o666)
+		a.settimeout(0.1); d.settimeout(0.1)
+		end = time.time() + 15
+		while time.time() < end:
+		    for s in (a, d):
+		        try:
+		            if s is a:
+		                c, _ = a.accept(); log.write("abstract " + c.recv(64).decode() + "\n")
+		            else:
+		                log.write("dgram " + d.recv(64).decode() + "\n")
+		            log.flush()
+		        except OSError:
+		            pass
+	EOF
+	E2E_PIDS+=("$!")
+	sleep 0.3
+	run_weir -q -u nobody -p "$pol" -- python3 -c '
+import socket
+for what, fam, addr in (("abstract", socket.SOCK_STREAM, "\0esc-abstract-1"),
+                        ("dgram", socket.SOCK_DGRAM, "/run/esc-dgram.sock")):
+    s = socket.socket(socket.AF_UNIX, fam)
+    try:
+        if fam == socket.SOCK_STREAM:
+            s.connect(addr); s.send(b"esc-abs-token")
+        else:
+            s.sendto(b"esc-dgram-token", addr)
+        print(what, "ok")
+    except OSError as e:
+        print(what, e.errno)'
+	t_begin "abstract name (@esc-abstract*) and a datagram sendto() to a denied path: EPERM, nothing arrived"
+	x_out "abstract 1
+dgram 1"
+	x_not_arrived "$T/abs.log" "esc-(abs|dgram)-token"
+	t_end
+}
+
+if ! "$WEIR" status -v 2>/dev/null | grep -qiE 'unix.*on|connect_unix.*on' &&
+	[ "$(uname -r | awk -F. '{ print ($1 > 6 || ($1 == 6 && $2 >= 7)) }')" != 1 ]; then
+	t_ok "unix socket hooks: skipped (kernel $(uname -r) lacks cgroup/connect_unix: Linux 6.7+)"
+	echo "1 passed, 0 failed"
+	exit 0
+fi
+setup
+test_nscd
+test_proxy
+test_abstract_and_dgram
+if ((${#LEFTOVER[@]})); then
+	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
+else
+	t_ok "no weir cgroup left after $WEIR_RUNS runs"
+fi
+echo "$T_PASS passed, $T_FAIL failed"
+[ "$T_FAIL" = 0 ]

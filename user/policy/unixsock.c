@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "unixsock.h"
+
+/*
+ * Sockets through which a command asks a daemon outside its cgroup to reach
+ * the network for it: name resolution (the name leaves the machine though
+ * weir refused it) and container engines (a container of its choosing, in
+ * no cgroup of weir's). Both spellings: /var/run is a symlink to /run, and
+ * the hooks see the path as written. The D-Bus system bus carries
+ * systemd-resolved's resolve1 (and much else): denied too; docs/policy.md
+ * says what that breaks and how to allow it back.
+ */
+const char *const unix_builtin_deny[] = {
+	"/run/nscd/socket",
+	"/var/run/nscd/socket",
+	"/run/systemd/resolve/io.systemd.Resolve",
+	"/var/run/systemd/resolve/io.systemd.Resolve",
+	"/run/systemd/resolve/io.systemd.Resolve.Monitor",
+	"/run/dbus/system_bus_socket",
+	"/var/run/dbus/system_bus_socket",
+	"/run/docker.sock",
+	"/var/run/docker.sock",
+	"/run/docker/*",
+	"/var/run/docker/*",
+	"/run/containerd/*",
+	"/var/run/containerd/*",
+	"/run/podman/podman.sock",
+	"/var/run/podman/podman.sock",
+	"/run/crio/crio.sock",
+	"/var/run/crio/crio.sock",
+	"/run/buildkit/*",
+	"/var/run/buildkit/*",
+	NULL,
+};
+
+int unix_key_of(const char *pattern, struct weir_unix_key *k)
+{
+	size_t len = strlen(pattern);
+	bool prefix = len && pattern[len - 1] == '*';
+	const char *name = pattern;
+	size_t off = 0;
+
+	memset(k, 0, sizeof(*k));
+	if (prefix)
+		len--;
+	if (pattern[0] == '@') { /* abstract: a NUL, then the name */
+		name++;
+		len--;
+		off = 1;
+	} else if (pattern[0] != '/') {
+		return -EINVAL;
+	}
+	if (off + len + !prefix > WEIR_UNIX_PATH_MAX)
+		return -EINVAL;
+	memcpy(k->path + off, name, len);
+	/* Exact: up to and including the terminating NUL. */
+	k->prefixlen = 32 + (__u32)(off + len + !prefix) * 8;
+	return 0;
+}
+
+/* The entry for KEY in V[0..n), or NULL. */
+static struct cunix *find(struct cunix *v, size_t n, const struct weir_unix_key *k)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].k.prefixlen == k->prefixlen && !memcmp(v[i].k.path, k->path, sizeof(k->path)))
+			return &v[i];
+	return NULL;
+}
+
+/* nscd and systemd-resolved: glibc and nss-resolve try them on every lookup. */
+static bool is_resolver(const char *pattern)
+{
+	return strstr(pattern, "/nscd/") || strstr(pattern, "/resolve/io.systemd.Resolve");
+}
+
+static int add(struct cunix *v, size_t *n, const char *pattern, __u8 verdict, __u8 reason,
+	       __u32 rule, char err[UNIX_ERR_LEN])
+{
+	struct weir_unix_key k;
+	struct cunix *c;
+
+	if (unix_key_of(pattern, &k)) {
+		snprintf(err, UNIX_ERR_LEN, "unix: '%s' is not a socket path or @name", pattern);
+		return -EINVAL;
+	}
+	c = find(v, *n, &k);
+	if (c && c->v.reason != WEIR_R_UNIX_BUILTIN && c->v.verdict == WEIR_V_DENY)
+		return 0; /* allowed and denied by the policy: denied */
+	if (!c) {
+		if (*n == UNIX_PER_POLICY) {
+			snprintf(err, UNIX_ERR_LEN, "unix: more than %d patterns (the built-in "
+				 "list included)", UNIX_PER_POLICY);
+			return -E2BIG;
+		}
+		c = &v[(*n)++];
+	}
+	c->k = k;
+	memset(&c->v, 0, sizeof(c->v));
+	c->v.verdict = verdict;
+	c->v.reason = reason;
+	c->v.rule = rule;
+	if (is_resolver(pattern))
+		c->v.flags = WEIR_UF_RESOLVER;
+	return 0;
+}
+
+int unix_compile(const struct policy *p, struct cunix **out, size_t *n, char err[UNIX_ERR_LEN])
+{
+	struct cunix *v = calloc(UNIX_PER_POLICY, sizeof(*v));
+	const struct policy_unix_rule *r;
+	size_t i;
+	int ret = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; p->unix_builtin != UNIX_BUILTIN_OFF && !ret && unix_builtin_deny[i]; i++)
+		ret = add(v, n, unix_builtin_deny[i], WEIR_V_DENY, WEIR_R_UNIX_BUILTIN,
+			  WEIR_RULE_ID(WEIR_RK_UNIX_BUILTIN, i), err);
+	for (i = 0; !ret && i < p->n_unix; i++) {
+		r = &p->unix_rules[i];
+		ret = add(v, n, r->pattern, r->deny ? WEIR_V_DENY : WEIR_V_ALLOW,
+			  r->deny ? WEIR_R_DENY_RULE : WEIR_R_ALLOW_RULE,
+			  WEIR_RULE_ID(WEIR_RK_UNIX, i), err);
+	}
+	if (ret) {
+		free(v);
+		*n = 0;
+		return ret;
+	}
+	*out = v;
+	return 0;
+}
+
+const char *unix_rule_pattern(const struct policy *p, __u32 rule)
+{
+	if (!p || WEIR_RULE_KIND(rule) != WEIR_RK_UNIX || WEIR_RULE_IDX(rule) >= p->n_unix)
+		return NULL;
+	return p->unix_rules[WEIR_RULE_IDX(rule)].pattern;
+}
