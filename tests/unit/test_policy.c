@@ -430,7 +430,7 @@ Test(errors, top_level_keys)
 {
 	bad("version: 1\nfoo: bar\n", "2:1",
 	    "unknown key 'foo' (expected: version, name, mode, loopback, allow, deny, dns, ping, "
-	    "inbound, include)");
+	    "inbound, include, unix)");
 	bad("version: 1\nmode: audit\nmode: enforce\n", "3:1",
 	    "duplicate key 'mode' (first at line 2)");
 	bad("version: 1\nversion: 1\n", "2:1", "duplicate key 'version' (first at line 1)");
