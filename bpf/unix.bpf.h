@@ -132,6 +132,12 @@ static __always_inline int weir_unix_judge(struct bpf_sock_addr *ctx, __u8 op)
 		weir_count_decision(handle, verdict, reason);
 		return 1;
 	}
+	/* glibc and nss-resolve try nscd's and resolved's sockets before
+	 * every lookup and then ask DNS (weir's resolver): a refusal there
+	 * sent nothing and tells a hostile try from that apart in no way.
+	 * Refused, not reported: every lookup would be a "denial". */
+	if (v->flags & WEIR_UF_RESOLVER)
+		return verdict != WEIR_V_DENY;
 	weir_unix_emit(handle, op, ctx->type, k, len, verdict, reason, rule,
 		       v->flags & WEIR_UF_RESOLVER ? WEIR_EF_RESOLVER : 0);
 	return verdict != WEIR_V_DENY;

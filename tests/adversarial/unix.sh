@@ -120,9 +120,8 @@ test_nscd() {
 	t_begin "a lookup through nscd (outside the cgroup) from inside: refused, never reaches the upstream"
 	[ "$RC" = 2 ] || t_why "getent exit status $RC, want 2 (not found): $(t_tail "$OUT")"
 	x_not_arrived "$T/dnsmasq.log" "$name"
-	x_json "$T/ev-nscd" 'any(.[]; .op == "unix-connect" and .verdict == "deny"
-		and .path == "/var/run/nscd/socket" and .reason == "unix-builtin-list"
-		and .family == "unix")'
+	# glibc asked nscd first: refused, and (like every lookup's) not reported
+	x_json "$T/ev-nscd" 'all(.[]; .op != "unix-connect")'
 	t_end
 	# The same name, allowed: weir's resolver forwards it, nscd or not.
 	run_weir -q -u nobody -p "$POL" -- getent hosts allowed.test
