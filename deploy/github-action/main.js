@@ -137,7 +137,8 @@ function writePolicy(inp, p, weir, tmp, open) {
 		repo = 'repo-policy.inc';
 		sys.writeRoot(path.join(p.policies, repo), text, tmp);
 	}
-	const text = rules.buildPolicy({ mode: inp.mode, presets: inp.presets, rules: inp.allow, repoPolicy: repo, open });
+	const text = rules.buildPolicy({ mode: inp.mode, presets: inp.presets, rules: inp.allow, repoPolicy: repo, open,
+					 docker: inp.sudo === 'keep' });
 	const file = path.join(p.policies, 'job.yaml');
 	sys.writeRoot(file, text, tmp);
 	const r = sys.run([weir, 'policy', 'check', file]);

@@ -138,7 +138,7 @@ test('the job policy: presets, the repository file, rules with their lines, open
 	const text = rules.buildPolicy({
 		mode: 'block', presets: ['github-actions', 'npm'], repoPolicy: 'repo-policy.inc',
 		rules: rules.parseAllow('a.test:443\n\n"quoted".test'),
-		open: [{ addr: '203.0.113.5', port: 443, pid: 7, comm: 'Runner.Listener' }],
+		open: [{ addr: '203.0.113.5', port: 443, pid: 7, comm: 'Runner.Listener' }], docker: true,
 	});
 	golden('job-policy.yaml', text);
 	assert.match(rules.buildPolicy({ mode: 'audit', presets: ['github-actions'], rules: [] }),

@@ -108,8 +108,10 @@ function yamlRule(r) {
 
 // The job's policy. `mode` decides (the repository's file may only repeat
 // it: weir's include rules); `repoPolicy` is the name of the included copy
-// of the repository's policy file, next to this one.
-function buildPolicy({ mode, presets, rules, repoPolicy, open }) {
+// of the repository's policy file, next to this one. `docker`: the job may use
+// dockerd's socket, which weir's built-in unix list refuses (Linux 6.7+): with
+// sudo kept the socket gives nothing root does not (docs/github-action.md).
+function buildPolicy({ mode, presets, rules, repoPolicy, open, docker }) {
 	const out = [
 		'# Written by the weir GitHub Action for this job (docs/github-action.md).',
 		'version: 1',
@@ -127,6 +129,9 @@ function buildPolicy({ mode, presets, rules, repoPolicy, open }) {
 		allow.push(`  # open before the weir step: ${c.comm} pid ${c.pid}`,
 			   yamlRule({ ip: c.addr, ports: c.port, proto: 'tcp' }));
 	out.push(allow.length ? 'allow:' : 'allow: []', ...allow);
+	if (docker)
+		out.push('# docker in the steps: dockerd is root, as sudo is (sudo: keep)',
+			 'unix:', '  allow: [/var/run/docker.sock, /run/docker.sock]');
 	return `${out.join('\n')}\n`;
 }
 
