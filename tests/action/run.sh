@@ -33,7 +33,7 @@ CGP=$CG2/$TAG
 PINS=/sys/fs/bpf/$TAG
 ACT=$T/action
 LOG=$T/sink.log
-WORKER=$E2E_DIR/../action/worker.sh
+WORKER=$T/worker.sh # a copy: the job user must read it (a CI clone may be 0700)
 JOB_TIMEOUT=90
 N=0 # jobs run: each has its own dir, cgroups, root dir and pins
 
@@ -76,7 +76,8 @@ setup() {
 	# The action as a checkout of its own (GITHUB_ACTION_PATH), readable by
 	# the job's user; weir from build/ next to it.
 	mkdir -p "$ACT/build" && cp "$REPO_ROOT/action.yml" "$ACT/" &&
-		cp -r "$REPO_ROOT/deploy" "$ACT/" && cp "$WEIR" "$ACT/build/weir" ||
+		cp -r "$REPO_ROOT/deploy" "$ACT/" && cp "$WEIR" "$ACT/build/weir" &&
+		cp "$E2E_DIR/../action/worker.sh" "$WORKER" ||
 		e2e_die "cannot copy the action"
 	chmod -R a+rX "$T"
 	# nobody gets passwordless sudo, in this mount namespace only.

@@ -168,10 +168,64 @@ test_root_cgroup() {
 	t_end
 }
 
+# Root inside, started from a working directory inside the cgroup2 mount:
+# the directory outlives weir's remount (it holds the old mount) and
+# ../cgroup.procs would be the machine's. weir refuses to start (125).
+test_root_cgroup_cwd() {
+	local m
+	m=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+	cd "$m" || e2e_die "cd $m"
+	run_weir -q -u root -p "$POL" -- sh -c \
+		'echo $$ >cgroup.procs; "$0" tcp '"$DENIED $PORT"' esc-cg-cwd' "$T/netprobe"
+	cd "$T" || e2e_die "cd $T"
+	t_begin "root inside, started with its working directory in $m: refused (125), said why, nothing arrived"
+	x_rc 125
+	x_err_has 'working directory is inside a cgroup2'
+	x_not_arrived "$LOG" " esc-cg-cwd\$"
+	t_end
+}
+
+# Root inside; after it started, a cgroup2 file system is mounted outside
+# on a shared mount (as a chroot tool's rbind of /sys would): it must not
+# appear in the command's mount namespace, where writing its cgroup.procs
+# would move the command out. Read-only here (what is checked is that it
+# does not show), so that nothing can remove a cgroup through it.
+test_root_cgroup_late_mount() {
+	local mounter
+	mkdir -p "$T/late/cg" && mount --bind "$T/late" "$T/late" &&
+		mount --make-shared "$T/late" || e2e_die "a shared mount for the late-mount test"
+	(
+		for ((i = 0; i < 100 * ${WEIR_TEST_SLOW:-1}; i++)); do
+			[ -e "$T/late-started" ] && break
+			sleep 0.05
+		done
+		mount -t cgroup2 -o ro none "$T/late/cg" && touch "$T/late-go"
+	) &
+	mounter=$!
+	run_weir -q -u root -p "$POL" -- env N="$T/netprobe" D="$DENIED" P="$PORT" T="$T" sh -c '
+		touch "$T/late-started"
+		i=0
+		while [ ! -e "$T/late-go" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+		[ -e "$T/late/cg/cgroup.controllers" ] && echo "late mount seen"
+		(echo $$ >"$T/late/cg/cgroup.procs") 2>/dev/null
+		"$N" tcp "$D" "$P" esc-cg-late'
+	wait "$mounter"
+	t_begin "root inside: a cgroup2 mount made outside after the start does not show inside; still denied, nothing arrived"
+	[ -e "$T/late-go" ] || t_why "the late mount was not made"
+	grep -q '^late mount seen' "$OUT" && t_why "the late cgroup2 mount propagated into the command's namespace"
+	grep -q '^EPERM$' "$OUT" || t_why "want EPERM: $(t_tail "$OUT" 5)"
+	x_not_arrived "$LOG" " esc-cg-late\$"
+	t_end
+	umount "$T/late/cg" 2>/dev/null
+	umount "$T/late" 2>/dev/null
+}
+
 setup
 test_inherited
 test_socket_stdio
 test_root_cgroup
+test_root_cgroup_cwd
+test_root_cgroup_late_mount
 if ((${#LEFTOVER[@]})); then
 	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
 else

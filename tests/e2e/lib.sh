@@ -113,6 +113,14 @@ e2e_stop_daemon() {
 	E2E_DAEMON_PID=
 }
 
+# e2e_umount_below DIR: detach every mount at or below DIR, deepest first.
+e2e_umount_below() {
+	local m
+	awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo |
+		sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+	return 0
+}
+
 e2e_cleanup() {
 	local pid
 	e2e_stop_daemon
@@ -123,7 +131,10 @@ e2e_cleanup() {
 		e2e_wait_gone "$pid" 30 || kill -KILL "$pid" 2>/dev/null
 	done
 	[ -n "$E2E_RESOLV_MOUNTED" ] && umount /etc/resolv.conf 2>/dev/null
-	[ -n "$E2E_TMP" ] && [ -z "${E2E_KEEP:-}" ] && rm -rf "$E2E_TMP"
+	# A test killed halfway may leave a mount below its directory (a
+	# cgroup2 one, say): rm must never walk into it.
+	[ -n "$E2E_TMP" ] && [ -z "${E2E_KEEP:-}" ] && e2e_umount_below "$E2E_TMP" &&
+		rm -rf --one-file-system "$E2E_TMP"
 	[ -n "${E2E_KEEP:-}" ] && echo "${E2E_NAME:-e2e}: kept $E2E_TMP" >&2
 	return 0
 }

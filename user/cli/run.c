@@ -22,8 +22,10 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <bpf/libbpf.h>
+#include <linux/magic.h>
 
 #include "attachment.h"
 #include "cgroup.h"
@@ -932,6 +934,22 @@ static void teardown(struct run *r)
 }
 
 /*
+ * A working directory inside a cgroup2 mount survives the remount that
+ * gives a root command its own view (it holds the old mount): through it,
+ * `echo $$ > ../../cgroup.procs` would leave the run's cgroup. Refused.
+ */
+static int refuse_cgroup_cwd(void)
+{
+	struct statfs sf;
+
+	if (statfs(".", &sf) || sf.f_type != CGROUP2_SUPER_MAGIC)
+		return 0;
+	pr_warn("the working directory is inside a cgroup2 file system: a command run as "
+		"root could leave its cgroup through it; cd elsewhere, or use --user\n");
+	return -EPERM;
+}
+
+/*
  * The policy, its upstreams (the policy's dns.upstream, else resolv.conf)
  * and its static names: one attachment (user/enforce/), as weir daemon
  * makes for each of its cgroups. It owns the policy from here on.
@@ -1037,6 +1055,8 @@ static int prepare(struct run *r)
 		ret = sandbox_cgroup_mounts(&r->cgmounts);
 		if (ret)
 			pr_warn("cannot read the cgroup2 mounts: %s\n", strerror(-ret));
+		else
+			ret = refuse_cgroup_cwd();
 	}
 	if (ret)
 		return ret;

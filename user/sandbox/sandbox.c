@@ -111,10 +111,12 @@ int sandbox_cgroup_ns(char *const *mounts)
 		return errno;
 	if (!mounts)
 		return 0;
-	/* A mount namespace whose mounts do not propagate back out, and in
-	 * it, over each cgroup2 mount, one made inside the new cgroup
-	 * namespace: it shows the command's cgroup as its root. */
-	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL))
+	/* A mount namespace of its own, private both ways: no mount made
+	 * outside later (a cgroup2 mount, a chroot tool's rbind of /sys) shows
+	 * the machine's cgroup tree in it. In it, over each cgroup2 mount, one
+	 * made inside the new cgroup namespace: it shows the command's cgroup
+	 * as its root. */
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_PRIVATE | MS_REC, NULL))
 		return errno;
 	for (i = 0; mounts[i]; i++) {
 		/* The kernel refuses the same file system twice on one mount
