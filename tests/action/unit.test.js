@@ -147,15 +147,15 @@ test('the job policy: presets, the repository file, rules with their lines, open
 
 test('open connections: the worker cgroup\'s peers from ss, loopback left out', () => {
 	const ss = [
-		'0      0      10.1.0.4:43210    13.107.42.16:443  users:(("Runner.Listener",pid=1200,fd=99))',
-		'0      0      10.1.0.4:43211    13.107.42.17:443  users:(("Runner.Worker",pid=1300,fd=7),("Runner.Worker",pid=1300,fd=8))',
+		'0      0      192.0.2.4:43210    203.0.113.16:443  users:(("Runner.Listener",pid=1200,fd=99))',
+		'0      0      192.0.2.4:43211    203.0.113.17:443  users:(("Runner.Worker",pid=1300,fd=7),("Runner.Worker",pid=1300,fd=8))',
 		'0      0      127.0.0.1:5000    127.0.0.1:40000   users:(("node",pid=1300,fd=9))',
 		'0      0      [2001:db8::4]:5   [2001:db8::9]:443 users:(("x y",pid=1300,fd=3))',
-		'0      0      10.1.0.4:22       198.51.100.2:5555 users:(("sshd",pid=999,fd=3))',
+		'0      0      192.0.2.4:22       198.51.100.2:5555 users:(("sshd",pid=999,fd=3))',
 	].join('\n');
 	assert.deepEqual(rules.openConnections(ss, new Set([1200, 1300])), [
-		{ addr: '13.107.42.16', port: 443, pid: 1200, comm: 'Runner.Listener' },
-		{ addr: '13.107.42.17', port: 443, pid: 1300, comm: 'Runner.Worker' },
+		{ addr: '203.0.113.16', port: 443, pid: 1200, comm: 'Runner.Listener' },
+		{ addr: '203.0.113.17', port: 443, pid: 1300, comm: 'Runner.Worker' },
 		{ addr: '2001:db8::9', port: 443, pid: 1300, comm: 'x y' },
 	]);
 });
