@@ -8,36 +8,48 @@
 extern const char weir_builtin_policy[], weir_policy_demo[];
 extern const unsigned long weir_builtin_policy_len, weir_policy_demo_len;
 
-/* Every preset once: its name and its symbol in builtin_policy.S. */
-#define PRESETS(X)                                                                                 \
-	X(anthropic, anthropic)                                                                    \
-	X(crates, crates)                                                                          \
-	X(debian, debian)                                                                          \
-	X(docker - hub, docker_hub)                                                                \
-	X(ghcr, ghcr)                                                                              \
-	X(github, github)                                                                          \
-	X(github - actions, github_actions)                                                        \
-	X(go, go)                                                                                  \
-	X(maven, maven)                                                                            \
-	X(npm, npm)                                                                                \
-	X(openai, openai)                                                                          \
-	X(pypi, pypi)                                                                              \
-	X(rubygems, rubygems)                                                                      \
-	X(ubuntu, ubuntu)
-
-#define PRESET_DECL(name, sym)                                                                     \
+#define PRESET(name, sym)                                                                          \
 	extern const char weir_preset_##sym[];                                                     \
 	extern const unsigned long weir_preset_##sym##_len;
-PRESETS(PRESET_DECL)
-#define PRESET_ENTRY(name, sym) {"preset:" #name, weir_preset_##sym, &weir_preset_##sym##_len},
+PRESET(anthropic, anthropic)
+PRESET(crates, crates)
+PRESET(debian, debian)
+PRESET(docker-hub, docker_hub)
+PRESET(ghcr, ghcr)
+PRESET(github, github)
+PRESET(github-actions, github_actions)
+PRESET(go, go)
+PRESET(maven, maven)
+PRESET(npm, npm)
+PRESET(openai, openai)
+PRESET(pypi, pypi)
+PRESET(rubygems, rubygems)
+PRESET(ubuntu, ubuntu)
+#undef PRESET
+#define PRESET(name, sym) { "preset:" #name, weir_preset_##sym, &weir_preset_##sym##_len },
 
 static const struct {
 	const char *name;
 	const char *text;
 	const unsigned long *len;
-} shipped[] = {{POLICY_BUILTIN, weir_builtin_policy, &weir_builtin_policy_len},
-	       {"demo", weir_policy_demo, &weir_policy_demo_len},
-	       PRESETS(PRESET_ENTRY)};
+} shipped[] = {
+	{ POLICY_BUILTIN, weir_builtin_policy, &weir_builtin_policy_len },
+	{ "demo", weir_policy_demo, &weir_policy_demo_len },
+	PRESET(anthropic, anthropic)
+	PRESET(crates, crates)
+	PRESET(debian, debian)
+	PRESET(docker-hub, docker_hub)
+	PRESET(ghcr, ghcr)
+	PRESET(github, github)
+	PRESET(github-actions, github_actions)
+	PRESET(go, go)
+	PRESET(maven, maven)
+	PRESET(npm, npm)
+	PRESET(openai, openai)
+	PRESET(pypi, pypi)
+	PRESET(rubygems, rubygems)
+	PRESET(ubuntu, ubuntu)
+};
 
 #define N_SHIPPED (sizeof(shipped) / sizeof(shipped[0]))
 
