@@ -23,33 +23,15 @@ E2E_TAP=1
 e2e_enter_ns "$0" "$@"
 e2e_init
 
-T=$E2E_TMP
-SOCK=$T/weir.sock
-PDIR=$T/policies
-PINS=/sys/fs/bpf/weir-atest-$$
-CGP=$CG2/weir-atest-$$
+# shellcheck source=tests/daemon/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+d_init atest
 METRICS=127.0.0.1:9477 # in this test's own network namespace
-DPID=
 NOTIFY_PID=
 
-api_cleanup() {
-	local i
-	[ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null && e2e_wait_gone "$DPID" 30
+d_on_cleanup() {
 	[ -n "$NOTIFY_PID" ] && kill "$NOTIFY_PID" 2>/dev/null
-	if [ -d "$CGP" ]; then
-		for i in "$CGP"/*/; do
-			[ -e "$i/cgroup.kill" ] && echo 1 >"$i/cgroup.kill"
-		done
-		for ((i = 0; i < 50; i++)); do
-			grep -qs '^populated 0' "$CGP/cgroup.events" && break
-			sleep 0.1
-		done
-		find "$CGP" -depth -type d -exec rmdir {} + 2>/dev/null
-	fi
-	[ -d "$PINS" ] && rm -rf "$PINS"
-	e2e_cleanup
 }
-trap api_cleanup EXIT
 
 # api METHOD PATH [CURL ARGS...]: the reply body in $BODY, the status in $CODE.
 CODE= BODY=
@@ -86,27 +68,6 @@ while True:
 	e2e_die "the notify listener did not start: $(cat "$T/notify.log")"
 }
 
-start_daemon() {
-	local i
-	NOTIFY_SOCKET=$T/notify.sock "$WEIR" daemon --socket "$SOCK" --policy-dir "$PDIR" \
-		--state-dir "$T/state" --pin-root "$PINS" --metrics "$METRICS" \
-		>>"$T/daemon.out" 2>>"$T/daemon.err" &
-	DPID=$!
-	for ((i = 0; i < 200; i++)); do
-		[ -S "$SOCK" ] && curl -sf --max-time 1 --unix-socket "$SOCK" \
-			http://localhost/v1/health >/dev/null 2>&1 && return 0
-		e2e_dead "$DPID" && break
-		sleep 0.05
-	done
-	e2e_die "weir daemon did not answer: $(t_tail "$T/daemon.err" 5)"
-}
-
-# "${IN_CG[@]}" CGROUP CMD...: CMD inside CGROUP (it moves itself in first).
-IN_CG=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"')
-in_cg() {
-	"${IN_CG[@]}" "$@"
-}
-
 # A POST of BODY to PATH with curl, the reply's body then its status on the
 # last line of stdout (for run_cmd, as another user or inside a cgroup).
 CURL_POST=(curl -sS --max-time 5 -w '\n%{http_code}' -X POST)
@@ -127,7 +88,7 @@ setup() {
 		    ports: [80]
 	EOF
 	start_notify_listener
-	start_daemon
+	NOTIFY_SOCKET=$T/notify.sock start_daemon --metrics "$METRICS"
 }
 
 test_ready_notified() {

@@ -20,73 +20,15 @@ E2E_TAP=1
 e2e_enter_ns "$0" "$@"
 e2e_init
 
-T=$E2E_TMP
+# shellcheck source=tests/daemon/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+d_init datk
+D_START_SECS=20
+D_API_SECS=5
+
 LOG=$T/sink.log
-SOCK=$T/weir.sock
-PDIR=$T/policies
-STATE=$T/state
-PINS=/sys/fs/bpf/weir-datk-$$
-CGP=$CG2/weir-datk-$$
-DPID=
 NOBODY=65534
 AS_NOBODY=(setpriv --reuid "$NOBODY" --regid "$NOBODY" --clear-groups)
-
-attack_cleanup() {
-	local i
-	[ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null && e2e_wait_gone "$DPID" 30
-	if [ -d "$CGP" ]; then
-		for i in "$CGP"/*/; do
-			[ -e "$i/cgroup.kill" ] && echo 1 >"$i/cgroup.kill"
-		done
-		for ((i = 0; i < 50; i++)); do
-			grep -qs '^populated 0' "$CGP/cgroup.events" && break
-			sleep 0.1
-		done
-		find "$CGP" -depth -type d -exec rmdir {} + 2>/dev/null
-	fi
-	[ -d "$PINS" ] && rm -rf "$PINS"
-	e2e_cleanup
-}
-trap attack_cleanup EXIT
-
-# api METHOD PATH [BODY]: the reply body on stdout; HTTP status in $CODE.
-CODE=
-api() {
-	local out=$T/api.out
-	CODE=$(curl -sS --max-time 5 --unix-socket "$SOCK" -o "$out" -w '%{http_code}' \
-		-X "$1" ${3:+-H 'Content-Type: application/json' --data "$3"} "http://weir$2") ||
-		CODE=000
-	cat "$out" 2>/dev/null
-}
-
-attach() { # CGROUP POLICY
-	api POST /v1/attachments "{\"cgroup\":\"$1\",\"policy\":\"$2\"}"
-}
-
-start_daemon() {
-	local i
-	"$WEIR" daemon --socket "$SOCK" --policy-dir "$PDIR" --state-dir "$STATE" \
-		--pin-root "$PINS" "$@" >>"$T/daemon.out" 2>>"$T/daemon.err" &
-	DPID=$!
-	disown "$DPID"
-	for ((i = 0; i < 400; i++)); do
-		curl -sf --max-time 1 --unix-socket "$SOCK" http://weir/v1/health >/dev/null 2>&1 &&
-			return 0
-		e2e_dead "$DPID" && break
-		sleep 0.05
-	done
-	e2e_die "weir daemon did not answer: $(t_tail "$T/daemon.err" 5)"
-}
-
-IN_CG=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"')
-in_cg() {
-	"${IN_CG[@]}" "$@"
-}
-
-# probe CGROUP ADDR: "ok" or the errno name of a TCP connect to ADDR:80.
-probe() {
-	in_cg "$1" "$NETPROBE" tcp "$2" 80 weir-probe 2>/dev/null
-}
 
 # write_policy FILE ALLOWED-IP: a policy allowing ALLOWED-IP:80 only.
 write_policy() {

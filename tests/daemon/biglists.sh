@@ -23,48 +23,20 @@ E2E_TAP=1
 e2e_enter_ns "$0" "$@"
 e2e_init
 
-T=$E2E_TMP
+# shellcheck source=tests/daemon/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+d_init dbig
+D_START_SECS=60
+D_API_SECS=180
+
 LOG=$T/sink.log
-SOCK=$T/weir.sock
-PDIR=$T/policies
-PINS=/sys/fs/bpf/weir-dbig-$$
-CGP=$CG2/weir-dbig-$$
 CG=$CGP/c0
 CG1=$CGP/c1
-DPID=
 LOOPER=
 N=1000000
 
-cleanup() {
-	local i
+d_on_cleanup() {
 	[ -n "$LOOPER" ] && kill "$LOOPER" 2>/dev/null
-	[ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null && e2e_wait_gone "$DPID" 30
-	if [ -d "$CG" ]; then
-		echo 1 >"$CG/cgroup.kill" 2>/dev/null
-		for ((i = 0; i < 50; i++)); do
-			grep -qs '^populated 0' "$CG/cgroup.events" && break
-			sleep 0.1
-		done
-	fi
-	if [ -d "$CG1" ]; then
-		echo 1 >"$CG1/cgroup.kill" 2>/dev/null
-		for ((i = 0; i < 50; i++)); do
-			grep -qs '^populated 0' "$CG1/cgroup.events" && break
-			sleep 0.1
-		done
-	fi
-	[ -d "$CGP" ] && find "$CGP" -depth -type d -exec rmdir {} + 2>/dev/null
-	[ -d "$PINS" ] && rm -rf "$PINS"
-	e2e_cleanup
-}
-trap cleanup EXIT
-
-CODE=
-api() { # METHOD PATH [BODY]
-	CODE=$(curl -sS --max-time 180 --unix-socket "$SOCK" -o "$T/api.out" -w '%{http_code}' \
-		-X "$1" ${3:+-H 'Content-Type: application/json' --data "$3"} "http://weir$2") ||
-		CODE=000
-	cat "$T/api.out" 2>/dev/null
 }
 
 # biglist FILE FIRST-OCTET: a million host prefixes in FIRST-OCTET/8, and
@@ -77,12 +49,7 @@ biglist() {
 	}' >"$1.tmp" && mv "$1.tmp" "$1"
 }
 
-policy() { # NAME < YAML
-	cat >"$PDIR/$1.yaml.tmp" && mv "$PDIR/$1.yaml.tmp" "$PDIR/$1.yaml"
-}
-
 setup() {
-	local i
 	e2e_setup_lo 192.0.2.10/32 192.0.2.11/32 192.0.2.12/32
 	e2e_start_sink sink "$LOG" 192.0.2.10:80 192.0.2.11:80 192.0.2.12:80
 	mkdir -p "$PDIR" "$T/lists" "$CG" "$CG1" || e2e_die "cannot make $PDIR or $CG"
@@ -95,22 +62,11 @@ setup() {
 		  - cidr_list: $T/lists/v1.txt
 		    ports: [80]
 	EOF
-	"$WEIR" daemon --socket "$SOCK" --policy-dir "$PDIR" --state-dir "$T/state" \
-		--pin-root "$PINS" >>"$T/daemon.out" 2>>"$T/daemon.err" &
-	DPID=$!
-	disown "$DPID"
-	for ((i = 0; i < 600; i++)); do
-		curl -sf --max-time 1 --unix-socket "$SOCK" http://weir/v1/health >/dev/null 2>&1 &&
-			return 0
-		e2e_dead "$DPID" && break
-		sleep 0.1
-	done
-	e2e_die "weir daemon did not answer: $(t_tail "$T/daemon.err" 5)"
+	start_daemon
 }
 
 probe() { # ADDR [CGROUP]: ok or the errno name, from inside the cgroup
-	sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "${2:-$CG}" "$NETPROBE" tcp "$1" 80 p \
-		2>/dev/null
+	in_cg "${2:-$CG}" "$NETPROBE" tcp "$1" 80 p 2>/dev/null
 }
 
 # until_probe ADDR WANT CGROUP: polled (the daemon reloads on its own)

@@ -20,41 +20,17 @@ E2E_TAP=1
 e2e_enter_ns "$0" "$@"
 e2e_init
 
-T=$E2E_TMP
+# shellcheck source=tests/daemon/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+d_init btest
+D_STOP=TERM
+D_ARGS=(--events "$T/events.jsonl")
+
 FP=$WEIR_BUILD/bin/flowpeer
 [ -x "$FP" ] || e2e_die "$FP missing: make build/bin/flowpeer"
-SOCK=$T/weir.sock
-PDIR=$T/policies
-PINS=/sys/fs/bpf/weir-btest-$$
-CGP=$CG2/weir-btest-$$
-DPID=
 SRV=192.0.2.1
 PORT=9001
 BUDGET=1048576
-
-budget_cleanup() {
-	local i
-	[ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && e2e_wait_gone "$DPID" 50
-	if [ -d "$CGP" ]; then
-		for i in "$CGP"/*/; do
-			[ -e "$i/cgroup.kill" ] && echo 1 >"$i/cgroup.kill"
-		done
-		sleep 0.2
-		find "$CGP" -depth -type d -exec rmdir {} + 2>/dev/null
-	fi
-	[ -d "$PINS" ] && rm -rf "$PINS"
-	e2e_cleanup
-}
-trap budget_cleanup EXIT
-
-api() { # METHOD PATH [BODY]
-	curl -sS --max-time 20 --unix-socket "$SOCK" -X "$1" \
-		${3:+-H 'Content-Type: application/json' --data "$3"} "http://weir$2"
-}
-
-policy() { # NAME < YAML
-	cat >"$PDIR/$1.yaml.tmp" && mv "$PDIR/$1.yaml.tmp" "$PDIR/$1.yaml"
-}
 
 # upload CGROUP N: flowpeer tcp inside CGROUP; the server's total after it.
 upload() {
@@ -82,7 +58,6 @@ generation_is() {
 }
 
 setup() {
-	local i
 	e2e_setup_lo "$SRV/32" 192.0.2.2/32
 	mkdir -p "$PDIR" "$CGP/a" "$CGP/b" || e2e_die "cannot make $PDIR or $CGP"
 	: >"$T/srv.log"
@@ -95,13 +70,7 @@ setup() {
 		    ports: [$PORT]
 		    upload_budget: 1MiB
 	EOF
-	"$WEIR" daemon --socket "$SOCK" --policy-dir "$PDIR" --state-dir "$T/state" \
-		--pin-root "$PINS" --events "$T/events.jsonl" >"$T/daemon.out" 2>"$T/daemon.err" &
-	DPID=$!
-	for ((i = 0; i < 200; i++)); do
-		api GET /v1/health >/dev/null 2>&1 && break
-		sleep 0.05
-	done
+	start_daemon
 	grep -qs '^ready$' "$T/srv.ready" || e2e_die "flowpeer server did not start"
 	api POST /v1/attachments "{\"cgroup\":\"$CGP/a\",\"policy\":\"up\",\"name\":\"a\"}" >/dev/null
 	api POST /v1/attachments "{\"cgroup\":\"$CGP/b\",\"policy\":\"up\",\"name\":\"b\"}" >/dev/null

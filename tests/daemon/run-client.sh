@@ -19,35 +19,17 @@ E2E_TAP=1
 e2e_enter_ns "$0" "$@"
 e2e_init
 
-T=$E2E_TMP
+# shellcheck source=tests/daemon/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+d_init rctest
+D_STOP=TERM
+
 LOG=$T/sink.log
-SOCK=$T/weir.sock
-PINS=/sys/fs/bpf/weir-rctest-$$
-DPID=     # the daemon
 ORPHAN=   # test_kill9_run's run, by its pid (its cgroup is run-PID)
 
-rc_cleanup() {
+# Every run of ours is over by then: nothing it enforced is left.
+d_on_cleanup() {
 	[ -n "$ORPHAN" ] && "$WEIR" cleanup "run-$ORPHAN" >/dev/null 2>&1
-	[ -n "$DPID" ] && kill -TERM "$DPID" 2>/dev/null && e2e_wait_gone "$DPID" 50
-	# Ours only, and every run of ours is over: nothing it enforced is left.
-	[ -d "$PINS" ] && rm -rf "$PINS"
-	e2e_cleanup
-}
-trap rc_cleanup EXIT
-
-start_daemon() {
-	local i
-	"$WEIR" daemon --socket "$SOCK" --policy-dir "$T/policies" --state-dir "$T/state" \
-		--pin-root "$PINS" >>"$T/daemon.out" 2>>"$T/daemon.err" &
-	DPID=$!
-	disown "$DPID" # killed on purpose: no "Killed" line from bash
-	for ((i = 0; i < 200; i++)); do
-		curl -sf --max-time 1 --unix-socket "$SOCK" http://weir/v1/health >/dev/null 2>&1 &&
-			return 0
-		e2e_dead "$DPID" && break
-		sleep 0.05
-	done
-	e2e_die "weir daemon did not answer: $(t_tail "$T/daemon.err" 5)"
 }
 
 # ps_has RUN-PID: `weir ps --json` lists the run's cgroup.

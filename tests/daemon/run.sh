@@ -19,87 +19,18 @@ E2E_TAP=1
 e2e_enter_ns "$0" "$@"
 e2e_init
 
-T=$E2E_TMP
+# shellcheck source=tests/daemon/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+d_init dtest
+D_ARGS=(--events "$T/events.jsonl")
+
 LOG=$T/sink.log
-SOCK=$T/weir.sock
-PDIR=$T/policies
-STATE=$T/state
-PINS=/sys/fs/bpf/weir-dtest-$$
-CGP=$CG2/weir-dtest-$$
-DPID=    # the daemon
 LOOPER=  # test_kill9's denied-destination loop
 N=50     # cgroups
 DIG=(dig +time=2 +tries=1 +short)
 
-daemon_cleanup() {
-	local i
+d_on_cleanup() {
 	[ -n "$LOOPER" ] && kill "$LOOPER" 2>/dev/null
-	[ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null && e2e_wait_gone "$DPID" 30
-	if [ -d "$CGP" ]; then
-		for i in "$CGP"/*/; do
-			[ -e "$i/cgroup.kill" ] && echo 1 >"$i/cgroup.kill"
-		done
-		for ((i = 0; i < 50; i++)); do
-			grep -qs '^populated 0' "$CGP/cgroup.events" && break
-			sleep 0.1
-		done
-		find "$CGP" -depth -type d -exec rmdir {} + 2>/dev/null
-	fi
-	# Our pins only: the cgroups are gone, so nothing they enforced is left.
-	[ -d "$PINS" ] && rm -rf "$PINS"
-	e2e_cleanup
-}
-trap daemon_cleanup EXIT
-
-# api METHOD PATH [BODY]: the reply body on stdout; HTTP status in $CODE.
-CODE=
-api() {
-	local out=$T/api.out
-	CODE=$(curl -sS --max-time 20 --unix-socket "$SOCK" -o "$out" -w '%{http_code}' \
-		-X "$1" ${3:+-H 'Content-Type: application/json' --data "$3"} "http://weir$2") ||
-		CODE=000
-	cat "$out" 2>/dev/null
-}
-
-attach() { # CGROUP POLICY [LABEL]
-	api POST /v1/attachments "{\"cgroup\":\"$1\",\"policy\":\"$2\"${3:+,\"name\":\"$3\"}}"
-}
-
-detach() {
-	api POST /v1/detach "{\"cgroup\":\"$1\"}"
-}
-
-# start_daemon: start it, wait until the socket answers (bounded).
-start_daemon() {
-	local i
-	"$WEIR" daemon --socket "$SOCK" --policy-dir "$PDIR" --state-dir "$STATE" \
-		--pin-root "$PINS" --events "$T/events.jsonl" "$@" >>"$T/daemon.out" 2>>"$T/daemon.err" &
-	DPID=$!
-	disown "$DPID" # killed on purpose: no "Killed" line from bash
-	for ((i = 0; i < 200; i++)); do
-		curl -sf --max-time 1 --unix-socket "$SOCK" http://weir/v1/health >/dev/null 2>&1 &&
-			return 0
-		e2e_dead "$DPID" && break
-		sleep 0.05
-	done
-	e2e_die "weir daemon did not answer: $(t_tail "$T/daemon.err" 5)"
-}
-
-# in_cg CGROUP CMD...: run CMD inside CGROUP (it moves itself in first).
-# "${IN_CG[@]}" CGROUP CMD... & when $! must be CMD's pid (a function in
-# the background is a subshell).
-IN_CG=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"')
-in_cg() {
-	"${IN_CG[@]}" "$@"
-}
-
-# probe CGROUP ADDR: "ok" or the errno name of a TCP connect to ADDR:80.
-probe() {
-	in_cg "$1" "$NETPROBE" tcp "$2" 80 weir-probe 2>/dev/null
-}
-
-policy() { # NAME < YAML
-	cat >"$PDIR/$1.yaml.tmp" && mv "$PDIR/$1.yaml.tmp" "$PDIR/$1.yaml"
 }
 
 setup() {
