@@ -103,6 +103,7 @@ job() {
 	JENV=(WEIR_ACTION_ROOT="$JROOT" WEIR_ACTION_PIN_ROOT="$PINS-$N"
 		WEIR_ACTION_DAEMON_CGROUP="/$TAG/daemon-$N" WEIR_ACTION_WEIR="$ACT/build/weir")
 	input container-cgroup "/$TAG/containers-$N"
+	JWRAP=()
 }
 
 input() { # NAME VALUE
@@ -117,7 +118,7 @@ step() { # NAME < SCRIPT
 run_job() {
 	chmod -R a+rX "$J"
 	[ "$JUSER" = root ] || chown -R "$JUSER" "$J"
-	timeout "$JOB_TIMEOUT" env "${JENV[@]}" WEIR_JOB="$N" bash "$WORKER" "$J" "$JUSER" "$CGP/worker-$N" "$ACT" \
+	timeout "$JOB_TIMEOUT" "${JWRAP[@]}" env "${JENV[@]}" WEIR_JOB="$N" bash "$WORKER" "$J" "$JUSER" "$CGP/worker-$N" "$ACT" \
 		>"$J/worker.out" 2>&1 || t_why "the worker: exit $? ($(t_tail "$J/worker.out"))"
 }
 
@@ -347,6 +348,73 @@ test_sudo_drop() {
 	t_end
 }
 
+# dockerd's socket (docs/github-action.md, "sudo: keep and drop"): on a
+# runner the job's user may reach it, and through it root. With sudo kept
+# the job policy opens it (it gives nothing sudo does not); with sudo
+# dropped weir's built-in unix list keeps refusing it (Linux 6.7+). No
+# dockerd runs here: the job runs in a mount namespace of its own whose
+# /run/docker.sock is a stand-in answering the Engine API's handshake as
+# dockerd does (tests/action/dockerns.sh), which logs what reaches it. The
+# docker CLI is used where it is installed; curl speaks the same API always.
+docker_steps() {
+	step 01-docker-var-run <<-'EOF'
+		curl -sS --max-time 5 --unix-socket /var/run/docker.sock "http://docker/_ping?job=$WEIR_JOB" >ping.txt
+		grep -qx OK ping.txt
+	EOF
+	step 02-docker-run <<-'EOF'
+		curl -sS --max-time 5 --unix-socket /run/docker.sock "http://docker/v1.47/version?job=$WEIR_JOB" >version.txt
+		grep -q '"Version": "stand-in"' version.txt
+	EOF
+	step 03-docker-cli <<-'EOF'
+		command -v docker >/dev/null || { echo "no docker CLI here"; exit 0; }
+		export DOCKER_CONFIG=$PWD/.docker
+		docker version --format '{{.Server.Version}}' >cli.txt
+		grep -qx stand-in cli.txt
+	EOF
+}
+
+docker_job() { # SUDO
+	job nobody
+	input sudo "$1"
+	input fail-on-deny false
+	mkdir -p "$T/dockerns-$N"
+	DLOG=$T/dockerd-$N.log
+	JWRAP=(bash "$E2E_DIR/../action/dockerns.sh" "$T/dockerns-$N" "$DLOG" "$((JOB_TIMEOUT + 10))")
+	docker_steps
+	run_job
+	x_rc_of main 0
+}
+
+test_docker_kept() {
+	t_begin "sudo: keep: dockerd's socket is reachable from later steps (/var/run and /run, curl and docker)"
+	docker_job keep
+	x_rc_of 01-docker-var-run 0
+	x_rc_of 02-docker-run 0
+	x_rc_of 03-docker-cli 0
+	grep -q "^GET /_ping?job=$N uid=65534\$" "$DLOG" || t_why "the stand-in saw no ping: $(t_tail "$DLOG")"
+	grep -q "^GET /v1.47/version?job=$N uid=65534\$" "$DLOG" || t_why "no version request: $(t_tail "$DLOG")"
+	x_rc_of post 0
+	x_torn_down
+	t_end
+}
+
+test_docker_dropped() {
+	if [ "$("$WEIR" status --json | jq -r .kernel.unix_hooks)" != true ]; then
+		t_ok "sudo: drop and dockerd's socket: skipped (no cgroup unix hooks before Linux 6.7: $(uname -r); docs/github-action.md)"
+		return
+	fi
+	t_begin "sudo: drop: dockerd's socket is refused to later steps, nothing reaches it"
+	docker_job drop
+	x_rc_of 01-docker-var-run 7
+	x_rc_of 02-docker-run 7
+	command -v docker >/dev/null && x_rc_of 03-docker-cli 1
+	[ -s "$DLOG" ] && t_why "requests reached the stand-in: $(t_tail "$DLOG")"
+	x_out_has 01-docker-var-run 'Couldn.t connect|Permission denied|Operation not permitted'
+	x_rc_of post 0
+	rm -f /etc/sudoers.d/zzzz-weir-drop # the namespace's own sudoers.d
+	t_end
+}
+
 test_canary_catches_an_unenforced_step() {
 	t_begin "a main step outside the worker's cgroup fails (the worker is found by name, then its cgroup)"
 	job root
@@ -557,6 +625,8 @@ test_audit_as_sudo_user
 test_fail_on_deny_false
 test_setup_errors_fail_closed
 test_sudo_drop
+test_docker_kept
+test_docker_dropped
 test_canary_catches_an_unenforced_step
 test_open_connections_kept
 test_hosted_runner_keeps_enforcing
