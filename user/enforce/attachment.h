@@ -64,7 +64,8 @@ int attachment_open(const struct attachment_cfg *cfg, struct policy *p,
  */
 int attachment_prepare(const struct attachment_cfg *cfg, struct policy *p,
 		       struct attachment **out, char *err, size_t len);
-/* The map sizes the policy needs, with room for its static names to grow. */
+/* The map sizes the policy needs, with room for its static names to grow.
+ * The compiled policy is kept for attachment_bind() to write. */
 int attachment_map_sizes(struct attachment *a, struct map_sizes *ms, char *err, size_t len);
 int attachment_bind(struct attachment *a, struct egress *e, __u32 handle, char *err,
 		    size_t len);
