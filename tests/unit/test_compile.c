@@ -422,3 +422,202 @@ Test(compile, inbound_entries)
 	compiled_free(&c);
 	policy_free(p);
 }
+
+/*
+ * The flattening against a brute-force model of what it means: each
+ * distinct prefix gets, per side, the ranges of every prefix covering it
+ * (itself included), most specific first, each prefix's constraints in
+ * rule order, a range covered by an earlier one dropped. Random policies
+ * of nested IPv4 and IPv6 prefixes, list rules among them, both sides.
+ */
+struct mcon {
+	__u8 family, plen, side, protos, flags;
+	__u8 addr[16];
+	__u32 rule;
+	const struct port_range *ports;
+	size_t n_ports;
+};
+
+static bool m_covers(const struct mcon *o, const struct mcon *i)
+{
+	int b;
+
+	if (o->family != i->family || o->plen > i->plen)
+		return false;
+	for (b = 0; b < o->plen; b++)
+		if ((o->addr[b / 8] ^ i->addr[b / 8]) & (0x80 >> (b % 8)))
+			return false;
+	return true;
+}
+
+static bool m_same(const struct mcon *a, const struct mcon *b)
+{
+	return a->family == b->family && a->plen == b->plen && !memcmp(a->addr, b->addr, 16);
+}
+
+static void m_add(struct weir_portrange *r, size_t *n, const struct weir_portrange *x)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (r[i].lo <= x->lo && r[i].hi >= x->hi && (r[i].protos & x->protos) == x->protos &&
+		    (r[i].flags & WEIR_RF_HARD) >= (x->flags & WEIR_RF_HARD))
+			return;
+	cr_assert_lt(*n, WEIR_PORTSET_MAX);
+	r[(*n)++] = *x;
+}
+
+/* The model's ranges for prefix P on SIDE, in R[0..*n). */
+static void m_value(const struct mcon *m, size_t nm, const struct mcon *p, int side,
+		    struct weir_portrange *r, size_t *n)
+{
+	int plen, j;
+	size_t i;
+
+	*n = 0;
+	for (plen = p->plen; plen >= 0; plen--) {
+		for (i = 0; i < nm; i++) {
+			struct weir_portrange x = { .lo = 0, .hi = 65535, .protos = m[i].protos,
+						    .flags = m[i].flags, .rule = m[i].rule };
+
+			if (m[i].plen != plen || m[i].side != side || !m_covers(&m[i], p))
+				continue;
+			if (!m[i].n_ports)
+				m_add(r, n, &x);
+			for (j = 0; j < (int)m[i].n_ports; j++) {
+				x.lo = m[i].ports[j].lo;
+				x.hi = m[i].ports[j].hi;
+				m_add(r, n, &x);
+			}
+		}
+	}
+}
+
+static void m_check_side(const struct compiled *c, const struct weir_match *got,
+			 const struct weir_portrange *r, size_t n)
+{
+	const struct weir_portset *s;
+
+	if (n <= 1) {
+		cr_assert_eq(got->set, 0);
+		if (n)
+			cr_assert_eq(memcmp(&got->inl, r, sizeof(*r)), 0);
+		return;
+	}
+	cr_assert_neq(got->set, 0);
+	cr_assert_leq(got->set, c->nsets);
+	s = &c->sets[got->set - 1];
+	cr_assert_eq(s->n, n);
+	cr_assert_eq(memcmp(s->r, r, n * sizeof(*r)), 0);
+}
+
+Test(compile, flatten_matches_a_brute_force_model)
+{
+	static const struct port_range pr[] = { { 80, 80 }, { 443, 443 }, { 1000, 2000 },
+						{ 1, 65535 }, { 53, 53 } };
+	unsigned int seed, round;
+
+	for (seed = 1, round = 0; round < 40; round++) {
+		struct crules cr = {};
+		struct mcon *m = calloc(4000, sizeof(*m));
+		struct list_prefix *lists[4] = {};
+		size_t nm = 0, i, k, e4 = 0, e6 = 0;
+		char err[COMPILE_ERR_LEN];
+		struct compiled c;
+
+		srand(seed + round);
+		cr_assert_not_null(m);
+		for (i = 0; i < 300 + (size_t)(rand() % 300); i++) {
+			struct crule r = {};
+			struct mcon x = {};
+			int six = rand() % 4 == 0, base = rand() % 4;
+
+			x.family = six ? AF_INET6 : AF_INET;
+			/* few bases, so prefixes nest and repeat */
+			x.addr[0] = six ? 0x20 : (__u8)(192 + base);
+			x.addr[1] = six ? 0x01 : 0;
+			x.addr[2] = (__u8)(rand() % 3);
+			x.addr[3] = (__u8)(rand() % 4 * 64);
+			x.plen = (__u8)(six ? 16 + rand() % 113 : 8 + rand() % 25);
+			for (k = x.plen; k < (six ? 128u : 32u); k++)
+				x.addr[k / 8] &= (__u8) ~(0x80 >> (k % 8));
+			x.side = rand() % 3 == 0 ? SIDE_DENY : SIDE_ALLOW;
+			x.protos = rand() % 2 ? WEIR_P_ANY : WEIR_P_TCP;
+			x.flags = rand() % 7 == 0 ? WEIR_RF_HARD : 0;
+			x.rule = WEIR_RULE_ID(x.side == SIDE_DENY ? WEIR_RK_DENY : WEIR_RK_ALLOW, i);
+			k = (size_t)(rand() % 3);
+			x.ports = k ? &pr[rand() % 4] : NULL;
+			x.n_ports = k;
+			r = (struct crule){ .family = x.family, .plen = x.plen, .side = x.side,
+					    .protos = x.protos, .flags = x.flags, .rule = x.rule,
+					    .ports = x.ports, .n_ports = x.n_ports };
+			memcpy(r.addr, x.addr, 16);
+			if (i < 4 && rand() % 2) {
+				/* a list rule: 20 entries sharing its template */
+				size_t j;
+
+				lists[i] = calloc(20, sizeof(*lists[i]));
+				for (j = 0; j < 20; j++) {
+					struct mcon y = x;
+
+					y.family = j % 5 ? AF_INET : AF_INET6;
+					y.addr[0] = y.family == AF_INET ? 192 : 0x20;
+					y.addr[3] = (__u8)(rand() % 4 * 64);
+					y.plen = y.family == AF_INET ? 32 : 128;
+					memset(y.addr + (y.family == AF_INET ? 4 : 8), 0, 8);
+					lists[i][j] = (struct list_prefix){ .family = y.family,
+									    .plen = y.plen };
+					memcpy(lists[i][j].addr, y.addr, 16);
+					m[nm++] = y;
+				}
+				r.pfx = lists[i];
+				r.n_pfx = 20;
+			} else {
+				m[nm++] = x;
+			}
+			cr_assert_eq(crules_add(&cr, &r), 0);
+		}
+		cr_assert_eq(compile_flatten(&cr, false, &c, err), 0, "%s", err);
+		/* every distinct prefix once, sorted, with the model's value */
+		for (i = 0; i < nm; i++) {
+			const struct centry *v = m[i].family == AF_INET ? c.v4 : c.v6;
+			size_t n = m[i].family == AF_INET ? c.n4 : c.n6, j, hits = 0;
+			struct weir_portrange r[WEIR_PORTSET_MAX];
+			size_t nr;
+
+			for (k = 0; k < i && !m_same(&m[k], &m[i]); k++)
+				;
+			if (k < i)
+				continue; /* seen */
+			*(m[i].family == AF_INET ? &e4 : &e6) += 1;
+			for (j = 0; j < n; j++) {
+				struct mcon y = { .family = v[j].family, .plen = v[j].plen };
+
+				memcpy(y.addr, v[j].addr, 16);
+				if (!m_same(&y, &m[i]))
+					continue;
+				hits++;
+				m_value(m, nm, &m[i], SIDE_DENY, r, &nr);
+				m_check_side(&c, &v[j].val.deny, r, nr);
+				m_value(m, nm, &m[i], SIDE_ALLOW, r, &nr);
+				m_check_side(&c, &v[j].val.allow, r, nr);
+			}
+			cr_assert_eq(hits, 1, "round %u: prefix %zu found %zu times", round, i, hits);
+		}
+		cr_assert_eq(c.n4, e4);
+		cr_assert_eq(c.n6, e6);
+		for (i = 1; i < c.n4 + c.n6; i++) {
+			const struct centry *a = &c.v4[i - 1], *b = &c.v4[i];
+			int d = a->family != b->family ? a->family - b->family :
+							 memcmp(a->addr, b->addr, 16);
+
+			cr_assert(d < 0 || (d == 0 && a->plen < b->plen), "entries not sorted at %zu",
+				  i);
+		}
+		compiled_free(&c);
+		crules_free(&cr);
+		for (i = 0; i < 4; i++)
+			free(lists[i]);
+		free(m);
+	}
+}

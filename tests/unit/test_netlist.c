@@ -118,6 +118,72 @@ Test(netlist, errors_name_the_line)
 }
 
 /* A million lines: every one comes back, in order. */
+/*
+ * Big lists (1 MiB and more) read most lines through a fast path for
+ * "A.B.C.D[/N]\n"; everything it does not take goes the general way. The
+ * two must agree on every line: each candidate below is parsed alone (the
+ * general way) and after 1 MiB of lines (the fast path first), and the
+ * entry, or the error with its line number, must be the same.
+ */
+static const char *const fast_cases[] = {
+	"192.0.2.7", "0.0.0.0", "255.255.255.255", "0.0.0.0/0", "10.0.0.0/8", "192.0.2.0/24",
+	"192.0.2.7/32", "192.0.2.128/25", "1.2.3.4/31", "1.2.3.0/30", "100.64.0.0/10",
+	"192.0.2.07", "192.0.2.256", "192.0.2.1000", "192.0.2", "192.0.2.", "192.0.2.7.",
+	"192.0.2.7/", "192.0.2.7/33", "192.0.2.7/032", "192.0.2.0/024", "192.0.2.0/00",
+	"192.0.2.7/24", "0.0.0.1/0", "192.0.2.7 ", " 192.0.2.7", "192.0.2.7\r", "192.0.2.7#x",
+	"192.0.2.7 # c", "192.0.2.7;x", "192.0.2.7/24x", "1.2.3.4x", "01.2.3.4", "1..3.4",
+	"1.2.3.4/3 2", "::ffff:192.0.2.7", "2001:db8::/32", "192.0.2.7/8", "add s 192.0.2.7",
+	"00.1.2.3", "1.2.3.4/1", "128.0.0.0/1", "999.1.1.1", "1.2.3.4/", "", "#", "-1.2.3.4",
+	"1.2.3.4/-1", "1.2.3.4/+8", "+1.2.3.4",
+};
+
+static int parse_any(const char *text, size_t len, struct list_prefix **v, size_t *n,
+		     char *err, size_t errlen)
+{
+	return netlist_parse("l.txt", text, len, v, n, err, errlen);
+}
+
+Test(netlist, fast_path_agrees_with_the_general_one)
+{
+	const size_t pad_lines = (1 << 20) / 8 + 1;
+	size_t pad = pad_lines * 8, i;
+	char *big = malloc(pad + 64);
+
+	cr_assert_not_null(big);
+	for (i = 0; i < pad_lines; i++)
+		memcpy(big + 8 * i, "1.2.3.4\n", 8);
+	for (i = 0; i < sizeof(fast_cases) / sizeof(fast_cases[0]); i++) {
+		char e1[POLICY_ERR_LEN] = "", e2[POLICY_ERR_LEN] = "", line[64], want[POLICY_ERR_LEN];
+		struct list_prefix *v1 = NULL, *v2 = NULL;
+		size_t n1 = 0, n2 = 0, len = strlen(fast_cases[i]);
+		int r1, r2, nl;
+
+		for (nl = 0; nl < 2; nl++) { /* with a newline, and at the end of the file */
+			snprintf(line, sizeof(line), "%s%s", fast_cases[i], nl ? "\n" : "");
+			memcpy(big + pad, line, len + nl);
+			r1 = parse_any(line, len + nl, &v1, &n1, e1, sizeof(e1));
+			r2 = parse_any(big, pad + len + nl, &v2, &n2, e2, sizeof(e2));
+			cr_assert_eq(r1, r2, "'%s': %d alone, %d after 1 MiB (%s / %s)",
+				     fast_cases[i], r1, r2, e1, e2);
+			if (r1) {
+				/* "l.txt:1: what" alone, "l.txt:N: what" after the pad */
+				snprintf(want, sizeof(want), "l.txt:%zu: %s", pad_lines + 1,
+					 strchr(e1, ' ') + 1);
+				cr_assert_str_eq(e2, want, "'%s'", fast_cases[i]);
+				continue;
+			}
+			cr_assert_eq(n2, pad_lines + n1, "'%s'", fast_cases[i]);
+			if (n1)
+				cr_assert_eq(memcmp(&v2[pad_lines], v1, sizeof(*v1)), 0, "'%s'",
+					     fast_cases[i]);
+			check(&v2[0], AF_INET, "1.2.3.4", 32);
+			free(v1);
+			free(v2);
+		}
+	}
+	free(big);
+}
+
 Test(netlist, a_million_lines)
 {
 	const size_t N = 1000000;

@@ -100,30 +100,15 @@ void hint_huge(void *p, size_t len)
 		madvise((void *)a, e - a, MADV_HUGEPAGE);
 }
 
-/* The entries of a cidr_list rule, each with the rule's ports and protocols. */
+/* A cidr_list rule: one crule for all its entries (they share the rule's
+ * ports and protocols), read where the list holds them. */
 static int collect_list(const struct policy_rule *pr, struct crule *r, struct crules *out)
 {
-	size_t i, need = out->n + pr->n_pfx;
-	struct crule *v;
-
-	if (need > out->cap) {
-		/* Room for what comes after too (the built-in rules): growing
-		 * a million-entry array again would copy all of it. */
-		need += need / 8 + 64;
-		v = realloc(out->r, need * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		hint_huge(v + out->n, (need - out->n) * sizeof(*v));
-		out->r = v;
-		out->cap = need;
-	}
-	for (i = 0; i < pr->n_pfx; i++) {
-		r->family = pr->pfx[i].family;
-		r->plen = pr->pfx[i].plen;
-		memcpy(r->addr, pr->pfx[i].addr, sizeof(r->addr));
-		out->r[out->n++] = *r;
-	}
-	return 0;
+	if (!pr->n_pfx)
+		return 0;
+	r->pfx = pr->pfx;
+	r->n_pfx = pr->n_pfx;
+	return crules_add(out, r);
 }
 
 /* A rule list of the policy (allow, deny or --allow) into constraints. */
@@ -238,10 +223,14 @@ int compile_collect(const struct compile_input *in, struct crules *out)
 /* --- flattening ----------------------------------------------------------- */
 
 /*
- * The flattening's scratch arrays run to hundreds of MB at a million
- * prefixes, and first touching them was a third of the compile (a page
- * fault per 4 KiB). Big ones are mapped with transparent huge pages asked
- * for: a fault per 2 MiB. Zeroed; the length is kept in front.
+ * A million-prefix policy's scratch arrays are tens of MB, and first
+ * touching fresh memory was most of its compile (the kernel zeroes each
+ * page, and in a virtual machine the host may have to back it first: up
+ * to 2 ms per MB here). So the flattening keeps little per prefix: a
+ * cidr_list rule stays one crule (its entries are read where they are),
+ * IPv4 prefixes are sorted as 8-byte keys, and the covers are a stack,
+ * not a node per prefix. Big scratch arrays are mapped with transparent
+ * huge pages asked for: a fault per 2 MiB. The length is kept in front.
  */
 #define BIG_HDR 64
 #define BIG_MIN (4UL << 20)
@@ -253,7 +242,7 @@ static void *big_alloc(size_t n)
 	char *p;
 
 	if (len < BIG_MIN) {
-		p = calloc(1, len); /* zeroed, as a fresh mapping is */
+		p = malloc(len);
 		if (!p)
 			return NULL;
 		*(size_t *)p = 0;
@@ -278,27 +267,14 @@ static void big_free(void *q)
 		free(p);
 }
 
-
-/* A distinct prefix, its own constraints, and the prefix that covers it. */
-struct node {
-	__u8 family, plen;
-	__u8 addr[16];
-	size_t first, count; /* its constraints in the sorted crule array */
-	struct node *parent;
-	/* Its own ranges per side, deduplicated once (struct ranges pool):
-	 * a prefix named by 400 rules is then one range to its descendants. */
-	size_t own_off[2];
-	__u8 own_n[2];
-	__u8 own_overflow[2];
-};
-
-struct ranges {
-	struct weir_portrange *r;
-	size_t n, cap;
-};
+/* How many constraints a crule stands for (a list rule: one per entry). */
+static size_t crule_count(const struct crule *c)
+{
+	return c->pfx ? c->n_pfx : 1;
+}
 
 /* Network-order bytes compare like big-endian numbers: two words, not a
- * byte loop (this sort is most of a 1M-rule compile). */
+ * byte loop. */
 static __u64 addr_word(const __u8 *a, int i)
 {
 	__u64 w;
@@ -307,90 +283,68 @@ static __u64 addr_word(const __u8 *a, int i)
 	return be64toh(w);
 }
 
-static int cmp_crule(const void *a, const void *b)
-{
-	const struct crule *x = a, *y = b;
-	__u64 p, q;
-	int i;
+/*
+ * The order the flattening needs: by family, address, then prefix length
+ * (a cover comes before what it covers), equal prefixes in collection
+ * order, which is rule id order (allow, deny, --allow, built-in), so the
+ * lowest rule id is reported. IPv4: one 8-byte key per constraint,
+ * address << 32 | length << 26 | the index of its crule (26 bits: more
+ * rules than a policy file can hold). IPv6: the same as three words.
+ */
+#define K4_CSHIFT 26
+#define K4_CMAX (1u << K4_CSHIFT)
 
-	if (x->family != y->family)
-		return x->family - y->family;
-	for (i = 0; i < 2; i++) {
-		p = addr_word(x->addr, i);
-		q = addr_word(y->addr, i);
-		if (p != q)
-			return p < q ? -1 : 1;
-	}
-	if (x->plen != y->plen)
-		return x->plen - y->plen;
-	/* Same prefix: deterministic order, so the lowest rule id is reported. */
-	return x->rule < y->rule ? -1 : x->rule > y->rule;
+static __u64 key4(const __u8 *addr, __u8 plen, size_t c)
+{
+	__u32 a;
+
+	memcpy(&a, addr, 4);
+	return (__u64)be32toh(a) << 32 | (__u64)plen << K4_CSHIFT | c;
 }
 
-/*
- * The order of cmp_crule(), by LSD radix sort on (family, address, length)
- * of a 24-byte key: stable, so equal prefixes keep collection order, which
- * is rule id order. A byte equal in every key costs no pass: IPv4 lists
- * sort in five. qsort of the 48-byte crules was half of a 1M-prefix load.
- */
-struct skey {
+struct key6 {
 	__u64 hi, lo;
-	__u32 fp; /* family << 8 | plen */
-	__u32 idx;
+	__u32 plen;
+	__u32 c;
 };
 
-static __u8 skey_byte(const struct skey *k, int b)
+static bool key6_le(const struct key6 *x, const struct key6 *y)
 {
-	if (b == 0)
-		return (__u8)k->fp; /* plen: least significant */
-	if (b <= 8)
-		return (__u8)(k->lo >> (8 * (b - 1)));
-	if (b <= 16)
-		return (__u8)(k->hi >> (8 * (b - 9)));
-	return (__u8)(k->fp >> 8); /* family: most significant */
+	if (x->hi != y->hi)
+		return x->hi < y->hi;
+	if (x->lo != y->lo)
+		return x->lo < y->lo;
+	if (x->plen != y->plen)
+		return x->plen < y->plen;
+	return x->c <= y->c;
 }
 
-#define SKEY_BYTES 18
-
-static bool sorted_crules(const struct crule *r, size_t n)
+/* LSD radix sort of u64 keys, a byte at a time; a byte equal in every key
+ * costs no pass (a list of hosts of one rule sorts in four). Already
+ * sorted input (published lists mostly are) costs one look. */
+static int sort_keys4(__u64 *a, size_t n)
 {
-	size_t i;
-
-	for (i = 1; i < n; i++)
-		if (cmp_crule(&r[i - 1], &r[i]) > 0)
-			return false;
-	return true;
-}
-
-static int sort_crules(const struct crule *in, size_t n, struct crule *out)
-{
-	size_t (*cnt)[256]; /* [SKEY_BYTES][256], not static: the daemon compiles in threads */
-	struct skey *a, *b, *t;
-	size_t i, pos, sum;
+	size_t (*cnt)[256], i, pos, sum;
+	__u64 *b, *t, *src;
 	int d;
 
-	if (sorted_crules(in, n)) { /* published lists mostly are */
-		if (n)
-			memcpy(out, in, n * sizeof(*out));
+	for (i = 1; i < n && a[i - 1] <= a[i]; i++)
+		;
+	if (i >= n)
 		return 0;
-	}
-	a = big_alloc(n * sizeof(*a));
+	cnt = calloc(8, sizeof(*cnt));
 	b = big_alloc(n * sizeof(*b));
-	cnt = calloc(SKEY_BYTES, sizeof(*cnt));
-	if (!a || !b || !cnt) {
-		big_free(a);
-		big_free(b);
+	if (!cnt || !b) {
 		free(cnt);
+		big_free(b);
 		return -ENOMEM;
 	}
-	for (i = 0; i < n; i++) {
-		a[i] = (struct skey){ .hi = addr_word(in[i].addr, 0), .lo = addr_word(in[i].addr, 1),
-				      .fp = (__u32)in[i].family << 8 | in[i].plen, .idx = i };
-		for (d = 0; d < SKEY_BYTES; d++)
-			cnt[d][skey_byte(&a[i], d)]++;
-	}
-	for (d = 0; d < SKEY_BYTES; d++) {
-		if (cnt[d][skey_byte(&a[0], d)] == n)
+	for (i = 0; i < n; i++)
+		for (d = 0; d < 8; d++)
+			cnt[d][(a[i] >> (8 * d)) & 0xff]++;
+	src = a;
+	for (d = 0; d < 8; d++) {
+		if (cnt[d][(src[0] >> (8 * d)) & 0xff] == n)
 			continue; /* every key has this byte */
 		for (i = 0, sum = 0; i < 256; i++) {
 			pos = cnt[d][i];
@@ -398,30 +352,72 @@ static int sort_crules(const struct crule *in, size_t n, struct crule *out)
 			sum += pos;
 		}
 		for (i = 0; i < n; i++)
-			b[cnt[d][skey_byte(&a[i], d)]++] = a[i];
-		t = a;
-		a = b;
+			b[cnt[d][(src[i] >> (8 * d)) & 0xff]++] = src[i];
+		t = src;
+		src = b;
 		b = t;
 	}
-	for (i = 0; i < n; i++)
-		out[i] = in[a[i].idx];
-	big_free(a);
+	if (src != a) {
+		memcpy(a, src, n * sizeof(*a));
+		b = src;
+	}
 	big_free(b);
 	free(cnt);
 	return 0;
 }
 
-static bool covers(const struct node *outer, const struct node *inner)
+static __u8 key6_byte(const struct key6 *k, int d)
 {
-	int full = outer->plen / 8, rest = outer->plen % 8;
+	if (d == 0)
+		return (__u8)k->plen;
+	if (d <= 8)
+		return (__u8)(k->lo >> (8 * (d - 1)));
+	return (__u8)(k->hi >> (8 * (d - 9)));
+}
 
-	if (outer->family != inner->family || outer->plen > inner->plen)
-		return false;
-	if (memcmp(outer->addr, inner->addr, full))
-		return false;
-	if (!rest)
-		return true;
-	return !((outer->addr[full] ^ inner->addr[full]) & (0xff << (8 - rest)));
+/* The same for IPv6, stable (equal prefixes stay in collection order). */
+static int sort_keys6(struct key6 *a, size_t n)
+{
+	size_t (*cnt)[256], i, pos, sum;
+	struct key6 *b, *t, *src;
+	int d;
+
+	for (i = 1; i < n && key6_le(&a[i - 1], &a[i]); i++)
+		;
+	if (i >= n)
+		return 0;
+	cnt = calloc(17, sizeof(*cnt));
+	b = big_alloc(n * sizeof(*b));
+	if (!cnt || !b) {
+		free(cnt);
+		big_free(b);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++)
+		for (d = 0; d < 17; d++)
+			cnt[d][key6_byte(&a[i], d)]++;
+	src = a;
+	for (d = 0; d < 17; d++) {
+		if (cnt[d][key6_byte(&src[0], d)] == n)
+			continue;
+		for (i = 0, sum = 0; i < 256; i++) {
+			pos = cnt[d][i];
+			cnt[d][i] = sum;
+			sum += pos;
+		}
+		for (i = 0; i < n; i++)
+			b[cnt[d][key6_byte(&src[i], d)]++] = src[i];
+		t = src;
+		src = b;
+		b = t;
+	}
+	if (src != a) {
+		memcpy(a, src, n * sizeof(*a));
+		b = src;
+	}
+	big_free(b);
+	free(cnt);
+	return 0;
 }
 
 /* Ranges gathered for one side of one prefix, most specific rule first. */
@@ -456,76 +452,21 @@ static void rangeset_add(struct rangeset *rs, const struct weir_portrange *r)
 	rs->r[rs->n++] = *r;
 }
 
-/* The ranges of a node's own constraints on one side, deduplicated. */
-static void own_ranges(const struct crule *rules, const struct node *n, __u8 side,
-		       struct rangeset *rs)
+/* Constraint c's ranges added to the set of its side. */
+static void crule_ranges(const struct crule *c, struct rangeset rs[2])
 {
-	struct weir_portrange r;
-	size_t i, j;
+	struct weir_portrange r = { .lo = 0, .hi = 65535, .protos = c->protos,
+				    .flags = c->flags, .rule = c->rule };
+	size_t j;
 
-	for (i = n->first; i < n->first + n->count; i++) {
-		const struct crule *c = &rules[i];
-
-		if (c->side != side)
-			continue;
-		r = (struct weir_portrange){ .lo = 0, .hi = 65535, .protos = c->protos,
-					     .flags = c->flags, .rule = c->rule };
-		if (!c->n_ports) {
-			rangeset_add(rs, &r);
-			continue;
-		}
-		for (j = 0; j < c->n_ports; j++) {
-			r.lo = c->ports[j].lo;
-			r.hi = c->ports[j].hi;
-			rangeset_add(rs, &r);
-		}
+	if (!c->n_ports) {
+		rangeset_add(&rs[c->side], &r);
+		return;
 	}
-}
-
-static int store_own(const struct crule *rules, struct node *n, struct ranges *pool)
-{
-	struct weir_portrange *r;
-	int side;
-
-	for (side = 0; side < 2; side++) {
-		struct rangeset rs = {};
-
-		own_ranges(rules, n, side, &rs);
-		if (pool->n + rs.n > pool->cap) {
-			size_t cap = pool->cap ? pool->cap * 2 : 1024;
-
-			while (cap < pool->n + rs.n)
-				cap *= 2;
-			r = realloc(pool->r, cap * sizeof(*r));
-			if (!r)
-				return -ENOMEM;
-			hint_huge(r + pool->n, (cap - pool->n) * sizeof(*r));
-			pool->r = r;
-			pool->cap = cap;
-		}
-		/* pool->r is NULL until the first range: no memcpy of nothing to it. */
-		if (rs.n)
-			memcpy(pool->r + pool->n, rs.r, rs.n * sizeof(rs.r[0]));
-		n->own_off[side] = pool->n;
-		n->own_n[side] = rs.n;
-		n->own_overflow[side] = rs.overflow;
-		pool->n += rs.n;
-	}
-	return 0;
-}
-
-/* A node's ranges on one side: its own, then each cover's, most specific
- * first (the first match decides which rule an event names). */
-static void gather(const struct ranges *pool, const struct node *n, __u8 side,
-		   struct rangeset *rs)
-{
-	size_t i;
-
-	for (; n; n = n->parent) {
-		if (n->own_overflow[side])
-			rs->overflow = true;
-		for (i = 0; i < n->own_n[side]; i++)
-			rangeset_add(rs, &pool->r[n->own_off[side] + i]);
+	for (j = 0; j < c->n_ports; j++) {
+		r.lo = c->ports[j].lo;
+		r.hi = c->ports[j].hi;
+		rangeset_add(&rs[c->side], &r);
 	}
 }
 
@@ -598,7 +539,7 @@ static int setidx_put(struct setidx *si, const struct weir_portset *s, __u32 *id
 
 static int side_value(const struct rangeset *rs, struct setidx *si, struct weir_match *m)
 {
-	struct weir_portset s = {};
+	struct weir_portset s;
 
 	memset(m, 0, sizeof(*m));
 	if (rs->n <= 1) {
@@ -606,140 +547,298 @@ static int side_value(const struct rangeset *rs, struct setidx *si, struct weir_
 			m->inl = rs->r[0];
 		return 0;
 	}
+	memset(&s, 0, sizeof(s)); /* hashed and compared whole */
 	s.n = rs->n;
 	memcpy(s.r, rs->r, rs->n * sizeof(s.r[0]));
 	return setidx_put(si, &s, &m->set);
 }
 
-static void format_prefix(const struct node *n, char *buf, size_t len)
+/* A distinct prefix: its address, length, and its constraints' crules. */
+struct pfx {
+	__u8 family, plen;
+	__u8 addr[16];
+};
+
+static bool covers(const struct pfx *outer, const struct pfx *inner)
+{
+	int full = outer->plen / 8, rest = outer->plen % 8;
+
+	if (outer->family != inner->family || outer->plen > inner->plen)
+		return false;
+	if (memcmp(outer->addr, inner->addr, full))
+		return false;
+	if (!rest)
+		return true;
+	return !((outer->addr[full] ^ inner->addr[full]) & (0xff << (8 - rest)));
+}
+
+/*
+ * The open covers, outermost at the bottom, each with its own ranges
+ * (deduplicated once: a prefix named by 400 rules is one range to what it
+ * covers) in a pool that grows and shrinks with the stack.
+ */
+#define STACK_MAX 130
+
+struct cover {
+	struct pfx p;
+	size_t off[2];
+	__u8 n[2];
+	bool overflow[2];
+};
+
+struct flat {
+	const struct crules *in;
+	struct setidx si;
+	struct cover st[STACK_MAX];
+	int depth;
+	struct weir_portrange pool[STACK_MAX * 2 * WEIR_PORTSET_MAX];
+	size_t npool;
+	struct centry *out;
+	size_t nout;
+	char *err;
+};
+
+static void format_prefix(const struct pfx *p, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 
-	inet_ntop(n->family, n->addr, a, sizeof(a));
-	snprintf(buf, len, "%s/%u", a, n->plen);
+	inet_ntop(p->family, p->addr, a, sizeof(a));
+	snprintf(buf, len, "%s/%u", a, p->plen);
 }
 
-static int node_value(const struct ranges *pool, const struct node *n, struct setidx *si,
-		      struct centry *e, char err[COMPILE_ERR_LEN])
+/*
+ * One distinct prefix P, named by the crules cs[0..n) (in rule order):
+ * its entry, its own ranges then each cover's, most specific first (the
+ * first match decides which rule an event names).
+ */
+static int flat_one(struct flat *f, const struct pfx *p, const __u32 *cs, size_t n)
 {
-	struct rangeset allow = {}, deny = {};
+	struct rangeset own[2], all[2]; /* not zeroed: 1.2 KB a prefix */
+	struct centry *e;
 	char pfx[64];
-	int ret;
+	size_t i, k;
+	int side, d, ret;
 
-	gather(pool, n, SIDE_DENY, &deny);
-	gather(pool, n, SIDE_ALLOW, &allow);
-	if (allow.overflow || deny.overflow) {
-		format_prefix(n, pfx, sizeof(pfx));
-		snprintf(err, COMPILE_ERR_LEN,
+	for (side = 0; side < 2; side++) {
+		own[side].n = 0;
+		own[side].overflow = false;
+	}
+
+	while (f->depth && !covers(&f->st[f->depth - 1].p, p)) {
+		f->depth--;
+		f->npool = f->st[f->depth].off[0];
+	}
+	for (i = 0; i < n; i++)
+		crule_ranges(&f->in->r[cs[i]], own);
+	for (side = 0; side < 2; side++) {
+		all[side].n = own[side].n;
+		all[side].overflow = own[side].overflow;
+		memcpy(all[side].r, own[side].r, own[side].n * sizeof(own[side].r[0]));
+		for (d = f->depth - 1; d >= 0; d--) {
+			const struct cover *c = &f->st[d];
+
+			if (c->overflow[side])
+				all[side].overflow = true;
+			for (k = 0; k < c->n[side]; k++)
+				rangeset_add(&all[side], &f->pool[c->off[side] + k]);
+		}
+	}
+	if (all[SIDE_ALLOW].overflow || all[SIDE_DENY].overflow) {
+		format_prefix(p, pfx, sizeof(pfx));
+		snprintf(f->err, COMPILE_ERR_LEN,
 			 "more than %d distinct port ranges apply to %s (counting the rules whose "
 			 "prefixes cover it); merge some port lists",
 			 WEIR_PORTSET_MAX, pfx);
 		return -E2BIG;
 	}
-	e->family = n->family;
-	e->plen = n->plen;
-	memcpy(e->addr, n->addr, sizeof(e->addr));
-	ret = side_value(&deny, si, &e->val.deny);
-	return ret ?: side_value(&allow, si, &e->val.allow);
+	e = &f->out[f->nout++];
+	e->family = p->family;
+	e->plen = p->plen;
+	memcpy(e->addr, p->addr, sizeof(e->addr));
+	ret = side_value(&all[SIDE_DENY], &f->si, &e->val.deny);
+	ret = ret ?: side_value(&all[SIDE_ALLOW], &f->si, &e->val.allow);
+	if (ret || p->plen == (p->family == AF_INET ? 32 : 128))
+		return ret; /* a full-length prefix covers nothing else */
+	if (f->depth == STACK_MAX)
+		return -EINVAL; /* cannot happen: 129 lengths */
+	f->st[f->depth] = (struct cover){ .p = *p };
+	for (side = 0; side < 2; side++) {
+		f->st[f->depth].off[side] = f->npool;
+		f->st[f->depth].n[side] = (__u8)own[side].n;
+		f->st[f->depth].overflow[side] = own[side].overflow;
+		memcpy(&f->pool[f->npool], own[side].r, own[side].n * sizeof(own[side].r[0]));
+		f->npool += own[side].n;
+	}
+	f->depth++;
+	return 0;
 }
 
-/* Distinct prefixes of sorted rules, each linked to its closest cover. */
-static struct node *build_nodes(const struct crule *r, size_t n, size_t *count)
+/* The sorted IPv4 keys, each run of equal prefixes one entry. */
+static int flat_v4(struct flat *f, const __u64 *k, size_t n)
 {
-	struct node *nodes = big_alloc((n ? n : 1) * sizeof(*nodes));
-	struct node *stack[130];
-	size_t i, nn = 0;
-	int depth = 0;
+	const __u64 pmask = ~(__u64)(K4_CMAX - 1);
+	__u32 cs[64], *more = NULL, *c = cs;
+	size_t i = 0, j, m, cap = 64;
+	struct pfx p = { .family = AF_INET };
+	__u32 a;
+	int ret = 0;
 
-	if (!nodes)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		struct node *cur;
+	while (!ret && i < n) {
+		for (j = i + 1; j < n && (k[j] & pmask) == (k[i] & pmask); j++)
+			;
+		if (j - i > cap) {
+			cap = j - i;
+			free(more);
+			c = more = malloc(cap * sizeof(*more));
+			if (!more)
+				return -ENOMEM;
+		}
+		for (m = i; m < j; m++)
+			c[m - i] = (__u32)(k[m] & (K4_CMAX - 1));
+		a = htobe32((__u32)(k[i] >> 32));
+		memcpy(p.addr, &a, 4);
+		p.plen = (__u8)((k[i] >> K4_CSHIFT) & 0x3f);
+		ret = flat_one(f, &p, c, j - i);
+		i = j;
+	}
+	free(more);
+	return ret;
+}
 
-		if (nn && nodes[nn - 1].family == r[i].family && nodes[nn - 1].plen == r[i].plen &&
-		    !memcmp(nodes[nn - 1].addr, r[i].addr, 16)) {
-			nodes[nn - 1].count++;
+static int flat_v6(struct flat *f, const struct key6 *k, size_t n)
+{
+	__u32 cs[64], *more = NULL, *c = cs;
+	size_t i = 0, j, m, cap = 64;
+	struct pfx p = { .family = AF_INET6 };
+	__u64 w;
+	int ret = 0;
+
+	while (!ret && i < n) {
+		for (j = i + 1; j < n && k[j].hi == k[i].hi && k[j].lo == k[i].lo &&
+				k[j].plen == k[i].plen;
+		     j++)
+			;
+		if (j - i > cap) {
+			cap = j - i;
+			free(more);
+			c = more = malloc(cap * sizeof(*more));
+			if (!more)
+				return -ENOMEM;
+		}
+		for (m = i; m < j; m++)
+			c[m - i] = k[m].c;
+		w = htobe64(k[i].hi);
+		memcpy(p.addr, &w, 8);
+		w = htobe64(k[i].lo);
+		memcpy(p.addr + 8, &w, 8);
+		p.plen = (__u8)k[i].plen;
+		ret = flat_one(f, &p, c, j - i);
+		i = j;
+	}
+	free(more);
+	return ret;
+}
+
+/* The sort keys of every constraint, per family. */
+static int make_keys(const struct crules *in, __u64 **k4, size_t *n4, struct key6 **k6, size_t *n6)
+{
+	size_t c, i, a = 0, b = 0;
+
+	*n4 = *n6 = 0;
+	for (c = 0; c < in->n; c++) {
+		const struct crule *r = &in->r[c];
+
+		if (!r->pfx) {
+			*(r->family == AF_INET ? n4 : n6) += 1;
 			continue;
 		}
-		cur = &nodes[nn++];
-		cur->family = r[i].family;
-		cur->plen = r[i].plen;
-		memcpy(cur->addr, r[i].addr, 16);
-		cur->first = i;
-		cur->count = 1;
-		/* Sorted by (address, length): covers come first and nest. */
-		while (depth && !covers(stack[depth - 1], cur))
-			depth--;
-		cur->parent = depth ? stack[depth - 1] : NULL;
-		stack[depth++] = cur;
+		for (i = 0; i < r->n_pfx; i++)
+			*(r->pfx[i].family == AF_INET ? n4 : n6) += 1;
 	}
-	*count = nn;
-	return nodes;
+	*k4 = big_alloc((*n4 ?: 1) * sizeof(**k4));
+	*k6 = big_alloc((*n6 ?: 1) * sizeof(**k6));
+	if (!*k4 || !*k6)
+		return -ENOMEM;
+	for (c = 0; c < in->n; c++) {
+		const struct crule *r = &in->r[c];
+		size_t cnt = crule_count(r);
+
+		for (i = 0; i < cnt; i++) {
+			__u8 fam = r->pfx ? r->pfx[i].family : r->family;
+			__u8 plen = r->pfx ? r->pfx[i].plen : r->plen;
+			const __u8 *addr = r->pfx ? r->pfx[i].addr : r->addr;
+
+			if (fam == AF_INET) {
+				(*k4)[a++] = key4(addr, plen, c);
+				continue;
+			}
+			(*k6)[b++] = (struct key6){ .hi = addr_word(addr, 0),
+						    .lo = addr_word(addr, 1),
+						    .plen = plen, .c = (__u32)c };
+		}
+	}
+	return 0;
 }
 
 int compile_flatten(const struct crules *in, bool audit, struct compiled *out,
 		    char err[COMPILE_ERR_LEN])
 {
-	struct crule *rules = NULL;
-	struct ranges pool = {};
-	struct setidx si = {};
-	struct node *nodes;
-	size_t i, nn = 0;
+	struct flat *f = calloc(1, sizeof(*f));
+	struct key6 *k6 = NULL;
+	__u64 *k4 = NULL;
+	size_t n4 = 0, n6 = 0;
 	int ret = -ENOMEM;
 
 	memset(out, 0, sizeof(*out));
 	out->audit = audit;
-	rules = big_alloc((in->n ? in->n : 1) * sizeof(*rules));
-	if (!rules)
+	if (!f)
 		goto fail;
-	if (sort_crules(in->r, in->n, rules))
+	if (in->n >= K4_CMAX) {
+		snprintf(err, COMPILE_ERR_LEN, "policy has %zu rules; the limit is %u (split it)",
+			 in->n, K4_CMAX - 1);
+		ret = -E2BIG;
 		goto fail;
-	nodes = build_nodes(rules, in->n, &nn);
-	if (!nodes)
-		goto fail;
-	out->v4 = calloc(nn ? nn : 1, sizeof(*out->v4));
-	if (!out->v4)
-		goto fail_nodes;
-	hint_huge(out->v4, nn * sizeof(*out->v4));
-	/* Most prefixes have one range of their own: no regrowing (copying)
-	 * the pool at a million of them. */
-	pool.cap = nn + 1024;
-	pool.r = malloc(pool.cap * sizeof(*pool.r));
-	if (!pool.r)
-		goto fail_nodes;
-	hint_huge(pool.r, pool.cap * sizeof(*pool.r));
-	for (i = 0; i < nn; i++)
-		if (store_own(rules, &nodes[i], &pool))
-			goto fail_nodes;
-	for (i = 0; i < nn; i++) {
-		ret = node_value(&pool, &nodes[i], &si, &out->v4[i], err);
-		if (ret)
-			goto fail_nodes;
 	}
-	/* Sorted by family: AF_INET (2) entries come before AF_INET6 (10). */
-	for (i = 0; i < nn && out->v4[i].family == AF_INET; i++)
-		;
-	out->n4 = i;
-	out->v6 = out->v4 + i;
-	out->n6 = nn - i;
-	out->sets = si.sets;
-	out->nsets = si.n;
-	free(pool.r);
-	free(si.slots);
-	big_free(nodes);
-	big_free(rules);
+	f->in = in;
+	f->err = err;
+	if (make_keys(in, &k4, &n4, &k6, &n6) || sort_keys4(k4, n4) || sort_keys6(k6, n6))
+		goto fail;
+	/* At most an entry per constraint; pages past the distinct prefixes
+	 * are never touched. */
+	f->out = malloc((n4 + n6 ?: 1) * sizeof(*f->out));
+	if (!f->out)
+		goto fail;
+	hint_huge(f->out, (n4 + n6) * sizeof(*f->out));
+	ret = flat_v4(f, k4, n4);
+	out->n4 = f->nout;
+	f->depth = 0;
+	f->npool = 0;
+	ret = ret ?: flat_v6(f, k6, n6);
+	if (ret)
+		goto fail;
+	out->v4 = f->out;
+	out->v6 = f->out + out->n4;
+	out->n6 = f->nout - out->n4;
+	out->sets = f->si.sets;
+	out->nsets = f->si.n;
+	free(f->si.slots);
+	free(f);
+	big_free(k4);
+	big_free(k6);
 	return 0;
-fail_nodes:
-	free(pool.r);
-	big_free(nodes);
 fail:
 	if (ret == -ENOMEM)
 		snprintf(err, COMPILE_ERR_LEN, "out of memory compiling the policy");
-	free(si.sets);
-	free(si.slots);
-	big_free(rules);
-	free(out->v4);
+	if (f) {
+		free(f->si.sets);
+		free(f->si.slots);
+		free(f->out);
+	}
+	free(f);
+	big_free(k4);
+	big_free(k6);
 	memset(out, 0, sizeof(*out));
+	out->audit = audit;
 	return ret;
 }
 

@@ -27,7 +27,8 @@ enum cside {
 	SIDE_DENY = 1,
 };
 
-/* One prefix constraint before flattening. */
+/* One prefix constraint before flattening; or, with pfx set, one for each
+ * entry of a cidr_list (family, plen and addr are then the entry's). */
 struct crule {
 	__u8 family; /* AF_INET, AF_INET6 */
 	__u8 plen;
@@ -38,6 +39,8 @@ struct crule {
 	__u32 rule; /* WEIR_RULE_ID */
 	const struct port_range *ports; /* n_ports == 0: every port */
 	size_t n_ports;
+	const struct list_prefix *pfx; /* NULL: this crule's own prefix */
+	size_t n_pfx;
 };
 
 /* One trie entry after flattening. val.*.set are 1-based local indexes
