@@ -270,6 +270,12 @@ static void watch_lists(struct policies *ps, const struct policy *p)
 	}
 }
 
+static void drop_parsed(struct policy_entry *e)
+{
+	policy_free(e->parsed);
+	e->parsed = NULL;
+}
+
 /*
  * Read E's file again. A new good version takes over (generation + 1);
  * a bad one is reported and the old one stays. Returns 1 if the version
@@ -285,6 +291,7 @@ static int reload(struct policies *ps, struct policy_entry *e)
 	size_t len;
 	int ret;
 
+	drop_parsed(e); /* never older than the last read */
 	ret = open_safe(e->path, err, sizeof(err));
 	if (ret >= 0)
 		ret = policy_read_fd(ret, e->path, &buf, &len, err);
@@ -325,7 +332,7 @@ static int reload(struct policies *ps, struct policy_entry *e)
 			e->text ? "; the previous version stays in force" : "");
 		return 0;
 	}
-	policy_free(p);
+	e->parsed = p; /* for the attachments using it, next */
 	free(e->text);
 	e->text = buf;
 	e->len = len;
@@ -381,6 +388,7 @@ int policies_scan(struct policies *ps, policies_changed_fn changed, void *ctx)
 		n++;
 		if (changed)
 			changed(ctx, ps->e[i]);
+		drop_parsed(ps->e[i]); /* not held once the change is done */
 	}
 	return n;
 }
@@ -485,6 +493,7 @@ void policies_forget_failed(struct policies *ps, const char *name,
 		e = ps->e[i];
 		if (strcmp(e->name, path) || e->in_dir || e->text || used(ctx, e->name))
 			continue;
+		drop_parsed(e);
 		free(e);
 		ps->e[i] = ps->e[--ps->n];
 		return;
@@ -493,6 +502,13 @@ void policies_forget_failed(struct policies *ps, const char *name,
 
 int policies_parse(const struct policy_entry *e, struct policy **out, char err[POLICY_ERR_LEN])
 {
+	struct policy_entry *me = (struct policy_entry *)e; /* the cache is not the version */
+
+	if (me->parsed) {
+		*out = me->parsed;
+		me->parsed = NULL;
+		return 0;
+	}
 	/* The included files as they are now (an include that went bad
 	 * since fails here, it never loosens the policy). */
 	return policy_load_tree(e->path, e->text, e->len, read_safe, NULL, NULL, out, err);
@@ -510,6 +526,7 @@ void policies_free(struct policies *ps)
 	if (!ps)
 		return;
 	for (i = 0; i < ps->n; i++) {
+		drop_parsed(ps->e[i]);
 		free(ps->e[i]->text);
 		free(ps->e[i]);
 	}

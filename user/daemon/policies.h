@@ -31,6 +31,10 @@ struct policy_entry {
 	bool gone; /* deleted: the last version stays in force */
 	bool in_dir; /* a file of the policy directory */
 	__u64 load_errors; /* versions read that did not load */
+	/* That version as read to hash it, for the first policies_parse()
+	 * right after: a changed million-prefix policy is parsed once, not
+	 * twice (NULL once taken, or after the change was handled). */
+	struct policy *parsed;
 };
 
 struct policies;
@@ -60,7 +64,8 @@ struct policy_entry *policies_get(struct policies *ps, const char *name_or_path,
  */
 void policies_forget_failed(struct policies *ps, const char *name_or_path,
 			    bool (*used)(void *ctx, const char *name), void *ctx);
-/* A fresh struct policy of the version in force. */
+/* A fresh struct policy of the version in force (the one reading the
+ * file just made, if no one took it yet: the caller owns it either way). */
 int policies_parse(const struct policy_entry *e, struct policy **out, char err[POLICY_ERR_LEN]);
 /* Every entry: i from 0 until NULL. */
 struct policy_entry *policies_at(struct policies *ps, size_t i);
