@@ -174,6 +174,67 @@ Test(suggest, base_only_what_it_lacks)
 	free(notes);
 }
 
+/*
+ * Flows' close events: each rule's comment says what its destinations
+ * sent and received (a wildcard: its names together), and a commented
+ * upload_budget of twice what was sent follows. Closes of what the base
+ * allows, or of flows no decision named, change nothing.
+ */
+Test(suggest, bytes_from_close_events)
+{
+	char *files[] = { FIX "flows.jsonl" }, *out, *notes;
+
+	cr_assert_eq(run_suggest(NULL, files, 1, &out, &notes), 0, "%s", notes);
+	assert_golden(out, FIX "suggest-flows.golden");
+	cr_assert_null(strstr(out, "203.0.113.77"), "a close is not a decision");
+	cr_assert_null(strstr(out, "127.0.0.1"));
+	free(out);
+	free(notes);
+}
+
+/* Uncommented, the hints are a policy with those budgets; and verify,
+ * which skips close events, finds nothing the suggestion denies. */
+Test(suggest, budget_hints_uncommented_load)
+{
+	char *files[] = { FIX "flows.jsonl" }, *out, *notes, *vout, *p, *q;
+	char path[] = "/tmp/weir-suggest-XXXXXX", err[POLICY_ERR_LEN];
+	struct policy *pol;
+	size_t i, budgets = 0, upload = 0;
+	FILE *f;
+	int fd;
+
+	cr_assert_eq(run_suggest(NULL, files, 1, &out, &notes), 0, "%s", notes);
+	while ((p = strstr(out, "    # upload_budget: "))) {
+		memmove(p + 4, p + 6, strlen(p + 6) + 1); /* the "# " */
+		q = strstr(p, "  # ");
+		cr_assert_not_null(q);
+		memmove(q, strchr(q, '\n'), strlen(strchr(q, '\n')) + 1);
+	}
+	cr_assert_eq(policy_load_buffer("s.yaml", out, strlen(out), &pol, err), 0, "%s\n%s", err,
+		     out);
+	for (i = 0; i < pol->n_allow; i++) {
+		budgets += pol->allow[i].upload_budget != 0;
+		if (pol->allow[i].kind != RULE_DOMAIN ||
+		    strcmp(pol->allow[i].domain, "upload.flow.test"))
+			continue;
+		cr_expect_eq(pol->allow[i].upload_budget, 8ULL << 20, "8MiB for 3.0 MB");
+		upload++;
+	}
+	cr_expect_eq(upload, 1);
+	cr_expect_eq(budgets, 3, "no budget where nothing was sent");
+	policy_free(pol);
+	fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs(out, f);
+	fclose(f);
+	cr_assert_eq(run_verify(path, files, 1, &vout), 0, "%s", vout);
+	unlink(path);
+	free(vout);
+	free(out);
+	free(notes);
+}
+
 Test(suggest, malformed_line_named)
 {
 	char *files[] = { FIX "events.jsonl", FIX "bad-noport.jsonl" }, *out, *notes;

@@ -111,6 +111,31 @@ static int conn_fields(struct reader *rd, json_object *o, struct evrec *r)
 	return 0;
 }
 
+/* A byte count of a close event: absent is 0, anything but a whole
+ * number >= 0 is an error. */
+static int bytes_field(struct reader *rd, json_object *o, const char *key, __u64 *out)
+{
+	json_object *v;
+	int64_t n;
+
+	*out = 0;
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return bad(rd, "not an integer", key);
+	n = json_object_get_int64(v);
+	if (n < 0)
+		return bad(rd, "negative byte count", key);
+	*out = (__u64)n;
+	return 0;
+}
+
+static int close_fields(struct reader *rd, json_object *o, struct evrec *r)
+{
+	return conn_fields(rd, o, r) ?: bytes_field(rd, o, "tx_bytes", &r->tx_bytes) ?:
+	       bytes_field(rd, o, "rx_bytes", &r->rx_bytes);
+}
+
 static int dns_fields(struct reader *rd, json_object *o, struct evrec *r)
 {
 	json_object *ans, *a;
@@ -198,12 +223,16 @@ static int parse_line(struct reader *rd, const char *line, size_t len, struct ev
 		r->kind = EV_DNS;
 	else if (!strncmp(op, "connect", 7) || !strncmp(op, "sendmsg", 7) || !strcmp(op, "egress"))
 		r->kind = EV_CONN;
+	else if (!strcmp(op, "close"))
+		r->kind = EV_CLOSE;
 	else
 		goto out; /* run records, messages, sockets, inbound: nothing to replay */
-	if (copy_field(rd, o, "verdict", r->verdict, sizeof(r->verdict), true) ||
-	    copy_field(rd, o, "reason", r->reason, sizeof(r->reason), true) ||
+	if (copy_field(rd, o, "verdict", r->verdict, sizeof(r->verdict), r->kind != EV_CLOSE) ||
+	    copy_field(rd, o, "reason", r->reason, sizeof(r->reason), r->kind != EV_CLOSE) ||
 	    copy_field(rd, o, "comm", r->comm, sizeof(r->comm), false) ||
-	    (r->kind == EV_DNS ? dns_fields(rd, o, r) : conn_fields(rd, o, r)))
+	    (r->kind == EV_DNS	 ? dns_fields(rd, o, r) :
+	     r->kind == EV_CLOSE ? close_fields(rd, o, r) :
+				   conn_fields(rd, o, r)))
 		ret = -EINVAL;
 	else
 		ret = 1;

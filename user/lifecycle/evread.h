@@ -21,6 +21,7 @@
 enum evkind {
 	EV_CONN, /* connect4/6, sendmsg4/6, egress: a destination */
 	EV_DNS, /* a query to weir's resolver */
+	EV_CLOSE, /* close: a flow ended (no verdict; what it carried) */
 };
 
 struct evrec {
@@ -38,6 +39,7 @@ struct evrec {
 	__u16 protocol; /* IPPROTO_*; 0 when proto is one weir names but no rule can */
 	char proto[16]; /* as recorded: tcp, udp, udplite, icmp, ... */
 	bool sent_nothing; /* "sent": false: a datagram connect(), nothing sent */
+	__u64 tx_bytes, rx_bytes; /* EV_CLOSE: sent and received in the flow */
 	char domain[EVREAD_NAME_MAX]; /* "" when absent */
 	/* EV_DNS */
 	char name[EVREAD_NAME_MAX];

@@ -4,7 +4,9 @@
  * part of a rule: by name when the events know one (the connection's
  * domain, or the one name whose DNS answer held the address), by address
  * otherwise. Sibling names under one registrable domain become a wildcard
- * (libpsl: a public suffix such as co.uk is never one).
+ * (libpsl: a public suffix such as co.uk is never one). The flows' close
+ * events say how much each rule's destinations sent and received: in the
+ * rule's comment, and as a commented upload_budget to start from.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,6 +34,8 @@ struct sdest {
 	struct tally t;
 	char *seen; /* a wildcard: the names it stands for */
 	bool folded; /* a name a wildcard stands for: not printed */
+	__u64 tx, rx; /* bytes of its flows that ended (close events) */
+	unsigned long flows;
 };
 
 struct dnsname {
@@ -51,6 +55,16 @@ struct pending {
 	char comm[64];
 };
 
+/* A flow that ended: put to its rule once the rules are known. */
+struct sclose {
+	int family;
+	__u8 addr[16];
+	char dst[48];
+	char proto[4];
+	char *domain; /* NULL when the event had none */
+	__u64 tx, rx;
+};
+
 struct note {
 	char *text;
 	unsigned long count;
@@ -67,6 +81,8 @@ struct sstate {
 	size_t npe, cappe;
 	struct note *no;
 	size_t nno, capno;
+	struct sclose *cl;
+	size_t ncl, capcl;
 	unsigned long conns, names, allowed;
 };
 
@@ -325,8 +341,32 @@ static int on_dns(struct sstate *s, const struct evrec *r)
 	return 0;
 }
 
+static int on_close(struct sstate *s, const struct evrec *r)
+{
+	const char *proto = r->protocol == 6 || r->protocol == 262 ? "tcp" :
+			    r->protocol == 17 || r->protocol == 136 ? "udp" : NULL;
+	struct sclose *c;
+
+	if (!proto)
+		return 0;
+	if (grow(&s->cl, &s->capcl, s->ncl, sizeof(*s->cl)))
+		return -ENOMEM;
+	c = &s->cl[s->ncl];
+	memset(c, 0, sizeof(*c));
+	plain_addr(r, &c->family, c->addr, c->dst, sizeof(c->dst));
+	snprintf(c->proto, sizeof(c->proto), "%s", proto);
+	if (r->domain[0] && !(c->domain = strdup(r->domain)))
+		return -ENOMEM;
+	c->tx = r->tx_bytes;
+	c->rx = r->rx_bytes;
+	s->ncl++;
+	return 0;
+}
+
 static int on_event(const struct evrec *r, void *ctx)
 {
+	if (r->kind == EV_CLOSE)
+		return on_close(ctx, r);
 	if (verify_skips(r))
 		return 0;
 	return r->kind == EV_DNS ? on_dns(ctx, r) : on_conn(ctx, r);
@@ -387,6 +427,40 @@ static int settle_names(struct sstate *s)
 	return 0;
 }
 
+static struct sdest *dest_find(struct sstate *s, const char *host, bool is_name,
+			       const char *proto)
+{
+	size_t i;
+
+	for (i = 0; i < s->nd; i++)
+		if (s->d[i].is_name == is_name && !strcmp(s->d[i].proto, proto) &&
+		    !strcmp(s->d[i].host, host))
+			return &s->d[i];
+	return NULL;
+}
+
+/* Each ended flow to the rule suggested for its destination, found as a
+ * connection was: by its domain, the one name that answered with its
+ * address, or the address. Flows of what the base allows have none. */
+static void settle_closes(struct sstate *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->ncl; i++) {
+		const struct sclose *c = &s->cl[i];
+		const struct abentry *e = addrbook_find(&s->book, c->family, c->addr);
+		const char *name = c->domain ?: e && e->n == 1 && !e->more ? e->names[0] : NULL;
+		struct sdest *d = name ? dest_find(s, name, true, c->proto) : NULL;
+
+		d = d ?: dest_find(s, c->dst, false, c->proto);
+		if (!d)
+			continue;
+		d->tx += c->tx;
+		d->rx += c->rx;
+		d->flows++;
+	}
+}
+
 /* --- wildcards -------------------------------------------------------------- */
 
 static const char *parent_of(const char *name)
@@ -439,6 +513,9 @@ static int fold_into(struct sstate *s, size_t wi, const char *parent, const char
 			w->t.count = c;
 		}
 		w->t.more_comms += d->t.more_comms;
+		w->tx += d->tx;
+		w->rx += d->rx;
+		w->flows += d->flows;
 		if (append_seen(w, d->host))
 			return -ENOMEM;
 	}
@@ -553,10 +630,49 @@ static bool print_ports(FILE *f, struct sdest *d)
 	return true;
 }
 
+/* "512 bytes", "1.5 kB", "300.0 MB": decimal units, as `ls -h --si`. */
+static void fmt_bytes(__u64 n, char *buf, size_t len)
+{
+	static const char *const unit[] = { "kB", "MB", "GB", "TB" };
+	double v = (double)n;
+	int u = -1;
+
+	if (n < 1000) {
+		snprintf(buf, len, "%llu byte%s", (unsigned long long)n, n == 1 ? "" : "s");
+		return;
+	}
+	while (v >= 1000 && u < 3) {
+		v /= 1000;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", v, unit[u]);
+}
+
+/*
+ * A budget to start from: twice what was sent, up to a power of two of
+ * KiB, MiB or GiB (64KiB at least). Commented out: what one run sent is
+ * a floor, not a limit, and an upload_budget refuses past it.
+ */
+static void print_budget_hint(FILE *f, const struct sdest *d)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB" };
+	__u64 want = d->tx > (1ULL << 50) ? (1ULL << 51) : 2 * d->tx, v = 64ULL << 10;
+	char sent[32];
+	int u = 0;
+
+	while (v < want)
+		v *= 2;
+	for (v >>= 10; v >= 1024 && u < 3; u++)
+		v /= 1024;
+	fmt_bytes(d->tx, sent, sizeof(sent));
+	fprintf(f, "    # upload_budget: %llu%s  # twice the %s sent here; past it, uploads "
+		   "are refused\n", (unsigned long long)v, unit[u], sent);
+}
+
 static void print_dest(struct sstate *s, struct sdest *d)
 {
 	FILE *f = s->o->out;
-	char fmt[64];
+	char fmt[64], tx[32], rx[32];
 
 	fprintf(f, "  # %lu %s by ", d->t.count,
 		!d->proto[0] ? (d->t.count == 1 ? "query" : "queries") :
@@ -566,6 +682,12 @@ static void print_dest(struct sstate *s, struct sdest *d)
 		fprintf(f, "; seen: %s", d->seen);
 	if (!d->proto[0])
 		fputs("; resolved, no connection seen: every port", f);
+	if (d->flows) {
+		fmt_bytes(d->tx, tx, sizeof(tx));
+		fmt_bytes(d->rx, rx, sizeof(rx));
+		fprintf(f, "; sent %s, received %s (%lu flow%s ended)", tx, rx, d->flows,
+			d->flows == 1 ? "" : "s");
+	}
 	fprintf(f, "\n  - %s: \"%s\"\n", d->is_name ? "domain" : "ip", d->host);
 	if (!d->proto[0])
 		return;
@@ -575,6 +697,8 @@ static void print_dest(struct sstate *s, struct sdest *d)
 		note(s, fmt, d->host);
 	}
 	fprintf(f, "    proto: %s\n", d->proto);
+	if (d->flows && d->tx)
+		print_budget_hint(f, d);
 }
 
 static void print_yaml_str(FILE *f, const char *s)
@@ -644,6 +768,9 @@ static void state_free(struct sstate *s)
 		free(s->dn[i].name);
 	for (i = 0; i < s->nno; i++)
 		free(s->no[i].text);
+	for (i = 0; i < s->ncl; i++)
+		free(s->cl[i].domain);
+	free(s->cl);
 	free(s->d);
 	addrbook_free(&s->book);
 	free(s->dn);
@@ -666,6 +793,8 @@ int suggest_events(const struct suggest_opts *o, char *const *files, int n,
 		ret = settle_pending(&s);
 	if (!ret)
 		ret = settle_names(&s);
+	if (!ret)
+		settle_closes(&s);
 	if (!ret)
 		ret = make_wildcards(&s, psl);
 	if (ret == -ENOMEM)

@@ -50,8 +50,8 @@ struct vstate {
 
 bool verify_skips(const struct evrec *r)
 {
-	return r->kind == EV_CONN &&
-	       (r->sent_nothing || !strcmp(r->reason, "dns-to-weir-resolver"));
+	return r->kind == EV_CLOSE || (r->kind == EV_CONN && (r->sent_nothing ||
+				       !strcmp(r->reason, "dns-to-weir-resolver")));
 }
 
 static struct vgroup *group_find(struct vstate *s, enum evkind kind, const char *host,

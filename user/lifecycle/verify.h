@@ -21,7 +21,8 @@ int verify_events(const struct matcher *m, char *const *files, int n, FILE *out,
 		  char err[EVREAD_ERR_LEN]);
 
 /* A decision replay leaves out: a DNS socket sent to weir's resolver
- * (whatever the policy), or a datagram connect() that sent nothing. */
+ * (whatever the policy), a datagram connect() that sent nothing, and a
+ * flow's close (not a decision). */
 bool verify_skips(const struct evrec *r);
 
 #endif /* WEIR_VERIFY_H */
