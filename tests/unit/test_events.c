@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <criterion/criterion.h>
+#include <json-c/json.h>
 
 #include "cgroup.h"
 #include "events.h"
@@ -522,4 +523,114 @@ Test(events, upload_budget_reason_and_line)
 	cr_expect_str_eq(event_reason_name(&e), "upload-budget");
 	event_format_human(NULL, &e, buf, sizeof(buf));
 	cr_expect_str_eq(buf, "denied tcp 198.51.100.7:443 (curl pid 4242): upload budget spent");
+}
+
+/*
+ * The formatter writes JSON by hand (no printf per field): every event,
+ * whatever its bytes, must still be one valid JSON object whose fields
+ * say what the event says. Random events, each parsed back with json-c.
+ */
+Test(events, json_by_hand_parses_back)
+{
+	const char *y = "version: 1\nallow:\n  - domain: web.test\n  - cidr: 192.0.2.0/24\n";
+	struct event_ctx ctx = { .cgroup_id = 7, .cgroup_path = "/weir/\"run\"-1" };
+	struct event_memo memo = {};
+	char err[POLICY_ERR_LEN], buf[EVENT_JSON_MAX], a[INET6_ADDRSTRLEN];
+	struct policy *p;
+	json_object *o, *f;
+	struct weir_event e;
+	size_t k;
+	int i, n;
+
+	cr_assert_eq(policy_load_buffer("t.yaml", y, strlen(y), &p, err), 0);
+	srand(15);
+	for (i = 0; i < 3000; i++) {
+		for (k = 0; k < sizeof(e); k++)
+			((unsigned char *)&e)[k] = rand();
+		e.family = i & 1 ? AF_INET : AF_INET6;
+		e.op = WEIR_OP_CONNECT4;
+		e.rule = WEIR_RULE_ID(WEIR_RK_ALLOW, i % 2); /* both rules exist */
+		ctx.policy = i % 5 ? p : NULL;
+		ctx.memo = i % 7 ? &memo : NULL;
+		ctx.boot_to_real_ns = (long long)rand() << 24;
+		n = event_format_json(&ctx, &e, buf, sizeof(buf));
+		cr_assert_gt(n, 0);
+		cr_assert_eq((size_t)n, strlen(buf));
+		o = json_tokener_parse(buf);
+		cr_assert_not_null(o, "not JSON: %s", buf);
+		cr_expect(json_object_object_get_ex(o, "pid", &f) &&
+				  json_object_get_uint64(f) == e.pid, "%s", buf);
+		cr_expect(json_object_object_get_ex(o, "cgroup_id", &f) &&
+				  json_object_get_uint64(f) == e.cgroup_id, "%s", buf);
+		cr_expect(json_object_object_get_ex(o, "port", &f) &&
+				  json_object_get_int(f) == e.port, "%s", buf);
+		inet_ntop(e.family, e.addr, a, sizeof(a));
+		cr_expect(json_object_object_get_ex(o, "dst", &f) &&
+				  !strcmp(json_object_get_string(f), a), "%s", buf);
+		cr_expect(json_object_object_get_ex(o, "comm", &f) &&
+				  json_object_get_string_len(f) >= (int)strnlen(e.comm, WEIR_COMM_LEN),
+			  "%s", buf);
+		cr_expect_eq(json_object_object_get_ex(o, "rule_origin", &f), ctx.policy != NULL,
+			     "%s", buf);
+		json_object_put(o);
+	}
+	policy_free(p);
+}
+
+/* The memo of the last rule's JSON follows a change of policy: it is keyed
+ * by the policy, so the origin never comes from the previous one. */
+Test(events, json_memo_follows_the_policy)
+{
+	const char *y1 = "version: 1\nallow:\n  - ip: 198.51.100.7\n";
+	const char *y2 = "version: 1\n\nallow:\n  - ip: 198.51.100.7\n";
+	struct event_memo memo = {};
+	struct event_ctx ctx = { .memo = &memo };
+	char err[POLICY_ERR_LEN], buf[EVENT_JSON_MAX];
+	struct weir_event e = ev4();
+	struct policy *p1, *p2;
+
+	cr_assert_eq(policy_load_buffer("a.yaml", y1, strlen(y1), &p1, err), 0);
+	cr_assert_eq(policy_load_buffer("b.yaml", y2, strlen(y2), &p2, err), 0);
+	e.rule = WEIR_RULE_ID(WEIR_RK_ALLOW, 0);
+	ctx.policy = p1;
+	cr_assert_gt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
+	cr_expect(strstr(buf, "\"rule\":\"allow[0]\",\"rule_origin\":\"a.yaml:3\""), "%s", buf);
+	ctx.policy = p2;
+	cr_assert_gt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
+	cr_expect(strstr(buf, "\"rule_origin\":\"b.yaml:4\""), "%s", buf);
+	e.reason = WEIR_R_DNS_REDIRECT;
+	cr_assert_gt(event_format_json(&ctx, &e, buf, sizeof(buf)), 0);
+	cr_expect(strstr(buf, "\"rule\":\"resolver\""), "%s", buf);
+	policy_free(p1);
+	policy_free(p2);
+}
+
+/* A DNS record ends where its JSON ends, in a buffer that held anything
+ * before (the fast appenders write no NUL of their own). */
+Test(events, dns_json_ends_in_a_dirty_buffer)
+{
+	struct event_ctx ctx = { .cgroup_id = 44, .cgroup_path = "/weir/run-1" };
+	struct dns_event e = { .verdict = WEIR_V_DENY, .protocol = 17, .reason = "name-not-allowed",
+			       .rcode = 5, .have_asker = true };
+	char buf[EVENT_JSON_MAX * 2];
+	json_object *o;
+	int n;
+
+	strcpy(e.q.name, "other.test");
+	e.q.qtype = 1;
+	e.asker.family = AF_INET;
+	e.asker.port = 53;
+	e.asker.pid = 42;
+	e.asker.cgroup_id = 44;
+	inet_pton(AF_INET, "127.0.0.53", e.asker.ip6);
+	strcpy(e.asker.comm, "curl");
+	memset(buf, 'x', sizeof(buf));
+	n = event_format_dns_json(&ctx, &e, buf, sizeof(buf));
+	cr_assert_gt(n, 0);
+	cr_expect_eq(strlen(buf), (size_t)n);
+	o = json_tokener_parse(buf);
+	cr_expect_not_null(o, "%s", buf);
+	json_object_put(o);
+	cr_expect(strstr(buf, "\"comm\":\"curl\",\"cgroup\":\"/weir/run-1\",\"cgroup_id\":44}"),
+		  "%s", buf);
 }

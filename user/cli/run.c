@@ -332,14 +332,22 @@ static int on_event(void *ctx, void *data, size_t len)
 {
 	struct run *r = ctx;
 	const struct weir_event *e = data;
-	char buf[EVENT_JSON_MAX];
+	char buf[EVENT_JSON_MAX], dbuf[DNS_NAME_MAX];
+	const char *domain;
+	int n;
 
 	if (len < sizeof(*e))
 		return 0;
+	domain = event_domain(&r->ectx, e, dbuf, sizeof(dbuf));
 	pthread_mutex_lock(&r->out_mu);
-	summary_add(r->summary, &r->ectx, e);
-	if (r->events && event_format_json_rec(&r->ectx, data, len, buf, sizeof(buf)) > 0)
-		fprintf(r->events, "%s\n", buf);
+	summary_add_domain(r->summary, r->ectx.policy, e, domain);
+	if (r->events) {
+		n = event_format_json_dom(&r->ectx, data, len, domain, buf, sizeof(buf) - 1);
+		if (n > 0) {
+			buf[n++] = '\n';
+			fwrite(buf, 1, n, r->events);
+		}
+	}
 	/* A refused connect() that sent nothing (glibc's source address
 	 * probes) is no denial: -v only. */
 	if (!r->o.quiet && e->verdict != WEIR_V_ALLOW && event_is_decision(e)) {
@@ -1064,6 +1072,7 @@ static int prepare(struct run *r)
 	if (!r->summary)
 		return -ENOMEM;
 	r->ectx.policy = r->policy;
+	r->ectx.memo = &r->memo;
 	event_ctx_init_clock(&r->ectx);
 	if (r->daemon) /* the daemon's attachment, in the daemon */
 		return 0;

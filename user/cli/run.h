@@ -51,6 +51,7 @@ struct run {
 	struct ring_buffer *rb;
 	struct summary *summary;
 	struct event_ctx ectx;
+	struct event_memo memo; /* ectx's: the policy never changes in a run */
 	struct stream stream; /* -e: records around the events */
 	FILE *events; /* stream.f, or NULL */
 	unsigned char policy_sha256[LDNS_SHA256_DIGEST_LENGTH];

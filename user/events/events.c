@@ -218,9 +218,26 @@ const char *event_domain(const struct event_ctx *ctx, const struct weir_event *e
 	return seen_name(ctx, e, buf, len);
 }
 
+/* Dotted quad by hand: glibc's inet_ntop() formats IPv4 with sprintf(). */
+static void format_addr4(const __u8 *a, char *buf)
+{
+	int i, j = 0;
+
+	for (i = 0; i < 4; i++) {
+		if (a[i] >= 100)
+			buf[j++] = '0' + a[i] / 100;
+		if (a[i] >= 10)
+			buf[j++] = '0' + a[i] / 10 % 10;
+		buf[j++] = '0' + a[i] % 10;
+		buf[j++] = i < 3 ? '.' : '\0';
+	}
+}
+
 static void format_addr(const struct weir_event *e, char *buf, size_t len)
 {
-	if (!inet_ntop(e->family == 2 ? AF_INET : AF_INET6, e->addr, buf, len))
+	if (e->family == 2 && len >= INET_ADDRSTRLEN)
+		format_addr4(e->addr, buf);
+	else if (!inet_ntop(e->family == 2 ? AF_INET : AF_INET6, e->addr, buf, len))
 		snprintf(buf, len, "?");
 }
 
@@ -253,24 +270,77 @@ static void put(struct out *o, const char *fmt, ...)
 		o->pos += n;
 }
 
+/*
+ * The fast path: the audit stream formats every decision (a million a
+ * second is the target, docs/performance.md), and a vsnprintf() per field
+ * cost more than the rest of the reader together. These append bytes
+ * without a format string; what does not fit is counted, not written, and
+ * the end says -ENOSPC, as with put().
+ */
+static void put_n(struct out *o, const char *s, size_t n)
+{
+	if (o->pos + n < o->len)
+		memcpy(o->buf + o->pos, s, n);
+	o->pos += n;
+}
+
+#define put_lit(o, lit) put_n(o, lit, sizeof(lit) - 1)
+
+static void put_s(struct out *o, const char *s)
+{
+	put_n(o, s, strlen(s));
+}
+
+static void put_u64(struct out *o, unsigned long long v)
+{
+	char d[20];
+	int i = sizeof(d);
+
+	do {
+		d[--i] = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	put_n(o, d + i, sizeof(d) - i);
+}
+
+/* The length, NUL-terminated, or -ENOSPC when it did not all fit. */
+static int out_end(struct out *o)
+{
+	if (o->pos >= o->len)
+		return -ENOSPC;
+	o->buf[o->pos] = '\0';
+	return (int)o->pos;
+}
+
 /* A JSON string. comm is attacker-chosen bytes: escape all but printable
- * ASCII, so the output is valid UTF-8 JSON whatever it holds. */
+ * ASCII, so the output is valid UTF-8 JSON whatever it holds. Runs of
+ * plain bytes are copied whole. */
 static void put_json_str(struct out *o, const char *s, size_t max)
 {
-	size_t i;
+	static const char hex[] = "0123456789abcdef";
+	char esc[6] = { '\\', 'u', '0', '0' };
+	size_t i, run = 0;
 
-	put(o, "\"");
+	put_lit(o, "\"");
 	for (i = 0; i < max && s[i]; i++) {
 		unsigned char c = s[i];
 
-		if (c == '"' || c == '\\')
-			put(o, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			put(o, "\\u%04x", c);
-		else
-			put(o, "%c", c);
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+			continue;
+		put_n(o, s + run, i - run);
+		run = i + 1;
+		if (c == '"' || c == '\\') {
+			char two[2] = { '\\', (char)c };
+
+			put_n(o, two, 2);
+		} else {
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			put_n(o, esc, 6);
+		}
 	}
-	put(o, "\"");
+	put_n(o, s + run, i - run);
+	put_lit(o, "\"");
 }
 
 /* Wall time of a boot timestamp. A timestamp is the kernel's (or, in a
@@ -288,29 +358,61 @@ static __s64 boot_to_wall(__u64 ts_ns, __s64 boot_to_real_ns)
 	return (__s64)w;
 }
 
+/* "2023-11-14T22:13:25.000000007Z" (ns >= 0): gmtime_r() once a second
+ * per thread, not once an event. */
 static void put_time(struct out *o, __s64 ns)
 {
-	time_t sec = ns / 1000000000LL;
-	struct tm tm;
+	static __thread __s64 cached_sec = -1;
+	static __thread char head[48];
+	static __thread size_t head_len;
+	__s64 sec = ns / 1000000000LL;
+	long frac = (long)(ns % 1000000000LL);
+	char tail[11];
+	int i;
 
-	gmtime_r(&sec, &tm);
-	put(o, "\"%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ\"", tm.tm_year + 1900, tm.tm_mon + 1,
-	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)(ns % 1000000000LL));
+	if (sec != cached_sec) {
+		time_t t = sec;
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		head_len = (size_t)snprintf(head, sizeof(head), "\"%04d-%02d-%02dT%02d:%02d:%02d.",
+					    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+					    tm.tm_hour, tm.tm_min, tm.tm_sec);
+		cached_sec = sec;
+	}
+	put_n(o, head, head_len);
+	for (i = 8; i >= 0; i--, frac /= 10)
+		tail[i] = '0' + frac % 10;
+	tail[9] = 'Z';
+	tail[10] = '"';
+	put_n(o, tail, sizeof(tail));
 }
 
 /* The caller's identity and cgroup, closing the object. */
 static void put_task(struct out *o, const struct event_ctx *ctx, __u32 pid, __u32 tid, __u32 uid,
 		     __u32 gid, const char *comm, __u64 cgroup_id)
 {
-	put(o, ",\"pid\":%u,\"tid\":%u,\"uid\":%u,\"gid\":%u,\"comm\":", pid, tid, uid, gid);
+	put_lit(o, ",\"pid\":");
+	put_u64(o, pid);
+	put_lit(o, ",\"tid\":");
+	put_u64(o, tid);
+	put_lit(o, ",\"uid\":");
+	put_u64(o, uid);
+	put_lit(o, ",\"gid\":");
+	put_u64(o, gid);
+	put_lit(o, ",\"comm\":");
 	put_json_str(o, comm, WEIR_COMM_LEN);
+	put_lit(o, ",\"cgroup\":");
 	if (ctx->cgroup_path && cgroup_id == ctx->cgroup_id) {
-		put(o, ",\"cgroup\":");
 		put_json_str(o, ctx->cgroup_path, 4096);
 	} else {
-		put(o, ",\"cgroup\":\"%llu\"", (unsigned long long)cgroup_id);
+		put_lit(o, "\"");
+		put_u64(o, cgroup_id);
+		put_lit(o, "\"");
 	}
-	put(o, ",\"cgroup_id\":%llu}", (unsigned long long)cgroup_id);
+	put_lit(o, ",\"cgroup_id\":");
+	put_u64(o, cgroup_id);
+	put_lit(o, "}");
 }
 
 /* "rule_origin": the file and line of the deciding rule, when it has one. */
@@ -321,7 +423,7 @@ static void put_origin(struct out *o, const struct event_ctx *ctx, __u32 rule)
 	policy_rule_origin(ctx->policy, rule, origin, sizeof(origin));
 	if (!origin[0])
 		return;
-	put(o, ",\"rule_origin\":");
+	put_lit(o, ",\"rule_origin\":");
 	put_json_str(o, origin, sizeof(origin));
 }
 
@@ -363,12 +465,14 @@ static void put_unix(struct out *o, const struct weir_event *e, const char *path
 }
 
 static int format_json(const struct event_ctx *ctx, const struct weir_event *e, const char *path,
-		       char *buf, size_t len);
+		       const char *domain, char *buf, size_t len);
 
 int event_format_json(const struct event_ctx *ctx, const struct weir_event *e, char *buf,
 		      size_t len)
 {
-	return format_json(ctx, e, NULL, buf, len);
+	char dbuf[DNS_NAME_MAX];
+
+	return format_json(ctx, e, NULL, event_domain(ctx, e, dbuf, sizeof(dbuf)), buf, len);
 }
 
 /* The path of a unix record of RECLEN bytes (into buf), or NULL. */
@@ -385,64 +489,154 @@ static const char *record_path(const void *rec, size_t reclen, char *buf, size_t
 int event_format_json_rec(const struct event_ctx *ctx, const void *rec, size_t reclen, char *buf,
 			  size_t len)
 {
+	char dbuf[DNS_NAME_MAX];
+
+	if (reclen < sizeof(struct weir_event))
+		return -EINVAL;
+	return event_format_json_dom(ctx, rec, reclen, event_domain(ctx, rec, dbuf, sizeof(dbuf)),
+				     buf, len);
+}
+
+int event_format_json_dom(const struct event_ctx *ctx, const void *rec, size_t reclen,
+			  const char *domain, char *buf, size_t len)
+{
 	char path[WEIR_UNIX_PATH_MAX + 2];
 
 	if (reclen < sizeof(struct weir_event))
 		return -EINVAL;
-	return format_json(ctx, rec, record_path(rec, reclen, path, sizeof(path)), buf, len);
+	return format_json(ctx, rec, record_path(rec, reclen, path, sizeof(path)), domain, buf,
+			   len);
 }
 
-static int format_json(const struct event_ctx *ctx, const struct weir_event *e, const char *path,
-		       char *buf, size_t len)
+/* ,"rule":"allow[1]","rule_origin":"agent.yaml:4" */
+static void put_rule(struct out *o, const struct event_ctx *ctx, const struct weir_event *e)
 {
-	char addr[INET6_ADDRSTRLEN], pbuf[8], rule[32], dbuf[DNS_NAME_MAX];
-	struct out o = { buf, len, 0 };
-	const char *domain = event_domain(ctx, e, dbuf, sizeof(dbuf));
-	bool audit = ctx->policy && ctx->policy->mode == POLICY_AUDIT;
+	char rule[32];
 
-	format_addr(e, addr, sizeof(addr));
 	if (e->reason == WEIR_R_DNS_REDIRECT)
 		snprintf(rule, sizeof(rule), "resolver");
 	else
 		policy_rule_name(e->rule, rule, sizeof(rule));
-	put(&o, "{\"v\":%d,\"ts\":", EVENTS_SCHEMA_VERSION);
+	put_lit(o, ",\"rule\":\"");
+	put_s(o, rule);
+	put_lit(o, "\"");
+	put_origin(o, ctx, e->rule);
+}
+
+/*
+ * The same from the caller's memo when the last event had the same rule
+ * under the same policy: most events of a busy stream do, and the rule's
+ * name and origin cost more to find than the rest of the line.
+ */
+static void put_rule_memo(struct out *o, const struct event_ctx *ctx, const struct weir_event *e)
+{
+	struct event_memo *m = ctx->memo;
+	bool redirect = e->reason == WEIR_R_DNS_REDIRECT;
+	struct out mo;
+
+	if (!m) {
+		put_rule(o, ctx, e);
+		return;
+	}
+	if (m->len && m->policy == ctx->policy && m->rule == e->rule && m->redirect == redirect) {
+		put_n(o, m->json, m->len);
+		return;
+	}
+	mo = (struct out){ m->json, sizeof(m->json), 0 };
+	put_rule(&mo, ctx, e);
+	if (out_end(&mo) < 0) {
+		m->len = 0;
+		put_rule(o, ctx, e);
+		return;
+	}
+	m->policy = ctx->policy;
+	m->rule = e->rule;
+	m->redirect = redirect;
+	m->len = mo.pos;
+	put_n(o, m->json, m->len);
+}
+
+static void put_family(struct out *o, const struct weir_event *e)
+{
+	if (e->family == 2)
+		put_lit(o, ",\"family\":\"ipv4\"");
+	else
+		put_lit(o, ",\"family\":\"ipv6\"");
+}
+
+/* The address and port fields of the destination (or, inbound, the peer). */
+static void put_dest(struct out *o, const struct weir_event *e)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	format_addr(e, addr, sizeof(addr));
+	put_family(o, e);
+	if (e->op == WEIR_OP_INBOUND) { /* the peer is the source; port is ours */
+		put_lit(o, ",\"src\":\"");
+		put_s(o, addr);
+		put_lit(o, "\",\"src_port\":");
+		put_u64(o, e->peer_port);
+	} else {
+		put_lit(o, ",\"dst\":\"");
+		put_s(o, addr);
+		put_lit(o, "\"");
+	}
+	put_lit(o, ",\"port\":");
+	put_u64(o, e->port);
+}
+
+static int format_json(const struct event_ctx *ctx, const struct weir_event *e, const char *path,
+		       const char *domain, char *buf, size_t len)
+{
+	struct out o = { buf, len, 0 };
+	bool audit = ctx->policy && ctx->policy->mode == POLICY_AUDIT;
+	char pbuf[8];
+
+	put_lit(&o, "{\"v\":");
+	put_u64(&o, EVENTS_SCHEMA_VERSION);
+	put_lit(&o, ",\"ts\":");
 	put_time(&o, boot_to_wall(e->ts_ns, ctx->boot_to_real_ns));
 	/* A flow's end decides nothing: no verdict, so that what selects
 	 * decisions by it (jq 'select(.verdict)') leaves it out. */
-	if (event_is_decision(e))
-		put(&o, ",\"verdict\":\"%s\"", event_verdict_name(e->verdict));
-	put(&o, ",\"mode\":\"%s\",\"op\":\"%s\",\"proto\":\"%s\"", audit ? "audit" : "enforce",
-	    event_op_name(e->op), event_proto_name(e->protocol, pbuf, sizeof(pbuf)));
+	if (event_is_decision(e)) {
+		put_lit(&o, ",\"verdict\":\"");
+		put_s(&o, event_verdict_name(e->verdict));
+		put_lit(&o, "\"");
+	}
+	put_lit(&o, ",\"mode\":\"");
+	put_s(&o, audit ? "audit" : "enforce");
+	put_lit(&o, "\",\"op\":\"");
+	put_s(&o, event_op_name(e->op));
+	put_lit(&o, "\",\"proto\":\"");
+	put_s(&o, event_proto_name(e->protocol, pbuf, sizeof(pbuf)));
+	put_lit(&o, "\"");
 	if (is_unix_op(e->op) || is_outside_op(e->op))
 		put_unix(&o, e, path);
 	else if (e->op == WEIR_OP_SOCKET || e->op == WEIR_OP_SETSOCKOPT)
 		put(&o, ",\"family\":\"%s\",\"type\":\"%s\"", e->family == 2 ? "ipv4" : "ipv6",
 		    sock_type_name(e->sock_type));
-	else if (e->op == WEIR_OP_INBOUND) /* the peer is the source; port is ours */
-		put(&o, ",\"family\":\"%s\",\"src\":\"%s\",\"src_port\":%u,\"port\":%u",
-		    e->family == 2 ? "ipv4" : "ipv6", addr, e->peer_port, e->port);
 	else
-		put(&o, ",\"family\":\"%s\",\"dst\":\"%s\",\"port\":%u",
-		    e->family == 2 ? "ipv4" : "ipv6", addr, e->port);
+		put_dest(&o, e);
 	if (domain) {
-		put(&o, ",\"domain\":");
+		put_lit(&o, ",\"domain\":");
 		put_json_str(&o, domain, 256);
 	}
-	put(&o, ",\"rule\":\"%s\"", rule);
-	put_origin(&o, ctx, e->rule);
-	put(&o, ",\"reason\":\"%s\"", event_reason_name(e));
+	put_rule_memo(&o, ctx, e);
+	put_lit(&o, ",\"reason\":\"");
+	put_s(&o, event_reason_name(e));
+	put_lit(&o, "\"");
 	if (event_sent_nothing(e))
-		put(&o, ",\"sent\":false");
+		put_lit(&o, ",\"sent\":false");
 	if (e->flags & WEIR_EF_MAPPED)
-		put(&o, ",\"mapped\":true");
+		put_lit(&o, ",\"mapped\":true");
 	if (e->flags & WEIR_EF_UNSPEC)
-		put(&o, ",\"unspecified\":true");
+		put_lit(&o, ",\"unspecified\":true");
 	if (e->op == WEIR_OP_CLOSE)
 		put(&o, ",\"tx_bytes\":%llu,\"rx_bytes\":%llu,\"duration_ns\":%llu",
 		    (unsigned long long)e->tx_bytes, (unsigned long long)e->rx_bytes,
 		    (unsigned long long)e->duration_ns);
 	put_task(&o, ctx, e->pid, e->tid, e->uid, e->gid, e->comm, e->cgroup_id);
-	return o.pos < len ? (int)o.pos : -ENOSPC;
+	return out_end(&o);
 }
 
 int event_format_dns_json(const struct event_ctx *ctx, const struct dns_event *e, char *buf,
@@ -486,7 +680,7 @@ int event_format_dns_json(const struct event_ctx *ctx, const struct dns_event *e
 	} else {
 		put(&o, "}");
 	}
-	return o.pos < len ? (int)o.pos : -ENOSPC;
+	return out_end(&o);
 }
 
 /* comm (and a name) is chosen by the program: nothing that could steer a

@@ -19,12 +19,26 @@ struct learn;
 #define EVENTS_SCHEMA_VERSION 1
 #define EVENT_JSON_MAX 1024
 
+/*
+ * The last rule's JSON (name and origin), kept by the one thread that
+ * formats a stream's events. Keyed by the policy's address: a caller that
+ * frees a policy and loads another must zero it (or use none).
+ */
+struct event_memo {
+	const struct policy *policy;
+	__u32 rule;
+	bool redirect;
+	size_t len; /* 0: empty */
+	char json[640];
+};
+
 struct event_ctx {
 	const struct policy *policy; /* rule names and domains; may be NULL */
 	__s64 boot_to_real_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME */
 	__u64 cgroup_id; /* the enforced cgroup ... */
 	const char *cgroup_path; /* ... and its path below the cgroup2 mount */
 	struct learn *learn; /* names behind learned addresses; may be NULL */
+	struct event_memo *memo; /* may be NULL; see above */
 };
 
 /* Fill boot_to_real_ns from the clocks now. */
@@ -68,6 +82,10 @@ int event_format_human(const struct event_ctx *ctx, const struct weir_event *e, 
  */
 int event_format_json_rec(const struct event_ctx *ctx, const void *rec, size_t reclen, char *buf,
 			  size_t len);
+/* The same with the event's domain found already (event_domain(), which
+ * the summary wants too: looked up once an event). */
+int event_format_json_dom(const struct event_ctx *ctx, const void *rec, size_t reclen,
+			  const char *domain, char *buf, size_t len);
 int event_format_human_rec(const struct event_ctx *ctx, const void *rec, size_t reclen, char *buf,
 			   size_t len);
 /* "198.51.100.7:443" or "[2001:db8::1]:443" */
