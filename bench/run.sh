@@ -16,14 +16,8 @@ e2e_enter_ns "$0" "$@"
 e2e_init
 RESULTS=$REPO_ROOT/bench/results
 mkdir -p "$RESULTS"
-PERF=$WEIR_BUILD/bin/dnsperf
-[ -x "$PERF" ] || e2e_die "$PERF missing: make build/bin/dnsperf"
 
-if [ -n "${BENCH_QUICK:-}" ]; then
-	N=500 SECS=1 REPS=3
-else
-	N=3000 SECS=3 REPS=5
-fi
+if [ -n "${BENCH_QUICK:-}" ]; then REPS=3; else REPS=5; fi
 
 e2e_setup_lo 192.0.2.10/32 203.0.113.66/32
 # 198.18.0.0/15 (RFC 2544, for benchmarks) is local here: a spread of
@@ -73,63 +67,10 @@ printf '  %-24s %10.2f\n  %-24s %10.2f\n  %-24s %10.2f\n' "true" "$st_t" "weir r
 jq -n --arg t "$ST_TRUE" --arg w "$ST_WEIR" 'def nums: split(" ") | map(select(. != "") | tonumber);
 	{bench: "startup", true_ms: ($t | nums), weir_run_true_ms: ($w | nums)}' >"$RESULTS/startup.json"
 
-# 5. The audit stream: decisions as fast as 1, 2 and 4 processes make them
-# (UDP connect() in a loop, each an event), JSON written to a file, for a
-# bounded count; the events weir reports lost, if any: where drops begin.
-if [ -n "${BENCH_QUICK:-}" ]; then EN=300000; else EN=2000000; fi
-echo
-echo "audit stream ($EN decisions per run, JSON lines to a file, ring buffer 4 MiB)"
-printf '  %-10s %14s %12s %10s\n' "processes" "decisions/s" "JSON lines" "lost"
-EV_JSON='['
-for procs in 1 2 4; do
-	rm -f "$E2E_TMP/events.json" # -e appends
-	"$WEIR" run "${STANDALONE[@]}" -q -p "$POL" -e "$E2E_TMP/events.json" -- "$WEIR_BUILD/bin/eventgen" \
-		192.0.2.10 "$EN" "$procs" >"$E2E_TMP/eventgen.out" 2>"$E2E_TMP/eventgen.err"
-	ev_rate=$(jq .per_second "$E2E_TMP/eventgen.out")
-	ev_lost=$(grep -oE '[0-9]+ audit events were lost' "$E2E_TMP/eventgen.err" | grep -oE '^[0-9]+' || true)
-	ev_lines=$(($(wc -l <"$E2E_TMP/events.json") - 2)) # less run-start and run-end
-	printf '  %-10s %14s %12s %10s\n' "$procs" "$ev_rate" "$ev_lines" "${ev_lost:-0}"
-	EV_JSON+="{\"processes\":$procs,\"per_second\":${ev_rate:-0},\"json_lines\":$ev_lines,\"lost\":${ev_lost:-0}},"
-done
-echo "${EV_JSON%,}]" | jq '{bench: "events", runs: .}' >"$RESULTS/events.json"
-
-# DNS: the same dnsperf, straight to the upstream and through weir (the
-# program asks 127.0.0.53; weir redirects it to its resolver, which forwards
-# to 127.0.0.53). The two interleave within each repetition.
-declare -A LAT QPS
-for ((r = 1; r <= REPS; r++)); do
-	for cfg in direct weir; do
-		if [ $cfg = direct ]; then
-			run=("$PERF")
-		else
-			run=("$WEIR" run "${STANDALONE[@]}" -q -p "$POL" -- "$PERF")
-		fi
-		LAT[$cfg]+="$("${run[@]}" latency 127.0.0.53 "$N" allowed.test 2>/dev/null | jq .median_us) "
-		QPS[$cfg]+="$("${run[@]}" qps 127.0.0.53 "$SECS" allowed.test 2>/dev/null | jq .qps) "
-	done
-done
-
-ld=$(tr ' ' '\n' <<<"${LAT[direct]}" | grep . | median)
-lw=$(tr ' ' '\n' <<<"${LAT[weir]}" | grep . | median)
-qd=$(tr ' ' '\n' <<<"${QPS[direct]}" | grep . | median)
-qw=$(tr ' ' '\n' <<<"${QPS[weir]}" | grep . | median)
-echo
-echo "DNS through weir's resolver vs. the upstream (dnsmasq) directly"
-echo "($REPS repetitions, interleaved; median of the per-repetition medians)"
-printf '%-28s %12s %12s %8s\n' "" "direct" "weir" "ratio"
-printf '%-28s %12.1f %12.1f %8.2f\n' "latency per query (us)" "$ld" "$lw" \
-	"$(awk -v a="$lw" -v b="$ld" 'BEGIN { print a / b }')"
-printf '%-28s %12.0f %12.0f %8.2f\n' "queries per second" "$qd" "$qw" \
-	"$(awk -v a="$qw" -v b="$qd" 'BEGIN { print a / b }')"
-printf '%-28s %12s %12.1f\n' "added latency (us)" "" \
-	"$(awk -v a="$lw" -v b="$ld" 'BEGIN { print a - b }')"
-jq -n --arg reps "$REPS" --arg lat_d "${LAT[direct]}" --arg lat_w "${LAT[weir]}" \
-	--arg qps_d "${QPS[direct]}" --arg qps_w "${QPS[weir]}" \
-	'def nums: split(" ") | map(select(. != "") | tonumber);
-	{bench: "dns", repetitions: ($reps | tonumber),
-	 latency_median_us: {direct: ($lat_d | nums), weir: ($lat_w | nums)},
-	 qps: {direct: ($qps_d | nums), weir: ($qps_w | nums)}}' >"$RESULTS/dns.json"
-echo "(JSON: bench/results/dns.json)"
+# 5. The audit stream and DNS through weir's resolver (bench/stream.sh, in
+# namespaces of its own).
+env -u WEIR_E2E_IN_NS WEIR_BUILD="$WEIR_BUILD" bash "$REPO_ROOT/bench/stream.sh" ||
+	e2e_die "bench/stream.sh failed"
 
 # The egress backstop: send() on a connected socket runs no connect or
 # sendmsg hook, only cgroup_skb/egress (its per-socket cache hit; for UDP,
