@@ -33,6 +33,8 @@ enum { L_UDP4, L_UDP6, L_TCP4, L_TCP6, NLISTEN };
 /* A UDP query waiting for its upstream. */
 struct pending {
 	int upfd; /* the upstream socket, -1: none; a slot is free when !query */
+	bool kept; /* free, with upfd kept open for the next query (keep_up()) */
+	int kept_up; /* ... connected to cfg.up[kept_up] */
 	int lfd; /* where the query came in, to answer from */
 	struct sockaddr_storage client;
 	socklen_t clen;
@@ -627,22 +629,66 @@ static void pend_timer(struct dnsproxy *p, bool on)
 		timerfd_settime(p->timerfd, 0, &its, NULL);
 }
 
-static void pend_free(struct dnsproxy *p, struct pending *pd)
+static const struct dns_upstream *pend_upstream(struct dnsproxy *p, const struct pending *pd)
 {
-	if (pd->upfd >= 0) {
-		epoll_ctl(p->epfd, EPOLL_CTL_DEL, pd->upfd, NULL);
-		close(pd->upfd);
+	return &p->cfg.up[pd->attempt % p->cfg.n_up];
+}
+
+/*
+ * A socket to a loopback upstream (systemd-resolved's 127.0.0.53, a local
+ * dnsmasq) serves the slot's next query too: a new socket per query was a
+ * quarter of the resolver's time (socket, connect, two epoll_ctl, close).
+ * Only loopback, and only after an answer: a fresh random source port per
+ * query is what keeps an off-path attacker from guessing where to send a
+ * forged answer (RFC 5452), and on loopback nobody is off-path (a
+ * connected socket takes datagrams from the upstream's address and port
+ * alone, and 127/8 never arrives from outside). A query that timed out
+ * or failed never leaves its socket to the next.
+ */
+static bool keep_up(const struct dns_upstream *u)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&u->sa;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&u->sa;
+
+	if (u->sa.ss_family == AF_INET)
+		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	return u->sa.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
+}
+
+/* Free a slot; KEEP: its query was answered, its socket may serve the next. */
+static void pend_free(struct dnsproxy *p, struct pending *pd, bool keep)
+{
+	int fd = pd->upfd, up = pd->attempt % (int)p->cfg.n_up;
+
+	keep = keep && fd >= 0 && keep_up(&p->cfg.up[up]);
+	if (fd >= 0 && !keep) {
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
+		close(fd);
 	}
 	if (pd->query && !--p->n_pend)
 		pend_timer(p, false);
 	free(pd->query);
 	memset(pd, 0, sizeof(*pd));
-	pd->upfd = -1;
+	pd->upfd = keep ? fd : -1;
+	pd->kept = keep;
+	pd->kept_up = up;
 }
 
-static const struct dns_upstream *pend_upstream(struct dnsproxy *p, const struct pending *pd)
+/* Close the sockets free slots kept (the loop's epoll set goes at stop). */
+static void close_kept(struct dnsproxy *p)
 {
-	return &p->cfg.up[pd->attempt % p->cfg.n_up];
+	int i;
+
+	for (i = 0; i < MAX_PENDING; i++) {
+		struct pending *pd = &p->pend[i];
+
+		if (!pd->kept)
+			continue;
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, pd->upfd, NULL);
+		close(pd->upfd);
+		pd->upfd = -1;
+		pd->kept = false;
+	}
 }
 
 static int pend_send(struct dnsproxy *p, struct pending *pd)
@@ -650,6 +696,14 @@ static int pend_send(struct dnsproxy *p, struct pending *pd)
 	const struct dns_upstream *u = pend_upstream(p, pd);
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = pd };
 
+	if (pd->kept && pd->kept_up == pd->attempt % (int)p->cfg.n_up) {
+		pd->kept = false;
+		if (send(pd->upfd, pd->query, pd->qlen, 0) < 0)
+			return -errno;
+		pd->deadline_ms = now_ms() + UDP_TIMEOUT_MS;
+		return 0;
+	}
+	pd->kept = false;
 	if (pd->upfd >= 0) {
 		epoll_ctl(p->epfd, EPOLL_CTL_DEL, pd->upfd, NULL);
 		close(pd->upfd);
@@ -713,7 +767,8 @@ static void udp_query(struct dnsproxy *p, int lfd)
 	}
 	if (!p->n_pend++)
 		pend_timer(p, true);
-	pd->upfd = -1;
+	if (!pd->kept)
+		pd->upfd = -1;
 	memcpy(pd->query, buf, n);
 	pd->qlen = n;
 	pd->lfd = lfd;
@@ -733,6 +788,8 @@ static void udp_answer(struct dnsproxy *p, struct pending *pd)
 	ssize_t n;
 
 	n = recv(pd->upfd, buf, DNS_MSG_MAX, 0);
+	if (!pd->query) /* a kept socket, idle: a late duplicate */
+		return;
 	if (n < 0 && (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH)) {
 		/* An ICMP error on the connected socket: no need to wait for
 		 * the timeout, the timer moves on at its next tick. */
@@ -750,7 +807,7 @@ static void udp_answer(struct dnsproxy *p, struct pending *pd)
 	upstream_answered(pend_upstream(p, pd), &pd->ev);
 	udp_reply(pd, buf, n); /* after learn: the first connect finds the address */
 	report(p, &pd->ev);
-	pend_free(p, pd);
+	pend_free(p, pd, true);
 }
 
 static void udp_timeouts(struct dnsproxy *p)
@@ -778,7 +835,7 @@ static void udp_timeouts(struct dnsproxy *p)
 			udp_reply(pd, resp, n);
 		upstream_failed(&pd->ev, err);
 		report(p, &pd->ev);
-		pend_free(p, pd);
+		pend_free(p, pd, false);
 	}
 }
 
@@ -1099,7 +1156,7 @@ static void report_unanswered(struct dnsproxy *p)
 			upstream_failed(&pd->ev, err);
 			report(p, &pd->ev);
 		}
-		pend_free(p, pd);
+		pend_free(p, pd, false);
 	}
 }
 
@@ -1115,6 +1172,7 @@ void dnsproxy_stop(struct dnsproxy *p)
 		pr_debug("resolver stop: %s\n", strerror(errno));
 	pthread_join(p->thread, NULL);
 	report_unanswered(p);
+	close_kept(p);
 	if (!stop_tcp_clients(p)) {
 		/* A client thread still runs (an upstream slower than its
 		 * timeouts): leave p to it rather than free under it. */
@@ -1134,7 +1192,7 @@ void dnsproxy_free(struct dnsproxy *p)
 		return;
 	for (i = 0; i < MAX_PENDING; i++)
 		if (p->pend[i].query)
-			pend_free(p, &p->pend[i]);
+			pend_free(p, &p->pend[i], false);
 	for (i = 0; i < NLISTEN; i++)
 		if (p->lfd[i] >= 0)
 			close(p->lfd[i]);

@@ -162,6 +162,28 @@ static __u32 clamp_ttl(const struct learn *l, __u32 ttl)
 	return ttl > l->o.ttl_max ? l->o.ttl_max : ttl;
 }
 
+/*
+ * The same answer again (a program asking for the same name in a loop, a
+ * cache behind weir): same ranges, and an expiry the map already has to
+ * within a quarter of the TTL (at most a second). Writing it would be a
+ * map update per answer for nothing; not writing leaves the address live
+ * for at least three quarters of its TTL from now, never longer than the
+ * answer says.
+ */
+static bool unchanged(const struct learn *l, const struct pair *p, const struct weir_portrange *r,
+		      size_t nr, const struct resolved_addr *a)
+{
+	__u64 ttl_ns = clamp_ttl(l, a->ttl) * 1000000000ULL, grain = ttl_ns / 4;
+	__u64 expires = boot_ns() + ttl_ns;
+
+	if (grain > 1000000000ULL)
+		grain = 1000000000ULL;
+	if (nr > WEIR_LEARN_RANGES)
+		nr = WEIR_LEARN_RANGES;
+	return p->nr == nr && !memcmp(p->r, r, nr * sizeof(*r)) && expires >= p->expires_ns &&
+	       expires - p->expires_ns < grain;
+}
+
 enum learn_refusal { REF_PER_NAME, REF_PAIRS_FULL, REF_NAMES_FULL };
 
 /* Why some addresses of NAME were not learned; said under l->mu, sparingly. */
@@ -213,6 +235,8 @@ int learn_add(struct learn *l, const char *name, const struct weir_portrange *r,
 			refused++;
 			continue;
 		}
+		if (p && unchanged(l, p, r, nr, &a[i]))
+			continue;
 		if (!p && !(p = new_pair(l))) {
 			err = -ENOMEM;
 			break;
