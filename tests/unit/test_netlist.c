@@ -261,9 +261,9 @@ Test(netlist, in_a_policy_and_compiled, .init = mkdir_tmp, .fini = rm_tmp)
 	cr_assert_eq(load_policy("p.yaml", &p, err), 0, "%s", err);
 	cr_assert_eq(p->n_allow, 1);
 	cr_assert_eq(p->allow[0].kind, RULE_CIDR_LIST);
-	cr_assert_str_eq(p->allow[0].list, "lists/allow.txt");
-	cr_assert_eq(p->allow[0].n_pfx, 2);
-	cr_assert_eq(p->deny[0].n_pfx, 1);
+	cr_assert_str_eq(p->allow[0].list->name, "lists/allow.txt");
+	cr_assert_eq(p->allow[0].list->n, 2);
+	cr_assert_eq(p->deny[0].list->n, 1);
 
 	struct compile_input in = { .policy = p };
 
@@ -297,7 +297,7 @@ Test(netlist, policy_hash_covers_the_lists, .init = mkdir_tmp, .fini = rm_tmp)
 	put("p.yaml", "version: 1\nallow:\n  - cidr_list: lists/l.txt\n");
 	cr_assert_eq(load_policy("p.yaml", &p, err), 0, "%s", err);
 	memcpy(first, p->sha256, sizeof(first));
-	cr_assert_not_null(strstr(p->allow[0].list_file.path, "/lists/l.txt"));
+	cr_assert_not_null(strstr(p->allow[0].list->file.path, "/lists/l.txt"));
 	policy_free(p);
 
 	cr_assert_eq(load_policy("p.yaml", &p, err), 0, "%s", err);

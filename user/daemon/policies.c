@@ -258,7 +258,8 @@ static void watch_lists(struct policies *ps, const struct policy *p)
 		return;
 	for (i = 0; i < 3; i++) {
 		for (j = 0; j < n[i]; j++) {
-			const char *path = sets[i][j].list_file.path;
+			const struct policy_list *l = sets[i][j].list;
+			const char *path = l ? l->file.path : NULL;
 
 			if (sets[i][j].kind != RULE_CIDR_LIST || !path)
 				continue;

@@ -104,10 +104,10 @@ void hint_huge(void *p, size_t len)
  * ports and protocols), read where the list holds them. */
 static int collect_list(const struct policy_rule *pr, struct crule *r, struct crules *out)
 {
-	if (!pr->n_pfx)
+	if (!pr->list->n)
 		return 0;
-	r->pfx = pr->pfx;
-	r->n_pfx = pr->n_pfx;
+	r->pfx = pr->list->pfx;
+	r->n_pfx = pr->list->n;
 	return crules_add(out, r);
 }
 
@@ -157,9 +157,11 @@ static bool list_names(const struct policy_rule *r, const struct resolved_addr *
 {
 	size_t i;
 
-	for (i = 0; i < r->n_pfx; i++)
-		if (r->pfx[i].family == a->family && r->pfx[i].plen == addr_len(a->family) * 8 &&
-		    !memcmp(r->pfx[i].addr, a->addr, addr_len(a->family)))
+	const struct list_prefix *p = r->list->pfx;
+
+	for (i = 0; i < r->list->n; i++)
+		if (p[i].family == a->family && p[i].plen == addr_len(a->family) * 8 &&
+		    !memcmp(p[i].addr, a->addr, addr_len(a->family)))
 			return true;
 	return false;
 }
@@ -212,7 +214,20 @@ static int collect_builtin(const struct compile_input *in, struct crules *out)
 int compile_collect(const struct compile_input *in, struct crules *out)
 {
 	const struct policy *p = in->policy;
+	size_t need = p->n_allow + p->n_deny + p->n_args + 8;
+	struct crule *r;
 	int err;
+
+	/* A crule a rule (names may add more): a million inline rules are
+	 * not copied over and over as the array doubles. */
+	if (need > out->cap) {
+		r = realloc(out->r, need * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		hint_huge(r + out->n, (need - out->n) * sizeof(*r));
+		out->r = r;
+		out->cap = need;
+	}
 
 	err = collect_rules(in, p->allow, p->n_allow, SIDE_ALLOW, WEIR_RK_ALLOW, out);
 	err = err ?: collect_rules(in, p->deny, p->n_deny, SIDE_DENY, WEIR_RK_DENY, out);
@@ -606,6 +621,23 @@ static void format_prefix(const struct pfx *p, char *buf, size_t len)
 	snprintf(buf, len, "%s/%u", a, p->plen);
 }
 
+/* Most of a big list: a host no other prefix covers, named by one rule
+ * without ports. Its value is that rule's one range (flat_one() would
+ * find the same, at ten times the work). */
+static int flat_host(struct flat *f, const struct pfx *p, const struct crule *c)
+{
+	struct centry *e = &f->out[f->nout++];
+	struct weir_match *m = c->side == SIDE_DENY ? &e->val.deny : &e->val.allow;
+
+	e->family = p->family;
+	e->plen = p->plen;
+	memcpy(e->addr, p->addr, sizeof(e->addr));
+	memset(&e->val, 0, sizeof(e->val));
+	m->inl = (struct weir_portrange){ .lo = 0, .hi = 65535, .protos = c->protos,
+					  .flags = c->flags, .rule = c->rule };
+	return 0;
+}
+
 /*
  * One distinct prefix P, named by the crules cs[0..n) (in rule order):
  * its entry, its own ranges then each cover's, most specific first (the
@@ -628,6 +660,9 @@ static int flat_one(struct flat *f, const struct pfx *p, const __u32 *cs, size_t
 		f->depth--;
 		f->npool = f->st[f->depth].off[0];
 	}
+	if (n == 1 && !f->depth && !f->in->r[cs[0]].n_ports &&
+	    p->plen == (p->family == AF_INET ? 32 : 128))
+		return flat_host(f, p, &f->in->r[cs[0]]);
 	for (i = 0; i < n; i++)
 		crule_ranges(&f->in->r[cs[i]], own);
 	for (side = 0; side < 2; side++) {

@@ -403,11 +403,13 @@ static void hash_lists(EVP_MD_CTX *sha, const struct policy_rule *r, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (r[i].kind != RULE_CIDR_LIST || !r[i].list_file.path)
+		const struct netlist_file *f = r[i].list ? &r[i].list->file : NULL;
+
+		if (!f || !f->path)
 			continue;
 		EVP_DigestUpdate(sha, "cidr_list\0", 10);
-		EVP_DigestUpdate(sha, r[i].list_file.path, strlen(r[i].list_file.path) + 1);
-		EVP_DigestUpdate(sha, r[i].list_file.sha256, sizeof(r[i].list_file.sha256));
+		EVP_DigestUpdate(sha, f->path, strlen(f->path) + 1);
+		EVP_DigestUpdate(sha, f->sha256, sizeof(f->sha256));
 	}
 }
 

@@ -18,6 +18,7 @@
 #include <yaml.h>
 
 #include "dns.h"
+#include "fastseq.h"
 #include "policy.h"
 #include "shipped.h"
 #include "weir/egress.h"
@@ -48,6 +49,7 @@ struct loader {
 	struct policy *p;
 	char *err;
 	char where[48]; /* "allow[2]: " while inside a rule, else "" */
+	struct fastseq *fast; /* big inline lists read already (fastseq.h) */
 };
 
 static int fail(struct loader *ld, const yaml_node_t *n, const char *fmt, ...)
@@ -230,7 +232,7 @@ static int check_keys(struct loader *ld, yaml_node_t *map, const char *const *ke
  * A single address, as a full-length prefix. It goes through parse_cidr so
  * that IPv4-mapped addresses are normalised in one place.
  */
-static int parse_ip(const char *s, struct policy_rule *r, char *msg, size_t len)
+int parse_ip(const char *s, struct policy_rule *r, char *msg, size_t len)
 {
 	char cidr[INET6_ADDRSTRLEN + 8];
 	unsigned char tmp[16];
@@ -292,10 +294,11 @@ static int load_list(struct loader *ld, yaml_node_t *v, const char *path, struct
 	if (!*path)
 		return fail(ld, v, "cidr_list: expected a file name");
 	r->kind = RULE_CIDR_LIST;
-	r->list = strdup(path);
-	if (!r->list)
+	r->list = calloc(1, sizeof(*r->list));
+	if (!r->list || !(r->list->name = strdup(path)))
 		return nomem(ld->err, ld->source);
-	err = netlist_load(ld->source, path, &r->pfx, &r->n_pfx, &r->list_file, msg, sizeof(msg));
+	err = netlist_load(ld->source, path, &r->list->pfx, &r->list->n, &r->list->file, msg,
+			   sizeof(msg));
 	if (err == -ENOMEM)
 		return nomem(ld->err, ld->source);
 	if (err)
@@ -865,6 +868,37 @@ static int load_key(struct loader *ld, const char *key, yaml_node_t *v)
 	return 0; /* version: see load_version() */
 }
 
+/*
+ * A run fastseq.c read for this key: the key on the run's line in column
+ * 0 of the root block mapping, its value empty (the run's lines, emptied,
+ * were its value): the run's rules are its value.
+ */
+static void take_run(struct loader *ld, yaml_node_t *root, yaml_node_pair_t *pair)
+{
+	yaml_node_t *k = node(ld, pair->key), *v = node(ld, pair->value);
+	struct policy *p = ld->p;
+	size_t i;
+
+	if (!ld->fast || root->data.mapping.style != YAML_BLOCK_MAPPING_STYLE ||
+	    k->start_mark.column != 0 || v->type != YAML_SCALAR_NODE ||
+	    v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || v->data.scalar.length)
+		return;
+	for (i = 0; i < ld->fast->nruns; i++) {
+		struct fastseq_run *run = &ld->fast->runs[i];
+		struct policy_rule **rules = run->which ? &p->deny : &p->allow;
+		size_t *n = run->which ? &p->n_deny : &p->n_allow;
+
+		if (run->taken || run->key_line != k->start_mark.line || *rules ||
+		    strcmp(key_text(ld, pair), run->which ? "deny" : "allow") ||
+		    run->n > POLICY_MAX_RULES)
+			continue;
+		*rules = run->rules;
+		*n = run->n;
+		run->rules = NULL;
+		run->taken = true;
+	}
+}
+
 static int load_root(struct loader *ld, yaml_node_t *root)
 {
 	yaml_node_pair_t *pair;
@@ -877,8 +911,11 @@ static int load_root(struct loader *ld, yaml_node_t *root)
 	if (!err)
 		err = check_keys(ld, root, top_keys);
 	for (pair = root->data.mapping.pairs.start; !err && pair < root->data.mapping.pairs.top;
-	     pair++)
+	     pair++) {
 		err = load_key(ld, key_text(ld, pair), node(ld, pair->value));
+		if (!err)
+			take_run(ld, root, pair);
+	}
 	return err;
 }
 
@@ -1133,22 +1170,66 @@ static int check_depth(struct loader *ld, const char *buf, size_t len)
 	return 0;
 }
 
-static int parse_policy(struct policy *p, const char *buf, size_t len, char *err)
+static int parse_yaml(struct loader *ld, const char *buf, size_t len)
 {
-	struct loader ld = { .source = p->source, .p = p, .err = err };
 	yaml_parser_t ps;
 	int ret;
 
-	ret = check_text(&ld, buf, len);
-	ret = ret ?: check_depth(&ld, buf, len);
-	if (ret)
-		return ret;
 	if (!yaml_parser_initialize(&ps))
-		return nomem(err, p->source);
+		return nomem(ld->err, ld->source);
 	yaml_parser_set_input_string(&ps, (const unsigned char *)buf, len);
-	ret = load_doc(&ld, &ps, buf, len);
+	ret = load_doc(ld, &ps, buf, len);
 	yaml_parser_delete(&ps);
 	return ret;
+}
+
+static struct policy *policy_new(const char *source);
+
+/*
+ * Big inline lists read by fastseq.c, the rest by libyaml: 1 with *out
+ * when every run found its place; 0 when there were none or anything went
+ * otherwise (the ordinary parse then runs and says what is wrong).
+ */
+static int parse_fast(const char *source, const char *buf, size_t len, struct policy **out,
+		      char *err)
+{
+	struct fastseq fs;
+	struct loader ld = { .source = source, .err = err, .fast = &fs };
+	size_t i;
+	int ret;
+
+	*out = NULL;
+	ret = fastseq_scan(buf, len, &fs);
+	if (ret <= 0)
+		return ret;
+	ld.p = policy_new(source);
+	ret = ld.p ? parse_yaml(&ld, fs.text, fs.len) : -ENOMEM;
+	for (i = 0; !ret && i < fs.nruns; i++)
+		if (!fs.runs[i].taken)
+			ret = -EINVAL;
+	fastseq_free(&fs);
+	err[0] = '\0';
+	if (ret) {
+		policy_free(ld.p);
+		return ret == -ENOMEM ? ret : 0;
+	}
+	*out = ld.p;
+	return 1;
+}
+
+static int parse_policy(struct policy *p, const char *buf, size_t len, char *err)
+{
+	struct loader ld = { .source = p->source, .p = p, .err = err };
+
+	return parse_yaml(&ld, buf, len);
+}
+
+/* The checks every text passes before libyaml (or fastseq.c) reads it. */
+static int precheck(const char *source, const char *buf, size_t len, char *err)
+{
+	struct loader ld = { .source = source, .err = err };
+
+	return check_text(&ld, buf, len) ?: check_depth(&ld, buf, len);
 }
 
 static struct policy *policy_new(const char *source)
@@ -1178,6 +1259,12 @@ int policy_load_one(const char *source, const char *buf, size_t len, struct poli
 
 	*out = NULL;
 	err[0] = '\0';
+	ret = precheck(source, buf, len, err);
+	if (ret)
+		return ret;
+	ret = parse_fast(source, buf, len, out, err);
+	if (ret)
+		return ret < 0 ? nomem(err, source) : 0;
 	p = policy_new(source);
 	if (!p)
 		return nomem(err, source);
@@ -1263,9 +1350,12 @@ static void free_rules(struct policy_rule *rules, size_t n)
 	for (i = 0; i < n; i++) {
 		free(rules[i].domain);
 		free(rules[i].ports);
-		free(rules[i].list);
-		free(rules[i].list_file.path);
-		free(rules[i].pfx);
+		if (rules[i].list) {
+			free(rules[i].list->name);
+			free(rules[i].list->file.path);
+			free(rules[i].list->pfx);
+			free(rules[i].list);
+		}
 	}
 	free(rules);
 }
@@ -1411,8 +1501,8 @@ static void print_target(FILE *f, const struct policy_rule *r)
 		return;
 	}
 	if (r->kind == RULE_CIDR_LIST) {
-		fprintf(f, "cidr_list %s (%zu prefix%s)", r->list, r->n_pfx,
-			r->n_pfx == 1 ? "" : "es");
+		fprintf(f, "cidr_list %s (%zu prefix%s)", r->list->name, r->list->n,
+			r->list->n == 1 ? "" : "es");
 		return;
 	}
 	inet_ntop(r->family, r->addr, txt, sizeof(txt));

@@ -42,26 +42,32 @@ struct port_range {
 	__u16 hi;
 };
 
+/* A `cidr_list:` rule's list: the file as written, and its entries (one
+ * rule, one rule id: events name the rule, not the line of the list). */
+struct policy_list {
+	char *name;
+	struct list_prefix *pfx;
+	size_t n;
+	struct netlist_file file; /* the path opened, and its bytes' SHA-256 */
+};
+
+/* 88 bytes: a million inline rules are 88 MB of them. */
 struct policy_rule {
 	enum rule_kind kind;
 	/* RULE_CIDR */
 	int family; /* AF_INET or AF_INET6 */
 	__u8 addr[16]; /* network byte order, IPv4 in addr[0..3]; host bits zero */
 	__u8 prefixlen; /* 0..32 or 0..128 */
+	/* Every kind: WEIR_P_* mask (include/weir/egress.h) */
+	__u8 protos;
 	/* RULE_DOMAIN: lower case, no trailing dot, wildcard labels removed:
 	 * "*.npmjs.org" is stored as domain "npmjs.org", match NAME_ONE. */
-	char *domain;
 	enum name_match match;
-	/* RULE_CIDR_LIST: the file as written, and its entries (one rule, one
-	 * rule id: events name the rule, not the line of the list). */
-	char *list;
-	struct list_prefix *pfx;
-	size_t n_pfx;
-	struct netlist_file list_file; /* the path opened, and its bytes' SHA-256 */
+	char *domain;
+	struct policy_list *list; /* RULE_CIDR_LIST */
 	/* Every kind. n_ports == 0 means every port. */
 	struct port_range *ports;
 	size_t n_ports;
-	__u8 protos; /* WEIR_P_* mask (include/weir/egress.h) */
 	/* allow rules: `upload_budget:` in bytes, 0 for none (docs/policy.md) */
 	__u64 upload_budget;
 	/* Where the rule came from, for messages: line/col are 1-based, 0 for
@@ -223,6 +229,8 @@ int policy_print_warnings(FILE *f, const struct policy *p);
 
 /* Building blocks, exposed for --allow and the unit tests. */
 int parse_cidr(const char *s, struct policy_rule *r, char *err, size_t errlen);
+/* `ip: ADDR`: a full-length prefix (IPv4-mapped addresses become IPv4). */
+int parse_ip(const char *s, struct policy_rule *r, char *err, size_t errlen);
 int parse_port_range(const char *s, struct port_range *pr, char *err, size_t errlen);
 /* A byte count with a unit: "50MiB", "1 GB", "4096B" (B, KB/MB/GB are
  * powers of 1000, KiB/MiB/GiB of 1024); more than 0, below 2^62. */

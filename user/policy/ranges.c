@@ -60,10 +60,14 @@ static __u64 val_hash(const struct weir_lpm_val *v)
 	return h;
 }
 
-static int vals_grow(struct vals *t)
+static int vals_grow(struct vals *t, size_t want)
 {
 	size_t i, h, nslots = t->nslots ? 2 * t->nslots : 1024;
-	__u32 *slots = calloc(nslots, sizeof(*slots));
+	__u32 *slots;
+
+	while (nslots < 2 * want)
+		nslots *= 2;
+	slots = calloc(nslots, sizeof(*slots));
 
 	if (!slots)
 		return -ENOMEM;
@@ -83,7 +87,7 @@ static int vals_put(struct vals *t, const struct weir_lpm_val *v, __u32 *idx)
 	struct weir_lpm_val *more;
 	size_t h;
 
-	if (2 * (t->n + 1) > t->nslots && vals_grow(t))
+	if (2 * (t->n + 1) > t->nslots && vals_grow(t, t->n + 1))
 		return -ENOMEM;
 	for (h = val_hash(v) & (t->nslots - 1); t->slots[h]; h = (h + 1) & (t->nslots - 1)) {
 		if (!memcmp(&t->v[t->slots[h] - 1], v, sizeof(*v))) {
@@ -205,6 +209,16 @@ int rblocks_build(const struct centry *v4, size_t n, struct rblocks *out)
 	int err = -ENOMEM;
 
 	memset(out, 0, sizeof(*out));
+	/* Room for a value per prefix (an inline rule each has its own) from
+	 * the start: a million of them are not rehashed and copied as the
+	 * table doubles. Pages not needed are never touched. */
+	t.cap = n + 1;
+	t.v = malloc(t.cap * sizeof(*t.v));
+	if (!t.v || vals_grow(&t, n < 512 ? 512 : n + 1)) {
+		free(t.v);
+		return -ENOMEM;
+	}
+	hint_huge(t.v, t.cap * sizeof(*t.v));
 	/* Each prefix opens one interval and closes at most one. */
 	w.cap = 2 * n + 1;
 	w.start = malloc(w.cap * sizeof(*w.start));

@@ -268,7 +268,7 @@ __u64 policy_rule_ident(const struct policy_rule *r)
 		h = fnv(h, &r->match, sizeof(r->match));
 		return fnv(h, r->domain, strlen(r->domain));
 	case RULE_CIDR_LIST:
-		return fnv(h, r->list, strlen(r->list));
+		return fnv(h, r->list->name, strlen(r->list->name));
 	default:
 		h = fnv(h, &r->family, sizeof(r->family));
 		h = fnv(h, &r->prefixlen, sizeof(r->prefixlen));
