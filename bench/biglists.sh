@@ -9,7 +9,9 @@
 #      file (random hosts; a FireHOL-like mix, 90% hosts and 10% /16../24;
 #      the worst case, no host prefix at all) and inline in YAML (the mix);
 #      wall time added over `true` alone and over a one-rule policy, CPU
-#      time, and -v's split into parse, compile and map writes;
+#      time, and -v's split into parse, compile and map writes; and a list
+#      of 100,000 IPv6 prefixes (those stay in the trie: the row shows
+#      what that costs at a size past published IPv6 lists);
 #   2. through a daemon of the bench's own: `weir attach` of the 1M mix,
 #      then its file replaced by another 1M list and `weir reload`: how long
 #      until that returns (the new version answering then), while a process
@@ -98,6 +100,12 @@ done
 	printf 'version: 1\nallow:\n'
 	awk '{ print (index($0, "/") ? "  - cidr: " : "  - ip: ") $0 }' "$T/mix.txt"
 } >"$T/inline-mix.yaml"
+# IPv6: 100,000 prefixes, half hosts, half /32 to /64 in 2001:db8::/32
+awk -v n=100000 'BEGIN { srand(3); for (i = 0; i < n; i++) {
+		a = int(rand() * 65536); b = int(rand() * 65536); c = int(rand() * 65536)
+		if (i % 2) printf "2001:db8:%x:%x::%x\n", a, b, c
+		else printf "2001:db8:%x::/48\n", a } }' >"$T/v6.txt"
+printf 'version: 1\nallow:\n  - cidr_list: v6.txt\n' >"$T/list-v6.yaml"
 printf 'version: 1\nallow:\n  - ip: 192.0.2.10\n' >"$T/one.yaml"
 
 # --- 1. weir run -------------------------------------------------------------
@@ -135,16 +143,18 @@ for k in hosts mix nets; do
 	one list-$k "$T/list-$k.yaml"
 done
 one inline-mix "$T/inline-mix.yaml"
+one list-v6 "$T/list-v6.yaml"
 
 echo
 echo "Big lists: weir run ${STANDALONE[*]} -- true with $N prefixes (median of $REPS; ms)"
 printf '%-22s %8s %10s %10s %8s %8s %8s %8s\n' "" wall "over true" "over 1" cpu parse compile write
-for k in one list-hosts list-mix list-nets inline-mix; do
+for k in one list-hosts list-mix list-nets inline-mix list-v6; do
 	printf '%-22s %8s %10s %10s %8s %8s %8s %8s\n' "$k" "${R[$k-wall]}" \
 		"$((R[$k-wall] - R[true-wall]))" "$((R[$k-wall] - R[one-wall]))" "${R[$k-cpu]}" \
 		"${R[$k-parse]:--}" "${R[$k-compile]:--}" "${R[$k-write]:--}"
 done
-echo "(true alone: ${R[true-wall]} ms; one: a one-rule policy; list-nets: no host prefix, the worst case)"
+echo "(true alone: ${R[true-wall]} ms; one: a one-rule policy; list-nets: no host prefix, the worst case;"
+echo " list-v6: 100,000 IPv6 prefixes, in the trie)"
 
 # --- 2. the daemon: weir attach, weir reload ---------------------------------
 probe() { # CGROUP ADDR: ok or the errno name, from inside the cgroup
@@ -240,10 +250,11 @@ jq -n --arg n $N --arg reps $REPS --arg la "$(cut -d' ' -f1 /proc/loadavg)" \
 	--arg tw "${R[true-wall]}" --argjson one "$(row one)" \
 	--argjson lh "$(row list-hosts)" --argjson lm "$(row list-mix)" \
 	--argjson ln "$(row list-nets)" --argjson im "$(row inline-mix)" \
+	--argjson l6 "$(row list-v6)" \
 	--argjson ds "$(drow small)" --argjson db "$(drow big)" \
 	'{bench: "biglists", prefixes: ($n | tonumber), repetitions: ($reps | tonumber),
 	  loadavg: ($la | tonumber), true_ms: ($tw | tonumber),
 	  run_ms: {one_rule: $one, list_hosts: $lh, list_mix: $lm, list_nets: $ln,
-		   inline_mix: $im},
+		   inline_mix: $im, list_v6: $l6},
 	  daemon: {small: $ds, big: $db}}' >"$RESULTS/biglists.json"
 echo "(JSON: bench/results/biglists.json)"

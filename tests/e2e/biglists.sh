@@ -5,6 +5,9 @@
 # million lines through `weir run`, in allow and deny rules; an address in
 # the list is handled as the rule says, one outside is not; the rule's
 # ports apply to every entry; a bad line stops weir run with FILE:LINE.
+# And the same million inline in the YAML (`- ip:` lines, read without
+# libyaml's node tree): the same verdicts, events naming the line's rule,
+# a bad line refused with FILE:LINE:COL.
 #
 #   WEIR_BUILD=/abs/build bash tests/e2e/biglists.sh      (root)
 
@@ -145,6 +148,30 @@ test_check() {
 	t_end
 }
 
+test_inline() {
+	local pol=$T/inline.yaml
+	{
+		printf 'version: 1\nloopback: deny\nallow:\n'
+		sed -n 's|^\([0-9.]*\)/32$|  - ip: \1|p; s|^\([0-9.]*\)  # .*|  - ip: \1   # here|p' \
+			"$T/lists/big.netset"
+		printf 'deny:\n  - cidr: %s/32\n' "$OUT_"
+	} >"$pol"
+	t_begin "a 1M-rule inline allow list: an address in it connects, its rule named by line; one outside is denied"
+	rm -f "$T/ev"
+	probes "$pol" "$IN:8080=ok" "$OUT_:8080=EPERM"
+	x_json "$T/ev" 'map(select(.verdict == "allow" and .dst == "'"$IN"'")) |
+		.[0].rule == "allow[500000]" and (.[0].rule_origin | endswith("/inline.yaml:500004"))'
+	x_json "$T/ev" 'map(select(.verdict == "deny" and .dst == "'"$OUT_"'")) | .[0].rule == "deny[0]"'
+	t_end
+
+	t_begin "a bad line among 1M inline rules: weir run refuses with its FILE:LINE:COL (125)"
+	sed -i '700004s|.*|  - ip: 10.300.0.1|' "$pol"
+	run_weir -p "$pol" -- true
+	x_rc 125
+	x_err_has "inline\.yaml:700004:9: allow\[700000\]: ip '10\.300\.0\.1' is not an IPv4 or IPv6 address"
+	t_end
+}
+
 test_no_leftover_cgroups() {
 	local IFS=';'
 	if ((${#LEFTOVER[@]})); then
@@ -160,6 +187,7 @@ main() {
 	test_allow
 	test_deny
 	test_check
+	test_inline
 	test_no_leftover_cgroups
 	echo "# $((SECONDS - start)) s, $WEIR_RUNS weir runs"
 	echo "$T_PASS passed, $T_FAIL failed"

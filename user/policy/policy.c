@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "dns.h"
@@ -1285,8 +1286,14 @@ static int read_stream(FILE *f, const char *path, char **bufp, size_t *lenp,
 {
 	size_t len = 0, cap = 1 << 16, got;
 	char *buf = NULL, *nb;
+	struct stat st;
 	int ret = 0;
 
+	/* A regular file's size up front: a 20 MB policy is not copied over
+	 * and over as the buffer doubles (one byte more: to see it end). */
+	if (!fstat(fileno(f), &st) && S_ISREG(st.st_mode) && st.st_size > (off_t)cap)
+		cap = (unsigned long long)st.st_size > POLICY_MAX_SIZE ? (size_t)POLICY_MAX_SIZE + 1 :
+									 (size_t)st.st_size;
 	for (;;) {
 		nb = realloc(buf, cap + 1);
 		if (!nb) {
