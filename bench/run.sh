@@ -120,6 +120,11 @@ jq -n --arg reps "$REPS" --arg n "$SN" --arg du "${SEND[direct-udp]}" --arg wu "
 	>"$RESULTS/backstop.json"
 echo "(JSON: bench/results/backstop.json)"
 
+# Per-program cost by the kernel's own statistics, through weir run with a
+# policy file (bench/progstats.sh, in namespaces of its own).
+env -u WEIR_E2E_IN_NS WEIR_BUILD="$WEIR_BUILD" bash "$REPO_ROOT/bench/progstats.sh" ||
+	e2e_die "bench/progstats.sh failed"
+
 # weir daemon: attach and detach, kernel memory per attachment, per-call
 # costs at 1 and 500 attachments, weir run through it (bench/daemon.sh,
 # in namespaces of its own).
