@@ -17,8 +17,8 @@
  *    program counted on the way.
  *
  * Needs, from the program that includes it: vmlinux.h, bpf/maps.bpf.h,
- * bpf/verdict.bpf.h, bpf/backstop.bpf.h, struct weir_dest, weir_att(),
- * weir_get_task(), weir_count(), weir_count_decision(), weir_event_new_how()
+ * bpf/verdict.bpf.h, bpf/backstop.bpf.h, struct weir_dest, struct weir_who,
+ * weir_att(), weir_count(), weir_count_decision(), weir_event_new_how()
  * and weir_submit().
  */
 #ifndef WEIR_FLOWS_BPF_H
@@ -250,11 +250,10 @@ static __always_inline bool weir_flow_same_dest(const struct weir_flow *f,
 static __always_inline void weir_flow_start(struct bpf_sock_addr *ctx, __u32 handle,
 					    const struct weir_dest *dst,
 					    const struct weir_learn_key *to,
-					    const struct weir_decision *d)
+					    const struct weir_decision *d,
+					    const struct weir_who *w)
 {
-	struct weir_task t = {};
 	struct weir_flow *f;
-	__u64 ugid;
 
 	if (d->verdict == WEIR_V_DENY || weir_proto_class(ctx->protocol) == WEIR_P_OTHER ||
 	    (dst->op != WEIR_OP_CONNECT4 && dst->op != WEIR_OP_CONNECT6))
@@ -268,16 +267,15 @@ static __always_inline void weir_flow_start(struct bpf_sock_addr *ctx, __u32 han
 		if (f->handle == handle && weir_proto_class(f->protocol) == WEIR_P_UDP)
 			weir_flow_end_udp(f);
 	}
-	weir_get_task(&t, f->comm, weir_cfg.task_info);
-	ugid = bpf_get_current_uid_gid();
-	f->start_ns = bpf_ktime_get_boot_ns();
-	f->cgroup_id = t.cgroup_id;
+	__builtin_memcpy(f->comm, w->comm, sizeof(f->comm));
+	f->start_ns = w->ts_ns;
+	f->cgroup_id = w->t.cgroup_id;
 	f->tx_bytes = 0;
 	f->rx_bytes = 0;
-	f->pid = t.pid;
-	f->tid = t.tid;
-	f->uid = (__u32)ugid;
-	f->gid = ugid >> 32;
+	f->pid = w->t.pid;
+	f->tid = w->t.tid;
+	f->uid = w->t.uid;
+	f->gid = w->t.gid;
 	f->handle = handle;
 	f->rule = d->rule;
 	f->domain_id = d->domain_id;
