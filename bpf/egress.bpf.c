@@ -34,6 +34,7 @@ struct weir_dest {
 	__u8 family; /* family of the address as given */
 	__u8 op;
 	__u8 flags; /* WEIR_EF_* */
+	__u8 pclass; /* the call's protocol class, for weir_judge_in() */
 };
 
 static __always_inline void weir_count(__u32 stat)
@@ -330,28 +331,27 @@ __attribute__((noinline)) int weir_find4(__u32 slot, __u32 sflags, __u32 addr,
 }
 
 /*
- * Judge dst. IPv4-mapped IPv6 goes to the IPv4 rules: the kernel hands such
- * a connect straight to the IPv4 code (tcp_v6_connect -> tcp_v4_connect,
- * ip6_datagram_connect -> __ip4_datagram_connect, udpv6_sendmsg ->
- * udp_sendmsg) without running the IPv4 hooks. 0.0.0.0 and :: reach the
- * local host (ip_route_connect fills in loopback), so they are judged as
- * 127.0.0.1 and ::1. *to (zeroed by the caller) gets the address judged, as
- * the packets will carry it.
+ * Judge dst in policy slot SLOT (weir_judge_dest() below). IPv4-mapped IPv6
+ * goes to the IPv4 rules: the kernel hands such a connect straight to the
+ * IPv4 code (tcp_v6_connect -> tcp_v4_connect, ip6_datagram_connect ->
+ * __ip4_datagram_connect, udpv6_sendmsg -> udp_sendmsg) without running the
+ * IPv4 hooks. 0.0.0.0 and :: reach the local host (ip_route_connect fills in
+ * loopback), so they are judged as 127.0.0.1 and ::1. *to (zeroed by the
+ * caller, but for its handle) gets the address judged, as the packets will
+ * carry it. A global function, verified once per program (see WEIR_GLOBAL):
+ * at most five arguments, hence the protocol class in dst.
  */
-static __always_inline void weir_judge_dest(__u32 handle, struct weir_dest *dst, __u8 pclass,
-					    __s64 slot, __u32 sflags, struct weir_learn_key *to,
-					    struct weir_decision *d)
+__attribute__((noinline)) int weir_judge_in(struct weir_dest *dst, __u32 slot, __u32 sflags,
+					    struct weir_learn_key *to, struct weir_decision *d)
 {
-	bool audit = sflags & WEIR_SF_AUDIT;
 	const struct weir_lpm_val *v;
+	struct weir_learn_key key;
 	struct weir_lpm_val rv;
-	__u32 *a = (__u32 *)to->addr;
+	__u32 *a;
 
-	if (slot < 0) {
-		d->verdict = WEIR_V_DENY;
-		d->reason = WEIR_R_NO_POLICY;
-		return;
-	}
+	if (!dst || !to || !d)
+		return 0;
+	a = (__u32 *)to->addr;
 	if (dst->family == AF_INET6 && weir_is_v4mapped(dst->ip6)) {
 		dst->flags |= WEIR_EF_MAPPED;
 		a[0] = dst->ip6[3];
@@ -375,8 +375,26 @@ v4:
 		to->family = AF_INET6;
 		v = weir_lookup6(slot, a);
 	}
+	/* The learned addresses' key from the stack: 6.1 takes no map key
+	 * from an argument's memory (PTR_TO_MEM). */
+	__builtin_memcpy(&key, to, sizeof(key));
+	weir_judge(v, &key, dst->port, dst->pclass, sflags & WEIR_SF_AUDIT, d);
+	return 0;
+}
+
+/* Judge dst: no policy slot in force (slot < 0) denies. */
+static __always_inline void weir_judge_dest(__u32 handle, struct weir_dest *dst, __u8 pclass,
+					    __s64 slot, __u32 sflags, struct weir_learn_key *to,
+					    struct weir_decision *d)
+{
+	if (slot < 0) {
+		d->verdict = WEIR_V_DENY;
+		d->reason = WEIR_R_NO_POLICY;
+		return;
+	}
 	to->handle = handle;
-	weir_judge(v, to, dst->port, pclass, audit, d);
+	dst->pclass = pclass;
+	weir_judge_in(dst, slot, sflags, to, d);
 }
 
 #define WEIR_SOCK_STREAM 1
@@ -483,8 +501,11 @@ static __always_inline bool weir_is_dns(struct bpf_sock_addr *ctx, const struct 
 	       (weir_proto_class(ctx->protocol) & (WEIR_P_TCP | WEIR_P_UDP));
 }
 
+/* FAMILY: the hook's, a constant where it is inlined (dst->family is read
+ * back from the stack after helper calls: the verifier would not know it,
+ * and a connect4 program must not touch user_ip6). */
 static __always_inline int weir_redirect(struct bpf_sock_addr *ctx, const struct weir_attach *at,
-					 struct weir_dest *dst)
+					 struct weir_dest *dst, __u8 family)
 {
 	struct weir_decision d = { .verdict = WEIR_V_ALLOW, .reason = WEIR_R_DNS_REDIRECT };
 	struct weir_asker a = {};
@@ -507,7 +528,7 @@ static __always_inline int weir_redirect(struct bpf_sock_addr *ctx, const struct
 	a.gid = ugid >> 32;
 	bpf_map_update_elem(&weir_askers, &cookie, &a, BPF_ANY);
 
-	if (dst->family == AF_INET) {
+	if (family == AF_INET) {
 		ctx->user_ip4 = at->dns_ip4;
 	} else if (weir_is_v4mapped(dst->ip6)) {
 		/* Stay on the IPv4 path the kernel will take anyway. */
@@ -542,7 +563,7 @@ static __always_inline int weir_handle4(struct bpf_sock_addr *ctx, __u8 op)
 	dst.ip6[0] = ctx->user_ip4;
 	dst.port = bpf_ntohs((__u16)ctx->user_port);
 	if (weir_is_dns(ctx, at, &dst))
-		return weir_redirect(ctx, at, &dst);
+		return weir_redirect(ctx, at, &dst, AF_INET);
 	return weir_decide(ctx, at->handle, &dst);
 }
 
@@ -562,7 +583,7 @@ static __always_inline int weir_handle6(struct bpf_sock_addr *ctx, __u8 op)
 	dst.ip6[3] = ctx->user_ip6[3];
 	dst.port = bpf_ntohs((__u16)ctx->user_port);
 	if (weir_is_dns(ctx, at, &dst))
-		return weir_redirect(ctx, at, &dst);
+		return weir_redirect(ctx, at, &dst, AF_INET6);
 	return weir_decide(ctx, at->handle, &dst);
 }
 

@@ -86,8 +86,8 @@ static __always_inline void weir_in_judge(__s64 slot, __u8 family, const __u32 p
 					  __u16 lport, __u8 pclass, bool audit,
 					  struct weir_decision *d)
 {
-	const struct weir_portrange *r;
 	const struct weir_lpm_val *v;
+	struct weir_portrange r;
 
 	d->rule = 0;
 	d->verdict = WEIR_V_DENY;
@@ -96,9 +96,8 @@ static __always_inline void weir_in_judge(__s64 slot, __u8 family, const __u32 p
 		return;
 	}
 	v = weir_in_lookup(slot, family, peer);
-	r = v ? weir_match_side(&v->allow, lport, pclass) : NULL;
-	if (r) {
-		d->rule = r->rule;
+	if (v && weir_match_side(&v->allow, lport, pclass, &r)) {
+		d->rule = r.rule;
 		d->reason = WEIR_R_ALLOW_RULE;
 		d->verdict = WEIR_V_ALLOW;
 		return;
@@ -161,6 +160,7 @@ static __always_inline bool weir_in_reply_pkt(struct __sk_buff *skb, struct bpf_
 					      struct weir_decision *d)
 {
 	const struct weir_lpm_val *v;
+	struct weir_portrange r;
 	__u8 pclass = weir_proto_class(p->protocol), flags = 0;
 
 	if (slot < 0 || !p->l4off || !weir_in_may_answer(d))
@@ -170,7 +170,7 @@ static __always_inline bool weir_in_reply_pkt(struct __sk_buff *skb, struct bpf_
 		    (flags & (WEIR_TCP_SYN | WEIR_TCP_ACK)) == WEIR_TCP_SYN)
 			return false;
 		v = weir_in_lookup(slot, p->family, p->addr);
-		if (!v || !weir_match_side(&v->allow, sk->src_port, WEIR_P_TCP))
+		if (!v || !weir_match_side(&v->allow, sk->src_port, WEIR_P_TCP, &r))
 			return false;
 	} else if (pclass != WEIR_P_UDP ||
 		   !weir_inflow_permits(handle, bpf_get_socket_cookie(skb), p->family, p->addr,

@@ -40,31 +40,57 @@ static __always_inline __u8 weir_proto_class(__u32 protocol)
 	}
 }
 
-static __always_inline bool weir_range_hit(const struct weir_portrange *r, __u16 port, __u8 pclass)
+static __always_inline bool weir_range_hit(const struct weir_portrange *r, __u32 port, __u32 pclass)
 {
 	return (r->protos & pclass) && port >= r->lo && port <= r->hi;
 }
 
-/* The range of one side (allow or deny) that covers port/pclass, or NULL. */
-static __always_inline const struct weir_portrange *
-weir_match_side(const struct weir_match *m, __u16 port, __u8 pclass)
+/*
+ * A global function: the verifier checks it once per program, on its own,
+ * instead of walking its loop again at every call site and in every state
+ * the caller reaches it with (most of a program's verification time when it
+ * was inlined: docs/performance.md, "Start-up"). user/lifecycle/judge.c,
+ * which builds this header in userspace, makes it an ordinary static one.
+ */
+#ifndef WEIR_GLOBAL
+#define WEIR_GLOBAL __attribute__((noinline))
+#endif
+
+/*
+ * The range of one side (allow or deny) that covers port/pclass, copied to
+ * *out: 1, or 0 when none does. (A global function returns a number, never
+ * a pointer into a map.)
+ */
+WEIR_GLOBAL int weir_match_side(const struct weir_match *m, __u32 port, __u32 pclass,
+				struct weir_portrange *out)
 {
+	const struct weir_portrange *r = NULL;
 	const struct weir_portset *ps;
-	__u32 set = m->set;
+	__u32 set;
 	int i;
 
-	if (!set)
-		return weir_range_hit(&m->inl, port, pclass) ? &m->inl : NULL;
-	ps = bpf_map_lookup_elem(&weir_portsets, &set);
-	if (!ps)
-		return NULL;
-	for (i = 0; i < WEIR_PORTSET_MAX; i++) {
-		if (i >= ps->n)
-			break;
-		if (weir_range_hit(&ps->r[i], port, pclass))
-			return &ps->r[i];
+	if (!m || !out)
+		return 0;
+	set = m->set;
+	if (!set) {
+		r = weir_range_hit(&m->inl, port, pclass) ? &m->inl : NULL;
+	} else {
+		ps = bpf_map_lookup_elem(&weir_portsets, &set);
+		if (!ps)
+			return 0;
+		for (i = 0; i < WEIR_PORTSET_MAX; i++) {
+			if (i >= ps->n)
+				break;
+			if (weir_range_hit(&ps->r[i], port, pclass)) {
+				r = &ps->r[i];
+				break;
+			}
+		}
 	}
-	return NULL;
+	if (!r)
+		return 0;
+	__builtin_memcpy(out, r, sizeof(*out));
+	return 1;
 }
 
 /* Does any rule on either side name this prefix at all? (for the reason) */
@@ -99,25 +125,24 @@ static __always_inline void weir_judge(const struct weir_lpm_val *v,
 {
 	const struct weir_learn_val *l;
 	const struct weir_portrange *r;
+	struct weir_portrange m;
 	bool named = false;
 
 	d->rule = 0;
 	d->verdict = WEIR_V_DENY;
 	if (v) {
-		r = weir_match_side(&v->deny, port, pclass);
-		if (r) {
-			d->rule = r->rule;
+		if (weir_match_side(&v->deny, port, pclass, &m)) {
+			d->rule = m.rule;
 			d->reason = WEIR_R_DENY_RULE;
-			if (r->flags & WEIR_RF_HARD)
+			if (m.flags & WEIR_RF_HARD)
 				return;
 			goto soften;
 		}
-		r = weir_match_side(&v->allow, port, pclass);
-		if (r) {
-			d->rule = r->rule;
+		if (weir_match_side(&v->allow, port, pclass, &m)) {
+			d->rule = m.rule;
 			d->reason = WEIR_R_ALLOW_RULE;
 			d->verdict = WEIR_V_ALLOW;
-			d->budget = r->flags & WEIR_RF_BUDGET;
+			d->budget = m.flags & WEIR_RF_BUDGET;
 			return;
 		}
 		named = weir_side_used(&v->allow) || weir_side_used(&v->deny);

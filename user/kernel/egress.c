@@ -236,6 +236,21 @@ static void set_unix_attach_types(struct egress_bpf *skel)
 					      WEIR_ATTACH_UNIX_SENDMSG);
 }
 
+/*
+ * -vv: the verifier's statistics of each program (BPF_LOG_STATS: its time,
+ * instructions processed, states), which libbpf prints after the load.
+ * Where start-up time goes (docs/performance.md); no cost otherwise.
+ */
+static void verifier_stats(struct egress_bpf *skel)
+{
+	struct bpf_program *p;
+
+	if (log_get_level() < LOG_LEVEL_TRACE)
+		return;
+	bpf_object__for_each_program(p, skel->obj)
+		bpf_program__set_log_level(p, 4); /* BPF_LOG_STATS */
+}
+
 /* The BPF LSM active (bpf among the LSMs, and an LSM program loads). */
 bool egress_lsm_supported(void)
 {
@@ -341,6 +356,7 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 	e->skel->rodata->weir_cfg.nesting = egress_nesting_supported();
 	choose_programs(e->skel, o.dns_port || o.handles > 2);
 	set_unix_attach_types(e->skel);
+	verifier_stats(e->skel);
 	if (o.pin_root) {
 		err = pin_maps(e, o.pin_root);
 		if (err)

@@ -62,6 +62,8 @@ static inline __u64 bpf_ktime_get_boot_ns(void)
 
 /* The BPF build has -Wall but not -Wextra: the header compares an int
  * loop counter with a __u32 count (bounded loops the verifier accepts). */
+/* The header's global BPF functions are this file's own here. */
+#define WEIR_GLOBAL static
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #include "../../bpf/verdict.bpf.h"
