@@ -228,10 +228,29 @@ static __always_inline void weir_emit_how(__u8 how, __u32 handle, const struct w
 	weir_submit(e);
 }
 
-static __always_inline void weir_emit(__u32 handle, const struct weir_dest *dst, __u32 protocol,
-				      __u32 type, const struct weir_decision *d)
+/*
+ * weir_emit_how() for the socket calls (the calling task's) and for packets
+ * (weir_cfg.skb_task_info): global functions, verified once per program
+ * instead of at every place a decision is reported, in every state that
+ * reaches it. How to read the task is read here, from .rodata: a constant
+ * the verifier knows, so what this kernel refuses in a program type (6.1:
+ * bpf_get_current_* in cgroup_skb) is never walked.
+ */
+__attribute__((noinline)) int weir_emit(__u32 handle, const struct weir_dest *dst, __u32 protocol,
+					__u32 type, const struct weir_decision *d)
 {
-	weir_emit_how(weir_cfg.task_info, handle, dst, protocol, type, d);
+	if (dst && d)
+		weir_emit_how(weir_cfg.task_info, handle, dst, protocol, type, d);
+	return 0;
+}
+
+__attribute__((noinline)) int weir_emit_skb(__u32 handle, const struct weir_dest *dst,
+					    __u32 protocol, __u32 type,
+					    const struct weir_decision *d)
+{
+	if (dst && d)
+		weir_emit_how(weir_cfg.skb_task_info, handle, dst, protocol, type, d);
+	return 0;
 }
 
 /*
@@ -907,7 +926,7 @@ int weir_egress(struct __sk_buff *skb)
 				    flags & WEIR_SF_AUDIT);
 	if (d.verdict == WEIR_V_DENY)
 		weir_count(WEIR_STAT_BACKSTOP_DROPS);
-	weir_emit_how(weir_cfg.skb_task_info, at->handle, &dst, p.protocol, sk->type, &d);
+	weir_emit_skb(at->handle, &dst, p.protocol, sk->type, &d);
 	return d.verdict != WEIR_V_DENY &&
 	       weir_let_out(skb, sk, at->handle, &p, false, 0, true);
 }
