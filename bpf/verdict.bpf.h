@@ -40,9 +40,25 @@ static __always_inline __u8 weir_proto_class(__u32 protocol)
 	}
 }
 
+#ifndef weir_opaque
+#define weir_opaque(v) asm volatile("" : "+r"(v))
+#endif
+
+/*
+ * Does range r cover port for protocol class pclass? One branch instead of
+ * three: each term has its top bit set when its test fails (port < lo,
+ * port > hi, no common protocol), hidden from the compiler, which would
+ * make branches of them again (and the verifier walk each).
+ */
 static __always_inline bool weir_range_hit(const struct weir_portrange *r, __u32 port, __u32 pclass)
 {
-	return (r->protos & pclass) && port >= r->lo && port <= r->hi;
+	__u64 below = (__u64)port - r->lo, above = (__u64)r->hi - port;
+	__u64 none = (__u64)(r->protos & pclass) - 1;
+
+	weir_opaque(below);
+	weir_opaque(above);
+	weir_opaque(none);
+	return !((below | above | none) >> 63);
 }
 
 /*
@@ -56,61 +72,59 @@ static __always_inline bool weir_range_hit(const struct weir_portrange *r, __u32
 #define WEIR_GLOBAL __attribute__((noinline))
 #endif
 
+/* The port ranges of a port set and of a learned address: one scan for both. */
+struct weir_ranges {
+	struct weir_portrange r[WEIR_PORTSET_MAX];
+};
+_Static_assert(WEIR_PORTSET_MAX == WEIR_LEARN_RANGES, "one scan for port sets and learned ranges");
+
 /*
- * The range of one side (allow or deny) that covers port/pclass, copied to
- * *out: 1, or 0 when none does. (A global function returns a number, never
- * a pointer into a map.)
+ * The first of rs->r[0..n) that covers port/pclass, copied to *out: 1, or 0
+ * when none does. (A global function returns a number, never a pointer into
+ * a map.)
  */
-WEIR_GLOBAL int weir_match_side(const struct weir_match *m, __u32 port, __u32 pclass,
-				struct weir_portrange *out)
+WEIR_GLOBAL int weir_ranges_find(const struct weir_ranges *rs, __u32 n, __u32 port, __u32 pclass,
+				 struct weir_portrange *out)
 {
-	const struct weir_portrange *r = NULL;
-	const struct weir_portset *ps;
-	__u32 set;
 	int i;
 
-	if (!m || !out)
+	if (!rs || !out)
 		return 0;
-	set = m->set;
-	if (!set) {
-		r = weir_range_hit(&m->inl, port, pclass) ? &m->inl : NULL;
-	} else {
-		ps = bpf_map_lookup_elem(&weir_portsets, &set);
-		if (!ps)
-			return 0;
-		for (i = 0; i < WEIR_PORTSET_MAX; i++) {
-			if (i >= ps->n)
-				break;
-			if (weir_range_hit(&ps->r[i], port, pclass)) {
-				r = &ps->r[i];
-				break;
-			}
+	for (i = 0; i < WEIR_PORTSET_MAX; i++) {
+		if (i >= n)
+			break;
+		if (weir_range_hit(&rs->r[i], port, pclass)) {
+			__builtin_memcpy(out, &rs->r[i], sizeof(*out));
+			return 1;
 		}
 	}
-	if (!r)
+	return 0;
+}
+
+/* The range of one side (allow or deny) that covers port/pclass, copied to
+ * *out: 1, or 0 when none does. */
+static __always_inline int weir_match_side(const struct weir_match *m, __u32 port, __u32 pclass,
+					   struct weir_portrange *out)
+{
+	const struct weir_portset *ps;
+	__u32 set = m->set;
+
+	if (!set) {
+		if (!weir_range_hit(&m->inl, port, pclass))
+			return 0;
+		__builtin_memcpy(out, &m->inl, sizeof(*out));
+		return 1;
+	}
+	ps = bpf_map_lookup_elem(&weir_portsets, &set);
+	if (!ps)
 		return 0;
-	__builtin_memcpy(out, r, sizeof(*out));
-	return 1;
+	return weir_ranges_find((const struct weir_ranges *)ps->r, ps->n, port, pclass, out);
 }
 
 /* Does any rule on either side name this prefix at all? (for the reason) */
 static __always_inline bool weir_side_used(const struct weir_match *m)
 {
 	return m->set || m->inl.protos;
-}
-
-static __always_inline const struct weir_portrange *
-weir_match_learned(const struct weir_learn_val *l, __u16 port, __u8 pclass)
-{
-	int i;
-
-	for (i = 0; i < WEIR_LEARN_RANGES; i++) {
-		if (i >= l->n)
-			break;
-		if (weir_range_hit(&l->r[i], port, pclass))
-			return &l->r[i];
-	}
-	return NULL;
 }
 
 /*
@@ -124,7 +138,6 @@ static __always_inline void weir_judge(const struct weir_lpm_val *v,
 				       bool audit, struct weir_decision *d)
 {
 	const struct weir_learn_val *l;
-	const struct weir_portrange *r;
 	struct weir_portrange m;
 	bool named = false;
 
@@ -149,13 +162,12 @@ static __always_inline void weir_judge(const struct weir_lpm_val *v,
 	}
 	l = bpf_map_lookup_elem(&weir_learn, lkey);
 	if (l && l->expires_ns > bpf_ktime_get_boot_ns()) {
-		r = weir_match_learned(l, port, pclass);
-		if (r) {
-			d->rule = r->rule;
+		if (weir_ranges_find((const struct weir_ranges *)l->r, l->n, port, pclass, &m)) {
+			d->rule = m.rule;
 			d->domain_id = l->domain_id;
 			d->reason = WEIR_R_LEARNED;
 			d->verdict = WEIR_V_ALLOW;
-			d->budget = r->flags & WEIR_RF_BUDGET;
+			d->budget = m.flags & WEIR_RF_BUDGET;
 			return;
 		}
 		/* Not this port or protocol: the name still says what it was. */
