@@ -845,18 +845,94 @@ static __always_inline bool weir_cache_hit(const struct weir_skcache *c, const s
  * fill the cache with their own decision (weir_prefill), so the packets of
  * a call they judged pay for none and are not reported twice.
  */
-SEC("cgroup_skb/egress")
-int weir_egress(struct __sk_buff *skb)
+/*
+ * The backstop's judgement of a packet its program parsed (err: it could
+ * not be read). A global function: every outcome of the parse (family,
+ * fragment, options, transport header) meets one walk of it in the
+ * verifier, instead of each multiplying the paths through all of it. The
+ * socket and the attachment are looked up again here (a global function
+ * takes no socket pointer).
+ */
+__attribute__((noinline)) int weir_backstop(struct __sk_buff *skb, struct weir_pkt *p, int err)
 {
 	const struct weir_attach *at = weir_att();
 	struct weir_dest dst = { .op = WEIR_OP_EGRESS };
 	struct weir_learn_key to = {};
 	struct weir_decision d = {};
-	struct weir_pkt p = {};
 	struct weir_skcache *c;
 	struct bpf_sock *sk;
 	__u32 flags = 0, gen = 0;
 	__s64 slot;
+
+	if (!p)
+		return 0;
+	sk = skb->sk;
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+	slot = weir_slot_get(at->handle, &flags, &gen);
+	c = bpf_sk_storage_get(&weir_skcache, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!err && !p->reroute && c && weir_cache_hit(c, p, gen))
+		return c->verdict != WEIR_V_DENY &&
+		       weir_let_out(skb, sk, at->handle, p, c->budget, c->rule,
+				    flags & WEIR_SF_AUDIT);
+
+	__builtin_memcpy(dst.ip6, p->addr, sizeof(dst.ip6));
+	dst.family = p->family;
+	dst.port = p->port;
+	if (err || p->reroute) {
+		d.verdict = flags & WEIR_SF_AUDIT ? WEIR_V_WOULD_DENY : WEIR_V_DENY;
+		d.reason = WEIR_R_SOURCE_ROUTE;
+	} else if (weir_is_resolver(at, &dst)) {
+		d.verdict = WEIR_V_ALLOW;
+		d.reason = WEIR_R_DNS_REDIRECT;
+	} else {
+		weir_judge_dest(at->handle, &dst, weir_proto_class(p->protocol), slot, flags, &to,
+				&d);
+		/* A flow allowed by a learned address outlives it (and a
+		 * reload), unless a deny rule now names its destination. */
+		if (d.verdict == WEIR_V_DENY && d.reason != WEIR_R_DENY_RULE &&
+		    d.reason != WEIR_R_NO_POLICY && c &&
+		    c->handle == at->handle && c->verdict == WEIR_V_ALLOW &&
+		    c->reason == WEIR_R_LEARNED &&
+		    c->family == p->family && c->addr[0] == p->addr[0] && c->addr[1] == p->addr[1] &&
+		    c->addr[2] == p->addr[2] && c->addr[3] == p->addr[3] && c->port == p->port) {
+			d.verdict = WEIR_V_ALLOW;
+			d.reason = WEIR_R_LEARNED;
+			d.rule = c->rule; /* and its budget, if it has one */
+			d.budget = c->budget;
+		}
+		weir_in_reply_pkt(skb, sk, at->handle, p, slot, &d);
+	}
+	if (c && !err && !p->reroute) {
+		c->gen = gen;
+		c->handle = at->handle;
+		__builtin_memcpy(c->addr, p->addr, sizeof(c->addr));
+		c->port = p->port;
+		c->family = p->family;
+		c->verdict = d.verdict;
+		c->reason = d.reason;
+		c->budget = d.budget;
+		c->rule = d.rule;
+	}
+	if (d.verdict == WEIR_V_ALLOW)
+		return weir_let_out(skb, sk, at->handle, p, d.budget, d.rule,
+				    flags & WEIR_SF_AUDIT);
+	if (d.verdict == WEIR_V_DENY)
+		weir_count(WEIR_STAT_BACKSTOP_DROPS);
+	weir_emit_skb(at->handle, &dst, p->protocol, sk->type, &d);
+	return d.verdict != WEIR_V_DENY &&
+	       weir_let_out(skb, sk, at->handle, p, false, 0, true);
+}
+
+SEC("cgroup_skb/egress")
+int weir_egress(struct __sk_buff *skb)
+{
+	const struct weir_attach *at = weir_att();
+	struct weir_pkt p = {};
+	struct bpf_sock *sk;
 	int err;
 
 	sk = skb->sk;
@@ -876,59 +952,9 @@ int weir_egress(struct __sk_buff *skb)
 		err = weir_parse6(skb, &p);
 	else
 		return 1;
-	slot = weir_slot_get(at->handle, &flags, &gen);
-	c = bpf_sk_storage_get(&weir_skcache, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!err && !p.reroute && c && weir_cache_hit(c, &p, gen))
-		return c->verdict != WEIR_V_DENY &&
-		       weir_let_out(skb, sk, at->handle, &p, c->budget, c->rule,
-				    flags & WEIR_SF_AUDIT);
-
-	__builtin_memcpy(dst.ip6, p.addr, sizeof(dst.ip6));
-	dst.family = p.family;
-	dst.port = p.port;
-	if (err || p.reroute) {
-		d.verdict = flags & WEIR_SF_AUDIT ? WEIR_V_WOULD_DENY : WEIR_V_DENY;
-		d.reason = WEIR_R_SOURCE_ROUTE;
-	} else if (weir_is_resolver(at, &dst)) {
-		d.verdict = WEIR_V_ALLOW;
-		d.reason = WEIR_R_DNS_REDIRECT;
-	} else {
-		weir_judge_dest(at->handle, &dst, weir_proto_class(p.protocol), slot, flags, &to,
-				&d);
-		/* A flow allowed by a learned address outlives it (and a
-		 * reload), unless a deny rule now names its destination. */
-		if (d.verdict == WEIR_V_DENY && d.reason != WEIR_R_DENY_RULE &&
-		    d.reason != WEIR_R_NO_POLICY && c &&
-		    c->handle == at->handle && c->verdict == WEIR_V_ALLOW &&
-		    c->reason == WEIR_R_LEARNED &&
-		    c->family == p.family && c->addr[0] == p.addr[0] && c->addr[1] == p.addr[1] &&
-		    c->addr[2] == p.addr[2] && c->addr[3] == p.addr[3] && c->port == p.port) {
-			d.verdict = WEIR_V_ALLOW;
-			d.reason = WEIR_R_LEARNED;
-			d.rule = c->rule; /* and its budget, if it has one */
-			d.budget = c->budget;
-		}
-		weir_in_reply_pkt(skb, sk, at->handle, &p, slot, &d);
-	}
-	if (c && !err && !p.reroute) {
-		c->gen = gen;
-		c->handle = at->handle;
-		__builtin_memcpy(c->addr, p.addr, sizeof(c->addr));
-		c->port = p.port;
-		c->family = p.family;
-		c->verdict = d.verdict;
-		c->reason = d.reason;
-		c->budget = d.budget;
-		c->rule = d.rule;
-	}
-	if (d.verdict == WEIR_V_ALLOW)
-		return weir_let_out(skb, sk, at->handle, &p, d.budget, d.rule,
-				    flags & WEIR_SF_AUDIT);
-	if (d.verdict == WEIR_V_DENY)
-		weir_count(WEIR_STAT_BACKSTOP_DROPS);
-	weir_emit_skb(at->handle, &dst, p.protocol, sk->type, &d);
-	return d.verdict != WEIR_V_DENY &&
-	       weir_let_out(skb, sk, at->handle, &p, false, 0, true);
+	/* What a global function returns is unknown to the verifier, which
+	 * wants 0-3 here: anything but 1 drops. */
+	return weir_backstop(skb, &p, err) == 1;
 }
 
 /* Who may connect in, or send first: bpf/inbound.bpf.h. */
