@@ -50,22 +50,11 @@ median() {
 	e2e_die "callbench failed"
 echo "(JSON: bench/results/calls.json)"
 
-# 4. Start-up: `weir run -- true` against `true`, interleaved.
-if [ -n "${BENCH_QUICK:-}" ]; then SR=10; else SR=30; fi
-ms() { local t0=$EPOCHREALTIME; "$@" >/dev/null 2>&1; awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f\n", (b - a) * 1000 }'; }
-ST_TRUE='' ST_WEIR=''
-for ((r = 0; r < SR; r++)); do
-	ST_TRUE+="$(ms true) "
-	ST_WEIR+="$(ms "$WEIR" run "${STANDALONE[@]}" -q -p "$POL" -- true) "
-done
-st_t=$(tr ' ' '\n' <<<"$ST_TRUE" | grep . | median)
-st_w=$(tr ' ' '\n' <<<"$ST_WEIR" | grep . | median)
-echo
-echo "start-up ($SR runs each, interleaved; median ms)"
-printf '  %-24s %10.2f\n  %-24s %10.2f\n  %-24s %10.2f\n' "true" "$st_t" "weir run -- true" "$st_w" \
-	"added by weir" "$(awk -v a="$st_w" -v b="$st_t" 'BEGIN { print a - b }')"
-jq -n --arg t "$ST_TRUE" --arg w "$ST_WEIR" 'def nums: split(" ") | map(select(. != "") | tonumber);
-	{bench: "startup", true_ms: ($t | nums), weir_run_true_ms: ($w | nums)}' >"$RESULTS/startup.json"
+# 4. Start-up: `weir run -- true` against `true`, standalone and through a
+# daemon, wall and CPU, and the verifier's statistics (bench/startup.sh, in
+# namespaces of its own; WEIR_BASE=/abs/build interleaves another build).
+env -u WEIR_E2E_IN_NS WEIR_BUILD="$WEIR_BUILD" bash "$REPO_ROOT/bench/startup.sh" ||
+	e2e_die "bench/startup.sh failed"
 
 # 5. The audit stream and DNS through weir's resolver (bench/stream.sh, in
 # namespaces of its own).
