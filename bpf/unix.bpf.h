@@ -95,6 +95,36 @@ static __always_inline __u32 weir_unix_read(struct bpf_sock_addr *ctx, struct we
 	return len;
 }
 
+/*
+ * Is the path one the patterns can judge: absolute, and with no empty, "."
+ * or ".." component (the kernel resolves "//run/x", "/run/./x" and
+ * "/tmp/../run/x" to the file "/run/x" names)? The bytes past the length
+ * given are zero (weir_unix_read).
+ */
+static __always_inline bool weir_unix_canonical(const struct weir_unix_key *k)
+{
+	__u32 i, comp = 0; /* the component so far: 0 empty, 1 ".", 2 "..", 3 a name */
+	__u8 c;
+
+	if (k->path[0] != '/')
+		return false;
+	for (i = 1; i < WEIR_UNIX_PATH_MAX; i++) {
+		c = k->path[i];
+		if (!c)
+			break;
+		if (c == '/') {
+			if (comp != 3)
+				return false;
+			comp = 0;
+		} else if (c == '.' && comp < 3) {
+			comp++; /* "...": a name */
+		} else {
+			comp = 3;
+		}
+	}
+	return comp == 3;
+}
+
 static __always_inline int weir_unix_judge(struct bpf_sock_addr *ctx, __u8 op)
 {
 	__u32 zero = 0, handle, flags = 0, gen, len, rule = 0;
@@ -109,6 +139,10 @@ static __always_inline int weir_unix_judge(struct bpf_sock_addr *ctx, __u8 op)
 	len = weir_unix_read(ctx, k);
 	if (!len)
 		return 1;
+	/* A nearer attachment's programs judge this process (its policy's
+	 * unix: section replaces ours, as for connections). */
+	if (weir_nested(weir_att()))
+		return 1;
 	handle = weir_att()->handle;
 	slot = weir_slot_get(handle, &flags, &gen);
 	if (slot < 0) {
@@ -116,10 +150,13 @@ static __always_inline int weir_unix_judge(struct bpf_sock_addr *ctx, __u8 op)
 		weir_unix_emit(handle, op, ctx->type, k, len, WEIR_V_DENY, WEIR_R_NO_POLICY, 0, 0);
 		return 0;
 	}
-	k->prefixlen = WEIR_UNIX_KEY_BITS;
 	k->slot = (__u32)slot;
+	/* A path spelled so that no pattern can tell what it names, where the
+	 * policy denies something: the slot's mark (prefix: the slot alone)
+	 * refuses it. Abstract names (a NUL first) have one spelling. */
+	k->prefixlen = k->path[0] && !weir_unix_canonical(k) ? 32 : WEIR_UNIX_KEY_BITS;
 	v = bpf_map_lookup_elem(&weir_unix, k);
-	if (!v)
+	if (!v || (k->prefixlen == WEIR_UNIX_KEY_BITS && (v->flags & WEIR_UF_MARK)))
 		return 1; /* no pattern: unix sockets are allowed */
 	verdict = v->verdict;
 	reason = v->reason;
@@ -135,9 +172,11 @@ static __always_inline int weir_unix_judge(struct bpf_sock_addr *ctx, __u8 op)
 	/* glibc and nss-resolve try nscd's and resolved's sockets before
 	 * every lookup and then ask DNS (weir's resolver): a refusal there
 	 * sent nothing and tells a hostile try from that apart in no way.
-	 * Refused, not reported: every lookup would be a "denial". */
-	if (v->flags & WEIR_UF_RESOLVER)
-		return verdict != WEIR_V_DENY;
+	 * Refused, not reported: every lookup would be a "denial". Audit mode
+	 * refuses them too (hard), so the lookup reaches weir's resolver,
+	 * which records the name, instead of going around it. */
+	if ((v->flags & WEIR_UF_RESOLVER) && verdict == WEIR_V_DENY)
+		return 0;
 	weir_unix_emit(handle, op, ctx->type, k, len, verdict, reason, rule,
 		       v->flags & WEIR_UF_RESOLVER ? WEIR_EF_RESOLVER : 0);
 	return verdict != WEIR_V_DENY;

@@ -221,6 +221,8 @@ enum weir_reason {
 	WEIR_R_BUDGET = 11, /* the deciding allow rule's upload_budget is spent */
 	WEIR_R_UNIX_BUILTIN = 16, /* weir's built-in list of unix sockets (resolvers, engines) */
 	WEIR_R_OUTSIDE = 17, /* a socket not made inside the cgroup */
+	WEIR_R_UNIX_PATH = 18, /* a unix path no pattern can judge (relative, //, /./, /../,
+				* /proc/, /dev/fd/): refused where the policy denies any */
 };
 
 /* weir_event.flags */

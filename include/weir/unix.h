@@ -35,7 +35,7 @@ _Static_assert(sizeof(struct weir_unix_key) == 116, "weir_unix_key ABI");
 struct weir_unix_val {
 	__u8 verdict; /* WEIR_V_ALLOW or WEIR_V_DENY */
 	__u8 reason; /* WEIR_R_ALLOW_RULE, WEIR_R_DENY_RULE or WEIR_R_UNIX_BUILTIN */
-	__u8 hard; /* 1: a deny audit mode does not soften (none yet) */
+	__u8 hard; /* 1: a deny audit mode does not soften (the resolvers' sockets) */
 	__u8 flags; /* WEIR_UF_* */
 	__u32 rule; /* WEIR_RULE_ID() of the pattern, 0 for the built-in list */
 };
@@ -43,6 +43,15 @@ _Static_assert(sizeof(struct weir_unix_val) == 8, "weir_unix_val ABI");
 
 /* weir_unix_val.flags: a name-service socket (events get WEIR_EF_RESOLVER) */
 #define WEIR_UF_RESOLVER (1 << 0)
+/*
+ * The slot's mark: {prefixlen 32, slot, no path}, written where the policy
+ * denies anything (the built-in list or its own). A pathname that is not
+ * canonical (relative, or with an empty, "." or ".." component: the
+ * patterns cannot tell what it names) is looked up with prefixlen 32 and
+ * finds the mark, which refuses it (reason WEIR_R_UNIX_PATH); a full
+ * lookup that finds only the mark matched no pattern.
+ */
+#define WEIR_UF_MARK (1 << 1)
 
 /*
  * An "op" WEIR_OP_UNIX_CONNECT or _SENDMSG record in weir_events: a

@@ -23,6 +23,7 @@ E2E_TAP=1
 . "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
 e2e_enter_ns "$0" "$@"
 e2e_init
+trap 'unest_cleanup; e2e_cleanup' EXIT
 
 T=$E2E_TMP
 LOG=$T/sink.log
@@ -77,10 +78,13 @@ start_proxy() {
 		print("ready", flush=True)
 		while True:
 		    c, _ = s.accept()
-		    line = c.makefile("rb").readline()
-		    with socket.create_connection((host, port), timeout=2) as out:
-		        out.sendall(line)
-		    c.sendall(b"HTTP/1.0 200 OK\r\n\r\nrelayed\n")
+		    try:  # a client gone before the answer is no reason to stop
+		        line = c.makefile("rb").readline()
+		        with socket.create_connection((host, port), timeout=2) as out:
+		            out.sendall(line)
+		        c.sendall(b"HTTP/1.0 200 OK\r\n\r\nrelayed\n")
+		    except OSError:
+		        pass
 		    c.close()
 	EOF
 	E2E_PIDS+=("$!")
@@ -220,6 +224,185 @@ dgram 1"
 	t_end
 }
 
+# Review 2's F2: the hooks see the path as the program typed it, so every
+# other spelling of a denied socket's path was a way past the patterns.
+# Each is tried against the docker.sock-like proxy (built-in list): EPERM
+# for every one, and nothing relayed to the denied listener.
+test_spellings() {
+	mkdir -p "$T/sp" && chmod 755 "$T/sp"
+	run_weir -q -u nobody -p "$POL" -e "$T/ev-spell" -- python3 -c '
+import os, socket
+def try_(what, path, cwd="/"):
+    os.chdir(cwd)
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        s.sendall(b"GET /esc-spell-" + what.encode() + b" HTTP/1.0\r\n\r\n")
+        print(what, "connected")
+    except OSError as e:
+        print(what, e.errno)
+    s.close()
+try_("slashes", "//run/docker.sock")
+try_("inner-slashes", "/run//docker.sock")
+try_("dot", "/run/./docker.sock")
+try_("dotdot", "/tmp/../run/docker.sock")
+try_("relative", "docker.sock", "/run")
+try_("relative-dotdot", "../run/docker.sock", "/tmp")
+try_("proc-root", "/proc/self/root/run/docker.sock")
+fd = os.open("/run/docker.sock", os.O_PATH)
+try_("proc-fd", "/proc/self/fd/%d" % fd)
+try_("dev-fd", "/dev/fd/%d" % fd)
+os.dup2(fd, 0)
+try_("dev-stdin", "/dev/stdin")
+'
+	t_begin "other spellings of a denied socket's path (//, /./, /../, relative, /proc/self/root, /proc/self/fd and /dev/fd of an O_PATH fd, /dev/stdin): EPERM, nothing relayed"
+	x_out "slashes 1
+inner-slashes 1
+dot 1
+dotdot 1
+relative 1
+relative-dotdot 1
+proc-root 1
+proc-fd 1
+dev-fd 1
+dev-stdin 1"
+	x_not_arrived "$LOG" "esc-spell"
+	x_json "$T/ev-spell" '[.[] | select(.op == "unix-connect" and .verdict == "deny" and
+		.reason == "unix-path-not-canonical")] | length == 10'
+	t_end
+
+	# A datagram sent to another spelling of a denied path.
+	local pol
+	pol=$(e2e_policy unix-dgram-spell <<-EOF
+		version: 1
+		unix:
+		  deny: [$T/sp/dgram.sock]
+	EOF
+	)
+	: >"$T/sp.log"
+	python3 - "$T/sp/dgram.sock" "$T/sp.log" <<-'EOF' &
+		import os, socket, sys, time
+		d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+		d.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o666)
+		d.settimeout(0.2)
+		log = open(sys.argv[2], "a")
+		end = time.time() + 15
+		while time.time() < end:
+		    try:
+		        log.write(d.recv(64).decode() + "\n"); log.flush()
+		    except OSError:
+		        pass
+	EOF
+	E2E_PIDS+=("$!")
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ -S "$T/sp/dgram.sock" ] && break
+		sleep 0.1
+	done
+	run_weir -q -u nobody -p "$pol" -- python3 -c '
+import socket, sys
+d = sys.argv[1].rsplit("/", 1)
+for what, path in (("double", d[0] + "//" + d[1]), ("dot", d[0] + "/./" + d[1])):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        s.sendto(b"esc-dgram-spell-" + what.encode(), path); print(what, "sent")
+    except OSError as e:
+        print(what, e.errno)' "$T/sp/dgram.sock"
+	t_begin "a datagram sendto() to another spelling of a denied path: EPERM, nothing arrived"
+	x_out "double 1
+dot 1"
+	sleep 0.3
+	x_not_arrived "$T/sp.log" "esc-dgram-spell"
+	t_end
+
+	# Where nothing is denied, nothing is refused: relative paths work.
+	pol=$(e2e_policy unix-open <<-EOF
+		version: 1
+		unix:
+		  builtin: off
+	EOF
+	)
+	run_weir -q -u nobody -p "$pol" -- python3 -c '
+import os, socket
+os.chdir("/run")
+s = socket.socket(socket.AF_UNIX)
+s.connect("docker.sock"); s.sendall(b"GET /esc-spell-open HTTP/1.0\r\n\r\n"); print(s.recv(64)[:15])'
+	t_begin "sanity: with nothing denied (builtin: off), a relative path connects"
+	x_rc 0
+	x_arrived "$LOG" "esc-spell-open"
+	t_end
+}
+
+# Review 2's F10: audit mode let a lookup through nscd go around weir's
+# resolver, unrecorded. nscd's socket stays refused in audit mode (a hard
+# deny), so glibc asks weir's resolver, whose dns event names the lookup,
+# and nscd never sees it.
+test_audit_resolver() {
+	local name=esc-nscd-audit-$$.test pol
+	pol=$(e2e_policy unix-audit <<-EOF
+		version: 1
+		mode: audit
+	EOF
+	)
+	run_weir -q -u nobody -p "$pol" -e "$T/ev-audit" -- getent hosts "$name"
+	t_begin "audit mode: a lookup does not go through nscd (refused there too); weir's resolver records the name"
+	x_json "$T/ev-audit" 'any(.[]; .op == "dns" and (.name // "" | test("esc-nscd-audit")))'
+	x_json "$T/ev-audit" 'all(.[]; .op != "unix-connect")'
+	t_end
+}
+
+# Review 2's F1: under an outer attachment (a node's safety net), a
+# cgroup attached below it with its own policy is judged by that policy
+# alone, unix: section included: the outer's built-in list does not refuse
+# what the inner allows, and still refuses a process of its own.
+UNEST=
+unest_cleanup() {
+	local d
+	[ -n "$UNEST" ] && [ -d "$UNEST" ] || return 0
+	for d in "$UNEST/in" "$UNEST"; do
+		[ -e "$d/cgroup.kill" ] && echo 1 >"$d/cgroup.kill"
+	done
+	sleep 0.2
+	rmdir "$UNEST/in" "$UNEST" 2>/dev/null
+	return 0
+}
+
+test_nested() {
+	local pdir out
+	[ -n "$E2E_DAEMON_PID" ] || e2e_start_daemon
+	pdir=$E2E_TMP/daemon/policies
+	printf 'version: 1\n' >"$pdir/unest-outer.yaml"
+	printf 'version: 1\nunix:\n  allow: [/run/docker.sock]\n' >"$pdir/unest-inner.yaml"
+	curl -sf --max-time 10 --unix-socket "$WEIR_SOCKET" -X POST http://weir/v1/reload >/dev/null
+	UNEST=$CG2/weir-unest-$$
+	mkdir -p "$UNEST/in" || e2e_die "mkdir $UNEST/in"
+	for out in "$UNEST:unest-outer" "$UNEST/in:unest-inner"; do
+		curl -sf --max-time 10 --unix-socket "$WEIR_SOCKET" -X POST \
+			-H 'Content-Type: application/json' \
+			-d "{\"cgroup\":\"${out%%:*}\",\"policy\":\"${out##*:}\"}" \
+			http://weir/v1/attachments >/dev/null ||
+			e2e_die "cannot attach ${out%%:*}"
+	done
+	out=$(for cg in in .; do
+		sh -c 'echo $$ >"$1/cgroup.procs" && exec python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(\"/run/docker.sock\")
+    s.sendall(b\"GET /esc-nest-\" + sys.argv[1].encode() + b\" HTTP/1.0\r\n\r\n\")
+    s.recv(64); print(sys.argv[1], \"connected\")
+except OSError as e:
+    print(sys.argv[1], e.errno)" "$2"' sh "$UNEST/$cg" "${cg/./outer}"
+	done 2>&1)
+	t_begin "nested attachments: the inner policy's unix.allow holds below a safety net, whose built-in list still refuses its own"
+	[ "$out" = "in connected
+outer 1" ] || t_why "got '$(echo "$out" | tr '\n' '|')', want 'in connected|outer 1'"
+	x_arrived "$LOG" "esc-nest-in"
+	x_not_arrived "$LOG" "esc-nest-outer"
+	t_end
+	unest_cleanup
+}
+
 if ! "$WEIR" status -v 2>/dev/null | grep -qiE 'unix.*on|connect_unix.*on' &&
 	[ "$(uname -r | awk -F. '{ print ($1 > 6 || ($1 == 6 && $2 >= 7)) }')" != 1 ]; then
 	t_ok "unix socket hooks: skipped (kernel $(uname -r) lacks cgroup/connect_unix: Linux 6.7+)"
@@ -230,6 +413,9 @@ setup
 test_nscd
 test_proxy
 test_abstract_and_dgram
+test_spellings
+test_audit_resolver
+test_nested
 if ((${#LEFTOVER[@]})); then
 	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
 else

@@ -76,9 +76,11 @@ Test(unixsock, builtin_list_by_default)
 	cr_assert_eq(c->v.verdict, WEIR_V_DENY);
 	cr_assert_eq(c->v.reason, WEIR_R_UNIX_BUILTIN);
 	cr_assert(c->v.flags & WEIR_UF_RESOLVER);
+	cr_assert_eq(c->v.hard, 1); /* refused in audit mode too */
 	c = entry(v, n, "/var/run/docker.sock");
 	cr_assert_not_null(c);
 	cr_assert_not(c->v.flags & WEIR_UF_RESOLVER);
+	cr_assert_eq(c->v.hard, 0);
 	cr_assert_not_null(entry(v, n, "/run/containerd/*"));
 	cr_assert_not_null(entry(v, n, "/run/dbus/system_bus_socket"));
 	free(v);
@@ -120,8 +122,77 @@ Test(unixsock, builtin_off)
 	char err[UNIX_ERR_LEN];
 
 	cr_assert_eq(unix_compile(p, &v, &n, err), 0, "%s", err);
-	cr_assert_eq(n, 1);
 	cr_assert_null(entry(v, n, "/run/nscd/socket"));
+	cr_assert_not_null(entry(v, n, "/x.sock"));
+	cr_assert_not_null(entry(v, n, "/proc/*")); /* something is denied */
+	free(v);
+	policy_free(p);
+}
+
+/* The slot's mark: {prefixlen 32, no path}, or NULL. */
+static const struct cunix *mark(const struct cunix *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].k.prefixlen == 32)
+			return &v[i];
+	return NULL;
+}
+
+Test(unixsock, canonical_paths)
+{
+	cr_assert(unix_path_canonical("/run/docker.sock", 16));
+	cr_assert(unix_path_canonical("/run/.hidden/..x/...", 20));
+	cr_assert(unix_path_canonical("/a", 2));
+	cr_assert_not(unix_path_canonical("run/docker.sock", 15));
+	cr_assert_not(unix_path_canonical("//run/docker.sock", 17));
+	cr_assert_not(unix_path_canonical("/run//docker.sock", 17));
+	cr_assert_not(unix_path_canonical("/run/./docker.sock", 18));
+	cr_assert_not(unix_path_canonical("/tmp/../run/docker.sock", 23));
+	cr_assert_not(unix_path_canonical("/run/docker.sock/", 17));
+	cr_assert_not(unix_path_canonical("/run/.", 6));
+	cr_assert_not(unix_path_canonical("/run/..", 7));
+	cr_assert_not(unix_path_canonical("/", 1));
+	cr_assert_not(unix_path_canonical("", 0));
+	/* Up to the length given, or the first NUL (as the kernel reads it). */
+	cr_assert(unix_path_canonical("/run/x\0/../y", 12));
+	cr_assert(unix_path_canonical("/run/x/../y", 6));
+}
+
+/* Where anything is denied, what no pattern can judge is refused: the mark
+ * (scanned spellings) and the /proc and /dev/fd prefixes. */
+Test(unixsock, mark_and_indirect_paths)
+{
+	struct policy *p = load("version: 1\nunix:\n  allow: [/run/docker.sock]\n");
+	struct cunix *v;
+	size_t n;
+	char err[UNIX_ERR_LEN];
+	const struct cunix *c;
+
+	cr_assert_eq(unix_compile(p, &v, &n, err), 0, "%s", err);
+	c = mark(v, n);
+	cr_assert_not_null(c);
+	cr_assert_eq(c->v.verdict, WEIR_V_DENY);
+	cr_assert_eq(c->v.reason, WEIR_R_UNIX_PATH);
+	cr_assert_eq(c->v.flags, WEIR_UF_MARK);
+	for (size_t i = 0; i < 5; i++) {
+		const char *ind[] = { "/proc/*", "/dev/fd/*", "/dev/stdin", "/dev/stdout",
+				      "/dev/stderr" };
+
+		c = entry(v, n, ind[i]);
+		cr_assert_not_null(c, "%s", ind[i]);
+		cr_assert_eq(c->v.verdict, WEIR_V_DENY, "%s", ind[i]);
+		cr_assert_eq(c->v.reason, WEIR_R_UNIX_PATH, "%s", ind[i]);
+	}
+	free(v);
+	policy_free(p);
+
+	/* Nothing denied: no mark, relative paths and the rest go through. */
+	p = load("version: 1\nunix:\n  builtin: off\n  allow: [/run/docker.sock]\n");
+	cr_assert_eq(unix_compile(p, &v, &n, err), 0, "%s", err);
+	cr_assert_null(mark(v, n));
+	cr_assert_null(entry(v, n, "/proc/*"));
 	free(v);
 	policy_free(p);
 }
@@ -134,4 +205,12 @@ Test(unixsock, errors)
 	bad("version: 1\nunix:\n  builtin: maybe\n", "unix.builtin: expected 'on' or 'off'");
 	bad("version: 1\nunix:\n  denny: [/a]\n", "unknown key 'denny'");
 	bad("version: 1\nunix: [/a]\n", "unix: expected a mapping");
+	/* Patterns that could never match what they spell. */
+	bad("version: 1\nunix:\n  deny: [//run/x.sock]\n", "not canonical");
+	bad("version: 1\nunix:\n  deny: [/run/../x.sock]\n", "not canonical");
+	bad("version: 1\nunix:\n  allow: [/run/./x/*]\n", "not canonical");
+	bad("version: 1\nunix:\n  deny: [/run/x/]\n", "not canonical");
+	bad("version: 1\nunix:\n  allow: [/proc/1/root/run/docker.sock]\n",
+	    "through /proc or /dev/fd");
+	bad("version: 1\nunix:\n  allow: [/dev/fd/*]\n", "through /proc or /dev/fd");
 }

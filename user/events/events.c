@@ -104,6 +104,8 @@ const char *event_reason_name(const struct weir_event *e)
 		return "unix-builtin-list";
 	case WEIR_R_OUTSIDE:
 		return "socket-made-outside";
+	case WEIR_R_UNIX_PATH:
+		return "unix-path-not-canonical";
 	default:
 		return "unknown";
 	}
@@ -752,7 +754,9 @@ static int format_human(const struct event_ctx *ctx, const struct weir_event *e,
 				sock_type_name(e->sock_type),
 				e->op == WEIR_OP_UNIX_CONNECT ? "connect" : "sendmsg", safe, comm,
 				e->pid,
-				e->reason == WEIR_R_UNIX_BUILTIN ? ": weir's built-in list" : "");
+				e->reason == WEIR_R_UNIX_BUILTIN ? ": weir's built-in list" :
+				e->reason == WEIR_R_UNIX_PATH	 ? ": a path no pattern can judge" :
+								   "");
 	}
 	if (is_outside_op(e->op))
 		return snprintf(buf, len, "%s %s on an %s socket made outside the cgroup "

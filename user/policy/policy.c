@@ -22,6 +22,7 @@
 #include "fastseq.h"
 #include "policy.h"
 #include "shipped.h"
+#include "unixsock.h"
 #include "weir/egress.h"
 
 /*
@@ -698,7 +699,7 @@ static int load_dns(struct loader *ld, yaml_node_t *v)
  */
 static int check_unix_pattern(struct loader *ld, yaml_node_t *n, const char *list, const char *s)
 {
-	const char *star = strchr(s, '*');
+	const char *star = strchr(s, '*'), *why;
 	size_t len = strlen(s);
 
 	if (s[0] != '/' && s[0] != '@')
@@ -709,6 +710,9 @@ static int check_unix_pattern(struct loader *ld, yaml_node_t *n, const char *lis
 			    "/run/containerd/*)", list, s);
 	if (len - (star ? 1 : 0) > 107 || len < 2)
 		return fail(ld, n, "unix.%s: '%s': a socket path is 1 to 107 bytes", list, s);
+	why = unix_pattern_problem(s);
+	if (why)
+		return fail(ld, n, "unix.%s: '%s': %s", list, s, why);
 	return 0;
 }
 

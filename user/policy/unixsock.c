@@ -38,6 +38,62 @@ const char *const unix_builtin_deny[] = {
 	NULL,
 };
 
+/*
+ * Paths that reach another file than they spell, whatever follows: the
+ * magic links of /proc (/proc/self/root/run/x, /proc/self/fd/N of an O_PATH
+ * descriptor on a socket) and /dev's links into them. Refused with the
+ * non-canonical spellings (WEIR_R_UNIX_PATH) where the policy denies any
+ * socket.
+ */
+static const char *const unix_indirect[] = {
+	"/proc/*", "/dev/fd/*", "/dev/stdin", "/dev/stdout", "/dev/stderr", NULL,
+};
+
+bool unix_path_canonical(const char *s, size_t len)
+{
+	int comp = 0; /* the component so far: 0 empty, 1 ".", 2 "..", 3 a name */
+	size_t i;
+
+	if (!len || s[0] != '/')
+		return false;
+	for (i = 1; i < len && s[i]; i++) {
+		if (s[i] == '/') {
+			if (comp != 3)
+				return false;
+			comp = 0;
+		} else if (s[i] == '.' && comp < 3) {
+			comp++;
+		} else {
+			comp = 3;
+		}
+	}
+	return comp == 3;
+}
+
+const char *unix_pattern_problem(const char *pattern)
+{
+	size_t len = strlen(pattern);
+	size_t i;
+
+	if (pattern[0] != '/')
+		return NULL; /* @abstract: one spelling */
+	for (i = 0; unix_indirect[i]; i++)
+		if (!strncmp(pattern, unix_indirect[i], strcspn(unix_indirect[i], "*")))
+			return "a path through /proc or /dev/fd is always refused where "
+			       "anything is denied (name the socket itself)";
+	if (len && pattern[len - 1] == '*') {
+		len--;
+		if (len && pattern[len - 1] == '/')
+			len--;
+		if (!len)
+			return NULL; /* a "/" and a star: every path */
+	}
+	if (!unix_path_canonical(pattern, len))
+		return "not canonical (an empty, '.' or '..' component, or a trailing '/'): "
+		       "the pattern would never match";
+	return NULL;
+}
+
 int unix_key_of(const char *pattern, struct weir_unix_key *k)
 {
 	size_t len = strlen(pattern);
@@ -106,8 +162,52 @@ static int add(struct cunix *v, size_t *n, const char *pattern, __u8 verdict, __
 	c->v.verdict = verdict;
 	c->v.reason = reason;
 	c->v.rule = rule;
-	if (is_resolver(pattern))
+	/* A lookup through them goes around weir's resolver: refused in audit
+	 * mode too, so that glibc falls back to DNS and the resolver records
+	 * the name (a would-deny let through would hide it). */
+	if (is_resolver(pattern) && verdict == WEIR_V_DENY) {
 		c->v.flags = WEIR_UF_RESOLVER;
+		c->v.hard = 1;
+	} else if (is_resolver(pattern)) {
+		c->v.flags = WEIR_UF_RESOLVER;
+	}
+	return 0;
+}
+
+/*
+ * Where anything is denied, the spellings no pattern can judge are refused:
+ * the slot's mark (include/weir/unix.h, WEIR_UF_MARK) for the ones only a
+ * scan of the path finds, entries for the /proc and /dev/fd prefixes. A
+ * policy's allow of such a path does not open it.
+ */
+static int add_mark(struct cunix *v, size_t *n, char err[UNIX_ERR_LEN])
+{
+	struct cunix *c;
+	size_t i;
+	bool deny = false;
+	int ret = 0;
+
+	for (i = 0; i < *n; i++)
+		deny |= v[i].v.verdict == WEIR_V_DENY;
+	if (!deny)
+		return 0;
+	for (i = 0; !ret && unix_indirect[i]; i++)
+		ret = add(v, n, unix_indirect[i], WEIR_V_DENY, WEIR_R_UNIX_PATH,
+			  WEIR_RULE_ID(WEIR_RK_UNIX_BUILTIN, 0), err);
+	if (ret)
+		return ret;
+	if (*n == UNIX_PER_POLICY) {
+		snprintf(err, UNIX_ERR_LEN, "unix: more than %d patterns (the built-in list "
+			 "included)", UNIX_PER_POLICY);
+		return -E2BIG;
+	}
+	c = &v[(*n)++];
+	memset(c, 0, sizeof(*c));
+	c->k.prefixlen = 32; /* the slot alone */
+	c->v.verdict = WEIR_V_DENY;
+	c->v.reason = WEIR_R_UNIX_PATH;
+	c->v.rule = WEIR_RULE_ID(WEIR_RK_UNIX_BUILTIN, 0);
+	c->v.flags = WEIR_UF_MARK;
 	return 0;
 }
 
@@ -131,6 +231,8 @@ int unix_compile(const struct policy *p, struct cunix **out, size_t *n, char err
 			  r->deny ? WEIR_R_DENY_RULE : WEIR_R_ALLOW_RULE,
 			  WEIR_RULE_ID(WEIR_RK_UNIX, i), err);
 	}
+	if (!ret)
+		ret = add_mark(v, n, err);
 	if (ret) {
 		free(v);
 		*n = 0;

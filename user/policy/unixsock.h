@@ -7,6 +7,7 @@
 #ifndef WEIR_UNIXSOCK_H
 #define WEIR_UNIXSOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 #include <weir/unix.h>
@@ -24,6 +25,16 @@ struct cunix {
 
 /* The built-in deny list, NULL-terminated (patterns as in a policy). */
 extern const char *const unix_builtin_deny[];
+
+/*
+ * S[0..len) is an absolute path with no empty, "." or ".." component and no
+ * trailing '/': the one spelling of its file a string can judge (symlinks
+ * aside). bpf/unix.bpf.h's weir_unix_canonical() is the same rule.
+ */
+bool unix_path_canonical(const char *s, size_t len);
+
+/* Why PATTERN (as the policy wrote it) can never be judged as meant, or NULL. */
+const char *unix_pattern_problem(const char *pattern);
 
 /* PATTERN ("/run/x.sock", "@name", a prefix ending in "*") as a key: 0 or -EINVAL. */
 int unix_key_of(const char *pattern, struct weir_unix_key *k);
