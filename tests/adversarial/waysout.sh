@@ -16,6 +16,7 @@ E2E_TAP=1
 . "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
 e2e_enter_ns "$0" "$@"
 e2e_init
+trap 'wo_cg_cleanup; e2e_cleanup' EXIT
 
 T=$E2E_TMP
 LOG=$T/sink.log
@@ -220,12 +221,51 @@ test_root_cgroup_late_mount() {
 	umount "$T/late" 2>/dev/null
 }
 
+# A descriptor on the cgroup2 file system handed to the command: a
+# directory (--pass-fd) reaches every cgroup.procs below it through
+# /proc/self/fd/N/..., and a cgroup.procs opened outside as its stdout
+# moves whoever writes a pid to it, with the opener's rights (even as
+# nobody). weir refuses to start (125); the target cgroup stays empty.
+WO_CG=
+wo_cg_cleanup() {
+	[ -n "$WO_CG" ] && [ -d "$WO_CG" ] || return 0
+	echo 1 >"$WO_CG/cgroup.kill" 2>/dev/null
+	sleep 0.1
+	rmdir "$WO_CG" 2>/dev/null
+	return 0
+}
+
+test_cgroupfs_fds() {
+	WO_CG=$CG2/weir-wo-$$
+	mkdir -p "$WO_CG" || e2e_die "mkdir $WO_CG"
+	run_cmd bash -c 'exec 5<"$0"; exec "$@"' "$WO_CG" "$WEIR" run -q -u root -p "$POL" \
+		--pass-fd 5 -- sh -c 'echo $$ >/proc/self/fd/5/cgroup.procs; "$0" tcp '"$DENIED $PORT"' esc-cg-passfd' "$T/netprobe"
+	WEIR_RUNS=$((WEIR_RUNS + 1))
+	t_begin "--pass-fd 5 of a directory on the cgroup2 mount (root inside): refused (125), said why, nothing arrived, the cgroup stays empty"
+	x_rc 125
+	x_err_has 'pass-fd 5 is on a cgroup file system'
+	x_not_arrived "$LOG" " esc-cg-passfd\$"
+	[ -s "$WO_CG/cgroup.procs" ] && t_why "a process moved into $WO_CG"
+	t_end
+	run_cmd bash -c 'exec >"$0"; exec "$@"' "$WO_CG/cgroup.procs" "$WEIR" run -q -u nobody \
+		-p "$POL" -- sh -c 'echo $$; "$0" tcp '"$DENIED $PORT"' esc-cg-stdout >&2' "$T/netprobe"
+	WEIR_RUNS=$((WEIR_RUNS + 1))
+	t_begin "stdout a cgroup.procs opened outside (nobody inside): refused (125), said why, nothing arrived, the cgroup stays empty"
+	x_rc 125
+	x_err_has "stdout \(fd 1\) is on a cgroup file system"
+	x_not_arrived "$LOG" " esc-cg-stdout\$"
+	[ -s "$WO_CG/cgroup.procs" ] && t_why "a process moved into $WO_CG"
+	t_end
+	wo_cg_cleanup
+}
+
 setup
 test_inherited
 test_socket_stdio
 test_root_cgroup
 test_root_cgroup_cwd
 test_root_cgroup_late_mount
+test_cgroupfs_fds
 if ((${#LEFTOVER[@]})); then
 	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
 else

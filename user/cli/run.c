@@ -440,6 +440,12 @@ static int check_pass_fds(const struct run *r)
 				"not get\n", fd, r->o.events_path, r->o.argv[0]);
 			return -EINVAL;
 		}
+		if (fds_on_cgroupfs(fd)) {
+			pr_warn("--pass-fd %d is on a cgroup file system: through it %s could "
+				"leave its cgroup; not passing it (docs/run.md)\n", fd,
+				r->o.argv[0]);
+			return -EPERM;
+		}
 		if (fds_is_inet_socket(fd, desc, sizeof(desc)))
 			pr_warn("--pass-fd %d is %s: what %s sends through it is not checked "
 				"(a hole: docs/run.md)\n", fd, desc, r->o.argv[0]);
@@ -455,6 +461,12 @@ static int check_stdio(const struct run *r)
 	int fd;
 
 	for (fd = 0; fd <= 2; fd++) {
+		if (fds_on_cgroupfs(fd)) {
+			pr_warn("%s's %s (fd %d) is on a cgroup file system: through it %s "
+				"could leave its cgroup; not running it (docs/run.md)\n",
+				r->o.argv[0], stdio_name[fd], fd, r->o.argv[0]);
+			return -EPERM;
+		}
 		if (!fds_is_inet_socket(fd, desc, sizeof(desc)))
 			continue;
 		if (!r->o.allow_socket_stdio) {

@@ -10,7 +10,9 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <linux/magic.h>
 
 #include "fds.h"
 
@@ -128,4 +130,12 @@ bool fds_is_inet_socket(int fd, char *desc, size_t len)
 	describe_peer(fd, type == SOCK_STREAM ? "TCP" : type == SOCK_DGRAM ? "UDP" : "inet",
 		      desc, len);
 	return true;
+}
+
+bool fds_on_cgroupfs(int fd)
+{
+	struct statfs sf;
+
+	return !fstatfs(fd, &sf) &&
+	       (sf.f_type == CGROUP2_SUPER_MAGIC || sf.f_type == CGROUP_SUPER_MAGIC);
 }

@@ -32,4 +32,13 @@ void fds_close_on_exec_child(const int *keep, int n);
  */
 bool fds_is_inet_socket(int fd, char *desc, size_t len);
 
+/*
+ * Is FD a file or directory of a cgroup file system (v2 or v1)? Handed to
+ * the command, a directory of the machine's cgroup tree reaches every
+ * cgroup.procs below it (openat, /proc/self/fd/N/...), and a cgroup.procs
+ * opened outside moves whoever writes to it with its opener's rights: a
+ * way out of the cgroup, so never passed on.
+ */
+bool fds_on_cgroupfs(int fd);
+
 #endif /* WEIR_FDS_H */
