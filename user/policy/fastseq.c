@@ -264,6 +264,18 @@ static int read_run(const char **sp, const char *end, size_t *line, struct fasts
 	return run->n >= fastseq_min_rules && run->n > 0;
 }
 
+/*
+ * Line breaks libyaml counts besides '\n' and '\r': NEL (U+0085), LS
+ * (U+2028), PS (U+2029), in UTF-8. With one of them in the text, the
+ * lines counted here would not be libyaml's, and a run could be matched
+ * to a key on another line than its own.
+ */
+static bool other_breaks(const char *buf, size_t len)
+{
+	return memmem(buf, len, "\xc2\x85", 2) || memmem(buf, len, "\xe2\x80\xa8", 3) ||
+	       memmem(buf, len, "\xe2\x80\xa9", 3);
+}
+
 int fastseq_scan(const char *buf, size_t len, struct fastseq *out)
 {
 	static const char *const keys[] = { "allow", "deny" };
@@ -272,7 +284,7 @@ int fastseq_scan(const char *buf, size_t len, struct fastseq *out)
 	int ret = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (memchr(buf, '\r', len) || memchr(buf, '\t', len))
+	if (memchr(buf, '\r', len) || memchr(buf, '\t', len) || other_breaks(buf, len))
 		return 0; /* line ends and tabs of other kinds: the ordinary way */
 	while (s < end && out->nruns < FASTSEQ_RUNS) {
 		struct fastseq_run *run = &out->runs[out->nruns];
