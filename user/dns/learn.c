@@ -20,6 +20,7 @@ struct pair {
 	struct weir_portrange r[WEIR_LEARN_RANGES];
 	__u32 nr;
 	__u64 expires_ns; /* CLOCK_BOOTTIME, as the BPF side compares */
+	bool written; /* the map took its last write: unchanged() may skip the next */
 };
 
 /* An address seen in an answer weir relayed but learned nothing from. */
@@ -180,8 +181,8 @@ static bool unchanged(const struct learn *l, const struct pair *p, const struct 
 		grain = 1000000000ULL;
 	if (nr > WEIR_LEARN_RANGES)
 		nr = WEIR_LEARN_RANGES;
-	return p->nr == nr && !memcmp(p->r, r, nr * sizeof(*r)) && expires >= p->expires_ns &&
-	       expires - p->expires_ns < grain;
+	return p->written && p->nr == nr && !memcmp(p->r, r, nr * sizeof(*r)) &&
+	       expires >= p->expires_ns && expires - p->expires_ns < grain;
 }
 
 enum learn_refusal { REF_PER_NAME, REF_PAIRS_FULL, REF_NAMES_FULL };
@@ -248,6 +249,9 @@ int learn_add(struct learn *l, const char *name, const struct weir_portrange *r,
 		memcpy(p->r, r, p->nr * sizeof(*r));
 		p->expires_ns = boot_ns() + clamp_ttl(l, a[i].ttl) * 1000000000ULL;
 		err = sync_addr(l, p->family, p->addr);
+		/* A failed write (the map full) is tried again by the next
+		 * answer, not skipped as unchanged for the rest of the TTL. */
+		p->written = !err;
 	}
 	if (refused)
 		say_refused(l, name, refused, why);
