@@ -369,6 +369,24 @@ test_upstream_setting() {
 	x_out 192.0.2.10
 	t_end
 	printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$DNS_ADDR" >"$T/resolv.conf"
+	t_begin "an upstream on port 53 draws no warning of a port anyone may bind"
+	x_err_lacks "any local user may bind"
+	t_end
+	# A loopback upstream on a port any user may bind (dnsmasq there would
+	# share it with whoever binds it too, SO_REUSEADDR): weir says so.
+	pol=$(e2e_policy up2 <<-EOF
+		version: 1
+		loopback: deny
+		allow:
+		  - domain: allowed.test
+		dns:
+		  upstream: ["127.0.0.53:5353"]
+	EOF
+	)
+	t_begin "a loopback upstream on an unprivileged port is named on stderr"
+	run_weir -p "$pol" -- "${DIG[@]}" +short +tries=1 +time=2 @198.51.100.53 allowed.test
+	x_err_has "upstream nameserver 127.0.0.53 port 5353 is on loopback at a port any local user may bind"
+	t_end
 }
 
 # x_err_count N ERE: exactly N stderr lines match ERE.

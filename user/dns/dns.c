@@ -25,6 +25,7 @@
 #define UDP_TIMEOUT_MS 1500 /* per upstream attempt */
 #define TCP_TIMEOUT_MS 3000
 #define MAX_PENDING 1024
+#define MAX_KEPT 16 /* upstream sockets kept open between queries, at most */
 #define MAX_TCP_CLIENTS 64
 #define EDE_TEXT "blocked by weir policy"
 
@@ -62,6 +63,8 @@ struct dnsproxy {
 	pthread_mutex_t tcp_mu; /* tcp_fds: connections to end at stop */
 	int tcp_fds[MAX_TCP_CLIENTS];
 	int n_pend; /* slots in use: the timer looks at them only then */
+	int n_kept; /* free slots holding an upstream socket open (keep_up()) */
+	__u32 keep_mask; /* upstreams (the first 32) whose sockets may be kept */
 	/* The UDP side's buffers, the proxy thread's own: a daemon runs one
 	 * resolver thread per attachment, and static buffers were shared by
 	 * all of them. */
@@ -643,7 +646,10 @@ static const struct dns_upstream *pend_upstream(struct dnsproxy *p, const struct
  * forged answer (RFC 5452), and on loopback nobody is off-path (a
  * connected socket takes datagrams from the upstream's address and port
  * alone, and 127/8 never arrives from outside). A query that timed out
- * or failed never leaves its socket to the next.
+ * or failed never leaves its socket to the next. Not when the upstream's
+ * port is one any user may bind (upstream_bindable()), and at most
+ * MAX_KEPT: a burst of queries would otherwise leave a socket open per
+ * slot, up to MAX_PENDING of them, for the rest of the run.
  */
 static bool keep_up(const struct dns_upstream *u)
 {
@@ -655,12 +661,71 @@ static bool keep_up(const struct dns_upstream *u)
 	return u->sa.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
 }
 
+/* The first port of this network namespace a process without
+ * CAP_NET_BIND_SERVICE may bind (1024 unless changed; 0 in some container
+ * set-ups). */
+static unsigned int unpriv_port_start(void)
+{
+	unsigned int v = 1024;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "re");
+
+	if (f) {
+		if (fscanf(f, "%u", &v) != 1)
+			v = 1024;
+		fclose(f);
+	}
+	return v;
+}
+
+/*
+ * A loopback upstream on a port any user may bind: a process of this
+ * machine, the command weir guards among them, can bind it too beside the
+ * server (dnsmasq sets SO_REUSEADDR, which lets anyone share a UDP port)
+ * or while it is down, and answer weir's queries itself: weir would learn
+ * the addresses it chose for an allowed name. Said once per process.
+ */
+static bool upstream_bindable(const struct dns_upstream *u, unsigned int start)
+{
+	static atomic_bool said;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&u->sa;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&u->sa;
+	unsigned int port = ntohs(u->sa.ss_family == AF_INET ? s4->sin_port : s6->sin6_port);
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (!keep_up(u) || port < start)
+		return false;
+	if (!atomic_exchange(&said, true)) {
+		inet_ntop(u->sa.ss_family,
+			  u->sa.ss_family == AF_INET ? (const void *)&s4->sin_addr :
+						       (const void *)&s6->sin6_addr,
+			  host, sizeof(host));
+		pr_warn("upstream nameserver %s port %u is on loopback at a port any local user "
+			"may bind (ip_unprivileged_port_start is %u): a process of this machine "
+			"could answer for it; use a port below that (docs/threat-model.md)\n",
+			host, port, start);
+	}
+	return true;
+}
+
+/* Which upstreams' sockets may be kept between queries (keep_up()). */
+static __u32 keep_mask(const struct dnsproxy_cfg *cfg)
+{
+	unsigned int start = unpriv_port_start();
+	__u32 mask = 0;
+	size_t i;
+
+	for (i = 0; i < cfg->n_up && i < 32; i++)
+		if (keep_up(&cfg->up[i]) && !upstream_bindable(&cfg->up[i], start))
+			mask |= 1u << i;
+	return mask;
+}
+
 /* Free a slot; KEEP: its query was answered, its socket may serve the next. */
 static void pend_free(struct dnsproxy *p, struct pending *pd, bool keep)
 {
 	int fd = pd->upfd, up = pd->attempt % (int)p->cfg.n_up;
 
-	keep = keep && fd >= 0 && keep_up(&p->cfg.up[up]);
+	keep = keep && fd >= 0 && up < 32 && (p->keep_mask & (1u << up)) && p->n_kept < MAX_KEPT;
 	if (fd >= 0 && !keep) {
 		epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
 		close(fd);
@@ -672,6 +737,15 @@ static void pend_free(struct dnsproxy *p, struct pending *pd, bool keep)
 	pd->upfd = keep ? fd : -1;
 	pd->kept = keep;
 	pd->kept_up = up;
+	p->n_kept += keep;
+}
+
+/* A slot's kept socket is taken (by its next query) or closed. */
+static void unkeep(struct dnsproxy *p, struct pending *pd)
+{
+	if (pd->kept)
+		p->n_kept--;
+	pd->kept = false;
 }
 
 /* Close the sockets free slots kept (the loop's epoll set goes at stop). */
@@ -687,7 +761,7 @@ static void close_kept(struct dnsproxy *p)
 		epoll_ctl(p->epfd, EPOLL_CTL_DEL, pd->upfd, NULL);
 		close(pd->upfd);
 		pd->upfd = -1;
-		pd->kept = false;
+		unkeep(p, pd);
 	}
 }
 
@@ -697,13 +771,13 @@ static int pend_send(struct dnsproxy *p, struct pending *pd)
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = pd };
 
 	if (pd->kept && pd->kept_up == pd->attempt % (int)p->cfg.n_up) {
-		pd->kept = false;
+		unkeep(p, pd);
 		if (send(pd->upfd, pd->query, pd->qlen, 0) < 0)
 			return -errno;
 		pd->deadline_ms = now_ms() + UDP_TIMEOUT_MS;
 		return 0;
 	}
-	pd->kept = false;
+	unkeep(p, pd);
 	if (pd->upfd >= 0) {
 		epoll_ctl(p->epfd, EPOLL_CTL_DEL, pd->upfd, NULL);
 		close(pd->upfd);
@@ -1090,6 +1164,7 @@ int dnsproxy_start(struct dnsproxy *p, const struct dnsproxy_cfg *cfg)
 	if (p->running || p->busy)
 		return -EBUSY;
 	p->cfg = *cfg;
+	p->keep_mask = keep_mask(cfg);
 	close_loop_fds(p); /* a restart (dnsproxy_stop, then start again) */
 	atomic_store(&p->stop, false);
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);
