@@ -465,23 +465,40 @@ static __always_inline int weir_decide(struct bpf_sock_addr *ctx, __u32 handle,
 	struct weir_decision d = {};
 	__u8 pclass = weir_proto_class(ctx->protocol);
 	__u32 flags = 0, gen = 0;
-	struct weir_who w = {};
+	struct weir_sent r = {};
 	__s64 slot;
 
-	weir_who_get(&w);
+	weir_who_get(&r.w);
 	slot = weir_slot_get(handle, &flags, &gen);
 	weir_judge_dest(handle, dst, pclass, slot, flags, &to, &d);
 	/* A spent upload budget says so once per attachment and rule. */
-	if (weir_budget_gate(handle, flags & WEIR_SF_AUDIT, &d))
+	if (weir_budget_gate(handle, flags & WEIR_SF_AUDIT, &d)) {
 		weir_count_decision(handle, d.verdict, d.reason);
+		goto cache;
+	}
 	/* Replies to a peer that sent first: one event per datagram would be
 	 * noise (the ingress program reported the flow when it let it in). */
-	else if (!weir_in_reply_sa(ctx, &to, dst->port, pclass, &d))
-		weir_emit_who(&w, handle, dst, ctx->protocol, ctx->type, &d);
+	if (weir_in_reply_sa(ctx, &to, dst->port, pclass, &d))
+		goto cache;
+	/* sendmsg: the rest in a global function (an allowed destination of an
+	 * unconnected UDP socket is reported once, bpf/flows.bpf.h). It gets
+	 * copies: dst and d, whose fields the verifier knows, never escape. */
+	if (dst->op == WEIR_OP_SENDMSG4 || dst->op == WEIR_OP_SENDMSG6) {
+		r.dst = *dst;
+		r.d = d;
+		r.to = to;
+		r.handle = handle;
+		r.gen = gen;
+		r.slot = slot < 0 ? -1 : 0;
+		weir_sendmsg_done(ctx, &r);
+		return d.verdict == WEIR_V_DENY ? 0 : 1;
+	}
+	weir_emit_who(&r.w, handle, dst, ctx->protocol, ctx->type, &d);
+cache:
 	if (slot >= 0)
 		weir_prefill(ctx, dst, &to, gen, &d);
 	if (slot >= 0)
-		weir_flow_start(ctx, handle, dst, &to, &d, &w);
+		weir_flow_start(ctx, handle, dst, &to, &d, &r.w);
 	return d.verdict == WEIR_V_DENY ? 0 : 1;
 }
 

@@ -33,6 +33,14 @@ struct {
 	__type(value, struct weir_flow);
 } weir_flows SEC(".maps");
 
+/* Unconnected UDP sockets' destinations, each reported once (flows.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct weir_udests);
+} weir_udests SEC(".maps");
+
 /* Sized by userspace (egress_opts.budgets). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -328,6 +336,163 @@ static __always_inline void weir_flow_rx(struct __sk_buff *skb, struct bpf_sock 
 		__sync_fetch_and_add(&f->rx_bytes, skb->len - hl);
 }
 
+/* --- destinations of unconnected UDP sockets ------------------------------ */
+
+/* The close event of one destination (its count); frees its place. A
+ * global function: verified once, not once per place and path. */
+__attribute__((noinline)) int weir_udest_emit(struct weir_udest *u)
+{
+	struct weir_event *e;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	if (!u)
+		return 0;
+	u->used = 0;
+	e = bpf_ringbuf_reserve(&weir_events, sizeof(*e), 0);
+	if (!e) {
+		weir_count(WEIR_STAT_LOST);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = now;
+	e->cgroup_id = u->cgroup_id;
+	e->pid = u->pid;
+	e->tid = u->tid;
+	e->uid = u->uid;
+	e->gid = u->gid;
+	e->rule = u->rule;
+	e->handle = u->handle;
+	e->verdict = WEIR_V_ALLOW;
+	e->op = WEIR_OP_CLOSE;
+	e->reason = u->reason;
+	e->family = u->family;
+	e->protocol = u->protocol;
+	e->sock_type = 2; /* SOCK_DGRAM */
+	e->flags = u->flags | WEIR_EF_DEST;
+	e->port = u->port;
+	__builtin_memcpy(e->addr, u->addr, sizeof(e->addr));
+	__builtin_memcpy(e->comm, u->comm, sizeof(e->comm));
+	e->domain_id = u->domain_id;
+	e->duration_ns = now > u->first_ns ? now - u->first_ns : 0;
+	e->datagrams = u->datagrams;
+	weir_submit(e);
+	return 0;
+}
+
+/* A destination's place among a socket's WEIR_UDEST_N. */
+static __always_inline __u32 weir_udest_place(const struct weir_dest *dst)
+{
+	__u32 h = dst->ip6[0] ^ dst->ip6[1] ^ dst->ip6[2] ^ dst->ip6[3] ^ dst->port;
+
+	return ((h * 0x9e3779b1u) >> 24) & (WEIR_UDEST_N - 1);
+}
+
+static __always_inline bool weir_udest_is(const struct weir_udest *u, __u32 handle,
+					  const struct weir_dest *dst)
+{
+	return u->handle == handle && u->port == dst->port && u->family == dst->family &&
+	       u->addr[0] == dst->ip6[0] && u->addr[1] == dst->ip6[1] &&
+	       u->addr[2] == dst->ip6[2] && u->addr[3] == dst->ip6[3];
+}
+
+/*
+ * An allowed datagram of an unconnected UDP socket (sendmsg4/6): true when
+ * its destination was reported already under the same policy and rule (it
+ * is counted, and makes no event); false when this one is to be reported:
+ * its destination's first, one judged anew (the old record's close event
+ * goes now), or one whose place another destination holds.
+ */
+static __always_inline bool weir_udest_seen(struct bpf_sock_addr *ctx,
+					    const struct weir_dest *dst,
+					    const struct weir_decision *d,
+					    const struct weir_who *w, __u32 handle, __u32 gen)
+{
+	struct weir_udests *s;
+	struct weir_udest *u;
+
+	if (d->verdict != WEIR_V_ALLOW || weir_proto_class(ctx->protocol) != WEIR_P_UDP)
+		return false;
+	s = bpf_sk_storage_get(&weir_udests, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!s)
+		return false;
+	u = &s->d[weir_udest_place(dst)];
+	if (u->used) {
+		if (!weir_udest_is(u, handle, dst))
+			return false;
+		if (u->gen == gen && u->rule == d->rule && u->reason == d->reason &&
+		    u->domain_id == d->domain_id && u->flags == dst->flags) {
+			__sync_fetch_and_add(&u->datagrams, 1);
+			return true;
+		}
+		weir_udest_emit(u);
+	}
+	u->first_ns = w->ts_ns;
+	u->cgroup_id = w->t.cgroup_id;
+	u->datagrams = 1;
+	u->pid = w->t.pid;
+	u->tid = w->t.tid;
+	u->uid = w->t.uid;
+	u->gid = w->t.gid;
+	u->handle = handle;
+	u->gen = gen;
+	u->rule = d->rule;
+	u->domain_id = d->domain_id;
+	__builtin_memcpy(u->addr, dst->ip6, sizeof(u->addr));
+	u->port = dst->port;
+	u->protocol = ctx->protocol;
+	u->family = dst->family;
+	u->flags = dst->flags;
+	u->reason = d->reason;
+	u->op = dst->op;
+	__builtin_memcpy(u->comm, w->comm, sizeof(u->comm));
+	u->used = 1;
+	return false;
+}
+
+/* What weir_decide() hands to weir_sendmsg_done(): one pointer, five
+ * arguments at most. */
+struct weir_sent {
+	struct weir_dest dst;
+	struct weir_decision d;
+	struct weir_learn_key to;
+	struct weir_who w;
+	__u32 handle;
+	__u32 gen;
+	__s32 slot; /* < 0: no policy in force */
+};
+
+/*
+ * The rest of a sendmsg4/6 decision once judged: report it (count it, and
+ * its event), but an allowed destination of an unconnected UDP socket only
+ * once (weir_udest_seen()); then tell the backstop (weir_prefill()). A
+ * global function, verified once per program: inlined, its branches
+ * multiplied the sendmsg programs' paths.
+ */
+__attribute__((noinline)) int weir_sendmsg_done(struct bpf_sock_addr *ctx, struct weir_sent *r)
+{
+	if (!ctx || !r)
+		return 0;
+	if (r->slot < 0 || !weir_udest_seen(ctx, &r->dst, &r->d, &r->w, r->handle, r->gen))
+		weir_emit_who(&r->w, r->handle, &r->dst, ctx->protocol, ctx->type, &r->d);
+	if (r->slot >= 0)
+		weir_prefill(ctx, &r->dst, &r->to, r->gen, &r->d);
+	return 0;
+}
+
+/* A socket is released: its destinations' close events (handle's only:
+ * nested attachments each release theirs). */
+static __always_inline void weir_udests_end(struct bpf_sock *sk, __u32 handle)
+{
+	struct weir_udests *s = bpf_sk_storage_get(&weir_udests, sk, 0, 0);
+	int i;
+
+	if (!s)
+		return;
+	for (i = 0; i < WEIR_UDEST_N; i++)
+		if (s->d[i].used && s->d[i].handle == handle)
+			weir_udest_emit(&s->d[i]);
+}
+
 /*
  * TCP: sequence space counts a SYN and a FIN as one byte each; payload is
  * what is left. The SYN is in bytes_acked once the connection was made;
@@ -388,16 +553,21 @@ int weir_sockops(struct bpf_sock_ops *skops)
 }
 
 /*
- * UDP flows end when their socket is released (the last close() of it).
+ * UDP flows end when their socket is released (the last close() of it), and
+ * so do the records of an unconnected UDP socket's destinations.
  * A TCP flow whose SYN never went (connect() failed before tcp_connect())
  * ends here too, unreported: there was no connection.
  */
 SEC("cgroup/sock_release")
 int weir_sock_release(struct bpf_sock *sk)
 {
-	struct weir_flow *f = bpf_sk_storage_get(&weir_flows, sk, 0, 0);
+	__u32 handle = weir_att()->handle;
+	struct weir_flow *f;
 
-	if (!weir_flow_live(f, weir_att()->handle))
+	if (sk->type == 2) /* SOCK_DGRAM */
+		weir_udests_end(sk, handle);
+	f = bpf_sk_storage_get(&weir_flows, sk, 0, 0);
+	if (!weir_flow_live(f, handle))
 		return 1;
 	if (weir_proto_class(f->protocol) == WEIR_P_UDP)
 		weir_flow_end_udp(f);

@@ -228,6 +228,9 @@ enum weir_reason {
 /* weir_event.flags */
 #define WEIR_EF_MAPPED (1 << 0) /* IPv4-mapped IPv6, judged by IPv4 rules */
 #define WEIR_EF_UNSPEC (1 << 1) /* 0.0.0.0 or ::, judged as loopback */
+/* CLOSE: the end of one destination of an unconnected UDP socket (struct
+ * weir_udest, include/weir/flows.h), with its datagrams counted. */
+#define WEIR_EF_DEST (1 << 2)
 /* A unix op refused at a name-service socket the C library tries on every
  * lookup (nscd, systemd-resolved) before falling back to DNS: nothing was
  * sent, and it is no denial worth a line (as glibc's UDP probes). */
@@ -245,6 +248,11 @@ enum weir_reason {
  * back in 0.2 s: {op CLOSE, verdict ALLOW, reason ALLOW_RULE, addr, port,
  * rule and pid/comm as at its connect, tx_bytes 812, rx_bytes 53001,
  * duration_ns 200000000}. The three counters are 0 in every other op.
+ * An unconnected UDP socket that sent 40 datagrams to 192.0.2.53:53 (each
+ * let through; only the first made a sendmsg4 event) ends with, per such
+ * destination: {op CLOSE, flags WEIR_EF_DEST, addr, port, rule and
+ * pid/comm as at its first datagram, datagrams 40, duration_ns from the
+ * first datagram to the socket's release; tx_bytes and rx_bytes 0}.
  */
 struct weir_event {
 	__u64 ts_ns; /* CLOCK_BOOTTIME */
@@ -270,8 +278,9 @@ struct weir_event {
 	__u64 tx_bytes; /* CLOSE: payload bytes sent (TCP: acknowledged by the peer) */
 	__u64 rx_bytes; /* CLOSE: payload bytes received */
 	__u64 duration_ns; /* CLOSE: from the connect() that started the flow to its end */
+	__u64 datagrams; /* CLOSE with WEIR_EF_DEST: datagrams let through to addr:port */
 };
-_Static_assert(sizeof(struct weir_event) == 112, "weir_event ABI");
+_Static_assert(sizeof(struct weir_event) == 120, "weir_event ABI");
 
 /*
  * weir_learn: addresses weir's resolver handed out for allowed names, per
@@ -427,8 +436,9 @@ enum weir_stat {
  * max_entries of the map weir_abi, so it is set when the maps are made.
  */
 /* 2: the inbound rules (slot | WEIR_SLOT_INBOUND), weir_inflows; 3: weir_ranges4;
- * 4: weir_skcache.rule, weir_flows, weir_budgets, 112-byte events */
-#define WEIR_MAP_ABI 4
+ * 4: weir_skcache.rule, weir_flows, weir_budgets, 112-byte events;
+ * 5: weir_udests, 120-byte events (datagrams) */
+#define WEIR_MAP_ABI 5
 
 /* Load-time settings, in the programs' .rodata: the same for every cgroup. */
 struct weir_config {

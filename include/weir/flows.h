@@ -56,6 +56,47 @@ struct weir_flow {
 _Static_assert(sizeof(struct weir_flow) == 120, "weir_flow ABI");
 
 /*
+ * weir_udests (socket storage): the destinations an unconnected UDP socket
+ * sent to that the sendmsg hooks let through (verdict ALLOW), so that each
+ * is reported once, by its first datagram's sendmsg event, and the rest are
+ * counted: at the socket's release every destination becomes one CLOSE
+ * event (WEIR_EF_DEST) with its count. WEIR_UDEST_N places per socket, a
+ * destination's place chosen by a hash of it; a destination whose place
+ * another holds is reported per datagram, as are denied ones. A datagram
+ * judged under another policy (a reload: gen) or by another rule ends its
+ * destination's record (its CLOSE event goes then) and starts a new one.
+ * Example: a stub resolver's socket that sent 3 queries to 192.0.2.53:53
+ * allowed by allow[1] -> one place {first_ns, pid, comm "dig", handle 1,
+ * gen 4, rule allow[1], addr 192.0.2.53, port 53, datagrams 3, used 1}.
+ */
+#define WEIR_UDEST_N 16 /* a power of two */
+
+struct weir_udest {
+	__u64 first_ns; /* CLOCK_BOOTTIME of its first datagram */
+	__u64 cgroup_id; /* of the task that sent the first */
+	__u64 datagrams; /* let through, the first included */
+	__u32 pid, tid, uid, gid; /* the task that sent the first */
+	__u32 handle; /* the attachment that judged */
+	__u32 gen; /* weir_slot.gen of the policy that judged */
+	__u32 rule; /* WEIR_RULE_ID() of the rule that decided */
+	__u32 domain_id; /* as in weir_event */
+	__u32 addr[4]; /* as the program gave it (IPv4 in [0]) */
+	__u16 port;
+	__u16 protocol;
+	__u8 family; /* of addr */
+	__u8 flags; /* WEIR_EF_* of the first datagram's event */
+	__u8 reason;
+	__u8 op; /* SENDMSG4 or SENDMSG6 */
+	__u32 used; /* 1: this place holds a destination */
+	char comm[WEIR_COMM_LEN];
+};
+_Static_assert(sizeof(struct weir_udest) == 104, "weir_udest ABI");
+
+struct weir_udests {
+	struct weir_udest d[WEIR_UDEST_N];
+};
+
+/*
  * weir_budgets (hash): the upload budget of one rule for one attachment, so
  * two attachments (nested cgroups, the daemon's many) never share one.
  * Written by userspace with every policy (used carried over a reload for

@@ -5,6 +5,7 @@
  * that connected; a rule's upload budget lets exactly its bytes out, then
  * refuses, and says so once.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <criterion/criterion.h>
 
 #include "harness.h"
+#include "compile.h"
 
 #define PAYLOAD_LEN 11 /* the probe's "weir-probe" and its NUL */
 
@@ -123,4 +125,169 @@ Test(flows, upload_budget_lets_its_bytes_out_then_refuses_once)
 	cr_expect_eq(budget_events(&rule), 1, "one event per attachment and rule");
 	cr_expect_eq(rule, WEIR_RULE_ID(WEIR_RK_ALLOW, 1), "rule 0x%x", rule);
 	close(u);
+}
+
+/* --- unconnected UDP: each allowed destination reported once ------------- */
+
+static const char *const policy_udests = "version: 1\n"
+					 "allow:\n"
+					 "  - ip: 192.0.2.1\n" /* allow[0] */
+					 "    ports: [8080, 8081]\n";
+
+static int to_parent[2], to_child[2];
+
+/* n datagrams from fd to addr:port; how many were refused with EPERM. */
+static int sendto_n(int fd, const char *addr, int port, int n)
+{
+	struct sockaddr_in s = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int i, eperm = 0;
+
+	inet_pton(AF_INET, addr, &s.sin_addr);
+	for (i = 0; i < n; i++)
+		if (sendto(fd, "weir-probe", 10, 0, (struct sockaddr *)&s, sizeof(s)) < 0)
+			eperm += errno == EPERM;
+	return eperm;
+}
+
+/* 5 datagrams to 8080, 3 to 8081 (allowed), 2 to 192.0.2.9 (denied). */
+static int udests_child(void *arg)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), bad = 0;
+
+	bad += sendto_n(fd, "192.0.2.1", 8080, 5);
+	bad += sendto_n(fd, "192.0.2.1", 8081, 3);
+	if (bad || sendto_n(fd, "192.0.2.9", 8080, 2) != 2)
+		return 1;
+	close(fd);
+	return 0;
+}
+
+/* Decision events of op, verdict and port; close events of addr:port with
+ * WEIR_EF_DEST, their datagrams in *dg (in order). */
+static int count_ev(__u8 op, __u8 verdict, int port)
+{
+	int i, n = 0;
+
+	for (i = 0; i < h.nev; i++)
+		n += h.ev[i].op == op && h.ev[i].verdict == verdict && h.ev[i].port == port;
+	return n;
+}
+
+static int dest_closes(int port, __u64 dg[4], __u32 *pid)
+{
+	int i, n = 0;
+
+	for (i = 0; i < h.ncl; i++) {
+		if (!(h.closes[i].flags & WEIR_EF_DEST) || h.closes[i].port != port)
+			continue;
+		if (n < 4)
+			dg[n] = h.closes[i].datagrams;
+		*pid = h.closes[i].pid;
+		n++;
+	}
+	return n;
+}
+
+static void wait_closes(int n)
+{
+	int i;
+
+	for (i = 0; i < 100 && h.ncl < n; i++) {
+		h_events(&h);
+		if (h.ncl < n)
+			usleep(10000);
+	}
+}
+
+Test(flows, unconnected_udp_reports_each_allowed_destination_once_and_counts_it)
+{
+	int a = h_listen_udp("192.0.2.1", 8080), b = h_listen_udp("192.0.2.1", 8081);
+	__u64 dg[4] = {};
+	__u32 cpid = 0;
+	pid_t pid;
+
+	h_stop(&h);
+	h_start(&h, policy_udests, NULL);
+	pid = h_spawn(&h, udests_child, NULL);
+	cr_assert_eq(h_wait(pid), 0, "an allowed datagram was refused or a denied one sent");
+	cr_assert(h_udp_got(a));
+	cr_assert(h_udp_got(b));
+	wait_closes(2);
+	cr_expect_eq(count_ev(WEIR_OP_SENDMSG4, WEIR_V_ALLOW, 8080), 1, "8080: one event");
+	cr_expect_eq(count_ev(WEIR_OP_SENDMSG4, WEIR_V_ALLOW, 8081), 1, "8081: one event");
+	cr_expect_eq(count_ev(WEIR_OP_SENDMSG4, WEIR_V_DENY, 8080), 2, "denied: per datagram");
+	cr_assert_eq(dest_closes(8080, dg, &cpid), 1);
+	cr_expect_eq(dg[0], 5);
+	cr_expect_eq(cpid, (__u32)pid);
+	cr_assert_eq(dest_closes(8081, dg, &cpid), 1);
+	cr_expect_eq(dg[0], 3);
+	cr_expect_eq(h.closes[0].rule, WEIR_RULE_ID(WEIR_RK_ALLOW, 0));
+	cr_expect_eq(h.closes[0].verdict, WEIR_V_ALLOW);
+	close(a);
+	close(b);
+}
+
+/* 2 datagrams, then the parent reloads (same policy), 2 more, then the
+ * parent reloads a policy denying it, 2 more (refused). */
+static int reload_child(void *arg)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	char c;
+
+	if (sendto_n(fd, "192.0.2.1", 8080, 2) || write(to_parent[1], "x", 1) != 1 ||
+	    read(to_child[0], &c, 1) != 1)
+		return 1;
+	if (sendto_n(fd, "192.0.2.1", 8080, 2) || write(to_parent[1], "x", 1) != 1 ||
+	    read(to_child[0], &c, 1) != 1)
+		return 2;
+	if (sendto_n(fd, "192.0.2.1", 8080, 2) != 2)
+		return 3;
+	close(fd);
+	return 0;
+}
+
+static void apply(const char *y)
+{
+	struct compile_input in = {};
+	char err[POLICY_ERR_LEN];
+	struct policy *pol;
+	struct compiled c;
+
+	cr_assert_eq(policy_load_buffer("t.yaml", y, strlen(y), &pol, err), 0, "%s", err);
+	in.policy = pol;
+	cr_assert_eq(compile_policy(&in, &c, err), 0, "%s", err);
+	cr_assert_eq(egress_apply(h.eg, &c), 0);
+	compiled_free(&c);
+	policy_free(pol);
+}
+
+Test(flows, unconnected_udp_destination_is_judged_and_reported_again_after_a_reload)
+{
+	int a = h_listen_udp("192.0.2.1", 8080);
+	__u64 dg[4] = {};
+	__u32 cpid = 0;
+	pid_t pid;
+	char c;
+
+	h_stop(&h);
+	h_start(&h, policy_udests, NULL);
+	cr_assert_eq(pipe(to_parent), 0);
+	cr_assert_eq(pipe(to_child), 0);
+	pid = h_spawn(&h, reload_child, NULL);
+	cr_assert_eq(read(to_parent[0], &c, 1), 1);
+	apply(policy_udests); /* the same rules, a new generation */
+	cr_assert_eq(write(to_child[1], "x", 1), 1);
+	cr_assert_eq(read(to_parent[0], &c, 1), 1);
+	apply("version: 1\nallow:\n  - ip: 192.0.2.1\n    ports: [9999]\n");
+	cr_assert_eq(write(to_child[1], "x", 1), 1);
+	cr_assert_eq(h_wait(pid), 0, "the child saw another outcome than allow, allow, deny");
+	cr_assert(h_udp_got(a));
+	wait_closes(2);
+	cr_expect_eq(count_ev(WEIR_OP_SENDMSG4, WEIR_V_ALLOW, 8080), 2,
+		     "one event per policy generation");
+	cr_expect_eq(count_ev(WEIR_OP_SENDMSG4, WEIR_V_DENY, 8080), 2, "denied after: per datagram");
+	cr_assert_eq(dest_closes(8080, dg, &cpid), 2);
+	cr_expect_eq(dg[0], 2);
+	cr_expect_eq(dg[1], 2);
+	close(a);
 }

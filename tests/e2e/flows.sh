@@ -236,6 +236,44 @@ test_budget_attacks() {
 	t_end
 }
 
+# Unconnected UDP (docs/events.md "Close events"): an allowed destination is
+# reported once per socket (its first datagram's sendmsg event), its
+# datagrams counted into one close event; a denied one, every datagram.
+test_udests() {
+	cat >"$T/udests.yaml" <<-EOF
+		version: 1
+		allow:
+		  - ip: $SRV
+		    ports: [$PORT, 9002]
+	EOF
+	t_begin "unconnected UDP: one event per allowed destination, its datagrams in its close event; denied: each"
+	run_weir -p "$T/udests.yaml" -e "$T/evu" -- /usr/bin/python3 -c "
+import errno, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(4): s.sendto(b'weir-probe', ('$SRV', $PORT))
+for i in range(3): s.sendto(b'weir-probe', ('$SRV', 9002))
+refused = 0
+for i in range(2):
+    try: s.sendto(b'weir-probe', ('$OTHER', $PORT))
+    except PermissionError: refused += 1
+s.close()
+print('refused', refused)"
+	x_rc 0
+	x_file_has "$OUT" '^refused 2$'
+	x_json "$T/evu" '[.[] | select(.op == "sendmsg4" and .verdict == "allow" and .dst == $d)]
+		| length == 2 and (map(.port) | sort) == [9000, 9002]' --arg d "$SRV"
+	x_json "$T/evu" '[.[] | select(.op == "sendmsg4" and .verdict == "deny" and .dst == $o)]
+		| length == 2' --arg o "$OTHER"
+	x_json "$T/evu" '[.[] | select(.op == "close" and .dst == $d and .proto == "udp")]
+		| length == 2 and (map([.port, .datagrams]) | sort) == [[9000, 4], [9002, 3]]
+		and all(.[]; .comm == "python3" and .rule == "allow[0]" and .reason == "allow-rule"
+		and (has("tx_bytes") | not) and .duration_ns >= 0)' --arg d "$SRV"
+	x_json "$T/evu" '([.[] | select(.op == "sendmsg4" and .verdict == "allow")][0].pid) as $p
+		| all(.[]; .op != "close" or .pid == $p)'
+	x_json "$T/evu" 'any(.[]; .op == "run-end" and .decisions.allow == 2 and .decisions.deny == 2)'
+	t_end
+}
+
 test_check() {
 	t_begin "a bad upload_budget: FILE:LINE:COL and what units there are"
 	printf 'version: 1\nallow:\n  - ip: 192.0.2.1\n    upload_budget: 5XB\n' >"$T/bad.yaml"
@@ -249,6 +287,7 @@ setup
 test_tcp_udp
 test_budget
 test_budget_attacks
+test_udests
 test_check
 if ((${#LEFTOVER[@]})); then
 	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"

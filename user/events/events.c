@@ -633,7 +633,10 @@ static int format_json(const struct event_ctx *ctx, const struct weir_event *e, 
 		put_lit(&o, ",\"mapped\":true");
 	if (e->flags & WEIR_EF_UNSPEC)
 		put_lit(&o, ",\"unspecified\":true");
-	if (e->op == WEIR_OP_CLOSE)
+	if (e->op == WEIR_OP_CLOSE && (e->flags & WEIR_EF_DEST)) /* unconnected UDP */
+		put(&o, ",\"datagrams\":%llu,\"duration_ns\":%llu",
+		    (unsigned long long)e->datagrams, (unsigned long long)e->duration_ns);
+	else if (e->op == WEIR_OP_CLOSE)
 		put(&o, ",\"tx_bytes\":%llu,\"rx_bytes\":%llu,\"duration_ns\":%llu",
 		    (unsigned long long)e->tx_bytes, (unsigned long long)e->rx_bytes,
 		    (unsigned long long)e->duration_ns);
