@@ -459,7 +459,7 @@ static __always_inline bool weir_is_resolver(const struct weir_attach *at,
 #include "inbound.bpf.h"
 
 static __always_inline int weir_decide(struct bpf_sock_addr *ctx, __u32 handle,
-				       struct weir_dest *dst)
+				       struct weir_dest *dst, __u8 op)
 {
 	struct weir_learn_key to = {};
 	struct weir_decision d = {};
@@ -482,8 +482,10 @@ static __always_inline int weir_decide(struct bpf_sock_addr *ctx, __u32 handle,
 		goto cache;
 	/* sendmsg: the rest in a global function (an allowed destination of an
 	 * unconnected UDP socket is reported once, bpf/flows.bpf.h). It gets
-	 * copies: dst and d, whose fields the verifier knows, never escape. */
-	if (dst->op == WEIR_OP_SENDMSG4 || dst->op == WEIR_OP_SENDMSG6) {
+	 * copies: dst and d, whose fields the verifier knows, never escape.
+	 * op is the program's constant (dst->op, once dst went to a global
+	 * function, is not: connect4 verified the sendmsg path too). */
+	if (op == WEIR_OP_SENDMSG4 || op == WEIR_OP_SENDMSG6) {
 		r.dst = *dst;
 		r.d = d;
 		r.to = to;
@@ -600,7 +602,7 @@ static __always_inline int weir_handle4(struct bpf_sock_addr *ctx, __u8 op)
 	dst.port = bpf_ntohs((__u16)ctx->user_port);
 	if (weir_is_dns(ctx, at, &dst))
 		return weir_redirect(ctx, at, &dst, AF_INET);
-	return weir_decide(ctx, at->handle, &dst);
+	return weir_decide(ctx, at->handle, &dst, op);
 }
 
 static __always_inline int weir_handle6(struct bpf_sock_addr *ctx, __u8 op)
@@ -620,7 +622,7 @@ static __always_inline int weir_handle6(struct bpf_sock_addr *ctx, __u8 op)
 	dst.port = bpf_ntohs((__u16)ctx->user_port);
 	if (weir_is_dns(ctx, at, &dst))
 		return weir_redirect(ctx, at, &dst, AF_INET6);
-	return weir_decide(ctx, at->handle, &dst);
+	return weir_decide(ctx, at->handle, &dst, op);
 }
 
 SEC("cgroup/connect4")
