@@ -7,12 +7,13 @@
 # tests/kernels/run.sh to read. The build/ is the host's (make tests-build
 # ran there): nothing is built here.
 #
-#   bash tests/kernels/tiers.sh [--tier-timeout S] TIER...
+#   bash tests/kernels/tiers.sh [--tier-timeout S] TIER[=SECONDS]...
 #   TIER: unit bpf e2e adversarial daemon (the make test-* targets), features
-#   (tests/kernels/features.sh: what weir probes against what this kernel is)
+#   (tests/kernels/features.sh: what weir probes against what this kernel is),
+#   lsm (tests/kernels/lsm.sh: the checks that need the BPF LSM, which must be on)
 set -uo pipefail
 
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 out=${WEIR_VM_OUT:?not in a kernel-matrix guest}
 tmo=1200
 if [ "${1:-}" = --tier-timeout ]; then
@@ -20,15 +21,18 @@ if [ "${1:-}" = --tier-timeout ]; then
 	shift 2
 fi
 st=0
-for t in "$@"; do
+for arg in "$@"; do
+	t=${arg%%=*} tt=$tmo
+	[ "$t" != "$arg" ] && tt=${arg#*=}
 	case $t in
 	unit|bpf|e2e|adversarial|daemon) cmd=(make --no-print-directory "test-$t") ;;
 	features) cmd=(bash tests/kernels/features.sh) ;;
+	lsm) cmd=(bash tests/kernels/lsm.sh) ;;
 	*) echo "tiers: unknown tier $t" >&2; echo 2 >"$out/tier-$t.rc"; st=1; continue ;;
 	esac
-	echo "== $(uname -r): $t"
+	echo "== $(uname -r): $t (at most ${tt}s)"
 	start=$(date +%s)
-	timeout -k 10 "$tmo" "${cmd[@]}" </dev/null >"$out/tier-$t.log" 2>&1
+	timeout -k 10 "$tt" "${cmd[@]}" </dev/null >"$out/tier-$t.log" 2>&1
 	rc=$?
 	echo "$rc $(($(date +%s) - start))" >"$out/tier-$t.rc"
 	tail -n 3 "$out/tier-$t.log"
