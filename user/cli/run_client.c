@@ -250,12 +250,15 @@ static int attach(struct run *r)
 	r->attached = true;
 	runs_record_daemon(r->cgfd, r->sock);
 	pr_debug("the daemon on %s enforces on %s\n", r->sock, r->cgpath);
-	/* The daemon's own load decides; this kernel's answer is what it had. */
-	pr_debug("sockets made outside the cgroup: %s\n",
-		 egress_lsm_supported() ? "refused by the daemon's BPF LSM programs (--pass-fd and "
-					  "--allow-socket-stdio sockets too)" :
-					  "not refused: the BPF LSM is not active (lsm=...,bpf; "
-					  "docs/threat-model.md)");
+	/* The daemon's own load decides; this kernel's answer is what it had.
+	 * Asked at -v only: the probe loads BPF programs (a few ms a run). */
+	if (log_get_level() >= LOG_LEVEL_DEBUG)
+		pr_debug("sockets made outside the cgroup: %s\n",
+			 egress_lsm_supported() ?
+				 "refused by the daemon's BPF LSM programs (--pass-fd and "
+				 "--allow-socket-stdio sockets too)" :
+				 "not refused: the BPF LSM is not active (lsm=...,bpf; "
+				 "docs/threat-model.md)");
 	return 0;
 }
 
