@@ -76,22 +76,28 @@ static __always_inline void weir_unix_emit(__u32 handle, __u8 op, __u32 type,
 static __always_inline __u32 weir_unix_read(struct bpf_sock_addr *ctx, struct weir_unix_key *k)
 {
 	struct bpf_sock_addr_kern *sa = bpf_cast_to_kern_ctx(ctx);
-	__u32 len = sa->uaddrlen, i;
+	__u32 len = sa->uaddrlen;
+	__u64 n;
 
 	if (len <= 2) /* offsetof(struct sockaddr_un, sun_path) */
 		return 0;
 	len -= 2;
 	if (len > WEIR_UNIX_PATH_MAX)
 		len = WEIR_UNIX_PATH_MAX;
-	/* The whole of sun_path (the kernel's copy is a sockaddr_storage),
-	 * then what lies past the length given is cleared: stack bytes of
-	 * the copy, not the program's. A fixed size keeps the verifier
-	 * content. */
-	if (bpf_probe_read_kernel(k->path, sizeof(k->path), (const char *)sa->uaddr + 2))
+	/* The path as given, zero-padded: nothing past its length (stack
+	 * bytes of the kernel's copy, a sockaddr_storage). One read of a
+	 * bounded size, no loop: a loop testing i against len had the
+	 * verifier walk every length apart (55k instructions a program). */
+	__builtin_memset(k->path, 0, sizeof(k->path));
+	n = len;
+	/* The bound tested on the register the helper gets (the compiler
+	 * clamps another copy, and the verifier would see no bound). */
+	asm volatile("if %[n] <= %[max] goto +1\n\t"
+		     "%[n] = %[max]"
+		     : [n] "+r"(n)
+		     : [max] "i"(WEIR_UNIX_PATH_MAX));
+	if (bpf_probe_read_kernel(k->path, n, (const char *)sa->uaddr + 2))
 		return 0;
-	for (i = 0; i < WEIR_UNIX_PATH_MAX; i++)
-		if (i >= len)
-			k->path[i] = 0;
 	return len;
 }
 
