@@ -39,6 +39,7 @@
 #include "log.h"
 #include "pins.h"
 #include "privs.h"
+#include "pump.h"
 #include "resolve.h"
 #include "run.h"
 #include "runs.h"
@@ -50,6 +51,8 @@
 
 #define RESOLV_CONF "/etc/resolv.conf"
 #define POLL_MS 50 /* events are submitted without wakeup: poll this often */
+/* The pump's backlog: about 140,000 events, as much again as the ring buffer. */
+#define PUMP_BYTES (16 << 20)
 
 static const char run_usage[] =
 	"Usage: weir run [OPTIONS] -- COMMAND [ARG...]\n"
@@ -357,6 +360,22 @@ static int on_event(void *ctx, void *data, size_t len)
 	}
 	pthread_mutex_unlock(&r->out_mu);
 	return 0;
+}
+
+/* The pump's writer thread: one record, and the file once it is idle. */
+static void on_pumped(void *ctx, const void *rec, size_t len)
+{
+	on_event(ctx, (void *)rec, len);
+}
+
+static void flush_events(void *ctx)
+{
+	struct run *r = ctx;
+
+	pthread_mutex_lock(&r->out_mu);
+	if (r->events)
+		fflush(r->events);
+	pthread_mutex_unlock(&r->out_mu);
 }
 
 /* From the resolver's thread: one query. */
@@ -715,7 +734,12 @@ static int setup_bpf(struct run *r)
 	ret = ret ?: pass_sockets(r);
 	if (ret)
 		return ret;
-	r->rb = ring_buffer__new(egress_events_fd(r->egress), on_event, r, NULL);
+	/* With an events file, what reads the ring buffer only copies: a
+	 * thread of its own formats and writes (user/events/pump.h). */
+	if (r->events && pump_new(on_pumped, flush_events, r, PUMP_BYTES, &r->pump))
+		r->pump = NULL; /* no thread: the loop formats, as it did */
+	r->rb = r->pump ? ring_buffer__new(egress_events_fd(r->egress), pump_add, r->pump, NULL) :
+			  ring_buffer__new(egress_events_fd(r->egress), on_event, r, NULL);
 	if (!r->rb) {
 		ret = -errno;
 		pr_warn("cannot open the event ring buffer: %s\n", strerror(-ret));
@@ -815,10 +839,10 @@ static int loop(struct run *r)
 		}
 		if (r->rb)
 			ring_buffer__consume(r->rb);
-		pthread_mutex_lock(&r->out_mu);
-		if (r->events)
-			fflush(r->events);
-		pthread_mutex_unlock(&r->out_mu);
+		if (r->pump)
+			pump_commit(r->pump); /* its writer flushes */
+		else
+			flush_events(r);
 	}
 	return 0;
 }
@@ -918,6 +942,8 @@ static void teardown(struct run *r)
 	attachment_stop(r->att); /* its last failures count in the summary */
 	if (r->rb) {
 		ring_buffer__consume(r->rb);
+		pump_free(r->pump); /* every record written before the summary */
+		r->pump = NULL;
 		lost = egress_stat(r->egress, WEIR_STAT_LOST);
 		counted = true;
 	}
@@ -925,6 +951,7 @@ static void teardown(struct run *r)
 		counted = run_daemon_detach(r, &lost);
 	if (counted && r->child && want_summary(r, lost))
 		summary_print(r->summary, stderr, lost);
+	pump_free(r->pump); /* (set up, but the ring buffer was not) */
 	attachment_free(r->att); /* before the maps it writes go; the policy too */
 	if (!r->att)
 		policy_free(r->policy);

@@ -49,6 +49,7 @@ struct run {
 	struct sock_fprog filter;
 	char **cgmounts; /* a root command's cgroup2 mounts, remounted in its namespace */
 	struct ring_buffer *rb;
+	struct pump *pump; /* with an events file: its writer thread */
 	struct summary *summary;
 	struct event_ctx ectx;
 	struct event_memo memo; /* ectx's: the policy never changes in a run */
