@@ -122,6 +122,7 @@ struct dns_health {
 	char who[128]; /* "" or the attachment's name, for the lines */
 	log_sink_fn sink; /* NULL: the lines go to the log */
 	void *sink_ctx;
+	bool bindable_said; /* upstream_bindable()'s line */
 };
 
 static struct dns_health process_health = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -682,28 +683,35 @@ static unsigned int unpriv_port_start(void)
  * machine, the command weir guards among them, can bind it too beside the
  * server (dnsmasq sets SO_REUSEADDR, which lets anyone share a UDP port)
  * or while it is down, and answer weir's queries itself: weir would learn
- * the addresses it chose for an allowed name. Said once per process.
+ * the addresses it chose for an allowed name. Said once per account of
+ * upstreams (an attachment's: weir run through the daemon shows it).
  */
 static bool upstream_bindable(const struct dns_upstream *u, unsigned int start)
 {
-	static atomic_bool said;
 	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&u->sa;
 	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&u->sa;
 	unsigned int port = ntohs(u->sa.ss_family == AF_INET ? s4->sin_port : s6->sin6_port);
+	struct dns_health *t = health_table(u);
 	char host[INET6_ADDRSTRLEN] = "?";
+	bool say;
 
 	if (!keep_up(u) || port < start)
 		return false;
-	if (!atomic_exchange(&said, true)) {
-		inet_ntop(u->sa.ss_family,
-			  u->sa.ss_family == AF_INET ? (const void *)&s4->sin_addr :
-						       (const void *)&s6->sin6_addr,
-			  host, sizeof(host));
-		pr_warn("upstream nameserver %s port %u is on loopback at a port any local user "
-			"may bind (ip_unprivileged_port_start is %u): a process of this machine "
-			"could answer for it; use a port below that (docs/threat-model.md)\n",
-			host, port, start);
-	}
+	pthread_mutex_lock(&t->mu);
+	say = !t->bindable_said;
+	t->bindable_said = true;
+	pthread_mutex_unlock(&t->mu);
+	if (!say)
+		return true;
+	inet_ntop(u->sa.ss_family,
+		  u->sa.ss_family == AF_INET ? (const void *)&s4->sin_addr :
+					       (const void *)&s6->sin6_addr,
+		  host, sizeof(host));
+	upstream_say(t, LOG_LEVEL_WARN,
+		     "upstream nameserver %s port %u is on loopback at a port any local user may "
+		     "bind (ip_unprivileged_port_start is %u): a process of this machine could "
+		     "answer for it; use a port below that (docs/threat-model.md)",
+		     host, port, start);
 	return true;
 }
 
