@@ -55,6 +55,9 @@ containers_cleanup() {
 	for d in $(ls "$T/runc" 2>/dev/null); do
 		"${RUNC[@]}" delete -f "$d" >/dev/null 2>&1
 	done
+	for d in $(ls "$T/runc2" 2>/dev/null); do
+		runc --root "$T/runc2" delete -f "$d" >/dev/null 2>&1
+	done
 	[ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null && e2e_wait_gone "$DPID" 30
 	[ -n "$POD_CG" ] && [ -d "$POD_CG" ] && find "$POD_CG" -depth -type d -exec rmdir {} + 2>/dev/null
 	# Our cgroups only, in the unified hierarchy and in the v1 ones the
@@ -293,6 +296,65 @@ test_runc_fails_closed() {
 	t_end
 }
 
+# Review 2's F3: container ids are unique per runtime root only. Container
+# A runs (policy web, waiting for a flag before it connects); container B,
+# under another runc --root with A's id and a bundle of its own, starts and
+# stops: its poststop must not release A's attachment, and A's connect to
+# what web denies stays refused, nothing arrived.
+test_runc_same_id_other_root() {
+	local id=same-$$ i apid
+	t_begin "runc: another container with the same id (another --root) stopping leaves the first one enforced"
+	mkdir -p "$T/flag-a" && chmod 755 "$T/flag-a"
+	bundle "sameA-$$" "/$CGN/sameA" web sh -c \
+		'i=0; while [ ! -e /flag/go ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; netprobe tcp 192.0.2.99 80 same-a-$0' "$$"
+	jq --arg flag "$T/flag-a" '.mounts += [{destination: "/flag", type: "bind", source: $flag,
+		options: ["rbind", "ro"]}]' "$T/b/sameA-$$/config.json" >"$T/sameA.json" &&
+		mv "$T/sameA.json" "$T/b/sameA-$$/config.json"
+	timeout 60 "${RUNC[@]}" run --bundle "$T/b/sameA-$$" "$id" >"$T/sameA.out" 2>"$T/sameA.err" </dev/null &
+	apid=$!
+	wait_attachments ".cgroup | endswith(\"/$CGN/sameA\")" 1 ||
+		t_why "A was never attached: $(ps_json | jq -c .) $(t_tail "$T/sameA.err")"
+	bundle "sameB-$$" "/$CGN/sameB" web true
+	timeout 30 runc --root "$T/runc2" run --bundle "$T/b/sameB-$$" "$id" >"$T/sameB.out" \
+		2>"$T/sameB.err" </dev/null || t_why "B did not run: $(t_tail "$T/sameB.err")"
+	runc --root "$T/runc2" delete -f "$id" >/dev/null 2>&1
+	# B's poststop is over (runc run waits for it); A must still be held.
+	[ "$(attachments_of ".cgroup | endswith(\"/$CGN/sameA\")")" = 1 ] ||
+		t_why "B's poststop released A's attachment: $(ps_json | jq -c .)"
+	touch "$T/flag-a/go"
+	wait "$apid"
+	"${RUNC[@]}" delete -f "$id" >/dev/null 2>&1
+	OUT=$T/sameA.out ERR=$T/sameA.err RC=0
+	out_is EPERM "A's connect to what web denies, after B stopped"
+	sleep 0.2
+	arrived "same-a-$$" && t_why "A's denied payload arrived"
+	wait_attachments true 0 || t_why "A's poststop left attachments: $(ps_json | jq -c .)"
+	t_end
+}
+
+# Review 2's F6: the daemon reads a container's etc/resolv.conf from its
+# root; what an image put there (a device node, a FIFO) must not be opened
+# before it is known to be a regular file. A FIFO shows it: its writer's
+# open() returns only once someone opens it for reading.
+test_resolv_conf_not_opened() {
+	local root=$T/fiforoot wpid
+	t_begin "a FIFO at the container root's etc/resolv.conf: the daemon never opens it (its writer stays blocked)"
+	mkdir -p "$root/etc" "$CGP/fifo" && mkfifo "$root/etc/resolv.conf"
+	(exec 3>"$root/etc/resolv.conf" && echo opened >"$T/fifo-writer") &
+	wpid=$!
+	curl -s --max-time 20 --unix-socket "$SOCK" -X POST -H 'Content-Type: application/json' \
+		-d "{\"cgroup\":\"$CGP/fifo\",\"policy\":\"web\",\"holder\":\"fifo-$$\",\"root\":\"$root\",\"nameservers\":\"192.0.2.53\"}" \
+		http://weir/v1/attachments >"$T/fifo.out" 2>&1
+	sleep 0.3
+	[ -e "$T/fifo-writer" ] && t_why "the FIFO was opened for reading (its writer went on)"
+	grep -q '"cgroup"' "$T/fifo.out" || t_why "attach: $(t_tail "$T/fifo.out")"
+	curl -s --max-time 20 --unix-socket "$SOCK" -X POST -H 'Content-Type: application/json' \
+		-d "{\"holder\":\"fifo-$$\"}" http://weir/v1/detach >/dev/null 2>&1
+	kill "$wpid" 2>/dev/null
+	wait "$wpid" 2>/dev/null
+	t_end
+}
+
 test_safety_net_and_nesting() {
 	t_begin "safety net: an unannotated container gets the parent's default; an annotated one its own, not both"
 	mkdir -p "$CGP/net"
@@ -437,6 +499,19 @@ test_podman_daemon_down() {
 	t_end
 }
 
+# Review 2's F5: hooks.d matches every weir.dev/ annotation, and the hook
+# refuses one it does not know: a misspelled policy key no longer starts
+# the container unconfined.
+test_podman_misspelled_annotation() {
+	t_begin "podman: a misspelled annotation (weir.dev/Policy): the hook refuses, the container does not start"
+	prun --annotation weir.dev/Policy=web "$IMG" netprobe tcp 192.0.2.99 80 "pmisspelt-$$"
+	[ "$RC" != 0 ] || t_why "podman run succeeded"
+	grep -q "unknown annotation 'weir.dev/Policy'" "$ERR" || t_why "stderr: $(t_tail "$ERR")"
+	sleep 0.2
+	arrived "pmisspelt-$$" && t_why "its program ran"
+	t_end
+}
+
 # A pod of two containers sharing one netns, from podman kube play.
 POD_YAML=
 setup_pod_yaml() {
@@ -551,12 +626,15 @@ test_runc_first_connect_is_judged
 test_runc_dns_in_its_netns
 test_runc_no_annotation
 test_runc_fails_closed
+test_runc_same_id_other_root
+test_resolv_conf_not_opened
 test_safety_net_and_nesting
 setup_podman
 test_podman_first_connect_and_dns
 test_podman_exec_and_rm
 test_podman_safety_net
 test_podman_daemon_down
+test_podman_misspelled_annotation
 test_podman_pod
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))

@@ -134,6 +134,33 @@ Test(hook, a_bad_annotation_fails_at_both_stages)
 	cr_assert_eq(hook(OCI_POSTSTOP, st, note, err, sizeof(err)), -EINVAL);
 }
 
+/* Review 2's F5: hooks.d runs the hook for every weir.dev/ key; a key weir
+ * does not know (a misspelling) fails the container instead of leaving it
+ * unconfined, at createRuntime (and is said at poststop). */
+Test(hook, an_unknown_weir_annotation_fails)
+{
+	static const char *const keys[] = { "weir.dev/Policy", "weir.dev/policies",
+					    "weir.dev/policy ", "weir.dev/" };
+	char st[256], note[256], err[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(st, sizeof(st), "{\"id\":\"c3\",\"pid\":1,\"annotations\":{\"%s\":\"web\"}}",
+			 keys[i]);
+		cr_assert_eq(hook(OCI_CREATE_RUNTIME, st, note, err, sizeof(err)), -EINVAL, "%s",
+			     keys[i]);
+		assert_has(err, "unknown annotation");
+		assert_has(err, keys[i]);
+	}
+	/* Beside a good one, too; other prefixes are none of weir's business. */
+	snprintf(st, sizeof(st), "{\"id\":\"c3\",\"pid\":1,\"annotations\":"
+		 "{\"weir.dev/policy\":\"web\",\"weir.dev/polcy\":\"x\"}}");
+	cr_assert_eq(hook(OCI_CREATE_RUNTIME, st, note, err, sizeof(err)), -EINVAL);
+	cr_assert_null(policy_of("{\"weir.devx/policy\":\"a\",\"io.weir.dev/p\":\"b\"}", err,
+				 sizeof(err)));
+	cr_assert_str_eq(err, "");
+}
+
 /* Runtimes that leave the annotations out of the state: config.json's. */
 Test(hook, the_bundles_annotations_when_the_state_has_none)
 {
@@ -196,4 +223,32 @@ Test(bind, the_cgroup_of_a_process)
 	cr_assert_eq(cg[0], '/');
 	cr_assert_lt(container_cgroup_of(0x7ffffff0, cg, sizeof(cg), err, sizeof(err)), 0);
 	assert_has(err, "/proc/");
+}
+
+/* Review 2's F3: a container is held by id and bundle, so another with the
+ * same id (another runtime root) cannot release it. */
+Test(hook, the_holder_is_the_id_and_the_bundle)
+{
+	char a[CONTAINER_ID_MAX + 1], b[CONTAINER_ID_MAX + 1], c[CONTAINER_ID_MAX + 1];
+	char longid[CONTAINER_ID_MAX + 1];
+
+	oci_holder("web", "/run/runc-a/web", a);
+	oci_holder("web", "/run/runc-b/web", b);
+	oci_holder("web", "/run/runc-a/web", c);
+	cr_assert_str_neq(a, b);
+	cr_assert_str_eq(a, c);
+	cr_assert_eq(strlen(a), 3 + 1 + 16, "%s", a);
+	cr_assert(!strncmp(a, "web@", 4), "%s", a);
+	oci_holder("web", NULL, a);
+	cr_assert_str_eq(a, "web");
+	oci_holder("web", "", a);
+	cr_assert_str_eq(a, "web");
+	/* The longest id: cut, the hash (of all of it) kept, within the limit. */
+	memset(longid, 'x', CONTAINER_ID_MAX);
+	longid[CONTAINER_ID_MAX] = '\0';
+	oci_holder(longid, "/b", a);
+	cr_assert_eq(strlen(a), CONTAINER_ID_MAX);
+	longid[CONTAINER_ID_MAX - 1] = 'y';
+	oci_holder(longid, "/b", b);
+	cr_assert_str_neq(a, b);
 }

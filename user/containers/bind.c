@@ -115,8 +115,22 @@ const char *container_policy_annotation(struct json_object *annotations, char *e
 	const char *s;
 
 	err[0] = '\0';
-	if (!annotations || !json_object_is_type(annotations, json_type_object) ||
-	    !json_object_object_get_ex(annotations, CONTAINER_POLICY_ANNOTATION, &v))
+	if (!annotations || !json_object_is_type(annotations, json_type_object))
+		return NULL;
+	/* A misspelled key (weir.dev/Policy, weir.dev/policies, a trailing
+	 * space) would start the container unconfined: hooks.d matches every
+	 * weir.dev/ key, and any but ours is an error. */
+	json_object_object_foreach(annotations, key, val)
+	{
+		(void)val;
+		if (!strncmp(key, CONTAINER_ANNOTATION_PREFIX, strlen(CONTAINER_ANNOTATION_PREFIX)) &&
+		    strcmp(key, CONTAINER_POLICY_ANNOTATION)) {
+			snprintf(err, errlen, "unknown annotation '%.100s' (weir knows %s only: "
+				 "misspelled?)", key, CONTAINER_POLICY_ANNOTATION);
+			return NULL;
+		}
+	}
+	if (!json_object_object_get_ex(annotations, CONTAINER_POLICY_ANNOTATION, &v))
 		return NULL;
 	if (!json_object_is_type(v, json_type_string)) {
 		snprintf(err, errlen, "annotation %s must be a string", CONTAINER_POLICY_ANNOTATION);

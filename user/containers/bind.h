@@ -21,6 +21,9 @@
 
 /* The annotation a container or pod names its policy with. */
 #define CONTAINER_POLICY_ANNOTATION "weir.dev/policy"
+/* Every annotation under this prefix is weir's: one it does not know is an
+ * error (a misspelling must not start a container unconfined). */
+#define CONTAINER_ANNOTATION_PREFIX "weir.dev/"
 /* A holder id (a container or sandbox id) is at most this long. */
 #define CONTAINER_ID_MAX 255
 
@@ -65,9 +68,9 @@ int container_release(const char *socket, const char *id, const char *cgroup, ch
 /*
  * The policy name in ANNOTATIONS (a json-c object of string values: the OCI
  * state's or config.json's annotations, a pod's): weir.dev/policy. NULL if
- * absent, or if present but no valid NAME (then ERR says why, and the
- * caller must fail: an annotated container never runs unconfined); with no
- * annotation ERR is "". NAME is a policy directory entry: [A-Za-z0-9._-],
+ * absent, or if present but no valid NAME, or if another weir.dev/ key is
+ * there (then ERR says why, and the caller must fail: an annotated
+ * container never runs unconfined); with no annotation ERR is "". NAME is a policy directory entry: [A-Za-z0-9._-],
  * 1-255 bytes, not starting with '.'.
  */
 const char *container_policy_annotation(struct json_object *annotations, char *err,

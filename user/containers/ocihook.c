@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <ldns/sha2.h>
 
 #include "bind.h"
 #include "ocihook.h"
@@ -50,6 +51,7 @@ struct oci_state {
 	const char *id, *bundle;
 	pid_t pid;
 	json_object *annotations; /* the state's, else config.json's (may be NULL) */
+	char holder[CONTAINER_ID_MAX + 1]; /* what the daemon knows it by (oci_holder) */
 };
 
 int oci_stage_parse(const char *s, enum oci_stage *out)
@@ -128,6 +130,32 @@ static json_object *read_config(const char *bundle)
 	return json_object_from_file(path);
 }
 
+void oci_holder(const char *id, const char *bundle, char out[CONTAINER_ID_MAX + 1])
+{
+	unsigned char sha[LDNS_SHA256_DIGEST_LENGTH];
+	size_t idlen = strlen(id), blen;
+	unsigned char *buf;
+	int i, j, keep;
+
+	snprintf(out, CONTAINER_ID_MAX + 1, "%s", id);
+	if (!bundle || !*bundle)
+		return;
+	blen = strlen(bundle);
+	buf = malloc(idlen + 1 + blen);
+	if (!buf)
+		return; /* the id alone: a release then matches it as before */
+	memcpy(buf, id, idlen + 1);
+	memcpy(buf + idlen + 1, bundle, blen);
+	ldns_sha256(buf, (unsigned int)(idlen + 1 + blen), sha);
+	free(buf);
+	/* "@" and 16 hex digits after as much of the id as fits (the hash
+	 * covers all of it). */
+	keep = idlen > CONTAINER_ID_MAX - 17 ? CONTAINER_ID_MAX - 17 : (int)idlen;
+	i = snprintf(out, CONTAINER_ID_MAX + 1, "%.*s@", keep, id);
+	for (j = 0; j < 8; j++)
+		i += snprintf(out + i, CONTAINER_ID_MAX + 1 - (size_t)i, "%02x", sha[j]);
+}
+
 static int state_parse(FILE *in, struct oci_state *st, char *err, size_t len)
 {
 	json_object *v;
@@ -145,6 +173,7 @@ static int state_parse(FILE *in, struct oci_state *st, char *err, size_t len)
 	if (json_object_object_get_ex(st->state, "pid", &v))
 		st->pid = json_object_get_int(v);
 	st->bundle = jstr(st->state, "bundle");
+	oci_holder(st->id, st->bundle, st->holder);
 	st->config = read_config(st->bundle);
 	if (json_object_object_get_ex(st->state, "annotations", &v) &&
 	    json_object_is_type(v, json_type_object) && json_object_object_length(v))
@@ -240,7 +269,7 @@ static int hook_create(const struct oci_state *st, const char *policy, const cha
 		       char *note, size_t notelen, char *err, size_t errlen)
 {
 	char own[PATH_MAX], pod[PATH_MAX], netns[64], root[PATH_MAX], label[256];
-	struct container_bind b = { .id = st->id, .policy = policy, .pid = st->pid,
+	struct container_bind b = { .id = st->holder, .policy = policy, .pid = st->pid,
 				    .netns = netns, .name = label };
 	bool pod_member = in_pod(st->annotations);
 	int ret;
@@ -295,7 +324,7 @@ int oci_hook(enum oci_stage stage, const char *socket, FILE *in, char *note, siz
 		if (ret)
 			snprintf(err, errlen, "container %.12s (policy %s): %s", st.id, policy, why);
 	} else if (policy) {
-		ret = container_release(socket, st.id, NULL, why, sizeof(why));
+		ret = container_release(socket, st.holder, NULL, why, sizeof(why));
 		if (ret)
 			snprintf(err, errlen, "container %.12s: cannot release: %s", st.id, why);
 		else

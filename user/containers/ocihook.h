@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "bind.h"
+
 enum oci_stage {
 	OCI_CREATE_RUNTIME,
 	OCI_POSTSTOP,
@@ -20,6 +22,18 @@ enum oci_stage {
 
 /* "createRuntime" or "poststop" (the OCI spec's spelling): 0, else -EINVAL. */
 int oci_stage_parse(const char *s, enum oci_stage *out);
+
+/*
+ * The container's holder name in the daemon: its ID, "@" and 16 hex digits
+ * of SHA-256(ID, NUL, BUNDLE) ("web@3f2a91c07d5e8b14"; the id cut to fit in
+ * CONTAINER_ID_MAX bytes, the hash covering all of it). An id is unique
+ * only per runtime root (runc --root, containerd's namespaces, CRI-O next
+ * to a user's runc), often chosen by the caller; the bundle is the
+ * container's own directory, and both stages' states carry it. So the
+ * poststop of another container with the same id releases nothing of this
+ * one's. Without a BUNDLE: ID.
+ */
+void oci_holder(const char *id, const char *bundle, char out[CONTAINER_ID_MAX + 1]);
 
 /*
  * Run the hook: the OCI state JSON from IN (the runtime writes it to the

@@ -56,22 +56,30 @@ struct attachment {
  * REL as a process of the cgroup sees it, in a malloc'd buffer (NULL: none).
  * Its symlinks are resolved inside ROOT (an absolute one would otherwise
  * lead to the daemon's own files), and only a regular file is read, never
- * waiting (a FIFO or /proc/kmsg there would stall the daemon for good).
+ * waiting (a FIFO or /proc/kmsg there would stall the daemon for good). It
+ * is found with O_PATH and opened for reading only once it is known to be
+ * a regular file: opening a device node or a FIFO an image put there runs
+ * its driver's open (a watchdog arms, a FIFO's writer goes on).
  */
 static char *view_read(const char *root, const char *rel, size_t *len)
 {
 	struct open_how how = {
-		.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+		.flags = O_PATH | O_CLOEXEC,
 		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
-	int dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -1;
-	char *buf = NULL;
+	int dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC), pfd = -1, fd = -1;
+	char *buf = NULL, self[64];
 	struct stat st;
 	ssize_t n;
 
 	*len = 0;
 	if (dfd >= 0)
-		fd = syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
+		pfd = syscall(SYS_openat2, dfd, rel, &how, sizeof(how));
+	if (pfd >= 0 && !fstat(pfd, &st) && S_ISREG(st.st_mode)) {
+		/* The same inode (the O_PATH descriptor holds it), now readable. */
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+		fd = open(self, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	}
 	if (fd >= 0 && !fstat(fd, &st) && S_ISREG(st.st_mode) && (buf = malloc(VIEW_MAX + 1))) {
 		while (*len < VIEW_MAX && (n = read(fd, buf + *len, VIEW_MAX - *len)) > 0)
 			*len += n;
@@ -79,6 +87,8 @@ static char *view_read(const char *root, const char *rel, size_t *len)
 	}
 	if (fd >= 0)
 		close(fd);
+	if (pfd >= 0)
+		close(pfd);
 	if (dfd >= 0)
 		close(dfd);
 	return buf;
