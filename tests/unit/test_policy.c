@@ -317,6 +317,11 @@ Test(policy, summary)
 				   "inbound: loopback peers only (no inbound: section)\n"
 				   "dns: upstream (/etc/resolv.conf); ttl 5..3600 s; max 64 addresses per "
 				   "name; static auto\n"
+				   "unix: built-in list on (19 sockets: nscd, systemd-resolved, the "
+				   "D-Bus system bus, docker, containerd, podman, CRI-O, BuildKit; both "
+				   "/run and /var/run)\n"
+				   "unix: paths no pattern can judge are refused (relative; //, /./, "
+				   "/../; /proc/, /dev/fd/)\n"
 				   "9 allow rules, 2 deny rules\n";
 	struct policy *p = load(full_yaml);
 	char err[POLICY_ERR_LEN];
@@ -342,6 +347,11 @@ Test(policy, summary_unnamed)
 			      "inbound: loopback peers only (no inbound: section)\n"
 			      "dns: upstream (/etc/resolv.conf); ttl 5..3600 s; max 64 addresses per "
 			      "name; static auto\n"
+			      "unix: built-in list on (19 sockets: nscd, systemd-resolved, the "
+			      "D-Bus system bus, docker, containerd, podman, CRI-O, BuildKit; both "
+			      "/run and /var/run)\n"
+			      "unix: paths no pattern can judge are refused (relative; //, /./, "
+			      "/../; /proc/, /dev/fd/)\n"
 			      "1 allow rule, 0 deny rules\n");
 	free(out);
 	policy_free(p);

@@ -214,3 +214,33 @@ Test(unixsock, errors)
 	    "through /proc or /dev/fd");
 	bad("version: 1\nunix:\n  allow: [/dev/fd/*]\n", "through /proc or /dev/fd");
 }
+
+/* weir policy check's summary says what the unix: section does. */
+Test(unixsock, summary)
+{
+	struct policy *p = load("version: 1\n"
+				"unix:\n"
+				"  deny: [/srv/proxy.sock]\n"
+				"  allow: [/run/docker.sock]\n");
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	unix_print_summary(f, p);
+	fclose(f);
+	cr_assert(strstr(out, "unix: built-in list on (19 sockets"), "%s", out);
+	cr_assert(strstr(out, "t.yaml:3: unix[0]: deny /srv/proxy.sock\n"), "%s", out);
+	cr_assert(strstr(out, "t.yaml:4: unix[1]: allow /run/docker.sock\n"), "%s", out);
+	cr_assert(strstr(out, "paths no pattern can judge are refused"), "%s", out);
+	free(out);
+	policy_free(p);
+	p = load("version: 1\nunix:\n  builtin: off\n");
+	out = NULL;
+	f = open_memstream(&out, &len);
+	unix_print_summary(f, p);
+	fclose(f);
+	cr_assert_str_eq(out, "unix: built-in list off\n"
+			      "unix: nothing denied: every unix socket may be reached\n");
+	free(out);
+	policy_free(p);
+}

@@ -1603,6 +1603,7 @@ void policy_print_summary(FILE *f, const struct policy *p)
 	print_rules(f, p, p->args, p->n_args, WEIR_RK_ARG);
 	print_inbound(f, p);
 	print_dns(f, &p->dns);
+	unix_print_summary(f, p);
 	fprintf(f, "%zu allow rule%s, %zu deny rule%s\n", n_allow, n_allow == 1 ? "" : "s",
 		p->n_deny, p->n_deny == 1 ? "" : "s");
 }

@@ -248,3 +248,32 @@ const char *unix_rule_pattern(const struct policy *p, __u32 rule)
 		return NULL;
 	return p->unix_rules[WEIR_RULE_IDX(rule)].pattern;
 }
+
+void unix_print_summary(FILE *f, const struct policy *p)
+{
+	const struct policy_unix_rule *r;
+	size_t i, nb = 0, deny = 0;
+
+	while (unix_builtin_deny[nb])
+		nb++;
+	if (p->unix_builtin != UNIX_BUILTIN_OFF)
+		fprintf(f, "unix: built-in list on (%zu sockets: nscd, systemd-resolved, the D-Bus "
+			"system bus, docker, containerd, podman, CRI-O, BuildKit; both /run and "
+			"/var/run)\n", nb);
+	else
+		fprintf(f, "unix: built-in list off\n");
+	for (i = 0; i < p->n_unix; i++) {
+		r = &p->unix_rules[i];
+		deny += r->deny;
+		if (r->line)
+			fprintf(f, "%s:%u: ", r->file && r->file <= p->n_files ? p->files[r->file - 1] :
+										  p->source,
+				r->line);
+		fprintf(f, "unix[%zu]: %s %s\n", i, r->deny ? "deny" : "allow", r->pattern);
+	}
+	if (deny || p->unix_builtin != UNIX_BUILTIN_OFF)
+		fprintf(f, "unix: paths no pattern can judge are refused (relative; //, /./, /../; "
+			"/proc/, /dev/fd/)\n");
+	else
+		fprintf(f, "unix: nothing denied: every unix socket may be reached\n");
+}

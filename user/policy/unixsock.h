@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <linux/types.h>
 #include <weir/unix.h>
 
@@ -49,5 +50,8 @@ int unix_compile(const struct policy *p, struct cunix **out, size_t *n, char err
 
 /* The pattern of a weir_unix rule id (WEIR_RK_UNIX), for messages. */
 const char *unix_rule_pattern(const struct policy *p, __u32 rule);
+
+/* The unix: part of `weir policy check`'s summary (policy_print_summary). */
+void unix_print_summary(FILE *f, const struct policy *p);
 
 #endif /* WEIR_UNIXSOCK_H */
