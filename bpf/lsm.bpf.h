@@ -21,7 +21,11 @@
 
 #include <bpf/bpf_tracing.h>
 
-#define WEIR_CG_DEPTH 16 /* cgroup levels looked at, from the task's up */
+/* Cgroup levels walked up from a task's or a socket's cgroup. Deeper than
+ * that, no answer: refused (WEIR_CG_TOO_DEEP), never "outside every
+ * enforced cgroup". cgroup.max.depth is unlimited by default. */
+#define WEIR_CG_LEVELS 4096
+#define WEIR_CG_TOO_DEEP ((__u32)-1)
 #define WEIR_EPERM 1
 
 /* Enforced cgroups by cgroup id -> handle (egress.c writes it at attach). */
@@ -40,24 +44,45 @@ struct {
 	__type(value, __u32);
 } weir_passed SEC(".maps");
 
-/* The handle of the nearest enforced cgroup at or above CG, 0 if none. */
-static __always_inline __u32 weir_cg_handle(struct cgroup *cg)
+struct weir_cg_walk {
+	__u64 cg; /* the struct cgroup * looked at next; 0 past the root */
+	__u32 handle;
+};
+
+static long weir_cg_step(__u32 i, void *data)
 {
+	struct weir_cg_walk *w = data;
+	struct cgroup *cg = (struct cgroup *)w->cg;
 	__u32 *h;
 	__u64 id;
-	int i;
 
-	for (i = 0; i < WEIR_CG_DEPTH; i++) {
-		if (!cg)
-			return 0;
-		id = BPF_CORE_READ(cg, kn, id);
-		h = bpf_map_lookup_elem(&weir_enforced, &id);
-		if (h)
-			return *h;
-		/* self is a cgroup's first member: its css is the cgroup. */
-		cg = (struct cgroup *)BPF_CORE_READ(cg, self.parent);
+	if (!cg)
+		return 1;
+	id = BPF_CORE_READ(cg, kn, id);
+	h = bpf_map_lookup_elem(&weir_enforced, &id);
+	if (h) {
+		w->handle = *h;
+		return 1;
 	}
+	/* self is a cgroup's first member: its css is the cgroup. */
+	w->cg = (__u64)BPF_CORE_READ(cg, self.parent);
 	return 0;
+}
+
+/*
+ * The handle of the nearest enforced cgroup at or above CG, 0 if none,
+ * WEIR_CG_TOO_DEEP if the root was not reached in WEIR_CG_LEVELS levels
+ * (bpf_loop: no bound of the verifier's on the depth of a cgroup a task
+ * inside can make below its own).
+ */
+static __always_inline __u32 weir_cg_handle(struct cgroup *cg)
+{
+	struct weir_cg_walk w = { .cg = (__u64)cg };
+
+	bpf_loop(WEIR_CG_LEVELS, weir_cg_step, &w, 0);
+	if (!w.handle && w.cg)
+		return WEIR_CG_TOO_DEEP;
+	return w.handle;
 }
 
 static __always_inline void weir_emit_outside(__u32 handle, __u8 op, __u32 family, __u32 type,
@@ -96,6 +121,8 @@ static __always_inline int weir_outside(struct socket *sock, __u8 op)
 		return 0;
 	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_kern_sock))
 		return 0;
+	if (handle == WEIR_CG_TOO_DEEP) /* no handle to report it on */
+		return -WEIR_EPERM;
 	if (weir_cg_handle(BPF_CORE_READ(sk, sk_cgrp_data.cgroup)) == handle)
 		return 0;
 	cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
@@ -122,6 +149,106 @@ int BPF_PROG(weir_lsm_send, struct socket *sock, struct msghdr *msg, int size, i
 	if (ret)
 		return ret;
 	return weir_outside(sock, WEIR_OP_OUTSIDE_SENDMSG);
+}
+
+/*
+ * The socket a unix connect or send reaches, judged by the path it was
+ * bound to (the listener's own name, as its server wrote it) against the
+ * task's policy's unix: patterns: a symlink, a hard link or a bind mount
+ * of a denied socket, which the cgroup unix hooks (the path as typed)
+ * cannot tell, reach the same bound socket. Before Linux 6.7 these are the
+ * only unix checks. An unnamed peer (socketpair) has no path: not judged.
+ * Denials are reported as the cgroup hooks' are, with the bound path and
+ * WEIR_EF_PEER. True: refused.
+ */
+static __always_inline bool weir_unix_refused(struct sock *other, __u8 op, __u32 type)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 zero = 0, handle, flags = 0, gen, len;
+	struct unix_address *addr;
+	const struct weir_unix_val *v;
+	struct weir_unix_key *k;
+	__u8 verdict;
+	__s64 slot;
+	__u32 i;
+
+	if (!other)
+		return false;
+	handle = weir_cg_handle(BPF_CORE_READ(task, cgroups, dfl_cgrp));
+	if (!handle)
+		return false;
+	if (handle == WEIR_CG_TOO_DEEP)
+		return true;
+	addr = BPF_CORE_READ((struct unix_sock *)other, addr);
+	if (!addr)
+		return false;
+	len = BPF_CORE_READ(addr, len);
+	if (len <= 2) /* offsetof(struct sockaddr_un, sun_path) */
+		return false;
+	len -= 2;
+	if (len > WEIR_UNIX_PATH_MAX)
+		len = WEIR_UNIX_PATH_MAX;
+	k = bpf_map_lookup_elem(&weir_unix_scratch, &zero);
+	if (!k)
+		return false;
+	if (bpf_core_read(k->path, sizeof(k->path), &addr->name[0].sun_path))
+		return false;
+	for (i = 0; i < WEIR_UNIX_PATH_MAX; i++)
+		if (i >= len)
+			k->path[i] = 0;
+	slot = weir_slot_get(handle, &flags, &gen);
+	if (slot < 0) {
+		/* No policy in force: fail closed, as for every connection. */
+		weir_unix_emit(handle, op, type, k, len, WEIR_V_DENY, WEIR_R_NO_POLICY, 0,
+			       WEIR_EF_PEER);
+		return true;
+	}
+	k->prefixlen = WEIR_UNIX_KEY_BITS;
+	k->slot = (__u32)slot;
+	v = bpf_map_lookup_elem(&weir_unix, k);
+	/* No pattern (the mark alone: the server chose its name), or allowed
+	 * (counted by the cgroup hook where there is one). */
+	if (!v || (v->flags & WEIR_UF_MARK) || v->verdict == WEIR_V_ALLOW)
+		return false;
+	verdict = v->verdict;
+	if (verdict == WEIR_V_DENY && (flags & WEIR_SF_AUDIT) && !v->hard)
+		verdict = WEIR_V_WOULD_DENY;
+	/* nscd, resolved: glibc's every lookup, where this is the only check
+	 * (before 6.7); refused unreported, as in weir_unix_judge. */
+	if ((v->flags & WEIR_UF_RESOLVER) && verdict == WEIR_V_DENY)
+		return true;
+	weir_unix_emit(handle, op, type, k, len, verdict, v->reason, v->rule,
+		       WEIR_EF_PEER | (v->flags & WEIR_UF_RESOLVER ? WEIR_EF_RESOLVER : 0));
+	return verdict == WEIR_V_DENY;
+}
+
+/* -EPERM if REFUSED, else 0; never "-refused": the verifiers of 6.1 and
+ * 6.12 know nothing of a negated register, and the program's return must
+ * be proven within [-4095, 0]. */
+static __always_inline int weir_eperm_if(bool refused)
+{
+	int eperm = -WEIR_EPERM;
+
+	asm volatile("" : "+r"(eperm)); /* opaque to the compiler: no folding */
+	return refused ? eperm : 0;
+}
+
+SEC("lsm/unix_stream_connect")
+int BPF_PROG(weir_lsm_ustream, struct sock *sock, struct sock *other, struct sock *newsk, int ret)
+{
+	if (ret)
+		return ret;
+	return weir_eperm_if(weir_unix_refused(other, WEIR_OP_UNIX_CONNECT,
+						 BPF_CORE_READ(sock, sk_type)));
+}
+
+SEC("lsm/unix_may_send")
+int BPF_PROG(weir_lsm_udgram, struct socket *sock, struct socket *other, int ret)
+{
+	if (ret)
+		return ret;
+	return weir_eperm_if(weir_unix_refused(BPF_CORE_READ(other, sk), WEIR_OP_UNIX_SENDMSG,
+						 BPF_CORE_READ(sock, type)));
 }
 
 #endif /* WEIR_LSM_BPF_H */

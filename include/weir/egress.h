@@ -235,6 +235,9 @@ enum weir_reason {
  * lookup (nscd, systemd-resolved) before falling back to DNS: nothing was
  * sent, and it is no denial worth a line (as glibc's UDP probes). */
 #define WEIR_EF_RESOLVER (1 << 6)
+/* A unix op judged by the path the socket reached was bound to (BPF LSM),
+ * not the one the program typed: a link or another mount of it. */
+#define WEIR_EF_PEER (1 << 7)
 
 /*
  * One decision, as written to the weir_events ring buffer.

@@ -19,6 +19,7 @@ E2E_TAP=1
 . "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
 e2e_enter_ns "$0" "$@"
 e2e_init
+trap 'olsm_cleanup; e2e_cleanup' EXIT
 
 T=$E2E_TMP
 LOG=$T/sink.log
@@ -134,6 +135,148 @@ test_pass_fd() {
 	t_end
 }
 
+# Review 2's F9: the LSM looked only 16 cgroup levels up from the task:
+# root inside moves itself 20 levels below its cgroup (in its own cgroup
+# namespace) and uses the sockets made outside from there.
+test_deep_cgroup() {
+	run_weir -u root -p "$POL" -- sh -c '
+		d=/sys/fs/cgroup
+		for i in $(seq 20); do d=$d/l$i; mkdir "$d" || exit 3; done
+		echo $$ >"$d/cgroup.procs" || exit 4
+		echo "level $(cat /proc/self/cgroup)"
+		exec python3 -c "$0" "$@"' "$INSIDE" "$T/pass.sock" "$DENIED" "$ALLOWED" "$PORT"
+	t_begin "sockets made outside, used from a cgroup 20 levels below the run's (root inside): refused (EPERM), nothing arrived"
+	x_file_has "$OUT" '^level 0::/l1/l2/.*/l20$'
+	x_file_has "$OUT" '^tcp-send EPERM$'
+	x_file_has "$OUT" '^udp-sendto EPERM$'
+	x_not_arrived "$LOG" " esc-scm-(tcp|udp)\$"
+	t_end
+}
+
+# Review 2's F2, where the BPF LSM is active: a symlink to a denied socket
+# is another string for the cgroup unix hooks, but reaches the same bound
+# socket, whose own path the LSM judges (unix_stream_connect, and
+# unix_may_send for a datagram).
+test_unix_symlink() {
+	local pol
+	mkdir -p "$T/us" && chmod 755 "$T/us"
+	python3 - "$T/us" "$DENIED" "$PORT" >"$T/us.out" 2>&1 <<-'EOF' &
+		import os, socket, sys, threading
+		d, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+		s = socket.socket(socket.AF_UNIX); s.bind(d + "/denied.sock"); s.listen(4)
+		g = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); g.bind(d + "/denied.dgram")
+		for p in ("denied.sock", "denied.dgram"):
+		    os.chmod(d + "/" + p, 0o666)
+		def relay(line):
+		    with socket.create_connection((host, port), timeout=2) as out:
+		        out.sendall(line)
+		def dgram():
+		    while True:
+		        relay(g.recv(64) + b"\n")
+		threading.Thread(target=dgram, daemon=True).start()
+		print("ready", flush=True)
+		while True:
+		    c, _ = s.accept()
+		    try:
+		        relay(c.makefile("rb").readline())
+		    except OSError:
+		        pass
+		    c.close()
+	EOF
+	E2E_PIDS+=("$!")
+	for ((i = 0; i < 50; i++)); do
+		grep -qs '^ready$' "$T/us.out" && break
+		sleep 0.1
+	done
+	ln -s "$T/us/denied.sock" "$T/us/link.sock"
+	ln -s "$T/us/denied.dgram" "$T/us/link.dgram"
+	pol=$(e2e_policy unix-link <<-EOF
+		version: 1
+		unix:
+		  deny: [$T/us/denied.sock, $T/us/denied.dgram]
+	EOF
+	)
+	run_weir -q -u nobody -p "$pol" -e "$T/ev-link" -- python3 -c '
+import socket, sys
+d = sys.argv[1]
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(d + "/link.sock"); s.sendall(b"esc-unix-link\n"); print("stream connected")
+except OSError as e:
+    print("stream", e.errno)
+g = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+try:
+    g.sendto(b"esc-unix-link-dgram", d + "/link.dgram"); print("dgram sent")
+except OSError as e:
+    print("dgram", e.errno)' "$T/us"
+	t_begin "a symlink to a denied unix socket (stream connect, datagram sendto): refused by the socket's own path (EPERM), nothing relayed"
+	x_out "stream 1
+dgram 1"
+	sleep 0.3
+	x_not_arrived "$LOG" "esc-unix-link"
+	x_json "$T/ev-link" 'any(.[]; .op == "unix-connect" and .verdict == "deny" and
+		.path == "'"$T/us/denied.sock"'")'
+	t_end
+}
+
+# The daemon's LSM links are pinned (PIN_ROOT/lsm) like its cgroup links:
+# with the daemon stopped (no --detach-on-exit), its attachment stays
+# enforced and a socket made outside is still refused there; a daemon
+# started again replaces the pins, and weir cleanup --pin-root removes them.
+OLSM_PINS= OLSM_CG=
+olsm_cleanup() {
+	[ -n "$OLSM_CG" ] && [ -d "$OLSM_CG" ] && echo 1 >"$OLSM_CG/cgroup.kill" 2>/dev/null &&
+		sleep 0.1 && rmdir "$OLSM_CG" 2>/dev/null
+	[ -n "$OLSM_PINS" ] && [ -d "$OLSM_PINS" ] &&
+		"$WEIR" cleanup --pin-root "$OLSM_PINS" >/dev/null 2>&1
+	return 0
+}
+
+olsm_daemon() { # EXTRA-ARGS...: a daemon of the test's own; its pid in DPID
+	local i d=$T/olsm
+	"$WEIR" daemon --socket "$d/sock" --policy-dir "$d/policies" --state-dir "$d/state" \
+		--pin-root "$OLSM_PINS" "$@" >>"$d/out" 2>>"$d/err" &
+	DPID=$!
+	for ((i = 0; i < 200 * ${WEIR_TEST_SLOW:-1}; i++)); do
+		curl -sf --max-time 1 --unix-socket "$d/sock" http://weir/v1/health >/dev/null 2>&1 &&
+			return 0
+		e2e_dead "$DPID" && break
+		sleep 0.05
+	done
+	e2e_die "the test's daemon did not answer: $(t_tail "$d/err")"
+}
+
+test_daemon_lsm_pinned() {
+	local d=$T/olsm
+	OLSM_PINS=/sys/fs/bpf/weir-olsm-$$ OLSM_CG=$CG2/weir-olsm-$$
+	mkdir -p "$d/policies" "$OLSM_CG" || e2e_die "mkdir $d $OLSM_CG"
+	cp "$POL" "$d/policies/outside.yaml"
+	olsm_daemon
+	"$WEIR" attach --socket "$d/sock" --policy outside "$OLSM_CG" >/dev/null 2>"$d/attach.err" ||
+		e2e_die "weir attach: $(t_tail "$d/attach.err")"
+	kill -TERM "$DPID"
+	e2e_wait_gone "$DPID" $((50 * ${WEIR_TEST_SLOW:-1}))
+	OUT=$T/olsm.out
+	sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec python3 -c "$@"' sh "$OLSM_CG" \
+		"$INSIDE" "$T/pass.sock" "$DENIED" "$ALLOWED" "$PORT" >"$OUT" 2>&1
+	t_begin "daemon stopped (its attachment pinned): its BPF LSM links are pinned too, a socket made outside is still refused, nothing arrived"
+	[ -e "$OLSM_PINS/lsm/weir_lsm_conn" ] && [ -e "$OLSM_PINS/lsm/weir_lsm_ustream" ] ||
+		t_why "no LSM pins in $OLSM_PINS/lsm: $(ls "$OLSM_PINS" "$OLSM_PINS/lsm" 2>&1 | tr '\n' ' ')"
+	x_file_has "$OUT" '^tcp-send EPERM$'
+	x_file_has "$OUT" '^udp-sendto EPERM$'
+	x_not_arrived "$LOG" " esc-scm-(tcp|udp)\$"
+	t_end
+	# Started again, with --detach-on-exit: it adopts, then a stop unpins all.
+	olsm_daemon --detach-on-exit
+	kill -TERM "$DPID"
+	e2e_wait_gone "$DPID" $((50 * ${WEIR_TEST_SLOW:-1}))
+	t_begin "a daemon started again replaces the LSM pins; --detach-on-exit removes them"
+	[ -e "$OLSM_PINS/lsm/weir_lsm_conn" ] && t_why "LSM pins left: $(ls "$OLSM_PINS/lsm")"
+	grep -q "cannot pin the BPF LSM" "$d/err" && t_why "$(t_tail "$d/err")"
+	t_end
+	olsm_cleanup
+}
+
 if ! lsm_active; then
 	t_ok "sockets made outside: skipped (the BPF LSM is not active on $(uname -r), or refuses programs; make test-kernels boots a kernel with it)"
 	echo "1 passed, 0 failed"
@@ -141,7 +284,10 @@ if ! lsm_active; then
 fi
 setup
 test_scm_rights
-[ "${WEIR_E2E_DAEMON:-}" = 1 ] || test_pass_fd
+test_pass_fd
+test_deep_cgroup
+test_unix_symlink
+[ "${WEIR_E2E_DAEMON:-}" = 1 ] || test_daemon_lsm_pinned
 if ((${#LEFTOVER[@]})); then
 	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
 else

@@ -20,11 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <json-c/json.h>
 
 #include "client.h"
 #include "egress.h"
+#include "fds.h"
 #include "log.h"
 #include "policy.h"
 #include "run.h"
@@ -202,6 +204,32 @@ static void *rx_main(void *arg)
 
 /* --- attach and detach ----------------------------------------------------- */
 
+/*
+ * The inet sockets the user passes on (--pass-fd; stdio with
+ * --allow-socket-stdio), by cookie: the daemon's BPF LSM lets them through
+ * for this cgroup, as a standalone run's does (pass_sockets in run.c).
+ */
+static json_object *passed_cookies(const struct run *r)
+{
+	json_object *a = json_object_new_array();
+	char desc[128], num[24];
+	socklen_t len;
+	__u64 cookie;
+	int i, fd;
+
+	for (i = 0; i < r->o.n_pass_fds + 3; i++) {
+		fd = i < 3 ? i : r->o.pass_fds[i - 3];
+		if ((i < 3 && !r->o.allow_socket_stdio) || !fds_is_inet_socket(fd, desc, sizeof(desc)))
+			continue;
+		len = sizeof(cookie);
+		if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len))
+			continue; /* then refused by the LSM, as before */
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)cookie);
+		json_object_array_add(a, json_object_new_string(num));
+	}
+	return a;
+}
+
 /* The policy as weir run read it: its bytes, its name for messages, the
  * --allow rules, --audit. */
 static json_object *attach_body(const struct run *r)
@@ -221,6 +249,7 @@ static json_object *attach_body(const struct run *r)
 	json_object_object_add(o, "allow", a);
 	json_object_object_add(o, "audit", json_object_new_boolean(r->o.audit));
 	json_object_object_add(o, "session", json_object_new_boolean(1));
+	json_object_object_add(o, "passed", passed_cookies(r));
 	return o;
 }
 
@@ -255,8 +284,8 @@ static int attach(struct run *r)
 	if (log_get_level() >= LOG_LEVEL_DEBUG)
 		pr_debug("sockets made outside the cgroup: %s\n",
 			 egress_lsm_supported() ?
-				 "refused by the daemon's BPF LSM programs (--pass-fd and "
-				 "--allow-socket-stdio sockets too)" :
+				 "refused by the daemon's BPF LSM programs (but for "
+				 "--pass-fd and --allow-socket-stdio sockets)" :
 				 "not refused: the BPF LSM is not active (lsm=...,bpf; "
 				 "docs/threat-model.md)");
 	return 0;

@@ -270,9 +270,10 @@ static void h_list(struct daemon *d, const struct api_peer *peer, json_object *b
 
 /* --- weir run's inline attach ------------------------------------------------ */
 
-#define INLINE_KNOWN "cgroup, name, netns, policy_yaml, policy_source, allow, audit, session"
-static const char *const inline_known[] = { "cgroup",	     "name",  "netns", "policy_yaml",
-					    "policy_source", "allow", "audit", "session" };
+#define INLINE_KNOWN "cgroup, name, netns, policy_yaml, policy_source, allow, audit, session, passed"
+static const char *const inline_known[] = { "cgroup",	     "name",  "netns",	 "policy_yaml",
+					    "policy_source", "allow", "audit",	 "session",
+					    "passed" };
 
 /* A boolean field, or absent: 0, else -EINVAL with a 400 reply. */
 static int bool_take(json_object *body, const char *key, bool *out, struct api_reply *r)
@@ -315,6 +316,44 @@ static int allow_take(json_object *body, struct attach_inline *req, struct api_r
 			return -EINVAL;
 		}
 		((const char **)req->allow)[req->n_allow++] = json_object_get_string(v);
+	}
+	return 0;
+}
+
+/*
+ * "passed": the socket cookies (decimal strings) of the descriptors weir
+ * run hands its command on purpose (--pass-fd, --allow-socket-stdio), which
+ * the BPF LSM is to let through (the daemon never sees the descriptors).
+ */
+static int passed_take(json_object *body, struct attach_inline *req, struct api_reply *r)
+{
+	json_object *a, *v;
+	const char *s;
+	char *end;
+	size_t i, n;
+
+	if (!json_object_object_get_ex(body, "passed", &a) || !a)
+		return 0;
+	if (!json_object_is_type(a, json_type_array) ||
+	    (n = json_object_array_length(a)) > ATTACH_PASSED_MAX) {
+		reply_error(r, MHD_HTTP_BAD_REQUEST, "'passed' must be an array of at most %d "
+			    "socket cookies", ATTACH_PASSED_MAX);
+		return -EINVAL;
+	}
+	req->passed = calloc(n ?: 1, sizeof(*req->passed));
+	if (!req->passed)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		v = json_object_array_get_idx(a, i);
+		s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+		errno = 0;
+		((__u64 *)req->passed)[i] = strtoull(s, &end, 10);
+		if (!*s || *end || errno || !req->passed[i]) {
+			reply_error(r, MHD_HTTP_BAD_REQUEST, "'passed'[%zu] must be a socket cookie "
+				    "(a decimal string)", i);
+			return -EINVAL;
+		}
+		req->n_passed++;
 	}
 	return 0;
 }
@@ -386,6 +425,7 @@ static void h_attach_inline(struct daemon *d, const struct api_peer *peer, json_
 	ret = ret ?: bool_take(body, "audit", &req.audit, r);
 	ret = ret ?: bool_take(body, "session", &req.session, r);
 	ret = ret ?: allow_take(body, &req, r);
+	ret = ret ?: passed_take(body, &req, r);
 	req.attribute_all = req.session; /* its client may keep an events file */
 	if (!ret && !(info = calloc(1, sizeof(*info))))
 		ret = -ENOMEM;
@@ -399,6 +439,7 @@ static void h_attach_inline(struct daemon *d, const struct api_peer *peer, json_
 			reply_json(r, MHD_HTTP_CREATED, attach_json(info));
 	}
 	free((void *)req.allow);
+	free((void *)req.passed);
 	free(info);
 }
 

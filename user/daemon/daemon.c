@@ -1485,6 +1485,7 @@ static int attach_inline_locked(struct daemon *d, const struct attach_inline *r,
 	char path[CGROUP_PATH_MAX], name[256];
 	struct att *t;
 	__u64 cgid;
+	size_t i;
 	int ret;
 
 	ret = inline_target(d, r, path, &cgid, err, len);
@@ -1501,6 +1502,12 @@ static int attach_inline_locked(struct daemon *d, const struct attach_inline *r,
 	t->lost_base = egress_stat(d->eg, WEIR_STAT_LOST);
 	t->session = r->session ? session_new() : NULL;
 	ret = attach_new(d, &req, t, NULL, p, err, len);
+	for (i = 0; !ret && i < r->n_passed; i++) {
+		ret = egress_pass_cookie(d->eg, t->handle, r->passed[i]);
+		if (ret)
+			snprintf(err, len, "cannot pass on socket %llu: %s",
+				 (unsigned long long)r->passed[i], strerror(-ret));
+	}
 	if (ret) {
 		pr_warn("attach %s: %s\n", path, err);
 		att_free(d, t, t->handle != 0);
@@ -1759,6 +1766,28 @@ static int open_dirs(struct daemon *d)
 	return ret;
 }
 
+/*
+ * The BPF LSM programs serve every attachment: pinned in PIN_ROOT/lsm, they
+ * stay with the attachments when the daemon stops or dies, and the next
+ * daemon's replace them (egress_pin_lsm); --detach-on-exit unpins them with
+ * the rest, weir cleanup removes them. Unpinned, they are still attached
+ * while this daemon lives: said, not fatal.
+ */
+static void pin_lsm(struct daemon *d)
+{
+	char dir[PATH_MAX + 8];
+	int ret;
+
+	if (!egress_lsm_on(d->eg))
+		return;
+	snprintf(dir, sizeof(dir), "%s/lsm", d->pin_root);
+	ret = mkdirs(dir, 0700);
+	ret = ret ?: egress_pin_lsm(d->eg, dir);
+	if (ret)
+		pr_warn("cannot pin the BPF LSM links in %s: %s; a restart will pause the "
+			"refusal of sockets made outside\n", dir, strerror(-ret));
+}
+
 static int open_egress(struct daemon *d)
 {
 	struct egress_opts eo = {
@@ -1787,6 +1816,7 @@ static int open_egress(struct daemon *d)
 			strerror(-ret));
 		return ret;
 	}
+	pin_lsm(d);
 	d->rb = ring_buffer__new(egress_events_fd(d->eg), on_event, d, NULL);
 	if (!d->rb) {
 		ret = -errno;
@@ -1942,10 +1972,15 @@ void daemon_free(struct daemon *d)
 			att_free(d, d->by_handle[h], detach);
 	pthread_mutex_unlock(&d->mu);
 	ring_buffer__free(d->rb);
-	if (detach)
-		egress_destroy(d->eg);
-	else
+	if (detach) {
+		char lsm[PATH_MAX + 8];
+
+		egress_destroy(d->eg); /* the LSM links unpinned too */
+		snprintf(lsm, sizeof(lsm), "%s/lsm", d->pin_root);
+		rmdir(lsm);
+	} else {
 		egress_close(d->eg); /* the pinned links and maps stay */
+	}
 	policies_free(d->ps);
 	if (d->events && d->events != stdout)
 		fclose(d->events);
@@ -2013,7 +2048,8 @@ int daemon_cleanup_pins(const char *pin_root, int *removed)
 	}
 	d = fdopendir(dup(fd));
 	while (d && (de = readdir(d))) {
-		if (strncmp(de->d_name, "att-", 4) && strcmp(de->d_name, "maps"))
+		if (strncmp(de->d_name, "att-", 4) && strcmp(de->d_name, "maps") &&
+		    strcmp(de->d_name, "lsm"))
 			continue;
 		int r = remove_pin_subdir(fd, de->d_name);
 

@@ -87,6 +87,8 @@ int daemon_attach(struct daemon *d, const struct attach_req *r, struct attach_in
  * client (daemon_session). Errors as daemon_attach, but attaching again is
  * -EEXIST. The attachment is detached once its cgroup is gone.
  */
+#define ATTACH_PASSED_MAX 67 /* --pass-fd's 64 and stdio */
+
 struct attach_inline {
 	const char *cgroup;
 	const char *label;
@@ -96,6 +98,10 @@ struct attach_inline {
 	const char *policy_source; /* the policy's name in messages */
 	const char *const *allow;
 	size_t n_allow;
+	/* Socket cookies of what weir run passes on (--pass-fd): excepted from
+	 * the BPF LSM's "made outside" refusal for this cgroup, as standalone. */
+	const __u64 *passed;
+	size_t n_passed;
 	bool audit, session;
 	bool attribute_all; /* the asker of every query (its client keeps events) */
 	pid_t peer_pid;

@@ -42,6 +42,14 @@ struct handle {
 	struct generation gen;
 };
 
+/* The BPF LSM programs (bpf/lsm.bpf.h), attached once per load: sockets
+ * made outside (socket_connect, socket_sendmsg), then the unix peer's
+ * bound path (unix_stream_connect, unix_may_send). */
+#define NLSM 4
+static const char *const lsm_names[NLSM] = {
+	"weir_lsm_conn", "weir_lsm_send", "weir_lsm_ustream", "weir_lsm_udgram",
+};
+
 struct egress {
 	struct egress_bpf *skel;
 	struct handle *h;
@@ -53,7 +61,7 @@ struct egress {
 	struct egress_attach_cfg one_cfg;
 	char *map_dir; /* PIN_ROOT/maps, or NULL */
 	bool reused; /* the maps were pinned there already */
-	struct bpf_link *lsm[2]; /* socket_connect, socket_sendmsg (BPF LSM), or NULL */
+	struct bpf_link *lsm[NLSM]; /* lsm_progs' links (BPF LSM), or NULL */
 };
 
 static int task_info_of(enum bpf_prog_type type, enum bpf_attach_type attach)
@@ -184,14 +192,18 @@ static const struct optional_prog {
 	{ OPT(weir_sock_release, sock_release), OPT_SAY_DEBUG, "no close events" },
 	/* The policy's unix: section (bpf/unix.bpf.h, Linux 6.7+). */
 	{ OPT(weir_unix_conn, unix_hooks), OPT_SAY_DEBUG,
-	  "the policy's unix: section is not enforced (cgroup/connect_unix: Linux 6.7+)" },
+	  "unix: paths as typed are not judged (cgroup/connect_unix: Linux 6.7+)" },
 	{ OPT(weir_unix_send, unix_hooks), OPT_SAY_DEBUG,
-	  "the policy's unix: section is not enforced (cgroup/sendmsg_unix: Linux 6.7+)" },
+	  "unix: paths as typed are not judged (cgroup/sendmsg_unix: Linux 6.7+)" },
 	/* Sockets made outside (bpf/lsm.bpf.h): attached once, not per cgroup. */
 	{ OPT(weir_lsm_conn, bpf_lsm), OPT_SAY_DEBUG,
 	  "sockets made outside the cgroup are not refused (BPF LSM: lsm=...,bpf)" },
 	{ OPT(weir_lsm_send, bpf_lsm), OPT_SAY_DEBUG,
 	  "sockets made outside the cgroup are not refused (BPF LSM: lsm=...,bpf)" },
+	{ OPT(weir_lsm_ustream, bpf_lsm), OPT_SAY_DEBUG,
+	  "unix sockets are judged by the path typed only, not the socket reached (BPF LSM)" },
+	{ OPT(weir_lsm_udgram, bpf_lsm), OPT_SAY_DEBUG,
+	  "unix sockets are judged by the path typed only, not the socket reached (BPF LSM)" },
 };
 #undef OPT
 
@@ -266,30 +278,53 @@ bool egress_unix_supported(void)
 	return !features_probe(&f) && f.unix_hooks;
 }
 
+static struct bpf_program *lsm_prog(struct egress *e, int i)
+{
+	struct bpf_program *p[NLSM] = { e->skel->progs.weir_lsm_conn, e->skel->progs.weir_lsm_send,
+					e->skel->progs.weir_lsm_ustream,
+					e->skel->progs.weir_lsm_udgram };
+
+	return p[i];
+}
+
 /* Attached once per load: they run for every task and look up the
  * enforced cgroups themselves. A failure leaves the protection off, said. */
 static void attach_lsm(struct egress *e)
 {
-	struct bpf_program *p[2] = { e->skel->progs.weir_lsm_conn, e->skel->progs.weir_lsm_send };
+	struct bpf_program *p;
 	int i;
 
-	for (i = 0; i < 2; i++) {
-		if (!bpf_program__autoload(p[i]))
-			return;
-		e->lsm[i] = bpf_program__attach_lsm(p[i]);
+	for (i = 0; i < NLSM; i++) {
+		p = lsm_prog(e, i);
+		if (!bpf_program__autoload(p))
+			break;
+		e->lsm[i] = bpf_program__attach_lsm(p);
 		if (!e->lsm[i]) {
 			pr_warn("cannot attach %s (BPF LSM): %s; sockets made outside the cgroup "
-				"are not refused\n", bpf_program__name(p[i]), strerror(errno));
-			bpf_link__destroy(e->lsm[0]);
-			e->lsm[0] = NULL;
-			return;
+				"are not refused\n", bpf_program__name(p), strerror(errno));
+			break;
 		}
+	}
+	if (i == NLSM)
+		return;
+	while (i-- > 0) {
+		bpf_link__destroy(e->lsm[i]);
+		e->lsm[i] = NULL;
 	}
 }
 
 bool egress_lsm_on(const struct egress *e)
 {
 	return e && e->lsm[0] && e->lsm[1];
+}
+
+int egress_pass_cookie(struct egress *e, __u32 handle, __u64 cookie)
+{
+	if (!egress_lsm_on(e))
+		return 0;
+	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_passed), &cookie, &handle, BPF_ANY))
+		return -errno;
+	return 0;
 }
 
 int egress_pass_socket(struct egress *e, __u32 handle, int fd)
@@ -301,9 +336,27 @@ int egress_pass_socket(struct egress *e, __u32 handle, int fd)
 		return 0;
 	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len))
 		return -errno;
-	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.weir_passed), &cookie, &handle, BPF_ANY))
-		return -errno;
-	return 0;
+	return egress_pass_cookie(e, handle, cookie);
+}
+
+/* HANDLE's passed sockets forgotten (a daemon's map outlives its runs). */
+static void passed_forget(struct egress *e, __u32 handle)
+{
+	int fd = bpf_map__fd(e->skel->maps.weir_passed);
+	__u64 key, next, del[256];
+	size_t n = 0, i;
+	__u32 h;
+	bool first = true;
+
+	while (n < sizeof(del) / sizeof(del[0]) &&
+	       !bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+		first = false;
+		key = next;
+		if (!bpf_map_lookup_elem(fd, &key, &h) && h == handle)
+			del[n++] = key;
+	}
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &del[i]);
 }
 
 
@@ -622,27 +675,33 @@ void egress_unpin(struct egress *e)
 			if (e->h[i].links[j] && bpf_link__pin_path(e->h[i].links[j]))
 				bpf_link__unpin(e->h[i].links[j]);
 	}
-	for (j = 0; e && j < 2; j++)
+	for (j = 0; e && j < NLSM; j++)
 		if (e->lsm[j] && bpf_link__pin_path(e->lsm[j]))
 			bpf_link__unpin(e->lsm[j]);
 }
 
 /*
- * weir run's one handle: its LSM links pinned beside its cgroup links, so
- * that they outlive a weir that was killed, as the others do (weir cleanup
- * removes them with the rest). A daemon's serve every cgroup: they go with
- * the daemon (docs/threat-model.md).
+ * The LSM links pinned in PIN_DIR, so that they outlive this process as
+ * the cgroup links do: weir run's beside its cgroup links (weir cleanup
+ * removes them with the rest), a daemon's in PIN_ROOT/lsm, where a pin of
+ * an earlier load (a daemon that stopped) is replaced once this load's
+ * links are attached: no moment without, and the old programs go with
+ * their last reference.
  */
 int egress_pin_lsm(struct egress *e, const char *pin_dir)
 {
 	char path[4096];
 	int j, err;
 
-	for (j = 0; j < 2; j++) {
+	for (j = 0; j < NLSM; j++) {
 		if (!e->lsm[j] || bpf_link__pin_path(e->lsm[j]))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", pin_dir,
-			 j ? "weir_lsm_send" : "weir_lsm_conn");
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, lsm_names[j]);
+		if (unlink(path) && errno != ENOENT) {
+			err = -errno;
+			pr_warn("cannot replace %s: %s\n", path, strerror(-err));
+			return err;
+		}
 		err = bpf_link__pin(e->lsm[j], path);
 		if (err) {
 			pr_warn("cannot pin %s: %s\n", path, strerror(-err));
@@ -1401,6 +1460,7 @@ void egress_detach_handle(struct egress *e, __u32 handle)
 	if (h->gen.live)
 		release_generation(e, &h->gen);
 	learn_forget(e, handle);
+	passed_forget(e, handle);
 	counts_reset(e, handle);
 	budgets_forget(e, handle);
 	free(h->pin_dir);
@@ -1629,8 +1689,11 @@ static void egress_free(struct egress *e, bool detach)
 		}
 		free(h->pin_dir);
 	}
-	bpf_link__destroy(e->lsm[0]);
-	bpf_link__destroy(e->lsm[1]);
+	for (j = 0; j < NLSM; j++) {
+		if (detach && e->lsm[j] && bpf_link__pin_path(e->lsm[j]))
+			bpf_link__unpin(e->lsm[j]);
+		bpf_link__destroy(e->lsm[j]);
+	}
 	if (detach && e->skel && e->map_dir)
 		unpin_maps(e);
 	egress_bpf__destroy(e->skel);

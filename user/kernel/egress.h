@@ -41,6 +41,8 @@ bool egress_lsm_supported(void);
  */
 bool egress_lsm_on(const struct egress *e);
 int egress_pass_socket(struct egress *e, __u32 handle, int fd);
+/* The same by the socket's cookie (SO_COOKIE): a daemon, for weir run's. */
+int egress_pass_cookie(struct egress *e, __u32 handle, __u64 cookie);
 /* weir run: its LSM links pinned in PIN_DIR too (0 when there are none). */
 int egress_pin_lsm(struct egress *e, const char *pin_dir);
 
