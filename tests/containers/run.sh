@@ -355,6 +355,29 @@ test_resolv_conf_not_opened() {
 	t_end
 }
 
+# Review 2's F4: a container's own annotations claim a pod (a sandbox id):
+# the hook would bind its parent cgroup (every sibling container) with its
+# policy. Its parent here is named as no runtime names a pod's: refused,
+# the container does not start, the parent is not attached.
+test_runc_pod_claim() {
+	t_begin "runc: a container claiming a pod (SandboxID annotation) whose parent is no pod's cgroup: refused, not started, the parent not attached"
+	local name=spoof-$$
+	bundle "$name" "/$CGN/spoofparent/c" web netprobe tcp 192.0.2.10 80 "spoof-$$"
+	jq '.annotations["io.kubernetes.cri-o.SandboxID"] = "0123abcd"' "$T/b/$name/config.json" \
+		>"$T/spoof.json" && mv "$T/spoof.json" "$T/b/$name/config.json"
+	OUT=$T/$name.out ERR=$T/$name.err
+	timeout 30 "${RUNC[@]}" run --bundle "$T/b/$name" "$name" >"$OUT" 2>"$ERR" </dev/null
+	RC=$?
+	"${RUNC[@]}" delete -f "$name" >/dev/null 2>&1
+	[ "$RC" != 0 ] || t_why "runc run succeeded"
+	grep -q "named as no runtime names a pod's" "$ERR" || t_why "stderr: $(t_tail "$ERR")"
+	sleep 0.2
+	arrived "spoof-$$" && t_why "its program ran"
+	[ "$(attachments_of ".cgroup | endswith(\"/spoofparent\")")" = 0 ] ||
+		t_why "the parent was attached: $(ps_json | jq -c .)"
+	t_end
+}
+
 test_safety_net_and_nesting() {
 	t_begin "safety net: an unannotated container gets the parent's default; an annotated one its own, not both"
 	mkdir -p "$CGP/net"
@@ -628,6 +651,7 @@ test_runc_no_annotation
 test_runc_fails_closed
 test_runc_same_id_other_root
 test_resolv_conf_not_opened
+test_runc_pod_claim
 test_safety_net_and_nesting
 setup_podman
 test_podman_first_connect_and_dns

@@ -252,3 +252,28 @@ Test(hook, the_holder_is_the_id_and_the_bundle)
 	oci_holder(longid, "/b", b);
 	cr_assert_str_neq(a, b);
 }
+
+/* Review 2's F4: a container's pod annotations bind its parent only where
+ * the parent is named as a pod's cgroup is. */
+Test(hook, a_pod_is_a_pod_cgroup)
+{
+	static const char *const pods[] = {
+		"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1a2b_3c.slice",
+		"/kubepods.slice/kubepods-pod1a2b.slice",
+		"/kubepods/besteffort/pod1a2b-3c4d",
+		"/machine.slice/machine-libpod_pod_0123abcd.slice",
+		"/libpod_parent/0123abcd",
+		"/weir-ctest-1/libpod_parent/0123abcd",
+	};
+	static const char *const not_pods[] = {
+		"/machine.slice", "/libpod_parent", "/libpod_parent/libpod-0123abcd", "/system.slice",
+		"/kubepods.slice", "/kubepods.slice/kubepods-besteffort.slice", "/", "", "/pod",
+		"/user.slice/user-1000.slice", "/weir-ctest-1/pm",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(pods) / sizeof(pods[0]); i++)
+		cr_assert(oci_pod_cgroup_ok(pods[i]), "%s", pods[i]);
+	for (i = 0; i < sizeof(not_pods) / sizeof(not_pods[0]); i++)
+		cr_assert_not(oci_pod_cgroup_ok(not_pods[i]), "%s", not_pods[i]);
+}

@@ -251,7 +251,43 @@ static void label_of(json_object *ann, const char *id, bool pod, char *out, size
 		snprintf(out, len, "%.12s", id);
 }
 
-/* The pod's cgroup: the parent of the container's. */
+static bool ends_with(const char *s, size_t n, const char *suffix)
+{
+	size_t k = strlen(suffix);
+
+	return n >= k && !memcmp(s + n - k, suffix, k);
+}
+
+bool oci_pod_cgroup_ok(const char *pod)
+{
+	const char *last = strrchr(pod, '/'), *up;
+	size_t n;
+
+	if (!last || !last[1])
+		return false;
+	last++;
+	n = strlen(last);
+	for (up = last - 1; up > pod && up[-1] != '/'; up--)
+		;
+	/* kubelet: kubepods[-QOS]-pod<uid>.slice (systemd), pod<uid> (cgroupfs) */
+	if (!strncmp(last, "kubepods", 8) && strstr(last, "-pod") && ends_with(last, n, ".slice"))
+		return true;
+	if (!strncmp(last, "pod", 3) && n > 3)
+		return true;
+	/* podman: machine-libpod_pod_<id>.slice (systemd), libpod_parent/<id> (cgroupfs;
+	 * its containers are libpod_parent/libpod-<id>) */
+	if (!strncmp(last, "machine-libpod_pod_", 19) && ends_with(last, n, ".slice"))
+		return true;
+	return !strncmp(up, "libpod_parent/", 14) && strncmp(last, "libpod", 6);
+}
+
+/*
+ * The pod's cgroup: the parent of the container's. The pod annotations are
+ * the container creator's to write (podman run --annotation ...): trusted
+ * only where the parent is named as runtimes name a pod's cgroup, else any
+ * container could have the hook bind its parent (machine.slice,
+ * libpod_parent: every container of the host) with its policy.
+ */
 static int pod_cgroup(const char *own, char *out, size_t len, char *err, size_t errlen)
 {
 	const char *slash = strrchr(own, '/');
@@ -262,6 +298,13 @@ static int pod_cgroup(const char *own, char *out, size_t len, char *err, size_t 
 		return -EINVAL;
 	}
 	snprintf(out, len, "%.*s", (int)(slash - own), own);
+	if (!oci_pod_cgroup_ok(out)) {
+		snprintf(err, errlen, "its annotations say it is a pod's, but its parent cgroup "
+			 "%.300s is named as no runtime names a pod's (kubepods-...-pod<uid>.slice, "
+			 "pod<uid>, machine-libpod_pod_<id>.slice, libpod_parent/<id>): not binding "
+			 "it (docs/containers.md)", out);
+		return -EPERM;
+	}
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #ifndef WEIR_CONTAINERS_OCIHOOK_H
 #define WEIR_CONTAINERS_OCIHOOK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -34,6 +35,14 @@ int oci_stage_parse(const char *s, enum oci_stage *out);
  * one's. Without a BUNDLE: ID.
  */
 void oci_holder(const char *id, const char *bundle, char out[CONTAINER_ID_MAX + 1]);
+
+/*
+ * Is POD (a cgroup path) named as the runtimes name a pod's cgroup:
+ * kubelet's kubepods[-QOS]-pod<uid>.slice or pod<uid>, podman's
+ * machine-libpod_pod_<id>.slice or libpod_parent/<id>? Only then are a
+ * container's pod annotations trusted to bind its parent.
+ */
+bool oci_pod_cgroup_ok(const char *pod);
 
 /*
  * Run the hook: the OCI state JSON from IN (the runtime writes it to the
