@@ -127,7 +127,7 @@ test_install() {
 		t_why "the installed presets/npm.yaml is not what weir policy show preset:npm prints"
 	for f in createRuntime poststop; do
 		jq -e --arg s "$f" '.hook.path == "/usr/bin/weir" and .hook.args == ["weir", "oci-hook", $s]
-			and .stages == [$s] and .when.annotations["^weir\\.dev/policy$"] == ".*"' \
+			and .stages == [$s] and .when.annotations["^weir\\.dev/"] == ".*"' \
 			"$DEST/usr/share/containers/oci/hooks.d/weir-$f.json" >/dev/null 2>&1 ||
 			t_why "hooks.d/weir-$f.json does not run /usr/bin/weir oci-hook $f when annotated"
 	done
