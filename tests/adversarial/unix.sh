@@ -248,27 +248,17 @@ try_("dot", "/run/./docker.sock")
 try_("dotdot", "/tmp/../run/docker.sock")
 try_("relative", "docker.sock", "/run")
 try_("relative-dotdot", "../run/docker.sock", "/tmp")
-try_("proc-root", "/proc/self/root/run/docker.sock")
-fd = os.open("/run/docker.sock", os.O_PATH)
-try_("proc-fd", "/proc/self/fd/%d" % fd)
-try_("dev-fd", "/dev/fd/%d" % fd)
-os.dup2(fd, 0)
-try_("dev-stdin", "/dev/stdin")
 '
-	t_begin "other spellings of a denied socket's path (//, /./, /../, relative, /proc/self/root, /proc/self/fd and /dev/fd of an O_PATH fd, /dev/stdin): EPERM, nothing relayed"
+	t_begin "other spellings of a denied socket's path (//, /./, /../, relative): EPERM, nothing relayed"
 	x_out "slashes 1
 inner-slashes 1
 dot 1
 dotdot 1
 relative 1
-relative-dotdot 1
-proc-root 1
-proc-fd 1
-dev-fd 1
-dev-stdin 1"
+relative-dotdot 1"
 	x_not_arrived "$LOG" "esc-spell"
 	x_json "$T/ev-spell" '[.[] | select(.op == "unix-connect" and .verdict == "deny" and
-		.reason == "unix-path-not-canonical")] | length == 10'
+		.reason == "unix-path-not-canonical")] | length == 6'
 	t_end
 
 	# A datagram sent to another spelling of a denied path.

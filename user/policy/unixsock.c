@@ -38,17 +38,6 @@ const char *const unix_builtin_deny[] = {
 	NULL,
 };
 
-/*
- * Paths that reach another file than they spell, whatever follows: the
- * magic links of /proc (/proc/self/root/run/x, /proc/self/fd/N of an O_PATH
- * descriptor on a socket) and /dev's links into them. Refused with the
- * non-canonical spellings (WEIR_R_UNIX_PATH) where the policy denies any
- * socket.
- */
-static const char *const unix_indirect[] = {
-	"/proc/*", "/dev/fd/*", "/dev/stdin", "/dev/stdout", "/dev/stderr", NULL,
-};
-
 bool unix_path_canonical(const char *s, size_t len)
 {
 	int comp = 0; /* the component so far: 0 empty, 1 ".", 2 "..", 3 a name */
@@ -73,14 +62,9 @@ bool unix_path_canonical(const char *s, size_t len)
 const char *unix_pattern_problem(const char *pattern)
 {
 	size_t len = strlen(pattern);
-	size_t i;
 
 	if (pattern[0] != '/')
 		return NULL; /* @abstract: one spelling */
-	for (i = 0; unix_indirect[i]; i++)
-		if (!strncmp(pattern, unix_indirect[i], strcspn(unix_indirect[i], "*")))
-			return "a path through /proc or /dev/fd is always refused where "
-			       "anything is denied (name the socket itself)";
 	if (len && pattern[len - 1] == '*') {
 		len--;
 		if (len && pattern[len - 1] == '/')
@@ -176,26 +160,22 @@ static int add(struct cunix *v, size_t *n, const char *pattern, __u8 verdict, __
 
 /*
  * Where anything is denied, the spellings no pattern can judge are refused:
- * the slot's mark (include/weir/unix.h, WEIR_UF_MARK) for the ones only a
- * scan of the path finds, entries for the /proc and /dev/fd prefixes. A
- * policy's allow of such a path does not open it.
+ * the slot's mark (include/weir/unix.h, WEIR_UF_MARK), which the BPF side
+ * finds for a path its scan calls not canonical. Paths through /proc and
+ * /dev/fd are not among them: podman and conmon reach their attach sockets
+ * as /proc/self/fd/N/NAME (sun_path is 108 bytes); where the BPF LSM is
+ * active the socket reached is judged by its bound path instead.
  */
 static int add_mark(struct cunix *v, size_t *n, char err[UNIX_ERR_LEN])
 {
 	struct cunix *c;
 	size_t i;
 	bool deny = false;
-	int ret = 0;
 
 	for (i = 0; i < *n; i++)
 		deny |= v[i].v.verdict == WEIR_V_DENY;
 	if (!deny)
 		return 0;
-	for (i = 0; !ret && unix_indirect[i]; i++)
-		ret = add(v, n, unix_indirect[i], WEIR_V_DENY, WEIR_R_UNIX_PATH,
-			  WEIR_RULE_ID(WEIR_RK_UNIX_BUILTIN, 0), err);
-	if (ret)
-		return ret;
 	if (*n == UNIX_PER_POLICY) {
 		snprintf(err, UNIX_ERR_LEN, "unix: more than %d patterns (the built-in list "
 			 "included)", UNIX_PER_POLICY);
@@ -272,8 +252,8 @@ void unix_print_summary(FILE *f, const struct policy *p)
 		fprintf(f, "unix[%zu]: %s %s\n", i, r->deny ? "deny" : "allow", r->pattern);
 	}
 	if (deny || p->unix_builtin != UNIX_BUILTIN_OFF)
-		fprintf(f, "unix: paths no pattern can judge are refused (relative; //, /./, /../; "
-			"/proc/, /dev/fd/)\n");
+		fprintf(f, "unix: paths no pattern can judge are refused (relative; //, /./, "
+			"/../)\n");
 	else
 		fprintf(f, "unix: nothing denied: every unix socket may be reached\n");
 }
