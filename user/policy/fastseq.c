@@ -33,6 +33,7 @@
 #include <weir/egress.h>
 
 #include "fastseq.h"
+#include "netlist.h"
 
 size_t fastseq_min_rules = FASTSEQ_MIN_RULES;
 
@@ -81,30 +82,6 @@ static bool key_line(const char *s, const char *e, const char *key)
 }
 
 /* A dotted quad, each part 0..255 without leading zeros (inet_pton's rules). */
-static bool quad(const char *s, size_t n, __u8 out[4])
-{
-	size_t i = 0;
-	int part;
-
-	for (part = 0; part < 4; part++) {
-		unsigned int v = 0, dig = 0;
-
-		if (part && (i >= n || s[i++] != '.'))
-			return false;
-		while (i < n && s[i] >= '0' && s[i] <= '9') {
-			if (dig && !v)
-				return false;
-			v = v * 10 + (unsigned int)(s[i++] - '0');
-			if (++dig > 3 || v > 255)
-				return false;
-		}
-		if (!dig)
-			return false;
-		out[part] = (__u8)v;
-	}
-	return i == n;
-}
-
 /*
  * `ip: A.B.C.D` or `cidr: A.B.C.D/N` (N without a leading zero, host bits
  * clear) as policy.c's parse_ip() and rule.c's parse_cidr() make them; false for
@@ -119,7 +96,7 @@ static bool fast_v4(bool cidr, const char *v, size_t n, struct policy_rule *r)
 
 	if (cidr && !slash)
 		return false;
-	if (!quad(v, slash ? (size_t)(slash - v) : n, r->addr))
+	if (!netlist_parse_v4(v, slash ? (size_t)(slash - v) : n, r->addr))
 		return false;
 	if (slash) {
 		i = (size_t)(slash - v) + 1;

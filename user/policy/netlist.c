@@ -60,8 +60,7 @@ static int lfail(struct lp *lp, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* Dotted quad, each part 0..255 without leading zeros (inet_pton's rules). */
-static bool parse_v4(const char *s, size_t n, __u8 *out)
+bool netlist_parse_v4(const char *s, size_t n, __u8 *out)
 {
 	size_t i = 0;
 	int part;
@@ -128,7 +127,7 @@ static int parse_entry(struct lp *lp, const char *tok, size_t n)
 	unsigned int plen = 0, max, dig = 0;
 	size_t i;
 
-	if (parse_v4(tok, alen, p.addr)) {
+	if (netlist_parse_v4(tok, alen, p.addr)) {
 		p.family = AF_INET;
 	} else if (alen < sizeof(a) && memchr(tok, ':', alen)) {
 		memcpy(a, tok, alen);

@@ -6,6 +6,7 @@
 #ifndef WEIR_NETLIST_H
 #define WEIR_NETLIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 
@@ -42,5 +43,9 @@ int netlist_load(const char *policy, const char *path, struct list_prefix **out,
  */
 typedef int (*netlist_open_fn)(const char *path, char *err, size_t errlen);
 void netlist_set_open(netlist_open_fn fn);
+
+/* A.B.C.D exactly (N bytes at S), each part 0..255 without a leading zero
+ * (inet_pton's rules): the fast line readers of list files and inline runs. */
+bool netlist_parse_v4(const char *s, size_t n, __u8 *out);
 
 #endif /* WEIR_NETLIST_H */
