@@ -696,6 +696,21 @@ test_exit_codes() {
 	cmp -s "$OUT" "$REPO_ROOT/policy/demo.yaml" ||
 		t_why "weir policy show demo differs from policy/demo.yaml"
 	t_end
+	t_begin "10 weir policy show: the unix: section weir enforces on stderr (YAML comments), as policy check prints it"
+	run_cmd "$WEIR" policy show
+	x_rc 0
+	x_err_has '^# unix: built-in list on \(19 sockets: '
+	x_err_has '^# unix-builtin: deny /run/nscd/socket \(a resolver: refused in audit mode too\)$'
+	x_err_has '^# unix-builtin: deny /run/docker.sock$'
+	x_err_has '^# unix: paths no pattern can judge are refused'
+	sed -n 's/^# unix/unix/p' "$ERR" >"$E2E_TMP/show-unix"
+	"$WEIR" policy check "$REPO_ROOT/policy/agent-default.yaml" 2>/dev/null |
+		grep '^unix' >"$E2E_TMP/check-unix"
+	cmp -s "$E2E_TMP/show-unix" "$E2E_TMP/check-unix" ||
+		t_why "show's unix lines differ from check's: $(diff "$E2E_TMP/show-unix" "$E2E_TMP/check-unix" | head -3 | tr '\n' '|')"
+	run_cmd sh -c '"$1" policy show demo 2>&1 | "$1" policy check /dev/stdin' sh "$WEIR"
+	x_rc 0
+	t_end
 	t_begin "10 weir policy show NAME: an unknown NAME lists the shipped ones, exit 2"
 	run_cmd "$WEIR" policy show no-such-policy
 	x_rc 2

@@ -298,6 +298,29 @@ static char *capture_summary(const struct policy *p)
 	return out;
 }
 
+/* The unix: lines of a policy with no unix: section: the built-in list. */
+#define UNIX_RESOLVER " (a resolver: refused in audit mode too)\n"
+#define UNIX_BUILTIN_LINES                                                                         \
+	"unix-builtin: deny /run/nscd/socket" UNIX_RESOLVER                                        \
+	"unix-builtin: deny /var/run/nscd/socket" UNIX_RESOLVER                                    \
+	"unix-builtin: deny /run/systemd/resolve/io.systemd.Resolve" UNIX_RESOLVER                 \
+	"unix-builtin: deny /var/run/systemd/resolve/io.systemd.Resolve" UNIX_RESOLVER             \
+	"unix-builtin: deny /run/systemd/resolve/io.systemd.Resolve.Monitor" UNIX_RESOLVER         \
+	"unix-builtin: deny /run/dbus/system_bus_socket\n"                                         \
+	"unix-builtin: deny /var/run/dbus/system_bus_socket\n"                                     \
+	"unix-builtin: deny /run/docker.sock\n"                                                    \
+	"unix-builtin: deny /var/run/docker.sock\n"                                                \
+	"unix-builtin: deny /run/docker/*\n"                                                       \
+	"unix-builtin: deny /var/run/docker/*\n"                                                   \
+	"unix-builtin: deny /run/containerd/*\n"                                                   \
+	"unix-builtin: deny /var/run/containerd/*\n"                                               \
+	"unix-builtin: deny /run/podman/podman.sock\n"                                             \
+	"unix-builtin: deny /var/run/podman/podman.sock\n"                                         \
+	"unix-builtin: deny /run/crio/crio.sock\n"                                                 \
+	"unix-builtin: deny /var/run/crio/crio.sock\n"                                             \
+	"unix-builtin: deny /run/buildkit/*\n"                                                     \
+	"unix-builtin: deny /var/run/buildkit/*\n"
+
 Test(policy, summary)
 {
 	static const char want[] = "policy: example (source: t.yaml)\n"
@@ -319,7 +342,7 @@ Test(policy, summary)
 				   "name; static auto\n"
 				   "unix: built-in list on (19 sockets: nscd, systemd-resolved, the "
 				   "D-Bus system bus, docker, containerd, podman, CRI-O, BuildKit; both "
-				   "/run and /var/run)\n"
+				   "/run and /var/run)\n" UNIX_BUILTIN_LINES
 				   "unix: paths no pattern can judge are refused (relative; //, /./, "
 				   "/../)\n"
 				   "9 allow rules, 2 deny rules\n";
@@ -349,7 +372,7 @@ Test(policy, summary_unnamed)
 			      "name; static auto\n"
 			      "unix: built-in list on (19 sockets: nscd, systemd-resolved, the "
 			      "D-Bus system bus, docker, containerd, podman, CRI-O, BuildKit; both "
-			      "/run and /var/run)\n"
+			      "/run and /var/run)\n" UNIX_BUILTIN_LINES
 			      "unix: paths no pattern can judge are refused (relative; //, /./, "
 			      "/../)\n"
 			      "1 allow rule, 0 deny rules\n");

@@ -219,7 +219,15 @@ Test(unixsock, summary)
 	fclose(f);
 	cr_assert(strstr(out, "unix: built-in list on (19 sockets"), "%s", out);
 	cr_assert(strstr(out, "t.yaml:3: unix[0]: deny /srv/proxy.sock\n"), "%s", out);
-	cr_assert(strstr(out, "t.yaml:4: unix[1]: allow /run/docker.sock\n"), "%s", out);
+	/* In the built-in list's place, after the entries before it. */
+	cr_assert(strstr(out, "unix-builtin: deny /var/run/dbus/system_bus_socket\n"
+			      "t.yaml:4: unix[1]: allow /run/docker.sock (in place of the "
+			      "built-in deny)\n"
+			      "unix-builtin: deny /var/run/docker.sock\n"),
+		  "%s", out);
+	cr_assert(strstr(out, "unix-builtin: deny /run/nscd/socket (a resolver: refused in audit "
+			      "mode too)\n"),
+		  "%s", out);
 	cr_assert(strstr(out, "paths no pattern can judge are refused"), "%s", out);
 	free(out);
 	policy_free(p);
@@ -230,6 +238,47 @@ Test(unixsock, summary)
 	fclose(f);
 	cr_assert_str_eq(out, "unix: built-in list off\n"
 			      "unix: nothing denied: every unix socket may be reached\n");
+	free(out);
+	policy_free(p);
+}
+
+/* weir policy show's lines: the same, each behind the prefix. */
+Test(unixsock, effective_prefixed)
+{
+	struct policy *p = load("version: 1\nunix:\n  builtin: off\n  deny: [\"@x*\"]\n");
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	unix_print_effective(f, p, "# ");
+	fclose(f);
+	cr_assert_str_eq(out, "# unix: built-in list off\n"
+			      "# t.yaml:4: unix[0]: deny @x*\n"
+			      "# unix: paths no pattern can judge are refused (relative; //, /./, "
+			      "/../)\n");
+	free(out);
+	policy_free(p);
+}
+
+/* Every built-in entry allowed back: nothing is denied, nothing refused. */
+Test(unixsock, effective_all_allowed)
+{
+	char yaml[4096] = "version: 1\nunix:\n  allow:\n";
+	char *out = NULL;
+	struct policy *p;
+	size_t i, len = 0;
+	FILE *f;
+
+	for (i = 0; unix_builtin_deny[i]; i++)
+		snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml), "    - \"%s\"\n",
+			 unix_builtin_deny[i]);
+	p = load(yaml);
+	f = open_memstream(&out, &len);
+	unix_print_effective(f, p, "");
+	fclose(f);
+	cr_assert_null(strstr(out, "unix-builtin: deny"), "%s", out);
+	cr_assert(strstr(out, "unix: nothing denied: every unix socket may be reached\n"), "%s",
+		  out);
 	free(out);
 	policy_free(p);
 }

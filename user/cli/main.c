@@ -11,6 +11,7 @@
 #include "policy.h"
 #include "runs.h"
 #include "shipped.h"
+#include "unixsock.h"
 
 struct command {
 	const char *name;
@@ -95,7 +96,9 @@ static const char policy_usage[] =
 	"                standard input)\n"
 	"  show [NAME]   print a shipped policy, to copy and edit: agent-default (the\n"
 	"                built-in default of weir run, when NAME is not given), demo,\n"
-	"                or a preset: preset:npm, preset:github, ... (include: them)\n"
+	"                or a preset: preset:npm, preset:github, ... (include: them);\n"
+	"                on stderr, as # comments, the unix: section weir enforces\n"
+	"                with it (the built-in list and the policy's patterns)\n"
 	"  verify        replay recorded events (weir run -e) against a policy: what\n"
 	"                would it deny? (exit 1 when something)\n"
 	"  suggest       print a policy allowing what recorded events reached\n"
@@ -159,6 +162,26 @@ static int policy_check(int argc, char **argv)
 	return ret ? EXIT_USAGE : EXIT_OK;
 }
 
+/*
+ * After a shipped policy, the unix: section weir enforces with it (the
+ * built-in list and the policy's own patterns), as `weir policy check`
+ * prints it: on stderr, as YAML comments, so that stdout stays the file
+ * byte for byte (policy_sha256 is its hash) and 2>&1 still parses.
+ */
+static void show_unix(const char *name, const char *text, size_t len)
+{
+	char err[POLICY_ERR_LEN];
+	struct policy *p;
+
+	if (policy_load_buffer(name, text, len, &p, err)) {
+		fprintf(stderr, "# weir: %s\n", err);
+		return;
+	}
+	fprintf(stderr, "# The unix: section weir enforces with %s (weir policy check):\n", name);
+	unix_print_effective(stderr, p, "# ");
+	policy_free(p);
+}
+
 static int policy_show(int argc, char **argv)
 {
 	const char *name = POLICY_BUILTIN, *text;
@@ -178,7 +201,10 @@ static int policy_show(int argc, char **argv)
 		fputc('\n', stderr);
 		return EXIT_USAGE;
 	}
-	return fwrite(text, 1, len, stdout) == len && !fflush(stdout) ? EXIT_OK : EXIT_FAIL;
+	if (fwrite(text, 1, len, stdout) != len || fflush(stdout))
+		return EXIT_FAIL;
+	show_unix(name, text, len);
+	return EXIT_OK;
 }
 
 static const struct command policy_commands[] = {

@@ -229,31 +229,119 @@ const char *unix_rule_pattern(const struct policy *p, __u32 rule)
 	return p->unix_rules[WEIR_RULE_IDX(rule)].pattern;
 }
 
-void unix_print_summary(FILE *f, const struct policy *p)
+/* The pattern of entry C as written: the built-in list's or the policy's. */
+static const char *entry_pattern(const struct policy *p, const struct cunix *c)
 {
-	const struct policy_unix_rule *r;
-	size_t i, nb = 0, deny = 0;
+	__u32 idx = WEIR_RULE_IDX(c->v.rule);
+
+	if (WEIR_RULE_KIND(c->v.rule) == WEIR_RK_UNIX_BUILTIN)
+		return unix_builtin_deny[idx];
+	return p->unix_rules[idx].pattern;
+}
+
+static bool is_builtin(const char *pattern)
+{
+	size_t i;
+
+	for (i = 0; unix_builtin_deny[i]; i++)
+		if (!strcmp(unix_builtin_deny[i], pattern))
+			return true;
+	return false;
+}
+
+/* "FILE:LINE: unix[N]: " of the policy's pattern N, as its events name it. */
+static void print_rule_origin(FILE *f, const struct policy *p, size_t idx, const char *pfx)
+{
+	const struct policy_unix_rule *r = &p->unix_rules[idx];
+
+	fputs(pfx, f);
+	if (r->line)
+		fprintf(f, "%s:%u: ", r->file && r->file <= p->n_files ? p->files[r->file - 1] :
+									  p->source,
+			r->line);
+	fprintf(f, "unix[%zu]: ", idx);
+}
+
+/* One line per entry of V, in the order weir writes them. */
+static void print_entries(FILE *f, const struct policy *p, const struct cunix *v, size_t n,
+			  const char *pfx)
+{
+	const char *pattern, *verdict;
+	bool builtin;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (v[i].v.flags & WEIR_UF_MARK)
+			continue; /* said once, at the end */
+		pattern = entry_pattern(p, &v[i]);
+		builtin = WEIR_RULE_KIND(v[i].v.rule) == WEIR_RK_UNIX_BUILTIN;
+		verdict = v[i].v.verdict == WEIR_V_DENY ? "deny" : "allow";
+		if (builtin)
+			fprintf(f, "%sunix-builtin: ", pfx);
+		else
+			print_rule_origin(f, p, WEIR_RULE_IDX(v[i].v.rule), pfx);
+		fprintf(f, "%s %s", verdict, pattern);
+		if (!builtin && p->unix_builtin != UNIX_BUILTIN_OFF && is_builtin(pattern))
+			fputs(v[i].v.verdict == WEIR_V_DENY ? " (also in the built-in list)" :
+							      " (in place of the built-in deny)",
+			      f);
+		if (v[i].v.hard)
+			fputs(" (a resolver: refused in audit mode too)", f);
+		fputc('\n', f);
+	}
+}
+
+/* The policy's patterns that are in no entry: allowed and denied, denied. */
+static void print_overruled(FILE *f, const struct policy *p, const struct cunix *v, size_t n,
+			    const char *pfx)
+{
+	size_t i, j;
+
+	for (i = 0; i < p->n_unix; i++) {
+		for (j = 0; j < n; j++)
+			if (WEIR_RULE_KIND(v[j].v.rule) == WEIR_RK_UNIX &&
+			    WEIR_RULE_IDX(v[j].v.rule) == i)
+				break;
+		if (j < n)
+			continue;
+		print_rule_origin(f, p, i, pfx);
+		fprintf(f, "%s %s (no effect: the policy denies it too)\n",
+			p->unix_rules[i].deny ? "deny" : "allow", p->unix_rules[i].pattern);
+	}
+}
+
+void unix_print_effective(FILE *f, const struct policy *p, const char *pfx)
+{
+	char err[UNIX_ERR_LEN];
+	struct cunix *v;
+	size_t i, n, nb = 0;
+	bool mark = false;
 
 	while (unix_builtin_deny[nb])
 		nb++;
 	if (p->unix_builtin != UNIX_BUILTIN_OFF)
-		fprintf(f, "unix: built-in list on (%zu sockets: nscd, systemd-resolved, the D-Bus "
+		fprintf(f, "%sunix: built-in list on (%zu sockets: nscd, systemd-resolved, the D-Bus "
 			"system bus, docker, containerd, podman, CRI-O, BuildKit; both /run and "
-			"/var/run)\n", nb);
+			"/var/run)\n", pfx, nb);
 	else
-		fprintf(f, "unix: built-in list off\n");
-	for (i = 0; i < p->n_unix; i++) {
-		r = &p->unix_rules[i];
-		deny += r->deny;
-		if (r->line)
-			fprintf(f, "%s:%u: ", r->file && r->file <= p->n_files ? p->files[r->file - 1] :
-										  p->source,
-				r->line);
-		fprintf(f, "unix[%zu]: %s %s\n", i, r->deny ? "deny" : "allow", r->pattern);
+		fprintf(f, "%sunix: built-in list off\n", pfx);
+	if (unix_compile(p, &v, &n, err)) {
+		fprintf(f, "%sunix: %s\n", pfx, err);
+		return;
 	}
-	if (deny || p->unix_builtin != UNIX_BUILTIN_OFF)
-		fprintf(f, "unix: paths no pattern can judge are refused (relative; //, /./, "
-			"/../)\n");
+	print_entries(f, p, v, n, pfx);
+	print_overruled(f, p, v, n, pfx);
+	for (i = 0; i < n; i++)
+		mark |= !!(v[i].v.flags & WEIR_UF_MARK);
+	if (mark)
+		fprintf(f, "%sunix: paths no pattern can judge are refused (relative; //, /./, "
+			"/../)\n", pfx);
 	else
-		fprintf(f, "unix: nothing denied: every unix socket may be reached\n");
+		fprintf(f, "%sunix: nothing denied: every unix socket may be reached\n", pfx);
+	free(v);
+}
+
+void unix_print_summary(FILE *f, const struct policy *p)
+{
+	unix_print_effective(f, p, "");
 }

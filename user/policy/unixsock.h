@@ -51,6 +51,15 @@ int unix_compile(const struct policy *p, struct cunix **out, size_t *n, char err
 /* The pattern of a weir_unix rule id (WEIR_RK_UNIX), for messages. */
 const char *unix_rule_pattern(const struct policy *p, __u32 rule);
 
+/*
+ * The unix: section as weir enforces it: whether the built-in list is on,
+ * then one line per entry unix_compile() makes (the built-in list, a
+ * policy's pattern in place of a built-in one, the policy's own; each named
+ * as its events' rule field names it), the policy's patterns that have no
+ * effect, and whether paths no pattern can judge are refused. Each line
+ * starts with PFX ("# ": YAML comments).
+ */
+void unix_print_effective(FILE *f, const struct policy *p, const char *pfx);
 /* The unix: part of `weir policy check`'s summary (policy_print_summary). */
 void unix_print_summary(FILE *f, const struct policy *p);
 
