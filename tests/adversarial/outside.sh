@@ -14,18 +14,9 @@
 
 # shellcheck disable=SC2016 # python -c scripts: single quotes on purpose
 E2E_NAME=outside
-E2E_TAP=1
-# shellcheck source=tests/e2e/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
-e2e_enter_ns "$0" "$@"
-e2e_init
-trap 'olsm_cleanup; e2e_cleanup' EXIT
-
-T=$E2E_TMP
-LOG=$T/sink.log
-DENIED=203.0.113.66
-ALLOWED=192.0.2.10
-PORT=9000
+# shellcheck source=tests/adversarial/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+adv_on_cleanup() { olsm_cleanup; }
 
 # As weir sees it (the active LSMs list bpf, and an LSM program loads):
 # securityfs mounted in this namespace if it is not, so that weir can read.
@@ -40,7 +31,6 @@ lsm_active() {
 # SOCK: a TCP socket connected to DENIED, a UDP socket, both not
 # close-on-exec.
 start_accomplice() {
-	local i
 	python3 - "$T/pass.sock" "$DENIED" "$PORT" >"$T/acc.out" 2>&1 <<-'EOF' &
 		import array, os, socket, sys
 		path, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -58,11 +48,7 @@ start_accomplice() {
 		    c.close()
 	EOF
 	E2E_PIDS+=("$!")
-	for ((i = 0; i < 50; i++)); do
-		grep -qs '^ready$' "$T/acc.out" && return 0
-		sleep 0.1
-	done
-	e2e_die "the accomplice did not start: $(t_tail "$T/acc.out")"
+	adv_wait_ready "$T/acc.out" "the accomplice"
 }
 
 # Inside: receive the two sockets and send through each, then make a
@@ -92,17 +78,7 @@ attempt("inside-sendto", lambda: mine.sendto(b"esc-born-inside\n", (allowed, por
 '
 
 setup() {
-	e2e_setup_lo "$DENIED/32" "$ALLOWED/32"
-	e2e_start_sink sink "$LOG" "$DENIED:$PORT" "$ALLOWED:$PORT"
-	POL=$(e2e_policy outside <<-EOF
-		version: 1
-		loopback: deny
-		allow:
-		  - ip: $ALLOWED
-		    ports: [$PORT]
-	EOF
-	)
-	chmod 1777 "$T"
+	adv_setup
 	start_accomplice
 }
 
@@ -184,10 +160,7 @@ test_unix_symlink() {
 		    c.close()
 	EOF
 	E2E_PIDS+=("$!")
-	for ((i = 0; i < 50; i++)); do
-		grep -qs '^ready$' "$T/us.out" && break
-		sleep 0.1
-	done
+	adv_wait_ready "$T/us.out" "the unix listeners"
 	ln -s "$T/us/denied.sock" "$T/us/link.sock"
 	ln -s "$T/us/denied.dgram" "$T/us/link.dgram"
 	pol=$(e2e_policy unix-link <<-EOF
@@ -277,21 +250,11 @@ test_daemon_lsm_pinned() {
 	olsm_cleanup
 }
 
-if ! lsm_active; then
-	t_ok "sockets made outside: skipped (the BPF LSM is not active on $(uname -r), or refuses programs; make test-kernels boots a kernel with it)"
-	echo "1 passed, 0 failed"
-	exit 0
-fi
+lsm_active || adv_skip "sockets made outside: skipped (the BPF LSM is not active on $(uname -r), or refuses programs; make test-kernels boots a kernel with it)"
 setup
 test_scm_rights
 test_pass_fd
 test_deep_cgroup
 test_unix_symlink
 [ "${WEIR_E2E_DAEMON:-}" = 1 ] || test_daemon_lsm_pinned
-if ((${#LEFTOVER[@]})); then
-	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
-else
-	t_ok "no weir cgroup left after $WEIR_RUNS runs"
-fi
-echo "$T_PASS passed, $T_FAIL failed"
-[ "$T_FAIL" = 0 ]
+adv_finish

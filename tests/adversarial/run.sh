@@ -8,38 +8,17 @@
 #   WEIR_BUILD=/abs/build bash tests/adversarial/run.sh
 
 E2E_NAME=adversarial
-E2E_TAP=1
-# shellcheck source=tests/e2e/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
-e2e_enter_ns "$0" "$@"
-e2e_init
+# shellcheck source=tests/adversarial/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-T=$E2E_TMP
-LOG=$T/sink.log
 ESCAPE=$WEIR_BUILD/bin/escape
-DENIED=203.0.113.66
-ALLOWED=192.0.2.10
-PORT=9000
 [ -x "$ESCAPE" ] || e2e_die "$ESCAPE missing"
 
 setup() {
-	e2e_setup_lo "$DENIED/32" "$ALLOWED/32"
 	# Let every user open ping sockets here, so that a refusal is weir's.
 	sysctl -qw net.ipv4.ping_group_range="0 2147483647" || e2e_die "ping_group_range"
-	e2e_start_sink sink "$LOG" "$DENIED:$PORT" "$ALLOWED:$PORT" "127.0.0.1:$PORT"
-	POL=$(e2e_policy adv <<-EOF
-		version: 1
-		loopback: deny
-		allow:
-		  - ip: $ALLOWED
-		    ports: [$PORT]
-	EOF
-	)
-	chmod 1777 "$T"
-	# The checkout may sit in a directory only root can enter (a fresh CI
-	# clone under mktemp -d): give the unprivileged side its own copy.
-	cp "$WEIR_BUILD/bin/escape" "$T/escape" && chmod 755 "$T/escape" || e2e_die "cp escape"
-	ESCAPE=$T/escape
+	adv_setup "127.0.0.1:$PORT"
+	ESCAPE=$(adv_copy "$WEIR_BUILD/bin/escape")
 }
 
 # Each "ok"/"not ok" line of escape's output becomes a test; every token it
@@ -95,7 +74,7 @@ test_root() {
 }
 
 test_sigkill() {
-	local w i
+	local w
 	rm -f "$T/go" "$T/afterkill.out"
 	# The grandchild outlives weir (its direct child dies with weir).
 	env --default-signal=INT,QUIT "$WEIR" run -q -u nobody -p "$POL" -- \
@@ -103,10 +82,7 @@ test_sigkill() {
 		>"$T/kill.out" 2>&1 &
 	w=$!
 	# escape is waiting once its output file exists.
-	for ((i = 0; i < 100; i++)); do
-		[ -e "$T/afterkill.out" ] && break
-		sleep 0.1
-	done
+	adv_until 100 test -e "$T/afterkill.out"
 	sleep 0.2
 	kill -KILL "$w"
 	wait "$w" 2>/dev/null
@@ -119,10 +95,7 @@ test_sigkill() {
 		t_why "weir status: $(cat "$T/status.out")"
 	t_end
 	touch "$T/go"
-	for ((i = 0; i < 50; i++)); do
-		grep -q 'udp sendto after' "$T/afterkill.out" 2>/dev/null && break
-		sleep 0.1
-	done
+	adv_until 50 grep -qs 'udp sendto after' "$T/afterkill.out"
 	judge_output "$T/afterkill.out" 2
 	t_begin "weir cleanup ends the stale run: processes, pins and cgroup gone"
 	# By name: never a run this test did not start.
@@ -136,12 +109,17 @@ test_sigkill() {
 	t_end
 }
 
+# one_process_in CGROUP: exactly one process is left in it
+one_process_in() {
+	[ "$(wc -l <"$1/cgroup.procs" 2>/dev/null)" = 1 ]
+}
+
 # A stale run whose pins live in a bpffs only its namespace has (weir under
 # `ip netns exec`): weir cleanup finds them through /proc/PID/root of a
 # process of the run. An accomplice outside the run gives that process a
 # namespace in which the pins are a symlink to a directory of root's.
 test_pins_symlink() {
-	local w i acc
+	local w acc
 	mkdir -m 755 "$T/precious" && echo keep >"$T/precious/file" || e2e_die "mkdir precious"
 	rm -rf "$T/joined" "$T/plant.sock"
 	unshare --mount --propagation private sh -c 'umount /sys/fs/bpf 2>/dev/null
@@ -152,17 +130,11 @@ test_pins_symlink() {
 		"$ESCAPE" plant "$T/plant.sock" "$w" "$T/precious" >"$T/accomplice.out" 2>&1 &
 	acc=$!
 	E2E_PIDS+=("$acc")
-	for ((i = 0; i < 100; i++)); do
-		[ -e "$T/joined" ] && break
-		sleep 0.1
-	done
+	adv_until 100 test -e "$T/joined"
 	kill -KILL "$w"
 	wait "$w" 2>/dev/null
 	# Only the process in the accomplice's namespace is left in the run.
-	for ((i = 0; i < 50; i++)); do
-		[ "$(wc -l <"$CG2/weir/run-$w/cgroup.procs" 2>/dev/null)" = 1 ] && break
-		sleep 0.1
-	done
+	adv_until 50 one_process_in "$CG2/weir/run-$w"
 	if grep -q '^unshare:' "$T/accomplice.out"; then
 		# No unprivileged user namespaces here: the attack cannot be made.
 		t_ok "a stale run's pins through a user's namespace: skipped ($(head -1 "$T/accomplice.out"))"
@@ -184,7 +156,7 @@ test_pins_symlink() {
 # exemption is live (a server inside answers PEER), then that a program
 # cannot use it to start flows of its own from LPORT.
 test_inbound() {
-	local pol w i
+	local pol w
 	PEER=198.51.100.7
 	LPORT=8080
 	e2e_setup_lo "$PEER/32" 192.0.2.20/32
@@ -202,14 +174,10 @@ test_inbound() {
 	)
 	: >"$T/inserver.log"
 	chmod 666 "$T/inserver.log"
-	cp "$SINK" "$T/sink" && chmod 755 "$T/sink" || e2e_die "cp sink"
 	env --default-signal "$WEIR" run -q -u nobody -p "$pol" -- \
-		"$T/sink" --http --echo "$T/inserver.log" "192.0.2.20:$LPORT" >"$T/inserver.ready" 2>&1 &
+		"$(adv_copy "$SINK")" --http --echo "$T/inserver.log" "192.0.2.20:$LPORT" >"$T/inserver.ready" 2>&1 &
 	w=$!
-	for ((i = 0; i < 50; i++)); do
-		grep -qs '^ready$' "$T/inserver.ready" && break
-		sleep 0.1
-	done
+	adv_until 50 grep -qs '^ready$' "$T/inserver.ready"
 	t_begin "inbound: a server inside on port $LPORT answers the permitted peer (TCP, UDP)"
 	grep -qs '^ready$' "$T/inserver.ready" || t_why "the server did not start: $(t_tail "$T/inserver.ready")"
 	run_cmd "$NETPROBE" --from "$PEER" tcp 192.0.2.20 "$LPORT" esc-in-control
@@ -231,10 +199,4 @@ test_pins_symlink
 test_unprivileged
 test_root
 test_sigkill
-if ((${#LEFTOVER[@]})); then
-	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
-else
-	t_ok "no weir cgroup left after $WEIR_RUNS runs"
-fi
-echo "$T_PASS passed, $T_FAIL failed"
-[ "$T_FAIL" = 0 ]
+adv_finish

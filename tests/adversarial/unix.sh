@@ -18,18 +18,9 @@
 
 # shellcheck disable=SC2016 # sh -c scripts: single quotes on purpose
 E2E_NAME=unix
-E2E_TAP=1
-# shellcheck source=tests/e2e/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
-e2e_enter_ns "$0" "$@"
-e2e_init
-trap 'unest_cleanup; e2e_cleanup' EXIT
-
-T=$E2E_TMP
-LOG=$T/sink.log
-DENIED=203.0.113.66
-ALLOWED=192.0.2.10
-PORT=9000
+# shellcheck source=tests/adversarial/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+adv_on_cleanup() { unest_cleanup; }
 NSCD=$WEIR_BUILD/nscd/usr/sbin/nscd
 
 # A /run of this namespace's own, empty: an nscd there is the test's, and
@@ -41,7 +32,6 @@ private_run() {
 }
 
 start_nscd() {
-	local i
 	cat >"$T/nscd.conf" <<-EOF
 		debug-level 0
 		paranoia no
@@ -57,17 +47,13 @@ start_nscd() {
 	EOF
 	"$NSCD" -F -f "$T/nscd.conf" >"$T/nscd.out" 2>&1 &
 	E2E_PIDS+=("$!")
-	for ((i = 0; i < 50; i++)); do
-		[ -S /run/nscd/socket ] && return 0
-		sleep 0.1
-	done
-	e2e_die "nscd did not start: $(t_tail "$T/nscd.out")"
+	adv_until 50 test -S /run/nscd/socket || e2e_die "nscd did not start: $(t_tail "$T/nscd.out")"
 }
 
 # A unix-socket front for a TCP peer, like docker.sock in front of a daemon
 # that fetches what it is asked: the first line it gets goes to ADDR:PORT.
 start_proxy() {
-	local sock=$1 i
+	local sock=$1
 	python3 - "$sock" "$DENIED" "$PORT" >"$T/proxy.out" 2>&1 <<-'EOF' &
 		import os, socket, sys
 		path, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -88,16 +74,11 @@ start_proxy() {
 		    c.close()
 	EOF
 	E2E_PIDS+=("$!")
-	for ((i = 0; i < 50; i++)); do
-		grep -qs '^ready$' "$T/proxy.out" && return 0
-		sleep 0.1
-	done
-	e2e_die "proxy on $sock did not start: $(t_tail "$T/proxy.out")"
+	adv_wait_ready "$T/proxy.out" "proxy on $sock"
 }
 
 setup() {
-	e2e_setup_lo "$DENIED/32" "$ALLOWED/32"
-	e2e_start_sink sink "$LOG" "$DENIED:$PORT" "$ALLOWED:$PORT"
+	adv_setup
 	e2e_start_dns "allowed.test,$ALLOWED"
 	[ -x "$NSCD" ] || e2e_die "$NSCD missing: make nscd (apt-get download nscd)"
 	private_run
@@ -111,7 +92,6 @@ setup() {
 		    ports: [$PORT]
 	EOF
 	)
-	chmod 1777 "$T"
 	# What nscd answers from outside, so that a miss inside is weir's.
 	getent hosts "esc-nscd-outside-$$.test" >/dev/null
 	grep -q "query\[A\] esc-nscd-outside-$$.test" "$T/dnsmasq.log" ||
@@ -284,11 +264,7 @@ relative-dotdot 1"
 		        pass
 	EOF
 	E2E_PIDS+=("$!")
-	local i
-	for ((i = 0; i < 50; i++)); do
-		[ -S "$T/sp/dgram.sock" ] && break
-		sleep 0.1
-	done
+	adv_until 50 test -S "$T/sp/dgram.sock"
 	run_weir -q -u nobody -p "$pol" -- python3 -c '
 import socket, sys
 d = sys.argv[1].rsplit("/", 1)
@@ -395,9 +371,7 @@ outer 1" ] || t_why "got '$(echo "$out" | tr '\n' '|')', want 'in connected|oute
 
 if ! "$WEIR" status -v 2>/dev/null | grep -qiE 'unix.*on|connect_unix.*on' &&
 	[ "$(uname -r | awk -F. '{ print ($1 > 6 || ($1 == 6 && $2 >= 7)) }')" != 1 ]; then
-	t_ok "unix socket hooks: skipped (kernel $(uname -r) lacks cgroup/connect_unix: Linux 6.7+)"
-	echo "1 passed, 0 failed"
-	exit 0
+	adv_skip "unix socket hooks: skipped (kernel $(uname -r) lacks cgroup/connect_unix: Linux 6.7+)"
 fi
 setup
 test_nscd
@@ -406,10 +380,4 @@ test_abstract_and_dgram
 test_spellings
 test_audit_resolver
 test_nested
-if ((${#LEFTOVER[@]})); then
-	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
-else
-	t_ok "no weir cgroup left after $WEIR_RUNS runs"
-fi
-echo "$T_PASS passed, $T_FAIL failed"
-[ "$T_FAIL" = 0 ]
+adv_finish

@@ -11,46 +11,16 @@
 
 # shellcheck disable=SC2016 # sh -c scripts: single quotes on purpose
 E2E_NAME=waysout
-E2E_TAP=1
-# shellcheck source=tests/e2e/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
-e2e_enter_ns "$0" "$@"
-e2e_init
-trap 'wo_cg_cleanup; e2e_cleanup' EXIT
-
-T=$E2E_TMP
-LOG=$T/sink.log
-DENIED=203.0.113.66
-ALLOWED=192.0.2.10
-PORT=9000
+# shellcheck source=tests/adversarial/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+adv_on_cleanup() { wo_cg_cleanup; }
 
 setup() {
-	e2e_setup_lo "$DENIED/32" "$ALLOWED/32"
-	e2e_start_sink sink "$LOG" "$DENIED:$PORT" "$ALLOWED:$PORT"
-	POL=$(e2e_policy waysout <<-EOF
-		version: 1
-		loopback: deny
-		allow:
-		  - ip: $ALLOWED
-		    ports: [$PORT]
-	EOF
-	)
-	chmod 1777 "$T"
-	cp "$NETPROBE" "$T/netprobe" && chmod 755 "$T/netprobe" || e2e_die "cp netprobe"
+	adv_setup
+	PROBE=$(adv_copy "$NETPROBE")
 }
 
 # --- 1. inherited sockets ------------------------------------------------------
-
-# arrived ERE: x_arrived, with the wait stretched on a slow machine (an
-# emulated CPU under make test-kernels: WEIR_TEST_SLOW).
-arrived() {
-	local i
-	for ((i = 0; i < 50 * ${WEIR_TEST_SLOW:-1}; i++)); do
-		grep -qE -- "$1" "$LOG" && return 0
-		sleep 0.1
-	done
-	t_why "nothing matching /$1/ arrived at the sink"
-}
 
 # A TCP and a connected UDP socket to the denied address, made by the shell
 # that runs weir, open as fds 5 and 6 (not close-on-exec): the command writes
@@ -69,8 +39,8 @@ test_inherited() {
 	x_rc 0
 	x_out "tcp=2
 udp=2"
-	arrived " esc-(inherit|outside)-tcp\$"
-	arrived " esc-outside-udp\$"
+	x_arrived "$LOG" " esc-(inherit|outside)-tcp\$"
+	x_arrived "$LOG" " esc-outside-udp\$"
 	x_not_arrived "$LOG" " esc-inherit-(tcp|udp)\$"
 	t_end
 
@@ -126,7 +96,7 @@ test_socket_stdio() {
 	t_begin "--allow-socket-stdio: runs, with a warning (the user's choice)"
 	x_rc 0
 	x_err_has "sh's stdout \(fd 1\) is a TCP socket connected to $ALLOWED:$PORT: what sh sends through it is not checked"
-	arrived " esc-stdout-allowed\$"
+	x_arrived "$LOG" " esc-stdout-allowed\$"
 	t_end
 }
 
@@ -154,7 +124,7 @@ test_root_cgroup() {
 	# Every cgroup2 mount of this namespace (/sys/fs/cgroup, or
 	# /sys/fs/cgroup/unified on a hybrid host, and the test's own).
 	mapfile -t mounts < <(awk '$9 == "cgroup2" { print $5 }' /proc/self/mountinfo)
-	run_weir -q -u root -p "$POL" -- env N="$T/netprobe" D="$DENIED" P="$PORT" W="$T" \
+	run_weir -q -u root -p "$POL" -- env N="$PROBE" D="$DENIED" P="$PORT" W="$T" \
 		sh -c "$script" sh "${mounts[@]}"
 	t_begin "root inside: /proc/self/cgroup is 0::/ (a cgroup namespace rooted at its cgroup)"
 	x_file_has "$OUT" '^self: 0::/$'
@@ -177,7 +147,7 @@ test_root_cgroup_cwd() {
 	m=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 	cd "$m" || e2e_die "cd $m"
 	run_weir -q -u root -p "$POL" -- sh -c \
-		'echo $$ >cgroup.procs; "$0" tcp '"$DENIED $PORT"' esc-cg-cwd' "$T/netprobe"
+		'echo $$ >cgroup.procs; "$0" tcp '"$DENIED $PORT"' esc-cg-cwd' "$PROBE"
 	cd "$T" || e2e_die "cd $T"
 	t_begin "root inside, started with its working directory in $m: refused (125), said why, nothing arrived"
 	x_rc 125
@@ -203,7 +173,7 @@ test_root_cgroup_late_mount() {
 		mount -t cgroup2 -o ro none "$T/late/cg" && touch "$T/late-go"
 	) &
 	mounter=$!
-	run_weir -q -u root -p "$POL" -- env N="$T/netprobe" D="$DENIED" P="$PORT" T="$T" sh -c '
+	run_weir -q -u root -p "$POL" -- env N="$PROBE" D="$DENIED" P="$PORT" T="$T" sh -c '
 		touch "$T/late-started"
 		i=0
 		while [ ! -e "$T/late-go" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
@@ -239,7 +209,7 @@ test_cgroupfs_fds() {
 	WO_CG=$CG2/weir-wo-$$
 	mkdir -p "$WO_CG" || e2e_die "mkdir $WO_CG"
 	run_cmd bash -c 'exec 5<"$0"; exec "$@"' "$WO_CG" "$WEIR" run -q -u root -p "$POL" \
-		--pass-fd 5 -- sh -c 'echo $$ >/proc/self/fd/5/cgroup.procs; "$0" tcp '"$DENIED $PORT"' esc-cg-passfd' "$T/netprobe"
+		--pass-fd 5 -- sh -c 'echo $$ >/proc/self/fd/5/cgroup.procs; "$0" tcp '"$DENIED $PORT"' esc-cg-passfd' "$PROBE"
 	WEIR_RUNS=$((WEIR_RUNS + 1))
 	t_begin "--pass-fd 5 of a directory on the cgroup2 mount (root inside): refused (125), said why, nothing arrived, the cgroup stays empty"
 	x_rc 125
@@ -248,7 +218,7 @@ test_cgroupfs_fds() {
 	[ -s "$WO_CG/cgroup.procs" ] && t_why "a process moved into $WO_CG"
 	t_end
 	run_cmd bash -c 'exec >"$0"; exec "$@"' "$WO_CG/cgroup.procs" "$WEIR" run -q -u nobody \
-		-p "$POL" -- sh -c 'echo $$; "$0" tcp '"$DENIED $PORT"' esc-cg-stdout >&2' "$T/netprobe"
+		-p "$POL" -- sh -c 'echo $$; "$0" tcp '"$DENIED $PORT"' esc-cg-stdout >&2' "$PROBE"
 	WEIR_RUNS=$((WEIR_RUNS + 1))
 	t_begin "stdout a cgroup.procs opened outside (nobody inside): refused (125), said why, nothing arrived, the cgroup stays empty"
 	x_rc 125
@@ -266,10 +236,4 @@ test_root_cgroup
 test_root_cgroup_cwd
 test_root_cgroup_late_mount
 test_cgroupfs_fds
-if ((${#LEFTOVER[@]})); then
-	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
-else
-	t_ok "no weir cgroup left after $WEIR_RUNS runs"
-fi
-echo "$T_PASS passed, $T_FAIL failed"
-[ "$T_FAIL" = 0 ]
+adv_finish

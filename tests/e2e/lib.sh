@@ -344,10 +344,12 @@ x_file_has() {
 	grep -qE -- "$2" "$1" || t_why "$(basename "$1") lacks /$2/"
 }
 
-# x_arrived LOG ERE: a line matching ERE shows up in the sink LOG within 2 s.
+# x_arrived LOG ERE: a line matching ERE shows up in the sink LOG within
+# 5 s, stretched on a slow machine (an emulated CPU under make
+# test-kernels: WEIR_TEST_SLOW).
 x_arrived() {
 	local i
-	for ((i = 0; i < 20; i++)); do
+	for ((i = 0; i < 50 * ${WEIR_TEST_SLOW:-1}; i++)); do
 		grep -qE -- "$2" "$1" && return 0
 		sleep 0.1
 	done
