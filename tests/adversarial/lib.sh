@@ -83,6 +83,16 @@ adv_wait_ready() {
 	adv_until 50 grep -qs '^ready$' "$1" || e2e_die "$2 did not start: $(t_tail "$1")"
 }
 
+# lsm_active: the BPF LSM is active as weir sees it (the active LSMs list
+# bpf, and an LSM program loads); securityfs is mounted in this namespace
+# if it is not, so that weir can read the list.
+lsm_active() {
+	[ -r /sys/kernel/security/lsm ] ||
+		mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+	"$WEIR" run -v --standalone -p "$(echo 'version: 1' | e2e_policy lsm-probe)" -- true 2>&1 |
+		grep -q 'sockets made outside the cgroup: refused'
+}
+
 # adv_finish: every run's cgroup gone, the count, the exit status.
 adv_finish() {
 	if ((${#LEFTOVER[@]})); then

@@ -18,15 +18,6 @@ E2E_NAME=outside
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 adv_on_cleanup() { olsm_cleanup; }
 
-# As weir sees it (the active LSMs list bpf, and an LSM program loads):
-# securityfs mounted in this namespace if it is not, so that weir can read.
-lsm_active() {
-	[ -r /sys/kernel/security/lsm ] ||
-		mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
-	"$WEIR" run -v --standalone -p "$(echo 'version: 1' | e2e_policy lsm-probe)" -- true 2>&1 |
-		grep -q 'sockets made outside the cgroup: refused'
-}
-
 # The accomplice: made outside the cgroup, handed to whoever connects to
 # SOCK: a TCP socket connected to DENIED, a UDP socket, both not
 # close-on-exec.
