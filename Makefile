@@ -111,6 +111,19 @@ WEIR_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
 	-Wmissing-prototypes -Wstrict-prototypes -D_GNU_SOURCE -MMD -MP \
 	-Iinclude $(addprefix -I,$(USER_DIRS)) -I$(OUT) -I$(OUT)/nri $(PKG_CFLAGS) $(LAZY_CFLAGS)
 LDLIBS := $(PKG_LIBS) $(HTTP_PARSER_LIBS) -lelf -lz -lpthread -ldl
+# weir itself takes these libraries from their .a (the same -dev packages):
+# at exec the dynamic loader then maps and relocates 6 shared objects, not
+# 17, which halves what every `weir run` spends before main() (a client of
+# the daemon most of all; docs/performance.md, "Start-up"). In this order:
+# each before what it needs (ldns: libssl, libcrypto; libbpf: libelf, libz).
+# libc stays shared, and so does libpsl (its libunistring has no .a).
+# WEIR_STATIC_LIBS= links them all shared; a security update of one of these
+# (OpenSSL, ldns) then reaches weir without rebuilding it.
+WEIR_STATIC_LIBS ?= bpf yaml ldns seccomp json-c protobuf-c http_parser elf z ssl crypto
+LINK_STATIC := -Wl,-Bstatic
+LINK_SHARED := -Wl,-Bdynamic
+WEIR_LDLIBS = $(if $(strip $(WEIR_STATIC_LIBS)),$(LINK_STATIC) $(addprefix -l,$(WEIR_STATIC_LIBS)) \
+	$(LINK_SHARED)) $(filter-out $(addprefix -l,$(WEIR_STATIC_LIBS)),$(LDLIBS))
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(dir $(VMLINUX)) -Iinclude -Ibpf -MMD -MP
@@ -192,7 +205,7 @@ $(LIB): $(LIB_OBJS)
 
 $(OUT)/weir: $(OUT)/user/cli/main.o $(LIB)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ $(WEIR_LDLIBS) -o $@
 
 # --- tests ----------------------------------------------------------------
 # Tests use positional initialisers for short probe tables.
