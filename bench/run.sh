@@ -10,39 +10,18 @@
 # Writes a table to stdout and JSON to bench/results/.
 
 E2E_NAME=bench
-# shellcheck source=tests/e2e/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib.sh"
-e2e_enter_ns "$0" "$@"
-e2e_init
-RESULTS=$REPO_ROOT/bench/results
-mkdir -p "$RESULTS"
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_enter "$@"
 
 if [ -n "${BENCH_QUICK:-}" ]; then REPS=3; else REPS=5; fi
 
-e2e_setup_lo 192.0.2.10/32 203.0.113.66/32
+bench_user_policy 203.0.113.66/32
 # 198.18.0.0/15 (RFC 2544, for benchmarks) is local here: a spread of
 # destinations without adding thousands of addresses.
 ip route add local 198.18.0.0/15 dev lo || e2e_die "cannot route 198.18.0.0/15 to lo"
-e2e_start_dns allowed.test,192.0.2.10
 e2e_start_sink sink "$E2E_TMP/sink.log" 192.0.2.10:9000
-POL=$(e2e_policy bench <<-POLICY
-	version: 1
-	allow:
-	  - domain: allowed.test
-	  - ip: 192.0.2.10
-POLICY
-)
 SENDPERF=$WEIR_BUILD/bin/sendperf
-# Every `weir run` here is standalone: its own programs, even if a daemon
-# answers on the default socket (a weir run that can be the daemon's
-# client has --standalone; bench/daemon.sh measures the daemon).
-STANDALONE=()
-"$WEIR" run --help 2>&1 | grep -q -- '--standalone' && STANDALONE=(--standalone)
-
-# median of the numbers on stdin
-median() {
-	sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 
 # 1-3. Per-call cost and policy load: weir against no enforcement, an empty
 # program, iptables+ipset and nftables (bench/callbench.c).
@@ -53,13 +32,11 @@ echo "(JSON: bench/results/calls.json)"
 # 4. Start-up: `weir run -- true` against `true`, standalone and through a
 # daemon, wall and CPU, and the verifier's statistics (bench/startup.sh, in
 # namespaces of its own; WEIR_BASE=/abs/build interleaves another build).
-env -u WEIR_E2E_IN_NS WEIR_BUILD="$WEIR_BUILD" bash "$REPO_ROOT/bench/startup.sh" ||
-	e2e_die "bench/startup.sh failed"
+bench_sub startup
 
 # 5. The audit stream and DNS through weir's resolver (bench/stream.sh, in
 # namespaces of its own).
-env -u WEIR_E2E_IN_NS WEIR_BUILD="$WEIR_BUILD" bash "$REPO_ROOT/bench/stream.sh" ||
-	e2e_die "bench/stream.sh failed"
+bench_sub stream
 
 # The egress backstop: send() on a connected socket runs no connect or
 # sendmsg hook, only cgroup_skb/egress (its per-socket cache hit; for UDP,
@@ -90,9 +67,9 @@ echo "($REPS repetitions, $SN sends each, interleaved; median of medians)"
 printf '%-28s %12s %12s %8s %10s %12s %8s %10s\n' "" "direct (ns)" "weir (ns)" "ratio" \
 	"delta (ns)" "budget (ns)" "ratio" "delta (ns)"
 for proto in udp tcp; do
-	d=$(tr ' ' '\n' <<<"${SEND[direct-$proto]}" | grep . | median)
-	w=$(tr ' ' '\n' <<<"${SEND[weir-$proto]}" | grep . | median)
-	b=$(tr ' ' '\n' <<<"${SEND[budget-$proto]}" | grep . | median)
+	d=$(median_of "${SEND[direct-$proto]}")
+	w=$(median_of "${SEND[weir-$proto]}")
+	b=$(median_of "${SEND[budget-$proto]}")
 	printf '%-28s %12.0f %12.0f %8.2f %10.0f %12.0f %8.2f %10.0f\n' "$proto send()" "$d" "$w" \
 		"$(awk -v a="$w" -v b="$d" 'BEGIN { print a / b }')" \
 		"$(awk -v a="$w" -v b="$d" 'BEGIN { print a - b }')" "$b" \
@@ -111,16 +88,13 @@ echo "(JSON: bench/results/backstop.json)"
 
 # Per-program cost by the kernel's own statistics, through weir run with a
 # policy file (bench/progstats.sh, in namespaces of its own).
-env -u WEIR_E2E_IN_NS WEIR_BUILD="$WEIR_BUILD" bash "$REPO_ROOT/bench/progstats.sh" ||
-	e2e_die "bench/progstats.sh failed"
+bench_sub progstats
 
 # weir daemon: attach and detach, kernel memory per attachment, per-call
 # costs at 1 and 500 attachments, weir run through it (bench/daemon.sh,
 # in namespaces of its own).
-env -u WEIR_E2E_IN_NS WEIR_BUILD="$WEIR_BUILD" bash "$REPO_ROOT/bench/daemon.sh" ||
-	e2e_die "bench/daemon.sh failed"
+bench_sub daemon
 
 # Big lists: a policy of 1M prefixes, from a cidr_list and inline in YAML,
 # loaded end to end (bench/biglists.sh, in namespaces of its own).
-env -u WEIR_E2E_IN_NS WEIR_BUILD="$WEIR_BUILD" bash "$REPO_ROOT/bench/biglists.sh" ||
-	e2e_die "bench/biglists.sh failed"
+bench_sub biglists

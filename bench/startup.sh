@@ -16,16 +16,12 @@
 # Prints a table, writes bench/results/startup.json.
 
 E2E_NAME=bench-startup
-# shellcheck source=tests/e2e/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib.sh"
-e2e_enter_ns "$0" "$@"
-e2e_init
-RESULTS=$REPO_ROOT/bench/results
-mkdir -p "$RESULTS"
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_enter "$@"
+bench_need rusage
 RUSAGE=$WEIR_BUILD/bin/rusage
-[ -x "$RUSAGE" ] || e2e_die "$RUSAGE missing: make build/bin/rusage"
 if [ -n "${BENCH_QUICK:-}" ]; then SR=10; else SR=30; fi
-T=$E2E_TMP
 PINS=/sys/fs/bpf/weir-bench-startup-$$
 
 # The builds compared: this one ("new"), and WEIR_BASE's ("base") if given.
@@ -48,16 +44,11 @@ startup_cleanup() {
 }
 trap startup_cleanup EXIT
 
-e2e_setup_lo 192.0.2.10/32
-e2e_start_dns allowed.test,192.0.2.10
+bench_user_policy
+# The daemons read theirs from a directory of their own.
 mkdir -p "$T/policies"
+cp "$POL" "$T/policies/bench.yaml"
 POL=$T/policies/bench.yaml
-cat >"$POL" <<-POLICY
-	version: 1
-	allow:
-	  - domain: allowed.test
-	  - ip: 192.0.2.10
-POLICY
 
 # A daemon of each build, its socket, state, policies and pins its own.
 for b in "${BUILDS[@]}"; do
@@ -103,11 +94,6 @@ for ((r = 0; r < SR; r++)); do
 	done
 done
 
-# median COLUMN < FILE
-median() {
-	awk -v c="$1" '{ print $c }' | sort -n |
-		awk '{ a[NR] = $1 } END { if (NR) print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 TW=$(median 1 <"$T/true")
 HZ=$(getconf CLK_TCK)
 echo

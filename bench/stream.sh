@@ -14,16 +14,12 @@
 # BENCH_QUICK=1: shorter. BENCH_STREAM=events|dns: one part only.
 # Tables on stdout, JSON in bench/results/events.json and dns.json.
 E2E_NAME=bench-stream
-# shellcheck source=tests/e2e/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib.sh"
-e2e_enter_ns "$0" "$@"
-e2e_init
-RESULTS=$REPO_ROOT/bench/results
-mkdir -p "$RESULTS"
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_enter "$@"
+bench_need dnsperf eventgen
 PERF=$WEIR_BUILD/bin/dnsperf
 GEN=$WEIR_BUILD/bin/eventgen
-[ -x "$PERF" ] || e2e_die "$PERF missing: make build/bin/dnsperf"
-[ -x "$GEN" ] || e2e_die "$GEN missing: make build/bin/eventgen"
 
 if [ -n "${BENCH_QUICK:-}" ]; then
 	N=500 SECS=1 REPS=3 EN=300000
@@ -31,22 +27,7 @@ else
 	N=3000 SECS=3 REPS=5 EN=2000000
 fi
 
-e2e_setup_lo 192.0.2.10/32
-e2e_start_dns allowed.test,192.0.2.10
-POL=$(e2e_policy bench <<-POLICY
-	version: 1
-	allow:
-	  - domain: allowed.test
-	  - ip: 192.0.2.10
-POLICY
-)
-STANDALONE=()
-"$WEIR" run --help 2>&1 | grep -q -- '--standalone' && STANDALONE=(--standalone)
-
-# median of the numbers on stdin
-median() {
-	sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
+bench_user_policy
 
 # 1. The audit stream. Every decision must come out as a JSON line or be
 # counted lost: the lines are counted (less run-start and run-end), and so
@@ -96,10 +77,10 @@ dns_bench() {
 			QPS[$cfg]+="$("${run[@]}" qps 127.0.0.53 "$SECS" allowed.test 2>/dev/null | jq .qps) "
 		done
 	done
-	ld=$(tr ' ' '\n' <<<"${LAT[direct]}" | grep . | median)
-	lw=$(tr ' ' '\n' <<<"${LAT[weir]}" | grep . | median)
-	qd=$(tr ' ' '\n' <<<"${QPS[direct]}" | grep . | median)
-	qw=$(tr ' ' '\n' <<<"${QPS[weir]}" | grep . | median)
+	ld=$(median_of "${LAT[direct]}")
+	lw=$(median_of "${LAT[weir]}")
+	qd=$(median_of "${QPS[direct]}")
+	qw=$(median_of "${QPS[weir]}")
 	echo
 	echo "DNS through weir's resolver vs. the upstream (dnsmasq) directly"
 	echo "($REPS repetitions, interleaved; median of the per-repetition medians; load $(cut -d' ' -f1-3 /proc/loadavg))"
