@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <openssl/crypto.h>
 
 #include "cli.h"
 #include "compile.h"
@@ -238,6 +239,13 @@ int main(int argc, char **argv)
 	size_t i;
 
 	log_hook_libbpf();
+	/*
+	 * weir uses libcrypto for SHA-256 alone (the identity of a policy
+	 * and of its lists): the system's openssl.cnf (providers, engines)
+	 * changes no digest, and OpenSSL reading it was ~3 ms of every
+	 * weir run, one through the daemon included (docs/performance.md).
+	 */
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 	if (!name) {
 		cmd_help(0, NULL);
 		return EXIT_USAGE;
