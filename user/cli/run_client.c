@@ -26,6 +26,7 @@
 
 #include "client.h"
 #include "egress.h"
+#include "evrec.h"
 #include "fds.h"
 #include "log.h"
 #include "policy.h"
@@ -102,35 +103,52 @@ static __s64 rec_int(json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
 }
 
-static int unhex(const char *hex, void *out, size_t len)
+/* A decision, as standalone's on_event() prints it; under out_mu. */
+static void decision(struct run *r, const struct weir_event *e, const char *domain,
+		     const char *json, size_t json_len, const char *human)
 {
-	unsigned char *b = out;
+	summary_add_domain(r->summary, r->policy, e, domain);
+	if (r->events && json) {
+		fwrite(json, 1, json_len, r->events);
+		fputc('\n', r->events);
+	}
+	if (!r->o.quiet && human)
+		log_msg(event_sent_nothing(e) ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "%s\n", human);
+}
+
+/* The same from json-c's reading of the line. */
+static void on_decision(struct run *r, json_object *rec)
+{
+	const char *json = rec_str(rec, "json"), *hex = rec_str(rec, "raw");
+	struct weir_event e;
 	unsigned int x;
 	size_t i;
 
-	if (!hex || strlen(hex) != 2 * len)
-		return -EINVAL;
-	for (i = 0; i < len; i++) {
+	if (!hex || strlen(hex) != 2 * sizeof(e))
+		return;
+	for (i = 0; i < sizeof(e); i++) {
 		if (sscanf(hex + 2 * i, "%2x", &x) != 1)
-			return -EINVAL;
-		b[i] = x;
+			return;
+		((unsigned char *)&e)[i] = x;
 	}
-	return 0;
+	decision(r, &e, rec_str(rec, "domain"), json, json ? strlen(json) : 0,
+		 rec_str(rec, "human"));
 }
 
-/* A decision, as standalone's on_event() prints it. */
-static void on_decision(struct run *r, json_object *rec)
+/* The fast path of a burst: a decision as the daemon writes it, read
+ * without json-c (user/events/evrec.h); any other line goes to json-c. */
+static int on_line(void *ctx, const char *line, size_t n)
 {
-	const char *json = rec_str(rec, "json"), *human = rec_str(rec, "human");
-	struct weir_event e;
+	struct run *r = ctx;
+	struct evrec rec;
 
-	if (unhex(rec_str(rec, "raw"), &e, sizeof(e)))
-		return;
-	summary_add_domain(r->summary, r->policy, &e, rec_str(rec, "domain"));
-	if (r->events && json)
-		fprintf(r->events, "%s\n", json);
-	if (!r->o.quiet && human)
-		log_msg(event_sent_nothing(&e) ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "%s\n", human);
+	if (!evrec_decode(line, n, &rec))
+		return 0;
+	pthread_mutex_lock(&r->out_mu);
+	decision(r, &rec.e, rec.has_domain ? rec.domain : NULL, rec.has_json ? rec.json : NULL,
+		 rec.json_len, rec.has_human ? rec.human : NULL);
+	pthread_mutex_unlock(&r->out_mu);
+	return 1;
 }
 
 /* A query to the resolver, as standalone's on_dns_event() prints it. */
@@ -192,7 +210,8 @@ static void *rx_main(void *arg)
 
 	snprintf(path, sizeof(path), "/v1/attachments/%llu/events",
 		 (unsigned long long)r->ectx.cgroup_id);
-	ret = client_stream(r->sock, path, on_record, r, &r->rx_stop, err, sizeof(err));
+	ret = client_stream_lines(r->sock, path, on_line, on_record, r, &r->rx_stop, err,
+				  sizeof(err));
 	if (ret && ret != -ECANCELED && ret != -ECONNRESET)
 		pr_warn("the daemon's records of %s: %s\n", r->cgpath, err);
 	else if (ret != -ECANCELED && !r->rx_end && !r->rx_stop)

@@ -192,7 +192,8 @@ struct rx {
 	const char *socket;
 	bool done; /* the whole message is in */
 	struct buf body; /* a call's answer, or a stream's refusal */
-	/* a stream: each line of a 200 answer goes to fn */
+	/* a stream: each line of a 200 answer goes to line_fn, else to fn */
+	client_line_fn line_fn;
 	client_record_fn fn;
 	void *ctx;
 	struct buf line; /* a record not ended yet */
@@ -209,9 +210,13 @@ static int rx_complete(http_parser *p)
 
 static int rx_record(struct rx *rx, const char *s, size_t n)
 {
-	struct json_tokener *tok = json_tokener_new();
-	json_object *o = tok ? json_tokener_parse_ex(tok, s, (int)n) : NULL;
+	struct json_tokener *tok;
+	json_object *o;
 
+	if (rx->line_fn && rx->line_fn(rx->ctx, s, n))
+		return 0;
+	tok = json_tokener_new();
+	o = tok ? json_tokener_parse_ex(tok, s, (int)n) : NULL;
 	json_tokener_free(tok);
 	if (!o)
 		return 0; /* not a record: skipped */
@@ -265,7 +270,7 @@ static int rx_read(struct rx *rx, int fd, int timeout_s, const volatile int *sto
 		   size_t len)
 {
 	time_t end = time(NULL) + timeout_s;
-	char data[16384];
+	char data[1 << 16]; /* a burst's records come in big pieces */
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	ssize_t n;
 	size_t used;
@@ -385,7 +390,14 @@ int client_call(const char *socket, const char *method, const char *path, json_o
 int client_stream(const char *socket, const char *path, client_record_fn fn, void *ctx,
 		  const volatile int *stop, char *err, size_t len)
 {
-	struct rx rx = { .socket = socket, .fn = fn, .ctx = ctx };
+	return client_stream_lines(socket, path, NULL, fn, ctx, stop, err, len);
+}
+
+int client_stream_lines(const char *socket, const char *path, client_line_fn line,
+			client_record_fn fn, void *ctx, const volatile int *stop, char *err,
+			size_t len)
+{
+	struct rx rx = { .socket = socket, .line_fn = line, .fn = fn, .ctx = ctx };
 	json_object *reply = NULL;
 	int fd, ret;
 

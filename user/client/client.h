@@ -45,6 +45,16 @@ int client_call(const char *socket, const char *method, const char *path, json_o
 typedef int (*client_record_fn)(void *ctx, json_object *rec);
 int client_stream(const char *socket, const char *path, client_record_fn fn, void *ctx,
 		  const volatile int *stop, char *err, size_t len);
+/*
+ * The same, each line offered first to line(ctx, text, n) (not
+ * NUL-terminated): 1 when it took the line, 0 to have it parsed as JSON
+ * for fn. A reader that knows the shape of its hot records parses them
+ * faster than json-c does (weir run through the daemon: every decision).
+ */
+typedef int (*client_line_fn)(void *ctx, const char *line, size_t n);
+int client_stream_lines(const char *socket, const char *path, client_line_fn line,
+			client_record_fn fn, void *ctx, const volatile int *stop, char *err,
+			size_t len);
 
 /* The message of an error reply ({"error": "..."}), else a fallback. */
 const char *client_error(json_object *reply);

@@ -1071,7 +1071,11 @@ int api_start(struct daemon *d, const char *socket_path, const char *metrics_add
 				     NULL, MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_NOTIFY_COMPLETED, api_completed, NULL,
 				     MHD_OPTION_CONNECTION_TIMEOUT, 30U,
-				     MHD_OPTION_CONNECTION_LIMIT, 64U, MHD_OPTION_END);
+				     MHD_OPTION_CONNECTION_LIMIT, 64U,
+				     /* A session's chunks come out of this (32 KiB
+				      * by default): a burst goes in big pieces. */
+				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SESSION_CHUNK_MAX * 2,
+				     MHD_OPTION_END);
 	if (!api_httpd) {
 		snprintf(err, len, "%s: the HTTP server did not start", socket_path);
 		close(fd);

@@ -5,9 +5,17 @@
  * the adoption of a previous daemon's attachments.
  *
  * Locking: d->mu serialises the API calls (the HTTP thread) with the main
- * loop (events, inotify, static-name refreshes). The resolvers' threads
+ * loop (signals, inotify, static-name refreshes). The resolvers' threads
  * never take it: their events go out under out_mu only, since detaching
  * stops (joins) a resolver while holding d->mu.
+ *
+ * The event path takes no d->mu either, so that a burst of decisions
+ * neither stalls the API nor waits for it: a reader thread only copies the
+ * ring buffer's records into the pump (user/events/pump.h), under rb_mu;
+ * the pump's writer thread formats each record for the attachment it
+ * belongs to, found under ev_mu. Whatever the writer reads of an attachment
+ * (by_handle[], its ectx, its session) changes under ev_mu too, so ev_mu
+ * comes after d->mu and the writer never waits for d->mu.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +31,7 @@
 #include <unistd.h>
 #include <linux/magic.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -35,17 +44,21 @@
 #include "daemon.h"
 #include "egress.h"
 #include "events.h"
+#include "evrec.h"
 #include "log.h"
 #include "metrics.h"
 #include "netns.h"
 #include "policies.h"
+#include "pump.h"
 #include "session.h"
 
 #define MAX_HANDLES 4096 /* attachments at once, handle 0 is "none" */
 #define POLL_MS 50 /* events are submitted without wakeup: read this often */
+/* The pump's backlog: about 140,000 events, as much again as the ring buffer. */
+#define PUMP_BYTES (16 << 20)
 #define STATE_SUFFIX ".json"
 
-enum { EV_SIGNAL = 1, EV_INOTIFY, EV_RING, EV_TIMER, EV_NOTIFY };
+enum { EV_SIGNAL = 1, EV_INOTIFY, EV_TIMER, EV_NOTIFY };
 #define EV_KEY(kind, handle) (((__u64)(kind) << 32) | (handle))
 
 struct att {
@@ -56,6 +69,7 @@ struct att {
 	int cgfd;
 	char cgpath[CGROUP_PATH_MAX]; /* absolute */
 	char label[256];
+	char label_json[256 * 6 + 3]; /* the label as a JSON string, for --events */
 	char policy[256]; /* policy entry name (or path) */
 	char netns[PATH_MAX]; /* as asked, "" if none */
 	__u64 netns_ino;
@@ -67,6 +81,7 @@ struct att {
 	__u32 generation; /* of the version in force here */
 	char state[POLICIES_STATE_LEN]; /* "ok" or why the last change failed */
 	struct event_ctx ectx;
+	struct event_memo memo; /* the writer thread's, under ev_mu */
 	atomic_ullong dns[3]; /* queries by verdict */
 	/* A policy sent inline (weir run): {policy_yaml, policy_source, allow,
 	 * audit}, kept for adoption; never from the policy dir, never reloaded.
@@ -87,6 +102,8 @@ struct daemon {
 	char policy_dir[PATH_MAX], state_dir[PATH_MAX], pin_root[PATH_MAX];
 	pthread_mutex_t mu;
 	pthread_mutex_t out_mu; /* the event stream */
+	pthread_mutex_t ev_mu; /* what the pump's writer reads of the attachments */
+	pthread_mutex_t rb_mu; /* the ring buffer and the pump's reader side */
 	struct egress *eg;
 	struct policies *ps;
 	struct att *by_handle[MAX_HANDLES];
@@ -95,6 +112,11 @@ struct daemon {
 	char own_cgroup[CGROUP_PATH_MAX]; /* ours, below the mount */
 	int sigfd, epfd, timerfd, state_lock, pin_lock;
 	struct ring_buffer *rb;
+	struct pump *pump;
+	pthread_t reader;
+	bool reader_on;
+	int reader_stop; /* an eventfd: the reader thread ends */
+	atomic_int draining; /* drain() waits for the writer: it must not wait */
 	struct metrics_hist dns_latency;
 	FILE *events;
 	__u64 reloads, reload_errors;
@@ -292,19 +314,18 @@ static void state_remove(struct daemon *d, __u64 cgid)
 
 /* --- events ------------------------------------------------------------ */
 
-/* {"attachment":LABEL, + the event's own fields. */
-static void emit(struct daemon *d, const struct att *t, const char *json)
+/* {"attachment":LABEL, + the event's own fields (N bytes, no newline). */
+static void emit(struct daemon *d, const struct att *t, const char *json, size_t n)
 {
-	struct json_object *s;
-
-	if (!d->events || json[0] != '{')
+	if (!d->events || json[0] != '{' || !n)
 		return;
-	s = json_object_new_string(t->label);
 	pthread_mutex_lock(&d->out_mu);
-	fprintf(d->events, "{\"attachment\":%s,%s\n",
-		json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN), json + 1);
+	fputs("{\"attachment\":", d->events);
+	fputs(t->label_json, d->events);
+	fputc(',', d->events);
+	fwrite(json + 1, 1, n - 1, d->events);
+	fputc('\n', d->events);
 	pthread_mutex_unlock(&d->out_mu);
-	json_object_put(s);
 }
 
 /* --- a session: what weir run prints, from its attachment ---------------- */
@@ -321,30 +342,6 @@ static void rec_str(json_object *o, const char *key, const char *val)
 {
 	if (val)
 		json_object_object_add(o, key, json_object_new_string(val));
-}
-
-/*
- * One decision: the event's bytes (the client counts its summary from them),
- * and what only the daemon can write, since the learned names are here: the
- * summary row's name, the JSON line, the human line of a refusal.
- */
-static void session_event(struct att *t, const struct weir_event *e, size_t reclen)
-{
-	char buf[EVENT_JSON_MAX], dom[DNS_NAME_MAX], hex[2 * sizeof(*e) + 1];
-	json_object *o = record("event");
-	const __u8 *b = (const __u8 *)e;
-	size_t i;
-
-	for (i = 0; i < sizeof(*e); i++)
-		snprintf(hex + 2 * i, 3, "%02x", b[i]);
-	rec_str(o, "raw", hex);
-	rec_str(o, "domain", event_domain(&t->ectx, e, dom, sizeof(dom)));
-	if (event_format_json_rec(&t->ectx, e, reclen, buf, sizeof(buf)) > 0)
-		rec_str(o, "json", buf);
-	if (e->verdict != WEIR_V_ALLOW && event_is_decision(e) &&
-	    event_format_human_rec(&t->ectx, e, reclen, buf, sizeof(buf)) > 0)
-		rec_str(o, "human", buf);
-	session_push(t->session, o);
 }
 
 /* One query to the attachment's resolver (its thread). */
@@ -376,21 +373,74 @@ static void session_log(enum log_level level, const char *msg, void *ctx)
 		json_object_put(o);
 }
 
-/* From the ring buffer, under d->mu (main loop). */
-static int on_event(void *ctx, void *data, size_t len)
+/*
+ * The pump's writer thread: one record of the ring buffer, for the
+ * attachment it names (found, and formatted for, under ev_mu: it stays as
+ * it is). For weir run's session: the event's bytes (the client counts its
+ * summary from them), and what only the daemon can write, since the
+ * learned names are here: the summary row's name, the JSON line, the human
+ * line of a refusal. The session may make the writer wait for its client:
+ * not under ev_mu, which the API's thread takes.
+ */
+static void on_record(void *ctx, const void *rec, size_t len)
 {
 	struct daemon *d = ctx;
-	const struct weir_event *e = data;
-	char buf[EVENT_JSON_MAX];
+	const struct weir_event *e = rec;
+	char json[EVENT_JSON_MAX], human[EVENT_JSON_MAX], dom[DNS_NAME_MAX];
+	const char *domain = NULL;
+	struct session *s = NULL;
+	bool refused = false;
 	struct att *t;
+	int n = 0;
 
-	if (len < sizeof(*e) || e->handle >= MAX_HANDLES || !(t = d->by_handle[e->handle]))
-		return 0;
-	if (d->events && event_format_json_rec(&t->ectx, data, len, buf, sizeof(buf)) > 0)
-		emit(d, t, buf);
-	if (t->session)
-		session_event(t, e, len);
-	return 0;
+	if (len < sizeof(*e) || e->handle >= MAX_HANDLES)
+		return;
+	pthread_mutex_lock(&d->ev_mu);
+	t = d->by_handle[e->handle];
+	if (t && (d->events || t->session)) {
+		domain = event_domain(&t->ectx, e, dom, sizeof(dom));
+		n = event_format_json_dom(&t->ectx, rec, len, domain, json, sizeof(json));
+		if (n > 0)
+			emit(d, t, json, n);
+	}
+	if (t && t->session) {
+		s = session_get(t->session);
+		refused = e->verdict != WEIR_V_ALLOW && event_is_decision(e) &&
+			  event_format_human_rec(&t->ectx, rec, len, human, sizeof(human)) > 0;
+	}
+	pthread_mutex_unlock(&d->ev_mu);
+	if (s) {
+		session_push_event(s, e, domain, n > 0 ? json : NULL, refused ? human : NULL,
+				   &d->draining);
+		session_put(s);
+	}
+}
+
+/* The writer has nothing more for now: out goes the file. */
+static void on_idle(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	pthread_mutex_lock(&d->out_mu);
+	if (d->events)
+		fflush(d->events);
+	pthread_mutex_unlock(&d->out_mu);
+}
+
+/* Every record the ring buffer holds now, handled: before an attachment
+ * goes (its last events) and before the daemon does. */
+static void drain(struct daemon *d)
+{
+	/* The writer may be waiting for a session's client, whose records
+	 * the API's thread sends: this may be that thread. */
+	atomic_fetch_add(&d->draining, 1);
+	pthread_mutex_lock(&d->rb_mu);
+	if (d->rb)
+		ring_buffer__consume(d->rb);
+	if (d->pump)
+		pump_sync(d->pump);
+	pthread_mutex_unlock(&d->rb_mu);
+	atomic_fetch_sub(&d->draining, 1);
 }
 
 /* From an attachment's resolver thread: never d->mu. */
@@ -398,12 +448,13 @@ static void on_dns_event(void *ctx, const struct dns_event *e)
 {
 	struct att *t = ctx;
 	char buf[EVENT_JSON_MAX * 2];
+	int n;
 
 	if (e->verdict < 3)
 		atomic_fetch_add(&t->dns[e->verdict], 1);
 	metrics_hist_observe(&t->d->dns_latency, e->took_ns);
-	if (t->d->events && event_format_dns_json(&t->ectx, e, buf, sizeof(buf)) > 0) {
-		emit(t->d, t, buf);
+	if (t->d->events && (n = event_format_dns_json(&t->ectx, e, buf, sizeof(buf))) > 0) {
+		emit(t->d, t, buf, n);
 		pthread_mutex_lock(&t->d->out_mu);
 		fflush(t->d->events);
 		pthread_mutex_unlock(&t->d->out_mu);
@@ -429,6 +480,9 @@ static int open_events(struct daemon *d)
 			close(fd);
 		return -errno;
 	}
+	/* stdio's 4 KiB would be a write() every dozen lines of a burst; the
+	 * pump's writer flushes whenever it has nothing more. */
+	setvbuf(d->events, NULL, _IOFBF, 1 << 20);
 	return 0;
 }
 
@@ -567,8 +621,10 @@ static int att_open_policy(struct daemon *d, struct att *t, struct policy *p, in
 
 		t->hosts = h ? strdup(h) : NULL;
 	}
+	pthread_mutex_lock(&d->ev_mu);
 	t->ectx.policy = attachment_policy(t->a);
 	t->ectx.learn = attachment_learn(t->a);
+	pthread_mutex_unlock(&d->ev_mu);
 	return 0;
 }
 
@@ -601,6 +657,13 @@ static void att_free(struct daemon *d, struct att *t, bool detach)
 {
 	char pins[PATH_MAX + 32];
 
+	/* The pump's writer no longer finds it (nor is using it now). */
+	pthread_mutex_lock(&d->ev_mu);
+	if (d->by_handle[t->handle] == t) {
+		d->by_handle[t->handle] = NULL;
+		d->n_atts--;
+	}
+	pthread_mutex_unlock(&d->ev_mu);
 	if (t->a)
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, attachment_notify_fd(t->a), NULL);
 	attachment_free(t->a); /* stops its resolver: no event refers to t after */
@@ -616,10 +679,6 @@ static void att_free(struct daemon *d, struct att *t, bool detach)
 		att_pin_dir(d, t->cgid, pins, sizeof(pins));
 		pin_dir_remove(pins);
 		state_remove(d, t->cgid);
-	}
-	if (d->by_handle[t->handle] == t) {
-		d->by_handle[t->handle] = NULL;
-		d->n_atts--;
 	}
 	if (t->cgfd >= 0)
 		close(t->cgfd);
@@ -642,8 +701,10 @@ static struct att *att_new(struct daemon *d, const char *cgpath, __u64 cgid, con
 	snprintf(t->label, sizeof(t->label), "%s", label && *label ? label : base ? base + 1 : cgpath);
 	snprintf(t->policy, sizeof(t->policy), "%s", policy);
 	snprintf(t->state, sizeof(t->state), "ok");
+	evrec_json_str(t->label_json, sizeof(t->label_json), t->label);
 	t->ectx.cgroup_id = cgid;
 	t->ectx.cgroup_path = rel_of(d, t->cgpath);
+	t->ectx.memo = &t->memo;
 	event_ctx_init_clock(&t->ectx);
 	return t;
 }
@@ -714,8 +775,10 @@ static int attach_new(struct daemon *d, const struct attach_req *r, struct att *
 		policy_free(p);
 		return ret;
 	}
+	pthread_mutex_lock(&d->ev_mu);
 	d->by_handle[t->handle] = t;
 	d->n_atts++;
+	pthread_mutex_unlock(&d->ev_mu);
 	ret = pick_netns(t, r->netns, r->peer_pid, &nsfd, root, sizeof(root), err, len);
 	if (ret) {
 		policy_free(p);
@@ -980,7 +1043,7 @@ int daemon_detach(struct daemon *d, const char *cgroup, char *err, size_t len)
 		return -ENOENT;
 	}
 	pr_info("detached %s (%s)\n", t->cgpath, t->label);
-	ring_buffer__consume(d->rb); /* its last events, before it goes */
+	drain(d); /* its last events, before it goes */
 	snprintf(path, sizeof(path), "%s", t->cgpath);
 	att_free(d, t, true);
 	outer_update(d, path);
@@ -1005,7 +1068,7 @@ static int release_one(struct daemon *d, struct att *t, const char *holder,
 	if (last) {
 		pr_info("detached %s (%s): its last holder %s let go\n", t->cgpath, t->label,
 			holder);
-		ring_buffer__consume(d->rb); /* its last events, before it goes */
+		drain(d); /* its last events, before it goes */
 		att_free(d, t, true);
 		outer_update(d, path);
 	} else {
@@ -1080,6 +1143,7 @@ static void on_policy_changed(void *ctx, struct policy_entry *e)
 	struct policy *p;
 	struct att *t;
 	__u32 h;
+	int ret;
 
 	d->reloads++;
 	pr_info("policy %s: generation %u\n", e->name, e->generation);
@@ -1096,7 +1160,16 @@ static void on_policy_changed(void *ctx, struct policy_entry *e)
 			snprintf(t->state, sizeof(t->state), "policy error: %s", perr);
 			continue;
 		}
-		if (attachment_set_policy(t->a, p, err, sizeof(err))) {
+		/* It frees the policy t->ectx names: not while the writer
+		 * formats with it. */
+		pthread_mutex_lock(&d->ev_mu);
+		ret = attachment_set_policy(t->a, p, err, sizeof(err));
+		if (!ret) {
+			t->ectx.policy = attachment_policy(t->a);
+			memset(&t->memo, 0, sizeof(t->memo)); /* keyed by the old one's address */
+		}
+		pthread_mutex_unlock(&d->ev_mu);
+		if (ret) {
 			d->reload_errors++;
 			pr_warn("%s: %s; generation %u stays in force\n", t->label, err,
 				t->generation);
@@ -1104,7 +1177,6 @@ static void on_policy_changed(void *ctx, struct policy_entry *e)
 			continue;
 		}
 		t->generation = e->generation;
-		t->ectx.policy = attachment_policy(t->a);
 		att_state(t, e, NULL);
 	}
 }
@@ -1568,7 +1640,7 @@ static void reap_inline(struct daemon *d)
 		    (!cgroup_id(t->cgpath, &now) && now == t->cgid))
 			continue;
 		pr_info("%s (%s) is gone: detached\n", t->cgpath, t->label);
-		ring_buffer__consume(d->rb);
+		drain(d);
 		snprintf(path, sizeof(path), "%s", t->cgpath);
 		att_free(d, t, true);
 		outer_update(d, path);
@@ -1590,8 +1662,10 @@ static int adopt_one(struct daemon *d, struct att *t)
 		pr_warn("%s: cannot adopt its pinned links: %s\n", t->cgpath, strerror(-ret));
 		return ret;
 	}
+	pthread_mutex_lock(&d->ev_mu);
 	d->by_handle[t->handle] = t;
 	d->n_atts++;
+	pthread_mutex_unlock(&d->ev_mu);
 	t->dns_port = ac.dns_port;
 	if (t->inline_spec)
 		return adopt_inline(d, t);
@@ -1817,12 +1891,84 @@ static int open_egress(struct daemon *d)
 		return ret;
 	}
 	pin_lsm(d);
-	d->rb = ring_buffer__new(egress_events_fd(d->eg), on_event, d, NULL);
+	return 0;
+}
+
+/*
+ * The reader thread: the ring buffer's records into the pump, at once when
+ * the kernel wakes it (past a quarter full), else every POLL_MS. It copies
+ * only, and takes no d->mu: however long a burst, the API still answers.
+ */
+static void *reader_main(void *arg)
+{
+	struct daemon *d = arg;
+	struct epoll_event evs[2];
+	int epfd = epoll_create1(EPOLL_CLOEXEC), n;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 1 };
+	bool stop = false;
+
+	if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(d->rb), &ev)) {
+		pr_warn("the event reader: %s; events are read every %d ms only\n",
+			strerror(errno), POLL_MS);
+	} else {
+		ev.data.u32 = 2;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, d->reader_stop, &ev);
+	}
+	while (!stop) {
+		n = epfd >= 0 ? epoll_wait(epfd, evs, 2, POLL_MS) : 0;
+		if (epfd < 0)
+			usleep(POLL_MS * 1000);
+		while (n-- > 0)
+			stop |= evs[n].data.u32 == 2;
+		pthread_mutex_lock(&d->rb_mu);
+		ring_buffer__consume(d->rb);
+		pump_commit(d->pump);
+		pthread_mutex_unlock(&d->rb_mu);
+	}
+	if (epfd >= 0)
+		close(epfd);
+	return NULL;
+}
+
+/* After open_loop(): the threads inherit its blocked signals, which only
+ * the main loop's signalfd reads. */
+static int start_reader(struct daemon *d)
+{
+	int ret;
+
+	ret = pump_new(on_record, on_idle, d, PUMP_BYTES, &d->pump);
+	if (ret) {
+		pr_warn("cannot start the event writer thread: %s\n", strerror(-ret));
+		return ret;
+	}
+	d->rb = ring_buffer__new(egress_events_fd(d->eg), pump_add, d->pump, NULL);
 	if (!d->rb) {
 		ret = -errno;
 		pr_warn("cannot open the event ring buffer: %s\n", strerror(-ret));
+		return ret;
 	}
-	return ret;
+	d->reader_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->reader_stop < 0)
+		return -errno;
+	ret = pthread_create(&d->reader, NULL, reader_main, d);
+	if (ret) {
+		pr_warn("cannot start the event reader thread: %s\n", strerror(ret));
+		return -ret;
+	}
+	d->reader_on = true;
+	return 0;
+}
+
+static void stop_reader(struct daemon *d)
+{
+	__u64 one = 1;
+
+	if (d->reader_on) {
+		if (write(d->reader_stop, &one, sizeof(one)) < 0)
+			pr_warn("cannot stop the event reader: %s\n", strerror(errno));
+		pthread_join(d->reader, NULL);
+		d->reader_on = false;
+	}
 }
 
 static int open_loop(struct daemon *d)
@@ -1849,8 +1995,6 @@ static int open_loop(struct daemon *d)
 	ret = epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev);
 	ev.data.u64 = EV_KEY(EV_TIMER, 0);
 	ret = ret ?: epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->timerfd, &ev);
-	ev.data.u64 = EV_KEY(EV_RING, 0);
-	ret = ret ?: epoll_ctl(d->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(d->rb), &ev);
 	if (!ret && policies_inotify_fd(d->ps) >= 0) {
 		ev.data.u64 = EV_KEY(EV_INOTIFY, 0);
 		ret = epoll_ctl(d->epfd, EPOLL_CTL_ADD, policies_inotify_fd(d->ps), &ev);
@@ -1871,9 +2015,11 @@ int daemon_open(const struct daemon_opts *o, struct daemon **out)
 	if (!d)
 		return -ENOMEM;
 	d->o = *o;
-	d->sigfd = d->epfd = d->timerfd = d->state_lock = d->pin_lock = -1;
+	d->sigfd = d->epfd = d->timerfd = d->state_lock = d->pin_lock = d->reader_stop = -1;
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_mutex_init(&d->out_mu, NULL);
+	pthread_mutex_init(&d->ev_mu, NULL);
+	pthread_mutex_init(&d->rb_mu, NULL);
 	set_path(d->policy_dir, sizeof(d->policy_dir), o->policy_dir, DAEMON_POLICY_DIR);
 	set_path(d->state_dir, sizeof(d->state_dir), o->state_dir, DAEMON_STATE_DIR);
 	set_path(d->pin_root, sizeof(d->pin_root), o->pin_root, DAEMON_PIN_ROOT);
@@ -1888,6 +2034,7 @@ int daemon_open(const struct daemon_opts *o, struct daemon **out)
 		policies_scan(d->ps, NULL, NULL);
 	ret = ret ?: open_egress(d);
 	ret = ret ?: open_loop(d);
+	ret = ret ?: start_reader(d);
 	if (ret) {
 		daemon_free(d);
 		return ret;
@@ -1940,12 +2087,7 @@ int daemon_run(struct daemon *d)
 				on_notify(d, h);
 		}
 		reap_inline(d);
-		ring_buffer__consume(d->rb);
 		pthread_mutex_unlock(&d->mu);
-		pthread_mutex_lock(&d->out_mu);
-		if (d->events)
-			fflush(d->events);
-		pthread_mutex_unlock(&d->out_mu);
 	}
 	return 0;
 }
@@ -1964,14 +2106,17 @@ void daemon_free(struct daemon *d)
 	if (!d)
 		return;
 	detach = d->o.detach_on_exit && stopping;
+	stop_reader(d);
 	pthread_mutex_lock(&d->mu);
-	if (d->rb)
-		ring_buffer__consume(d->rb);
+	drain(d);
 	for (h = 1; h < MAX_HANDLES; h++)
 		if (d->by_handle[h])
 			att_free(d, d->by_handle[h], detach);
 	pthread_mutex_unlock(&d->mu);
+	pump_free(d->pump); /* (nothing is left: drained, every attachment gone) */
 	ring_buffer__free(d->rb);
+	if (d->reader_stop >= 0)
+		close(d->reader_stop);
 	if (detach) {
 		char lsm[PATH_MAX + 8];
 
