@@ -294,7 +294,7 @@ test-adversarial: $(OUT)/weir $(TOOLS) $(OUT)/nscd/usr/sbin/nscd
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/unix.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/adversarial/outside.sh
 
-test-daemon: $(OUT)/weir $(TOOLS) $(OUT)/nscd/usr/sbin/nscd
+test-daemon: $(OUT)/weir $(TOOLS) $(OUT)/bin/eventgen $(OUT)/nscd/usr/sbin/nscd
 	$(Q)echo "== tier 6: weir daemon (many cgroups, reloads, restarts and adoption, DNS per netns)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/run.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/daemon/api.sh

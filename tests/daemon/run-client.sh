@@ -61,6 +61,13 @@ setup() {
 		    ports: [80]
 	EOF
 	)
+	BURSTP=$(e2e_policy burst <<-EOF
+		version: 1
+		allow:
+		  - ip: 192.0.2.10
+		    ports: [9]
+	EOF
+	)
 	BAD=$(e2e_policy bad <<-EOF
 		version: 1
 		allow:
@@ -69,6 +76,8 @@ setup() {
 	)
 	start_daemon
 	export WEIR_SOCKET=$SOCK
+	EVENTGEN=$WEIR_BUILD/bin/eventgen
+	[ -x "$EVENTGEN" ] || e2e_die "$EVENTGEN missing: make build/bin/eventgen"
 }
 
 attaches() { grep -c '^weir: attached ' "$T/daemon.err"; }
@@ -237,7 +246,56 @@ test_kill9_daemon() {
 	t_end
 }
 
+# A burst through the daemon (its event path: a reader thread copying the
+# ring buffer into the pump, the pump's writer formatting for weir run's
+# session, weir run writing its file): every decision is a line of weir
+# run's events file, none lost, and the daemon's socket answers weir ps
+# meanwhile, as weir status answers. The burst goes on (rounds of 25,000
+# UDP connect()s from two processes) until both have answered, 200,000 at
+# most: less than the ring buffer and the pump hold between them (about
+# 260,000), so a slow reader may delay the lines but must not lose one.
+test_burst() {
+	local i sum f=$T/burst.jsonl g=$T/burst.gen pid
+	t_begin "a burst through the daemon: every decision in the events file, weir ps answers during it"
+	rm -f "$f" "$g" "$T/burst.stop"
+	env --default-signal "$WEIR" run -q -p "$BURSTP" -e "$f" -- sh -c '
+		for i in 1 2 3 4 5 6 7 8; do
+			[ -e "$2" ] && break
+			"$0" 192.0.2.10 25000 2 || exit 9
+		done' "$EVENTGEN" "$T/burst.stop" >"$g" 2>"$T/burst.err" &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$g" ] && break
+		sleep 0.05
+	done
+	[ -s "$g" ] || t_why "no round of the burst ended in 5 s"
+	# During the burst: the daemon's control socket answers (a bounded wait).
+	timeout 20 "$WEIR" ps --socket "$SOCK" --json >"$T/burst.ps" 2>&1 ||
+		t_why "weir ps did not answer during the burst: $(t_tail "$T/burst.ps")"
+	jq -e --arg l "run-$pid" '.attachments | any(.label == $l)' "$T/burst.ps" >/dev/null ||
+		t_why "weir ps during the burst does not list run-$pid"
+	timeout 20 "$WEIR" status >"$T/burst.status" 2>&1 ||
+		t_why "weir status did not answer during the burst: $(t_tail "$T/burst.status")"
+	grep -qE "^run-$pid " "$T/burst.status" ||
+		t_why "weir status during the burst does not list run-$pid"
+	kill -0 "$pid" 2>/dev/null || t_why "the burst was over before weir ps and status answered"
+	: >"$T/burst.stop"
+	wait "$pid"
+	RC=$? ERR=$T/burst.err
+	x_rc 0
+	sum=$(jq -s 'map(.decisions) | add' "$g")
+	[ "${sum:-0}" -ge 25000 ] || t_why "the generator reported $sum decisions"
+	# Every line whole JSON (jq reads them all), one per decision, none lost.
+	x_json "$f" '.[0].op == "run-start" and .[-1].op == "run-end" and
+		.[-1].lost == 0 and .[-1].decisions.allow == $n and (map(select(.op == "connect4" and
+		.dst == "192.0.2.10" and .port == 9 and .verdict == "allow")) | length) == $n' \
+		--argjson n "$sum"
+	x_err_lacks 'lost'
+	t_end
+}
+
 setup
+test_burst
 test_allowed_and_denied
 test_dns_refused
 test_exit_codes
