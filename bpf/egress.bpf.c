@@ -13,6 +13,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <weir/egress.h>
+#include <weir/flows.h>
 
 #include "maps.bpf.h"
 #include "verdict.bpf.h"
@@ -425,22 +426,26 @@ static __always_inline void weir_judge_dest(__u32 handle, struct weir_dest *dst,
  * connect() sends nothing (glibc's getaddrinfo() connects UDP sockets only
  * to pick a source address): when enforce mode would refuse it, the
  * backstop is left to judge, and report, its first datagram, if one ever
- * goes. Refused calls send nothing and leave the cache alone.
+ * goes. Refused calls send nothing and leave the cache alone. Returns the
+ * socket's weir_sock, for its flow (NULL when the cache was left alone).
  */
-static __always_inline void weir_prefill(struct bpf_sock_addr *ctx, const struct weir_dest *dst,
-					 const struct weir_learn_key *to, __u32 gen,
-					 const struct weir_decision *d)
+static __always_inline struct weir_sock *weir_prefill(struct bpf_sock_addr *ctx,
+						      const struct weir_dest *dst,
+						      const struct weir_learn_key *to, __u32 gen,
+						      const struct weir_decision *d)
 {
 	struct weir_skcache *c;
+	struct weir_sock *s;
 
 	if (d->verdict == WEIR_V_DENY)
-		return;
+		return NULL;
 	if (d->verdict == WEIR_V_WOULD_DENY && ctx->type != WEIR_SOCK_STREAM &&
 	    (dst->op == WEIR_OP_CONNECT4 || dst->op == WEIR_OP_CONNECT6))
-		return;
-	c = bpf_sk_storage_get(&weir_skcache, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!c)
-		return;
+		return NULL;
+	s = bpf_sk_storage_get(&weir_socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!s)
+		return NULL;
+	c = &s->cache;
 	c->gen = gen;
 	c->handle = to->handle;
 	__builtin_memcpy(c->addr, to->addr, sizeof(c->addr));
@@ -450,6 +455,7 @@ static __always_inline void weir_prefill(struct bpf_sock_addr *ctx, const struct
 	c->reason = d->reason;
 	c->budget = d->budget;
 	c->rule = d->rule;
+	return s;
 }
 
 static __always_inline bool weir_is_resolver(const struct weir_attach *at,
@@ -466,6 +472,7 @@ static __always_inline int weir_decide(struct bpf_sock_addr *ctx, __u32 handle,
 	__u8 pclass = weir_proto_class(ctx->protocol);
 	__u32 flags = 0, gen = 0;
 	struct weir_sent r = {};
+	struct weir_sock *s;
 	__s64 slot;
 
 	weir_who_get(&r.w);
@@ -497,10 +504,11 @@ static __always_inline int weir_decide(struct bpf_sock_addr *ctx, __u32 handle,
 	}
 	weir_emit_who(&r.w, handle, dst, ctx->protocol, ctx->type, &d);
 cache:
-	if (slot >= 0)
-		weir_prefill(ctx, dst, &to, gen, &d);
-	if (slot >= 0)
-		weir_flow_start(ctx, handle, dst, &to, &d, &r.w);
+	/* One storage lookup (or allocation) for the cache and the flow. */
+	if (slot >= 0) {
+		s = weir_prefill(ctx, dst, &to, gen, &d);
+		weir_flow_start(ctx, s, handle, dst, &to, &d, &r.w);
+	}
 	return d.verdict == WEIR_V_DENY ? 0 : 1;
 }
 
@@ -829,20 +837,22 @@ int weir_setsockopt(struct bpf_sockopt *ctx)
 
 /*
  * A packet the policy lets out (verdict ALLOW or, audit, WOULD_DENY):
- * charged to its rule's upload budget, counted for its UDP flow. 0: drop.
+ * charged to its rule's upload budget, counted for its UDP flow (s: the
+ * socket's weir_sock, or NULL). 0: drop.
  */
-static __always_inline int weir_let_out(struct __sk_buff *skb, struct bpf_sock *sk, __u32 handle,
-					const struct weir_pkt *p, bool budget, __u32 rule,
-					bool audit)
+static __always_inline int weir_let_out(struct __sk_buff *skb, struct bpf_sock *sk,
+					struct weir_sock *s, __u32 handle, const struct weir_pkt *p,
+					bool budget, __u32 rule, bool audit)
 {
 	__u64 payload;
 
 	if (!budget && weir_proto_class(p->protocol) != WEIR_P_UDP)
 		return 1;
 	payload = weir_payload(skb, p);
-	if (budget && !weir_budget_pkt(sk, handle, p, payload, rule, audit))
+	if (budget && !weir_budget_pkt(sk, s, handle, p, payload, rule, audit))
 		return 0;
-	weir_flow_tx(sk, handle, p, payload);
+	if (s)
+		weir_flow_tx(&s->flow, handle, p, payload);
 	return 1;
 }
 
@@ -878,7 +888,8 @@ __attribute__((noinline)) int weir_backstop(struct __sk_buff *skb, struct weir_p
 	struct weir_dest dst = { .op = WEIR_OP_EGRESS };
 	struct weir_learn_key to = {};
 	struct weir_decision d = {};
-	struct weir_skcache *c;
+	struct weir_skcache *c = NULL;
+	struct weir_sock *s;
 	struct bpf_sock *sk;
 	__u32 flags = 0, gen = 0;
 	__s64 slot;
@@ -892,10 +903,12 @@ __attribute__((noinline)) int weir_backstop(struct __sk_buff *skb, struct weir_p
 	if (!sk)
 		return 1;
 	slot = weir_slot_get(at->handle, &flags, &gen);
-	c = bpf_sk_storage_get(&weir_skcache, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	s = bpf_sk_storage_get(&weir_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (s)
+		c = &s->cache;
 	if (!err && !p->reroute && c && weir_cache_hit(c, p, gen))
 		return c->verdict != WEIR_V_DENY &&
-		       weir_let_out(skb, sk, at->handle, p, c->budget, c->rule,
+		       weir_let_out(skb, sk, s, at->handle, p, c->budget, c->rule,
 				    flags & WEIR_SF_AUDIT);
 
 	__builtin_memcpy(dst.ip6, p->addr, sizeof(dst.ip6));
@@ -937,13 +950,70 @@ __attribute__((noinline)) int weir_backstop(struct __sk_buff *skb, struct weir_p
 		c->rule = d.rule;
 	}
 	if (d.verdict == WEIR_V_ALLOW)
-		return weir_let_out(skb, sk, at->handle, p, d.budget, d.rule,
+		return weir_let_out(skb, sk, s, at->handle, p, d.budget, d.rule,
 				    flags & WEIR_SF_AUDIT);
 	if (d.verdict == WEIR_V_DENY)
 		weir_count(WEIR_STAT_BACKSTOP_DROPS);
 	weir_emit_skb(at->handle, &dst, p->protocol, sk->type, &d);
-	return d.verdict != WEIR_V_DENY &&
-	       weir_let_out(skb, sk, at->handle, p, false, 0, true);
+	return d.verdict != WEIR_V_DENY && weir_let_out(skb, sk, s, at->handle, p, false, 0, true);
+}
+
+/*
+ * The backstop's common case, before any parse or global call: a packet
+ * whose headers sit in the skb's linear data (read in place), plain IPv4 or
+ * IPv6 TCP/UDP, to the destination the socket's cached verdict names, under
+ * the policy in force, with no upload budget to charge. 1: let it out
+ * (UDP: counted for its flow). 0: not decided here; the full path below
+ * judges it (options, extension headers, fragments, a miss, a budget).
+ */
+static __always_inline int weir_egress_hit(struct __sk_buff *skb, struct bpf_sock *sk,
+					   const struct weir_attach *at)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	const struct weir_skcache *c;
+	struct weir_pkt p = {};
+	struct weir_sock *s;
+	struct ipv6hdr *ip6;
+	struct iphdr *ip;
+	__u32 flags, gen;
+	__be16 *ports;
+
+	if (skb->protocol == bpf_htons(WEIR_ETH_P_IP)) {
+		ip = data;
+		if ((void *)(ip + 1) + 4 > end || ip->ihl != 5 ||
+		    (ip->frag_off & bpf_htons(0x1fff)))
+			return 0;
+		p.family = AF_INET;
+		p.protocol = ip->protocol;
+		p.addr[0] = ip->daddr;
+		ports = (void *)(ip + 1);
+	} else if (skb->protocol == bpf_htons(WEIR_ETH_P_IPV6)) {
+		ip6 = data;
+		if ((void *)(ip6 + 1) + 4 > end)
+			return 0;
+		p.family = AF_INET6;
+		p.protocol = ip6->nexthdr;
+		__builtin_memcpy(p.addr, &ip6->daddr, sizeof(p.addr));
+		ports = (void *)(ip6 + 1);
+	} else {
+		return 0;
+	}
+	if (p.protocol != WEIR_IPPROTO_TCP && p.protocol != WEIR_IPPROTO_UDP)
+		return 0;
+	p.port = bpf_ntohs(ports[1]);
+	p.l4off = (void *)ports - data;
+	if (weir_slot_get(at->handle, &flags, &gen) < 0)
+		return 0;
+	s = bpf_sk_storage_get(&weir_socks, sk, 0, 0);
+	if (!s)
+		return 0;
+	c = &s->cache;
+	if (!weir_cache_hit(c, &p, gen) || c->verdict == WEIR_V_DENY || c->budget)
+		return 0;
+	if (p.protocol == WEIR_IPPROTO_UDP)
+		weir_flow_tx(&s->flow, at->handle, &p,
+			     skb->len > p.l4off + 8 ? skb->len - p.l4off - 8 : 0);
+	return 1;
 }
 
 SEC("cgroup_skb/egress")
@@ -964,6 +1034,8 @@ int weir_egress(struct __sk_buff *skb)
 	if (!sk)
 		return 1;
 	if (weir_nested_skb(skb, at))
+		return 1;
+	if (weir_egress_hit(skb, sk, at))
 		return 1;
 	if (skb->protocol == bpf_htons(WEIR_ETH_P_IP))
 		err = weir_parse4(skb, &p);

@@ -5,7 +5,7 @@
  *
  * A flow starts in the connect hooks, which are the only ones that run in
  * the connecting task's context: pid, comm and the deciding rule are kept
- * in the socket's weir_flows storage then. It ends:
+ * in the socket's storage (weir_socks, struct weir_sock) then. It ends:
  *  - TCP: when the socket reaches TCP_CLOSE (the sockops program asks for
  *    state callbacks at BPF_SOCK_OPS_TCP_CONNECT_CB, tcp_connect()). Then
  *    the kernel's own counters are final: tcp_sock bytes_acked (what the
@@ -25,13 +25,6 @@
 #define WEIR_FLOWS_BPF_H
 
 #include <weir/flows.h>
-
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct weir_flow);
-} weir_flows SEC(".maps");
 
 /* Unconnected UDP sockets' destinations, each reported once (flows.h). */
 struct {
@@ -127,17 +120,18 @@ static __always_inline __u64 weir_payload(struct __sk_buff *skb, const struct we
  * packet. TCP sends from softirq and timers as often as from send(): the
  * task is the one that connected (its flow's), where the socket has one.
  */
-static __always_inline void weir_budget_say(struct bpf_sock *sk, __u32 handle,
-					    const struct weir_pkt *p, __u32 rule, __u8 verdict)
+static __always_inline void weir_budget_say(struct bpf_sock *sk, const struct weir_sock *s,
+					    __u32 handle, const struct weir_pkt *p, __u32 rule,
+					    __u8 verdict)
 {
-	const struct weir_flow *f = bpf_sk_storage_get(&weir_flows, sk, 0, 0);
+	const struct weir_flow *f = s ? &s->flow : NULL;
 	struct weir_event *e;
 
 	weir_count_decision(handle, verdict, WEIR_R_BUDGET);
 	e = weir_event_new_how(handle, weir_cfg.skb_task_info);
 	if (!e)
 		return;
-	if (f && f->handle == handle) {
+	if (f && f->state && f->handle == handle) {
 		e->pid = f->pid;
 		e->tid = f->tid;
 		e->uid = f->uid;
@@ -163,9 +157,9 @@ static __always_inline void weir_budget_say(struct bpf_sock *sk, __u32 handle,
  * FIN, RST) are neither counted nor dropped: a connection past its budget
  * can still receive and be closed.
  */
-static __always_inline int weir_budget_pkt(struct bpf_sock *sk, __u32 handle,
-					   const struct weir_pkt *p, __u64 payload, __u32 rule,
-					   bool audit)
+static __always_inline int weir_budget_pkt(struct bpf_sock *sk, const struct weir_sock *s,
+					   __u32 handle, const struct weir_pkt *p, __u64 payload,
+					   __u32 rule, bool audit)
 {
 	__u8 verdict = audit ? WEIR_V_WOULD_DENY : WEIR_V_DENY;
 	int r;
@@ -178,7 +172,7 @@ static __always_inline int weir_budget_pkt(struct bpf_sock *sk, __u32 handle,
 	if (!audit)
 		weir_count(WEIR_STAT_BUDGET_DROPS);
 	if (r == WEIR_BUDGET_SAY)
-		weir_budget_say(sk, handle, p, rule, verdict);
+		weir_budget_say(sk, s, handle, p, rule, verdict);
 	else
 		weir_count_decision(handle, verdict, WEIR_R_BUDGET);
 	return audit;
@@ -253,22 +247,24 @@ static __always_inline bool weir_flow_same_dest(const struct weir_flow *f,
  * connect() let a TCP or UDP socket through: its flow starts. A UDP socket
  * connected again ends its flow to the old peer first. Nested attachments
  * each run this for the same connect(): the innermost (it runs first)
- * keeps the flow and reports it.
+ * keeps the flow and reports it. s: the socket's weir_sock, when the caller
+ * has it already (NULL: looked up, or made, here).
  */
-static __always_inline void weir_flow_start(struct bpf_sock_addr *ctx, __u32 handle,
-					    const struct weir_dest *dst,
+static __always_inline void weir_flow_start(struct bpf_sock_addr *ctx, struct weir_sock *s,
+					    __u32 handle, const struct weir_dest *dst,
 					    const struct weir_learn_key *to,
-					    const struct weir_decision *d,
-					    const struct weir_who *w)
+					    const struct weir_decision *d, const struct weir_who *w)
 {
 	struct weir_flow *f;
 
 	if (d->verdict == WEIR_V_DENY || weir_proto_class(ctx->protocol) == WEIR_P_OTHER ||
 	    (dst->op != WEIR_OP_CONNECT4 && dst->op != WEIR_OP_CONNECT6))
 		return;
-	f = bpf_sk_storage_get(&weir_flows, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!f)
+	if (!s) /* the cache was left alone (weir_prefill()) */
+		s = bpf_sk_storage_get(&weir_socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!s)
 		return;
+	f = &s->flow;
 	if (f->state == WEIR_FLOW_OPEN || f->state == WEIR_FLOW_ARMED) {
 		if (f->handle != handle && weir_flow_same_dest(f, to, dst->port))
 			return;
@@ -301,15 +297,13 @@ static __always_inline void weir_flow_start(struct bpf_sock_addr *ctx, __u32 han
 	f->state = WEIR_FLOW_OPEN;
 }
 
-/* The backstop let a packet of a UDP socket through: its flow's payload. */
-static __always_inline void weir_flow_tx(struct bpf_sock *sk, __u32 handle,
+/* The backstop let a packet of a UDP socket through: its flow's payload
+ * (f: the socket's, whatever state it is in). */
+static __always_inline void weir_flow_tx(struct weir_flow *f, __u32 handle,
 					 const struct weir_pkt *p, __u64 payload)
 {
-	struct weir_flow *f;
-
 	if (weir_proto_class(p->protocol) != WEIR_P_UDP)
 		return;
-	f = bpf_sk_storage_get(&weir_flows, sk, 0, 0);
 	if (!weir_flow_live(f, handle) || f->port != p->port || f->judged[0] != p->addr[0] ||
 	    f->judged[1] != p->addr[1] || f->judged[2] != p->addr[2] ||
 	    f->judged[3] != p->addr[3])
@@ -321,7 +315,8 @@ static __always_inline void weir_flow_tx(struct bpf_sock *sk, __u32 handle,
  * kernel's socket lookup): its payload, IPv6 extension headers included. */
 static __always_inline void weir_flow_rx(struct __sk_buff *skb, struct bpf_sock *sk, __u32 handle)
 {
-	struct weir_flow *f = bpf_sk_storage_get(&weir_flows, sk, 0, 0);
+	struct weir_sock *s = bpf_sk_storage_get(&weir_socks, sk, 0, 0);
+	struct weir_flow *f = s ? &s->flow : NULL;
 	__u32 hl = 40 + 8;
 	__u8 vihl;
 
@@ -528,8 +523,9 @@ static __always_inline void weir_flow_end_tcp(struct weir_flow *f, struct bpf_so
 SEC("sockops")
 int weir_sockops(struct bpf_sock_ops *skops)
 {
+	struct weir_flow *f = NULL;
+	struct weir_sock *s;
 	struct bpf_sock *sk;
-	struct weir_flow *f;
 
 	/* Some ten callbacks per connection: only two need the flow. */
 	if (skops->op == BPF_SOCK_OPS_STATE_CB ? skops->args[1] != BPF_TCP_CLOSE :
@@ -538,7 +534,9 @@ int weir_sockops(struct bpf_sock_ops *skops)
 	sk = skops->sk;
 	if (!sk)
 		return 1;
-	f = bpf_sk_storage_get(&weir_flows, sk, 0, 0);
+	s = bpf_sk_storage_get(&weir_socks, sk, 0, 0);
+	if (s)
+		f = &s->flow;
 	if (!weir_flow_live(f, weir_att()->handle))
 		return 1;
 	if (skops->op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
@@ -562,11 +560,14 @@ SEC("cgroup/sock_release")
 int weir_sock_release(struct bpf_sock *sk)
 {
 	__u32 handle = weir_att()->handle;
-	struct weir_flow *f;
+	struct weir_flow *f = NULL;
+	struct weir_sock *s;
 
 	if (sk->type == 2) /* SOCK_DGRAM */
 		weir_udests_end(sk, handle);
-	f = bpf_sk_storage_get(&weir_flows, sk, 0, 0);
+	s = bpf_sk_storage_get(&weir_socks, sk, 0, 0);
+	if (s)
+		f = &s->flow;
 	if (!weir_flow_live(f, handle))
 		return 1;
 	if (weir_proto_class(f->protocol) == WEIR_P_UDP)

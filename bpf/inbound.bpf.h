@@ -185,7 +185,7 @@ static __always_inline bool weir_in_reply_pkt(struct __sk_buff *skb, struct bpf_
 
 /*
  * A datagram that answers this socket's own traffic is never judged as
- * inbound: from the destination the socket last sent to (weir_skcache),
+ * inbound: from the destination the socket last sent to (its cache),
  * from weir's resolver, or from anywhere the egress policy allows.
  */
 static __always_inline bool weir_in_is_answer(const struct weir_attach *at, struct bpf_sock *sk,
@@ -194,11 +194,14 @@ static __always_inline bool weir_in_is_answer(const struct weir_attach *at, stru
 	struct weir_dest dst = { .family = in->p.family, .port = in->peer_port };
 	struct weir_learn_key to = {};
 	struct weir_decision d = {};
-	struct weir_skcache *c;
+	struct weir_skcache *c = NULL;
+	struct weir_sock *s;
 
 	/* This attachment's own verdict only (nested attachments share the
 	 * cache; the other may allow what this one does not). */
-	c = bpf_sk_storage_get(&weir_skcache, sk, 0, 0);
+	s = bpf_sk_storage_get(&weir_socks, sk, 0, 0);
+	if (s)
+		c = &s->cache;
 	if (c && c->handle == at->handle && c->verdict != WEIR_V_DENY &&
 	    c->family == in->p.family &&
 	    c->port == in->peer_port && c->addr[0] == in->peer[0] && c->addr[1] == in->peer[1] &&

@@ -2,7 +2,8 @@
 /*
  * The maps shared by every weir program. Sizes here are placeholders:
  * userspace sets the real ones with bpf_map__set_max_entries() before load.
- * Include once per BPF object, after vmlinux.h and <weir/egress.h>.
+ * Include once per BPF object, after vmlinux.h, <weir/egress.h> and
+ * <weir/flows.h>.
  */
 #ifndef WEIR_MAPS_BPF_H
 #define WEIR_MAPS_BPF_H
@@ -118,13 +119,14 @@ struct {
 	__type(value, struct weir_asker);
 } weir_askers SEC(".maps");
 
-/* The egress backstop's per-socket verdict cache. */
+/* Per socket: the egress backstop's verdict cache and the flow
+ * (struct weir_sock, include/weir/flows.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct weir_skcache);
-} weir_skcache SEC(".maps");
+	__type(value, struct weir_sock);
+} weir_socks SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

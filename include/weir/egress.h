@@ -328,8 +328,9 @@ struct weir_asker {
 _Static_assert(sizeof(struct weir_asker) == 64, "weir_asker ABI");
 
 /*
- * weir_skcache (socket storage): the backstop's last verdict for a socket,
- * so only the first packet to a destination, per policy, pays for a lookup.
+ * The backstop's last verdict for a socket (struct weir_sock's cache, in
+ * the socket storage weir_socks, include/weir/flows.h), so only the first
+ * packet to a destination, per policy, pays for a lookup.
  * One per socket, whichever attachment judged last: a socket in a cgroup
  * below two attached ones is judged by both, and gen (unique to one policy
  * of one handle) keeps one's verdict from passing for the other's.
@@ -440,8 +441,9 @@ enum weir_stat {
  */
 /* 2: the inbound rules (slot | WEIR_SLOT_INBOUND), weir_inflows; 3: weir_ranges4;
  * 4: weir_skcache.rule, weir_flows, weir_budgets, 112-byte events;
- * 5: weir_udests, 120-byte events (datagrams) */
-#define WEIR_MAP_ABI 5
+ * 5: weir_udests, 120-byte events (datagrams); 6: weir_socks (the backstop's
+ * cache and the flow in one socket storage) instead of weir_skcache and weir_flows */
+#define WEIR_MAP_ABI 6
 
 /* Load-time settings, in the programs' .rodata: the same for every cgroup. */
 struct weir_config {

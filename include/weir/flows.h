@@ -5,7 +5,7 @@
  *
  * A flow is a TCP connection or a connected UDP socket whose connect() an
  * enforced cgroup's programs let through. Its record lives in the socket's
- * storage (weir_flows) from that connect() to the flow's end, when it
+ * storage (weir_socks) from that connect() to the flow's end, when it
  * becomes one WEIR_OP_CLOSE event. An upload budget is an allow rule's
  * `upload_budget:` (docs/policy.md): one weir_budgets entry per attachment
  * and rule, charged by the egress backstop with the payload of every packet
@@ -22,7 +22,7 @@ enum weir_flow_state {
 };
 
 /*
- * weir_flows (socket storage): one flow, as its connect() saw it. pid, comm
+ * One flow, as its connect() saw it (struct weir_sock's flow). pid, comm
  * and the rest are the connecting task's, taken in its own context: the
  * end of a flow is often seen from softirq, where the running task is
  * anybody's. Example: curl (pid 4242) connecting to web.test's 192.0.2.10
@@ -54,6 +54,20 @@ struct weir_flow {
 	char comm[WEIR_COMM_LEN];
 };
 _Static_assert(sizeof(struct weir_flow) == 120, "weir_flow ABI");
+
+/*
+ * weir_socks (socket storage): what weir keeps per socket, the backstop's
+ * cached verdict (struct weir_skcache, <weir/egress.h>) and the flow, in one
+ * storage: a connect() allocates one, and a packet on the backstop's
+ * cache-hit path finds both with one lookup. A socket that never connected
+ * has flow.state 0; one never judged, cache.family 0 (no packet matches).
+ */
+struct weir_sock {
+	struct weir_skcache cache;
+	__u32 __pad;
+	struct weir_flow flow;
+};
+_Static_assert(sizeof(struct weir_sock) == 160, "weir_sock ABI");
 
 /*
  * weir_udests (socket storage): the destinations an unconnected UDP socket

@@ -24,7 +24,9 @@ static const char *const policy_flows =
 	"    ports: [8080]\n"
 	"  - ip: 192.0.2.2\n" /* allow[1]: two probes' worth, no more */
 	"    ports: [8080]\n"
-	"    upload_budget: 22B\n";
+	"    upload_budget: 22B\n"
+	"  - ip: 2001:db8::1\n" /* allow[2] */
+	"    ports: [8080]\n";
 
 static struct harness h;
 
@@ -88,6 +90,56 @@ Test(flows, connected_udp_closes_on_release)
 	cr_expect_eq(e->tx_bytes, PAYLOAD_LEN);
 	cr_expect_eq(e->pid, (__u32)pid);
 	cr_expect_eq(e->protocol, 17);
+	close(u);
+}
+
+/* n datagrams on one UDP socket connected to [addr6]:port: 0 or errno. */
+struct burst {
+	const char *addr6;
+	int port, n;
+};
+
+static int burst_child(void *arg)
+{
+	const struct burst *b = arg;
+	struct sockaddr_in6 s = { .sin6_family = AF_INET6, .sin6_port = htons(b->port) };
+	int fd = socket(AF_INET6, SOCK_DGRAM, 0), i;
+
+	if (fd < 0 || inet_pton(AF_INET6, b->addr6, &s.sin6_addr) != 1 ||
+	    connect(fd, (struct sockaddr *)&s, sizeof(s)))
+		return errno ?: 100;
+	for (i = 0; i < b->n; i++)
+		if (send(fd, "weir-probe", PAYLOAD_LEN, 0) < 0)
+			return errno;
+	close(fd);
+	return 0;
+}
+
+/*
+ * IPv6, connected UDP: every datagram is let out by the backstop's cache
+ * hit (read in place, before any parse) and counted for the flow, and none
+ * of them is reported as the backstop's own decision.
+ */
+Test(flows, connected_udp6_counts_each_datagram_on_the_cache_hit_path)
+{
+	int u = h_listen_udp("2001:db8::1", 8080), i;
+	struct burst b = { "2001:db8::1", 8080, 5 };
+	const struct weir_event *e;
+	pid_t pid;
+
+	pid = h_spawn(&h, burst_child, &b);
+	cr_assert_eq(h_wait(pid), 0);
+	for (i = 0; i < b.n; i++)
+		cr_assert(h_udp_got(u), "datagram %d did not arrive", i);
+	e = wait_close();
+	cr_assert_not_null(e, "no close event");
+	cr_expect_eq(e->tx_bytes, b.n * PAYLOAD_LEN, "tx_bytes %llu",
+		     (unsigned long long)e->tx_bytes);
+	cr_expect_eq(e->family, AF_INET6);
+	cr_expect_eq(e->pid, (__u32)pid);
+	cr_expect_eq(e->rule, WEIR_RULE_ID(WEIR_RK_ALLOW, 2));
+	for (i = 0; i < h.nev; i++)
+		cr_expect_neq(h.ev[i].op, WEIR_OP_EGRESS, "the backstop reported allowed traffic");
 	close(u);
 }
 
