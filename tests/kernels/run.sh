@@ -42,16 +42,9 @@ for b in build/weir build/tests/unit-tests build/tests/bpf-tests; do
 done
 
 # As vm.sh chooses: KVM where /dev/kvm is usable, else emulation.
-accel=${WEIR_VM_ACCEL:-}
-if [ -z "$accel" ]; then
-	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-		accel=kvm
-	elif [ "${WEIR_VM_TCG:-1}" = 0 ]; then
-		accel=none
-	else
-		accel=tcg
-	fi
-fi
+# shellcheck source=tests/kernels/accel.sh
+. "$here/accel.sh"
+accel=$(vm_accel)
 export WEIR_VM_ACCEL=$accel
 
 # est ROW TIER: seconds that cell takes (tests/kernels/times: the row's

@@ -56,16 +56,9 @@ done
 [ $# -gt 0 ] || die "no command (vm.sh [OPTIONS] -- CMD ...)"
 [ "$(id -u)" = 0 ] || die "must run as root (qemu shares / with the guest's root)"
 
-accel=${WEIR_VM_ACCEL:-}
-if [ -z "$accel" ]; then
-	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-		accel=kvm
-	elif [ "${WEIR_VM_TCG:-1}" = 0 ]; then
-		accel=none
-	else
-		accel=tcg
-	fi
-fi
+# shellcheck source=tests/kernels/accel.sh
+. "$here/accel.sh"
+accel=$(vm_accel)
 case $accel in
 kvm) [ -w /dev/kvm ] || skip "no /dev/kvm here (WEIR_VM_ACCEL=kvm)"
      qaccel=(-accel kvm -cpu host) ;;
