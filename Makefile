@@ -338,7 +338,7 @@ kernels:
 
 # Exit 77 from run.sh: no VM can run here (it said why): a skip, unless
 # WEIR_KERNELS_REQUIRED=1 (CI) makes it a failure.
-test-kernels: tests-build kernels
+test-kernels: tests-build kernels $(OUT)/nscd/usr/sbin/nscd
 	$(Q)echo "== kernels: the tiers under Debian's kernels (qemu; docs/kernels.md)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/kernels/run.sh; st=$$?; \
 		if [ $$st = 77 ] && [ "$(WEIR_KERNELS_REQUIRED)" != 1 ]; then st=0; fi; exit $$st

@@ -20,7 +20,12 @@ say() { echo "weir-guest: $*" >/dev/console; }
 
 mountpoint -q /dev/pts || { mkdir -p /dev/pts && mount -t devpts -o mode=620,ptmxmode=666 devpts /dev/pts; }
 mkdir -p /dev/shm && mount -t tmpfs -o mode=1777 shm /dev/shm
+# What udev or systemd make on a booted machine: /dev/stdin is how
+# `weir policy check /dev/stdin` reads a pipe.
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+for n in 0:stdin 1:stdout 2:stderr; do
+	[ -e "/dev/${n#*:}" ] || ln -s "/proc/self/fd/${n%%:*}" "/dev/${n#*:}"
+done
 # A /tmp of its own, unless the checkout or the command's directory is in
 # the host's /tmp (a CI clone there): the overlay keeps the guest's writes
 # to it in the guest anyway.
@@ -29,6 +34,9 @@ case " $(sed -n 's/.* weir\.dir=\([^ ]*\).*/\1/p' /proc/cmdline)/ $(cat /weirout
 *) mount -t tmpfs -o mode=1777 tmp /tmp ;;
 esac
 mount -t tmpfs -o mode=755 run /run
+# As on a booted machine (systemd-logind's /run/user: tests/e2e/env.sh
+# mounts its own over it).
+mkdir -p -m 755 /run/user /run/lock
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 mount -t bpf -o mode=700 bpf /sys/fs/bpf
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
