@@ -428,7 +428,8 @@ Test(compile, inbound_entries)
  * distinct prefix gets, per side, the ranges of every prefix covering it
  * (itself included), most specific first, each prefix's constraints in
  * rule order, a range covered by an earlier one dropped. Random policies
- * of nested IPv4 and IPv6 prefixes, list rules among them, both sides.
+ * of nested IPv4 and IPv6 prefixes, list rules and runs of inline rules
+ * (one crule, a rule id per entry) among them, both sides.
  */
 struct mcon {
 	__u8 family, plen, side, protos, flags;
@@ -521,6 +522,7 @@ Test(compile, flatten_matches_a_brute_force_model)
 		struct crules cr = {};
 		struct mcon *m = calloc(4000, sizeof(*m));
 		struct list_prefix *lists[4] = {};
+		struct policy_rule *runs[600] = {};
 		size_t nm = 0, i, k, e4 = 0, e6 = 0;
 		char err[COMPILE_ERR_LEN];
 		struct compiled c;
@@ -572,6 +574,39 @@ Test(compile, flatten_matches_a_brute_force_model)
 				}
 				r.pfx = lists[i];
 				r.n_pfx = 20;
+			} else if (i >= 4 && rand() % 8 == 0) {
+				/* a run: 2 to 6 rules in a row, each its own prefix
+				 * and rule id, every port */
+				size_t j, nr = 2 + (size_t)(rand() % 5);
+
+				runs[i] = calloc(nr, sizeof(*runs[i]));
+				cr_assert_not_null(runs[i]);
+				for (j = 0; j < nr; j++) {
+					struct mcon y = x;
+
+					y.family = rand() % 4 ? AF_INET : AF_INET6;
+					y.addr[0] = y.family == AF_INET ? (__u8)(192 + rand() % 4) :
+									  0x20;
+					y.addr[1] = y.family == AF_INET ? 0 : 0x01;
+					y.addr[3] = (__u8)(rand() % 4 * 64);
+					y.plen = (__u8)(y.family == AF_INET ? 8 + rand() % 25 :
+									      16 + rand() % 113);
+					for (k = y.plen; k < 128; k++)
+						y.addr[k / 8] &= (__u8) ~(0x80 >> (k % 8));
+					y.rule = x.rule + (__u32)j;
+					y.ports = NULL;
+					y.n_ports = 0;
+					runs[i][j] = (struct policy_rule){ .kind = RULE_CIDR,
+									   .family = y.family,
+									   .prefixlen = y.plen,
+									   .protos = y.protos };
+					memcpy(runs[i][j].addr, y.addr, 16);
+					m[nm++] = y;
+				}
+				r.run = runs[i];
+				r.n_pfx = nr;
+				r.ports = NULL;
+				r.n_ports = 0;
 			} else {
 				m[nm++] = x;
 			}
@@ -618,6 +653,8 @@ Test(compile, flatten_matches_a_brute_force_model)
 		crules_free(&cr);
 		for (i = 0; i < 4; i++)
 			free(lists[i]);
+		for (i = 0; i < 600; i++)
+			free(runs[i]);
 		free(m);
 	}
 }

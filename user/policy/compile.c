@@ -84,22 +84,6 @@ bool compile_name_addr_ok(const struct policy *p, const struct resolved_addr *a)
 	return p->loopback_allow || v4[0] != 127;
 }
 
-/*
- * Arrays of a million-prefix policy are tens of MB, and first touching
- * them was a large part of its compile (a page fault per 4 KiB; faults
- * are dear in virtual machines). Where malloc mapped one of its own, ask
- * for transparent huge pages over the part not yet touched: a fault per
- * 2 MiB. Only a hint; nothing changes for small arrays.
- */
-void hint_huge(void *p, size_t len)
-{
-	uintptr_t a = ((uintptr_t)p + (2UL << 20) - 1) & ~((2UL << 20) - 1);
-	uintptr_t e = ((uintptr_t)p + len) & ~((2UL << 20) - 1);
-
-	if (len >= (8UL << 20) && e > a)
-		madvise((void *)a, e - a, MADV_HUGEPAGE);
-}
-
 /* A cidr_list rule: one crule for all its entries (they share the rule's
  * ports and protocols), read where the list holds them. */
 static int collect_list(const struct policy_rule *pr, struct crule *r, struct crules *out)
@@ -111,7 +95,26 @@ static int collect_list(const struct policy_rule *pr, struct crule *r, struct cr
 	return crules_add(out, r);
 }
 
-/* A rule list of the policy (allow, deny or --allow) into constraints. */
+/*
+ * How many rules from rules[i] on make a run: prefixes in a row with
+ * every port, no budget and the protocols of the first. Their constraints
+ * differ only in prefix and rule id, so one crule stands for them all (a
+ * million inline rules are not 64 MB of crules, each read again, out of
+ * order, as the sorted prefixes name them).
+ */
+static size_t run_len(const struct policy_rule *rules, size_t n, size_t i)
+{
+	size_t j;
+
+	for (j = i; j < n && rules[j].kind == RULE_CIDR && !rules[j].n_ports &&
+		    !rules[j].upload_budget && rules[j].protos == rules[i].protos;
+	     j++)
+		;
+	return j - i;
+}
+
+/* A rule list of the policy (allow, deny, --allow or inbound) into
+ * constraints. */
 static int collect_rules(const struct compile_input *in, const struct policy_rule *rules, size_t n,
 			 __u8 side, __u8 kind, struct crules *out)
 {
@@ -127,6 +130,12 @@ static int collect_rules(const struct compile_input *in, const struct policy_rul
 		if (side == SIDE_ALLOW && rules[i].upload_budget)
 			r.flags |= WEIR_RF_BUDGET;
 		if (rules[i].kind == RULE_CIDR) {
+			j = run_len(rules, n, i);
+			if (j > 1) {
+				r.run = &rules[i];
+				r.n_pfx = j;
+				i += j - 1;
+			}
 			err = crules_add(out, &r);
 			if (err)
 				return err;
@@ -282,10 +291,29 @@ static void big_free(void *q)
 		free(p);
 }
 
-/* How many constraints a crule stands for (a list rule: one per entry). */
+/* How many constraints a crule stands for (a list or a run: one per entry). */
 static size_t crule_count(const struct crule *c)
 {
-	return c->pfx ? c->n_pfx : 1;
+	return c->pfx || c->run ? c->n_pfx : 1;
+}
+
+/* Entry i of crule c: its family, length and address. */
+static void crule_entry(const struct crule *c, size_t i, __u8 *family, __u8 *plen,
+			const __u8 **addr)
+{
+	if (c->pfx) {
+		*family = c->pfx[i].family;
+		*plen = c->pfx[i].plen;
+		*addr = c->pfx[i].addr;
+	} else if (c->run) {
+		*family = (__u8)c->run[i].family;
+		*plen = c->run[i].prefixlen;
+		*addr = c->run[i].addr;
+	} else {
+		*family = c->family;
+		*plen = c->plen;
+		*addr = c->addr;
+	}
 }
 
 /* Network-order bytes compare like big-endian numbers: two words, not a
@@ -303,13 +331,14 @@ static __u64 addr_word(const __u8 *a, int i)
  * (a cover comes before what it covers), equal prefixes in collection
  * order, which is rule id order (allow, deny, --allow, built-in), so the
  * lowest rule id is reported. IPv4: one 8-byte key per constraint,
- * address << 32 | length << 26 | the index of its crule (26 bits: more
- * rules than a policy file can hold). IPv6: the same as three words.
+ * address << 32 | length << 26 | its number in collection order (26 bits:
+ * 67 million prefixes; the interval layout holds as many). IPv6: the same
+ * as three words.
  */
 #define K4_CSHIFT 26
 #define K4_CMAX (1u << K4_CSHIFT)
 
-static __u64 key4(const __u8 *addr, __u8 plen, size_t c)
+static __u64 key4(const __u8 *addr, __u8 plen, __u32 c)
 {
 	__u32 a;
 
@@ -323,8 +352,20 @@ struct key6 {
 	__u32 c;
 };
 
-static bool key6_le(const struct key6 *x, const struct key6 *y)
+static bool key4_le(const void *x, const void *y)
 {
+	return *(const __u64 *)x <= *(const __u64 *)y;
+}
+
+static __u8 key4_byte(const void *k, int d)
+{
+	return (__u8)(*(const __u64 *)k >> (8 * d));
+}
+
+static bool key6_le(const void *a, const void *b)
+{
+	const struct key6 *x = a, *y = b;
+
 	if (x->hi != y->hi)
 		return x->hi < y->hi;
 	if (x->lo != y->lo)
@@ -334,55 +375,10 @@ static bool key6_le(const struct key6 *x, const struct key6 *y)
 	return x->c <= y->c;
 }
 
-/* LSD radix sort of u64 keys, a byte at a time; a byte equal in every key
- * costs no pass (a list of hosts of one rule sorts in four). Already
- * sorted input (published lists mostly are) costs one look. */
-static int sort_keys4(__u64 *a, size_t n)
+static __u8 key6_byte(const void *p, int d)
 {
-	size_t (*cnt)[256], i, pos, sum;
-	__u64 *b, *t, *src;
-	int d;
+	const struct key6 *k = p;
 
-	for (i = 1; i < n && a[i - 1] <= a[i]; i++)
-		;
-	if (i >= n)
-		return 0;
-	cnt = calloc(8, sizeof(*cnt));
-	b = big_alloc(n * sizeof(*b));
-	if (!cnt || !b) {
-		free(cnt);
-		big_free(b);
-		return -ENOMEM;
-	}
-	for (i = 0; i < n; i++)
-		for (d = 0; d < 8; d++)
-			cnt[d][(a[i] >> (8 * d)) & 0xff]++;
-	src = a;
-	for (d = 0; d < 8; d++) {
-		if (cnt[d][(src[0] >> (8 * d)) & 0xff] == n)
-			continue; /* every key has this byte */
-		for (i = 0, sum = 0; i < 256; i++) {
-			pos = cnt[d][i];
-			cnt[d][i] = sum;
-			sum += pos;
-		}
-		for (i = 0; i < n; i++)
-			b[cnt[d][(src[i] >> (8 * d)) & 0xff]++] = src[i];
-		t = src;
-		src = b;
-		b = t;
-	}
-	if (src != a) {
-		memcpy(a, src, n * sizeof(*a));
-		b = src;
-	}
-	big_free(b);
-	free(cnt);
-	return 0;
-}
-
-static __u8 key6_byte(const struct key6 *k, int d)
-{
 	if (d == 0)
 		return (__u8)k->plen;
 	if (d <= 8)
@@ -390,49 +386,67 @@ static __u8 key6_byte(const struct key6 *k, int d)
 	return (__u8)(k->hi >> (8 * (d - 9)));
 }
 
-/* The same for IPv6, stable (equal prefixes stay in collection order). */
-static int sort_keys6(struct key6 *a, size_t n)
+/*
+ * LSD radix sort of n keys of size bytes at a, by the digits byte(k, 0)
+ * (least significant) to byte(k, digits - 1), stable: equal prefixes stay
+ * in collection order. A byte equal in every key costs no pass (a list of
+ * hosts of one rule sorts in four); already sorted input (published lists
+ * mostly are) costs one look. Inlined into each caller with its key's
+ * functions, so those are no calls in the loops.
+ */
+static inline __attribute__((always_inline)) int
+radix_sort(void *a, size_t n, size_t size, int digits, bool (*le)(const void *, const void *),
+	   __u8 (*byte)(const void *, int))
 {
 	size_t (*cnt)[256], i, pos, sum;
-	struct key6 *b, *t, *src;
+	char *b, *t, *src = a;
 	int d;
 
-	for (i = 1; i < n && key6_le(&a[i - 1], &a[i]); i++)
+	for (i = 1; i < n && le(src + (i - 1) * size, src + i * size); i++)
 		;
 	if (i >= n)
 		return 0;
-	cnt = calloc(17, sizeof(*cnt));
-	b = big_alloc(n * sizeof(*b));
+	cnt = calloc((size_t)digits, sizeof(*cnt));
+	b = big_alloc(n * size);
 	if (!cnt || !b) {
 		free(cnt);
 		big_free(b);
 		return -ENOMEM;
 	}
 	for (i = 0; i < n; i++)
-		for (d = 0; d < 17; d++)
-			cnt[d][key6_byte(&a[i], d)]++;
-	src = a;
-	for (d = 0; d < 17; d++) {
-		if (cnt[d][key6_byte(&src[0], d)] == n)
-			continue;
+		for (d = 0; d < digits; d++)
+			cnt[d][byte(src + i * size, d)]++;
+	for (d = 0; d < digits; d++) {
+		if (cnt[d][byte(src, d)] == n)
+			continue; /* every key has this byte */
 		for (i = 0, sum = 0; i < 256; i++) {
 			pos = cnt[d][i];
 			cnt[d][i] = sum;
 			sum += pos;
 		}
 		for (i = 0; i < n; i++)
-			b[cnt[d][key6_byte(&src[i], d)]++] = src[i];
+			memcpy(b + size * cnt[d][byte(src + i * size, d)]++, src + i * size, size);
 		t = src;
 		src = b;
 		b = t;
 	}
 	if (src != a) {
-		memcpy(a, src, n * sizeof(*a));
+		memcpy(a, src, n * size);
 		b = src;
 	}
 	big_free(b);
 	free(cnt);
 	return 0;
+}
+
+static int sort_keys4(__u64 *a, size_t n)
+{
+	return radix_sort(a, n, sizeof(*a), 8, key4_le, key4_byte);
+}
+
+static int sort_keys6(struct key6 *a, size_t n)
+{
+	return radix_sort(a, n, sizeof(*a), 17, key6_le, key6_byte);
 }
 
 /* Ranges gathered for one side of one prefix, most specific rule first. */
@@ -467,11 +481,11 @@ static void rangeset_add(struct rangeset *rs, const struct weir_portrange *r)
 	rs->r[rs->n++] = *r;
 }
 
-/* Constraint c's ranges added to the set of its side. */
-static void crule_ranges(const struct crule *c, struct rangeset rs[2])
+/* Constraint c's ranges (rule: its rule id) added to the set of its side. */
+static void crule_ranges(const struct crule *c, __u32 rule, struct rangeset rs[2])
 {
 	struct weir_portrange r = { .lo = 0, .hi = 65535, .protos = c->protos,
-				    .flags = c->flags, .rule = c->rule };
+				    .flags = c->flags, .rule = rule };
 	size_t j;
 
 	if (!c->n_ports) {
@@ -603,6 +617,7 @@ struct cover {
 
 struct flat {
 	const struct crules *in;
+	__u32 *first; /* first[c]: the number of crule c's first constraint; [in->n]: all */
 	struct setidx si;
 	struct cover st[STACK_MAX];
 	int depth;
@@ -621,10 +636,28 @@ static void format_prefix(const struct pfx *p, char *buf, size_t len)
 	snprintf(buf, len, "%s/%u", a, p->plen);
 }
 
+/* The crule of constraint number k, and in *rule its rule id. */
+static const struct crule *con(const struct flat *f, __u32 k, __u32 *rule)
+{
+	size_t lo = 0, hi = f->in->n, mid;
+	const struct crule *c;
+
+	while (hi - lo > 1) {
+		mid = lo + (hi - lo) / 2;
+		if (f->first[mid] <= k)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	c = &f->in->r[lo];
+	*rule = c->run ? c->rule + (k - f->first[lo]) : c->rule;
+	return c;
+}
+
 /* Most of a big list: a host no other prefix covers, named by one rule
  * without ports. Its value is that rule's one range (flat_one() would
  * find the same, at ten times the work). */
-static int flat_host(struct flat *f, const struct pfx *p, const struct crule *c)
+static int flat_host(struct flat *f, const struct pfx *p, const struct crule *c, __u32 rule)
 {
 	struct centry *e = &f->out[f->nout++];
 	struct weir_match *m = c->side == SIDE_DENY ? &e->val.deny : &e->val.allow;
@@ -634,22 +667,24 @@ static int flat_host(struct flat *f, const struct pfx *p, const struct crule *c)
 	memcpy(e->addr, p->addr, sizeof(e->addr));
 	memset(&e->val, 0, sizeof(e->val));
 	m->inl = (struct weir_portrange){ .lo = 0, .hi = 65535, .protos = c->protos,
-					  .flags = c->flags, .rule = c->rule };
+					  .flags = c->flags, .rule = rule };
 	return 0;
 }
 
 /*
- * One distinct prefix P, named by the crules cs[0..n) (in rule order):
+ * One distinct prefix P, named by the constraints cs[0..n) (in rule order):
  * its entry, its own ranges then each cover's, most specific first (the
  * first match decides which rule an event names).
  */
 static int flat_one(struct flat *f, const struct pfx *p, const __u32 *cs, size_t n)
 {
 	struct rangeset own[2], all[2]; /* not zeroed: 1.2 KB a prefix */
+	const struct crule *c;
 	struct centry *e;
 	char pfx[64];
 	size_t i, k;
 	int side, d, ret;
+	__u32 rule;
 
 	for (side = 0; side < 2; side++) {
 		own[side].n = 0;
@@ -660,22 +695,24 @@ static int flat_one(struct flat *f, const struct pfx *p, const __u32 *cs, size_t
 		f->depth--;
 		f->npool = f->st[f->depth].off[0];
 	}
-	if (n == 1 && !f->depth && !f->in->r[cs[0]].n_ports &&
-	    p->plen == (p->family == AF_INET ? 32 : 128))
-		return flat_host(f, p, &f->in->r[cs[0]]);
-	for (i = 0; i < n; i++)
-		crule_ranges(&f->in->r[cs[i]], own);
+	c = con(f, cs[0], &rule);
+	if (n == 1 && !f->depth && !c->n_ports && p->plen == (p->family == AF_INET ? 32 : 128))
+		return flat_host(f, p, c, rule);
+	for (i = 0; i < n; i++) {
+		c = con(f, cs[i], &rule);
+		crule_ranges(c, rule, own);
+	}
 	for (side = 0; side < 2; side++) {
 		all[side].n = own[side].n;
 		all[side].overflow = own[side].overflow;
 		memcpy(all[side].r, own[side].r, own[side].n * sizeof(own[side].r[0]));
 		for (d = f->depth - 1; d >= 0; d--) {
-			const struct cover *c = &f->st[d];
+			const struct cover *o = &f->st[d];
 
-			if (c->overflow[side])
+			if (o->overflow[side])
 				all[side].overflow = true;
-			for (k = 0; k < c->n[side]; k++)
-				rangeset_add(&all[side], &f->pool[c->off[side] + k]);
+			for (k = 0; k < o->n[side]; k++)
+				rangeset_add(&all[side], &f->pool[o->off[side] + k]);
 		}
 	}
 	if (all[SIDE_ALLOW].overflow || all[SIDE_DENY].overflow) {
@@ -774,44 +811,45 @@ static int flat_v6(struct flat *f, const struct key6 *k, size_t n)
 	return ret;
 }
 
-/* The sort keys of every constraint, per family. */
-static int make_keys(const struct crules *in, __u64 **k4, size_t *n4, struct key6 **k6, size_t *n6)
+/* The sort keys of every constraint, per family, numbered in collection
+ * order; first[c] the number of crule c's first one. */
+static int make_keys(const struct crules *in, __u32 *first, __u64 **k4, size_t *n4,
+		     struct key6 **k6, size_t *n6)
 {
-	size_t c, i, a = 0, b = 0;
+	size_t c, i, a = 0, b = 0, cnt;
+	const __u8 *addr;
+	__u8 fam, plen;
+	__u32 k = 0;
 
 	*n4 = *n6 = 0;
 	for (c = 0; c < in->n; c++) {
-		const struct crule *r = &in->r[c];
-
-		if (!r->pfx) {
-			*(r->family == AF_INET ? n4 : n6) += 1;
-			continue;
+		cnt = crule_count(&in->r[c]);
+		for (i = 0; i < cnt; i++) {
+			crule_entry(&in->r[c], i, &fam, &plen, &addr);
+			*(fam == AF_INET ? n4 : n6) += 1;
 		}
-		for (i = 0; i < r->n_pfx; i++)
-			*(r->pfx[i].family == AF_INET ? n4 : n6) += 1;
 	}
+	if (*n4 + *n6 >= K4_CMAX)
+		return -E2BIG;
 	*k4 = big_alloc((*n4 ?: 1) * sizeof(**k4));
 	*k6 = big_alloc((*n6 ?: 1) * sizeof(**k6));
 	if (!*k4 || !*k6)
 		return -ENOMEM;
 	for (c = 0; c < in->n; c++) {
-		const struct crule *r = &in->r[c];
-		size_t cnt = crule_count(r);
-
-		for (i = 0; i < cnt; i++) {
-			__u8 fam = r->pfx ? r->pfx[i].family : r->family;
-			__u8 plen = r->pfx ? r->pfx[i].plen : r->plen;
-			const __u8 *addr = r->pfx ? r->pfx[i].addr : r->addr;
-
+		cnt = crule_count(&in->r[c]);
+		first[c] = k;
+		for (i = 0; i < cnt; i++, k++) {
+			crule_entry(&in->r[c], i, &fam, &plen, &addr);
 			if (fam == AF_INET) {
-				(*k4)[a++] = key4(addr, plen, c);
+				(*k4)[a++] = key4(addr, plen, k);
 				continue;
 			}
 			(*k6)[b++] = (struct key6){ .hi = addr_word(addr, 0),
 						    .lo = addr_word(addr, 1),
-						    .plen = plen, .c = (__u32)c };
+						    .plen = plen, .c = k };
 		}
 	}
+	first[in->n] = k;
 	return 0;
 }
 
@@ -828,15 +866,20 @@ int compile_flatten(const struct crules *in, bool audit, struct compiled *out,
 	out->audit = audit;
 	if (!f)
 		goto fail;
-	if (in->n >= K4_CMAX) {
-		snprintf(err, COMPILE_ERR_LEN, "policy has %zu rules; the limit is %u (split it)",
-			 in->n, K4_CMAX - 1);
-		ret = -E2BIG;
-		goto fail;
-	}
 	f->in = in;
 	f->err = err;
-	if (make_keys(in, &k4, &n4, &k6, &n6) || sort_keys4(k4, n4) || sort_keys6(k6, n6))
+	f->first = malloc((in->n + 1) * sizeof(*f->first));
+	if (!f->first)
+		goto fail;
+	ret = make_keys(in, f->first, &k4, &n4, &k6, &n6);
+	if (ret == -E2BIG)
+		snprintf(err, COMPILE_ERR_LEN,
+			 "policy has %zu prefixes; the limit is %u (split it)", n4 + n6,
+			 K4_CMAX - 1);
+	if (ret)
+		goto fail;
+	ret = -ENOMEM;
+	if (sort_keys4(k4, n4) || sort_keys6(k6, n6))
 		goto fail;
 	/* At most an entry per constraint; pages past the distinct prefixes
 	 * are never touched. */
@@ -857,6 +900,7 @@ int compile_flatten(const struct crules *in, bool audit, struct compiled *out,
 	out->sets = f->si.sets;
 	out->nsets = f->si.n;
 	free(f->si.slots);
+	free(f->first);
 	free(f);
 	big_free(k4);
 	big_free(k6);
@@ -868,6 +912,7 @@ fail:
 		free(f->si.sets);
 		free(f->si.slots);
 		free(f->out);
+		free(f->first);
 	}
 	free(f);
 	big_free(k4);
@@ -894,22 +939,13 @@ static int collect_inbound(const struct policy *p, struct crules *out)
 					   .rule = WEIR_RULE_ID(WEIR_RK_INBOUND_ANY, 0) };
 	static const struct crule any6 = { .family = AF_INET6, .protos = WEIR_P_ANY,
 					   .rule = WEIR_RULE_ID(WEIR_RK_INBOUND_ANY, 1) };
-	struct crule r;
-	size_t i;
-	int err = 0;
+	const struct compile_input none = { .policy = p }; /* inbound rules name no names */
 
 	if (p->inbound_mode == INBOUND_DEFAULT)
 		return crules_add(out, &lo4) ?: crules_add(out, &lo6);
 	if (p->inbound_mode == INBOUND_ANY)
 		return crules_add(out, &any4) ?: crules_add(out, &any6);
-	for (i = 0; !err && i < p->n_inbound; i++) {
-		r = rule_crule(&p->inbound[i], SIDE_ALLOW, WEIR_RULE_ID(WEIR_RK_INBOUND, i));
-		if (p->inbound[i].kind == RULE_CIDR_LIST)
-			err = collect_list(&p->inbound[i], &r, out);
-		else if (p->inbound[i].kind == RULE_CIDR)
-			err = crules_add(out, &r);
-	}
-	return err;
+	return collect_rules(&none, p->inbound, p->n_inbound, SIDE_ALLOW, WEIR_RK_INBOUND, out);
 }
 
 /* Flatten the inbound rules and add them to out: entries in in4/in6, their

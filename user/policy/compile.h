@@ -27,8 +27,12 @@ enum cside {
 	SIDE_DENY = 1,
 };
 
-/* One prefix constraint before flattening; or, with pfx set, one for each
- * entry of a cidr_list (family, plen and addr are then the entry's). */
+/*
+ * One prefix constraint before flattening; or one for each entry of a
+ * cidr_list (pfx set: the entries share the rule), or of a run of inline
+ * rules with neither ports nor a budget, in a row (run set: entry i is
+ * rule id rule + i). family, plen and addr are then the entry's.
+ */
 struct crule {
 	__u8 family; /* AF_INET, AF_INET6 */
 	__u8 plen;
@@ -40,7 +44,8 @@ struct crule {
 	const struct port_range *ports; /* n_ports == 0: every port */
 	size_t n_ports;
 	const struct list_prefix *pfx; /* NULL: this crule's own prefix */
-	size_t n_pfx;
+	const struct policy_rule *run; /* NULL: not a run */
+	size_t n_pfx; /* entries of pfx or run */
 };
 
 /* One trie entry after flattening. val.*.set are 1-based local indexes
@@ -108,9 +113,6 @@ int compile_flatten(const struct crules *in, bool audit, struct compiled *out,
 /* collect + flatten */
 int compile_policy(const struct compile_input *in, struct compiled *out, char err[COMPILE_ERR_LEN]);
 void compiled_free(struct compiled *c);
-/* Transparent huge pages asked for over the untouched array P of LEN bytes
- * (8 MiB or more): a page fault per 2 MiB when it is first written. */
-void hint_huge(void *p, size_t len);
 
 /*
  * BPF map sizes for a compiled policy (struct egress_opts), so no policy is

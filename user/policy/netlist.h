@@ -48,4 +48,8 @@ void netlist_set_open(netlist_open_fn fn);
  * (inet_pton's rules): the fast line readers of list files and inline runs. */
 bool netlist_parse_v4(const char *s, size_t n, __u8 *out);
 
+/* Transparent huge pages asked for over the untouched array P of LEN bytes
+ * (4 MiB or more): a page fault per 2 MiB when it is first written. */
+void hint_huge(void *p, size_t len);
+
 #endif /* WEIR_NETLIST_H */

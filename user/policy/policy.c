@@ -1305,6 +1305,8 @@ static int read_stream(FILE *f, const char *path, char **bufp, size_t *lenp,
 			fclose(f);
 			return nomem(err, path);
 		}
+		if (!buf)
+			hint_huge(nb, cap + 1);
 		buf = nb;
 		got = fread(buf + len, 1, cap + 1 - len, f);
 		len += got;
