@@ -71,6 +71,17 @@ __attribute__((noinline)) int weir_range4_find(__u32 slot, __u32 addr, struct we
 	v = b->w[WEIR_RB_N + weir_rsearch(b->w, x)];
 	if (!v)
 		return 0;
+	if (v & WEIR_RB_ONE) { /* one rule, every port and protocol, one side */
+		struct weir_portrange r = { .lo = 0, .hi = 65535, .protos = WEIR_P_ANY,
+					    .rule = v & WEIR_RB_RULE };
+
+		__builtin_memset(out, 0, sizeof(*out));
+		if (v & WEIR_RB_DENY)
+			out->deny.inl = r;
+		else
+			out->allow.inl = r;
+		return 1;
+	}
 	key = f->w[WEIR_RB_N + 1] + v / WEIR_RB_VALS;
 	vb = bpf_map_lookup_elem(inner, &key);
 	if (!vb)

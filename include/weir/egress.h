@@ -161,11 +161,21 @@ _Static_assert(sizeof(struct weir_key6) == 24, "weir_key6 ABI");
  * Example: 192.0.2.0/24 allow tcp 443 alone is the intervals {0: 0},
  * {192.0.2.0: 1}, {192.0.3.0: 0} and value 1 the /24's. Port sets are shared
  * with the tries (weir_portsets). The inbound rules stay in the tries.
+ *
+ * A value that is one rule's range of every port and protocol on one side,
+ * and nothing on the other (each of a million inline `- ip:` rules has one
+ * of its own), is not stored: the interval's word is WEIR_RB_ONE, with
+ * WEIR_RB_DENY for the deny side, and the rule id (WEIR_RULE_ID, kinds
+ * below 64) in WEIR_RB_RULE. A million values would be 32 MB to build and
+ * copy into the kernel, twice the intervals.
  */
 #define WEIR_RANGES_MIN 65536
 #define WEIR_RB_SHIFT 13
 #define WEIR_RB_N (1u << WEIR_RB_SHIFT) /* intervals per data block */
 #define WEIR_RB_VALS (2 * WEIR_RB_N * 4 / 32) /* struct weir_lpm_val per value block */
+#define WEIR_RB_ONE (1u << 31) /* the word is one rule's value, not an index */
+#define WEIR_RB_DENY (1u << 30) /* with WEIR_RB_ONE: the rule is on the deny side */
+#define WEIR_RB_RULE (WEIR_RB_DENY - 1) /* with WEIR_RB_ONE: the rule id */
 struct weir_rblock {
 	__u32 w[2 * WEIR_RB_N];
 };

@@ -180,6 +180,83 @@ Test(ranges, random_prefixes_match_longest_prefix_lookup, .timeout = 120)
 	free(v);
 }
 
+/*
+ * A value that is one rule's range of every port and protocol on one side
+ * is written into the interval's word, not stored: what the lookup returns
+ * is still the value itself, on either side; every other kind of value
+ * (a protocol, a port, a flag, both sides) is stored as before.
+ */
+Test(ranges, one_rule_values_live_in_the_interval, .timeout = 60)
+{
+	size_t n = 40000, i, m, stored = 0;
+	struct centry *v = malloc(n * sizeof(*v));
+	struct rblocks rb;
+	__u32 x;
+
+	cr_assert(v);
+	srandom(12);
+	for (i = 0; i < n; i++) {
+		__u8 plen = random() % 4 ? 32 : (__u8)(8 + random() % 24);
+		struct weir_portrange any = { .lo = 0, .hi = 65535, .protos = WEIR_P_ANY };
+
+		x = (__u32)(random() % 64) << 24 | (__u32)random() % (1u << 24);
+		v[i] = entry(x, plen, 0);
+		memset(&v[i].val, 0, sizeof(v[i].val));
+		switch (i % 6) {
+		case 0: /* allow[i]: one word */
+		case 1:
+			any.rule = WEIR_RULE_ID(WEIR_RK_ALLOW, i);
+			v[i].val.allow.inl = any;
+			break;
+		case 2: /* deny[i]: one word */
+			any.rule = WEIR_RULE_ID(WEIR_RK_DENY, i);
+			v[i].val.deny.inl = any;
+			break;
+		case 3: /* tcp only: stored */
+			any.rule = WEIR_RULE_ID(WEIR_RK_ALLOW, i);
+			any.protos = WEIR_P_TCP;
+			v[i].val.allow.inl = any;
+			break;
+		case 4: /* a hard deny (the metadata's), port 443 only: stored */
+			any.rule = WEIR_RULE_ID(WEIR_RK_METADATA, i % 3);
+			any.flags = WEIR_RF_HARD;
+			v[i].val.deny.inl = any;
+			any.lo = any.hi = 443;
+			any.flags = 0;
+			any.rule = WEIR_RULE_ID(WEIR_RK_ALLOW, i);
+			v[i].val.allow.inl = any;
+			break;
+		default: /* both sides: stored */
+			any.rule = WEIR_RULE_ID(WEIR_RK_ALLOW, i);
+			v[i].val.allow.inl = any;
+			any.rule = WEIR_RULE_ID(WEIR_RK_DENY, i);
+			v[i].val.deny.inl = any;
+			break;
+		}
+	}
+	m = sort_dedup(v, n);
+	for (i = 0; i < m; i++)
+		stored += v[i].val.allow.inl.protos != WEIR_P_ANY ||
+			  v[i].val.allow.inl.hi != 65535 ||
+			  (v[i].val.allow.inl.rule && v[i].val.deny.inl.rule);
+	cr_assert_eq(rblocks_build(v, m, &rb), 0);
+	cr_assert_gt(rb.nblocks, 4, "%zu blocks: the test should cross blocks", rb.nblocks);
+	cr_assert_leq(rb.nvals, 1 + stored, "%zu values stored for %zu entries that need one",
+		      rb.nvals, stored);
+	cr_assert_gt(rb.nvals, stored / 2);
+	for (i = 0; i < m; i++) {
+		__u32 a = addr_of(&v[i]), last = a + (__u32)((1ULL << (32 - v[i].plen)) - 1);
+
+		agree(&rb, v, m, a);
+		agree(&rb, v, m, last);
+		agree(&rb, v, m, last + 1);
+	}
+	for (i = 0; i < 100000; i++)
+		agree(&rb, v, m, (__u32)random() << 1 ^ (__u32)random());
+	rblocks_free(&rb);
+	free(v);
+}
+
 Test(ranges, refuses_unsorted_or_overlapping_entries)
 {
 	struct centry unsorted[] = { entry(0xc0000300, 24, 1), entry(0xc0000200, 24, 2) };

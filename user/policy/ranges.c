@@ -68,9 +68,9 @@ static int vals_grow(struct vals *t, size_t want)
 	while (nslots < 2 * want)
 		nslots *= 2;
 	slots = calloc(nslots, sizeof(*slots));
-
 	if (!slots)
 		return -ENOMEM;
+	hint_huge(slots, nslots * sizeof(*slots)); /* calloc() mapped it fresh */
 	for (i = 0; i < t->n; i++) {
 		for (h = val_hash(&t->v[i]) & (nslots - 1); slots[h]; h = (h + 1) & (nslots - 1))
 			;
@@ -106,6 +106,27 @@ static int vals_put(struct vals *t, const struct weir_lpm_val *v, __u32 *idx)
 	t->slots[h] = (__u32)++t->n;
 	*idx = (__u32)t->n - 1;
 	return 0;
+}
+
+/*
+ * The interval word that stands for value v when v is one rule's range of
+ * every port and protocol on one side and nothing on the other (what each
+ * inline `- ip:` rule of a big list has: no value stored, <weir/egress.h>);
+ * 0 when v is not such a value.
+ */
+static __u32 one_rule_word(const struct weir_lpm_val *v)
+{
+	static const struct weir_match none;
+	const struct weir_match *m, *other;
+	bool deny = v->deny.inl.rule != 0;
+
+	m = deny ? &v->deny : &v->allow;
+	other = deny ? &v->allow : &v->deny;
+	if (memcmp(other, &none, sizeof(none)) || m->set || m->inl.lo || m->inl.hi != 65535 ||
+	    m->inl.protos != WEIR_P_ANY || m->inl.flags || m->inl.__pad || !m->inl.rule ||
+	    m->inl.rule > WEIR_RB_RULE)
+		return 0;
+	return WEIR_RB_ONE | (deny ? WEIR_RB_DENY : 0) | m->inl.rule;
 }
 
 struct open_pfx {
@@ -151,7 +172,8 @@ static int sweep(const struct centry *v4, size_t n, struct sweep *w, struct vals
 		/* A value equal to "none" is judged as none: no rule names it.
 		 * A list's entries mostly have their neighbour's value. */
 		if (!i || memcmp(&v4[i].val, &v4[i - 1].val, sizeof(v4[i].val))) {
-			err = vals_put(t, &v4[i].val, &vi);
+			vi = one_rule_word(&v4[i].val);
+			err = vi ? 0 : vals_put(t, &v4[i].val, &vi);
 			if (err)
 				return err;
 		}
@@ -173,7 +195,7 @@ static int layout(const struct sweep *w, const struct vals *t, struct rblocks *o
 {
 	size_t nb = div_up(w->n, WEIR_RB_N), nvb = div_up(t->n, WEIR_RB_VALS), b, i, k;
 
-	if (nb > WEIR_RB_N)
+	if (nb > WEIR_RB_N || t->n > WEIR_RB_RULE)
 		return -E2BIG;
 	out->n = 1 + nb + nvb;
 	out->b = malloc(out->n * sizeof(*out->b));
