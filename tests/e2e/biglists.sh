@@ -6,8 +6,9 @@
 # the list is handled as the rule says, one outside is not; the rule's
 # ports apply to every entry; a bad line stops weir run with FILE:LINE.
 # And the same million inline in the YAML (`- ip:` lines, read without
-# libyaml's node tree): the same verdicts, events naming the line's rule,
-# a bad line refused with FILE:LINE:COL.
+# libyaml's node tree), with a run of 2,000 inline deny rules: the same
+# verdicts, at the middle and at the end of each run, events naming the
+# line's rule, a bad line refused with FILE:LINE:COL.
 #
 #   WEIR_BUILD=/abs/build bash tests/e2e/biglists.sh      (root)
 
@@ -22,12 +23,13 @@ RUN_TIMEOUT=120 # a million prefixes, on a machine that may be busy
 T=$E2E_TMP
 IN=192.0.2.1      # in the list
 OUT_=198.51.100.7 # not in the list
+END=203.0.113.9   # the last of the inline allow rules
 LOG=$T/sink.log
 N=1000000
 
 setup() {
-	e2e_setup_lo "$IN/32" "$OUT_/32"
-	e2e_start_sink sink "$LOG" "$IN:8080" "$IN:8081" "$OUT_:8080"
+	e2e_setup_lo "$IN/32" "$OUT_/32" "$END/32"
+	e2e_start_sink sink "$LOG" "$IN:8080" "$IN:8081" "$OUT_:8080" "$END:8080"
 	mkdir -p "$T/lists"
 	# A million host prefixes in 10/8, the test address among them (line
 	# 500001), with the comments and header of a FireHOL netset.
@@ -154,14 +156,21 @@ test_inline() {
 		printf 'version: 1\nloopback: deny\nallow:\n'
 		sed -n 's|^\([0-9.]*\)/32$|  - ip: \1|p; s|^\([0-9.]*\)  # .*|  - ip: \1   # here|p' \
 			"$T/lists/big.netset"
-		printf 'deny:\n  - cidr: %s/32\n' "$OUT_"
+		printf '  - ip: %s\ndeny:\n' "$END"
+		# 2,000 rules in 198.18.0.0/15, the probe's address 2nd to last
+		awk -v out="$OUT_" 'BEGIN { for (i = 0; i < 2000; i++)
+			if (i == 1998) print "  - cidr: " out "/32"
+			else printf "  - ip: 198.18.%d.%d\n", int(i / 256), i % 256 }'
 	} >"$pol"
-	t_begin "a 1M-rule inline allow list: an address in it connects, its rule named by line; one outside is denied"
+	t_begin "a 1M-rule inline allow list: addresses in its middle and at its end connect, their rules named by line; one in the deny run is denied by its rule"
 	rm -f "$T/ev"
-	probes "$pol" "$IN:8080=ok" "$OUT_:8080=EPERM"
+	probes "$pol" "$IN:8080=ok" "$END:8080=ok" "$OUT_:8080=EPERM"
 	x_json "$T/ev" 'map(select(.verdict == "allow" and .dst == "'"$IN"'")) |
 		.[0].rule == "allow[500000]" and (.[0].rule_origin | endswith("/inline.yaml:500004"))'
-	x_json "$T/ev" 'map(select(.verdict == "deny" and .dst == "'"$OUT_"'")) | .[0].rule == "deny[0]"'
+	x_json "$T/ev" 'map(select(.verdict == "allow" and .dst == "'"$END"'")) |
+		.[0].rule == "allow[1000000]" and (.[0].rule_origin | endswith("/inline.yaml:1000004"))'
+	x_json "$T/ev" 'map(select(.verdict == "deny" and .dst == "'"$OUT_"'")) |
+		.[0].rule == "deny[1998]" and (.[0].rule_origin | endswith("/inline.yaml:1002004"))'
 	t_end
 
 	t_begin "a bad line among 1M inline rules: weir run refuses with its FILE:LINE:COL (125)"
