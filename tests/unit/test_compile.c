@@ -179,6 +179,16 @@ Test(compile, metadata_opened_only_by_exact_rule)
 	cr_expect_eq(find(&c, "169.254.169.254/32")->val.deny.inl.protos, 0);
 	compiled_free(&c);
 	policy_free(p);
+	/* each address by its own rule only; the others stay denied */
+	compile("version: 1\nallow:\n  - ip: 192.0.2.1\n  - ip: fd00:ec2::254\n"
+		"  - ip: 100.100.100.200\n",
+		&c, &p);
+	cr_expect_eq(find(&c, "fd00:ec2::254/128")->val.deny.inl.protos, 0);
+	cr_expect_eq(find(&c, "100.100.100.200/32")->val.deny.inl.protos, 0);
+	cr_expect_eq(find(&c, "169.254.169.254/32")->val.deny.inl.flags, WEIR_RF_HARD);
+	cr_expect_eq(find(&c, "169.254.170.2/32")->val.deny.inl.flags, WEIR_RF_HARD);
+	compiled_free(&c);
+	policy_free(p);
 }
 
 static size_t two_addrs(void *ctx, __u32 rule, const struct resolved_addr **out)

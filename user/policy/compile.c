@@ -162,38 +162,44 @@ static int collect_rules(const struct compile_input *in, const struct policy_rul
 	return 0;
 }
 
-static bool list_names(const struct policy_rule *r, const struct resolved_addr *a)
+/* Bit k when prefix FAMILY/PLEN/ADDR is metadata address k itself. */
+static unsigned int metadata_bit(__u8 family, __u8 plen, const __u8 *addr)
 {
-	size_t i;
+	size_t k;
 
-	const struct list_prefix *p = r->list->pfx;
-
-	for (i = 0; i < r->list->n; i++)
-		if (p[i].family == a->family && p[i].plen == addr_len(a->family) * 8 &&
-		    !memcmp(p[i].addr, a->addr, addr_len(a->family)))
-			return true;
-	return false;
+	if (plen != addr_len(family) * 8)
+		return 0;
+	for (k = 0; k < compile_n_metadata_addrs; k++)
+		if (compile_metadata_addrs[k].family == family &&
+		    !memcmp(compile_metadata_addrs[k].addr, addr, addr_len(family)))
+			return 1u << k;
+	return 0;
 }
 
-/* Does an allow rule name exactly this address (not merely cover it)? */
-static bool names_exactly(const struct policy_rule *rules, size_t n, const struct resolved_addr *a)
+/* The metadata addresses allow rules name exactly (not merely cover), as
+ * bits: one pass over the rules and their lists' entries, not one for
+ * each address. */
+static unsigned int names_exactly(const struct policy_rule *rules, size_t n)
 {
-	size_t i;
+	unsigned int m = 0;
+	size_t i, j;
 
 	for (i = 0; i < n; i++) {
-		if (rules[i].kind == RULE_CIDR_LIST && list_names(&rules[i], a))
-			return true;
-		if (rules[i].kind == RULE_CIDR && rules[i].family == a->family &&
-		    rules[i].prefixlen == addr_len(a->family) * 8 &&
-		    !memcmp(rules[i].addr, a->addr, addr_len(a->family)))
-			return true;
+		const struct policy_rule *r = &rules[i];
+
+		if (r->kind == RULE_CIDR)
+			m |= metadata_bit((__u8)r->family, r->prefixlen, r->addr);
+		for (j = 0; r->kind == RULE_CIDR_LIST && j < r->list->n; j++)
+			m |= metadata_bit(r->list->pfx[j].family, r->list->pfx[j].plen,
+					  r->list->pfx[j].addr);
 	}
-	return false;
+	return m;
 }
 
 static int collect_builtin(const struct compile_input *in, struct crules *out)
 {
 	const struct policy *p = in->policy;
+	unsigned int named = names_exactly(p->allow, p->n_allow) | names_exactly(p->args, p->n_args);
 	struct crule r;
 	size_t i;
 	int err = 0;
@@ -209,7 +215,7 @@ static int collect_builtin(const struct compile_input *in, struct crules *out)
 	for (i = 0; !err && i < compile_n_metadata_addrs; i++) {
 		const struct resolved_addr *a = &compile_metadata_addrs[i];
 
-		if (names_exactly(p->allow, p->n_allow, a) || names_exactly(p->args, p->n_args, a))
+		if (named & (1u << i))
 			continue;
 		r = (struct crule){ .family = a->family, .plen = addr_len(a->family) * 8,
 				    .side = SIDE_DENY, .protos = WEIR_P_ANY, .flags = WEIR_RF_HARD,

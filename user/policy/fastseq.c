@@ -260,8 +260,17 @@ static int read_run(const char **sp, const char *end, size_t *line, struct fasts
  */
 static bool other_breaks(const char *buf, size_t len)
 {
-	return memmem(buf, len, "\xc2\x85", 2) || memmem(buf, len, "\xe2\x80\xa8", 3) ||
-	       memmem(buf, len, "\xe2\x80\xa9", 3);
+	const char *s, *end = buf + len;
+
+	/* memchr() for their lead bytes: three memmem() passes were a tenth
+	 * of a million-rule policy's parse */
+	for (s = buf; (s = memchr(s, 0xc2, (size_t)(end - s))); s++)
+		if (end - s >= 2 && s[1] == '\x85')
+			return true;
+	for (s = buf; (s = memchr(s, 0xe2, (size_t)(end - s))); s++)
+		if (end - s >= 3 && s[1] == '\x80' && (s[2] == '\xa8' || s[2] == '\xa9'))
+			return true;
+	return false;
 }
 
 int fastseq_scan(const char *buf, size_t len, struct fastseq *out)
@@ -303,12 +312,13 @@ int fastseq_scan(const char *buf, size_t len, struct fastseq *out)
 			ret = -ENOMEM;
 			break;
 		}
-		/* the text up to the run, then only its newlines */
+		/* the text up to the run, then only its newlines: one a line,
+		 * but for a last line the text ends in without one */
 		memcpy(out->text + o, copied, (size_t)(e + 1 - copied));
 		o += (size_t)(e + 1 - copied);
-		for (; e + 1 < after; e++)
-			if (e[1] == '\n')
-				out->text[o++] = '\n';
+		k = at - line - 1 - (after == end && after > e + 1 && end[-1] != '\n');
+		memset(out->text + o, '\n', k);
+		o += k;
 		copied = after;
 		out->nruns++;
 		s = after;

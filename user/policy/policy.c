@@ -25,13 +25,6 @@
 #include "unixsock.h"
 #include "weir/egress.h"
 
-/*
- * 256 MiB: a million inline rules take some 30 MB, and big address lists
- * belong in `cidr_list:` files anyway (user/policy/netlist.c). The cap
- * bounds what a bad input can make us allocate: libyaml's node tree is
- * some ten times the text.
- */
-#define POLICY_MAX_SIZE (256u << 20)
 /* Rule indexes have 24 bits in WEIR_RULE_ID(). */
 #define POLICY_MAX_RULES 0xffffffu
 
@@ -1361,6 +1354,8 @@ static void free_rules(struct policy_rule *rules, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
+		if (!rules[i].domain && !rules[i].ports && !rules[i].list)
+			continue; /* nothing of its own (a million inline rules: no calls) */
 		free(rules[i].domain);
 		free(rules[i].ports);
 		if (rules[i].list) {
