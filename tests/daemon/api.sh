@@ -142,8 +142,11 @@ test_endpoints() {
 	api DELETE /v1/attachments
 	x_api 405 '.error | test("method not allowed")'
 	head -c $((1024 * 1024 + 1)) /dev/zero >"$T/big"
-	api POST /v1/attachments --data-binary "@$T/big"
+	api POST /v1/detach --data-binary "@$T/big"
 	x_api 413 '.error | test("larger than 1048576 bytes")'
+	# a new attachment's may hold a policy's text (weir run's), up to 2 x 256 MiB + 1 MiB
+	api POST /v1/attachments --data-binary "@$T/big"
+	x_api 400 '.error | test("bad JSON")'
 	api GET /v1/health
 	x_api 200 # still serving
 	t_end

@@ -8,7 +8,9 @@
 # connections may fail during the reload (the new policy is written beside
 # the old one and takes over in one slot flip). And the daemon watches list
 # files: an edited list reloads the policy using it, a bad one is refused
-# with its FILE:LINE and the version in force stays.
+# with its FILE:LINE and the version in force stays. And weir run through
+# the daemon with a million rules inline in its policy file (the text goes
+# in the attach request: 22 MB, where other requests stop at 1 MiB).
 #
 #   WEIR_BUILD=/abs/build bash tests/daemon/biglists.sh      (root)
 #
@@ -258,10 +260,32 @@ test_list_edits() {
 	t_end
 }
 
+test_run_inline() {
+	local pol=$T/inline.yaml
+	{
+		printf 'version: 1\nloopback: deny\nallow:\n'
+		awk -v n=$N 'BEGIN { for (i = 0; i < n - 1; i++)
+			printf "  - ip: 10.%d.%d.%d\n", int(i / 65536), int(i / 256) % 256, i % 256 }'
+		printf '  - ip: 192.0.2.10\n'
+	} >"$pol"
+	t_begin "weir run through the daemon, 1M rules inline: the last one's address connects, named by its line; one outside is denied"
+	"$WEIR" run --socket "$SOCK" -p "$pol" -e "$T/inline.ev" -- \
+		sh -c '"$0" tcp 192.0.2.10 80 in$$; "$0" tcp 192.0.2.11 80 out$$; exit 0' "$NETPROBE" \
+		>"$T/inline.out" 2>"$T/inline.err" || t_why "weir run failed: $(t_tail "$T/inline.err")"
+	[ "$(sed -n 1p "$T/inline.out")" = ok ] || t_why "192.0.2.10: '$(sed -n 1p "$T/inline.out")'"
+	[ "$(sed -n 2p "$T/inline.out")" = EPERM ] || t_why "192.0.2.11: '$(sed -n 2p "$T/inline.out")'"
+	grep -q "^weir: attached .*policy inline:$pol" "$T/daemon.err" ||
+		t_why "not through the daemon: $(t_tail "$T/daemon.err")"
+	x_json "$T/inline.ev" 'map(select(.verdict == "allow" and .dst == "192.0.2.10")) |
+		.[0].rule == "allow[999999]" and (.[0].rule_origin | endswith("/inline.yaml:1000003"))'
+	t_end
+}
+
 setup
 test_attach
 test_reload_is_atomic
 test_ranges_trie_flips
 test_list_edits
+test_run_inline
 echo "$T_PASS passed, $T_FAIL failed"
 ((T_FAIL == 0))

@@ -29,6 +29,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "policy.h"
 #include "session.h"
 #include "weir.h"
 
@@ -37,7 +38,11 @@
 #endif
 
 #define API_ERR_LEN 1024
-#define API_BODY_CUTOFF (64 * API_BODY_MAX)
+/* A new attachment's body may carry a policy's text (weir run sends the
+ * file it read; a million inline rules are 22 MB): any policy weir loads
+ * (POLICY_MAX_SIZE), each byte at most two in JSON ("\n", "\/"), and the
+ * other fields. */
+#define API_ATTACH_BODY_MAX (2 * (size_t)POLICY_MAX_SIZE + API_BODY_MAX)
 
 static struct MHD_Daemon *api_httpd;
 static char api_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -728,7 +733,8 @@ static int api_peer_of(struct MHD_Connection *conn, struct api_peer *peer)
 struct api_req {
 	struct api_peer peer;
 	char *body;
-	size_t len;
+	size_t len, cap;
+	size_t max; /* the largest body this request may have */
 	bool too_big;
 };
 
@@ -757,19 +763,19 @@ static enum MHD_Result api_queue(struct MHD_Connection *conn, struct api_reply *
 	return ret;
 }
 
-static enum MHD_Result api_too_big(struct MHD_Connection *conn)
+static enum MHD_Result api_too_big(struct MHD_Connection *conn, const struct api_req *q)
 {
 	struct api_reply r = { 0 };
 
-	reply_error(&r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %d bytes",
-		    API_BODY_MAX);
+	reply_error(&r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %zu bytes",
+		    q->max);
 	metrics_count_request(r.status);
 	return api_queue(conn, &r);
 }
 
 /* The headers are in: who asks, and how much they mean to send. */
-static enum MHD_Result api_begin(struct daemon *d, struct MHD_Connection *conn,
-				 struct api_req *q)
+static enum MHD_Result api_begin(struct daemon *d, struct MHD_Connection *conn, const char *url,
+				 const char *method, struct api_req *q)
 {
 	const char *cl = mhd.lookup_connection_value(conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -784,11 +790,15 @@ static enum MHD_Result api_begin(struct daemon *d, struct MHD_Connection *conn,
 		metrics_count_request(r.status);
 		return api_queue(conn, &r);
 	}
+	q->max = !strcmp(method, "POST") && !strcmp(url, "/v1/attachments") ?
+			 API_ATTACH_BODY_MAX :
+			 API_BODY_MAX;
 	/* A body somewhat too large is read and dropped, so that the client,
-	 * still sending, gets the 413 and not a reset; an absurd one is
-	 * answered at once, and the connection closed. */
-	if (cl && strtoull(cl, NULL, 10) > API_BODY_CUTOFF)
-		return api_too_big(conn);
+	 * still sending, gets the 413 and not a reset; an absurd one (64
+	 * times the most, or more than a policy's) is answered at once, and
+	 * the connection closed. */
+	if (cl && strtoull(cl, NULL, 10) > (q->max == API_BODY_MAX ? 64 * q->max : 2 * q->max))
+		return api_too_big(conn, q);
 	return MHD_YES;
 }
 
@@ -796,19 +806,28 @@ static enum MHD_Result api_upload(struct api_req *q, const char *data, size_t *l
 {
 	char *body;
 
-	if (!q->too_big && q->len + *len > API_BODY_MAX) {
+	if (!q->too_big && q->len + *len > q->max) {
 		q->too_big = true; /* the rest is read and dropped: the 413 comes at the end */
 		free(q->body);
 		q->body = NULL;
 	}
-	if (!q->too_big) {
-		body = realloc(q->body, q->len + *len + 1);
+	if (!q->too_big && q->len + *len + 1 > q->cap) {
+		/* doubled: a policy's 22 MB come in 16 KiB pieces, and a realloc
+		 * for each one copied the body over and over */
+		size_t cap = q->cap ? q->cap : 4096;
+
+		while (cap < q->len + *len + 1)
+			cap *= 2;
+		body = realloc(q->body, cap);
 		if (!body)
 			return MHD_NO;
-		memcpy(body + q->len, data, *len);
-		q->len += *len;
-		body[q->len] = '\0';
 		q->body = body;
+		q->cap = cap;
+	}
+	if (!q->too_big) {
+		memcpy(q->body + q->len, data, *len);
+		q->len += *len;
+		q->body[q->len] = '\0';
 	}
 	*len = 0;
 	return MHD_YES;
@@ -865,12 +884,12 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn, const
 			return MHD_NO;
 		q->peer.pidfd = -1;
 		*req_cls = q;
-		return api_begin(cls, conn, q);
+		return api_begin(cls, conn, url, method, q);
 	}
 	if (*upload_len)
 		return api_upload(q, upload, upload_len);
 	if (q->too_big)
-		return api_too_big(conn);
+		return api_too_big(conn, q);
 	if (stream_url(url, &cgid))
 		return api_stream(cls, conn, method, cgid);
 	api_route(cls, &q->peer, method, url, q->body ? q->body : "", q->len, &r);

@@ -14,7 +14,7 @@ struct daemon;
 struct MHD_Connection;
 
 #define API_SOCKET_DEFAULT "/run/weir/weir.sock"
-#define API_BODY_MAX (1024 * 1024) /* larger request bodies get 413 */
+#define API_BODY_MAX (1024 * 1024) /* larger bodies get 413 (POST /v1/attachments: api.c) */
 
 /*
  * Listen on SOCKET_PATH (root's, mode 0600 before it accepts anything; a

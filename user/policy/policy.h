@@ -17,6 +17,13 @@
 
 #define POLICY_VERSION 1
 #define POLICY_ERR_LEN 512
+/*
+ * 256 MiB: a million inline rules take some 30 MB, and big address lists
+ * belong in `cidr_list:` files anyway (user/policy/netlist.c). The cap
+ * bounds what a bad input can make us allocate: libyaml's node tree is
+ * some ten times the text.
+ */
+#define POLICY_MAX_SIZE (256u << 20)
 #define POLICY_BUILTIN_NAME "<built-in agent-default>"
 
 enum policy_mode {
