@@ -16,8 +16,13 @@
 #      then its file replaced by another 1M list and `weir reload`: how long
 #      until that returns (the new version answering then), while a process
 #      in the cgroup connects to an address both versions allow, over and
-#      over: the connections that failed (the reload is atomic: 0). A
-#      one-rule policy attached and reloaded the same way is the baseline.
+#      over: the connections that failed (the reload is atomic: 0). The
+#      same with the two mixes inline in the YAML. A one-rule policy
+#      attached and reloaded the same way is the baseline.
+#   3. `weir run -- true` through that daemon (the way a user's `weir run`
+#      goes when a daemon runs: the policy's text sent in the attach
+#      request) with the one-rule policy, the mix list and the mix inline:
+#      wall time, weir run's CPU time and the daemon's.
 # In namespaces of its own; called by bench/run.sh.
 #
 #   WEIR_BUILD=/abs/build bash bench/biglists.sh      (root; BENCH_QUICK=1: 1 repetition)
@@ -160,18 +165,27 @@ echo " list-v6: 100,000 IPv6 prefixes, in the trie)"
 probe() { # CGROUP ADDR: ok or the errno name, from inside the cgroup
 	sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$1" "$NETPROBE" tcp "$2" 80 p 2>/dev/null
 }
-policy() { # NAME LIST: allow the list's addresses on port 80
-	printf 'version: 1\nloopback: deny\nallow:\n  - cidr_list: %s\n    ports: [80]\n' "$2" \
-		>"$PDIR/$1.yaml.tmp" && mv "$PDIR/$1.yaml.tmp" "$PDIR/$1.yaml"
+policy() { # NAME LIST: allow the list's addresses on port 80 (inline*: on every port, inline)
+	if [[ $1 == inline* ]]; then
+		{
+			printf 'version: 1\nloopback: deny\nallow:\n'
+			awk '{ print (index($0, "/") ? "  - cidr: " : "  - ip: ") $0 }' "$2"
+		} >"$PDIR/$1.yaml.tmp"
+	else
+		printf 'version: 1\nloopback: deny\nallow:\n  - cidr_list: %s\n    ports: [80]\n' "$2" \
+			>"$PDIR/$1.yaml.tmp"
+	fi
+	mv "$PDIR/$1.yaml.tmp" "$PDIR/$1.yaml"
 }
 
-mkdir -p "$PDIR" "$CGP/big" "$CGP/small" || e2e_die "cannot make $PDIR or $CGP"
+mkdir -p "$PDIR" "$CGP/big" "$CGP/small" "$CGP/inline" || e2e_die "cannot make $PDIR or $CGP"
 mklist mix "$T/mix2.txt" 2
 printf '192.0.2.10\n' >"$T/small1.txt"
 printf '192.0.2.10\n192.0.2.11\n' >"$T/small2.txt"
 echo 192.0.2.11 >>"$T/mix2.txt" # only the second version allows it
 policy big "$T/mix.txt"
 policy small "$T/small1.txt"
+policy inline "$T/mix.txt"
 "$WEIR" daemon --socket "$SOCK" --policy-dir "$PDIR" --state-dir "$T/state" \
 	--pin-root "$PINS" >>"$T/daemon.out" 2>>"$T/daemon.err" &
 DPID=$!
@@ -219,16 +233,51 @@ attach_reload() {
 }
 attach_reload small "$T/small2.txt"
 attach_reload big "$T/mix2.txt"
+attach_reload inline "$T/mix2.txt"
 
 echo
 echo "Big lists through a daemon: weir attach, then the policy's list replaced and weir reload (ms)"
 printf '%-22s %8s %8s %14s %12s %12s\n' "" attach reload "new answers" connections failed
-for k in small big; do
+for k in small big inline; do
 	printf '%-22s %8s %8s %14s %12s %12s\n' "$k" "${R[$k-attach]}" "${R[$k-reload]}" \
 		"${R[$k-new]}" "${R[$k-ok]}" "${R[$k-failed]}"
 done
-echo "(small: 1 prefix, then 2; big: the 1M mix, then another 1M mix; connections: made by a"
-echo " process in the cgroup during the reload, to an address both versions allow)"
+echo "(small: 1 prefix, then 2; big: the 1M mix, then another 1M mix, as list files; inline:"
+echo " the same two inline in the YAML; connections: made by a process in the cgroup during the"
+echo " reload, to an address both versions allow)"
+echo "(load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores)"
+
+# --- 3. weir run -- true through the daemon ----------------------------------
+dcpu() { awk '{ print ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"' }' "/proc/$DPID/stat"; }
+# via KIND POLICY: REPS runs; wall, weir run's CPU, the daemon's CPU (ms)
+via() {
+	local kind=$1 pol=$2 r t0 d0 wall=() cpu=() dc=()
+	for ((r = 0; r < REPS; r++)); do
+		t0=$EPOCHREALTIME
+		d0=$(dcpu)
+		if ! /usr/bin/time -f '%U %S' -o "$T/time" \
+			"$WEIR" run --socket "$SOCK" -p "$pol" -- true >/dev/null 2>"$T/err"; then
+			R[via-$kind-wall]="failed: $(grep -v 'runs as root' "$T/err" | head -1 | sed 's/.*: //' | cut -c1-50)"
+			return
+		fi
+		wall+=("$(ms_since "$t0")")
+		cpu+=("$(awk '{ printf "%.0f", ($1 + $2) * 1000 }' "$T/time")")
+		dc+=("$(($(dcpu) - d0))")
+	done
+	R[via-$kind-wall]=$(printf '%s\n' "${wall[@]}" | median)
+	R[via-$kind-cpu]=$(printf '%s\n' "${cpu[@]}" | median)
+	R[via-$kind-dcpu]=$(printf '%s\n' "${dc[@]}" | median)
+}
+via one "$T/one.yaml"
+via list-mix "$T/list-mix.yaml"
+via inline-mix "$T/inline-mix.yaml"
+echo
+echo "weir run -- true through the daemon (median of $REPS; ms)"
+printf '%-22s %8s %10s %12s\n' "" wall "run's cpu" "daemon's cpu"
+for k in one list-mix inline-mix; do
+	printf '%-22s %8s %10s %12s\n' "$k" "${R[via-$k-wall]}" "${R[via-$k-cpu]:--}" \
+		"${R[via-$k-dcpu]:--}"
+done
 echo "(load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores)"
 
 row() { # KIND: its figures as JSON
@@ -239,6 +288,11 @@ row() { # KIND: its figures as JSON
 		{wall: ($w | num), over_true: (($w | num) - ($t | num)),
 		 over_one_rule: (($w | num) - ($o | num)), cpu: ($c | num), parse: ($p | num),
 		 compile: ($k | num), write: ($r | num)}'
+}
+vrow() { # KIND
+	jq -n --arg w "${R[via-$1-wall]}" --arg c "${R[via-$1-cpu]}" --arg d "${R[via-$1-dcpu]}" \
+		'def num: if . == "" then null else (tonumber? // .) end;
+		{wall: ($w | num), run_cpu: ($c | num), daemon_cpu: ($d | num)}'
 }
 drow() { # NAME
 	jq -n --arg a "${R[$1-attach]}" --arg r "${R[$1-reload]}" --arg n "${R[$1-new]}" \
@@ -251,10 +305,13 @@ jq -n --arg n $N --arg reps $REPS --arg la "$(cut -d' ' -f1 /proc/loadavg)" \
 	--argjson lh "$(row list-hosts)" --argjson lm "$(row list-mix)" \
 	--argjson ln "$(row list-nets)" --argjson im "$(row inline-mix)" \
 	--argjson l6 "$(row list-v6)" \
-	--argjson ds "$(drow small)" --argjson db "$(drow big)" \
+	--argjson ds "$(drow small)" --argjson db "$(drow big)" --argjson di "$(drow inline)" \
+	--argjson vo "$(vrow one)" --argjson vl "$(vrow list-mix)" --argjson vi "$(vrow inline-mix)" \
 	'{bench: "biglists", prefixes: ($n | tonumber), repetitions: ($reps | tonumber),
 	  loadavg: ($la | tonumber), true_ms: ($tw | tonumber),
 	  run_ms: {one_rule: $one, list_hosts: $lh, list_mix: $lm, list_nets: $ln,
 		   inline_mix: $im, list_v6: $l6},
-	  daemon: {small: $ds, big: $db}}' >"$RESULTS/biglists.json"
+	  daemon: {small: $ds, big: $db, inline: $di},
+	  run_through_daemon_ms: {one_rule: $vo, list_mix: $vl, inline_mix: $vi}}' \
+	>"$RESULTS/biglists.json"
 echo "(JSON: bench/results/biglists.json)"
