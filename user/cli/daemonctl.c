@@ -59,14 +59,15 @@ static const char ps_usage[] =
 	"ALLOWED and DENIED decisions, the DNS resolver's port in the cgroup's\n"
 	"network namespace (- for none), and STATE: ok, or `policy error:\n"
 	"FILE:LINE:COL: message` when the policy file was changed into one that does\n"
-	"not load (the previous generation stays in force).\n"
+	"not load (the previous generation stays in force). Audit events lost since\n"
+	"the daemon started, if any, are counted on stderr.\n"
 	"\n"
 	"      --json          the daemon's answer: {\"attachments\": [{\"cgroup\",\n"
 	"                      \"cgroup_id\", \"label\", \"policy\", \"generation\",\n"
 	"                      \"allowed\", \"denied\", \"would_deny\",\n"
-	"                      \"budget_refused\", \"dns_port\", \"state\", \"holders\"}, ...]}:\n"
-	"                      holders, the containers holding it (weir oci-hook;\n"
-	"                      0: attached by hand)\n" SOCKET_HELP
+	"                      \"budget_refused\", \"dns_port\", \"state\", \"holders\"}, ...],\n"
+	"                      \"events_lost\"}: holders, the containers holding it\n"
+	"                      (weir oci-hook; 0: attached by hand)\n" SOCKET_HELP
 	"  -h, --help          this help\n"
 	"\n"
 	"Exit status: 0; 1 no daemon answers; 2 a bad command line.\n";
@@ -351,6 +352,17 @@ static void ps_print(json_object *list)
 	}
 }
 
+/* Lost audit events are news: said on stderr, the table stays as it is. */
+static void ps_lost(json_object *reply)
+{
+	__u64 n = jnum(reply, "events_lost");
+
+	if (n)
+		fprintf(stderr, "weir: %llu audit events were lost since the daemon started "
+			"(its event buffers were full, or a weir run did not read them); verdicts "
+			"were not affected\n", (unsigned long long)n);
+}
+
 int cmd_ps(int argc, char **argv)
 {
 	struct ctl_opts o = { 0 };
@@ -374,10 +386,12 @@ int cmd_ps(int argc, char **argv)
 		json_object_put(reply);
 		return EXIT_FAIL;
 	}
-	if (o.json)
+	if (o.json) {
 		printf("%s\n", json_object_to_json_string_ext(reply, JSON_PLAIN));
-	else
+	} else {
 		ps_print(list);
+		ps_lost(reply);
+	}
 	json_object_put(reply);
 	return EXIT_OK;
 }

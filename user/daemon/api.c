@@ -256,6 +256,7 @@ static void h_health(struct daemon *d, const struct api_peer *peer, json_object 
 	json_object_object_add(o, "version", json_object_new_string(weir_version()));
 	json_object_object_add(o, "pid", json_object_new_int(getpid()));
 	json_object_object_add(o, "attachments", json_object_new_uint64(n));
+	json_object_object_add(o, "events_lost", json_object_new_uint64(daemon_events_lost(d)));
 	reply_json(r, MHD_HTTP_OK, o);
 }
 
@@ -270,6 +271,7 @@ static void h_list(struct daemon *d, const struct api_peer *peer, json_object *b
 		json_object_array_add(a, attach_json(&list[i]));
 	free(list);
 	json_object_object_add(o, "attachments", a);
+	json_object_object_add(o, "events_lost", json_object_new_uint64(daemon_events_lost(d)));
 	reply_json(r, MHD_HTTP_OK, o);
 }
 

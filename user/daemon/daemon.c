@@ -117,6 +117,7 @@ struct daemon {
 	bool reader_on;
 	int reader_stop; /* an eventfd: the reader thread ends */
 	atomic_int draining; /* drain() waits for the writer: it must not wait */
+	__u64 sessions_dropped; /* by the sessions that ended */
 	struct metrics_hist dns_latency;
 	FILE *events;
 	__u64 reloads, reload_errors;
@@ -670,6 +671,7 @@ static void att_free(struct daemon *d, struct att *t, bool detach)
 	if (t->session) {
 		session_end(t->session, egress_stat(d->eg, WEIR_STAT_LOST) - t->lost_base +
 						session_dropped(t->session), detach);
+		d->sessions_dropped += session_dropped(t->session);
 		session_put(t->session);
 	}
 	json_object_put(t->inline_spec);
@@ -1113,6 +1115,20 @@ int daemon_release(struct daemon *d, const char *holder, const char *cgroup,
 	}
 	pthread_mutex_unlock(&d->mu);
 	return 0;
+}
+
+__u64 daemon_events_lost(struct daemon *d)
+{
+	__u64 n;
+	__u32 h;
+
+	pthread_mutex_lock(&d->mu);
+	n = egress_stat(d->eg, WEIR_STAT_LOST) + d->sessions_dropped;
+	for (h = 1; h < MAX_HANDLES; h++)
+		if (d->by_handle[h] && d->by_handle[h]->session)
+			n += session_dropped(d->by_handle[h]->session);
+	pthread_mutex_unlock(&d->mu);
+	return n;
 }
 
 size_t daemon_list(struct daemon *d, struct attach_info **out)

@@ -128,6 +128,10 @@ int daemon_release(struct daemon *d, const char *holder, const char *cgroup,
 		   daemon_release_fn fn, void *ctx, char *err, size_t len);
 /* Every attachment, in a malloc'd array (free() it); returns the count. */
 size_t daemon_list(struct daemon *d, struct attach_info **out);
+/* Audit events lost since the daemon started: those the ring buffer could
+ * not take (the kernel's count, pinned: a restart goes on counting) and
+ * the records sessions dropped for a client that did not read. */
+__u64 daemon_events_lost(struct daemon *d);
 /* Re-read the policy directory now. report: one line per policy,
  * "NAME\tGENERATION\tSTATE\n" (STATE as in attach_info). 0 or -errno. */
 int daemon_reload(struct daemon *d, char *report, size_t len);
