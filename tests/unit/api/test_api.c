@@ -196,6 +196,12 @@ int daemon_attach_inline(struct daemon *d, const struct attach_inline *r,
 	return 0;
 }
 
+__u64 daemon_events_lost(struct daemon *d)
+{
+	(void)d;
+	return 0;
+}
+
 struct session *daemon_session(struct daemon *d, __u64 cgroup_id)
 {
 	return cgroup_id == 77 && d->session ? session_get(d->session) : NULL;
