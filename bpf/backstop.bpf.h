@@ -106,4 +106,15 @@ static __always_inline int weir_parse6(struct __sk_buff *skb, struct weir_pkt *p
 	return weir_l4_port(skb, off, p);
 }
 
+/* Where a packet goes (or, coming in, comes to), by its network protocol:
+ * 0; -1 when its headers cannot be read; 1 when it is neither IPv4 nor IPv6. */
+static __always_inline int weir_parse(struct __sk_buff *skb, struct weir_pkt *p)
+{
+	if (skb->protocol == bpf_htons(WEIR_ETH_P_IP))
+		return weir_parse4(skb, p);
+	if (skb->protocol == bpf_htons(WEIR_ETH_P_IPV6))
+		return weir_parse6(skb, p);
+	return 1;
+}
+
 #endif /* WEIR_BACKSTOP_BPF_H */

@@ -1037,11 +1037,8 @@ int weir_egress(struct __sk_buff *skb)
 		return 1;
 	if (weir_egress_hit(skb, sk, at))
 		return 1;
-	if (skb->protocol == bpf_htons(WEIR_ETH_P_IP))
-		err = weir_parse4(skb, &p);
-	else if (skb->protocol == bpf_htons(WEIR_ETH_P_IPV6))
-		err = weir_parse6(skb, &p);
-	else
+	err = weir_parse(skb, &p);
+	if (err == 1) /* neither IPv4 nor IPv6 */
 		return 1;
 	/* What a global function returns is unknown to the verifier, which
 	 * wants 0-3 here: anything but 1 drops. */

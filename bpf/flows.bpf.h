@@ -131,13 +131,13 @@ static __always_inline void weir_budget_say(struct bpf_sock *sk, const struct we
 	e = weir_event_new_how(handle, weir_cfg.skb_task_info);
 	if (!e)
 		return;
-	if (f && f->state && f->handle == handle) {
-		e->pid = f->pid;
-		e->tid = f->tid;
-		e->uid = f->uid;
-		e->gid = f->gid;
-		e->cgroup_id = f->cgroup_id;
-		__builtin_memcpy(e->comm, f->comm, sizeof(e->comm));
+	if (f && f->state && f->r.handle == handle) {
+		e->pid = f->r.pid;
+		e->tid = f->r.tid;
+		e->uid = f->r.uid;
+		e->gid = f->r.gid;
+		e->cgroup_id = f->r.cgroup_id;
+		__builtin_memcpy(e->comm, f->r.comm, sizeof(e->comm));
 	}
 	e->rule = rule;
 	e->verdict = verdict;
@@ -178,50 +178,96 @@ static __always_inline int weir_budget_pkt(struct bpf_sock *sk, const struct wei
 	return audit;
 }
 
-/* --- flows --------------------------------------------------------------- */
+/* --- close events --------------------------------------------------------- */
 
-static __always_inline bool weir_flow_live(const struct weir_flow *f, __u32 handle)
+/* A record starts (a flow's at its connect(), a destination's at its first
+ * datagram): who and when (w), what was judged (dst) and how (d). */
+static __always_inline void weir_rec_start(struct weir_rec *r, const struct weir_who *w,
+					   __u32 handle, const struct weir_dest *dst,
+					   const struct weir_decision *d,
+					   const struct bpf_sock_addr *ctx)
 {
-	return f && f->handle == handle &&
-	       (f->state == WEIR_FLOW_OPEN || f->state == WEIR_FLOW_ARMED);
+	r->start_ns = w->ts_ns;
+	r->cgroup_id = w->t.cgroup_id;
+	r->pid = w->t.pid;
+	r->tid = w->t.tid;
+	r->uid = w->t.uid;
+	r->gid = w->t.gid;
+	__builtin_memcpy(r->comm, w->comm, sizeof(r->comm));
+	r->handle = handle;
+	r->rule = d->rule;
+	r->domain_id = d->domain_id;
+	__builtin_memcpy(r->addr, dst->ip6, sizeof(r->addr));
+	r->port = dst->port;
+	r->protocol = ctx->protocol;
+	r->family = dst->family;
+	r->flags = dst->flags;
+	r->verdict = d->verdict;
+	r->reason = d->reason;
+	r->sock_type = ctx->type;
+	r->op = dst->op;
 }
 
-/* The close event of flow f. Not a decision: not counted in weir_counts. */
-static __always_inline void weir_flow_emit(struct weir_flow *f, __u64 tx, __u64 rx)
+/*
+ * The close event of a record: a flow's, with its bytes, or a destination's,
+ * with its datagrams. Not a decision: not counted in weir_counts. A global
+ * function, verified once per program, not on every path that ends a record
+ * (sock_release ends up to WEIR_UDEST_N of them and a flow).
+ */
+__attribute__((noinline)) int weir_close_emit(const struct weir_rec *r, __u64 tx, __u64 rx,
+					      __u64 datagrams)
 {
 	struct weir_event *e;
 	__u64 now = bpf_ktime_get_boot_ns();
 
-	f->state = WEIR_FLOW_DONE;
+	if (!r)
+		return 0;
 	e = bpf_ringbuf_reserve(&weir_events, sizeof(*e), 0);
 	if (!e) {
 		weir_count(WEIR_STAT_LOST);
-		return;
+		return 0;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_ns = now;
-	e->cgroup_id = f->cgroup_id;
-	e->pid = f->pid;
-	e->tid = f->tid;
-	e->uid = f->uid;
-	e->gid = f->gid;
-	e->rule = f->rule;
-	e->handle = f->handle;
-	e->verdict = f->verdict;
+	e->cgroup_id = r->cgroup_id;
+	e->pid = r->pid;
+	e->tid = r->tid;
+	e->uid = r->uid;
+	e->gid = r->gid;
+	e->rule = r->rule;
+	e->handle = r->handle;
+	e->verdict = r->verdict;
 	e->op = WEIR_OP_CLOSE;
-	e->reason = f->reason;
-	e->family = f->family;
-	e->protocol = f->protocol;
-	e->sock_type = f->sock_type;
-	e->flags = f->flags;
-	e->port = f->port;
-	__builtin_memcpy(e->addr, f->addr, sizeof(e->addr));
-	__builtin_memcpy(e->comm, f->comm, sizeof(e->comm));
-	e->domain_id = f->domain_id;
+	e->reason = r->reason;
+	e->family = r->family;
+	e->protocol = r->protocol;
+	e->sock_type = r->sock_type;
+	e->flags = r->flags;
+	e->port = r->port;
+	__builtin_memcpy(e->addr, r->addr, sizeof(e->addr));
+	__builtin_memcpy(e->comm, r->comm, sizeof(e->comm));
+	e->domain_id = r->domain_id;
 	e->tx_bytes = tx;
 	e->rx_bytes = rx;
-	e->duration_ns = now > f->start_ns ? now - f->start_ns : 0;
+	e->datagrams = datagrams;
+	e->duration_ns = now > r->start_ns ? now - r->start_ns : 0;
 	weir_submit(e);
+	return 0;
+}
+
+/* --- flows --------------------------------------------------------------- */
+
+static __always_inline bool weir_flow_live(const struct weir_flow *f, __u32 handle)
+{
+	return f && f->r.handle == handle &&
+	       (f->state == WEIR_FLOW_OPEN || f->state == WEIR_FLOW_ARMED);
+}
+
+/* The close event of flow f. */
+static __always_inline void weir_flow_emit(struct weir_flow *f, __u64 tx, __u64 rx)
+{
+	f->state = WEIR_FLOW_DONE;
+	weir_close_emit(&f->r, tx, rx, 0);
 }
 
 /* A UDP flow ends: reported if anything went either way (glibc's
@@ -239,7 +285,7 @@ static __always_inline bool weir_flow_same_dest(const struct weir_flow *f,
 {
 	const __u32 *a = (const __u32 *)to->addr;
 
-	return f->port == port && f->judged_family == to->family && f->judged[0] == a[0] &&
+	return f->r.port == port && f->judged_family == to->family && f->judged[0] == a[0] &&
 	       f->judged[1] == a[1] && f->judged[2] == a[2] && f->judged[3] == a[3];
 }
 
@@ -266,34 +312,16 @@ static __always_inline void weir_flow_start(struct bpf_sock_addr *ctx, struct we
 		return;
 	f = &s->flow;
 	if (f->state == WEIR_FLOW_OPEN || f->state == WEIR_FLOW_ARMED) {
-		if (f->handle != handle && weir_flow_same_dest(f, to, dst->port))
+		if (f->r.handle != handle && weir_flow_same_dest(f, to, dst->port))
 			return;
-		if (f->handle == handle && weir_proto_class(f->protocol) == WEIR_P_UDP)
+		if (f->r.handle == handle && weir_proto_class(f->r.protocol) == WEIR_P_UDP)
 			weir_flow_end_udp(f);
 	}
-	__builtin_memcpy(f->comm, w->comm, sizeof(f->comm));
-	f->start_ns = w->ts_ns;
-	f->cgroup_id = w->t.cgroup_id;
+	weir_rec_start(&f->r, w, handle, dst, d, ctx);
 	f->tx_bytes = 0;
 	f->rx_bytes = 0;
-	f->pid = w->t.pid;
-	f->tid = w->t.tid;
-	f->uid = w->t.uid;
-	f->gid = w->t.gid;
-	f->handle = handle;
-	f->rule = d->rule;
-	f->domain_id = d->domain_id;
 	__builtin_memcpy(f->judged, to->addr, sizeof(f->judged));
-	__builtin_memcpy(f->addr, dst->ip6, sizeof(f->addr));
-	f->port = dst->port;
-	f->protocol = ctx->protocol;
-	f->family = dst->family;
 	f->judged_family = to->family;
-	f->flags = dst->flags;
-	f->sock_type = ctx->type;
-	f->verdict = d->verdict;
-	f->reason = d->reason;
-	f->op = dst->op;
 	f->state = WEIR_FLOW_OPEN;
 }
 
@@ -304,9 +332,8 @@ static __always_inline void weir_flow_tx(struct weir_flow *f, __u32 handle,
 {
 	if (weir_proto_class(p->protocol) != WEIR_P_UDP)
 		return;
-	if (!weir_flow_live(f, handle) || f->port != p->port || f->judged[0] != p->addr[0] ||
-	    f->judged[1] != p->addr[1] || f->judged[2] != p->addr[2] ||
-	    f->judged[3] != p->addr[3])
+	if (!weir_flow_live(f, handle) || f->r.port != p->port || f->judged[0] != p->addr[0] ||
+	    f->judged[1] != p->addr[1] || f->judged[2] != p->addr[2] || f->judged[3] != p->addr[3])
 		return;
 	__sync_fetch_and_add(&f->tx_bytes, payload);
 }
@@ -333,45 +360,11 @@ static __always_inline void weir_flow_rx(struct __sk_buff *skb, struct bpf_sock 
 
 /* --- destinations of unconnected UDP sockets ------------------------------ */
 
-/* The close event of one destination (its count); frees its place. A
- * global function: verified once, not once per place and path. */
-__attribute__((noinline)) int weir_udest_emit(struct weir_udest *u)
+/* The close event of one destination (its count); frees its place. */
+static __always_inline void weir_udest_emit(struct weir_udest *u)
 {
-	struct weir_event *e;
-	__u64 now = bpf_ktime_get_boot_ns();
-
-	if (!u)
-		return 0;
 	u->used = 0;
-	e = bpf_ringbuf_reserve(&weir_events, sizeof(*e), 0);
-	if (!e) {
-		weir_count(WEIR_STAT_LOST);
-		return 0;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = now;
-	e->cgroup_id = u->cgroup_id;
-	e->pid = u->pid;
-	e->tid = u->tid;
-	e->uid = u->uid;
-	e->gid = u->gid;
-	e->rule = u->rule;
-	e->handle = u->handle;
-	e->verdict = WEIR_V_ALLOW;
-	e->op = WEIR_OP_CLOSE;
-	e->reason = u->reason;
-	e->family = u->family;
-	e->protocol = u->protocol;
-	e->sock_type = 2; /* SOCK_DGRAM */
-	e->flags = u->flags | WEIR_EF_DEST;
-	e->port = u->port;
-	__builtin_memcpy(e->addr, u->addr, sizeof(e->addr));
-	__builtin_memcpy(e->comm, u->comm, sizeof(e->comm));
-	e->domain_id = u->domain_id;
-	e->duration_ns = now > u->first_ns ? now - u->first_ns : 0;
-	e->datagrams = u->datagrams;
-	weir_submit(e);
-	return 0;
+	weir_close_emit(&u->r, 0, 0, u->datagrams);
 }
 
 /* A destination's place among a socket's WEIR_UDEST_N. */
@@ -385,9 +378,9 @@ static __always_inline __u32 weir_udest_place(const struct weir_dest *dst)
 static __always_inline bool weir_udest_is(const struct weir_udest *u, __u32 handle,
 					  const struct weir_dest *dst)
 {
-	return u->handle == handle && u->port == dst->port && u->family == dst->family &&
-	       u->addr[0] == dst->ip6[0] && u->addr[1] == dst->ip6[1] &&
-	       u->addr[2] == dst->ip6[2] && u->addr[3] == dst->ip6[3];
+	return u->r.handle == handle && u->r.port == dst->port && u->r.family == dst->family &&
+	       u->r.addr[0] == dst->ip6[0] && u->r.addr[1] == dst->ip6[1] &&
+	       u->r.addr[2] == dst->ip6[2] && u->r.addr[3] == dst->ip6[3];
 }
 
 /*
@@ -414,32 +407,17 @@ static __always_inline bool weir_udest_seen(struct bpf_sock_addr *ctx,
 	if (u->used) {
 		if (!weir_udest_is(u, handle, dst))
 			return false;
-		if (u->gen == gen && u->rule == d->rule && u->reason == d->reason &&
-		    u->domain_id == d->domain_id && u->flags == dst->flags) {
+		if (u->gen == gen && u->r.rule == d->rule && u->r.reason == d->reason &&
+		    u->r.domain_id == d->domain_id && u->r.flags == (dst->flags | WEIR_EF_DEST)) {
 			__sync_fetch_and_add(&u->datagrams, 1);
 			return true;
 		}
 		weir_udest_emit(u);
 	}
-	u->first_ns = w->ts_ns;
-	u->cgroup_id = w->t.cgroup_id;
+	weir_rec_start(&u->r, w, handle, dst, d, ctx);
+	u->r.flags |= WEIR_EF_DEST;
 	u->datagrams = 1;
-	u->pid = w->t.pid;
-	u->tid = w->t.tid;
-	u->uid = w->t.uid;
-	u->gid = w->t.gid;
-	u->handle = handle;
 	u->gen = gen;
-	u->rule = d->rule;
-	u->domain_id = d->domain_id;
-	__builtin_memcpy(u->addr, dst->ip6, sizeof(u->addr));
-	u->port = dst->port;
-	u->protocol = ctx->protocol;
-	u->family = dst->family;
-	u->flags = dst->flags;
-	u->reason = d->reason;
-	u->op = dst->op;
-	__builtin_memcpy(u->comm, w->comm, sizeof(u->comm));
 	u->used = 1;
 	return false;
 }
@@ -484,7 +462,7 @@ static __always_inline void weir_udests_end(struct bpf_sock *sk, __u32 handle)
 	if (!s)
 		return;
 	for (i = 0; i < WEIR_UDEST_N; i++)
-		if (s->d[i].used && s->d[i].handle == handle)
+		if (s->d[i].used && s->d[i].r.handle == handle)
 			weir_udest_emit(&s->d[i]);
 }
 
@@ -570,7 +548,7 @@ int weir_sock_release(struct bpf_sock *sk)
 		f = &s->flow;
 	if (!weir_flow_live(f, handle))
 		return 1;
-	if (weir_proto_class(f->protocol) == WEIR_P_UDP)
+	if (weir_proto_class(f->r.protocol) == WEIR_P_UDP)
 		weir_flow_end_udp(f);
 	else if (f->state == WEIR_FLOW_OPEN)
 		f->state = WEIR_FLOW_DONE;

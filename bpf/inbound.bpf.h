@@ -46,19 +46,14 @@ struct weir_inpkt {
 
 static __always_inline int weir_in_parse(struct __sk_buff *skb, struct weir_inpkt *in)
 {
-	int err;
+	int err = weir_parse(skb, &in->p);
 
-	if (skb->protocol == bpf_htons(WEIR_ETH_P_IP)) {
-		err = weir_parse4(skb, &in->p);
-		if (!err)
-			err = bpf_skb_load_bytes(skb, offsetof(struct iphdr, saddr), in->peer, 4);
-	} else if (skb->protocol == bpf_htons(WEIR_ETH_P_IPV6)) {
-		err = weir_parse6(skb, &in->p);
-		if (!err)
-			err = bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, saddr), in->peer, 16);
-	} else {
+	if (err)
 		return -1;
-	}
+	if (in->p.family == AF_INET)
+		err = bpf_skb_load_bytes(skb, offsetof(struct iphdr, saddr), in->peer, 4);
+	else
+		err = bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, saddr), in->peer, 16);
 	if (err || !in->p.l4off)
 		return -1;
 	if (bpf_skb_load_bytes(skb, in->p.l4off, &in->peer_port, sizeof(in->peer_port)))

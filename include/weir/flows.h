@@ -22,38 +22,50 @@ enum weir_flow_state {
 };
 
 /*
- * One flow, as its connect() saw it (struct weir_sock's flow). pid, comm
- * and the rest are the connecting task's, taken in its own context: the
- * end of a flow is often seen from softirq, where the running task is
- * anybody's. Example: curl (pid 4242) connecting to web.test's 192.0.2.10
- * port 443, allowed by allow[0] -> {start_ns, pid 4242, comm "curl",
- * handle 1, rule allow[0], domain_id of web.test, addr 192.0.2.10, port
- * 443, family AF_INET, protocol 6, state OPEN}.
+ * What a close event repeats of the decision that started its record (a
+ * flow's or an unconnected UDP socket's destination's): who, when, what was
+ * judged and how. pid, comm and the rest are the calling task's, taken in
+ * its own context: the end of a record is often seen from softirq, where
+ * the running task is anybody's.
  */
-struct weir_flow {
-	__u64 start_ns; /* CLOCK_BOOTTIME at connect() */
+struct weir_rec {
+	__u64 start_ns; /* CLOCK_BOOTTIME of the connect() or first datagram */
 	__u64 cgroup_id;
-	__u64 tx_bytes; /* UDP: payload sent, counted by the backstop */
-	__u64 rx_bytes; /* UDP: payload received, counted by the ingress program */
 	__u32 pid, tid, uid, gid;
-	__u32 handle; /* the attachment that let it through (the innermost, nested) */
+	__u32 handle; /* the attachment that judged (the innermost, nested) */
 	__u32 rule; /* WEIR_RULE_ID() of the rule that decided */
 	__u32 domain_id; /* as in weir_event */
-	__u32 judged[4]; /* the address judged, as packets carry it (IPv4 in [0]) */
-	__u8 addr[16]; /* the address as the program gave it */
+	__u32 addr[4];	 /* the address as the program gave it (IPv4 in [0]) */
 	__u16 port;
 	__u16 protocol;
 	__u8 family; /* of addr */
-	__u8 judged_family; /* of judged */
-	__u8 flags; /* WEIR_EF_* */
-	__u8 sock_type;
+	__u8 flags;  /* WEIR_EF_* of the close event */
 	__u8 verdict; /* ALLOW or WOULD_DENY (audit) */
 	__u8 reason;
-	__u8 op; /* CONNECT4 or CONNECT6 */
-	__u8 state; /* enum weir_flow_state */
+	__u8 sock_type;
+	__u8 op; /* the decision's: CONNECT4/6, SENDMSG4/6 */
+	__u8 __pad[2];
 	char comm[WEIR_COMM_LEN];
 };
-_Static_assert(sizeof(struct weir_flow) == 120, "weir_flow ABI");
+_Static_assert(sizeof(struct weir_rec) == 88, "weir_rec ABI");
+
+/*
+ * One flow, as its connect() saw it (struct weir_sock's flow). Example: curl
+ * (pid 4242) connecting to web.test's 192.0.2.10 port 443, allowed by
+ * allow[0] -> {r {start_ns, pid 4242, comm "curl", handle 1, rule allow[0],
+ * domain_id of web.test, addr 192.0.2.10, port 443, family AF_INET,
+ * protocol 6}, judged 192.0.2.10, state OPEN}.
+ */
+struct weir_flow {
+	struct weir_rec r;
+	__u64 tx_bytes;	    /* UDP: payload sent, counted by the backstop */
+	__u64 rx_bytes;	    /* UDP: payload received, counted by the ingress program */
+	__u32 judged[4];    /* the address judged, as packets carry it (IPv4 in [0]) */
+	__u8 judged_family; /* of judged */
+	__u8 state;	    /* enum weir_flow_state */
+	__u8 __pad[6];
+};
+_Static_assert(sizeof(struct weir_flow) == 128, "weir_flow ABI");
 
 /*
  * weir_socks (socket storage): what weir keeps per socket, the backstop's
@@ -67,7 +79,7 @@ struct weir_sock {
 	__u32 __pad;
 	struct weir_flow flow;
 };
-_Static_assert(sizeof(struct weir_sock) == 160, "weir_sock ABI");
+_Static_assert(sizeof(struct weir_sock) == 168, "weir_sock ABI");
 
 /*
  * weir_udests (socket storage): the destinations an unconnected UDP socket
@@ -80,29 +92,17 @@ _Static_assert(sizeof(struct weir_sock) == 160, "weir_sock ABI");
  * judged under another policy (a reload: gen) or by another rule ends its
  * destination's record (its CLOSE event goes then) and starts a new one.
  * Example: a stub resolver's socket that sent 3 queries to 192.0.2.53:53
- * allowed by allow[1] -> one place {first_ns, pid, comm "dig", handle 1,
- * gen 4, rule allow[1], addr 192.0.2.53, port 53, datagrams 3, used 1}.
+ * allowed by allow[1] -> one place {r {start_ns, pid, comm "dig", handle 1,
+ * rule allow[1], addr 192.0.2.53, port 53, flags WEIR_EF_DEST}, gen 4,
+ * datagrams 3, used 1}.
  */
 #define WEIR_UDEST_N 16 /* a power of two */
 
 struct weir_udest {
-	__u64 first_ns; /* CLOCK_BOOTTIME of its first datagram */
-	__u64 cgroup_id; /* of the task that sent the first */
-	__u64 datagrams; /* let through, the first included */
-	__u32 pid, tid, uid, gid; /* the task that sent the first */
-	__u32 handle; /* the attachment that judged */
-	__u32 gen; /* weir_slot.gen of the policy that judged */
-	__u32 rule; /* WEIR_RULE_ID() of the rule that decided */
-	__u32 domain_id; /* as in weir_event */
-	__u32 addr[4]; /* as the program gave it (IPv4 in [0]) */
-	__u16 port;
-	__u16 protocol;
-	__u8 family; /* of addr */
-	__u8 flags; /* WEIR_EF_* of the first datagram's event */
-	__u8 reason;
-	__u8 op; /* SENDMSG4 or SENDMSG6 */
-	__u32 used; /* 1: this place holds a destination */
-	char comm[WEIR_COMM_LEN];
+	struct weir_rec r; /* flags: WEIR_EF_DEST and the first datagram's event's */
+	__u64 datagrams;   /* let through, the first included */
+	__u32 gen;	   /* weir_slot.gen of the policy that judged */
+	__u32 used;	   /* 1: this place holds a destination */
 };
 _Static_assert(sizeof(struct weir_udest) == 104, "weir_udest ABI");
 
