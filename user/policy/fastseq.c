@@ -186,22 +186,40 @@ static int item_line(const char *s, const char *e, size_t *indent, bool first,
 }
 
 /*
- * Room for a rule on every line from s to end, so the array is allocated
- * once: as realloc() doubled it, each 4 KiB page of a million rules' 88 MB
- * was a fault of its own (hint_huge()); pages past the run are never
- * touched.
+ * How many lines from s on could be the run's (items, blank lines,
+ * comments: those not starting, after spaces, with anything else): a
+ * bound on its rules, so the array is allocated once and asks for huge
+ * pages (a million rules are 88 MB: grown by realloc() they were copied,
+ * and as 4 KiB pages each was a fault of its own). It stops where the run
+ * must: every `allow:` line may start one, and counting the whole text
+ * after each made a file of such lines quadratic.
  */
+static size_t run_lines(const char *s, const char *end)
+{
+	const char *e, *t;
+	size_t n = 0;
+
+	while (s < end) {
+		e = eol(s, end);
+		for (t = s; t < e && *t == ' '; t++)
+			;
+		if (t < e && *t != '-' && *t != '#')
+			break;
+		n++;
+		s = e + 1;
+	}
+	return n;
+}
+
 static int alloc_rules(const char *s, const char *end, struct fastseq_run *run, size_t *cap)
 {
-	size_t lines = 1;
-
-	for (; (s = memchr(s, '\n', (size_t)(end - s))); s++)
-		lines++;
-	run->rules = malloc(lines * sizeof(*run->rules));
+	*cap = run_lines(s, end);
+	if (!*cap)
+		return 0;
+	run->rules = malloc(*cap * sizeof(*run->rules));
 	if (!run->rules)
 		return -ENOMEM;
-	hint_huge(run->rules, lines * sizeof(*run->rules));
-	*cap = lines;
+	hint_huge(run->rules, *cap * sizeof(*run->rules));
 	return 0;
 }
 
