@@ -90,6 +90,13 @@ echo "(JSON: bench/results/backstop.json)"
 # policy file (bench/progstats.sh, in namespaces of its own).
 bench_sub progstats
 
+# The BPF LSM's cgroup walk on every send of the machine (bench/lsmwalk.sh,
+# in namespaces of its own; it says it skipped where the BPF LSM is not
+# active, as on the development machines: make test-kernels' 6.12+lsm
+# guest has it, docs/kernels.md).
+env -u WEIR_E2E_IN_NS WEIR_BUILD="$WEIR_BUILD" bash "$REPO_ROOT/bench/lsmwalk.sh" ||
+	e2e_die "bench/lsmwalk.sh failed"
+
 # weir daemon: attach and detach, kernel memory per attachment, per-call
 # costs at 1 and 500 attachments, weir run through it (bench/daemon.sh,
 # in namespaces of its own).
