@@ -111,7 +111,7 @@ test_sigkill() {
 
 # one_process_in CGROUP: exactly one process is left in it
 one_process_in() {
-	[ "$(wc -l <"$1/cgroup.procs" 2>/dev/null)" = 1 ]
+	[ "$(wc -l 2>/dev/null <"$1/cgroup.procs")" = 1 ]
 }
 
 # A stale run whose pins live in a bpffs only its namespace has (weir under
