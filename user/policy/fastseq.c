@@ -186,18 +186,20 @@ static int item_line(const char *s, const char *e, size_t *indent, bool first,
 }
 
 /*
- * How many lines from s on could be the run's (items, blank lines,
- * comments: those not starting, after spaces, with anything else): a
- * bound on its rules, so the array is allocated once and asks for huge
- * pages (a million rules are 88 MB: grown by realloc() they were copied,
- * and as 4 KiB pages each was a fault of its own). It stops where the run
- * must: every `allow:` line may start one, and counting the whole text
- * after each made a file of such lines quadratic.
+ * How many rules the run from s on can have: its lines are items, blank
+ * lines and comments (it ends at the first line starting, after spaces,
+ * with anything else), and only "- " lines of 7 bytes or more ("- ip: X")
+ * can be items. One more: the slot next_rule() clears for a line that is
+ * none. So the array is allocated once and asks for huge pages (a million
+ * rules are 88 MB: grown by realloc() they were copied, and as 4 KiB pages
+ * each was a fault of its own). It stops where the run must: every
+ * `allow:` line may start one, and counting the whole text after each
+ * made a file of such lines quadratic.
  */
-static size_t run_lines(const char *s, const char *end)
+static size_t run_room(const char *s, const char *end)
 {
 	const char *e, *t;
-	size_t n = 0;
+	size_t n = 1;
 
 	while (s < end) {
 		e = eol(s, end);
@@ -205,22 +207,22 @@ static size_t run_lines(const char *s, const char *end)
 			;
 		if (t < e && *t != '-' && *t != '#')
 			break;
-		n++;
+		n += e - t >= 7 && t[0] == '-' && t[1] == ' ';
 		s = e + 1;
 	}
 	return n;
 }
 
-static int alloc_rules(const char *s, const char *end, struct fastseq_run *run, size_t *cap)
+/* false when there is no memory for it: then no run is read here (the
+ * ordinary parse reads the text, and says what it says). */
+static bool alloc_rules(const char *s, const char *end, struct fastseq_run *run, size_t *cap)
 {
-	*cap = run_lines(s, end);
-	if (!*cap)
-		return 0;
+	*cap = run_room(s, end);
 	run->rules = malloc(*cap * sizeof(*run->rules));
 	if (!run->rules)
-		return -ENOMEM;
+		return false;
 	hint_huge(run->rules, *cap * sizeof(*run->rules));
-	return 0;
+	return true;
 }
 
 /* The next rule of the run, zeroed (alloc_rules() made room for it). */
@@ -233,8 +235,8 @@ static struct policy_rule *next_rule(struct fastseq_run *run)
 /*
  * The run from *sp (line *line, 0-based): its rules, and in *sp and *line
  * the line that ended it. 1: a run that may be taken; 0: none (it does not
- * end at a column-0 line or the end, or has too few rules); -ENOMEM; or
- * -EINVAL for a value that does not parse.
+ * end at a column-0 line or the end, has too few rules, or there is no memory
+ * for them); or -EINVAL for a value that does not parse.
  */
 static int read_run(const char **sp, const char *end, size_t *line, struct fastseq_run *run)
 {
@@ -242,8 +244,8 @@ static int read_run(const char **sp, const char *end, size_t *line, struct fasts
 	size_t indent = 0, cap;
 	int ret;
 
-	if (alloc_rules(s, end, run, &cap))
-		return -ENOMEM;
+	if (!alloc_rules(s, end, run, &cap))
+		return 0;
 	for (; s < end && run->n < cap; s = e < end ? e + 1 : end, (*line)++) {
 		struct policy_rule *r = next_rule(run);
 
