@@ -29,9 +29,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cd "$repo" || exit 2
 LSM_BPF=lockdown,capability,landlock,yama,apparmor,bpf
-MATRIX=${WEIR_KERNEL_MATRIX:-"6.12+lsm:features,lsm,adversarial 6.1:features,unit,bpf,e2e 6.12:features,unit,bpf,e2e"}
-BOOT_TIMEOUT=${WEIR_KERNEL_BOOT_TIMEOUT:-2700}
-TIER_TIMEOUT=${WEIR_KERNEL_TIER_TIMEOUT:-1500}
+MATRIX=${WEIR_KERNEL_MATRIX:-"6.12+lsm:features,lsm,adversarial 6.1:features,unit,bpf,e2e,adversarial 6.12:features,unit,bpf,e2e"}
+BOOT_TIMEOUT=${WEIR_KERNEL_BOOT_TIMEOUT:-7200}
+TIER_TIMEOUT=${WEIR_KERNEL_TIER_TIMEOUT:-3600}
 # WEIR_KERNEL_DEADLINE: the budget's older name.
 BUDGET=${WEIR_KERNEL_BUDGET:-${WEIR_KERNEL_DEADLINE:-0}}
 TIMES=$here/times
