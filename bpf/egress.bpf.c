@@ -967,11 +967,10 @@ __attribute__((noinline)) int weir_backstop(struct __sk_buff *skb, struct weir_p
  * judges it (options, extension headers, fragments, a miss, a budget).
  */
 static __always_inline int weir_egress_hit(struct __sk_buff *skb, struct bpf_sock *sk,
-					   const struct weir_attach *at)
+					   const struct weir_attach *at, struct weir_pkt *p)
 {
 	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
 	const struct weir_skcache *c;
-	struct weir_pkt p = {};
 	struct weir_sock *s;
 	struct ipv6hdr *ip6;
 	struct iphdr *ip;
@@ -983,36 +982,36 @@ static __always_inline int weir_egress_hit(struct __sk_buff *skb, struct bpf_soc
 		if ((void *)(ip + 1) + 4 > end || ip->ihl != 5 ||
 		    (ip->frag_off & bpf_htons(0x1fff)))
 			return 0;
-		p.family = AF_INET;
-		p.protocol = ip->protocol;
-		p.addr[0] = ip->daddr;
+		p->family = AF_INET;
+		p->protocol = ip->protocol;
+		p->addr[0] = ip->daddr;
 		ports = (void *)(ip + 1);
 	} else if (skb->protocol == bpf_htons(WEIR_ETH_P_IPV6)) {
 		ip6 = data;
 		if ((void *)(ip6 + 1) + 4 > end)
 			return 0;
-		p.family = AF_INET6;
-		p.protocol = ip6->nexthdr;
-		__builtin_memcpy(p.addr, &ip6->daddr, sizeof(p.addr));
+		p->family = AF_INET6;
+		p->protocol = ip6->nexthdr;
+		__builtin_memcpy(p->addr, &ip6->daddr, sizeof(p->addr));
 		ports = (void *)(ip6 + 1);
 	} else {
 		return 0;
 	}
-	if (p.protocol != WEIR_IPPROTO_TCP && p.protocol != WEIR_IPPROTO_UDP)
+	if (p->protocol != WEIR_IPPROTO_TCP && p->protocol != WEIR_IPPROTO_UDP)
 		return 0;
-	p.port = bpf_ntohs(ports[1]);
-	p.l4off = (void *)ports - data;
+	p->port = bpf_ntohs(ports[1]);
+	p->l4off = (void *)ports - data;
 	if (weir_slot_get(at->handle, &flags, &gen) < 0)
 		return 0;
 	s = bpf_sk_storage_get(&weir_socks, sk, 0, 0);
 	if (!s)
 		return 0;
 	c = &s->cache;
-	if (!weir_cache_hit(c, &p, gen) || c->verdict == WEIR_V_DENY || c->budget)
+	if (!weir_cache_hit(c, p, gen) || c->verdict == WEIR_V_DENY || c->budget)
 		return 0;
-	if (p.protocol == WEIR_IPPROTO_UDP)
-		weir_flow_tx(&s->flow, at->handle, &p,
-			     skb->len > p.l4off + 8 ? skb->len - p.l4off - 8 : 0);
+	if (p->protocol == WEIR_IPPROTO_UDP)
+		weir_flow_tx(&s->flow, at->handle, p,
+			     skb->len > p->l4off + 8 ? skb->len - p->l4off - 8 : 0);
 	return 1;
 }
 
@@ -1035,8 +1034,12 @@ int weir_egress(struct __sk_buff *skb)
 		return 1;
 	if (weir_nested_skb(skb, at))
 		return 1;
-	if (weir_egress_hit(skb, sk, at))
+	/* One weir_pkt for the fast path and the full one: on 6.1 the
+	 * verifier sums the frames of the whole call chain (512 bytes), and a
+	 * second one in this frame took the chain to weir_backstop() past it. */
+	if (weir_egress_hit(skb, sk, at, &p))
 		return 1;
+	__builtin_memset(&p, 0, sizeof(p));
 	err = weir_parse(skb, &p);
 	if (err == 1) /* neither IPv4 nor IPv6 */
 		return 1;
