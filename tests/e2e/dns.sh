@@ -278,7 +278,7 @@ test_udp_probes_are_not_denials() {
 	t_begin "-v shows the refused probes as such"
 	run_weir -v -p "$pol" -- "${CURL[@]}" -o /dev/null http://allowed.test/p-v
 	x_rc 0
-	x_err_has '^weir: refused udp connect to allowed\.test:80 \((192\.0\.2\.10|2001:db8::1), curl pid [0-9]+\): nothing sent$'
+	x_err_has 'weir: refused udp connect to allowed\.test:80 \((192\.0\.2\.10|2001:db8::1), curl pid [0-9]+\): nothing sent$'
 	x_err_lacks 'denied udp'
 	t_end
 

@@ -127,12 +127,15 @@ test_allowed_curl() {
 }
 
 # 2: a destination the policy does not name: EPERM, curl says 7, nothing sent.
+# weir's lines are matched without ^ where curl writes too: curl writes its
+# error a byte at a time to the same stderr, so weir's whole line may land
+# after curl's first byte (seen in the 6.1 guest: "cweir: denied ...").
 test_denied_curl() {
 	t_begin "2 curl to a denied destination fails (7), nothing arrives, denial printed"
 	run_weir -p "$P_ONE" -- "${CURL[@]}" http://198.51.100.7:80/t2-denied
 	x_rc 7
 	x_not_arrived "$LOG" 'GET /t2-denied '
-	x_err_has '^weir: denied tcp 198\.51\.100\.7:80 \(curl pid [0-9]+\)$'
+	x_err_has 'weir: denied tcp 198\.51\.100\.7:80 \(curl pid [0-9]+\)$'
 	t_end
 }
 
@@ -170,8 +173,8 @@ test_domain() {
 	x_rc 0
 	x_out "$(printf 'curl=6\ncurl=7')"
 	x_not_arrived "$LOG" 'GET /t3-other'
-	x_err_has '^weir: refused dns A other\.test \(curl pid [0-9]+\)$'
-	x_err_has '^weir: denied tcp 192\.0\.2\.11:80 \(curl pid [0-9]+\)$'
+	x_err_has 'weir: refused dns A other\.test \(curl pid [0-9]+\)$'
+	x_err_has 'weir: denied tcp 192\.0\.2\.11:80 \(curl pid [0-9]+\)$'
 	x_json "$T/ev3b" 'any(.[]; .op == "dns" and .name == "other.test" and .verdict == "deny"
 		and .rcode == "REFUSED" and .reason == "name-not-allowed")'
 	x_json "$T/ev3b" 'any(.[]; .verdict == "deny" and .dst == "192.0.2.11" and .port == 80
@@ -528,7 +531,7 @@ test_stream() {
 		t_why "the command's write to fd 3: $(cat "$T/fd3res" 2>/dev/null)"
 	x_json "$T/fd3out" 'map(.op) == ["run-start", "connect4", "run-end"]
 		and .[1].verdict == "deny" and all(.[]; has("forged") | not)'
-	x_err_has '^weir: denied tcp 198\.51\.100\.7:80 '
+	x_err_has 'weir: denied tcp 198\.51\.100\.7:80 '
 	t_end
 
 	# The command fills the file system the events file is on, then tries
