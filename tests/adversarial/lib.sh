@@ -95,13 +95,7 @@ lsm_active() {
 
 # adv_finish: every run's cgroup gone, the count, the exit status.
 adv_finish() {
-	if ((${#LEFTOVER[@]})); then
-		t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
-	else
-		t_ok "no weir cgroup left after $WEIR_RUNS runs"
-	fi
-	echo "$T_PASS passed, $T_FAIL failed"
-	[ "$T_FAIL" = 0 ]
+	e2e_finish
 	exit
 }
 

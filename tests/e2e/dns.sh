@@ -569,10 +569,4 @@ test_udp_probes_are_not_denials
 test_one_decision_per_attempt
 test_upstream_setting
 test_upstream_failures
-if ((${#LEFTOVER[@]})); then
-	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
-else
-	t_ok "no weir cgroup left after $WEIR_RUNS runs"
-fi
-echo "$T_PASS passed, $T_FAIL failed"
-[ "$T_FAIL" = 0 ]
+e2e_finish

@@ -289,10 +289,4 @@ test_budget
 test_budget_attacks
 test_udests
 test_check
-if ((${#LEFTOVER[@]})); then
-	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
-else
-	t_ok "no weir cgroup left after $WEIR_RUNS runs"
-fi
-echo "$T_PASS passed, $T_FAIL failed"
-[ "$T_FAIL" = 0 ]
+e2e_finish

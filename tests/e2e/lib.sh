@@ -371,3 +371,15 @@ x_json() {
 		t_why "events: not ($filter) in: $(jq -c -s 'map({verdict, op, dst, port, rule, pid})' \
 			"$file" 2>&1 | cut -c1-400)"
 }
+
+# e2e_finish: the closing checks of a script: every weir run's cgroup gone,
+# the count, and the script's exit status (the last command).
+e2e_finish() {
+	if ((${#LEFTOVER[@]})); then
+		t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
+	else
+		t_ok "no weir cgroup left after $WEIR_RUNS runs"
+	fi
+	echo "$T_PASS passed, $T_FAIL failed"
+	[ "$T_FAIL" = 0 ]
+}

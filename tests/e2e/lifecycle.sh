@@ -183,10 +183,4 @@ setup
 test_audit_suggest_enforce
 test_verify_ci
 test_suggest_base
-if ((${#LEFTOVER[@]})); then
-	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
-else
-	t_ok "no weir cgroup left after $WEIR_RUNS runs"
-fi
-echo "$T_PASS passed, $T_FAIL failed"
-[ "$T_FAIL" = 0 ]
+e2e_finish

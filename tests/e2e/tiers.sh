@@ -135,10 +135,4 @@ setup
 test_check
 test_include_tree
 test_preset
-if ((${#LEFTOVER[@]})); then
-	t_not_ok "no weir cgroup left" "${LEFTOVER[*]}"
-else
-	t_ok "no weir cgroup left after $WEIR_RUNS runs"
-fi
-echo "$T_PASS passed, $T_FAIL failed"
-[ "$T_FAIL" = 0 ]
+e2e_finish
