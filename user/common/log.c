@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <bpf/libbpf.h>
 
 #include "log.h"
 
 #define LOG_LINE_MAX 2048
+#define LOG_PREFIX "weir: "
+#define LOG_PREFIX_LEN (sizeof(LOG_PREFIX) - 1)
 
 static enum log_level log_level = LOG_LEVEL_INFO;
 static log_sink_fn log_sink;
@@ -28,22 +33,66 @@ void log_set_sink(log_sink_fn fn, void *ctx)
 	log_sink = fn;
 }
 
+/* All of BUF to fd 2, resumed after a signal or a short write. */
+static void write_all(const char *buf, size_t n)
+{
+	ssize_t w;
+
+	while (n) {
+		w = write(STDERR_FILENO, buf, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		buf += w;
+		n -= (size_t)w;
+	}
+}
+
+/*
+ * Prefix and message in one write(): a command inside weir run writes to the
+ * same stderr, and anything it wrote between two writes of ours (curl writes
+ * its error a byte at a time) would land inside our line.  stdio's stderr is
+ * unbuffered, so fputs + vfprintf were two writes or more.
+ */
+static int log_stderr(const char *fmt, va_list ap)
+{
+	char line[LOG_LINE_MAX], *buf = line;
+	va_list again;
+	int n;
+
+	va_copy(again, ap);
+	n = vsnprintf(line + LOG_PREFIX_LEN, sizeof(line) - LOG_PREFIX_LEN, fmt, ap);
+	if (n < 0) {
+		va_end(again);
+		return n;
+	}
+	if ((size_t)n >= sizeof(line) - LOG_PREFIX_LEN) {
+		/* Longer than the stack line: the whole of it, not a cut one. */
+		buf = malloc(LOG_PREFIX_LEN + (size_t)n + 1);
+		if (buf)
+			vsnprintf(buf + LOG_PREFIX_LEN, (size_t)n + 1, fmt, again);
+		else {
+			buf = line;
+			n = sizeof(line) - LOG_PREFIX_LEN - 1;
+		}
+	}
+	va_end(again);
+	memcpy(buf, LOG_PREFIX, LOG_PREFIX_LEN);
+	write_all(buf, LOG_PREFIX_LEN + (size_t)n);
+	if (buf != line)
+		free(buf);
+	return n;
+}
+
 /* To the sink as one line without its newline, or to stderr with the prefix. */
 static int log_out(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
 	size_t n;
 
-	if (!log_sink) {
-		/* One line, whole: the resolver's threads warn too. */
-		int ret;
-
-		flockfile(stderr);
-		fputs("weir: ", stderr);
-		ret = vfprintf(stderr, fmt, ap);
-		funlockfile(stderr);
-		return ret;
-	}
+	if (!log_sink)
+		return log_stderr(fmt, ap);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	n = strlen(line);
 	while (n && line[n - 1] == '\n')
