@@ -342,8 +342,8 @@ _Static_assert(sizeof(struct weir_asker) == 64, "weir_asker ABI");
  * the socket storage weir_socks, include/weir/flows.h), so only the first
  * packet to a destination, per policy, pays for a lookup.
  * One per socket, whichever attachment judged last: a socket in a cgroup
- * below two attached ones is judged by both, and gen (unique to one policy
- * of one handle) keeps one's verdict from passing for the other's.
+ * below two attached ones is judged by both, and a verdict counts only for
+ * the handle that judged it, under the generation in force.
  */
 struct weir_skcache {
 	__u32 gen; /* weir_slot.gen it was judged under */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include <criterion/criterion.h>
 
 #include "harness.h"
@@ -297,5 +298,104 @@ Test(handles, a_revocation_below_is_not_undone_by_the_learned_allow_above)
 	cr_assert_eq(write(to_child[1], "x", 1), 1);
 	cr_assert_eq(h_wait(pid), EPERM, "revoked below, yet sent");
 	cr_assert_not(h_udp_got(l), "a datagram arrived after the revocation");
+	close(l);
+}
+
+/* The fd of the map NAME the egress backstop attached to cgroup CGFD uses. */
+static int prog_map_fd(int cgfd, const char *name)
+{
+	__u32 ids[8], cnt = 8, maps[64], i;
+	struct bpf_prog_info pi = {};
+	struct bpf_map_info mi;
+	__u32 len = sizeof(pi);
+	int pfd, fd;
+
+	cr_assert_eq(bpf_prog_query(cgfd, BPF_CGROUP_INET_EGRESS, 0, NULL, ids, &cnt), 0);
+	cr_assert_gt(cnt, 0);
+	pfd = bpf_prog_get_fd_by_id(ids[0]);
+	cr_assert_geq(pfd, 0);
+	pi.nr_map_ids = 64;
+	pi.map_ids = (__u64)(unsigned long)maps;
+	cr_assert_eq(bpf_obj_get_info_by_fd(pfd, &pi, &len), 0);
+	close(pfd);
+	for (i = 0; i < pi.nr_map_ids && i < 64; i++) {
+		fd = bpf_map_get_fd_by_id(maps[i]);
+		if (fd < 0)
+			continue;
+		memset(&mi, 0, sizeof(mi));
+		len = sizeof(mi);
+		if (!bpf_obj_get_info_by_fd(fd, &mi, &len) && !strcmp(mi.name, name))
+			return fd;
+		close(fd);
+	}
+	cr_assert_fail("no map %s", name);
+	return -1;
+}
+
+/* The slot (and its settings) in force for HANDLE. */
+static __u32 slot_of(int fdh, int fds, __u32 handle, struct weir_slot *s)
+{
+	__u32 slot;
+
+	cr_assert_eq(bpf_map_lookup_elem(fdh, &handle, &slot), 0);
+	cr_assert_eq(bpf_map_lookup_elem(fds, &slot, s), 0);
+	return slot;
+}
+
+/* Connected UDP to 192.0.2.1:8080: send, let the parent reload, send. */
+static int resend_child(void *arg)
+{
+	struct sockaddr_in s = { .sin_family = AF_INET, .sin_port = htons(8080) };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	char c = 0;
+
+	inet_pton(AF_INET, "192.0.2.1", &s.sin_addr);
+	if (connect(fd, (struct sockaddr *)&s, sizeof(s)) || send(fd, "weir-probe", 10, 0) < 0)
+		return errno;
+	if (write(to_parent[1], "x", 1) != 1 || read(to_child[0], &c, 1) != 1)
+		return 100;
+	return send(fd, "weir-probe", 10, 0) < 0 ? errno : 0;
+}
+
+/*
+ * Two attachments that both judge a socket (below each other, neither
+ * OUTER) share its one cached verdict: the outer one's must never pass for
+ * the inner one's, even under an equal generation (review6: the cache hit
+ * compared gen, not the handle). The inner policy is reloaded to revoke the
+ * destination and its generation made the outer one's, as a second loader
+ * of the same maps or a wrapped counter could leave it: the next datagram
+ * must still be dropped.
+ */
+Test(handles, a_verdict_cached_by_one_handle_never_passes_for_another)
+{
+	int l = h_listen_udp("192.0.2.1", 8080), fc = h_subcgroup(&h, "a/inner"), fdh, fds;
+	struct weir_slot sa, sc;
+	__u32 hc, slot_c;
+	pid_t pid;
+	char c;
+
+	cr_assert_eq(egress_handle_alloc(h.eg, &hc), 0);
+	cr_assert_eq(egress_attach_handle(h.eg, hc, fc, NULL, NULL), 0);
+	h_apply_handle(&h, hc, "version: 1\nloopback: deny\nallow:\n  - ip: 192.0.2.1\n");
+	fdh = prog_map_fd(fc, "weir_handles");
+	fds = prog_map_fd(fc, "weir_slots");
+	close(fc);
+
+	cr_assert_eq(pipe(to_parent), 0);
+	cr_assert_eq(pipe(to_child), 0);
+	pid = h_spawn_in(&h, "a/inner", resend_child, NULL);
+	cr_assert_eq(read(to_parent[0], &c, 1), 1);
+	cr_assert(h_udp_got(l), "the first datagram, allowed by both, did not arrive");
+	h_apply_handle(&h, hc, policy_b);
+	slot_of(fdh, fds, ha, &sa);
+	slot_c = slot_of(fdh, fds, hc, &sc);
+	cr_assert_neq(sa.gen, sc.gen);
+	sc.gen = sa.gen;
+	cr_assert_eq(bpf_map_update_elem(fds, &slot_c, &sc, BPF_ANY), 0);
+	cr_assert_eq(write(to_child[1], "x", 1), 1);
+	cr_assert_eq(h_wait(pid), EPERM, "revoked below, yet sent on the outer's verdict");
+	cr_assert_not(h_udp_got(l), "a datagram arrived after the revocation");
+	close(fdh);
+	close(fds);
 	close(l);
 }
