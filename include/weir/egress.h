@@ -233,6 +233,7 @@ enum weir_reason {
 	WEIR_R_OUTSIDE = 17, /* a socket not made inside the cgroup */
 	WEIR_R_UNIX_PATH = 18, /* a unix path no pattern can judge (relative, //, /./, /../,
 				* /proc/, /dev/fd/): refused where the policy denies any */
+	WEIR_R_MULTICAST = 19, /* a multicast join: the kernel's report carries the group */
 };
 
 /* weir_event.flags */

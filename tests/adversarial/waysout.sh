@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
 # Adversarial tier, the ways out of issue 14 (docs/threat-model.md): a
-# socket inherited from whoever ran weir, root inside leaving its cgroup.
+# socket inherited from whoever ran weir, root inside leaving its cgroup,
+# a multicast join (the kernel's report names the group to the link).
 # Each tries from inside weir run and checks that nothing arrived at a
 # listener on the denied address. Private network and mount namespaces;
 # root. With WEIR_E2E_DAEMON=1 every run goes through a daemon of its own.
@@ -229,6 +230,94 @@ test_cgroupfs_fds() {
 	wo_cg_cleanup
 }
 
+# --- 5. multicast joins --------------------------------------------------------
+
+# A join needs no privilege, and the kernel answers it with an IGMP or MLD
+# report naming the group the command chose, to the whole link. A veth pair
+# (mc0, with a route for multicast, and mc1, where a sniffer logs every
+# frame as hex): first the same joins outside weir, to show that the
+# sniffer sees their reports; then inside, as nobody and as root: EPERM,
+# an event, and no report with the inside's groups on the link.
+test_multicast() {
+	ip link add mc0 type veth peer name mc1 || e2e_die "ip link add mc0"
+	sysctl -qw net.ipv6.conf.mc0.accept_dad=0 net.ipv6.conf.mc1.accept_dad=0
+	ip addr add 198.51.100.1/24 dev mc0 && ip link set mc0 up && ip link set mc1 up &&
+		ip route add 224.0.0.0/4 dev mc0 || e2e_die "mc0/mc1 set-up"
+	cat >"$T/sniff.py" <<-'EOF'
+		import socket, sys, time
+		s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+		s.bind((sys.argv[1], 0))
+		s.settimeout(0.1)
+		out = open(sys.argv[2], "w", buffering=1)
+		open(sys.argv[3], "w").close()
+		end = time.time() + 120
+		while time.time() < end and not __import__("os").path.exists(sys.argv[4]):
+		    try:
+		        out.write(s.recv(65535).hex() + "\n")
+		    except socket.timeout:
+		        pass
+	EOF
+	cat >"$T/join.py" <<-'EOF'
+		import socket, struct, sys, time
+		ifaddr, ifname, g4, g4b, g6 = sys.argv[1:6]
+		idx = socket.if_nametoindex(ifname)
+		def tryit(f):
+		    try:
+		        f()
+		        return 0
+		    except OSError as e:
+		        return e.errno
+		s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+		a = tryit(lambda: s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+		                               socket.inet_aton(g4) + socket.inet_aton(ifaddr)))
+		# MCAST_JOIN_GROUP (42): struct group_req {u32 if; pad; sockaddr_storage}
+		req = struct.pack("I4x", idx) + struct.pack("HH4s", socket.AF_INET, 0,
+		                                            socket.inet_aton(g4b)).ljust(128, b"\0")
+		b = tryit(lambda: s.setsockopt(socket.IPPROTO_IP, 42, req))
+		s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+		c = tryit(lambda: s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+		                                socket.inet_pton(socket.AF_INET6, g6) + struct.pack("I", idx)))
+		print("ip_add=%d mcast_join=%d ipv6_join=%d" % (a, b, c), flush=True)
+		time.sleep(0.3)
+	EOF
+	chmod 644 "$T/sniff.py" "$T/join.py"
+	/usr/bin/python3 "$T/sniff.py" mc1 "$T/frames" "$T/sniff.ready" "$T/sniff.stop" &
+	local sniffer=$! hex
+	adv_until 50 test -e "$T/sniff.ready" || e2e_die "the sniffer did not start"
+
+	# hex of the groups: 239.83.69.x = "SE" + x; ff0e::5345:4352:<x> = "SECR" + x
+	/usr/bin/python3 "$T/join.py" 198.51.100.1 mc0 239.83.69.1 239.83.69.2 ff0e::5345:4352:1 \
+		>"$T/out.control" 2>&1
+	adv_until 30 grep -q ef534501 "$T/frames"
+	t_begin "multicast joins outside weir: allowed, their IGMP and MLD reports seen on the link (the sniffer works)"
+	grep -q '^ip_add=0 mcast_join=0 ipv6_join=0$' "$T/out.control" || t_why "outside: $(cat "$T/out.control")"
+	for hex in ef534501 ef534502 ff0e0000000000000000534543520001; do
+		grep -q "$hex" "$T/frames" || t_why "no report with $hex on mc1"
+	done
+	t_end
+
+	local who n=2
+	for who in nobody root; do
+		n=$((n + 1))
+		run_weir -u "$who" -p "$POL" -- /usr/bin/python3 "$T/join.py" 198.51.100.1 mc0 \
+			"239.83.69.$n" "239.83.69.$((n + 10))" "ff0e::5345:4352:$n"
+		sleep 0.5
+		t_begin "multicast joins inside weir as $who (IP_ADD_MEMBERSHIP, MCAST_JOIN_GROUP, IPV6_JOIN_GROUP): EPERM, denied on stderr, no report on the link"
+		x_rc 0
+		x_out "ip_add=1 mcast_join=1 ipv6_join=1"
+		x_err_has "denied an IPv4 multicast join \(python3 pid [0-9]+\)"
+		x_err_has "denied an IPv6 multicast join \(python3 pid [0-9]+\)"
+		for hex in "ef5345$(printf %02x "$n")" "ef5345$(printf %02x $((n + 10)))" \
+			"ff0e00000000000000005345435200$(printf %02x "$n")"; do
+			grep -q "$hex" "$T/frames" && t_why "a report with $hex reached the link"
+		done
+		t_end
+	done
+	touch "$T/sniff.stop"
+	wait "$sniffer"
+	ip link del mc0
+}
+
 setup
 test_inherited
 test_socket_stdio
@@ -236,4 +325,5 @@ test_root_cgroup
 test_root_cgroup_cwd
 test_root_cgroup_late_mount
 test_cgroupfs_fds
+test_multicast
 adv_finish

@@ -106,6 +106,8 @@ const char *event_reason_name(const struct weir_event *e)
 		return "socket-made-outside";
 	case WEIR_R_UNIX_PATH:
 		return "unix-path-not-canonical";
+	case WEIR_R_MULTICAST:
+		return "multicast-join";
 	default:
 		return "unknown";
 	}
@@ -767,9 +769,12 @@ static int format_human(const struct event_ctx *ctx, const struct weir_event *e,
 				e->op == WEIR_OP_OUTSIDE_CONNECT ? "connect" : "send",
 				e->family == 2 ? "IPv4" : "IPv6", comm, e->pid);
 	if (e->op == WEIR_OP_SETSOCKOPT)
-		return snprintf(buf, len, "%s a source-routing socket option (%s pid %u)",
-				e->verdict == WEIR_V_WOULD_DENY ? "would deny" : "denied", comm,
-				e->pid);
+		return snprintf(buf, len, "%s %s (%s pid %u)",
+				e->verdict == WEIR_V_WOULD_DENY ? "would deny" : "denied",
+				e->reason != WEIR_R_MULTICAST ? "a source-routing socket option" :
+				e->family == 2		      ? "an IPv4 multicast join" :
+								"an IPv6 multicast join",
+				comm, e->pid);
 	if (e->op == WEIR_OP_SOCKET)
 		return snprintf(buf, len, "%s %s %s socket (%s pid %u)", verdict_words(e),
 				sock_type_name(e->sock_type), proto, comm, e->pid);

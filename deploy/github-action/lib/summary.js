@@ -90,8 +90,9 @@ function rowOf(ev) {
 			 domain: ev.name || '', addr: '' };
 	case 'socket':
 	case 'setsockopt':
-		return { key: `${ev.op} ${ev.type} ${proto}`, kind: ev.op,
+		return { key: `${ev.op} ${ev.type} ${proto} ${ev.reason}`, kind: ev.op,
 			 dest: ev.op === 'socket' ? `${ev.type || '?'} ${proto} socket` :
+				 ev.reason === 'multicast-join' ? 'multicast group join' :
 				 'source-routing socket option', pp: '', domain: '', addr: '' };
 	case 'inbound':
 		return { key: `inbound ${ev.src} ${ev.port} ${proto}`, kind: 'inbound',
