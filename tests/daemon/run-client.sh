@@ -224,8 +224,8 @@ test_kill9_run() {
 # it no longer sees the events, and exits with its command's status.
 test_kill9_daemon() {
 	local pid tok=d9$RANDOM
-	t_begin "kill -9 of the daemon mid-run: still enforced, said, the command's status"
-	env --default-signal "$WEIR" run -q -p "$P" -- sh -c '
+	t_begin "kill -9 of the daemon mid-run: still enforced, said, the command's status, the record marked incomplete"
+	env --default-signal "$WEIR" run -q -p "$P" -e "$T/d9.json" -- sh -c '
 		sleep 0.5; "$0" tcp 192.0.2.11 80 "$1"; exit 4' "$NETPROBE" "$tok" \
 		>"$T/d9.out" 2>"$T/d9.err" &
 	pid=$!
@@ -239,6 +239,11 @@ test_kill9_daemon() {
 	x_not_arrived "$LOG" " $tok\$"
 	x_err_has "^weir: the daemon on $SOCK went away: sh stays enforced"
 	x_err_has "^weir: the daemon on $SOCK did not detach "
+	# What the daemon decided after it went away is in no record of the
+	# run: the counts say so, never "0 lost".
+	x_err_has "^weir: WARNING: these counts are incomplete: the daemon on $SOCK went away while sh ran"
+	tail -n1 "$T/d9.json" | jq -e '.op == "run-end" and .incomplete == true' >/dev/null ||
+		t_why "run-end not marked incomplete: $(tail -n1 "$T/d9.json")"
 	# The next daemon finds the pins of a cgroup that is gone: removed.
 	start_daemon
 	wait_ps "$pid" no || t_why "the restarted daemon lists the gone run"

@@ -565,7 +565,7 @@ static int begin_stream(struct run *r)
 /* The last record, once nothing else can write an event. */
 static void end_stream(struct run *r, __u64 lost)
 {
-	struct stream_end se = { .lost = lost };
+	struct stream_end se = { .lost = lost, .incomplete = r->incomplete };
 	bool on_stderr = r->stream.on_stderr;
 
 	if (r->child_done) {
@@ -600,7 +600,8 @@ static bool want_summary(const struct run *r, __u64 lost)
 		return true;
 	summary_counts(r->summary, &c);
 	return c.decisions[WEIR_V_DENY] || c.decisions[WEIR_V_WOULD_DENY] ||
-	       c.dns[WEIR_V_DENY] || c.dns[WEIR_V_WOULD_DENY] || c.dns_failed || lost;
+	       c.dns[WEIR_V_DENY] || c.dns[WEIR_V_WOULD_DENY] || c.dns_failed || lost ||
+	       r->incomplete;
 }
 
 /* Set sig's disposition for weir, remembering the caller's for the command. */
@@ -955,8 +956,14 @@ static void teardown(struct run *r)
 	}
 	if (r->daemon) /* the cgroup is empty: detach, then its last records */
 		counted = run_daemon_detach(r, &lost);
-	if (counted && r->child && want_summary(r, lost))
+	if (counted && r->child && want_summary(r, lost)) {
 		summary_print(r->summary, stderr, lost);
+		if (r->incomplete)
+			pr_warn("WARNING: these counts are incomplete: the daemon on %s went away "
+				"while %s ran, and what it decided after that is not in this "
+				"run's records (the daemon's own log and events have it)\n",
+				r->sock, r->o.argv[0]);
+	}
 	pump_free(r->pump); /* (set up, but the ring buffer was not) */
 	attachment_free(r->att); /* before the maps it writes go; the policy too */
 	if (!r->att)

@@ -73,6 +73,7 @@ struct run {
 	bool rx_started;
 	volatile int rx_stop;
 	bool rx_end; /* the end record came */
+	bool incomplete; /* the daemon went away: its records of the run stop there */
 	__u64 rx_lost;
 };
 

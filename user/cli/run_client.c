@@ -351,6 +351,10 @@ bool run_daemon_detach(struct run *r, __u64 *lost)
 	/* Detached: the stream ends after the last record. */
 	if (r->rx_started)
 		pthread_join(r->rx, NULL);
+	/* No end record: the daemon went away (or restarted and adopted the
+	 * run) while the command ran, and what it decided since is not in
+	 * this run's records. The count is unknown, so it is never 0. */
+	r->incomplete = !r->rx_end;
 	*lost = r->rx_lost;
 	return true;
 }

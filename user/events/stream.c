@@ -477,6 +477,8 @@ void stream_run_end(struct stream *s, const struct stream_end *end)
 	put_counts(m, "decisions", end->counts.decisions);
 	put_counts(m, "dns", end->counts.dns);
 	fprintf(m, ",\"dns_failed\":%llu", (unsigned long long)end->counts.dns_failed);
+	if (end->incomplete)
+		fputs(",\"incomplete\":true", m);
 	fprintf(m, ",\"lost\":%llu,\"weir_pid\":%d}\n", (unsigned long long)end->lost,
 		(int)getpid());
 	fclose(m);

@@ -61,6 +61,7 @@ struct stream_end {
 	bool weir_failed; /* exit 125 is weir's, not the command's */
 	struct summary_counts counts;
 	__u64 lost; /* events the ring buffer had no room for */
+	bool incomplete; /* decisions are missing, how many is unknown (a daemon went away) */
 };
 
 void stream_run_start(struct stream *s, const struct stream_run *run);
