@@ -107,28 +107,50 @@ static __always_inline __u32 weir_unix_read(struct bpf_sock_addr *ctx, struct we
  * "/tmp/../run/x" to the file "/run/x" names)? The bytes past the length
  * given are zero (weir_unix_read).
  */
+struct weir_unix_canon {
+	const struct weir_unix_key *k;
+	__u32 comp; /* the component so far: 0 empty, 1 ".", 2 "..", 3 a name */
+	__u32 bad; /* an empty, "." or ".." component ended */
+};
+
+/* Byte i + 1 of the path; 1: stop. bpf_loop's callback: the verifier
+ * checks it as one body, not once per byte and state (the unrolled loop
+ * was 14.8k of the 15.9k instructions of each unix program). */
+static long weir_unix_canon_step(__u64 i, void *ctx)
+{
+	struct weir_unix_canon *s = ctx;
+	__u8 c;
+
+	if (i >= WEIR_UNIX_PATH_MAX - 1)
+		return 1;
+	c = s->k->path[i + 1];
+	if (!c)
+		return 1;
+	if (c == '/') {
+		if (s->comp != 3) {
+			s->bad = 1;
+			return 1;
+		}
+		s->comp = 0;
+	} else if (c == '.' && s->comp < 3) {
+		s->comp++; /* "...": a name */
+	} else {
+		s->comp = 3;
+	}
+	return 0;
+}
+
 static __always_inline bool weir_unix_canonical(const struct weir_unix_key *k)
 {
-	__u32 i, comp = 0; /* the component so far: 0 empty, 1 ".", 2 "..", 3 a name */
-	__u8 c;
+	struct weir_unix_canon s = { .k = k };
 
 	if (k->path[0] != '/')
 		return false;
-	for (i = 1; i < WEIR_UNIX_PATH_MAX; i++) {
-		c = k->path[i];
-		if (!c)
-			break;
-		if (c == '/') {
-			if (comp != 3)
-				return false;
-			comp = 0;
-		} else if (c == '.' && comp < 3) {
-			comp++; /* "...": a name */
-		} else {
-			comp = 3;
-		}
-	}
-	return comp == 3;
+	/* bpf_loop fails only on bad arguments: then not canonical (refused
+	 * where the policy denies anything). */
+	if (bpf_loop(WEIR_UNIX_PATH_MAX - 1, weir_unix_canon_step, &s, 0) < 0)
+		return false;
+	return !s.bad && s.comp == 3;
 }
 
 static __always_inline int weir_unix_judge(struct bpf_sock_addr *ctx, __u8 op)
