@@ -257,8 +257,9 @@ test_kill9_daemon() {
 # run's events file, none lost, and the daemon's socket answers weir ps
 # meanwhile, as weir status answers. The burst goes on (rounds of 25,000
 # UDP connect()s from two processes) until both have answered, 200,000 at
-# most: less than the ring buffer and the pump hold between them (about
-# 260,000), so a slow reader may delay the lines but must not lose one.
+# most: a weir run that reads as they come stays well within what its
+# session keeps in the daemon (64 MiB, about 95,000 records), so it may
+# delay the lines but must not lose one.
 test_burst() {
 	local i sum f=$T/burst.jsonl g=$T/burst.gen pid
 	t_begin "a burst through the daemon: every decision in the events file, weir ps answers during it"
@@ -299,17 +300,18 @@ test_burst() {
 	t_end
 }
 
-# A weir run that stops reading (SIGSTOP) during a burst: the daemon waits
-# for it a second, then drops its records and counts them; the other end of
-# the count is weir run's run-end and summary, and weir ps says so meanwhile.
-# Every decision is a line or counted lost: none goes missing.
+# A weir run that stops reading (SIGSTOP) during a burst: its records fill
+# its own queue in the daemon (64 MiB, about 95,000), then are dropped and
+# counted; the other end of the count is weir run's run-end and summary, and
+# weir ps says so meanwhile. Every decision is a line or counted lost: none
+# goes missing.
 test_stopped_client() {
 	local i sum lines lost f=$T/stop.jsonl g=$T/stop.gen pid
-	t_begin "a weir run that stops reading: its records dropped after a second, every one counted"
+	t_begin "a weir run that stops reading: its records dropped once its queue is full, every one counted"
 	rm -f "$f" "$g"
 	env --default-signal "$WEIR" run -q -p "$BURSTP" -e "$f" -- sh -c '
 		i=0; while [ ! -e "$1" ] && [ $i -lt 1000 ]; do sleep 0.02; i=$((i + 1)); done
-		"$0" 192.0.2.10 100000 1' \
+		"$0" 192.0.2.10 300000 2' \
 		"$EVENTGEN" "$T/stop.go" >"$g" 2>"$T/stop.err" &
 	pid=$!
 	wait_ps "$pid" yes || t_why "weir ps never listed run-$pid"
@@ -336,12 +338,83 @@ test_stopped_client() {
 	[ "${lost:-0}" -gt 0 ] || t_why "run-end counts no loss (lines $lines of $sum)"
 	[ $((lines + lost)) = "$sum" ] || t_why "$lines lines + $lost lost != $sum decisions"
 	x_err_has "^weir: WARNING: $lost audit events were lost"
+	x_err_has '^weir: this run reads its audit events slower than they come'
+	t_end
+}
+
+# One weir run reads its events slowly (stopped 0.4 s, then let run 0.05 s,
+# over and over: it keeps taking from the daemon, never idle for the second
+# that marks a client stopped) during a flood of its own; a second run,
+# started once the daemon drops from the first, makes 20,000 decisions
+# meanwhile and its command waits for every one of them to be a line of its
+# events file before it exits. The daemon's one writer must not wait for
+# the slow client (it did: then the ring buffer filled and the kernel lost
+# the second run's events too): the slow run loses its own records
+# (counted in its run-end, told on its stderr), the second's all arrive
+# while it runs and its run-end counts none lost.
+test_slow_client() {
+	local i sum lines lost sum2 pid spid
+	local f=$T/slow.jsonl g=$T/slow.gen f2=$T/quick.jsonl g2=$T/quick.gen
+	t_begin "a weir run that reads slowly loses only its own records: another run's all arrive"
+	rm -f "$f" "$g" "$f2" "$g2" "$T/slow.stop" "$T/slow.fast"
+	env --default-signal "$WEIR" run -q -p "$BURSTP" -e "$f" -- sh -c '
+		for i in $(seq 40); do
+			[ -e "$1" ] && break
+			"$0" 192.0.2.10 50000 2 || exit 9
+		done' "$EVENTGEN" "$T/slow.stop" >"$g" 2>"$T/slow.err" &
+	pid=$!
+	wait_ps "$pid" yes || t_why "weir ps never listed run-$pid"
+	(
+		while [ ! -e "$T/slow.fast" ]; do
+			kill -STOP "$pid"
+			sleep 0.4
+			kill -CONT "$pid"
+			sleep 0.05
+		done
+	) &
+	spid=$!
+	# Until the slow run's queue is full and the daemon drops from it.
+	for ((i = 0; i < 300; i++)); do
+		"$WEIR" ps --socket "$SOCK" >/dev/null 2>"$T/slow.ps" && grep -q lost "$T/slow.ps" && break
+		sleep 0.1
+	done
+	grep -q lost "$T/slow.ps" || t_why "the slow run's records were never dropped in 30 s"
+	"$WEIR" run -q -p "$BURSTP" -e "$f2" -- sh -c '
+		"$0" 192.0.2.10 20000 1 >"$2" || exit 9
+		i=0
+		while [ "$(grep -c "\"op\":\"connect4\"" "$1")" -lt 20000 ] && [ $i -lt 300 ]; do
+			sleep 0.1; i=$((i + 1))
+		done
+		[ $i -lt 300 ]' "$EVENTGEN" "$f2" "$g2" 2>"$T/quick.err"
+	RC=$? ERR=$T/quick.err
+	x_rc 0
+	sum2=$(jq .decisions "$g2")
+	x_json "$f2" '.[-1].op == "run-end" and .[-1].lost == 0 and (map(select(.op == "connect4"
+		and .verdict == "allow")) | length) == $n' --argjson n "${sum2:-0}"
+	x_err_lacks 'lost|slower'
+	kill -0 "$pid" 2>/dev/null ||
+		t_why "the slow run's flood was over before the second run ended"
+	: >"$T/slow.fast"
+	: >"$T/slow.stop"
+	wait "$spid"
+	kill -CONT "$pid"
+	wait "$pid"
+	RC=$? ERR=$T/slow.err
+	x_rc 0
+	sum=$(jq -s 'map(.decisions) | add' "$g")
+	lines=$(jq -s 'map(select(.op == "connect4")) | length' "$f")
+	lost=$(tail -n1 "$f" | jq .lost)
+	[ "${lost:-0}" -gt 0 ] || t_why "the slow run's run-end counts no loss (lines $lines of $sum)"
+	[ $((lines + lost)) = "$sum" ] || t_why "slow run: $lines lines + $lost lost != $sum decisions"
+	x_err_has "^weir: WARNING: $lost audit events were lost"
+	x_err_has '^weir: this run reads its audit events slower than they come'
 	t_end
 }
 
 setup
 test_burst
 test_stopped_client
+test_slow_client
 test_allowed_and_denied
 test_dns_refused
 test_exit_codes

@@ -116,7 +116,6 @@ struct daemon {
 	pthread_t reader;
 	bool reader_on;
 	int reader_stop; /* an eventfd: the reader thread ends */
-	atomic_int draining; /* drain() waits for the writer: it must not wait */
 	__u64 sessions_dropped; /* by the sessions that ended */
 	struct metrics_hist dns_latency;
 	FILE *events;
@@ -380,8 +379,8 @@ static void session_log(enum log_level level, const char *msg, void *ctx)
  * it is). For weir run's session: the event's bytes (the client counts its
  * summary from them), and what only the daemon can write, since the
  * learned names are here: the summary row's name, the JSON line, the human
- * line of a refusal. The session may make the writer wait for its client:
- * not under ev_mu, which the API's thread takes.
+ * line of a refusal. The session's own queue takes it or drops it
+ * (session.h): the writer never waits for a client.
  */
 static void on_record(void *ctx, const void *rec, size_t len)
 {
@@ -411,8 +410,7 @@ static void on_record(void *ctx, const void *rec, size_t len)
 	}
 	pthread_mutex_unlock(&d->ev_mu);
 	if (s) {
-		session_push_event(s, e, domain, n > 0 ? json : NULL, refused ? human : NULL,
-				   &d->draining);
+		session_push_event(s, e, domain, n > 0 ? json : NULL, refused ? human : NULL);
 		session_put(s);
 	}
 }
@@ -432,16 +430,12 @@ static void on_idle(void *ctx)
  * goes (its last events) and before the daemon does. */
 static void drain(struct daemon *d)
 {
-	/* The writer may be waiting for a session's client, whose records
-	 * the API's thread sends: this may be that thread. */
-	atomic_fetch_add(&d->draining, 1);
 	pthread_mutex_lock(&d->rb_mu);
 	if (d->rb)
 		ring_buffer__consume(d->rb);
 	if (d->pump)
 		pump_sync(d->pump);
 	pthread_mutex_unlock(&d->rb_mu);
-	atomic_fetch_sub(&d->draining, 1);
 }
 
 /* From an attachment's resolver thread: never d->mu. */

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "evrec.h"
 #include "httpd.h"
@@ -37,10 +36,8 @@ struct session {
 	struct chunk *head, *tail;
 	struct chunk *spare; /* one emptied chunk, kept for the next */
 	size_t pending; /* bytes not sent yet */
-	pthread_cond_t room; /* a decision waits: the client took some */
-	__u64 taken; /* pieces taken by the client, ever */
-	bool stalled; /* its client took nothing for SESSION_STALL_MS */
 	__u64 dropped;
+	bool told; /* its client was told that records are dropped */
 	bool ended;
 	struct MHD_Connection *conn; /* while served */
 	bool suspended;
@@ -58,7 +55,6 @@ struct session *session_new(void)
 	if (!s)
 		return NULL;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->room, NULL);
 	s->refs = 1;
 	return s;
 }
@@ -83,7 +79,6 @@ void session_put(struct session *s)
 	if (!last)
 		return;
 	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->room);
 	while (s->head) {
 		struct chunk *c = s->head;
 
@@ -130,13 +125,35 @@ static bool append(struct session *s, const char *line, size_t n, size_t limit)
 	return true;
 }
 
+/*
+ * Under s->mu: a record dropped. Its client hears of it at once, the first
+ * time (past the bound, as the end record goes: a few bytes), and run-end's
+ * lost counts every one.
+ */
+static void drop(struct session *s)
+{
+	static const char note[] =
+		"{\"t\":\"log\",\"level\":0,\"msg\":\"this run reads its audit events slower "
+		"than they come: the daemon drops what does not fit in the 64 MiB it keeps "
+		"for it, and counts them (run-end's lost)\"}";
+
+	s->dropped++;
+	if (s->told)
+		return;
+	s->told = true;
+	if (append(s, note, sizeof(note) - 1, SIZE_MAX))
+		wake(s);
+}
+
 static void push_line(struct session *s, const char *line, size_t n, size_t limit)
 {
 	pthread_mutex_lock(&s->mu);
-	if (s->ended || !line || !append(s, line, n, limit))
-		s->dropped += !s->ended;
-	else
+	if (s->ended)
+		; /* nobody reads any more */
+	else if (line && append(s, line, n, limit))
 		wake(s);
+	else
+		drop(s);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -149,67 +166,28 @@ void session_push(struct session *s, json_object *rec)
 	json_object_put(rec);
 }
 
-static __s64 now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
-}
-
 /*
- * A decision waits for room while its client reads: a burst then backs up
- * into the daemon's pump and the ring buffer before anything is lost. It
- * does not wait for a client that took nothing for SESSION_STALL_MS (one
- * stopped, or gone): that session drops and counts until it has read half
- * its backlog, and the other attachments' events go on. Nor while *HURRY:
- * someone waits for the writer (a detach reading an attachment's last
- * events) and may hold the very thread that serves the client; then the
- * record goes in past the bound, up to SESSION_BUF_HARD.
+ * A decision goes into its session's own queue or is dropped: the daemon's
+ * one event writer never waits for a client, so a client that reads slower
+ * than its decisions come loses its own records (counted, and told) while
+ * every other attachment's records flow. Waiting here made them all wait for the
+ * slowest client that still read a little, and once the daemon's buffers
+ * were full the kernel lost everyone's events.
  */
-static void push_wait(struct session *s, const char *line, size_t n, const atomic_int *hurry)
-{
-	__s64 since = 0;
-	__u64 seen = 0;
-	struct timespec t;
-
-	pthread_mutex_lock(&s->mu);
-	while (!s->ended && s->pending + n + 1 > SESSION_BUF_MAX && !s->stalled &&
-	       !(hurry && atomic_load(hurry))) {
-		if (!since || s->taken != seen) {
-			since = now_ms();
-			seen = s->taken;
-		} else if (now_ms() - since > SESSION_STALL_MS) {
-			s->stalled = true;
-			break;
-		}
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_nsec += 10 * 1000000; /* and look at HURRY again */
-		if (t.tv_nsec >= 1000000000) {
-			t.tv_sec++;
-			t.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&s->room, &s->mu, &t);
-	}
-	if (s->ended)
-		; /* nobody reads any more: not a loss of this session's */
-	else if (append(s, line, n, hurry && atomic_load(hurry) ? SESSION_BUF_HARD : SESSION_BUF_MAX))
-		wake(s);
-	else
-		s->dropped++;
-	pthread_mutex_unlock(&s->mu);
-}
-
 void session_push_event(struct session *s, const struct weir_event *e, const char *domain,
-			const char *json, const char *human, const atomic_int *hurry)
+			const char *json, const char *human)
 {
 	char buf[EVREC_LINE_MAX];
 	size_t n = evrec_encode(buf, sizeof(buf), e, domain, json, human);
 
-	if (n)
-		push_wait(s, buf, n, hurry);
+	pthread_mutex_lock(&s->mu);
+	if (s->ended)
+		; /* nobody reads any more: not a loss of this session's */
+	else if (n && append(s, buf, n, SESSION_BUF_MAX))
+		wake(s);
 	else
-		push_line(s, NULL, 0, 0);
+		drop(s);
+	pthread_mutex_unlock(&s->mu);
 }
 
 void session_end(struct session *s, __u64 lost, bool detached)
@@ -260,10 +238,6 @@ static size_t take(struct session *s, char *buf, size_t max)
 			s->spare = c;
 	}
 	s->pending -= n;
-	s->taken++;
-	if (s->stalled && s->pending < SESSION_BUF_MAX / 2)
-		s->stalled = false; /* it reads again */
-	pthread_cond_broadcast(&s->room);
 	return n;
 }
 

@@ -4,13 +4,15 @@
  * attachment. The core pushes records (JSON objects) as they happen; the
  * API serves them to the client as one chunked response of JSON lines
  * (GET /v1/attachments/CGROUP_ID/events, docs/daemon.md) that ends after
- * the last record. Records wait in memory until the client reads them; past
- * SESSION_BUF_MAX bytes they are dropped and counted as lost.
+ * the last record. Each session has its own queue: records wait in memory
+ * until its client reads them, and past SESSION_BUF_MAX bytes its records
+ * are dropped and counted as lost (its client is told). The daemon's one
+ * event writer never waits for a client, so a slow one loses only its own
+ * records and every other session's flow.
  */
 #ifndef WEIR_SESSION_H
 #define WEIR_SESSION_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
@@ -18,11 +20,9 @@
 
 struct weir_event;
 
-#define SESSION_BUF_MAX (16 << 20)
-/* A decision waits this long for a client that reads nothing, then drops. */
-#define SESSION_STALL_MS 1000
-/* Past SESSION_BUF_MAX when the writer may not wait (session_push_event). */
-#define SESSION_BUF_HARD (64 << 20)
+/* A session's queue: about 95,000 decisions (a record is ~700 bytes), a
+ * burst's worth for a client that reads as they come. */
+#define SESSION_BUF_MAX (64 << 20)
 /* The most a session sends in one piece (one chunk of the HTTP answer). */
 #define SESSION_CHUNK_MAX (128 << 10)
 
@@ -33,15 +33,10 @@ struct session *session_get(struct session *s);
 void session_put(struct session *s); /* NULL-safe */
 /* One record (REC is consumed). Never blocks; from any thread. */
 void session_push(struct session *s, json_object *rec);
-/*
- * A decision, its line written by evrec_encode() (user/events/evrec.h).
- * With SESSION_BUF_MAX waiting it waits for the client to read (a burst
- * backs up into the daemon's pump, not lost), unless the client read
- * nothing for SESSION_STALL_MS or *HURRY is nonzero (then it goes in up to
- * SESSION_BUF_HARD): see session.c.
- */
+/* A decision, its line written by evrec_encode() (user/events/evrec.h).
+ * Never waits: with SESSION_BUF_MAX waiting it is dropped and counted. */
 void session_push_event(struct session *s, const struct weir_event *e, const char *domain,
-			const char *json, const char *human, const atomic_int *hurry);
+			const char *json, const char *human);
 /* The last record, {"t":"end","lost":N,"detached":B}: nothing after it. */
 void session_end(struct session *s, __u64 lost, bool detached);
 /* Records dropped because the client did not read them. */
