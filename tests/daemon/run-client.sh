@@ -284,6 +284,10 @@ test_burst() {
 		t_why "weir status did not answer during the burst: $(t_tail "$T/burst.status")"
 	grep -qE "^run-$pid " "$T/burst.status" ||
 		t_why "weir status during the burst does not list run-$pid"
+	timeout 20 "$WEIR" status --json >"$T/burst.status.json" 2>&1
+	jq -e --argjson p "$pid" '.runs | any(.pid == $p and .enforcement == "daemon" and
+		.events_lost == 0)' "$T/burst.status.json" >/dev/null ||
+		t_why "weir status --json during the burst: $(cut -c1-400 "$T/burst.status.json")"
 	kill -0 "$pid" 2>/dev/null || t_why "the burst was over before weir ps and status answered"
 	: >"$T/burst.stop"
 	wait "$pid"

@@ -255,10 +255,58 @@ test_utf8_policy() {
 	t_end
 }
 
+# 18: the audit events a run's programs lost (ring buffer full) are in weir
+# status as in run-end: none for a run that lost none; for one whose weir
+# is stopped while its command makes 400,000 decisions, the count, read
+# from the programs on its cgroup, and run-end's lost at least as many.
+test_events_lost() {
+	local w n lost p gen=$WEIR_BUILD/bin/eventgen
+	[ -x "$gen" ] || e2e_die "$gen missing: make build/bin/eventgen"
+	e2e_setup_lo 192.0.2.10/32
+	p=$(e2e_policy lost <<-EOF
+		version: 1
+		name: e2e-lost
+		allow:
+		  - ip: 192.0.2.10
+		    ports: [9]
+	EOF
+	)
+	t_begin "18 weir status: the audit events a run lost, 0 when none, as run-end counts them"
+	rm -f "$T/lost.go" "$T/lost.gen" "$T/lost.end" "$T/lost.jsonl"
+	env --default-signal "$WEIR" run -q -p "$p" -e "$T/lost.jsonl" -- sh -c '
+		: >"$1/lost.started"
+		i=0; while [ ! -e "$1/lost.go" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
+		"$0" 192.0.2.10 400000 2 >"$1/lost.gen.tmp" && mv "$1/lost.gen.tmp" "$1/lost.gen"
+		i=0; while [ ! -e "$1/lost.end" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done' \
+		"$gen" "$T" >"$T/lost.out" 2>"$T/lost.err" &
+	w=$!
+	wait_file "$T/lost.started" || t_why "the command did not start: $(t_tail "$T/lost.err")"
+	"$WEIR" status --json >"$T/lost0.json" 2>&1
+	x_json_run "$T/lost0.json" "$w" '.state == "running" and .events_lost == 0'
+	"$WEIR" status >"$T/lost0.txt" 2>&1
+	grep -q 'events lost' "$T/lost0.txt" && t_why "weir status: $(t_tail "$T/lost0.txt")"
+	kill -STOP "$w"
+	: >"$T/lost.go"
+	wait_file "$T/lost.gen" || t_why "the generator did not end in 10 s"
+	"$WEIR" status --json >"$T/lost1.json" 2>&1
+	"$WEIR" status >"$T/lost1.txt" 2>&1
+	kill -CONT "$w"
+	: >"$T/lost.end"
+	wait "$w" || t_why "weir exit $?: $(t_tail "$T/lost.err")"
+	n=$(jq --argjson p "$w" '.runs[] | select(.pid == $p) | .events_lost' "$T/lost1.json")
+	[ "${n:-0}" -gt 0 ] 2>/dev/null || t_why "status --json counts no loss: $(cut -c1-400 "$T/lost1.json")"
+	grep -qE "^ +$n audit events lost \(ring buffer full\); verdicts were not affected$" \
+		"$T/lost1.txt" || t_why "weir status: $(t_tail "$T/lost1.txt")"
+	lost=$(tail -n1 "$T/lost.jsonl" | jq .lost)
+	[ "${lost:-0}" -ge "${n:-1}" ] 2>/dev/null || t_why "run-end's lost $lost < status's $n"
+	t_end
+}
+
 setup
 test_other_binary
 test_netns_exec
 test_leftover_pins
 test_utf8_policy
+test_events_lost
 echo "$T_PASS passed, $T_FAIL failed"
 [ "$T_FAIL" = 0 ]

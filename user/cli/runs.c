@@ -27,6 +27,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "cgroup.h"
 #include "cli.h"
@@ -56,6 +57,7 @@ struct run_info {
 	long long started; /* 0: not recorded */
 	char policy[256];
 	char daemon[108]; /* through a daemon: its socket, else "" */
+	long long lost; /* events_lost(), -1: unknown */
 };
 
 void runs_record(int cgfd, const char *policy)
@@ -211,6 +213,67 @@ static bool daemon_enforces(const struct run_info *ri)
 	return !ret && n > 0;
 }
 
+/* The per-CPU WEIR_STAT_LOST of the map MAP_ID if it is weir_stats, else -1. */
+static long long stats_lost(__u32 map_id)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), key = WEIR_STAT_LOST;
+	int fd, ncpu = libbpf_num_possible_cpus(), i;
+	long long sum = -1;
+	__u64 *vals;
+
+	fd = bpf_map_get_fd_by_id(map_id);
+	if (fd < 0)
+		return -1;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len) && !strcmp(info.name, "weir_stats") &&
+	    ncpu > 0 && (vals = calloc(ncpu, sizeof(*vals)))) {
+		if (!bpf_map_lookup_elem(fd, &key, vals))
+			for (sum = 0, i = 0; i < ncpu; i++)
+				sum += vals[i];
+		free(vals);
+	}
+	close(fd);
+	return sum;
+}
+
+/*
+ * The audit events the kernel could not write (its ring buffer full), as
+ * the programs enforcing the run count them: run-end's lost so far for a
+ * standalone run; for a run through a daemon the daemon's count, shared by
+ * its attachments (weir ps adds what its sessions dropped). Read from the
+ * weir_stats map of the connect4 program on the cgroup, whether weir still
+ * runs or not (stale). -1: unknown (not root, nothing attached).
+ */
+static long long events_lost(const struct run_info *ri)
+{
+	__u32 progs[8], n = 8, maps[64], i, k;
+	struct bpf_prog_info info;
+	long long lost = -1;
+	__u32 len;
+	int fd, pfd;
+
+	fd = open(ri->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (bpf_prog_query(fd, BPF_CGROUP_INET4_CONNECT, 0, NULL, progs, &n))
+		n = 0;
+	close(fd);
+	for (i = 0; i < n && i < 8 && lost < 0; i++) {
+		pfd = bpf_prog_get_fd_by_id(progs[i]);
+		if (pfd < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		info.nr_map_ids = 64;
+		info.map_ids = (__u64)(unsigned long)maps;
+		len = sizeof(info);
+		if (!bpf_obj_get_info_by_fd(pfd, &info, &len))
+			for (k = 0; k < info.nr_map_ids && k < 64 && lost < 0; k++)
+				lost = stats_lost(maps[k]);
+		close(pfd);
+	}
+	return lost;
+}
+
 /*
  * Its pins: in the bpffs we see, else in the one its processes or its weir
  * see (a weir under `ip netns exec` mounts a bpffs only its namespace has).
@@ -238,6 +301,7 @@ static void run_inspect(struct run_info *ri)
 	read_procs(ri);
 	read_record(ri);
 	find_pins(ri);
+	ri->lost = geteuid() ? -1 : events_lost(ri);
 }
 
 static void run_init(struct run_info *ri, const char *cg2, pid_t pid)
@@ -315,6 +379,11 @@ static void print_human(struct run_info *ri, void *ctx)
 	printf("run-%d  %-8s %d process%s  %s  cgroup %s\n", ri->pid,
 	       ri->alive ? "running" : "STALE", ri->procs < 0 ? 0 : ri->procs,
 	       ri->procs == 1 ? "" : "es", enf_human(ri), ri->cgroup);
+	/* As run-end and weir ps: lost audit events are news, said when any. */
+	if (ri->lost > 0)
+		printf("        %lld audit events lost%s (ring buffer full); verdicts were not "
+		       "affected\n",
+		       ri->lost, ri->enf == ENF_DAEMON ? " by its daemon" : "");
 }
 
 static void json_field(const char *name, const char *val)
@@ -349,6 +418,10 @@ static void print_json(struct run_info *ri, void *ctx)
 	json_field("started", started);
 	json_field("policy", ri->policy);
 	json_field("daemon", ri->daemon);
+	if (ri->lost < 0)
+		printf(",\"events_lost\":null");
+	else
+		printf(",\"events_lost\":%lld", ri->lost);
 	putchar('}');
 }
 
@@ -361,7 +434,10 @@ static const char status_usage[] =
 	"with the processes in its cgroup and whether its programs are pinned:\n"
 	"`enforced (pinned)`, `enforced (daemon)` (a run through weir daemon: the\n"
 	"daemon's programs are on its cgroup), `NOT enforced`, or, for anyone but\n"
-	"root (bpffs is root's), `enforcement unknown (needs root)`.\n"
+	"root (bpffs is root's), `enforcement unknown (needs root)`; and, on a line\n"
+	"of its own when any were, the audit events its programs lost (ring buffer\n"
+	"full: run-end's lost so far; a daemon's count is shared by its runs, and\n"
+	"`weir ps` adds what the daemon dropped for a client that read too slowly).\n"
 	"Then what this kernel offers weir, each feature on, off or unknown (the\n"
 	"BPF ones are probed as root), with the Linux version that brings it\n"
 	"(docs/kernels.md).\n"
@@ -369,10 +445,10 @@ static const char status_usage[] =
 	"      --json   one JSON object: {\"runs\": [{\"run\", \"pid\", \"state\"\n"
 	"               (running|stale), \"processes\", \"enforcement\"\n"
 	"               (pinned|daemon|not|unknown), \"cgroup\", \"pins\", \"started\",\n"
-	"               \"policy\", \"daemon\" (its socket)}, ...]}; unknown values are\n"
-	"               null; \"kernel\": {\"release\", \"bpf_probed\", one\n"
-	"               true|false|null per feature (\"bpf_lsm\", \"unix_hooks\", ...),\n"
-	"               \"lsm\", \"landlock_abi\"}\n"
+	"               \"policy\", \"daemon\" (its socket), \"events_lost\"}, ...]};\n"
+	"               unknown values are null; \"kernel\": {\"release\",\n"
+	"               \"bpf_probed\", one true|false|null per feature (\"bpf_lsm\",\n"
+	"               \"unix_hooks\", ...), \"lsm\", \"landlock_abi\"}\n"
 	"  -h, --help   this help\n";
 
 int cmd_status(int argc, char **argv)
