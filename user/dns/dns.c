@@ -26,6 +26,7 @@
 #define TCP_TIMEOUT_MS 3000
 #define MAX_PENDING 1024
 #define UDP_BATCH 8 /* queries read in one call */
+#define ASKERS_KEPT 64 /* sockets udp_asker() remembers */
 #define MAX_KEPT 16 /* upstream sockets kept open between queries, at most */
 #define MAX_TCP_CLIENTS 64
 #define EDE_TEXT "blocked by weir policy"
@@ -75,6 +76,10 @@ struct dnsproxy {
 	 * resolver thread per attachment, and static buffers were shared by
 	 * all of them. */
 	__u8 buf[DNS_MSG_MAX], resp[DNS_MSG_MAX];
+	/* Sockets the UDP loop found in weir_askers (udp_asker()), by
+	 * cookie: the loop thread's own. */
+	__u64 asker_seen[ASKERS_KEPT];
+	struct weir_asker asker[ASKERS_KEPT];
 	__u8 qbuf[UDP_BATCH][DNS_MSG_MAX]; /* queries as they came in (udp_queries());
 					    * only the pages written are touched */
 	struct pending pend[MAX_PENDING]; /* untouched until used: a daemon has
@@ -517,17 +522,59 @@ static const struct sockaddr_storage *listener_addr(struct dnsproxy *p, int lfd)
 	return &p->laddr[0];
 }
 
-static void find_asker(struct dnsproxy *p, int proto, const struct sockaddr_storage *peer,
-		       int lfd, struct dns_event *ev)
+/* The socket behind PEER (the one that sent what came in on LFD): its
+ * cookie, or 0. */
+static __u64 asker_cookie(struct dnsproxy *p, int proto, const struct sockaddr_storage *peer,
+			  int lfd)
 {
 	const struct sockaddr_storage *local = listener_addr(p, lfd);
 	__u64 cookie;
 
 	if (sockdiag_cookie(proto, (const struct sockaddr *)peer, (const struct sockaddr *)local,
-			    &cookie) ||
-	    egress_asker(p->cfg.egress, cookie, &ev->asker))
+			    &cookie))
+		return 0;
+	return cookie;
+}
+
+static void find_asker(struct dnsproxy *p, int proto, const struct sockaddr_storage *peer,
+		       int lfd, struct dns_event *ev)
+{
+	__u64 cookie = asker_cookie(p, proto, peer, lfd);
+
+	if (cookie && !egress_asker(p->cfg.egress, cookie, &ev->asker))
+		ev->have_asker = true;
+}
+
+/*
+ * find_asker() for the UDP loop, remembering the sockets it found: a socket
+ * that this run's programs redirected here once is theirs for good (a
+ * socket's cgroup never changes, and a cookie is never reused while the
+ * machine runs), so its next query skips the weir_askers lookup, a system
+ * call (~1-2 us here). sock_diag is still asked every time: the asker is
+ * the socket that sent this datagram, never one that had its port before.
+ * Who it is (pid, thread, comm) may have changed since (another process
+ * sharing it): FRESH (an events file wants them on every query, a refusal
+ * line names them) looks it up again. *COOKIE: for that.
+ */
+static void udp_asker(struct dnsproxy *p, const struct sockaddr_storage *peer, int lfd,
+		      bool fresh, struct dns_event *ev, __u64 *cookie)
+{
+	unsigned int i;
+
+	*cookie = asker_cookie(p, IPPROTO_UDP, peer, lfd);
+	if (!*cookie)
+		return;
+	i = *cookie % ASKERS_KEPT;
+	if (!fresh && p->asker_seen[i] == *cookie) {
+		ev->asker = p->asker[i];
+		ev->have_asker = true;
+		return;
+	}
+	if (egress_asker(p->cfg.egress, *cookie, &ev->asker))
 		return;
 	ev->have_asker = true;
+	p->asker_seen[i] = *cookie;
+	p->asker[i] = ev->asker;
 }
 
 /*
@@ -833,17 +880,19 @@ static void udp_query(struct dnsproxy *p, int lfd, const __u8 *buf, ssize_t n,
 	struct weir_portrange r[WEIR_LEARN_RANGES];
 	size_t nr, i;
 	int resplen, fwd;
+	__u64 cookie;
 
 	if (n <= 0)
 		return;
-	/* Before any answer: the asker's socket may close right after it.
-	 * Only asked when someone will see it (a refusal line, an events file). */
+	/* Before any answer: the asker's socket may close right after it. */
 	/* Only queries this run's programs redirected here are served: other
 	 * runs' commands and host processes can reach 127.0.0.1 too. */
-	find_asker(p, IPPROTO_UDP, client, lfd, &ev);
+	udp_asker(p, client, lfd, p->cfg.attribute_all, &ev, &cookie);
 	if (!ev.have_asker)
 		return;
 	fwd = judge(p, buf, n, &ev, r, &nr, resp, &resplen);
+	if (ev.q.name[0] && ev.verdict != WEIR_V_ALLOW && !p->cfg.attribute_all)
+		egress_asker(p->cfg.egress, cookie, &ev.asker); /* named in its line */
 	if (!fwd) {
 		if (resplen)
 			sendto(lfd, resp, resplen, 0, (struct sockaddr *)client, clen);
@@ -1214,6 +1263,7 @@ int dnsproxy_start(struct dnsproxy *p, const struct dnsproxy_cfg *cfg)
 	if (p->running || p->busy)
 		return -EBUSY;
 	p->cfg = *cfg;
+	memset(p->asker_seen, 0, sizeof(p->asker_seen)); /* another egress, maybe */
 	p->keep_mask = keep_mask(cfg);
 	close_loop_fds(p); /* a restart (dnsproxy_stop, then start again) */
 	atomic_store(&p->stop, false);
