@@ -502,6 +502,48 @@ test_upstream_failures() {
 	ip route del 203.0.113.99/32 dev lo
 }
 
+# The UDP port weir's resolver for the run of weir WPID listens on (on
+# 127.0.0.1): weir's own socket, or the daemon's for that run.
+resolver_port() {
+	if [ "${WEIR_E2E_DAEMON:-}" = 1 ]; then
+		"$WEIR" ps --json 2>/dev/null |
+			jq -r --arg l "run-$1" '.attachments[] | select(.label == $l) | .dns_port'
+	else
+		ss -Hulnp 'src 127.0.0.1' 2>/dev/null | grep "pid=$1," | awk '{ print $4 }' |
+			sed 's/.*://' | head -1
+	fi
+}
+
+# Only queries the run's programs redirected are served: a process outside
+# the run (here the test itself) that finds the resolver's port and asks it
+# directly gets nothing, before and after the run's own queries (the
+# resolver remembers the sockets it found, never one it did not).
+test_outsider_unserved() {
+	local w port i
+	t_begin "a process outside the run asking weir's resolver directly gets no answer"
+	rm -f "$T/os.started" "$T/os.go" "$T/os.inside"
+	"$WEIR" run -q -p "$POL" -- sh -c 'getent ahostsv4 allowed.test >"$1/os.inside"
+		: >"$1/os.started"
+		i=0; while [ ! -e "$1/os.go" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+		getent ahostsv4 allowed.test >>"$1/os.inside"' sh "$T" 2>"$T/os.err" &
+	w=$!
+	for ((i = 0; i < 200; i++)); do
+		[ -e "$T/os.started" ] && break
+		sleep 0.05
+	done
+	port=$(resolver_port "$w")
+	[ -n "$port" ] && [ "$port" != null ] || t_why "no resolver port found for weir $w"
+	"${DIG[@]}" @127.0.0.1 -p "${port:-1}" allowed.test A >"$T/os.dig1" 2>&1
+	"${DIG[@]}" +tcp @127.0.0.1 -p "${port:-1}" allowed.test A >"$T/os.dig2" 2>&1
+	: >"$T/os.go"
+	wait "$w" || t_why "weir exit $?: $(t_tail "$T/os.err")"
+	grep -q 'ANSWER SECTION' "$T/os.dig1" && t_why "UDP from outside answered: $(t_tail "$T/os.dig1")"
+	grep -q 'ANSWER SECTION' "$T/os.dig2" && t_why "TCP from outside answered: $(t_tail "$T/os.dig2")"
+	[ "$(grep -c '^192\.0\.2\.10 ' "$T/os.inside")" -ge 2 ] ||
+		t_why "the run's own lookups: $(cat "$T/os.inside")"
+	t_end
+}
+
 test_static_names() {
 	local pol
 	pol=$(e2e_policy static <<-EOF
@@ -569,4 +611,5 @@ test_udp_probes_are_not_denials
 test_one_decision_per_attempt
 test_upstream_setting
 test_upstream_failures
+test_outsider_unserved
 e2e_finish
