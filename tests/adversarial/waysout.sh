@@ -313,6 +313,38 @@ test_multicast() {
 		done
 		t_end
 	done
+
+	# The kernel skips cgroup/setsockopt for 32-bit system calls: the
+	# seccomp filter refuses the same joins on the i386 entry.
+	local s32
+	s32=$(adv_copy "$WEIR_BUILD/bin/sockopt32")
+	"$s32" 198.51.100.1 mc0 239.83.69.31 ff0e::5345:4352:31 >"$T/out.c32" 2>&1
+	if grep -q '^compat unavailable$' "$T/out.c32"; then
+		t_ok "multicast joins through the i386 entry: skipped (no ia32 system calls on $(uname -r))"
+	else
+		adv_until 30 grep -q ef53451f "$T/frames"
+		t_begin "multicast joins through the i386 entry outside weir: allowed, reports seen on the link"
+		grep -q '^compat ip_add=0 mcast_join=0 ipv6_join=0$' "$T/out.c32" ||
+			t_why "outside: $(cat "$T/out.c32")"
+		for hex in ef53451f ef534520 ff0e0000000000000000534543520031; do
+			grep -q "$hex" "$T/frames" || t_why "no report with $hex on mc1"
+		done
+		t_end
+		for who in nobody root; do
+			n=$((n + 1))
+			run_weir -u "$who" -p "$POL" -- "$s32" 198.51.100.1 mc0 "239.83.69.$((n + 30))" \
+				"ff0e::5345:4352:$((n + 30))"
+			sleep 0.5
+			t_begin "multicast joins through the i386 entry inside weir as $who: EPERM (seccomp), no report on the link"
+			x_rc 0
+			x_out "compat ip_add=1 mcast_join=1 ipv6_join=1"
+			for hex in "ef5345$(printf %02x $((n + 30)))" "ef5345$(printf %02x $((n + 31)))" \
+				"ff0e00000000000000005345435200$((n + 30))"; do
+				grep -q "$hex" "$T/frames" && t_why "a report with $hex reached the link"
+			done
+			t_end
+		done
+	fi
 	touch "$T/sniff.stop"
 	wait "$sniffer"
 	ip link del mc0

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -140,15 +141,9 @@ static int add_rules(scmp_filter_ctx ctx)
 	size_t i;
 	int err;
 
-	/* Other ABIs of this machine (i386, x32) get the same rules; their
-	 * socketcall() multiplexer hides the family in memory: refused whole
-	 * (glibc calls socket() directly on kernels since 4.3). */
-	err = seccomp_arch_add(ctx, SCMP_ARCH_X86);
-	if (err && err != -EEXIST && err != -EINVAL)
-		return err;
-	err = seccomp_arch_add(ctx, SCMP_ARCH_X32);
-	if (err && err != -EEXIST && err != -EINVAL)
-		return err;
+	/* The other ABIs' socketcall() multiplexer hides the family in
+	 * memory: refused whole (glibc calls socket() directly on kernels
+	 * since 4.3). */
 	err = refuse_families(ctx, SCMP_SYS(socket));
 	err = err ?: refuse_families(ctx, SCMP_SYS(socketpair));
 	for (i = 0; !err && i < sizeof(enosys) / sizeof(enosys[0]); i++)
@@ -195,6 +190,88 @@ static int refuse_cgroupns_join(scmp_filter_ctx ctx)
 	return err == -EEXIST ? 0 : err;
 }
 
+/*
+ * The kernel runs cgroup/setsockopt for native system calls only (it skips
+ * the hook when in_compat_syscall()), so on the i386 and x32 ABIs what
+ * weir_setsockopt refuses is refused here, with the same EPERM (and no
+ * event): multicast joins and source-filter changes, whose IGMP/MLD report
+ * carries the group the caller chose, and source routes.
+ */
+static const int compat_sockopts[][2] = {
+	{ IPPROTO_IP, IP_OPTIONS },
+	{ IPPROTO_IP, IP_ADD_MEMBERSHIP },
+	{ IPPROTO_IP, IP_UNBLOCK_SOURCE },
+	{ IPPROTO_IP, IP_BLOCK_SOURCE },
+	{ IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP },
+	{ IPPROTO_IP, IP_MSFILTER },
+	{ IPPROTO_IPV6, IPV6_2292RTHDR },
+	{ IPPROTO_IPV6, IPV6_2292PKTOPTIONS },
+	{ IPPROTO_IPV6, IPV6_RTHDR },
+	{ IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP },
+	{ IPPROTO_IPV6, IPV6_JOIN_ANYCAST },
+};
+static const int mcast_both[] = { MCAST_JOIN_GROUP, MCAST_BLOCK_SOURCE, MCAST_UNBLOCK_SOURCE,
+				  MCAST_JOIN_SOURCE_GROUP, MCAST_MSFILTER };
+
+static int refuse_sockopt(scmp_filter_ctx ctx, int level, int name)
+{
+	return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setsockopt), 2,
+				SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff, level),
+				SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffff, name));
+}
+
+static int add_compat_rules(scmp_filter_ctx ctx)
+{
+	size_t i;
+	int err;
+
+	err = add_rules(ctx);
+	for (i = 0; !err && i < sizeof(compat_sockopts) / sizeof(compat_sockopts[0]); i++)
+		err = refuse_sockopt(ctx, compat_sockopts[i][0], compat_sockopts[i][1]);
+	for (i = 0; !err && i < sizeof(mcast_both) / sizeof(mcast_both[0]); i++)
+		err = refuse_sockopt(ctx, IPPROTO_IP, mcast_both[i]) ?:
+		      refuse_sockopt(ctx, IPPROTO_IPV6, mcast_both[i]);
+	return err == -EEXIST ? 0 : err;
+}
+
+static scmp_filter_ctx new_filter(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+
+	/* An unknown architecture is not ours to guess about. */
+	if (ctx)
+		seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	return ctx;
+}
+
+/*
+ * The other ABIs this machine runs (i386, x32): the native rules and
+ * compat_sockopts, in a filter of their own merged into CTX (libseccomp
+ * adds a rule to every architecture of a filter).
+ */
+static int add_compat_abis(scmp_filter_ctx ctx)
+{
+	static const uint32_t arches[] = { SCMP_ARCH_X86, SCMP_ARCH_X32 };
+	scmp_filter_ctx compat = new_filter();
+	int err = compat ? seccomp_arch_remove(compat, SCMP_ARCH_NATIVE) : -ENOMEM;
+	size_t i, n = 0;
+
+	for (i = 0; !err && i < sizeof(arches) / sizeof(arches[0]); i++) {
+		err = seccomp_arch_add(compat, arches[i]);
+		if (!err)
+			n++;
+		else if (err == -EEXIST || err == -EINVAL) /* native, or unknown here */
+			err = 0;
+	}
+	if (!err && n)
+		err = add_compat_rules(compat);
+	if (!err && n && !(err = seccomp_merge(ctx, compat)))
+		return 0; /* merged: compat is ctx's now */
+	if (compat)
+		seccomp_release(compat);
+	return err;
+}
+
 int sandbox_build(struct sock_fprog *out)
 {
 	scmp_filter_ctx ctx;
@@ -202,12 +279,11 @@ int sandbox_build(struct sock_fprog *out)
 	int fd = -1, err;
 
 	memset(out, 0, sizeof(*out));
-	ctx = seccomp_init(SCMP_ACT_ALLOW);
+	ctx = new_filter();
 	if (!ctx)
 		return -ENOMEM;
-	/* An unknown architecture is not ours to guess about. */
-	seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
 	err = add_rules(ctx);
+	err = err ?: add_compat_abis(ctx);
 	if (!err) {
 		fd = memfd_create("weir-seccomp", MFD_CLOEXEC);
 		err = fd < 0 ? -errno : seccomp_export_bpf(ctx, fd);
