@@ -270,6 +270,39 @@ async function canary(mode, p) {
 	throw new Error(`canary: no event for a connection to ${CANARY.dst}:${CANARY.port}: this step is not watched`);
 }
 
+// The container engines' API sockets: whoever reaches one is root (a
+// privileged container, the host's / mounted). GitHub's runner user is in
+// the docker group.
+const ENGINE_SOCKETS = ['/run/docker.sock', '/var/run/docker.sock', '/run/containerd/containerd.sock',
+			'/run/podman/podman.sock', '/run/crio/crio.sock', '/run/buildkit/buildkitd.sock'];
+
+// With sudo dropped the engines' sockets become root's alone (mode 0600).
+// weir's built-in unix: list refuses their paths, but a cgroup hook judges
+// a path as spelled: /proc/self/root/run/docker.sock or a symlink reaches
+// the same socket where the BPF LSM is not active (docs/threat-model.md);
+// the socket's own mode holds for every path. Not restored: drop is for
+// ephemeral runners.
+function lockEngineSockets() {
+	const seen = new Set();
+	for (const p of ENGINE_SOCKETS) {
+		let st;
+		try {
+			st = fs.statSync(p);
+		} catch {
+			continue;
+		}
+		if (!st.isSocket() || seen.has(`${st.dev}:${st.ino}`))
+			continue;
+		seen.add(`${st.dev}:${st.ino}`);
+		if (!(st.mode & 0o077) && st.uid === 0)
+			continue;
+		sys.mustRoot(['chown', 'root:root', p], `sudo: drop: cannot take ${p} from the job`);
+		sys.mustRoot(['chmod', '0600', p], `sudo: drop: cannot take ${p} from the job`);
+		runner.info(`weir: sudo: drop: ${p} is root's alone now (it was mode ` +
+			    `${(st.mode & 0o777).toString(8)}, uid ${st.uid}, gid ${st.gid}): later steps cannot reach it`);
+	}
+}
+
 // The runner's user loses sudo for the rest of the job: a sudoers rule read
 // last (sudoers.d in order; the last match wins) that allows nothing.
 function dropSudo(tmp) {
@@ -277,6 +310,7 @@ function dropSudo(tmp) {
 		runner.warning('weir: sudo: drop does nothing: this step runs as root, and so do the later ones');
 		return;
 	}
+	lockEngineSockets();
 	const user = os.userInfo().username;
 	const file = '/etc/sudoers.d/zzzz-weir-drop';
 	sys.writeRoot(file, `# weir GitHub Action (sudo: drop): ${user} may no longer use sudo in this job\n` +
