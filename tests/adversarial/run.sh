@@ -193,10 +193,46 @@ test_inbound() {
 	judge_output "$OUT" 8
 }
 
+# The command shares weir's stderr: it sets O_NONBLOCK on it (a pipe) and
+# fills the pipe, then makes a denied connection. weir's denial line and
+# summary must still come out once the reader drains the pipe, not fail
+# with EAGAIN and vanish.
+test_silenced_stderr() {
+	cat >"$T/nb.py" <<-'EOF'
+		import fcntl, os, socket, sys
+		fl = fcntl.fcntl(2, fcntl.F_GETFL)
+		fcntl.fcntl(2, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+		n = 0
+		try:
+		    while True:
+		        n += os.write(2, b"." * 4096)
+		except BlockingIOError:
+		    pass
+		s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+		try:
+		    s.sendto(b"esc-nonblock", (sys.argv[1], int(sys.argv[2])))
+		    print("sent")
+		except OSError as e:
+		    print("errno=%d" % e.errno)
+	EOF
+	chmod 644 "$T/nb.py"
+	run_cmd bash -c '"$0" run -u nobody -p "$1" -- /usr/bin/python3 "$2" "$3" "$4" 2>&1 >"$5" |
+		{ sleep 1; sed "s/^[.]*//" >"$6"; }' "$WEIR" "$POL" "$T/nb.py" "$DENIED" "$PORT" "$T/nb.out" "$T/nb.err"
+	WEIR_RUNS=$((WEIR_RUNS + 1))
+	t_begin "the command sets O_NONBLOCK on the shared stderr and fills it: weir's denial line and summary still come out"
+	x_rc 0
+	grep -qx 'errno=1' "$T/nb.out" || t_why "the command got $(cat "$T/nb.out"), want errno=1"
+	grep -q "weir: denied udp $DENIED:$PORT" "$T/nb.err" || t_why "no denial line: $(t_tail "$T/nb.err")"
+	grep -q '^weir: summary: 0 allowed, 1 denied' "$T/nb.err" || t_why "no summary: $(t_tail "$T/nb.err")"
+	x_not_arrived "$LOG" " esc-nonblock\$"
+	t_end
+}
+
 setup
 test_inbound
 test_pins_symlink
 test_unprivileged
 test_root
 test_sigkill
+test_silenced_stderr
 adv_finish

@@ -238,6 +238,7 @@ int main(int argc, char **argv)
 	const char *name = argc > 1 ? argv[1] : NULL;
 	size_t i;
 
+	log_stderr_init();
 	log_hook_libbpf();
 	/*
 	 * weir uses libcrypto for SHA-256 alone (the identity of a policy

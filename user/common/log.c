@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,20 +34,50 @@ void log_set_sink(log_sink_fn fn, void *ctx)
 	log_sink = fn;
 }
 
-/* All of BUF to fd 2, resumed after a signal or a short write. */
+/*
+ * All of BUF to fd 2, resumed after a signal or a short write. The command
+ * shares fd 2's open file description with weir and may set O_NONBLOCK on
+ * it and fill the pipe, so that weir's denial lines and summary fail with
+ * EAGAIN: weir then waits for room, as a blocking descriptor would.
+ */
 static void write_all(const char *buf, size_t n)
 {
+	struct pollfd p = { .fd = STDERR_FILENO, .events = POLLOUT };
 	ssize_t w;
 
 	while (n) {
 		w = write(STDERR_FILENO, buf, n);
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (poll(&p, 1, -1) < 0 && errno != EINTR)
+				return;
+			continue;
+		}
 		if (w <= 0)
 			return;
 		buf += w;
 		n -= (size_t)w;
 	}
+}
+
+static ssize_t stderr_write(void *cookie, const char *buf, size_t n)
+{
+	(void)cookie;
+	write_all(buf, n);
+	return (ssize_t)n;
+}
+
+void log_stderr_init(void)
+{
+	cookie_io_functions_t io = { .write = stderr_write };
+	FILE *f = fopencookie(NULL, "w", io);
+
+	/* Unbuffered, as stderr is: each fprintf is one write_all(). */
+	if (f && !setvbuf(f, NULL, _IONBF, 0))
+		stderr = f;
+	else if (f)
+		fclose(f);
 }
 
 /*

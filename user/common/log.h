@@ -22,6 +22,9 @@ typedef void (*log_sink_fn)(enum log_level level, const char *msg, void *ctx);
 void log_set_sink(log_sink_fn fn, void *ctx);
 /* Route libbpf's own messages through log_msg (debug ones only with -vv). */
 void log_hook_libbpf(void);
+/* weir's stderr (fprintf(stderr) and the log) waits for room on EAGAIN:
+ * the command may set O_NONBLOCK on the fd 2 it shares with weir. */
+void log_stderr_init(void);
 
 #define pr_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define pr_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
