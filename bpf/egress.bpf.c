@@ -572,6 +572,7 @@ static __always_inline int weir_redirect(struct bpf_sock_addr *ctx, const struct
 	a.cgroup_id = t.cgroup_id;
 	a.uid = (__u32)ugid;
 	a.gid = ugid >> 32;
+	a.handle = at->handle;
 	bpf_map_update_elem(&weir_askers, &cookie, &a, BPF_ANY);
 
 	if (family == AF_INET) {

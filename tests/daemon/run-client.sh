@@ -415,6 +415,65 @@ test_slow_client() {
 	t_end
 }
 
+# One weir_askers map serves every attachment of a daemon, and every
+# resolver's port is in /proc/net/udp: a socket that run A's programs
+# redirected to A's resolver asks run B's resolver directly for a name
+# only B allows. B's resolver must not answer it, nor forward it.
+test_other_runs_resolver() {
+	local pa pb bpid port before
+	pb=$(e2e_policy pb <<-EOF
+		version: 1
+		allow:
+		  - domain: other.test
+		    ports: [80]
+	EOF
+	)
+	pa=$(e2e_policy pa <<-EOF
+		version: 1
+		allow:
+		  - domain: allowed.test
+		    ports: [80]
+	EOF
+	)
+	cat >"$T/cross.py" <<-'EOF'
+		import socket, struct, sys
+		def q(name, qid):
+		    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + b"".join(
+		        bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack("!HH", 1, 1)
+		s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+		s.settimeout(2)
+		s.sendto(q("allowed.test", 1), ("198.51.100.53", 53))  # its own resolver: an asker now
+		try:
+		    own = s.recv(512)[3] & 15
+		except socket.timeout:
+		    own = "none"
+		s.sendto(q("other.test", 2), ("127.0.0.1", int(sys.argv[1])))
+		try:
+		    d = s.recv(512)
+		    other = "rcode%d-answers%d" % (d[3] & 15, struct.unpack("!H", d[6:8])[0])
+		except socket.timeout:
+		    other = "none"
+		print("own=%s other=%s" % (own, other))
+	EOF
+	chmod 644 "$T/cross.py"
+	env --default-signal "$WEIR" run -q -p "$pb" -- sleep 10 >/dev/null 2>&1 &
+	bpid=$!
+	t_begin "through one daemon: run A's socket asking run B's resolver for a name only B allows gets nothing, and nothing is forwarded"
+	wait_ps "$bpid" yes || t_why "weir ps never listed run-$bpid"
+	port=$("$WEIR" ps --socket "$SOCK" --json |
+		jq -r --arg l "run-$bpid" '.attachments[] | select(.label == $l) | .dns_port')
+	[[ $port =~ ^[0-9]+$ ]] || t_why "run B's resolver port: '$port'"
+	before=$(grep -c 'query\[A\] other.test' "$E2E_TMP/dnsmasq.log")
+	run_weir -u nobody -p "$pa" -- /usr/bin/python3 "$T/cross.py" "$port"
+	x_rc 0
+	x_out "own=0 other=none"
+	[ "$(grep -c 'query\[A\] other.test' "$E2E_TMP/dnsmasq.log")" = "$before" ] ||
+		t_why "the upstream got run A's query for other.test"
+	kill "$bpid" 2>/dev/null
+	wait "$bpid" 2>/dev/null
+	t_end
+}
+
 setup
 test_burst
 test_stopped_client
@@ -425,6 +484,7 @@ test_exit_codes
 test_dead_socket
 test_default_socket_absent
 test_ps_while_it_runs
+test_other_runs_resolver
 test_kill9_run
 test_kill9_daemon
 echo "$T_PASS passed, $T_FAIL failed"

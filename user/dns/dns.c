@@ -536,12 +536,26 @@ static __u64 asker_cookie(struct dnsproxy *p, int proto, const struct sockaddr_s
 	return cookie;
 }
 
+/*
+ * The socket's entry in weir_askers, if this resolver's attachment is the
+ * one that redirected it. A daemon's attachments share one weir_askers map,
+ * and every resolver's port is in /proc/net/udp for anyone to read: a
+ * socket one attachment redirected must not ask another's resolver (whose
+ * policy may allow names its own refuses).
+ */
+static int own_asker(struct dnsproxy *p, __u64 cookie, struct weir_asker *a)
+{
+	int ret = egress_asker(p->cfg.egress, cookie, a);
+
+	return ret ?: a->handle == p->cfg.handle ? 0 : -ENOENT;
+}
+
 static void find_asker(struct dnsproxy *p, int proto, const struct sockaddr_storage *peer,
 		       int lfd, struct dns_event *ev)
 {
 	__u64 cookie = asker_cookie(p, proto, peer, lfd);
 
-	if (cookie && !egress_asker(p->cfg.egress, cookie, &ev->asker))
+	if (cookie && !own_asker(p, cookie, &ev->asker))
 		ev->have_asker = true;
 }
 
@@ -570,7 +584,7 @@ static void udp_asker(struct dnsproxy *p, const struct sockaddr_storage *peer, i
 		ev->have_asker = true;
 		return;
 	}
-	if (egress_asker(p->cfg.egress, *cookie, &ev->asker))
+	if (own_asker(p, *cookie, &ev->asker))
 		return;
 	ev->have_asker = true;
 	p->asker_seen[i] = *cookie;

@@ -70,6 +70,7 @@ struct dnsproxy_cfg {
 	size_t n_up;
 	struct learn *learn;
 	struct egress *egress; /* for weir_askers */
+	__u32 handle; /* the attachment served: an asker redirected by another is not */
 	dns_event_fn on_event;
 	void *ctx;
 	bool attribute_all; /* find the asker of every query, not only refused

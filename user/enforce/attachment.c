@@ -351,6 +351,7 @@ static void dns_cfg(struct attachment *a, struct dnsproxy_cfg *c)
 		.n_up = a->n_up,
 		.learn = a->learn,
 		.egress = a->cfg.egress,
+		.handle = a->cfg.handle,
 		.on_event = a->cfg.on_dns_event,
 		.ctx = a->cfg.ctx,
 		.attribute_all = a->cfg.attribute_all,
