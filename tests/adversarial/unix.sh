@@ -369,6 +369,34 @@ outer 1" ] || t_why "got '$(echo "$out" | tr '\n' '|')', want 'in connected|oute
 	unest_cleanup
 }
 
+# A container engine's socket the command's user may connect to by its
+# mode (a developer in the docker group): without the BPF LSM a link or
+# /proc/self/root/... reaches it past the unix: section, and weir says so
+# even with -q; with the LSM, or a mode that keeps the user out, nothing.
+# A stand-in socket on a tmpfs over /run in this mount namespace only.
+test_engine_warning() {
+	mount -t tmpfs -o mode=755 weir-engine /run || e2e_die "tmpfs over /run (private mount namespace)"
+	/usr/bin/python3 -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' \
+		/run/docker.sock || e2e_die "the stand-in socket"
+	chgrp nogroup /run/docker.sock && chmod 660 /run/docker.sock
+	run_weir -q -u nobody -p "$POL" -- true
+	t_begin "a docker socket nobody may reach by group: said with -q where the BPF LSM is not active"
+	x_rc 0
+	if lsm_active; then
+		x_err_lacks "may connect to /run/docker.sock"
+	else
+		x_err_has "^weir: true may connect to /run/docker.sock \(by group nogroup\), which is root: .* /proc/self/root/run/docker.sock"
+	fi
+	t_end
+	chmod 600 /run/docker.sock
+	run_weir -q -u nobody -p "$POL" -- true
+	t_begin "the same socket root's alone (0600): nothing said"
+	x_rc 0
+	x_err_lacks "may connect to"
+	t_end
+	umount /run
+}
+
 # The cgroup unix hooks (6.7+) judge the path as typed; without them (6.1-6.6)
 # the BPF LSM alone judges the socket reached, by the path it was bound to:
 # every test but the spellings' (which reach the same bound socket there,
@@ -390,4 +418,5 @@ else
 fi
 test_audit_resolver
 test_nested
+test_engine_warning
 adv_finish

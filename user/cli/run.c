@@ -604,6 +604,23 @@ static bool want_summary(const struct run *r, __u64 lost)
 	       r->incomplete;
 }
 
+/*
+ * Even with -q: the command's user may connect to a container engine's
+ * socket (root) by its mode, and without the BPF LSM a link or a
+ * /proc/self/root/... spelling reaches it past the unix: section.
+ */
+static void warn_engine(const struct run *r)
+{
+	char why[96];
+	const char *sock = sandbox_engine_reachable(&r->id, why, sizeof(why));
+
+	if (sock && !egress_lsm_supported())
+		pr_warn("%s may connect to %s (%s), which is root: the unix: section refuses its "
+			"paths as spelled, but without the BPF LSM a symlink or /proc/self/root%s "
+			"reaches it (docs/threat-model.md); use --user with a user who cannot\n",
+			r->o.argv[0], sock, why, sock);
+}
+
 /* Set sig's disposition for weir, remembering the caller's for the command. */
 static int take_signal(struct run *r, int sig, void (*handler)(int))
 {
@@ -1109,6 +1126,7 @@ static int prepare(struct run *r)
 		pr_warn("%s runs as root: it could detach weir's programs and leave its cgroup "
 			"(docs/threat-model.md); use --user to run it unprivileged\n",
 			r->o.argv[0]);
+	warn_engine(r);
 	ret = sandbox_build(&r->filter);
 	/* Root could write to a cgroup.procs outside its cgroup namespace
 	 * where cgroup2 lacks nsdelegate: it gets mounts of its own. */

@@ -72,4 +72,8 @@ int sandbox_cgroup_ns(char *const *mounts);
  */
 int sandbox_enter(const struct identity *id, const struct sock_fprog *filter);
 
+/* The first container engine API socket (/run/docker.sock, ...) ID may
+ * connect to by its mode, with why in WHY; NULL if none (or ID is root). */
+const char *sandbox_engine_reachable(const struct identity *id, char *why, size_t len);
+
 #endif /* WEIR_SANDBOX_H */
