@@ -749,3 +749,33 @@ Test(egress, large_policy_in_sized_maps_applies_and_reloads)
 	p.port = 8081;
 	cr_assert_eq(h_probe(&h, &p, NULL), EPERM);
 }
+
+/* connect() of an AF_INET6 TCP socket to a 28-byte AF_INET sockaddr whose
+ * padding holds an allowed IPv6 address (allow[1]): in the kernel's eyes no
+ * destination at all (tcp_v6_connect() refuses the family). */
+static int v6_socket_v4_family(void *arg)
+{
+	struct sockaddr_in6 s = { .sin6_family = AF_INET, .sin6_port = htons(8080) };
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+
+	(void)arg;
+	inet_pton(AF_INET6, "2001:db8::1", &s.sin6_addr);
+	if (fd < 0)
+		return 100;
+	return connect(fd, (struct sockaddr *)&s, sizeof(s)) ? errno : 0;
+}
+
+/* R7-6: it is refused unjudged, and nothing is reported: before, the hook
+ * judged the padding and recorded "allowed tcp [2001:db8::1]:8080". */
+Test(egress, ipv4_family_on_ipv6_tcp_socket_is_refused_unjudged)
+{
+	int l = h_listen_tcp("2001:db8::1", 8080), before;
+
+	h_events(&h);
+	before = h.nev;
+	cr_assert_eq(h_wait(h_spawn(&h, v6_socket_v4_family, NULL)), EPERM);
+	cr_assert_not(h_tcp_got(l));
+	h_events(&h);
+	cr_expect_eq(h.nev, before, "%d events for a call with no destination", h.nev - before);
+	close(l);
+}
