@@ -111,6 +111,8 @@ struct daemon {
 	char cgmnt[CGROUP_PATH_MAX];
 	char own_cgroup[CGROUP_PATH_MAX]; /* ours, below the mount */
 	int sigfd, epfd, timerfd, state_lock, pin_lock;
+	int keys_fd; /* hold_keys()'s cgroup, locked while we live; or -1 */
+	char keys_path[CGROUP_PATH_MAX];
 	struct ring_buffer *rb;
 	struct pump *pump;
 	pthread_t reader;
@@ -1851,6 +1853,64 @@ static int open_dirs(struct daemon *d)
 }
 
 /*
+ * An empty cgroup of this daemon's, <cgroup2>/weir/keys-PID, holds one of
+ * each program (egress_hold_keys) so that attaching and detaching a run
+ * does not patch the kernel's code each time. Its lock (cgroup_create) says
+ * the daemon lives; one nobody holds is a dead daemon's, removed here. Only
+ * a cost: without it the runs are enforced the same.
+ */
+static void remove_stale_keys(const struct daemon *d)
+{
+	char dir[CGROUP_PATH_MAX + 8], path[2 * CGROUP_PATH_MAX + 16];
+	struct dirent *de;
+	DIR *dd;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s/weir", d->cgmnt);
+	dd = opendir(dir);
+	if (!dd)
+		return;
+	while ((de = readdir(dd))) {
+		if (strncmp(de->d_name, "keys-", 5))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (!flock(fd, LOCK_EX | LOCK_NB))
+			rmdir(path); /* fails if anything is in it */
+		close(fd);
+	}
+	closedir(dd);
+}
+
+static void hold_keys(struct daemon *d)
+{
+	char name[32];
+	int ret;
+
+	if (!d->cgmnt[0])
+		return;
+	remove_stale_keys(d);
+	snprintf(name, sizeof(name), "keys-%d", getpid());
+	d->keys_fd = cgroup_create(d->cgmnt, name, d->keys_path, sizeof(d->keys_path));
+	ret = d->keys_fd < 0 ? d->keys_fd : egress_hold_keys(d->eg, d->keys_fd);
+	if (ret)
+		pr_debug("cannot hold the programs on %s: %s (attaching and detaching "
+			 "cost more)\n",
+			 d->keys_path, strerror(-ret));
+}
+
+/* After egress_close/destroy: the links are gone. */
+static void drop_keys(struct daemon *d)
+{
+	if (d->keys_fd < 0)
+		return;
+	rmdir(d->keys_path);
+	close(d->keys_fd);
+}
+
+/*
  * The BPF LSM programs serve every attachment: pinned in PIN_ROOT/lsm, they
  * stay with the attachments when the daemon stops or dies, and the next
  * daemon's replace them (egress_pin_lsm); --detach-on-exit unpins them with
@@ -1901,6 +1961,7 @@ static int open_egress(struct daemon *d)
 		return ret;
 	}
 	pin_lsm(d);
+	hold_keys(d);
 	return 0;
 }
 
@@ -2026,6 +2087,7 @@ int daemon_open(const struct daemon_opts *o, struct daemon **out)
 		return -ENOMEM;
 	d->o = *o;
 	d->sigfd = d->epfd = d->timerfd = d->state_lock = d->pin_lock = d->reader_stop = -1;
+	d->keys_fd = -1;
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_mutex_init(&d->out_mu, NULL);
 	pthread_mutex_init(&d->ev_mu, NULL);
@@ -2136,6 +2198,7 @@ void daemon_free(struct daemon *d)
 	} else {
 		egress_close(d->eg); /* the pinned links and maps stay */
 	}
+	drop_keys(d);
 	policies_free(d->ps);
 	if (d->events && d->events != stdout)
 		fclose(d->events);

@@ -62,6 +62,7 @@ struct egress {
 	char *map_dir; /* PIN_ROOT/maps, or NULL */
 	bool reused; /* the maps were pinned there already */
 	struct bpf_link *lsm[NLSM]; /* lsm_progs' links (BPF LSM), or NULL */
+	struct bpf_link *keys[NPROGS]; /* egress_hold_keys(), never pinned */
 };
 
 static int task_info_of(enum bpf_prog_type type, enum bpf_attach_type attach)
@@ -596,6 +597,29 @@ static int attach_one(struct bpf_program *prog, int cgroup_fd, const char *pin_d
 	if (err)
 		pr_warn("cannot pin %s: %s\n", path, strerror(-err));
 	return err;
+}
+
+/*
+ * cgroup_bpf_enabled_key[attach type] goes on with the first program of
+ * that type anywhere and off with the last, and each time the kernel
+ * rewrites its code on every CPU (text_poke: 46% of a daemon's CPU when
+ * weir runs came and went one at a time). Attached here once, the keys
+ * stay on: every socket's cgroup is then looked at, as while any run is.
+ */
+int egress_hold_keys(struct egress *e, int cgroup_fd)
+{
+	struct bpf_program *progs[NPROGS];
+	int i;
+
+	programs(e, progs);
+	for (i = 0; i < NPROGS; i++) {
+		if (!bpf_program__autoload(progs[i]) || e->keys[i])
+			continue;
+		e->keys[i] = bpf_program__attach_cgroup(progs[i], cgroup_fd);
+		if (!e->keys[i])
+			return -errno;
+	}
+	return 0;
 }
 
 int egress_attach_handle(struct egress *e, __u32 handle, int cgroup_fd,
@@ -1689,6 +1713,8 @@ static void egress_free(struct egress *e, bool detach)
 		}
 		free(h->pin_dir);
 	}
+	for (j = 0; j < NPROGS; j++)
+		bpf_link__destroy(e->keys[j]);
 	for (j = 0; j < NLSM; j++) {
 		if (detach && e->lsm[j] && bpf_link__pin_path(e->lsm[j]))
 			bpf_link__unpin(e->lsm[j]);

@@ -45,6 +45,14 @@ int egress_pass_socket(struct egress *e, __u32 handle, int fd);
 int egress_pass_cookie(struct egress *e, __u32 handle, __u64 cookie);
 /* weir run: its LSM links pinned in PIN_DIR too (0 when there are none). */
 int egress_pin_lsm(struct egress *e, const char *pin_dir);
+/*
+ * A daemon: every program attached to CGROUP_FD, an empty cgroup of its own
+ * (no storage: anything put there is refused, fail closed), unpinned, until
+ * egress_destroy/close. The kernel's static key of each attach type then
+ * stays on between two runs instead of being patched on and off with each
+ * attach and detach (docs/performance.md, "The daemon's static keys").
+ */
+int egress_hold_keys(struct egress *e, int cgroup_fd);
 
 struct egress_opts {
 	__u32 lpm_entries; /* per family, room for two generations (a cap: no prealloc) */
