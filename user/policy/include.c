@@ -11,13 +11,13 @@
  * open loopback, would make every include a way around the top file.
  */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "policy.h"
+#include "sha256.h"
 #include "shipped.h"
 #include "weir/egress.h"
 
@@ -30,7 +30,7 @@ struct tree {
 	struct policy *top;
 	policy_read_fn read;
 	void *ctx;
-	EVP_MD_CTX *sha; /* SHA-256 of the files read, in order, and of the lists */
+	weir_sha256_ctx sha; /* SHA-256 of the files read, in order, and of the lists */
 	/* The files being read, the top first: a name met again is a cycle. */
 	const char *chain[INCLUDE_MAX_DEPTH + 1];
 	char *err;
@@ -365,7 +365,7 @@ static int include_one(struct tree *t, const char *from, const struct policy_inc
 	}
 	ret = read_one(t, from, e, name, &buf, &len);
 	if (!ret) {
-		EVP_DigestUpdate(t->sha, buf, len);
+		weir_sha256_update(&t->sha, buf, len);
 		ret = policy_load_one(name, buf, len, &sub, t->err);
 	}
 	free(buf);
@@ -398,7 +398,7 @@ static int expand(struct tree *t, const struct policy *f, int depth)
 /* The cidr_list files of the tree: each list's path and the hash of its
  * bytes, in rule order, after the policy files' bytes. A list changed is a
  * new version of the policy (the daemon reloads it; run-start says so). */
-static void hash_lists(EVP_MD_CTX *sha, const struct policy_rule *r, size_t n)
+static void hash_lists(weir_sha256_ctx *sha, const struct policy_rule *r, size_t n)
 {
 	size_t i;
 
@@ -407,9 +407,9 @@ static void hash_lists(EVP_MD_CTX *sha, const struct policy_rule *r, size_t n)
 
 		if (!f || !f->path)
 			continue;
-		EVP_DigestUpdate(sha, "cidr_list\0", 10);
-		EVP_DigestUpdate(sha, f->path, strlen(f->path) + 1);
-		EVP_DigestUpdate(sha, f->sha256, sizeof(f->sha256));
+		weir_sha256_update(sha, "cidr_list\0", 10);
+		weir_sha256_update(sha, f->path, strlen(f->path) + 1);
+		weir_sha256_update(sha, f->sha256, sizeof(f->sha256));
 	}
 }
 
@@ -418,10 +418,7 @@ static void hash_lists(EVP_MD_CTX *sha, const struct policy_rule *r, size_t n)
  * extensions (docs/performance.md: ldns' portable code took 220 ms for 17 MB). */
 static void bytes_sha256(const char *buf, size_t len, unsigned char sha[32])
 {
-	unsigned int n = 32;
-
-	if (EVP_Digest(buf, len, sha, &n, EVP_sha256(), NULL) != 1)
-		memset(sha, 0, 32);
+	weir_sha256(buf, len, sha);
 }
 
 static int read_path(void *ctx, const char *path, char **bufp, size_t *lenp,
@@ -446,11 +443,8 @@ int policy_load_tree(const char *source, const char *buf, size_t len, policy_rea
 		return ret;
 	}
 	top_name = strdup(source);
-	t.sha = EVP_MD_CTX_new();
-	if (!top_name || !t.sha || EVP_DigestInit_ex(t.sha, EVP_sha256(), NULL) != 1) {
+	if (!top_name) {
 		policy_free(t.top);
-		free(top_name);
-		EVP_MD_CTX_free(t.sha);
 		if (sha)
 			bytes_sha256(buf, len, sha);
 		snprintf(err, POLICY_ERR_LEN, "%s: out of memory", source);
@@ -458,13 +452,13 @@ int policy_load_tree(const char *source, const char *buf, size_t len, policy_rea
 	}
 	normalize(top_name);
 	t.chain[0] = top_name;
-	EVP_DigestUpdate(t.sha, buf, len);
+	weir_sha256_init(&t.sha);
+	weir_sha256_update(&t.sha, buf, len);
 	ret = expand(&t, t.top, 0);
-	hash_lists(t.sha, t.top->allow, t.top->n_allow);
-	hash_lists(t.sha, t.top->deny, t.top->n_deny);
-	hash_lists(t.sha, t.top->inbound, t.top->n_inbound);
-	EVP_DigestFinal_ex(t.sha, t.top->sha256, NULL);
-	EVP_MD_CTX_free(t.sha);
+	hash_lists(&t.sha, t.top->allow, t.top->n_allow);
+	hash_lists(&t.sha, t.top->deny, t.top->n_deny);
+	hash_lists(&t.sha, t.top->inbound, t.top->n_inbound);
+	weir_sha256_final(&t.sha, t.top->sha256);
 	if (sha)
 		memcpy(sha, t.top->sha256, sizeof(t.top->sha256));
 	free(top_name);
