@@ -47,6 +47,9 @@ struct run {
 	struct identity id;
 	char **envp; /* the command's environment; NULL: weir's own */
 	struct sock_fprog filter;
+	pthread_t sb; /* builds filter meanwhile (sandbox_start) */
+	bool sb_started;
+	int sb_ret;
 	char **cgmounts; /* a root command's cgroup2 mounts, remounted in its namespace */
 	struct ring_buffer *rb;
 	struct pump *pump; /* with an events file: its writer thread */
