@@ -18,6 +18,8 @@
 #   CGP    <cgroup2>/weir-TAG-PID, the parent of the test's cgroups (not
 #          made: a script that needs it makes it)
 #   DPID   the daemon's pid, once start_daemon ran
+#   D_PIDS every daemon start_daemon started (their <cgroup2>/weir/keys-PID,
+#          which a daemon killed with -9 leaves, is removed at exit)
 # and arms d_cleanup at exit. Only those are ever removed.
 #
 # Settings a script may change after d_init:
@@ -39,6 +41,7 @@ d_init() {
 	PINS=/sys/fs/bpf/weir-$1-$$
 	CGP=$CG2/weir-$1-$$
 	DPID=
+	D_PIDS=()
 	D_STOP=KILL
 	D_START_SECS=10
 	D_API_SECS=20
@@ -63,11 +66,12 @@ d_kill_cgroups() {
 }
 
 d_cleanup() {
-	local tenths=30
+	local tenths=30 p
 	declare -F d_on_cleanup >/dev/null && d_on_cleanup
 	[ "$D_STOP" = TERM ] && tenths=50
 	[ -n "$DPID" ] && kill "-$D_STOP" "$DPID" 2>/dev/null && e2e_wait_gone "$DPID" "$tenths"
 	d_kill_cgroups "$CGP"
+	for p in "${D_PIDS[@]}"; do rmdir "$CG2/weir/keys-$p" 2>/dev/null; done
 	# Our pins only: the cgroups are gone, so nothing they enforced is left.
 	[ -n "$PINS" ] && [ -d "$PINS" ] && rm -rf "$PINS"
 	e2e_cleanup
@@ -81,6 +85,7 @@ start_daemon() {
 	"$WEIR" daemon --socket "$SOCK" --policy-dir "$PDIR" --state-dir "$STATE" \
 		--pin-root "$PINS" "${D_ARGS[@]}" "$@" >>"$T/daemon.out" 2>>"$T/daemon.err" &
 	DPID=$!
+	D_PIDS+=("$DPID")
 	disown "$DPID" # killed on purpose: no "Killed" line from bash
 	for ((i = 0; i < n; i++)); do
 		curl -sf --max-time 1 --unix-socket "$SOCK" http://weir/v1/health >/dev/null 2>&1 &&

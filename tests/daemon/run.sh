@@ -63,6 +63,22 @@ pol_of() { # I: alpha for even cgroups, beta for odd
 	if (($1 % 2)); then echo beta; else echo alpha; fi
 }
 
+# The daemon's own empty cgroup (egress_hold_keys, docs/performance.md):
+# every program attached, no policy: what is put in it is refused.
+test_keys_cgroup() {
+	local keys=$CG2/weir/keys-$DPID got
+	t_begin "the daemon holds its programs on weir/keys-PID: empty, fail closed"
+	if [ -d "$keys" ]; then
+		[ -s "$keys/cgroup.procs" ] && t_why "$keys has processes: $(cat "$keys/cgroup.procs")"
+		got=$(probe "$keys" 192.0.2.10 weir-keys)
+		[ "$got" = EPERM ] || t_why "a connect from inside $keys: $got, want EPERM"
+		x_not_arrived "$LOG" 'weir-keys'
+	else
+		t_why "no $keys"
+	fi
+	t_end
+}
+
 test_fifty_cgroups_each_see_their_own() {
 	local i cg bad=0 got want10 want11
 	t_begin "$N cgroups, alternating policies: each sees only its own"
@@ -360,8 +376,9 @@ test_inbound_server() {
 }
 
 test_kill9_and_adoption() {
-	local got
+	local got old
 	t_begin "kill -9, restart: adopted with no unenforced moment"
+	old=$DPID
 	: >"$T/looper.out"
 	# Denied for alpha: tried without pause through the kill and the restart.
 	"${IN_CG[@]}" "$CGP/c0" sh -c 'while :; do "$0" tcp 192.0.2.99 80 weir-escape; done' \
@@ -388,6 +405,9 @@ test_kill9_and_adoption() {
 	got=$(in_cg "$CGP/c0" "${DIG[@]}" @127.0.0.53 a.test 2>&1)
 	[ "$got" = 192.0.2.10 ] || t_why "DNS after adoption: '$got'"
 	grep -q 'adopted' "$T/daemon.err" || t_why "the log does not say adopted"
+	# The dead daemon's keys cgroup (its lock gone) is removed at start.
+	[ -e "$CG2/weir/keys-$old" ] && t_why "weir/keys-$old is left after the restart"
+	[ -d "$CG2/weir/keys-$DPID" ] || t_why "no weir/keys-$DPID after the restart"
 	wait_probe "$CGP/c2" 192.0.2.12 ok
 	wait_probe "$CGP/c3" 192.0.2.11 ok
 	t_end
@@ -414,6 +434,7 @@ test_sigterm_keeps_enforcement() {
 	e2e_wait_gone "$DPID" 50 || t_why "the daemon did not exit on SIGTERM"
 	[ "$(probe "$CGP/c0" 192.0.2.11)" = EPERM ] || t_why "not enforced after SIGTERM"
 	[ -S "$SOCK" ] && t_why "the socket is left behind"
+	[ -e "$CG2/weir/keys-$DPID" ] && t_why "weir/keys-$DPID is left behind"
 	start_daemon
 	api GET /v1/attachments >"$T/list.json"
 	x_json "$T/list.json" ".[0].attachments | length == $((N - 2))"
@@ -511,6 +532,7 @@ test_cleanup_leaves_a_live_daemon_alone() {
 }
 
 setup
+test_keys_cgroup
 test_fifty_cgroups_each_see_their_own
 test_metrics
 test_attach_is_idempotent_and_exclusive

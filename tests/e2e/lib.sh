@@ -108,6 +108,8 @@ e2e_stop_daemon() {
 	[ -n "$E2E_DAEMON_PID" ] || return 0
 	kill -TERM "$E2E_DAEMON_PID" 2>/dev/null
 	e2e_wait_gone "$E2E_DAEMON_PID" 50 || kill -KILL "$E2E_DAEMON_PID" 2>/dev/null
+	# Its keys cgroup, which only a daemon killed with -9 leaves.
+	e2e_wait_gone "$E2E_DAEMON_PID" 30 && rmdir "$CG2/weir/keys-$E2E_DAEMON_PID" 2>/dev/null
 	# Ours only, and its runs are over: nothing it enforced is left.
 	[ -n "$E2E_DAEMON_PINS" ] && rm -rf "$E2E_DAEMON_PINS"
 	E2E_DAEMON_PID=
