@@ -334,7 +334,9 @@ struct weir_asker {
 	__u32 uid;
 	__u32 gid;
 	__u32 handle; /* the attachment that redirected it: only its resolver serves it
-		       * (one weir_askers map serves every attachment of a daemon) */
+		       * (one weir_askers map serves every attachment of a daemon); 0
+		       * from the programs of a weir before this field (it was padding:
+		       * the layout stays WEIR_MAP_ABI 6, so a daemon upgrades in place) */
 	__u64 cgroup_id;
 	char comm[WEIR_COMM_LEN];
 };
@@ -456,7 +458,7 @@ enum weir_stat {
  * 4: weir_skcache.rule, weir_flows, weir_budgets, 112-byte events;
  * 5: weir_udests, 120-byte events (datagrams); 6: weir_socks (the backstop's
  * cache and the flow in one socket storage) instead of weir_skcache and weir_flows */
-#define WEIR_MAP_ABI 7
+#define WEIR_MAP_ABI 6
 
 /* Load-time settings, in the programs' .rodata: the same for every cgroup. */
 struct weir_config {

@@ -547,7 +547,10 @@ static int own_asker(struct dnsproxy *p, __u64 cookie, struct weir_asker *a)
 {
 	int ret = egress_asker(p->cfg.egress, cookie, a);
 
-	return ret ?: a->handle == p->cfg.handle ? 0 : -ENOENT;
+	/* Handle 0: redirected by the programs an upgraded daemon replaced at
+	 * adoption (they left the field zero); judged as before, until the
+	 * socket is redirected again. Handles start at 1. */
+	return ret ?: a->handle == p->cfg.handle || !a->handle ? 0 : -ENOENT;
 }
 
 static void find_asker(struct dnsproxy *p, int proto, const struct sockaddr_storage *peer,
