@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,9 @@ struct session {
 	bool suspended;
 	struct session *next; /* in served */
 };
+
+/* What all sessions hold, for SESSIONS_BUF_MAX (under each one's mu). */
+static _Atomic size_t all_pending;
 
 /* Sessions being served: session_stop_all() resumes them. */
 static pthread_mutex_t served_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -78,6 +82,7 @@ void session_put(struct session *s)
 	pthread_mutex_unlock(&s->mu);
 	if (!last)
 		return;
+	atomic_fetch_sub(&all_pending, s->pending);
 	pthread_mutex_destroy(&s->mu);
 	while (s->head) {
 		struct chunk *c = s->head;
@@ -98,12 +103,28 @@ static void wake(struct session *s)
 	mhd.resume_connection(s->conn);
 }
 
-/* LINE and a newline at the tail; a line never spans two chunks. */
+/*
+ * Under s->mu: may N more bytes wait? Up to SESSION_BUF_OWN always, up to
+ * SESSION_BUF_MAX while all sessions together hold less than
+ * SESSIONS_BUF_MAX: a client that reads as its records come stays well
+ * below its own share, and what a few stalled clients hold stays bounded.
+ */
+static bool room(const struct session *s, size_t n)
+{
+	size_t after = s->pending + n + 1;
+
+	return after <= SESSION_BUF_OWN ||
+	       (after <= SESSION_BUF_MAX && atomic_load(&all_pending) + n + 1 <= SESSIONS_BUF_MAX);
+}
+
+/* LINE and a newline at the tail; a line never spans two chunks. LIMIT:
+ * SIZE_MAX for the records that always go in (the end, a note), else
+ * room() decides. */
 static bool append(struct session *s, const char *line, size_t n, size_t limit)
 {
 	struct chunk *c = s->tail;
 
-	if (s->pending + n + 1 > limit || n + 1 > CHUNK_BYTES)
+	if ((limit != SIZE_MAX && !room(s, n)) || n + 1 > CHUNK_BYTES)
 		return false;
 	if (!c || c->len + n + 1 > CHUNK_BYTES) {
 		c = s->spare ? s->spare : malloc(sizeof(*c));
@@ -122,6 +143,7 @@ static bool append(struct session *s, const char *line, size_t n, size_t limit)
 	c->data[c->len + n] = '\n';
 	c->len += n + 1;
 	s->pending += n + 1;
+	atomic_fetch_add(&all_pending, n + 1);
 	return true;
 }
 
@@ -134,8 +156,8 @@ static void drop(struct session *s)
 {
 	static const char note[] =
 		"{\"t\":\"log\",\"level\":0,\"msg\":\"this run reads its audit events slower "
-		"than they come: the daemon drops what does not fit in the 64 MiB it keeps "
-		"for it, and counts them (run-end's lost)\"}";
+		"than they come: the daemon drops what does not fit in what it keeps for it "
+		"(64 MiB at most), and counts them (run-end's lost)\"}";
 
 	s->dropped++;
 	if (s->told)
@@ -238,6 +260,7 @@ static size_t take(struct session *s, char *buf, size_t max)
 			s->spare = c;
 	}
 	s->pending -= n;
+	atomic_fetch_sub(&all_pending, n);
 	return n;
 }
 

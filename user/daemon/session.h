@@ -21,8 +21,13 @@
 struct weir_event;
 
 /* A session's queue: about 95,000 decisions (a record is ~700 bytes), a
- * burst's worth for a client that reads as they come. */
+ * burst's worth for a client that reads as they come; past SESSION_BUF_OWN
+ * only while all sessions together hold less than SESSIONS_BUF_MAX, so a
+ * daemon's sessions hold at most SESSIONS_BUF_MAX + 64 x SESSION_BUF_OWN
+ * (the API serves 64 connections) = 512 MiB whatever their clients do. */
 #define SESSION_BUF_MAX (64 << 20)
+#define SESSION_BUF_OWN (4 << 20)
+#define SESSIONS_BUF_MAX ((size_t)256 << 20)
 /* The most a session sends in one piece (one chunk of the HTTP answer). */
 #define SESSION_CHUNK_MAX (128 << 10)
 
