@@ -520,7 +520,7 @@ resolver_port() {
 # resolver remembers the sockets it found, never one it did not).
 test_outsider_unserved() {
 	local w port i
-	t_begin "a process outside the run asking weir's resolver directly gets no answer"
+	t_begin "a process outside the run asking weir's resolver directly: the run goes on"
 	rm -f "$T/os.started" "$T/os.go" "$T/os.inside"
 	"$WEIR" run -q -p "$POL" -- sh -c 'getent ahostsv4 allowed.test >"$1/os.inside"
 		: >"$1/os.started"
@@ -537,6 +537,26 @@ test_outsider_unserved() {
 	"${DIG[@]}" +tcp @127.0.0.1 -p "${port:-1}" allowed.test A >"$T/os.dig2" 2>&1
 	: >"$T/os.go"
 	wait "$w" || t_why "weir exit $?: $(t_tail "$T/os.err")"
+	ERR=$T/os.err
+	t_end
+
+	# R7-3: a port any user may bind would be theirs once weir is gone
+	# (the cgroup's port 53 still redirected there): below
+	# ip_unprivileged_port_start only root can, and nobody cannot now.
+	t_begin "weir's resolver listens on a port only root may bind"
+	[ -n "$port" ] && [ "$port" != null ] &&
+		[ "$port" -lt "$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)" ] ||
+		t_why "resolver port ${port:-none} is one any user may bind"
+	x_err_lacks 'a port any local user may bind'
+	setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))' "${port:-1}" 2>"$T/os.bind" &&
+		t_why "nobody bound 127.0.0.1:$port once weir was gone"
+	grep -q PermissionError "$T/os.bind" || t_why "nobody's bind: $(t_tail "$T/os.bind")"
+	t_end
+
+	t_begin "a process outside the run gets no answer from it (UDP, TCP)"
 	grep -q 'ANSWER SECTION' "$T/os.dig1" && t_why "UDP from outside answered: $(t_tail "$T/os.dig1")"
 	grep -q 'ANSWER SECTION' "$T/os.dig2" && t_why "TCP from outside answered: $(t_tail "$T/os.dig2")"
 	[ "$(grep -c '^192\.0\.2\.10 ' "$T/os.inside")" -ge 2 ] ||

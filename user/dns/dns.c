@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
+#include <sys/random.h>
 
 #include "dns.h"
 #include "egress.h"
@@ -435,24 +437,85 @@ static __u16 local_port(int fd)
 /* One port for UDP and TCP: pick it with UDP, then try to get TCP too;
  * or PORT itself, when it is given (a restarted daemon's resolver goes
  * back where the programs send the queries). */
+static unsigned int unpriv_port_start(void);
+
+/* A port /etc/services names (udp or tcp): a service of this machine may
+ * want it later, and weir holding 127.0.0.1 there would keep it out. */
+static bool service_port(unsigned int port)
+{
+	struct servent se, *r = NULL;
+	char buf[1024];
+
+	if (!getservbyport_r(htons(port), "udp", &se, buf, sizeof(buf), &r) && r)
+		return true;
+	r = NULL;
+	return !getservbyport_r(htons(port), "tcp", &se, buf, sizeof(buf), &r) && r;
+}
+
+/* UDP and TCP on 127.0.0.1:PORT: 0, or the first bind's -errno. */
+static int bind_v4(struct dnsproxy *p, __u16 port)
+{
+	int i;
+
+	for (i = 0; i < NLISTEN; i++)
+		p->lfd[i] = -1;
+	p->lfd[L_UDP4] = bind_one(AF_INET, SOCK_DGRAM, port);
+	if (p->lfd[L_UDP4] < 0)
+		return p->lfd[L_UDP4];
+	p->port = local_port(p->lfd[L_UDP4]);
+	p->lfd[L_TCP4] = bind_one(AF_INET, SOCK_STREAM, p->port);
+	if (p->lfd[L_TCP4] >= 0)
+		return 0;
+	close(p->lfd[L_UDP4]);
+	p->lfd[L_UDP4] = -1;
+	return -EADDRINUSE;
+}
+
+/*
+ * A free port below ip_unprivileged_port_start (R7-3): a port any user may
+ * bind would be theirs to take the moment weir is gone (a daemon
+ * restarting, a weir run killed), and the cgroup's port-53 traffic, still
+ * redirected there, would go to them. Below it only root (CAP_NET_BIND_SERVICE)
+ * can. Ports /etc/services names are left to their services. 0 when none
+ * could be had (then a port of the kernel's choosing, and weir says so).
+ */
+static int bind_privileged(struct dnsproxy *p)
+{
+	unsigned int start = unpriv_port_start(), port, r;
+	int tries, err;
+
+	for (tries = 0; start > 1 && tries < 128; tries++) {
+		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+			r = (unsigned int)now_ns() ^ (unsigned int)getpid() * 2654435761u;
+		port = 1 + r % (start - 1);
+		if (port == 53 || service_port(port))
+			continue;
+		err = bind_v4(p, port);
+		if (!err)
+			return 0;
+		if (err == -EACCES || err == -EPERM)
+			break; /* no CAP_NET_BIND_SERVICE */
+	}
+	pr_warn("weir's DNS resolver gets a port any local user may bind (%s): one who takes it "
+		"once weir is gone gets the DNS queries still redirected there "
+		"(docs/threat-model.md)\n",
+		start <= 1 ? "ip_unprivileged_port_start is 0" :
+			     "none free below ip_unprivileged_port_start, or no CAP_NET_BIND_SERVICE");
+	return -EADDRNOTAVAIL;
+}
+
 static int bind_all(struct dnsproxy *p, __u16 port)
 {
-	int tries, i;
+	int tries, err = 0;
 
-	for (tries = 0; tries < (port ? 1 : 32); tries++) {
-		for (i = 0; i < NLISTEN; i++)
-			p->lfd[i] = -1;
-		p->lfd[L_UDP4] = bind_one(AF_INET, SOCK_DGRAM, port);
-		if (p->lfd[L_UDP4] < 0)
-			return p->lfd[L_UDP4];
-		p->port = local_port(p->lfd[L_UDP4]);
-		p->lfd[L_TCP4] = bind_one(AF_INET, SOCK_STREAM, p->port);
-		if (p->lfd[L_TCP4] >= 0)
-			break;
-		close(p->lfd[L_UDP4]);
-	}
-	if (p->lfd[L_TCP4] < 0)
-		return p->lfd[L_TCP4];
+	if (port) /* a daemon adopting a run: its port */
+		err = bind_v4(p, port);
+	else if (bind_privileged(p))
+		for (tries = 0; tries < 32; tries++) /* TCP may hold the UDP port */
+			if ((err = bind_v4(p, 0)) != -EADDRINUSE)
+				break;
+	if (err)
+		return err;
 	/* IPv6 is optional: without ::1, IPv6 DNS sockets cannot be redirected. */
 	p->lfd[L_UDP6] = bind_one(AF_INET6, SOCK_DGRAM, p->port);
 	p->lfd[L_TCP6] = bind_one(AF_INET6, SOCK_STREAM, p->port);
