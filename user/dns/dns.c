@@ -29,6 +29,14 @@
 #define MAX_PENDING 1024
 #define UDP_BATCH 8 /* queries read in one call */
 #define ASKERS_KEPT 64 /* sockets udp_asker() remembers */
+#define STRANGERS_KEPT 64 /* sources that are no asker, udp_stranger() */
+#define STRANGER_MS 1000
+
+/* A source address and port the resolver found no asker behind, until when. */
+struct stranger {
+	__u8 key[18]; /* address (IPv4 in the first 4 bytes), port */
+	__u64 until_ms;
+};
 #define MAX_KEPT 16 /* upstream sockets kept open between queries, at most */
 #define MAX_TCP_CLIENTS 64
 #define EDE_TEXT "blocked by weir policy"
@@ -81,6 +89,7 @@ struct dnsproxy {
 	/* Sockets the UDP loop found in weir_askers (udp_asker()), by
 	 * cookie: the loop thread's own. */
 	__u64 asker_seen[ASKERS_KEPT];
+	struct stranger strangers[STRANGERS_KEPT]; /* udp_stranger() */
 	struct weir_asker asker[ASKERS_KEPT];
 	__u8 qbuf[UDP_BATCH][DNS_MSG_MAX]; /* queries as they came in (udp_queries());
 					    * only the pages written are touched */
@@ -414,6 +423,12 @@ static int bind_one(int family, int type, __u16 port)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (type == SOCK_STREAM)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Room for a flood from outside while the resolver waits for a CPU
+	 * (R7-8: with the default ~200 KiB it filled in milliseconds and the
+	 * run's own queries were dropped by the kernel); charged only while
+	 * datagrams wait. */
+	if (type == SOCK_DGRAM)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &(int){ 4 << 20 }, sizeof(int));
 	if (bind(fd, family == AF_INET ? (struct sockaddr *)&s4 : (struct sockaddr *)&s6,
 		 family == AF_INET ? sizeof(s4) : sizeof(s6)) ||
 	    (type == SOCK_STREAM && listen(fd, 128))) {
@@ -950,6 +965,51 @@ static void udp_reply(struct pending *pd, const __u8 *buf, size_t len)
 		sendto(pd->lfd, buf, len, 0, (struct sockaddr *)&pd->client, pd->clen);
 }
 
+static unsigned int stranger_key(const struct sockaddr_storage *sa, __u8 key[18])
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+	unsigned int h = 2166136261u, i;
+
+	memset(key, 0, 18);
+	if (sa->ss_family == AF_INET) {
+		memcpy(key, &s4->sin_addr, 4);
+		memcpy(key + 16, &s4->sin_port, 2);
+	} else {
+		memcpy(key, &s6->sin6_addr, 16);
+		memcpy(key + 16, &s6->sin6_port, 2);
+	}
+	for (i = 0; i < 18; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return h % STRANGERS_KEPT;
+}
+
+/*
+ * R7-8: a process outside the run can send datagrams to the resolver's
+ * port, and each cost a sock_diag round trip before it was dropped: a
+ * flood left the run's own queries unanswered. A source found to be no
+ * asker is dropped unasked for STRANGER_MS. It only makes a flood from one
+ * socket cheap (one from many ports still costs a lookup per new port),
+ * and a socket of the run that gets a port a stranger had within that
+ * second has its queries dropped until then (its client asks again).
+ */
+static bool udp_stranger(struct dnsproxy *p, const struct sockaddr_storage *sa)
+{
+	__u8 key[18];
+	struct stranger *st = &p->strangers[stranger_key(sa, key)];
+
+	return st->until_ms > now_ms() && !memcmp(st->key, key, sizeof(key));
+}
+
+static void udp_stranger_add(struct dnsproxy *p, const struct sockaddr_storage *sa)
+{
+	__u8 key[18];
+	struct stranger *st = &p->strangers[stranger_key(sa, key)];
+
+	memcpy(st->key, key, sizeof(key));
+	st->until_ms = now_ms() + STRANGER_MS;
+}
+
 /* One query from CLIENT: judged, then refused, forwarded or dropped. */
 static void udp_query(struct dnsproxy *p, int lfd, const __u8 *buf, ssize_t n,
 		      const struct sockaddr_storage *client, socklen_t clen)
@@ -967,9 +1027,13 @@ static void udp_query(struct dnsproxy *p, int lfd, const __u8 *buf, ssize_t n,
 	/* Before any answer: the asker's socket may close right after it. */
 	/* Only queries this run's programs redirected here are served: other
 	 * runs' commands and host processes can reach 127.0.0.1 too. */
-	udp_asker(p, client, lfd, p->cfg.attribute_all, &ev, &cookie);
-	if (!ev.have_asker)
+	if (udp_stranger(p, client))
 		return;
+	udp_asker(p, client, lfd, p->cfg.attribute_all, &ev, &cookie);
+	if (!ev.have_asker) {
+		udp_stranger_add(p, client);
+		return;
+	}
 	fwd = judge(p, buf, n, &ev, r, &nr, resp, &resplen);
 	if (ev.q.name[0] && ev.verdict != WEIR_V_ALLOW && !p->cfg.attribute_all)
 		egress_asker(p->cfg.egress, cookie, &ev.asker); /* named in its line */
@@ -1344,6 +1408,7 @@ int dnsproxy_start(struct dnsproxy *p, const struct dnsproxy_cfg *cfg)
 		return -EBUSY;
 	p->cfg = *cfg;
 	memset(p->asker_seen, 0, sizeof(p->asker_seen)); /* another egress, maybe */
+	memset(p->strangers, 0, sizeof(p->strangers));
 	p->keep_mask = keep_mask(cfg);
 	close_loop_fds(p); /* a restart (dnsproxy_stop, then start again) */
 	atomic_store(&p->stop, false);
