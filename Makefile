@@ -257,7 +257,7 @@ $(OUT)/bin/%: $(OUT)/tests/tools/%.o | $(OUT)/bin
 .PHONY: tests-build test test-unit test-bpf test-e2e test-adversarial test-build test-daemon test-action \
 	test-kubernetes test-kernels test-containers
 tests-build: $(OUT)/weir $(OUT)/tests/unit-tests $(OUT)/tests/api-tests $(OUT)/tests/bpf-tests \
-	$(TOOLS) $(OUT)/bin/netprobe-static
+	$(TOOLS) $(OUT)/bin/netprobe-static $(OUT)/bin/eventgen
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests-build
@@ -273,7 +273,7 @@ test-bpf: $(OUT)/tests/bpf-tests $(TOOLS)
 	$(Q)echo "== tier 2: BPF tests (root, real cgroups, private network namespaces)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) $< --jobs 1
 
-test-e2e: $(OUT)/weir $(TOOLS)
+test-e2e: $(OUT)/weir $(TOOLS) $(OUT)/bin/eventgen
 	$(Q)echo "== tier 3: end to end (build/weir, real servers, dnsmasq)"
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/run.sh
 	$(Q)WEIR_BUILD=$(abspath $(OUT)) bash tests/e2e/dns.sh
