@@ -814,49 +814,24 @@ int weir_sock_create(struct bpf_sock *sk)
 	return verdict != WEIR_V_DENY;
 }
 
-#define WEIR_SOL_IP 0
-#define WEIR_IP_OPTIONS 4
-#define WEIR_SOL_IPV6 41
-#define WEIR_IPV6_2292RTHDR 5
-#define WEIR_IPV6_2292PKTOPTIONS 6
-#define WEIR_IPV6_RTHDR 57
-
-/*
- * Multicast group joins, and the source filters of a joined group. A join
- * needs no privilege, and the kernel answers it with an IGMP or MLD report
- * of its own that names the group (and the sources) the caller chose, to
- * every host on the link: a covert channel past every address hook, ~14
- * free bytes per join in ff0e::/16, as fast as the caller joins and leaves.
- * Leaving a group stays allowed (nothing can be joined to leave).
- * SOL_IP: IP_ADD_MEMBERSHIP 35, IP_UNBLOCK_SOURCE 37, IP_BLOCK_SOURCE 38,
- * IP_ADD_SOURCE_MEMBERSHIP 39, IP_MSFILTER 41; both levels: MCAST_JOIN_GROUP
- * 42, MCAST_BLOCK_SOURCE 43, MCAST_UNBLOCK_SOURCE 44,
- * MCAST_JOIN_SOURCE_GROUP 46, MCAST_MSFILTER 48; SOL_IPV6:
- * IPV6_ADD_MEMBERSHIP 20, IPV6_JOIN_ANYCAST 27.
- */
-#define WEIR_MCAST_BOTH ((1ULL << 42) | (1ULL << 43) | (1ULL << 44) | (1ULL << 46) | (1ULL << 48))
-#define WEIR_MCAST_IP                                                                        \
-	(WEIR_MCAST_BOTH | (1ULL << 35) | (1ULL << 37) | (1ULL << 38) | (1ULL << 39) | \
-	 (1ULL << 41))
-#define WEIR_MCAST_IPV6 (WEIR_MCAST_BOTH | (1ULL << 20) | (1ULL << 27))
-
-static __always_inline bool weir_mcast_join(__s32 level, __s32 name)
+/* Is NAME's bit set in the mask of LEVEL (include/weir/egress.h)? */
+static __always_inline bool weir_sockopt_in(__s32 level, __s32 name, __u64 ip, __u64 ip6)
 {
 	if (name < 0 || name > 63)
 		return false;
 	if (level == WEIR_SOL_IP)
-		return (WEIR_MCAST_IP >> name) & 1;
+		return (ip >> name) & 1;
 	if (level == WEIR_SOL_IPV6)
-		return (WEIR_MCAST_IPV6 >> name) & 1;
+		return (ip6 >> name) & 1;
 	return false;
 }
 
 /*
  * Options that send packets somewhere other than the address the connect
  * and sendmsg hooks judged: IPv4 source routing (IP_OPTIONS) and IPv6
- * routing headers; and multicast joins (above), which make the kernel send
- * what the caller chose. Refused here with EPERM; source routes arriving as
- * control messages meet the egress backstop instead.
+ * routing headers; and multicast joins, which make the kernel send what the
+ * caller chose (the lists: include/weir/egress.h). Refused here with EPERM;
+ * source routes arriving as control messages meet the egress backstop.
  */
 SEC("cgroup/setsockopt")
 int weir_setsockopt(struct bpf_sockopt *ctx)
@@ -865,12 +840,10 @@ int weir_setsockopt(struct bpf_sockopt *ctx)
 	__u32 flags = 0, handle;
 	__u8 verdict = WEIR_V_DENY, reason = WEIR_R_SOURCE_ROUTE;
 
-	if (weir_mcast_join(level, name))
+	if (weir_sockopt_in(level, name, WEIR_MCAST_IP, WEIR_MCAST_IPV6))
 		reason = WEIR_R_MULTICAST;
-	else if (!(level == WEIR_SOL_IP && name == WEIR_IP_OPTIONS && ctx->optlen > 0) &&
-		 !(level == WEIR_SOL_IPV6 &&
-		   (name == WEIR_IPV6_RTHDR || name == WEIR_IPV6_2292RTHDR ||
-		    name == WEIR_IPV6_2292PKTOPTIONS)))
+	else if (!weir_sockopt_in(level, name, WEIR_SRCRT_IP, WEIR_SRCRT_IPV6) ||
+		 (name == WEIR_IP_OPTIONS && level == WEIR_SOL_IP && ctx->optlen <= 0))
 		return 1;
 	handle = weir_att()->handle;
 	if (weir_slot_flags(handle, &flags) >= 0 && (flags & WEIR_SF_AUDIT))

@@ -236,6 +236,35 @@ enum weir_reason {
 	WEIR_R_MULTICAST = 19, /* a multicast join: the kernel's report carries the group */
 };
 
+/*
+ * Socket options refused to the command, by level, as bit N for option
+ * number N: cgroup/setsockopt refuses them (weir_setsockopt) and, since the
+ * kernel skips that hook for 32-bit system calls, the seccomp filter of the
+ * i386 and x32 ABIs too (user/sandbox/sandbox.c). One list for both.
+ *
+ * Multicast joins and the source filters of a joined group: a join needs
+ * no privilege, and the kernel answers it with an IGMP or MLD report that
+ * names the group (and sources) the caller chose, to every host on the
+ * link. Leaving stays allowed. SOL_IP: IP_ADD_MEMBERSHIP 35,
+ * IP_UNBLOCK_SOURCE 37, IP_BLOCK_SOURCE 38, IP_ADD_SOURCE_MEMBERSHIP 39,
+ * IP_MSFILTER 41; both levels: MCAST_JOIN_GROUP 42, MCAST_BLOCK_SOURCE 43,
+ * MCAST_UNBLOCK_SOURCE 44, MCAST_JOIN_SOURCE_GROUP 46, MCAST_MSFILTER 48;
+ * SOL_IPV6: IPV6_ADD_MEMBERSHIP 20, IPV6_JOIN_ANYCAST 27.
+ *
+ * Source routes: IP_OPTIONS 4 (the hook refuses a non-empty one only),
+ * IPV6_2292RTHDR 5, IPV6_2292PKTOPTIONS 6, IPV6_RTHDR 57.
+ */
+#define WEIR_SOL_IP 0
+#define WEIR_SOL_IPV6 41
+#define WEIR_IP_OPTIONS 4
+#define WEIR_MCAST_BOTH ((1ULL << 42) | (1ULL << 43) | (1ULL << 44) | (1ULL << 46) | (1ULL << 48))
+#define WEIR_MCAST_IP                                                                        \
+	(WEIR_MCAST_BOTH | (1ULL << 35) | (1ULL << 37) | (1ULL << 38) | (1ULL << 39) | \
+	 (1ULL << 41))
+#define WEIR_MCAST_IPV6 (WEIR_MCAST_BOTH | (1ULL << 20) | (1ULL << 27))
+#define WEIR_SRCRT_IP (1ULL << WEIR_IP_OPTIONS)
+#define WEIR_SRCRT_IPV6 ((1ULL << 5) | (1ULL << 6) | (1ULL << 57))
+
 /* weir_event.flags */
 #define WEIR_EF_MAPPED (1 << 0) /* IPv4-mapped IPv6, judged by IPv4 rules */
 #define WEIR_EF_UNSPEC (1 << 1) /* 0.0.0.0 or ::, judged as loopback */

@@ -38,35 +38,35 @@ static bool in_groups(gid_t g, const struct identity *id)
 	return getegid() == g;
 }
 
-/* Whether ID may connect to the socket ST by its mode (ACLs not read). */
-static bool may_connect(const struct identity *id, const struct stat *st)
+/* Whether ID may connect to the socket ST by its mode (ACLs not read), and
+ * by which of its classes in WHY. */
+static bool may_connect(const struct identity *id, const struct stat *st, char *why, size_t len)
 {
-	if (id->uid == st->st_uid)
+	const struct group *g;
+
+	if (id->uid == st->st_uid) {
+		snprintf(why, len, "it owns the socket");
 		return st->st_mode & S_IWUSR;
-	if (in_groups(st->st_gid, id))
+	}
+	if (in_groups(st->st_gid, id)) {
+		g = getgrgid(st->st_gid);
+		snprintf(why, len, "by group %s", g ? g->gr_name : "?");
 		return st->st_mode & S_IWGRP;
+	}
+	snprintf(why, len, "the socket is writable by all");
 	return st->st_mode & S_IWOTH;
 }
 
 const char *sandbox_engine_reachable(const struct identity *id, char *why, size_t len)
 {
-	const struct group *g;
 	struct stat st;
 	size_t i;
 
 	if (!id->uid)
 		return NULL; /* root reaches everything: said on its own */
-	for (i = 0; i < sizeof(engine_sockets) / sizeof(engine_sockets[0]); i++) {
-		if (stat(engine_sockets[i], &st) || !S_ISSOCK(st.st_mode) || !may_connect(id, &st))
-			continue;
-		g = getgrgid(st.st_gid);
-		if (id->uid == st.st_uid)
-			snprintf(why, len, "it owns the socket");
-		else if (in_groups(st.st_gid, id))
-			snprintf(why, len, "by group %s", g ? g->gr_name : "?");
-		else
-			snprintf(why, len, "the socket is writable by all");
-		return engine_sockets[i];
-	}
+	for (i = 0; i < sizeof(engine_sockets) / sizeof(engine_sockets[0]); i++)
+		if (!stat(engine_sockets[i], &st) && S_ISSOCK(st.st_mode) &&
+		    may_connect(id, &st, why, len))
+			return engine_sockets[i];
 	return NULL;
 }

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <weir/egress.h>
 
 #include "log.h"
 #include "sandbox.h"
@@ -195,24 +196,9 @@ static int refuse_cgroupns_join(scmp_filter_ctx ctx)
  * the hook when in_compat_syscall()), so on the i386 and x32 ABIs what
  * weir_setsockopt refuses is refused here, with the same EPERM (and no
  * event): multicast joins and source-filter changes, whose IGMP/MLD report
- * carries the group the caller chose, and source routes.
+ * carries the group the caller chose, and source routes (the lists:
+ * include/weir/egress.h; here IP_OPTIONS whole, the hook's only non-empty).
  */
-static const int compat_sockopts[][2] = {
-	{ IPPROTO_IP, IP_OPTIONS },
-	{ IPPROTO_IP, IP_ADD_MEMBERSHIP },
-	{ IPPROTO_IP, IP_UNBLOCK_SOURCE },
-	{ IPPROTO_IP, IP_BLOCK_SOURCE },
-	{ IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP },
-	{ IPPROTO_IP, IP_MSFILTER },
-	{ IPPROTO_IPV6, IPV6_2292RTHDR },
-	{ IPPROTO_IPV6, IPV6_2292PKTOPTIONS },
-	{ IPPROTO_IPV6, IPV6_RTHDR },
-	{ IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP },
-	{ IPPROTO_IPV6, IPV6_JOIN_ANYCAST },
-};
-static const int mcast_both[] = { MCAST_JOIN_GROUP, MCAST_BLOCK_SOURCE, MCAST_UNBLOCK_SOURCE,
-				  MCAST_JOIN_SOURCE_GROUP, MCAST_MSFILTER };
-
 static int refuse_sockopt(scmp_filter_ctx ctx, int level, int name)
 {
 	return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setsockopt), 2,
@@ -222,15 +208,16 @@ static int refuse_sockopt(scmp_filter_ctx ctx, int level, int name)
 
 static int add_compat_rules(scmp_filter_ctx ctx)
 {
-	size_t i;
-	int err;
+	const __u64 ip = WEIR_MCAST_IP | WEIR_SRCRT_IP, ip6 = WEIR_MCAST_IPV6 | WEIR_SRCRT_IPV6;
+	int err, name;
 
 	err = add_rules(ctx);
-	for (i = 0; !err && i < sizeof(compat_sockopts) / sizeof(compat_sockopts[0]); i++)
-		err = refuse_sockopt(ctx, compat_sockopts[i][0], compat_sockopts[i][1]);
-	for (i = 0; !err && i < sizeof(mcast_both) / sizeof(mcast_both[0]); i++)
-		err = refuse_sockopt(ctx, IPPROTO_IP, mcast_both[i]) ?:
-		      refuse_sockopt(ctx, IPPROTO_IPV6, mcast_both[i]);
+	for (name = 0; !err && name < 64; name++) {
+		if ((ip >> name) & 1)
+			err = refuse_sockopt(ctx, IPPROTO_IP, name);
+		if (!err && (ip6 >> name) & 1)
+			err = refuse_sockopt(ctx, IPPROTO_IPV6, name);
+	}
 	return err == -EEXIST ? 0 : err;
 }
 
