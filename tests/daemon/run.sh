@@ -521,7 +521,8 @@ test_cleanup_leaves_a_live_daemon_alone() {
 	x_err_has 'a weir daemon is running; left alone'
 	[ "$(probe "$CGP/c0" 192.0.2.11)" = EPERM ] || t_why "c0 lost its enforcement"
 	kill -KILL "$DPID"
-	e2e_wait_gone "$DPID" 30
+	# Its exit closes ~800 links and maps: seconds on a loaded machine.
+	e2e_wait_gone "$DPID" 300 || t_why "the killed daemon is still exiting after 30 s"
 	DPID=
 	run_cmd "$WEIR" cleanup --pin-root "$PINS"
 	x_rc 0

@@ -146,11 +146,20 @@ e2e_sleep_ms() {
 	sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"
 }
 
-# e2e_dead PID: gone, or a zombie nobody reaped yet.
+# e2e_dead PID: gone, or a zombie nobody reaped yet whose threads are all
+# gone too. A killed process's leader turns zombie while its other threads
+# may still be exiting, and those hold its files (and their flock()s) until
+# the last one is gone: a daemon's pin-root lock outlived a 49-attachment
+# daemon's zombie leader by seconds on a loaded machine.
 e2e_dead() {
-	local st
+	local st t
 	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
-	[ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ]
+	[ -z "$st" ] && return 0
+	[ "$st" = Z ] || [ "$st" = X ] || return 1
+	for t in /proc/"$1"/task/*; do
+		[ "$t" = "/proc/$1/task/$1" ] || [ ! -e "$t" ] || return 1
+	done
+	return 0
 }
 
 # e2e_wait_gone PID TENTHS: wait up to TENTHS/10 s for PID to die.
