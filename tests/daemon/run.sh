@@ -26,11 +26,14 @@ D_ARGS=(--events "$T/events.jsonl")
 
 LOG=$T/sink.log
 LOOPER=  # test_kill9's denied-destination loop
+SQUAT=   # test_taken_port's squatter
 N=50     # cgroups
 DIG=(dig +time=2 +tries=1 +short)
 
 d_on_cleanup() {
 	[ -n "$LOOPER" ] && kill "$LOOPER" 2>/dev/null
+	[ -n "$SQUAT" ] && kill "$SQUAT" 2>/dev/null
+	return 0
 }
 
 setup() {
@@ -428,6 +431,61 @@ test_gone_cgroup_pins_are_removed() {
 	t_end
 }
 
+# A squatter in the test's namespace that took the resolver's old port
+# (both transports) while no daemon held it, and writes what it got.
+squat() {
+	/usr/bin/python3 - "$1" "$2" <<-'PY' &
+	import socket, sys, threading
+	port, out = int(sys.argv[1]), open(sys.argv[2], "a", buffering=1)
+	u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+	u.bind(("127.0.0.1", port))
+	t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+	t.bind(("127.0.0.1", port))
+	t.listen(8)
+	out.write("bound\n")
+	def tcp():
+	    while True:
+	        c, _ = t.accept()
+	        out.write("tcp %r\n" % c.recv(512))
+	threading.Thread(target=tcp, daemon=True).start()
+	while True:
+	    out.write("udp %r\n" % u.recvfrom(512)[0])
+	PY
+	SQUAT=$!
+	disown "$SQUAT"
+}
+
+test_taken_port_moves_at_adoption() {
+	local old new got i
+	t_begin "restart: a resolver port taken while the daemon was down moves; nothing reaches the taker"
+	api GET /v1/attachments >"$T/list.json"
+	old=$(jq -r '.attachments[] | select(.label == "job-0") | .dns_port' "$T/list.json")
+	kill -KILL "$DPID"
+	e2e_wait_gone "$DPID" 300 || t_why "the daemon did not die"
+	: >"$T/squat.out"
+	squat "$old" "$T/squat.out"
+	for ((i = 0; i < 50; i++)); do
+		grep -q bound "$T/squat.out" && break
+		sleep 0.1
+	done
+	grep -q bound "$T/squat.out" || t_why "the squatter could not bind $old"
+	start_daemon
+	api GET /v1/attachments >"$T/list.json"
+	new=$(jq -r '.attachments[] | select(.label == "job-0") | .dns_port' "$T/list.json")
+	[ "$new" != "$old" ] && [ "$new" -gt 0 ] || t_why "DNS port $old -> '$new'"
+	x_json "$T/list.json" '.[0].attachments | map(select(.label == "job-0")) | .[0].state == "ok"'
+	grep -q "cannot have its old port $old" "$T/daemon.err" || t_why "the log does not say it moved"
+	got=$(in_cg "$CGP/c0" "${DIG[@]}" @127.0.0.53 a.test 2>&1)
+	[ "$got" = 192.0.2.10 ] || t_why "DNS after the move: '$got'"
+	in_cg "$CGP/c0" "${DIG[@]}" +tcp @198.51.100.53 secret.exfil.test >/dev/null 2>&1
+	kill "$SQUAT" 2>/dev/null
+	e2e_wait_gone "$SQUAT" 30
+	SQUAT=
+	grep -v '^bound$' "$T/squat.out" | grep -q . &&
+		t_why "the squatter got: $(t_tail "$T/squat.out")"
+	t_end
+}
+
 test_sigterm_keeps_enforcement() {
 	t_begin "SIGTERM: the daemon exits, attachments stay enforced"
 	kill -TERM "$DPID"
@@ -545,6 +603,7 @@ test_detach
 test_inbound_server
 test_kill9_and_adoption
 test_gone_cgroup_pins_are_removed
+test_taken_port_moves_at_adoption
 test_sigterm_keeps_enforcement
 test_resolver_in_the_cgroups_netns
 test_cleanup_leaves_a_live_daemon_alone

@@ -1428,6 +1428,33 @@ static int adopt_netns(struct att *t, char *root, size_t len)
 	return fd < 0 ? -1 : fd;
 }
 
+/*
+ * The resolver of an adopted attachment could not have its old port back
+ * (taken while no weir held it, or one any user may bind: dns.c,
+ * old_port_kept()): the cgroup's DNS is sent to the new one from now on.
+ * Not done, the programs keep sending it to the old port, to whoever holds
+ * it: the attachment says so in its state.
+ */
+static int adopt_move_port(struct daemon *d, struct att *t, char *err, size_t len)
+{
+	struct egress_attach_cfg ac;
+	int ret;
+
+	attachment_dns_cfg(t->a, &ac);
+	if (!ac.dns_port || ac.dns_port == t->dns_port)
+		return 0;
+	ret = egress_set_dns(d->eg, t->handle, &ac);
+	if (ret) {
+		snprintf(err, len, "its resolver moved to port %u, but the cgroup's DNS still goes "
+			 "to the old port %u: %s", ac.dns_port, t->dns_port, strerror(-ret));
+		return ret;
+	}
+	pr_info("%s: DNS now goes to weir's resolver on port %u (was %u)\n", t->cgpath,
+		ac.dns_port, t->dns_port);
+	t->dns_port = ac.dns_port;
+	return 0;
+}
+
 /* An adopted attachment takes its policy again and serves DNS on the port
  * its programs send queries to, in its namespace. On failure it stays
  * enforced by what the kernel holds, and says why in its state. */
@@ -1442,6 +1469,7 @@ static int adopt_serve(struct daemon *d, struct att *t, const struct policy_entr
 	if (nsfd >= 0)
 		close(nsfd);
 	ret = ret ?: attachment_start(t->a);
+	ret = ret ?: adopt_move_port(d, t, err, len);
 	ret = ret ?: watch_notify(d, t);
 	if (ret) {
 		snprintf(t->state, sizeof(t->state), "%.1000s", err);
@@ -1523,6 +1551,7 @@ static int adopt_inline(struct daemon *d, struct att *t)
 			close(nsfd);
 	}
 	ret = ret ?: attachment_start(t->a);
+	ret = ret ?: adopt_move_port(d, t, err, sizeof(err));
 	ret = ret ?: watch_notify(d, t);
 	if (ret) {
 		snprintf(t->state, sizeof(t->state), "%.1000s", err);

@@ -519,12 +519,36 @@ static int bind_privileged(struct dnsproxy *p)
 	return -EADDRNOTAVAIL;
 }
 
+/*
+ * A daemon adopting a run asks for the run's old port. Taken (by whoever
+ * bound it while no weir held it), or one any local user may bind (a run
+ * from before R7-3), it is left for a new one: the caller points the
+ * cgroup's redirect there (daemon.c, adopt_move_port()).
+ */
+static bool old_port_kept(struct dnsproxy *p, __u16 port)
+{
+	unsigned int start = unpriv_port_start();
+	int err;
+
+	if (start > 1 && port >= start) {
+		pr_warn("weir's DNS resolver leaves its old port %u, which any local user may bind "
+			"(ip_unprivileged_port_start is %u), for a new one\n", port, start);
+		return false;
+	}
+	err = bind_v4(p, port);
+	if (!err)
+		return true;
+	pr_warn("weir's DNS resolver cannot have its old port %u back (%s): it moves to a new "
+		"one\n", port, strerror(-err));
+	return false;
+}
+
 static int bind_all(struct dnsproxy *p, __u16 port)
 {
 	int tries, err = 0;
 
-	if (port) /* a daemon adopting a run: its port */
-		err = bind_v4(p, port);
+	if (port && old_port_kept(p, port))
+		err = 0;
 	else if (bind_privileged(p))
 		for (tries = 0; tries < 32; tries++) /* TCP may hold the UDP port */
 			if ((err = bind_v4(p, 0)) != -EADDRINUSE)

@@ -557,6 +557,26 @@ int egress_set_outer(struct egress *e, __u32 handle, bool outer)
 	return write_storage_raw(e, id, &a);
 }
 
+/* Where an attachment's DNS goes (its resolver moved: a daemon's adoption);
+ * the rest of its storage as it was. */
+int egress_set_dns(struct egress *e, __u32 handle, const struct egress_attach_cfg *cfg)
+{
+	int fd = bpf_map__fd(e->skel->maps.weir_attach);
+	const struct handle *h = handle_get(e, handle);
+	struct weir_attach a;
+	__u64 id;
+
+	if (!h || !h->cgroup_id)
+		return -ENOENT;
+	id = h->cgroup_id;
+	if (bpf_map_lookup_elem(fd, &id, &a))
+		return -errno;
+	a.dns_port = cfg->dns_port;
+	a.dns_ip4 = cfg->dns_ip4;
+	memcpy(a.dns_ip6, cfg->dns_ip6, sizeof(a.dns_ip6));
+	return write_storage_raw(e, id, &a);
+}
+
 /* Unpin (if pinned) and detach one link, whoever else holds it. */
 static void link_drop(struct bpf_link **l)
 {

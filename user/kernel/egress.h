@@ -134,6 +134,8 @@ void egress_detach_handle(struct egress *e, __u32 handle);
  * caller (the daemon, which knows the cgroups' paths) keeps it true.
  */
 int egress_set_outer(struct egress *e, __u32 handle, bool outer);
+/* Point HANDLE's cgroup at another resolver (CFG's dns_* fields). */
+int egress_set_dns(struct egress *e, __u32 handle, const struct egress_attach_cfg *cfg);
 /* The decisions taken for handle, summed over CPUs. */
 int egress_counts(const struct egress *e, __u32 handle, struct weir_counts *out);
 /* One upload budget of an attachment (weir_budgets). */
