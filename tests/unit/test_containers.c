@@ -180,15 +180,156 @@ Test(hook, the_bundles_annotations_when_the_state_has_none)
 	rmdir(dir);
 }
 
-/* Annotated, valid, and no daemon: the container must not start. */
-Test(hook, no_daemon_fails_createRuntime)
+/* A bundle dir holding CONFIG as its config.json (its path in DIR). */
+static void bundle_with(char dir[32], const char *config)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(dir, 32, "/tmp/weir-bundle-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(config, f);
+	fclose(f);
+}
+
+static void bundle_rm(const char *dir)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* The hook at createRuntime for a container whose config.json is CONFIG
+ * and whose annotations are ANN (a JSON object's members). */
+static int hook_caps(const char *config, const char *ann, char *err, size_t len)
+{
+	char dir[32], state[512], note[256];
+	int ret;
+
+	bundle_with(dir, config);
+	snprintf(state, sizeof(state),
+		 "{\"id\":\"c6\",\"pid\":%d,\"bundle\":\"%s\",\"annotations\":"
+		 "{\"weir.dev/policy\":\"web\"%s%s}}",
+		 (int)getpid(), dir, ann[0] ? "," : "", ann);
+	err[0] = '\0';
+	ret = hook(OCI_CREATE_RUNTIME, state, note, err, len);
+	bundle_rm(dir);
+	return ret;
+}
+
+#define CAPS(set, list) "{\"process\":{\"capabilities\":{\"" set "\":[" list "]}}}"
+
+/*
+ * Capabilities that take a container past weir's hooks (AF_PACKET with
+ * NET_RAW, tc/netfilter with NET_ADMIN, bpf() with SYS_ADMIN or BPF, modules)
+ * refuse it before the daemon is asked, in whichever set they are, unless
+ * weir.dev/allow-capabilities names them.
+ */
+Test(hook, a_capability_past_weir_refuses_the_container)
+{
+	static const char *const sets[] = { "bounding", "effective", "permitted", "ambient",
+					    "inheritable" };
+	char config[256], err[1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+		snprintf(config, sizeof(config),
+			 "{\"process\":{\"capabilities\":{\"%s\":[\"CAP_KILL\",\"CAP_NET_RAW\"]}}}",
+			 sets[i]);
+		cr_assert_eq(hook_caps(config, "", err, sizeof(err)), -EPERM, "%s: %s", sets[i], err);
+		assert_has(err, "CAP_NET_RAW");
+		assert_has(err, sets[i]);
+		assert_has(err, "AF_PACKET");
+		assert_has(err, "weir.dev/allow-capabilities=NET_RAW");
+	}
+	cr_assert_eq(hook_caps(CAPS("bounding", "\"CAP_NET_ADMIN\""), "", err, sizeof(err)), -EPERM);
+	assert_has(err, "CAP_NET_ADMIN");
+	cr_assert_eq(hook_caps(CAPS("effective", "\"CAP_SYS_ADMIN\""), "", err, sizeof(err)), -EPERM);
+	assert_has(err, "CAP_SYS_ADMIN");
+	cr_assert_eq(hook_caps(CAPS("effective", "\"cap_bpf\""), "", err, sizeof(err)), -EPERM);
+	assert_has(err, "CAP_BPF");
+	cr_assert_eq(hook_caps(CAPS("bounding", "\"CAP_SYS_MODULE\""), "", err, sizeof(err)), -EPERM);
+	/* The common sets are none of those: on to the daemon (none answers). */
+	cr_assert_eq(hook_caps(CAPS("bounding", "\"CAP_KILL\",\"CAP_NET_BIND_SERVICE\",\"CAP_CHOWN\""),
+			       "", err, sizeof(err)),
+		     -ENOENT, "%s", err);
+	assert_has(err, "no daemon answers");
+}
+
+Test(hook, the_annotation_accepts_what_it_names_only)
+{
+	const char *two = CAPS("bounding", "\"CAP_NET_RAW\",\"CAP_NET_ADMIN\"");
+	char err[1024];
+
+	cr_assert_eq(hook_caps(two, "\"weir.dev/allow-capabilities\":\"NET_RAW\"", err,
+			       sizeof(err)),
+		     -EPERM);
+	assert_has(err, "CAP_NET_ADMIN");
+	cr_assert_eq(hook_caps(two, "\"weir.dev/allow-capabilities\":\"net_raw, CAP_NET_ADMIN\"",
+			       err, sizeof(err)),
+		     -ENOENT, "%s", err);
+	cr_assert_eq(hook_caps(two, "\"weir.dev/allow-capabilities\":\"NET_RAWW\"", err,
+			       sizeof(err)),
+		     -EINVAL);
+	assert_has(err, "'NET_RAWW' is none of the capabilities weir refuses");
+	cr_assert_eq(hook_caps(two, "\"weir.dev/allow-capabilities\":[\"NET_RAW\"]", err,
+			       sizeof(err)),
+		     -EINVAL);
+}
+
+/* In a user namespace of its own, bpf() and modules are out of its reach;
+ * a packet socket in its own network namespace is not. */
+Test(hook, a_user_namespace_keeps_only_the_network_ones)
+{
+	char err[1024];
+
+	cr_assert_eq(hook_caps("{\"linux\":{\"namespaces\":[{\"type\":\"user\"}]},"
+			       "\"process\":{\"capabilities\":{\"bounding\":[\"CAP_SYS_ADMIN\"]}}}",
+			       "", err, sizeof(err)),
+		     -ENOENT, "%s", err);
+	cr_assert_eq(hook_caps("{\"linux\":{\"namespaces\":[{\"type\":\"user\"}]},"
+			       "\"process\":{\"capabilities\":{\"bounding\":[\"CAP_NET_RAW\"]}}}",
+			       "", err, sizeof(err)),
+		     -EPERM);
+	/* A user namespace joined by path may be the initial one's. */
+	cr_assert_eq(hook_caps("{\"linux\":{\"namespaces\":[{\"type\":\"user\",\"path\":"
+			       "\"/proc/1/ns/user\"}]},\"process\":{\"capabilities\":"
+			       "{\"bounding\":[\"CAP_SYS_ADMIN\"]}}}",
+			       "", err, sizeof(err)),
+		     -EPERM);
+}
+
+/* No config.json to read: the capabilities are unknown, the container does
+ * not start. */
+Test(hook, no_config_refuses_the_container)
 {
 	char state[256], note[256], err[512];
 
 	snprintf(state, sizeof(state),
-		 "{\"id\":\"c4\",\"pid\":%d,\"annotations\":{\"weir.dev/policy\":\"web\"}}",
+		 "{\"id\":\"c7\",\"pid\":%d,\"bundle\":\"/nonexistent\",\"annotations\":"
+		 "{\"weir.dev/policy\":\"web\"}}",
 		 (int)getpid());
+	cr_assert_eq(hook(OCI_CREATE_RUNTIME, state, note, err, sizeof(err)), -EINVAL);
+	assert_has(err, "cannot read /nonexistent/config.json");
+}
+
+/* Annotated, valid, and no daemon: the container must not start. */
+Test(hook, no_daemon_fails_createRuntime)
+{
+	char dir[32], state[256], note[256], err[512];
+
+	bundle_with(dir, "{}");
+	snprintf(state, sizeof(state),
+		 "{\"id\":\"c4\",\"pid\":%d,\"bundle\":\"%s\",\"annotations\":"
+		 "{\"weir.dev/policy\":\"web\"}}",
+		 (int)getpid(), dir);
 	cr_assert_lt(hook(OCI_CREATE_RUNTIME, state, note, err, sizeof(err)), 0);
+	bundle_rm(dir);
 	assert_has(err, "container c4 (policy web)");
 	assert_has(err, "no daemon answers on /nonexistent/weir-test.sock");
 	cr_assert_str_eq(note, "");

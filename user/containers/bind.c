@@ -124,9 +124,10 @@ const char *container_policy_annotation(struct json_object *annotations, char *e
 	{
 		(void)val;
 		if (!strncmp(key, CONTAINER_ANNOTATION_PREFIX, strlen(CONTAINER_ANNOTATION_PREFIX)) &&
-		    strcmp(key, CONTAINER_POLICY_ANNOTATION)) {
-			snprintf(err, errlen, "unknown annotation '%.100s' (weir knows %s only: "
-				 "misspelled?)", key, CONTAINER_POLICY_ANNOTATION);
+		    strcmp(key, CONTAINER_POLICY_ANNOTATION) && strcmp(key, CONTAINER_CAPS_ANNOTATION)) {
+			snprintf(err, errlen, "unknown annotation '%.100s' (weir knows %s and %s "
+				 "only: misspelled?)", key, CONTAINER_POLICY_ANNOTATION,
+				 CONTAINER_CAPS_ANNOTATION);
 			return NULL;
 		}
 	}

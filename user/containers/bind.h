@@ -21,6 +21,9 @@
 
 /* The annotation a container or pod names its policy with. */
 #define CONTAINER_POLICY_ANNOTATION "weir.dev/policy"
+/* Capabilities weir refuses a container (oci-hook) that are accepted: a
+ * list such as "NET_RAW,NET_ADMIN" (docs/containers.md, "Capabilities"). */
+#define CONTAINER_CAPS_ANNOTATION "weir.dev/allow-capabilities"
 /* Every annotation under this prefix is weir's: one it does not know is an
  * error (a misspelling must not start a container unconfined). */
 #define CONTAINER_ANNOTATION_PREFIX "weir.dev/"

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <ldns/sha2.h>
 
@@ -308,6 +309,152 @@ static int pod_cgroup(const char *own, char *out, size_t len, char *err, size_t 
 	return 0;
 }
 
+/*
+ * Capabilities that take a container past every hook weir attaches to its
+ * cgroup: where one is in any of its process's sets (bounding included: a
+ * file capability on a binary of the image raises it at exec), the hook
+ * refuses the container unless weir.dev/allow-capabilities names it. The
+ * last three act outside the container only from the initial user
+ * namespace: a container with a user namespace of its own is not refused
+ * for them.
+ */
+static const struct {
+	const char *name; /* without CAP_ */
+	bool userns_harmless;
+	const char *why;
+} refused_caps[] = {
+	{ "NET_RAW", false, "packet sockets (AF_PACKET) send frames no hook of weir's sees" },
+	{ "NET_ADMIN", false, "tc and netfilter in its network namespace can rewrite a packet "
+			      "after weir judged it" },
+	{ "SYS_ADMIN", true, "it can detach weir's programs (bpf())" },
+	{ "BPF", true, "it can load BPF programs and rewrite weir's maps" },
+	{ "SYS_MODULE", true, "it can load kernel modules" },
+};
+
+#define N_REFUSED_CAPS (sizeof(refused_caps) / sizeof(refused_caps[0]))
+
+/* NAME (CAP_X or X, any case) is refused_caps[i]? */
+static bool cap_is(const char *name, size_t len, size_t i)
+{
+	if (len > 4 && !strncasecmp(name, "CAP_", 4)) {
+		name += 4;
+		len -= 4;
+	}
+	return len == strlen(refused_caps[i].name) && !strncasecmp(name, refused_caps[i].name, len);
+}
+
+/* Which refused capabilities the annotation accepts (bit i: refused_caps[i]). */
+static int caps_accepted(json_object *ann, unsigned int *mask, char *err, size_t len)
+{
+	const char *s, *p, *end;
+	json_object *v;
+	size_t i, n;
+
+	*mask = 0;
+	if (!ann || !json_object_object_get_ex(ann, CONTAINER_CAPS_ANNOTATION, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_string)) {
+		snprintf(err, len, "annotation %s must be a string", CONTAINER_CAPS_ANNOTATION);
+		return -EINVAL;
+	}
+	for (s = json_object_get_string(v); *s; s = *end ? end + 1 : end) {
+		end = s + strcspn(s, ", "); /* NET_RAW,NET_ADMIN or NET_RAW, NET_ADMIN */
+		p = s;
+		n = (size_t)(end - p);
+		if (!n)
+			continue;
+		for (i = 0; i < N_REFUSED_CAPS && !cap_is(p, n, i); i++)
+			;
+		if (i == N_REFUSED_CAPS) {
+			snprintf(err, len, "annotation %s: '%.*s' is none of the capabilities weir "
+				 "refuses (NET_RAW, NET_ADMIN, SYS_ADMIN, BPF, SYS_MODULE)",
+				 CONTAINER_CAPS_ANNOTATION, (int)(n > 64 ? 64 : n), p);
+			return -EINVAL;
+		}
+		*mask |= 1u << i;
+	}
+	return 0;
+}
+
+/* A user namespace of its own (one the runtime makes, not one it joins). */
+static bool own_userns(json_object *config)
+{
+	json_object *lx, *ns, *e;
+	size_t i;
+
+	if (!json_object_object_get_ex(config, "linux", &lx) ||
+	    !json_object_object_get_ex(lx, "namespaces", &ns) ||
+	    !json_object_is_type(ns, json_type_array))
+		return false;
+	for (i = 0; i < json_object_array_length(ns); i++) {
+		e = json_object_array_get_idx(ns, i);
+		if (jstr(e, "type") && !strcmp(jstr(e, "type"), "user") && !jstr(e, "path"))
+			return true;
+	}
+	return false;
+}
+
+/* The first refused capability of the process's sets, or -1; *set names
+ * the set it is in. */
+static int first_refused_cap(json_object *config, unsigned int accepted, const char **set)
+{
+	static const char *const sets[] = { "bounding", "effective", "permitted", "ambient",
+					    "inheritable" };
+	json_object *proc, *caps, *list, *c;
+	bool userns = own_userns(config);
+	size_t s, i, k;
+
+	if (!json_object_object_get_ex(config, "process", &proc) ||
+	    !json_object_object_get_ex(proc, "capabilities", &caps))
+		return -1;
+	for (s = 0; s < sizeof(sets) / sizeof(sets[0]); s++) {
+		if (!json_object_object_get_ex(caps, sets[s], &list) ||
+		    !json_object_is_type(list, json_type_array))
+			continue;
+		for (k = 0; k < json_object_array_length(list); k++) {
+			c = json_object_array_get_idx(list, k);
+			if (!json_object_is_type(c, json_type_string))
+				continue;
+			for (i = 0; i < N_REFUSED_CAPS; i++) {
+				if ((accepted & (1u << i)) || (userns && refused_caps[i].userns_harmless) ||
+				    !cap_is(json_object_get_string(c),
+					    (size_t)json_object_get_string_len(c), i))
+					continue;
+				*set = sets[s];
+				return (int)i;
+			}
+		}
+	}
+	return -1;
+}
+
+/* The container may use no capability that would take it past weir, unless
+ * its annotations accept that; its config.json must say. */
+static int caps_check(const struct oci_state *st, char *err, size_t len)
+{
+	unsigned int accepted;
+	const char *set = "";
+	int ret, i;
+
+	if (!st->config) {
+		snprintf(err, len, "cannot read %s/config.json to see the capabilities it may use",
+			 st->bundle ? st->bundle : "(no bundle in the OCI state)");
+		return -EINVAL;
+	}
+	ret = caps_accepted(st->annotations, &accepted, err, len);
+	if (ret)
+		return ret;
+	i = first_refused_cap(st->config, accepted, &set);
+	if (i < 0)
+		return 0;
+	snprintf(err, len, "it may use CAP_%s (its %s set): %s. Drop it (podman or docker run "
+		 "--cap-drop %s; Kubernetes: securityContext.capabilities.drop), or accept that "
+		 "with the annotation %s=%s (docs/containers.md, \"Capabilities\")",
+		 refused_caps[i].name, set, refused_caps[i].why, refused_caps[i].name,
+		 CONTAINER_CAPS_ANNOTATION, refused_caps[i].name);
+	return -EPERM;
+}
+
 static int hook_create(const struct oci_state *st, const char *policy, const char *socket,
 		       char *note, size_t notelen, char *err, size_t errlen)
 {
@@ -321,7 +468,8 @@ static int hook_create(const struct oci_state *st, const char *policy, const cha
 		snprintf(err, errlen, "the OCI state has no \"pid\": is this stage createRuntime?");
 		return -EINVAL;
 	}
-	ret = container_cgroup_of(st->pid, own, sizeof(own), err, errlen);
+	ret = caps_check(st, err, errlen);
+	ret = ret ?: container_cgroup_of(st->pid, own, sizeof(own), err, errlen);
 	ret = ret ?: pod_member ? pod_cgroup(own, pod, sizeof(pod), err, errlen) : 0;
 	if (ret)
 		return ret;
