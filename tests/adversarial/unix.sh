@@ -151,6 +151,37 @@ test_proxy() {
 }
 
 # An abstract name (no file: only the name) and a datagram sendto().
+# R8-2: nss-mdns asks avahi-daemon over its socket ("RESOLVE-HOSTNAME-IPV4
+# NAME"), and avahi multicasts the name on every link, .local or not; CUPS
+# connects to a device URI its client gives. Stand-ins at their paths (in
+# this test's private /run) relay what they get to the denied address.
+test_avahi_cups() {
+	mkdir -p /run/avahi-daemon /run/cups
+	start_proxy /run/avahi-daemon/socket
+	run_weir -q -u nobody -p "$POL" -e "$T/ev-avahi" -- python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+    s.sendall(b"RESOLVE-HOSTNAME-IPV4 esc-avahi-" + sys.argv[2].encode() + b".exfil.test\n")
+    print("connected")
+except OSError as e:
+    print(e.strerror)' /run/avahi-daemon/socket "$$"
+	t_begin "an avahi-like resolver socket (nss-mdns) outside: refused, unreported like nscd, nothing relayed"
+	x_file_has "$OUT" '^Operation not permitted$'
+	x_not_arrived "$LOG" "esc-avahi-"
+	x_json "$T/ev-avahi" 'all(.[]; .op != "unix-connect")'
+	t_end
+	start_proxy /run/cups/cups.sock
+	run_weir -u nobody -p "$POL" -- curl -s --max-time 3 --unix-socket /run/cups/cups.sock \
+		-o /dev/null "http://cups/esc-cups-$$"
+	t_begin "a CUPS-like socket outside: denied by the built-in list, nothing relayed"
+	x_rc 7
+	x_err_has "denied unix stream connect to /run/cups/cups.sock \(curl pid [0-9]+\): weir's built-in list"
+	x_not_arrived "$LOG" "esc-cups-"
+	t_end
+}
+
 test_abstract_and_dgram() {
 	local pol
 	pol=$(e2e_policy unix-abs <<-EOF
@@ -410,6 +441,7 @@ fi
 setup
 test_nscd
 test_proxy
+test_avahi_cups
 test_abstract_and_dgram
 if [ "$HOOKS" = 1 ]; then
 	test_spellings

@@ -306,8 +306,12 @@ static char *capture_summary(const struct policy *p)
 	"unix-builtin: deny /run/systemd/resolve/io.systemd.Resolve" UNIX_RESOLVER                 \
 	"unix-builtin: deny /var/run/systemd/resolve/io.systemd.Resolve" UNIX_RESOLVER             \
 	"unix-builtin: deny /run/systemd/resolve/io.systemd.Resolve.Monitor" UNIX_RESOLVER         \
+	"unix-builtin: deny /run/avahi-daemon/socket" UNIX_RESOLVER                                \
+	"unix-builtin: deny /var/run/avahi-daemon/socket" UNIX_RESOLVER                            \
 	"unix-builtin: deny /run/dbus/system_bus_socket\n"                                         \
 	"unix-builtin: deny /var/run/dbus/system_bus_socket\n"                                     \
+	"unix-builtin: deny /run/cups/cups.sock\n"                                                 \
+	"unix-builtin: deny /var/run/cups/cups.sock\n"                                             \
 	"unix-builtin: deny /run/docker.sock\n"                                                    \
 	"unix-builtin: deny /var/run/docker.sock\n"                                                \
 	"unix-builtin: deny /run/docker/*\n"                                                       \
@@ -340,9 +344,9 @@ Test(policy, summary)
 				   "inbound: loopback peers only (no inbound: section)\n"
 				   "dns: upstream (/etc/resolv.conf); ttl 5..3600 s; max 64 addresses per "
 				   "name; static auto\n"
-				   "unix: built-in list on (19 sockets: nscd, systemd-resolved, the "
-				   "D-Bus system bus, docker, containerd, podman, CRI-O, BuildKit; both "
-				   "/run and /var/run)\n" UNIX_BUILTIN_LINES
+				   "unix: built-in list on (23 sockets: nscd, systemd-resolved, avahi, the "
+				   "D-Bus system bus, CUPS, docker, containerd, podman, CRI-O, BuildKit; "
+				   "both /run and /var/run)\n" UNIX_BUILTIN_LINES
 				   "unix: paths no pattern can judge are refused (relative; //, /./, "
 				   "/../)\n"
 				   "9 allow rules, 2 deny rules\n";
@@ -370,9 +374,9 @@ Test(policy, summary_unnamed)
 			      "inbound: loopback peers only (no inbound: section)\n"
 			      "dns: upstream (/etc/resolv.conf); ttl 5..3600 s; max 64 addresses per "
 			      "name; static auto\n"
-			      "unix: built-in list on (19 sockets: nscd, systemd-resolved, the "
-			      "D-Bus system bus, docker, containerd, podman, CRI-O, BuildKit; both "
-			      "/run and /var/run)\n" UNIX_BUILTIN_LINES
+			      "unix: built-in list on (23 sockets: nscd, systemd-resolved, avahi, the "
+			      "D-Bus system bus, CUPS, docker, containerd, podman, CRI-O, BuildKit; "
+			      "both /run and /var/run)\n" UNIX_BUILTIN_LINES
 			      "unix: paths no pattern can judge are refused (relative; //, /./, "
 			      "/../)\n"
 			      "1 allow rule, 0 deny rules\n");

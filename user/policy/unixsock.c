@@ -9,8 +9,9 @@
 /*
  * Sockets through which a command asks a daemon outside its cgroup to reach
  * the network for it: name resolution (the name leaves the machine though
- * weir refused it) and container engines (a container of its choosing, in
- * no cgroup of weir's). Both spellings: /var/run is a symlink to /run, and
+ * weir refused it: avahi multicasts any name nss-mdns hands it, .local or
+ * not), printing (CUPS connects to the device URI a client gives) and
+ * container engines (a container of its choosing, in no cgroup of weir's). Both spellings: /var/run is a symlink to /run, and
  * the hooks see the path as written. The D-Bus system bus carries
  * systemd-resolved's resolve1 (and much else): denied too; docs/policy.md
  * says what that breaks and how to allow it back.
@@ -21,8 +22,12 @@ const char *const unix_builtin_deny[] = {
 	"/run/systemd/resolve/io.systemd.Resolve",
 	"/var/run/systemd/resolve/io.systemd.Resolve",
 	"/run/systemd/resolve/io.systemd.Resolve.Monitor",
+	"/run/avahi-daemon/socket",
+	"/var/run/avahi-daemon/socket",
 	"/run/dbus/system_bus_socket",
 	"/var/run/dbus/system_bus_socket",
+	"/run/cups/cups.sock",
+	"/var/run/cups/cups.sock",
 	"/run/docker.sock",
 	"/var/run/docker.sock",
 	"/run/docker/*",
@@ -114,10 +119,12 @@ static struct cunix *find(struct cunix *v, size_t n, const struct weir_unix_key 
 	return NULL;
 }
 
-/* nscd and systemd-resolved: glibc and nss-resolve try them on every lookup. */
+/* nscd, systemd-resolved and avahi: glibc, nss-resolve and nss-mdns try
+ * them on lookups. */
 static bool is_resolver(const char *pattern)
 {
-	return strstr(pattern, "/nscd/") || strstr(pattern, "/resolve/io.systemd.Resolve");
+	return strstr(pattern, "/nscd/") || strstr(pattern, "/resolve/io.systemd.Resolve") ||
+	       strstr(pattern, "/avahi-daemon/socket");
 }
 
 static int add(struct cunix *v, size_t *n, const char *pattern, __u8 verdict, __u8 reason,
@@ -320,9 +327,9 @@ void unix_print_effective(FILE *f, const struct policy *p, const char *pfx)
 	while (unix_builtin_deny[nb])
 		nb++;
 	if (p->unix_builtin != UNIX_BUILTIN_OFF)
-		fprintf(f, "%sunix: built-in list on (%zu sockets: nscd, systemd-resolved, the D-Bus "
-			"system bus, docker, containerd, podman, CRI-O, BuildKit; both /run and "
-			"/var/run)\n", pfx, nb);
+		fprintf(f, "%sunix: built-in list on (%zu sockets: nscd, systemd-resolved, avahi, the "
+			"D-Bus system bus, CUPS, docker, containerd, podman, CRI-O, BuildKit; both "
+			"/run and /var/run)\n", pfx, nb);
 	else
 		fprintf(f, "%sunix: built-in list off\n", pfx);
 	if (unix_compile(p, &v, &n, err)) {
