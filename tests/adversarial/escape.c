@@ -36,6 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/bpf.h>
+#include <linux/if_ether.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <sys/ioctl.h>
@@ -257,8 +258,16 @@ static void socket_cases(bool root)
 	/* A family number with junk in the upper 32 bits is still AF_PACKET. */
 	e = syscall(SYS_socket, 0x100000000ULL | AF_PACKET, SOCK_RAW, 0) < 0 ? errno : 0;
 	check("packet socket, family with high bits set", e, EAFNOSUPPORT, 0, NULL);
+	/* The kernel turns AF_INET + SOCK_PACKET into a packet socket. */
+	e = socket(AF_INET, SOCK_PACKET | SOCK_CLOEXEC, htons(ETH_P_ALL)) < 0 ? errno : 0;
+	check("SOCK_PACKET on AF_INET (seccomp)", e, EAFNOSUPPORT, 0, NULL);
 	e = syscall(SYS_io_uring_setup, 8, calloc(1, 120)) < 0 ? errno : 0;
 	check("io_uring_setup (seccomp)", e, ENOSYS, 0, NULL);
+	/* A key type with an upcall has the kernel resolve a name as root,
+	 * outside the cgroup. Tried with no callout (no upcall, whatever
+	 * happens): unrefused, it would be ENOKEY. */
+	e = syscall(SYS_request_key, "user", "weir-esc-request-key", NULL, 0) < 0 ? errno : 0;
+	check("request_key (seccomp)", e, EPERM, 0, NULL);
 }
 
 /* IPv4 loose source routing through ALLOWED to DENIED, two ways. */

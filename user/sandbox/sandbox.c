@@ -147,6 +147,17 @@ static int add_rules(scmp_filter_ctx ctx)
 	 * since 4.3). */
 	err = refuse_families(ctx, SCMP_SYS(socket));
 	err = err ?: refuse_families(ctx, SCMP_SYS(socketpair));
+	/* socket(AF_INET, SOCK_PACKET, ...): the kernel makes a packet socket
+	 * of it (__sock_create), whatever the family says (R8-5). The type's
+	 * flags (SOCK_NONBLOCK, SOCK_CLOEXEC) live above its low 4 bits. */
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_PACKET));
+	/* request_key(): a key type with an upcall (dns_resolver) has the
+	 * kernel run /sbin/request-key as root in the root cgroup, which
+	 * looks the caller's name up through the host's resolver (R8-2). */
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(request_key), 0);
 	for (i = 0; !err && i < sizeof(enosys) / sizeof(enosys[0]); i++)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), seccomp_syscall_resolve_name(enosys[i]),
 				       0);
