@@ -32,8 +32,10 @@ struct {
 	__type(value, struct weir_unix_key);
 } weir_unix_scratch SEC(".maps");
 
-/* 6.2+; only programs loaded where the unix hooks are (6.7+) call it. */
-extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+/* bpf_cast_to_kern_ctx() (6.2+; only programs loaded where the unix hooks
+ * are, 6.7+, call it), a call the loader turns into the kfunc's
+ * (WEIR_CALL_KERN_CTX, include/weir/unix.h). */
+static void *(*const weir_kern_ctx)(void *ctx) = (void *)WEIR_CALL_KERN_CTX;
 
 static __always_inline void weir_unix_emit(__u32 handle, __u8 op, __u32 type,
 					   const struct weir_unix_key *k, __u32 len,
@@ -75,7 +77,7 @@ static __always_inline void weir_unix_emit(__u32 handle, __u8 op, __u32 type,
  */
 static __always_inline __u32 weir_unix_read(struct bpf_sock_addr *ctx, struct weir_unix_key *k)
 {
-	struct bpf_sock_addr_kern *sa = bpf_cast_to_kern_ctx(ctx);
+	struct bpf_sock_addr_kern *sa = weir_kern_ctx(ctx);
 	__u32 len = sa->uaddrlen;
 	__u64 n;
 

@@ -32,6 +32,15 @@ _Static_assert(sizeof(struct weir_unix_key) == 116, "weir_unix_key ABI");
 
 #define WEIR_UNIX_KEY_BITS ((4 + WEIR_UNIX_PATH_MAX) * 8) /* slot and path */
 
+/*
+ * The unix programs call the kfunc bpf_cast_to_kern_ctx() (6.2+) as a helper
+ * of this number, which no kernel has; the loader (user/kernel/corebtf.c)
+ * rewrites that call into the kfunc's, with its BTF id, before the load.
+ * Why: libbpf 1.1 resolves a kfunc declared __ksym by reading and indexing
+ * the kernel's whole BTF, ~40 ms of every weir run --standalone.
+ */
+#define WEIR_CALL_KERN_CTX 0x7e1f0001
+
 struct weir_unix_val {
 	__u8 verdict; /* WEIR_V_ALLOW or WEIR_V_DENY */
 	__u8 reason; /* WEIR_R_ALLOW_RULE, WEIR_R_DENY_RULE or WEIR_R_UNIX_BUILTIN */

@@ -13,6 +13,7 @@
 
 #include <linux/bpf.h>
 
+#include "corebtf.h"
 #include "egress.h"
 #include "egress.skel.h"
 #include "kfeatures.h"
@@ -63,6 +64,7 @@ struct egress {
 	bool reused; /* the maps were pinned there already */
 	struct bpf_link *lsm[NLSM]; /* lsm_progs' links (BPF LSM), or NULL */
 	struct bpf_link *keys[NPROGS]; /* egress_hold_keys(), never pinned */
+	struct core_btf core; /* until the load: the small BTF, the kfunc's id */
 };
 
 static int task_info_of(enum bpf_prog_type type, enum bpf_attach_type attach)
@@ -364,6 +366,65 @@ static void passed_forget(struct egress *e, __u32 handle)
 static int pin_maps(struct egress *e, const char *root);
 static int rebuild(struct egress *e);
 
+/* The LSM programs' sections: loaded only where the BPF LSM is on. */
+static bool lsm_section(const char *sec)
+{
+	return !strncmp(sec, "lsm/", 4);
+}
+
+/*
+ * The object opened with the small BTF of the kernel's types its CO-RE
+ * relocations need (corebtf.c: ~1 ms where libbpf's read of the kernel's
+ * whole BTF took ~45). Where the LSM programs load, libbpf reads the
+ * kernel's BTF anyway (their attach points), so it relocates from that.
+ * Any failure to build it: libbpf's way, as before.
+ */
+static int open_skel(struct egress *e)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
+	struct weir_features f;
+	const void *obj;
+	size_t sz;
+	int err;
+
+	obj = egress_bpf__elf_bytes(&sz);
+	err = core_btf_prepare(&e->core, obj, sz, features_probe(&f) || !f.bpf_lsm, lsm_section);
+	if (err)
+		pr_debug("CO-RE: the kernel's whole BTF, through libbpf (%s)\n", strerror(-err));
+	else
+		pr_debug("CO-RE: %u relocations from %u types of the kernel's BTF\n",
+			 e->core.relos, e->core.types);
+	if (e->core.fd >= 0)
+		oo.btf_custom_path = e->core.path;
+	e->skel = egress_bpf__open_opts(&oo);
+	if (!e->skel) {
+		err = -errno;
+		pr_warn("cannot open the BPF object: %s\n", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+/* The unix programs' kfunc calls given the kernel's id (corebtf.h). */
+static int patch_kfunc_calls(struct egress *e)
+{
+	struct bpf_program *p;
+	int err;
+
+	bpf_object__for_each_program(p, e->skel->obj) {
+		if (!bpf_program__autoload(p))
+			continue;
+		err = core_btf_patch_calls(&e->core, p);
+		if (err) {
+			pr_warn("cannot load %s: the kernel has no kfunc bpf_cast_to_kern_ctx "
+				"(%s)\n",
+				bpf_program__name(p), strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 int egress_open(const struct egress_opts *opts, struct egress **out)
 {
 	struct egress_opts o = *opts;
@@ -375,6 +436,7 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
+	e->core.fd = -1;
 	e->nslots = o.slots;
 	e->nsets = o.portsets;
 	e->nhandles = o.handles;
@@ -392,12 +454,9 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 	e->one_cfg.dns_ip4 = o.dns_ip4;
 	memcpy(e->one_cfg.dns_ip6, o.dns_ip6, sizeof(o.dns_ip6));
 
-	e->skel = egress_bpf__open();
-	if (!e->skel) {
-		err = -errno;
-		pr_warn("cannot open the BPF object: %s\n", strerror(-err));
+	err = open_skel(e);
+	if (err)
 		goto fail;
-	}
 	err = size_maps(e->skel, &o);
 	if (err)
 		goto fail;
@@ -410,6 +469,9 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 	e->skel->rodata->weir_cfg.nesting = egress_nesting_supported();
 	choose_programs(e->skel, o.dns_port || o.handles > 2);
 	set_unix_attach_types(e->skel);
+	err = patch_kfunc_calls(e);
+	if (err)
+		goto fail;
 	verifier_stats(e->skel);
 	if (o.pin_root) {
 		err = pin_maps(e, o.pin_root);
@@ -417,6 +479,7 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 			goto fail;
 	}
 	err = egress_bpf__load(e->skel);
+	core_btf_release(&e->core);
 	if (err && e->reused) {
 		pr_warn("cannot reuse the maps pinned in %s: they differ from this weir's "
 			"(other sizes or types: libbpf's line above names the map). Nothing "
@@ -1733,6 +1796,7 @@ static void egress_free(struct egress *e, bool detach)
 		}
 		free(h->pin_dir);
 	}
+	core_btf_release(&e->core);
 	for (j = 0; j < NPROGS; j++)
 		bpf_link__destroy(e->keys[j]);
 	for (j = 0; j < NLSM; j++) {
