@@ -79,6 +79,7 @@ static __always_inline __u32 weir_unix_read(struct bpf_sock_addr *ctx, struct we
 {
 	struct bpf_sock_addr_kern *sa = weir_kern_ctx(ctx);
 	__u32 len = sa->uaddrlen;
+	const char *addr;
 	__u64 n;
 
 	if (len <= 2) /* offsetof(struct sockaddr_un, sun_path) */
@@ -98,7 +99,13 @@ static __always_inline __u32 weir_unix_read(struct bpf_sock_addr *ctx, struct we
 		     "%[n] = %[max]"
 		     : [n] "+r"(n)
 		     : [max] "i"(WEIR_UNIX_PATH_MAX));
-	if (bpf_probe_read_kernel(k->path, n, (const char *)sa->uaddr + 2))
+	/* The address's pointer read, not loaded: loading a pointer from the
+	 * context has the verifier look its type's trust up by name in the
+	 * kernel's BTF, linear scans of ~126k types each time it walks the
+	 * load (~5 ms of every load of the two programs); read, it is a
+	 * number, as the helper takes it anyway. */
+	if (bpf_core_read(&addr, sizeof(addr), &sa->uaddr) ||
+	    bpf_probe_read_kernel(k->path, n, addr + 2))
 		return 0;
 	return len;
 }
