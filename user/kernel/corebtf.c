@@ -113,45 +113,23 @@ static const char *kname(const struct kbtf *k, __u32 off)
 	return off < k->strs_len ? k->strs + off : "";
 }
 
-/* Bytes after a type's common part, by its kind; -1: a kind not known. */
-static long type_extra(const struct btf_type *t)
-{
-	__u16 vlen = btf_vlen(t);
-
-	switch (btf_kind(t)) {
-	case BTF_KIND_INT:
-		return sizeof(__u32);
-	case BTF_KIND_PTR:
-	case BTF_KIND_FWD:
-	case BTF_KIND_TYPEDEF:
-	case BTF_KIND_VOLATILE:
-	case BTF_KIND_CONST:
-	case BTF_KIND_RESTRICT:
-	case BTF_KIND_FUNC:
-	case BTF_KIND_FLOAT:
-	case BTF_KIND_TYPE_TAG:
-		return 0;
-	case BTF_KIND_ARRAY:
-		return sizeof(struct btf_array);
-	case BTF_KIND_STRUCT:
-	case BTF_KIND_UNION:
-		return (long)vlen * sizeof(struct btf_member);
-	case BTF_KIND_ENUM:
-		return (long)vlen * sizeof(struct btf_enum);
-	case BTF_KIND_FUNC_PROTO:
-		return (long)vlen * sizeof(struct btf_param);
-	case BTF_KIND_VAR:
-		return sizeof(struct btf_var);
-	case BTF_KIND_DATASEC:
-		return (long)vlen * sizeof(struct btf_var_secinfo);
-	case BTF_KIND_DECL_TAG:
-		return sizeof(struct btf_decl_tag);
-	case BTF_KIND_ENUM64:
-		return (long)vlen * sizeof(struct btf_enum64);
-	default:
-		return -1;
-	}
-}
+/* Bytes after a type's common part: FIXED, plus PER for each of its vlen
+ * entries, by kind (a table, not a switch: the kinds come in no order, and
+ * each mispredicted branch of ~126k cost more than the rest of the walk). */
+static const __u8 fixed[NR_BTF_KINDS] = {
+    [BTF_KIND_INT] = sizeof(__u32),
+    [BTF_KIND_ARRAY] = sizeof(struct btf_array),
+    [BTF_KIND_VAR] = sizeof(struct btf_var),
+    [BTF_KIND_DECL_TAG] = sizeof(struct btf_decl_tag),
+};
+static const __u8 per[NR_BTF_KINDS] = {
+    [BTF_KIND_STRUCT] = sizeof(struct btf_member),
+    [BTF_KIND_UNION] = sizeof(struct btf_member),
+    [BTF_KIND_ENUM] = sizeof(struct btf_enum),
+    [BTF_KIND_FUNC_PROTO] = sizeof(struct btf_param),
+    [BTF_KIND_DATASEC] = sizeof(struct btf_var_secinfo),
+    [BTF_KIND_ENUM64] = sizeof(struct btf_enum64),
+};
 
 /* Anonymous memory, its pages in place at once: a page fault each costs
  * ~15 us in a guest like this one's, 1,340 of them for the file alone. */
@@ -200,12 +178,16 @@ out:
 	return err;
 }
 
-/* The header checked, every type's offset taken: the one pass over it all. */
-static int kbtf_index(struct kbtf *k)
+static void found(struct build *b, struct core_btf *cb, const struct btf_type *t, __u32 id);
+
+/* The header checked, every type's offset taken, the roots and the kfunc
+ * found: the one pass over it all. */
+static int kbtf_index(struct build *b, struct core_btf *cb)
 {
+	struct kbtf *k = &b->k;
 	const struct btf_header *h = k->map;
-	__u32 off = 0, cap;
-	long extra;
+	const struct btf_type *t;
+	__u32 off = 0, cap, kind;
 
 	if (h->magic != BTF_MAGIC || h->version != BTF_VERSION || h->hdr_len < sizeof(*h) ||
 	    h->hdr_len > k->map_sz || (size_t)h->type_off + h->type_len > k->map_sz - h->hdr_len ||
@@ -223,11 +205,21 @@ static int kbtf_index(struct kbtf *k)
 		return -ENOMEM;
 	k->n = 1;
 	while (off + sizeof(struct btf_type) <= k->types_len) {
-		extra = type_extra((const struct btf_type *)(k->types + off));
-		if (extra < 0 || off + sizeof(struct btf_type) + extra > k->types_len)
+		t = (const struct btf_type *)(k->types + off);
+		/* Each type's size is known only once it is read: ask for the
+		 * bytes ahead early (a cache miss per line otherwise). */
+		__builtin_prefetch(k->types + off + 1024);
+		kind = btf_kind(t);
+		if (kind == BTF_KIND_UNKN || kind >= NR_BTF_KINDS)
 			return -EPROTO;
-		k->offs[k->n++] = off;
-		off += sizeof(struct btf_type) + extra;
+		k->offs[k->n] = off;
+		off += sizeof(struct btf_type) + fixed[kind] + (__u32)per[kind] * btf_vlen(t);
+		if (off > k->types_len)
+			return -EPROTO;
+		if (t->name_off &&
+		    (kind == BTF_KIND_FUNC || kind == BTF_KIND_STRUCT || kind == BTF_KIND_UNION))
+			found(b, cb, t, k->n);
+		k->n++;
 	}
 	return off == k->types_len ? 0 : -EPROTO;
 }
@@ -313,34 +305,29 @@ static struct root *root_of(struct build *b, const char *name, int kind)
 	return &b->roots[b->nroots++];
 }
 
-/* The kernel's types of the roots' names and kinds, and the kfunc. */
-static void find_roots(struct build *b, struct core_btf *cb)
+/* Type ID (a named func, struct or union) if it is the kfunc or a root. */
+static void found(struct build *b, struct core_btf *cb, const struct btf_type *t, __u32 id)
 {
-	const struct btf_type *t;
-	const char *name;
+	const char *name = kname(&b->k, t->name_off);
 	unsigned int i;
-	__u32 id;
 
-	for (id = 1; id < b->k.n; id++) {
-		t = ktype(&b->k, id);
-		if (btf_is_func(t) && !cb->kern_ctx_id &&
-		    !strcmp(kname(&b->k, t->name_off), KERN_CTX_KFUNC)) {
+	if (btf_is_func(t)) {
+		if (!cb->kern_ctx_id && !strcmp(name, KERN_CTX_KFUNC))
 			cb->kern_ctx_id = id;
-			continue;
-		}
-		if (!btf_is_composite(t) || !t->name_off)
-			continue;
-		name = kname(&b->k, t->name_off);
-		for (i = 0; i < b->nroots; i++) {
-			struct root *r = &b->roots[i];
+		return;
+	}
+	for (i = 0; i < b->nroots; i++) {
+		struct root *r = &b->roots[i];
 
-			if (r->kind != btf_kind(t) || essential_len(name) != r->len ||
-			    strncmp(name, r->name, r->len))
-				continue;
-			if (r->type)
-				r->dup = true; /* libbpf would weigh both: leave it to libbpf */
-			r->type = id;
-		}
+		/* The same essential name, without a strstr() per type: this
+		 * sees ~30k of them. */
+		if (r->kind != btf_kind(t) || name[0] != r->name[0] ||
+		    strncmp(name, r->name, r->len) ||
+		    (name[r->len] && strncmp(name + r->len, "___", 3)))
+			continue;
+		if (r->type)
+			r->dup = true; /* libbpf would weigh both: leave it to libbpf */
+		r->type = id;
 	}
 }
 
@@ -716,40 +703,36 @@ int core_btf_prepare(struct core_btf *cb, const void *obj, size_t obj_sz, bool s
 	size_t len, ext_len = 0;
 	struct build *b;
 	struct btf *local = NULL;
-	int err;
+	int err, walk;
 
 	memset(cb, 0, sizeof(*cb));
 	cb->fd = -1;
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	err = kbtf_map(&b->k);
-	err = err ?: kbtf_index(&b->k);
-	if (err)
-		goto out;
+	/* First the roots' names, from the object: the walk of the kernel's
+	 * types looks for them as it goes. */
 	data = elf_section(obj, obj_sz, ".BTF", &len);
 	if (small)
 		ext = elf_section(obj, obj_sz, ".BTF.ext", &ext_len);
 	local = data ? btf__new(data, len) : NULL;
-	if (!local) {
-		err = -EPROTO;
-		find_roots(b, cb); /* the kfunc at least */
-		goto out;
-	}
 	b->local = local;
 	b->nodes = calloc(MAX_NODES, sizeof(*b->nodes));
-	if (!b->nodes)
+	if (!local)
+		err = -EPROTO;
+	else if (!b->nodes)
 		err = -ENOMEM;
 	else if (!small || !ext)
 		err = -ENOENT; /* no small BTF wanted, or nothing to relocate */
 	else
 		err = each_relo(b, ext, ext_len, skip, 0, NULL);
-	find_roots(b, cb);
 	if (err)
-		goto out;
-	err = each_relo(b, ext, ext_len, skip, 1, &cb->relos);
+		b->nroots = 0; /* the kfunc alone */
+	walk = kbtf_map(&b->k);
+	walk = walk ?: kbtf_index(b, cb);
+	err = err ?: walk;
+	err = err ?: each_relo(b, ext, ext_len, skip, 1, &cb->relos);
 	err = err ?: emit(b, cb);
-out:
 	btf__free(b->out);
 	btf__free(local);
 	free(b->nodes);
