@@ -251,4 +251,36 @@ int BPF_PROG(weir_lsm_udgram, struct socket *sock, struct socket *other, int ret
 						 BPF_CORE_READ(sock, type)));
 }
 
+/*
+ * Socket families the cgroup hooks never see (cgroup/sock_create runs for
+ * inet ones only): a packet socket (AF_PACKET) sends whole frames past every
+ * hook, vsock reaches the hypervisor's host services. weir run refuses them
+ * with seccomp; a cgroup a daemon attaches (containers, pods, the Action's
+ * later steps) has only this. Unix, inet, inet6 and netlink are left to
+ * the other programs, as seccomp leaves them; kernel sockets to the kernel.
+ */
+SEC("lsm/socket_create")
+int BPF_PROG(weir_lsm_create, int family, int type, int protocol, int kern, int ret)
+{
+	struct task_struct *task;
+	__u32 handle, flags = 0, gen;
+	__u8 verdict = WEIR_V_DENY;
+
+	if (ret)
+		return ret;
+	if (kern || family == 1 || family == 2 || family == 10 || family == 16)
+		return 0;
+	task = bpf_get_current_task_btf();
+	handle = weir_cg_handle(BPF_CORE_READ(task, cgroups, dfl_cgrp));
+	if (!handle)
+		return 0;
+	if (handle == WEIR_CG_TOO_DEEP) /* no handle to report it on */
+		return -WEIR_EPERM;
+	if (weir_slot_get(handle, &flags, &gen) >= 0 && (flags & WEIR_SF_AUDIT))
+		verdict = WEIR_V_WOULD_DENY;
+	weir_emit_socket(handle, WEIR_OP_SOCKET, (__u32)family, (__u32)type, (__u32)protocol,
+			 verdict, WEIR_R_SOCKET);
+	return weir_eperm_if(verdict == WEIR_V_DENY);
+}
+
 #endif /* WEIR_LSM_BPF_H */

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
 # Adversarial tier, issue 14's second way out: sockets made outside the
-# cgroup and handed in later. An accomplice outside weir's cgroup makes a
+# cgroup and handed in later (and, in a daemon-attached cgroup, which has
+# no seccomp filter of weir's, packet and vsock sockets: R8-1). An accomplice outside weir's cgroup makes a
 # TCP socket connected to the denied address and a UDP socket, and passes
 # both over a unix socket (SCM_RIGHTS) to a process inside `weir run`,
 # which sends a token through each. Where the BPF LSM is active
@@ -66,6 +67,37 @@ attempt("udp-sendto", lambda: udp.sendto(b"esc-scm-udp\n", (denied, port)))
 attempt("udp-connect", lambda: udp.connect((denied, port)))
 mine = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 attempt("inside-sendto", lambda: mine.sendto(b"esc-born-inside\n", (allowed, port)))
+'
+
+# Families no cgroup hook sees: a packet socket sending an IPv4/UDP frame
+# from 198.51.100.1 to DENIED:PORT through lo (taken as received: the sink gets
+# it unless refused), a vsock socket, and netlink (left alone). One line
+# per attempt: errno or ok.
+FAMILIES='
+import errno, socket, struct, sys
+denied, port, token = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+def attempt(name, fn):
+    try:
+        fn()
+        print(name, "ok")
+    except OSError as e:
+        print(name, errno.errorcode.get(e.errno, e.errno))
+def csum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    return ~(s + (s >> 16)) & 0xffff
+def frame():
+    udp = struct.pack("!HHHH", 40000, port, 8 + len(token), 0) + token
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                     socket.inet_aton("198.51.100.1"), socket.inet_aton(denied))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    return ip + udp
+def packet():
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+    s.sendto(frame(), ("lo", 0x0800, 0, 0, bytes(6)))
+attempt("packet", packet)
+attempt("vsock", lambda: socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM))
+attempt("netlink", lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
 '
 
 setup() {
@@ -215,9 +247,30 @@ test_daemon_lsm_pinned() {
 	OLSM_PINS=/sys/fs/bpf/weir-olsm-$$ OLSM_CG=$CG2/weir-olsm-$$
 	mkdir -p "$d/policies" "$OLSM_CG" || e2e_die "mkdir $d $OLSM_CG"
 	cp "$POL" "$d/policies/outside.yaml"
-	olsm_daemon
+	olsm_daemon --events "$T/olsm.ev"
 	"$WEIR" attach --socket "$d/sock" --policy outside "$OLSM_CG" >/dev/null 2>"$d/attach.err" ||
 		e2e_die "weir attach: $(t_tail "$d/attach.err")"
+	# A daemon-attached cgroup has no seccomp filter of weir's: root in it
+	# (a container's) tries the families only the BPF LSM sees.
+	OUT=$T/families.out
+	# The frame's source is no address of ours: a reverse-path filter
+	# (Debian's sysctl.d sets loose, which new namespaces inherit) drops it.
+	sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.lo.rp_filter=0
+	sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec python3 -c "$@"' sh "$OLSM_CG" \
+		"$FAMILIES" "$DENIED" "$PORT" esc-packet-inside >"$OUT" 2>&1
+	python3 -c "$FAMILIES" "$DENIED" "$PORT" esc-packet-outside >"$T/families-out.out" 2>&1
+	t_begin "a daemon-attached cgroup, root inside: packet and vsock sockets refused (EPERM), nothing arrived; netlink left alone"
+	x_file_has "$OUT" '^packet EPERM$'
+	x_file_has "$OUT" '^vsock EPERM$'
+	x_file_has "$OUT" '^netlink ok$'
+	x_not_arrived "$LOG" " esc-packet-inside\$"
+	# The frame is a way out where nothing refuses it: outside the cgroup.
+	x_file_has "$T/families-out.out" '^packet ok$'
+	x_arrived "$LOG" "^udp $DENIED:$PORT esc-packet-outside\$"
+	sleep 0.2
+	x_json "$T/olsm.ev" 'any(.[]; .op == "socket" and .verdict == "deny" and
+		.family == "packet") and any(.[]; .op == "socket" and .family == "vsock")'
+	t_end
 	kill -TERM "$DPID"
 	e2e_wait_gone "$DPID" $((50 * ${WEIR_TEST_SLOW:-1}))
 	OUT=$T/olsm.out

@@ -113,6 +113,28 @@ const char *event_reason_name(const struct weir_event *e)
 	}
 }
 
+/* A socket's family, as "op":"socket" events name it: the inet ones the
+ * policy speaks of, and those only the BPF LSM's socket_create sees. */
+static const char *family_name(__u32 family)
+{
+	switch (family) {
+	case 1:
+		return "unix";
+	case 2:
+		return "ipv4";
+	case 10:
+		return "ipv6";
+	case 16:
+		return "netlink";
+	case 17:
+		return "packet";
+	case 40:
+		return "vsock";
+	default:
+		return "other";
+	}
+}
+
 static const char *sock_type_name(__u8 type)
 {
 	switch (type) {
@@ -617,7 +639,7 @@ static int format_json(const struct event_ctx *ctx, const struct weir_event *e, 
 	if (is_unix_op(e->op) || is_outside_op(e->op))
 		put_unix(&o, e, path);
 	else if (e->op == WEIR_OP_SOCKET || e->op == WEIR_OP_SETSOCKOPT)
-		put(&o, ",\"family\":\"%s\",\"type\":\"%s\"", e->family == 2 ? "ipv4" : "ipv6",
+		put(&o, ",\"family\":\"%s\",\"type\":\"%s\"", family_name(e->family),
 		    sock_type_name(e->sock_type));
 	else
 		put_dest(&o, e);
@@ -775,6 +797,9 @@ static int format_human(const struct event_ctx *ctx, const struct weir_event *e,
 				e->family == 2		      ? "an IPv4 multicast join" :
 								"an IPv6 multicast join",
 				comm, e->pid);
+	if (e->op == WEIR_OP_SOCKET && e->family != 2 && e->family != 10)
+		return snprintf(buf, len, "%s %s %s socket (%s pid %u)", verdict_words(e),
+				family_name(e->family), sock_type_name(e->sock_type), comm, e->pid);
 	if (e->op == WEIR_OP_SOCKET)
 		return snprintf(buf, len, "%s %s %s socket (%s pid %u)", verdict_words(e),
 				sock_type_name(e->sock_type), proto, comm, e->pid);

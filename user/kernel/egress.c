@@ -45,10 +45,11 @@ struct handle {
 
 /* The BPF LSM programs (bpf/lsm.bpf.h), attached once per load: sockets
  * made outside (socket_connect, socket_sendmsg), then the unix peer's
- * bound path (unix_stream_connect, unix_may_send). */
-#define NLSM 4
+ * bound path (unix_stream_connect, unix_may_send), then the socket
+ * families no cgroup hook sees (socket_create). */
+#define NLSM 5
 static const char *const lsm_names[NLSM] = {
-	"weir_lsm_conn", "weir_lsm_send", "weir_lsm_ustream", "weir_lsm_udgram",
+	"weir_lsm_conn", "weir_lsm_send", "weir_lsm_ustream", "weir_lsm_udgram", "weir_lsm_create",
 };
 
 struct egress {
@@ -207,6 +208,8 @@ static const struct optional_prog {
 	  "unix sockets are judged by the path typed only, not the socket reached (BPF LSM)" },
 	{ OPT(weir_lsm_udgram, bpf_lsm), OPT_SAY_DEBUG,
 	  "unix sockets are judged by the path typed only, not the socket reached (BPF LSM)" },
+	{ OPT(weir_lsm_create, bpf_lsm), OPT_SAY_DEBUG,
+	  "packet and vsock sockets are refused by weir run's seccomp filter only (BPF LSM)" },
 };
 #undef OPT
 
@@ -285,7 +288,8 @@ static struct bpf_program *lsm_prog(struct egress *e, int i)
 {
 	struct bpf_program *p[NLSM] = { e->skel->progs.weir_lsm_conn, e->skel->progs.weir_lsm_send,
 					e->skel->progs.weir_lsm_ustream,
-					e->skel->progs.weir_lsm_udgram };
+					e->skel->progs.weir_lsm_udgram,
+					e->skel->progs.weir_lsm_create };
 
 	return p[i];
 }
