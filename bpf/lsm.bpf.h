@@ -259,6 +259,15 @@ int BPF_PROG(weir_lsm_udgram, struct socket *sock, struct socket *other, int ret
  * later steps) has only this. Unix, inet, inet6 and netlink are left to
  * the other programs, as seccomp leaves them; kernel sockets to the kernel.
  */
+/* V, as a constant the compiler cannot trade for a register it knows
+ * holds the same value on that path (a handle of 0 returned as "0"):
+ * 6.12's verifier would see that register's whole range at exit. */
+static __always_inline int weir_lsm_ret(int v)
+{
+	asm volatile("" : "+r"(v));
+	return v;
+}
+
 SEC("lsm/socket_create")
 int BPF_PROG(weir_lsm_create, int family, int type, int protocol, int kern, int ret)
 {
@@ -266,21 +275,21 @@ int BPF_PROG(weir_lsm_create, int family, int type, int protocol, int kern, int 
 	__u32 handle, flags = 0, gen;
 	__u8 verdict = WEIR_V_DENY;
 
-	if (ret)
-		return ret;
+	if (ret) /* refused before (another BPF LSM program): refused */
+		return weir_lsm_ret(-WEIR_EPERM);
 	if (kern || family == 1 || family == 2 || family == 10 || family == 16)
-		return 0;
+		return weir_lsm_ret(0);
 	task = bpf_get_current_task_btf();
 	handle = weir_cg_handle(BPF_CORE_READ(task, cgroups, dfl_cgrp));
 	if (!handle)
-		return 0;
+		return weir_lsm_ret(0);
 	if (handle == WEIR_CG_TOO_DEEP) /* no handle to report it on */
-		return -WEIR_EPERM;
+		return weir_lsm_ret(-WEIR_EPERM);
 	if (weir_slot_get(handle, &flags, &gen) >= 0 && (flags & WEIR_SF_AUDIT))
 		verdict = WEIR_V_WOULD_DENY;
 	weir_emit_socket(handle, WEIR_OP_SOCKET, (__u32)family, (__u32)type, (__u32)protocol,
 			 verdict, WEIR_R_SOCKET);
-	return weir_eperm_if(verdict == WEIR_V_DENY);
+	return weir_lsm_ret(verdict == WEIR_V_DENY ? -WEIR_EPERM : 0);
 }
 
 #endif /* WEIR_LSM_BPF_H */
