@@ -124,8 +124,8 @@ test_check() {
 	x_rc 0
 	grep -q "deny\[0\]: cidr_list lists/big.netset ($N prefixes)$" "$OUT" ||
 		t_why "no count line: $(t_tail "$OUT" 4)"
-	# the list, 127/8 and three metadata addresses
-	grep -q "^compiled: $((N + 4)) IPv4 prefixes" "$OUT" ||
+	# the list, 127/8 and five metadata addresses
+	grep -q "^compiled: $((N + 6)) IPv4 prefixes" "$OUT" ||
 		t_why "no compiled count: $(grep compiled "$OUT")"
 	t_end
 

@@ -925,7 +925,7 @@ test_policy_size() {
 	t_begin "size: weir policy check, 20000 IPv6 rules: valid, counts printed"
 	run_cmd "$WEIR" policy check "$big"
 	x_rc 0
-	x_file_has "$OUT" '^compiled: 4 IPv4 prefixes, 20001 IPv6 prefixes, 0 port sets \(the maps are sized to fit\); inbound: 1 IPv4 prefix, 1 IPv6 prefix$'
+	x_file_has "$OUT" '^compiled: 6 IPv4 prefixes, 20002 IPv6 prefixes, 0 port sets \(the maps are sized to fit\); inbound: 1 IPv4 prefix, 1 IPv6 prefix$'
 	t_end
 	probe "size: weir run, 20000 IPv6 rules: the last rule allows 192.0.2.1:8080" ok \
 		-p "$big" -- tcp 192.0.2.1 8080

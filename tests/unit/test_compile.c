@@ -189,6 +189,13 @@ Test(compile, metadata_opened_only_by_exact_rule)
 	cr_expect_eq(find(&c, "169.254.170.2/32")->val.deny.inl.flags, WEIR_RF_HARD);
 	compiled_free(&c);
 	policy_free(p);
+	/* R8-6: EKS Pod Identity and Azure's WireServer, under a wide allow. */
+	compile("version: 1\nallow:\n  - cidr: 0.0.0.0/0\n  - cidr: ::/0\n", &c, &p);
+	cr_expect_eq(find(&c, "169.254.170.23/32")->val.deny.inl.flags, WEIR_RF_HARD);
+	cr_expect_eq(find(&c, "168.63.129.16/32")->val.deny.inl.flags, WEIR_RF_HARD);
+	cr_expect_eq(find(&c, "fd00:ec2::23/128")->val.deny.inl.flags, WEIR_RF_HARD);
+	compiled_free(&c);
+	policy_free(p);
 }
 
 static size_t two_addrs(void *ctx, __u32 rule, const struct resolved_addr **out)
@@ -313,7 +320,7 @@ Test(compile, map_sizes_fit_the_policy_two_generations_and_growth)
 
 	in.policy = load(yaml);
 	cr_assert_eq(compile_policy(&in, &c, err), 0, "%s", err);
-	cr_assert_eq(c.n6, 20000 + 1, "20000 rules and the metadata address");
+	cr_assert_eq(c.n6, 20000 + 2, "20000 rules and the two metadata addresses");
 	cr_assert_eq(c.nsets, 1);
 	cr_assert_eq(compile_map_sizes(&c, 0, &ms, err), 0, "%s", err);
 	cr_expect_geq(ms.lpm_entries, 2 * c.n6, "room for a reload's second generation");
@@ -354,7 +361,7 @@ Test(compile, check_prints_counts_and_catches_compile_errors)
 
 	cr_assert_eq(compile_check(p, f, err), 0, "%s", err);
 	fclose(f);
-	cr_expect_str_eq(out, "compiled: 5 IPv4 prefixes, 2 IPv6 prefixes, 1 port set (the maps "
+	cr_expect_str_eq(out, "compiled: 7 IPv4 prefixes, 3 IPv6 prefixes, 1 port set (the maps "
 			      "are sized to fit); inbound: 1 IPv4 prefix, 1 IPv6 prefix\n");
 	free(out);
 	policy_free(p);

@@ -280,7 +280,7 @@ Test(netlist, in_a_policy_and_compiled, .init = mkdir_tmp, .fini = rm_tmp)
 		if (e->addr[0] == 198 && e->plen == 32)
 			cr_assert_eq(e->val.deny.inl.rule, WEIR_RULE_ID(WEIR_RK_DENY, 0));
 	}
-	cr_assert_eq(c.n6, 3); /* the list's prefix, ::1 and the metadata fd00:ec2::254 */
+	cr_assert_eq(c.n6, 4); /* the list's prefix, ::1 and the metadata fd00:ec2::254, ::23 */
 	compiled_free(&c);
 	policy_free(p);
 }

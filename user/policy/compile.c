@@ -14,8 +14,11 @@
 const struct resolved_addr compile_metadata_addrs[] = {
 	{ .family = AF_INET, .addr = { 169, 254, 169, 254 } }, /* AWS, GCP, Azure, OpenStack, ... */
 	{ .family = AF_INET, .addr = { 169, 254, 170, 2 } }, /* AWS ECS task metadata */
+	{ .family = AF_INET, .addr = { 169, 254, 170, 23 } }, /* AWS EKS Pod Identity agent */
 	{ .family = AF_INET, .addr = { 100, 100, 100, 200 } }, /* Alibaba Cloud */
+	{ .family = AF_INET, .addr = { 168, 63, 129, 16 } }, /* Azure WireServer (GitHub's runners) */
 	{ .family = AF_INET6, .addr = { 0xfd, 0x00, 0x0e, 0xc2, [14] = 0x02, [15] = 0x54 } }, /* AWS fd00:ec2::254 */
+	{ .family = AF_INET6, .addr = { 0xfd, 0x00, 0x0e, 0xc2, [15] = 0x23 } }, /* EKS Pod Identity fd00:ec2::23 */
 };
 const size_t compile_n_metadata_addrs =
 	sizeof(compile_metadata_addrs) / sizeof(compile_metadata_addrs[0]);
