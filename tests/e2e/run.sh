@@ -702,7 +702,7 @@ test_exit_codes() {
 	t_begin "10 weir policy show: the unix: section weir enforces on stderr (YAML comments), as policy check prints it"
 	run_cmd "$WEIR" policy show
 	x_rc 0
-	x_err_has '^# unix: built-in list on \(19 sockets: '
+	x_err_has '^# unix: built-in list on \(23 sockets: '
 	x_err_has '^# unix-builtin: deny /run/nscd/socket \(a resolver: refused in audit mode too\)$'
 	x_err_has '^# unix-builtin: deny /run/docker.sock$'
 	x_err_has '^# unix: paths no pattern can judge are refused'
