@@ -320,9 +320,10 @@ static int said_n(const char *needle)
 	return n;
 }
 
-/* A full learn table fails closed, and says so: once per table, and the
- * per-name cap at most once every 10 s (a command asking again and again
- * must not flood weir's stderr). */
+/* A full name table and the per-name cap fail closed, and say so: once per
+ * table, and the per-name cap at most once every 10 s (a command asking
+ * again and again must not flood weir's stderr). A full pair table makes
+ * room from the pair that expires soonest (R8-7), said once. */
 Test(dns, full_learn_tables_are_said_once_and_fail_closed)
 {
 	struct learn_opts lo = { .ttl_min = 1, .ttl_max = 60, .max_per_name = 2,
@@ -345,7 +346,8 @@ Test(dns, full_learn_tables_are_said_once_and_fail_closed)
 	cr_expect_eq(learn_add(l, "a.test", &r, 1, a, 3), 1);
 	cr_expect_eq(said_n("more than 2 live addresses for one name"), 1, "said once in 10 s");
 	cr_expect_eq(learn_add(l, "b.test", &r, 1, &a[2], 1), 0, "pair 3 of 3");
-	cr_expect_eq(learn_add(l, "b.test", &r, 1, &a[0], 1), 1, "pair 4: table full");
+	cr_expect_eq(learn_add(l, "b.test", &r, 1, &a[0], 1), 0,
+		     "pair 4: a.test's 203.0.113.7, the soonest to expire, makes room");
 	cr_expect_eq(learn_add(l, "c.test", &r, 1, &a[1], 1), 1, "name 3 of 2: table full");
 	cr_expect_eq(learn_add(l, "d.test", &r, 1, &a[1], 1), 1);
 	for (i = 0; i < 5; i++)
@@ -358,4 +360,52 @@ Test(dns, full_learn_tables_are_said_once_and_fail_closed)
 	cr_assert_eq(h_probe(&h, &p, NULL), 0);
 	cr_assert(h_tcp_got(lis));
 	learn_free(l);
+}
+
+/*
+ * R8-7: attachments share weir_learn. One that resolves without end keeps
+ * at most its share (max_pairs), making room from its own pairs; another's
+ * learned address stays, and its connection goes through.
+ */
+Test(dns, a_flood_of_answers_stays_in_its_share)
+{
+	struct learn_opts lo = { .ttl_min = 1, .ttl_max = 60, .max_per_name = 4, .max_pairs = 2 };
+	struct weir_portrange r = { .lo = 8080, .hi = 8080, .protos = WEIR_P_TCP,
+				    .rule = WEIR_RULE_ID(WEIR_RK_ALLOW, 0) };
+	struct resolved_addr a = { .family = AF_INET, .ttl = 60 };
+	struct probe mine = { P_TCP, AF_INET, "203.0.113.33", 8080 };
+	struct probe first = { P_TCP, AF_INET, "203.0.113.40", 8080 };
+	struct probe last = { P_TCP, AF_INET, "203.0.113.49", 8080 };
+	struct learn *flood, *other;
+	int lis, lf, ll, i;
+	char name[32], ip[32];
+
+	/* The test's own addresses, on lo of the harness's namespace. */
+	cr_assert_eq(system("ip addr replace 203.0.113.32/27 dev lo"), 0);
+	lis = h_listen_tcp("203.0.113.33", 8080);
+	lf = h_listen_tcp("203.0.113.40", 8080);
+	ll = h_listen_tcp("203.0.113.49", 8080);
+
+	cr_assert_eq(learn_new(h.eg, &lo, &other), 0);
+	cr_assert_eq(learn_new(h.eg, &lo, &flood), 0);
+	h_addr("203.0.113.33", a.addr);
+	cr_assert_eq(learn_add(other, "mine.test", &r, 1, &a, 1), 0);
+	log_set_sink(catch_log, NULL);
+	nsaid = 0;
+	for (i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "n%d.flood.test", i);
+		snprintf(ip, sizeof(ip), "203.0.113.%d", 40 + i);
+		h_addr(ip, a.addr);
+		cr_expect_eq(learn_add(flood, name, &r, 1, &a, 1), 0, "%s", name);
+	}
+	log_set_sink(NULL, NULL);
+	cr_expect_eq(said_n("learned-address table full (2 addresses)"), 1, "%d lines", nsaid);
+	cr_assert_eq(h_probe(&h, &mine, NULL), 0, "the other's learned address");
+	cr_assert(h_tcp_got(lis));
+	cr_assert_eq(h_probe(&h, &last, NULL), 0, "the flood's newest");
+	cr_assert(h_tcp_got(ll));
+	cr_assert_eq(h_probe(&h, &first, NULL), EPERM, "the flood's oldest, forgotten");
+	cr_assert_not(h_tcp_got(lf));
+	learn_free(flood);
+	learn_free(other);
 }

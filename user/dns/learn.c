@@ -43,6 +43,7 @@ struct learn {
 	__s32 *seen_head; /* LEARN_SEEN_BUCKETS chains into seen[]: each event asks */
 	size_t nseen, seen_next;
 	bool said_names_full, said_pairs_full; /* a full table is said once */
+	bool said_map_full; /* the kernel map, shared with other attachments */
 	__u64 said_per_name_ns; /* when the per-name cap was last said */
 };
 
@@ -185,7 +186,33 @@ static bool unchanged(const struct learn *l, const struct pair *p, const struct 
 	       expires >= p->expires_ns && expires - p->expires_ns < grain;
 }
 
-enum learn_refusal { REF_PER_NAME, REF_PAIRS_FULL, REF_NAMES_FULL };
+enum learn_refusal { REF_PER_NAME, REF_NAMES_FULL };
+
+/*
+ * The table is at max_pairs: the pair that expires soonest leaves (its
+ * address is denied again unless another live name holds it), and says so
+ * once. What a command resolved last is what it is about to use; a cap
+ * that refused new answers instead would leave it only old ones (R8-7).
+ */
+static void make_room(struct learn *l)
+{
+	size_t i, soonest = 0;
+	struct pair gone;
+
+	for (i = 1; i < l->n; i++)
+		if (l->p[i].expires_ns < l->p[soonest].expires_ns)
+			soonest = i;
+	gone = l->p[soonest];
+	l->p[soonest] = l->p[--l->n];
+	sync_addr(l, gone.family, gone.addr);
+	if (!l->said_pairs_full) {
+		pr_warn("learned-address table full (%u addresses): the addresses that expire "
+			"soonest are forgotten for new answers, so connections to them are "
+			"denied until they are resolved again\n",
+			l->o.max_pairs);
+		l->said_pairs_full = true;
+	}
+}
 
 /* Why some addresses of NAME were not learned; said under l->mu, sparingly. */
 static void say_refused(struct learn *l, const char *name, int refused, enum learn_refusal why)
@@ -197,11 +224,6 @@ static void say_refused(struct learn *l, const char *name, int refused, enum lea
 			"learned, so connections to them are denied\n",
 			l->o.max_names);
 		l->said_names_full = true;
-	} else if (why == REF_PAIRS_FULL && !l->said_pairs_full) {
-		pr_warn("learned-address table full (%u addresses): new answers are not "
-			"learned, so connections to them are denied\n",
-			l->o.max_pairs);
-		l->said_pairs_full = true;
 	} else if (why == REF_PER_NAME &&
 		   (!l->said_per_name_ns || now - l->said_per_name_ns >= LEARN_SAY_EVERY_NS)) {
 		pr_warn("%s: %d address(es) not learned: more than %u live addresses for one "
@@ -215,7 +237,7 @@ int learn_add(struct learn *l, const char *name, const struct weir_portrange *r,
 	      const struct resolved_addr *a, size_t n)
 {
 	enum learn_refusal why = REF_PER_NAME;
-	int refused = 0, err = 0;
+	int refused = 0, map_full = 0, err = 0;
 	size_t i, live;
 	struct pair *p;
 	__u32 id;
@@ -230,12 +252,12 @@ int learn_add(struct learn *l, const char *name, const struct weir_portrange *r,
 	}
 	for (i = 0; id && !err && i < n; i++) {
 		p = find_pair(l, id, &a[i], &live);
-		if (!p && (live >= l->o.max_per_name || l->n >= l->o.max_pairs)) {
-			if (l->n >= l->o.max_pairs)
-				why = REF_PAIRS_FULL;
+		if (!p && live >= l->o.max_per_name) {
 			refused++;
 			continue;
 		}
+		if (!p && l->n && l->n >= l->o.max_pairs)
+			make_room(l);
 		if (p && unchanged(l, p, r, nr, &a[i]))
 			continue;
 		if (!p && !(p = new_pair(l))) {
@@ -252,13 +274,23 @@ int learn_add(struct learn *l, const char *name, const struct weir_portrange *r,
 		/* A failed write (the map full) is tried again by the next
 		 * answer, not skipped as unchanged for the rest of the TTL. */
 		p->written = !err;
+		if (err == -E2BIG) { /* the map, full of other attachments' */
+			map_full++;
+			err = 0;
+		}
 	}
 	if (refused)
 		say_refused(l, name, refused, why);
+	if (map_full && !l->said_map_full) {
+		pr_warn("the learned-address map every attachment shares is full: %s and later "
+			"answers are not learned while it is, so connections to them are denied\n",
+			name);
+		l->said_map_full = true;
+	}
 	pthread_mutex_unlock(&l->mu);
 	if (err)
 		pr_warn("cannot learn the addresses of %s: %s\n", name, strerror(-err));
-	return err ?: refused;
+	return err ?: refused + map_full;
 }
 
 int learn_expire(struct learn *l)

@@ -24,7 +24,8 @@ struct learn_opts {
 	__u32 ttl_max;
 	__u32 max_per_name; /* live addresses per name */
 	__u32 max_names; /* names remembered in all; 0: LEARN_MAX_NAMES */
-	__u32 max_pairs; /* (name, address) pairs in all; 0: LEARN_MAX_PAIRS */
+	__u32 max_pairs; /* (name, address) pairs in all, then the soonest to expire
+			  * makes room; 0: LEARN_MAX_PAIRS */
 	__u32 handle; /* the attachment whose weir_learn entries these are */
 };
 

@@ -477,6 +477,7 @@ int attachment_bind(struct attachment *a, struct egress *e, __u32 handle, char *
 		.ttl_min = p->dns.ttl_min,
 		.ttl_max = p->dns.ttl_max,
 		.max_per_name = p->dns.max_addresses,
+		.max_pairs = egress_learn_share(e),
 		.handle = handle,
 	};
 	int ret;

@@ -1622,6 +1622,17 @@ static __u64 decisions(const struct egress *e)
 	return sum;
 }
 
+/* One attachment among many keeps at most this share of weir_learn, which
+ * they all share: one that fills its share makes room from its own (R8-7). */
+#define LEARN_SHARE_DIV 8
+
+__u32 egress_learn_share(const struct egress *e)
+{
+	__u32 n = bpf_map__max_entries(e->skel->maps.weir_learn);
+
+	return e->nhandles > 2 ? n / LEARN_SHARE_DIV : n;
+}
+
 int egress_learn_set(struct egress *e, struct weir_learn_key *k, const struct weir_learn_val *v)
 {
 	if (!k->handle)

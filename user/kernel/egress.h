@@ -176,6 +176,10 @@ int egress_events_fd(const struct egress *e);
 /* Learned addresses (weir_learn) of handle k->handle; 0 there means the
  * one-handle calls' handle. */
 int egress_learn_set(struct egress *e, struct weir_learn_key *k, const struct weir_learn_val *v);
+/* How many learned addresses one attachment may keep in weir_learn: all of
+ * it for a one-handle load (weir run), an eighth of it where many share it
+ * (a daemon), so that one cannot fill it for the others. */
+__u32 egress_learn_share(const struct egress *e);
 int egress_learn_del(struct egress *e, struct weir_learn_key *k);
 /* Who sent the DNS query on socket `cookie` (weir_askers). */
 int egress_asker(struct egress *e, __u64 cookie, struct weir_asker *out);
