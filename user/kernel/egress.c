@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,7 @@ struct egress {
 	struct bpf_link *lsm[NLSM]; /* lsm_progs' links (BPF LSM), or NULL */
 	struct bpf_link *keys[NPROGS]; /* egress_hold_keys(), never pinned */
 	struct core_btf core; /* until the load: the small BTF, the kfunc's id */
+	struct egress_bpf *half; /* the programs loaded beside skel's (split_load), or NULL */
 };
 
 static int task_info_of(enum bpf_prog_type type, enum bpf_attach_type attach)
@@ -370,6 +372,88 @@ static void passed_forget(struct egress *e, __u32 handle)
 static int pin_maps(struct egress *e, const char *root);
 static int rebuild(struct egress *e);
 
+/*
+ * The two preallocated LRU maps (weir_inflows, weir_askers: 3-4 ms each to
+ * create on this kind of machine, the most of any map) made on a thread
+ * while the object is opened and its small BTF built, then handed to
+ * libbpf, which creates the others. Made as maps.bpf.h declares them; if
+ * the object says otherwise once open (type, sizes, flags, entries), they
+ * are dropped and libbpf makes its own: never a map unlike the object's.
+ */
+struct premade {
+	pthread_t thread;
+	bool started;
+	__u32 inflows, askers; /* max_entries; askers 0: not made (no resolver) */
+	int inflows_fd, askers_fd; /* or -errno */
+};
+
+static int make_lru(const char *name, __u32 key, __u32 value, __u32 entries)
+{
+	int fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, name, key, value, entries, NULL);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static void *premade_main(void *arg)
+{
+	struct premade *p = arg;
+
+	p->inflows_fd = make_lru("weir_inflows", sizeof(struct weir_inflow_key),
+				 sizeof(struct weir_inflow), p->inflows);
+	p->askers_fd =
+	    p->askers ? make_lru("weir_askers", sizeof(__u64), sizeof(struct weir_asker), p->askers)
+		      : -ENOENT;
+	return NULL;
+}
+
+/* Started where maps are not pinned (a daemon's are, and reused). */
+static void premade_start(struct premade *p, const struct egress_opts *o)
+{
+	p->inflows_fd = p->askers_fd = -ENOENT;
+	if (o->pin_root)
+		return;
+	p->inflows = o->inflows ?: 16384;
+	p->askers = !o->dns_port && o->handles <= 2 ? 0 : 16384;
+	p->started = !pthread_create(&p->thread, NULL, premade_main, p);
+}
+
+static bool premade_fits(const struct bpf_map *m, int fd, __u32 key, __u32 value)
+{
+	return fd >= 0 && bpf_map__type(m) == BPF_MAP_TYPE_LRU_HASH && !bpf_map__map_flags(m) &&
+	       bpf_map__key_size(m) == key && bpf_map__value_size(m) == value &&
+	       !bpf_map__inner_map((struct bpf_map *)m);
+}
+
+static void premade_use(struct bpf_map *m, int fd, __u32 key, __u32 value, __u32 entries)
+{
+	if (premade_fits(m, fd, key, value) && bpf_map__max_entries(m) == entries &&
+	    !bpf_map__reuse_fd(m, fd))
+		return;
+	if (fd >= 0)
+		pr_debug("map %s: made by libbpf (the object's differs from the one made ahead)\n",
+			 bpf_map__name(m));
+}
+
+/* Joined before the load; the maps libbpf now holds (reuse_fd dups). */
+static void premade_finish(struct premade *p, struct egress_bpf *skel)
+{
+	if (!p->started)
+		return;
+	pthread_join(p->thread, NULL);
+	p->started = false;
+	if (skel) {
+		premade_use(skel->maps.weir_inflows, p->inflows_fd, sizeof(struct weir_inflow_key),
+			    sizeof(struct weir_inflow), p->inflows);
+		premade_use(skel->maps.weir_askers, p->askers_fd, sizeof(__u64),
+			    sizeof(struct weir_asker), p->askers);
+	}
+	if (p->inflows_fd >= 0)
+		close(p->inflows_fd);
+	if (p->askers_fd >= 0)
+		close(p->askers_fd);
+	p->inflows_fd = p->askers_fd = -ENOENT;
+}
+
 /* The LSM programs' sections: loaded only where the BPF LSM is on. */
 static bool lsm_section(const char *sec)
 {
@@ -410,12 +494,12 @@ static int open_skel(struct egress *e)
 }
 
 /* The unix programs' kfunc calls given the kernel's id (corebtf.h). */
-static int patch_kfunc_calls(struct egress *e)
+static int patch_kfunc_calls(struct egress *e, struct bpf_object *obj)
 {
 	struct bpf_program *p;
 	int err;
 
-	bpf_object__for_each_program(p, e->skel->obj) {
+	bpf_object__for_each_program(p, obj) {
 		if (!bpf_program__autoload(p))
 			continue;
 		err = core_btf_patch_calls(&e->core, p);
@@ -429,9 +513,124 @@ static int patch_kfunc_calls(struct egress *e)
 	return 0;
 }
 
+/*
+ * The load on both cores: the kernel verifies one program at a time per
+ * bpf() call, and libbpf 1.1 makes those calls one after the other (~26 ms
+ * of verification here). A first copy of the object, loaded with no
+ * program, makes the maps; skel and a second copy take them
+ * (bpf_map__reuse_fd), and each loads about half the programs, the second
+ * on a thread; skel's pointers to the second's programs then point at the
+ * loaded ones, so everything after the load uses skel as before. These
+ * four take about half of the verifier's time (bench/startup.sh's table).
+ */
+#define HALF(prog) offsetof(struct egress_bpf, progs.prog)
+static const size_t half_progs[] = { HALF(weir_egress), HALF(weir_ingress), HALF(weir_sendmsg6),
+				     HALF(weir_unix_send) };
+#undef HALF
+
+static struct bpf_program **prog_at(struct egress_bpf *skel, size_t off)
+{
+	return (struct bpf_program **)((char *)skel + off);
+}
+
+static void *half_main(void *arg)
+{
+	struct egress_bpf *half = arg;
+
+	return (void *)(long)egress_bpf__load(half);
+}
+
+/* Every map of SKEL the one of the same name in MAPS, created already. */
+static int take_maps(struct egress_bpf *skel, const struct egress_bpf *maps)
+{
+	struct bpf_map *m, *from;
+	int err;
+
+	bpf_object__for_each_map(m, skel->obj) {
+		from = bpf_object__find_map_by_name(maps->obj, bpf_map__name(m));
+		if (!from)
+			return -ENOENT;
+		err = bpf_map__reuse_fd(m, bpf_map__fd(from));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* An open copy of the object, configured as e->skel is; LOAD: the programs
+ * of half_progs skel would load (else none). */
+static struct egress_bpf *copy_skel(struct egress *e, const struct egress_opts *o, bool load)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
+	struct egress_bpf *c;
+	struct bpf_program *p;
+	size_t i;
+
+	if (e->core.fd >= 0)
+		oo.btf_custom_path = e->core.path;
+	c = egress_bpf__open_opts(&oo);
+	if (!c)
+		return NULL;
+	*c->rodata = *e->skel->rodata;
+	if (size_maps(c, o)) {
+		egress_bpf__destroy(c);
+		errno = EINVAL;
+		return NULL;
+	}
+	bpf_object__for_each_program(p, c->obj)
+		bpf_program__set_autoload(p, false);
+	for (i = 0; load && i < sizeof(half_progs) / sizeof(half_progs[0]); i++)
+		bpf_program__set_autoload(*prog_at(c, half_progs[i]),
+					  bpf_program__autoload(*prog_at(e->skel, half_progs[i])));
+	set_unix_attach_types(c);
+	return c;
+}
+
+static int split_load(struct egress *e, const struct egress_opts *o, struct premade *pm)
+{
+	struct egress_bpf *maps = copy_skel(e, o, false), *half = copy_skel(e, o, true);
+	pthread_t t;
+	void *ret;
+	size_t i;
+	int err;
+
+	if (!maps || !half) {
+		err = -errno;
+		goto out;
+	}
+	premade_finish(pm, maps);
+	err = patch_kfunc_calls(e, half->obj);
+	err = err ?: egress_bpf__load(maps);
+	err = err ?: take_maps(e->skel, maps);
+	err = err ?: take_maps(half, maps);
+	if (err)
+		goto out;
+	for (i = 0; i < sizeof(half_progs) / sizeof(half_progs[0]); i++)
+		bpf_program__set_autoload(*prog_at(e->skel, half_progs[i]), false);
+	if (pthread_create(&t, NULL, half_main, half)) {
+		err = egress_bpf__load(half);
+		err = err ?: egress_bpf__load(e->skel);
+	} else {
+		err = egress_bpf__load(e->skel);
+		pthread_join(t, &ret);
+		err = err ?: (int)(long)ret;
+	}
+	if (err)
+		goto out;
+	for (i = 0; i < sizeof(half_progs) / sizeof(half_progs[0]); i++)
+		*prog_at(e->skel, half_progs[i]) = *prog_at(half, half_progs[i]);
+	e->half = half;
+	half = NULL;
+out:
+	egress_bpf__destroy(maps); /* skel and half hold the maps */
+	egress_bpf__destroy(half);
+	return err;
+}
+
 int egress_open(const struct egress_opts *opts, struct egress **out)
 {
 	struct egress_opts o = *opts;
+	struct premade pm = { .started = false };
 	struct egress *e;
 	int err;
 
@@ -458,6 +657,7 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 	e->one_cfg.dns_ip4 = o.dns_ip4;
 	memcpy(e->one_cfg.dns_ip6, o.dns_ip6, sizeof(o.dns_ip6));
 
+	premade_start(&pm, &o);
 	err = open_skel(e);
 	if (err)
 		goto fail;
@@ -473,7 +673,7 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 	e->skel->rodata->weir_cfg.nesting = egress_nesting_supported();
 	choose_programs(e->skel, o.dns_port || o.handles > 2);
 	set_unix_attach_types(e->skel);
-	err = patch_kfunc_calls(e);
+	err = patch_kfunc_calls(e, e->skel->obj);
 	if (err)
 		goto fail;
 	verifier_stats(e->skel);
@@ -482,7 +682,15 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 		if (err)
 			goto fail;
 	}
-	err = egress_bpf__load(e->skel);
+	/* Pinned maps (a daemon's, loaded once), -vv (whose statistics come
+	 * one program after the other) and the kernel's whole BTF (each copy
+	 * of the object would read it again) load as libbpf does. */
+	if (o.pin_root || log_get_level() >= LOG_LEVEL_TRACE || e->core.fd < 0) {
+		premade_finish(&pm, e->skel);
+		err = egress_bpf__load(e->skel);
+	} else {
+		err = split_load(e, &o, &pm);
+	}
 	core_btf_release(&e->core);
 	if (err && e->reused) {
 		pr_warn("cannot reuse the maps pinned in %s: they differ from this weir's "
@@ -509,6 +717,7 @@ int egress_open(const struct egress_opts *opts, struct egress **out)
 	*out = e;
 	return 0;
 fail:
+	premade_finish(&pm, NULL);
 	egress_close(e); /* nothing attached; pinned maps (another weir's) stay pinned */
 	return err;
 }
@@ -1822,6 +2031,7 @@ static void egress_free(struct egress *e, bool detach)
 	if (detach && e->skel && e->map_dir)
 		unpin_maps(e);
 	egress_bpf__destroy(e->skel);
+	egress_bpf__destroy(e->half);
 	free(e->map_dir);
 	free(e->h);
 	free(e->slot_used);
