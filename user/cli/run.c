@@ -958,11 +958,18 @@ static int start_command(struct run *r)
 
 static void teardown(struct run *r)
 {
-	bool counted = false;
+	bool counted = false, emptied = true;
 	__u64 lost = 0;
 
-	if (r->cgpath[0])
-		cgroup_kill_all(r->cgpath);
+	/* What survived SIGKILL (a task in uninterruptible sleep) would run on
+	 * unenforced once it wakes: the run keeps its programs, pinned, and its
+	 * cgroup, as after a SIGKILL of weir, for `weir cleanup` (R8-11). */
+	if (r->cgpath[0] && cgroup_kill_all(r->cgpath)) {
+		emptied = false;
+		pr_warn("%s stays enforced (its programs pinned in %s): once its processes are "
+			"gone, `sudo weir cleanup` removes it\n", r->cgpath,
+			r->pins[0] ? r->pins : "the daemon");
+	}
 	attachment_stop(r->att); /* its last failures count in the summary */
 	if (r->rb) {
 		ring_buffer__consume(r->rb);
@@ -972,7 +979,7 @@ static void teardown(struct run *r)
 		counted = true;
 	}
 	if (r->daemon) /* the cgroup is empty: detach, then its last records */
-		counted = run_daemon_detach(r, &lost);
+		counted = run_daemon_detach(r, &lost, emptied);
 	if (counted && r->child && want_summary(r, lost)) {
 		summary_print(r->summary, stderr, lost);
 		if (r->incomplete)
@@ -986,12 +993,16 @@ static void teardown(struct run *r)
 	if (!r->att)
 		policy_free(r->policy);
 	ring_buffer__free(r->rb);
-	egress_unpin(r->egress);
-	egress_destroy(r->egress); /* detaches: the cgroup is empty by now */
-	if (r->pins[0])
-		pins_dir_remove(r->pins);
-	if (r->cgpath[0])
-		cgroup_remove(r->cgpath);
+	if (emptied) {
+		egress_unpin(r->egress);
+		egress_destroy(r->egress); /* detaches: the cgroup is empty by now */
+		if (r->pins[0])
+			pins_dir_remove(r->pins);
+		if (r->cgpath[0])
+			cgroup_remove(r->cgpath);
+	} else {
+		egress_close(r->egress); /* the pins keep the links attached */
+	}
 	if (r->cgfd >= 0)
 		close(r->cgfd); /* the run's lock: held until the run is gone */
 	if (r->sigfd >= 0)

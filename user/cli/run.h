@@ -87,11 +87,13 @@ struct run {
  * not answering means standalone. run_daemon_attach: the cgroup is made
  * (r->cgfd, r->cgpath), attached by the daemon with the policy inline, and
  * its records read on a thread. run_daemon_detach: once the cgroup is
- * empty; its last records read; false if nothing was ever attached.
+ * empty; its last records read; false if nothing was ever attached. With
+ * DETACH false (processes survived SIGKILL) it stays attached, and the
+ * records stop where they are.
  */
 int run_pick_mode(struct run *r);
 int run_daemon_attach(struct run *r);
-bool run_daemon_detach(struct run *r, __u64 *lost);
+bool run_daemon_detach(struct run *r, __u64 *lost, bool detach);
 /* run.c: make the run's cgroup, weir/run-PID, with its lock. */
 int run_make_cgroup(struct run *r);
 

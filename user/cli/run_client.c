@@ -327,7 +327,7 @@ int run_daemon_attach(struct run *r)
 	return 0;
 }
 
-bool run_daemon_detach(struct run *r, __u64 *lost)
+bool run_daemon_detach(struct run *r, __u64 *lost, bool detach)
 {
 	json_object *body, *reply = NULL;
 	char err[CLIENT_ERR_LEN];
@@ -336,6 +336,14 @@ bool run_daemon_detach(struct run *r, __u64 *lost)
 
 	if (!r->attached)
 		return false;
+	if (!detach) { /* left attached: the stream has no end to wait for */
+		r->rx_stop = 1;
+		if (r->rx_started)
+			pthread_join(r->rx, NULL);
+		r->incomplete = true;
+		*lost = r->rx_lost;
+		return true;
+	}
 	body = json_object_new_object();
 	json_object_object_add(body, "cgroup", json_object_new_string(r->cgpath));
 	ret = client_call(r->sock, "POST", "/v1/detach", body, &status, &reply, err, sizeof(err));
