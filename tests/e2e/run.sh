@@ -725,6 +725,16 @@ test_exit_codes() {
 	x_rc 125
 	x_err_has 'root|CAP_'
 	t_end
+	# R8-16: root of a user namespace of its own (a rootless container)
+	# holds every capability there, and none over bpf() or the host's
+	# cgroups: said as such, not as a kernel without cgroup BPF.
+	t_begin "10 weir run in a user namespace of its own: 125, says it needs the host's"
+	run_cmd setpriv --reuid=65534 --regid=65534 --clear-groups \
+		unshare -Ur "$WEIR" run --standalone -- true
+	x_rc 125
+	x_err_has "needs root in the host's user namespace"
+	x_err_lacks 'this kernel lacks'
+	t_end
 }
 
 # weir_bg ENV-OPTS... -- WEIR-RUN-ARGS...: start `env ENV-OPTS weir run ARGS`
