@@ -498,7 +498,7 @@ test_stream() {
 	# feed that user the run's events), a hard link to a file of root's
 	# (made here by root: protected_hardlinks may forbid it to the user),
 	# a file of its own.
-	t_begin "9 -e FILE: another user's FIFO, file, or a hard link to root's file is refused (125) at once"
+	t_begin "9 -e FILE: another user's FIFO, file, or a hard link to root's file is refused (125) at once; so is one the command could write"
 	mkdir -m 1777 "$T/shared"
 	echo precious >"$T/rootfile"
 	ln "$T/rootfile" "$T/shared/evhard"
@@ -512,9 +512,16 @@ test_stream() {
 	done
 	[ "$(cat "$T/rootfile")" = precious ] || t_why "root's file was written to"
 	[ -s "$T/shared/evnobody" ] && t_why "nobody's file got the events"
+	# R8-10: the sudo user's own file, while the command runs as that user,
+	# could be appended to (forged records) or truncated by the command.
 	run_cmd env SUDO_UID=65534 "$WEIR" run -p "$P_NONE" -e "$T/shared/evnobody" -- true
+	x_rc 125
+	x_err_has "evnobody can be written by .*, whom the command runs as"
+	[ -s "$T/shared/evnobody" ] && t_why "the file the command could write got the events"
+	run_cmd env SUDO_UID=65534 "$WEIR" run -p "$P_NONE" --user root -e "$T/shared/evnobody" \
+		-- true
 	x_rc 0
-	[ -s "$T/shared/evnobody" ] || t_why "the sudo user's own file did not get the events"
+	[ -s "$T/shared/evnobody" ] || t_why "the sudo user's own file did not get a root command's events"
 	t_end
 
 	t_begin "9 -e /dev/fd/3 3>&1 | jq: every line parses; the command cannot write to fd 3"

@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <bpf/libbpf.h>
@@ -443,6 +444,43 @@ static int open_events(struct run *r)
 }
 
 static const char *const stdio_name[] = { "stdin", "stdout", "stderr" };
+
+/* Is GID the command's, primary or supplementary? */
+static bool command_has_gid(const struct identity *id, gid_t gid)
+{
+	int i;
+
+	if (id->gid == gid)
+		return true;
+	for (i = 0; i < id->ngroups; i++)
+		if (id->groups[i] == gid)
+			return true;
+	return false;
+}
+
+/*
+ * -e FILE (or a FIFO) the command could write to, as the user it runs as
+ * (sudo's user's own file, say): it could append records that look like
+ * weir's (a run-end with no denials) or truncate the file and erase them
+ * (R8-10). A file weir makes is root's, its group's read-only.
+ */
+static int events_file_safe(const struct run *r)
+{
+	const struct identity *id = &r->id;
+	struct stat st;
+
+	if (!r->events || r->stream.on_stderr || !id->change || !id->uid)
+		return 0;
+	if (fstat(fileno(r->events), &st) || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode)))
+		return 0;
+	if (st.st_uid != id->uid && !(st.st_mode & S_IWOTH) &&
+	    !((st.st_mode & S_IWGRP) && command_has_gid(id, st.st_gid)))
+		return 0;
+	pr_warn("events file %s can be written by %s, whom the command runs as: it could forge "
+		"or erase weir's records there; let weir create it (remove it first), or use "
+		"-e /dev/fd/N\n", r->o.events_path, id->name ? id->name : "its user");
+	return -EACCES;
+}
 
 /* --pass-fd: open, not the event stream; a socket said to be a hole. */
 static int check_pass_fds(const struct run *r)
@@ -1149,6 +1187,7 @@ static int prepare(struct run *r)
 		if (ret)
 			pr_warn("%s\n", why);
 	}
+	ret = ret ?: events_file_safe(r);
 	ret = ret ?: command_env(r);
 	ret = ret ?: run_pick_mode(r);
 	ret = ret ?: r->daemon ? 0 : standalone_checks(r);
