@@ -245,6 +245,46 @@ Test(dnsmsg, query_shape_checked_before_ldns)
 		      "108 additional records");
 }
 
+/*
+ * R8-14: what weir forwards for an allowed name is the question and its
+ * own OPT, never the asker's other bytes: an additional record (a TXT
+ * carrying data), EDNS options (a cookie, padding), header bits.
+ */
+Test(dnsmsg, forwarded_query_carries_the_question_only)
+{
+	static const __u8 txt[] = { 9, 's', 'e', 'c', 'r', 'e', 't', '-', 'a', 'r', 0,
+				    0, 16, 0, 1, 0, 0, 0, 60, 0, 7, 6, 's', 'e', 'c', 'r', 'e', 't' };
+	static const __u8 opt[] = { 0, 0, 41, 0x10, 0x00, 0, 0, 0x80, 0, 0, 12, 0, 10, 0, 8,
+				    'c', 'o', 'o', 'k', 'i', 'e', '!', '!' };
+	__u8 w[512], out[DNS_CLEAN_MAX];
+	struct dns_question q;
+	size_t n = make_query("ok.example.", LDNS_RR_TYPE_A, false, w), qend = n;
+	int m;
+
+	/* A TXT record in the additional section: dropped. */
+	memcpy(w + n, txt, sizeof(txt));
+	w[11] = 1;
+	w[2] |= 0x04 | 0x02; /* AA, TC: not the asker's to set */
+	cr_assert_eq(dns_parse_query(w, n + sizeof(txt), &q), 0, "ldns takes it");
+	m = dns_clean_query(w, n + sizeof(txt), out, sizeof(out));
+	cr_assert_eq(m, (int)qend, "the header and the question only");
+	cr_expect_eq(out[11], 0, "ARCOUNT 0");
+	cr_expect_eq(out[2], 0x01, "RD kept, AA and TC not");
+	cr_expect(!memcmp(out + 12, w + 12, qend - 12), "the question as asked");
+	cr_expect(!memmem(out, m, "secret", 6));
+	/* An OPT with a cookie option and a 4096 size, DO set: weir's own. */
+	memcpy(w + qend, opt, sizeof(opt));
+	m = dns_clean_query(w, qend + sizeof(opt), out, sizeof(out));
+	cr_assert_eq(m, (int)qend + 11, "an OPT with no options");
+	cr_expect_eq(out[11], 1);
+	cr_expect_eq(out[qend + 3] << 8 | out[qend + 4], 4096);
+	cr_expect_eq(out[qend + 7], 0x80, "DO kept");
+	cr_expect(!memmem(out, m, "cookie", 6));
+	/* A pointer in the question's name: no query weir writes. */
+	w[12] = 0xc0;
+	cr_expect_lt(dns_clean_query(w, qend, out, sizeof(out)), 0);
+}
+
 Test(dnsmsg, refused_carries_ede_only_with_edns)
 {
 	__u8 w[512], r[512];

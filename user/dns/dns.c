@@ -1038,7 +1038,7 @@ static void udp_stranger_add(struct dnsproxy *p, const struct sockaddr_storage *
 static void udp_query(struct dnsproxy *p, int lfd, const __u8 *buf, ssize_t n,
 		      const struct sockaddr_storage *client, socklen_t clen)
 {
-	__u8 *resp = p->resp;
+	__u8 *resp = p->resp, clean[DNS_CLEAN_MAX];
 	struct pending *pd = NULL;
 	struct dns_event ev = { .protocol = IPPROTO_UDP, .asked_ns = now_ns() };
 	struct weir_portrange r[WEIR_LEARN_RANGES];
@@ -1059,6 +1059,12 @@ static void udp_query(struct dnsproxy *p, int lfd, const __u8 *buf, ssize_t n,
 		return;
 	}
 	fwd = judge(p, buf, n, &ev, r, &nr, resp, &resplen);
+	if (fwd) { /* the question judged, and nothing else of the asker's */
+		n = dns_clean_query(buf, n, clean, sizeof(clean));
+		buf = clean;
+		fwd = n > 0;
+		resplen = 0;
+	}
 	if (ev.q.name[0] && ev.verdict != WEIR_V_ALLOW && !p->cfg.attribute_all)
 		egress_asker(p->cfg.egress, cookie, &ev.asker); /* named in its line */
 	if (!fwd) {
@@ -1278,13 +1284,19 @@ static void tcp_one(struct tcp_client *c, __u8 *q, size_t qlen, __u8 *resp)
 	struct dns_event ev = { .protocol = IPPROTO_TCP, .asked_ns = now_ns() };
 	struct weir_portrange r[WEIR_LEARN_RANGES];
 	const struct dns_upstream *from = NULL;
+	__u8 clean[DNS_CLEAN_MAX];
 	size_t nr, alen;
-	int resplen, fwd, err = 0;
+	int resplen, fwd, err = 0, cl = 0;
 
 	fwd = judge(c->p, q, qlen, &ev, r, &nr, resp, &resplen);
 	find_asker(c->p, IPPROTO_TCP, &c->peer, c->lfd, &ev);
+	if (fwd) { /* the question judged, and nothing else of the asker's */
+		cl = dns_clean_query(q, qlen, clean, sizeof(clean));
+		fwd = cl > 0;
+		resplen = 0;
+	}
 	if (fwd)
-		err = tcp_forward(c->p, q, qlen, resp, &alen, &from);
+		err = tcp_forward(c->p, clean, (size_t)cl, resp, &alen, &from);
 	if (!fwd) {
 		if (resplen)
 			write_msg(c->fd, resp, resplen);

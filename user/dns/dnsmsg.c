@@ -62,6 +62,50 @@ static bool query_counts_ok(const __u8 *wire, size_t len)
 	       wire[10] == 0 && wire[11] <= 1; /* ARCOUNT 0 or 1 */
 }
 
+int dns_clean_query(const __u8 *wire, size_t len, __u8 *out, size_t outlen)
+{
+	size_t pos = 12, qend, o;
+	__u16 size;
+
+	if (len < 12 || outlen < DNS_CLEAN_MAX)
+		return -EINVAL;
+	while (pos < len && wire[pos]) { /* the question's name: labels, no pointer */
+		if (wire[pos] > 63)
+			return -EBADMSG;
+		pos += 1 + wire[pos];
+	}
+	qend = pos + 1 + 4; /* the root label, QTYPE, QCLASS */
+	if (qend > len || qend - 12 > DNS_NAME_WIRE_MAX + 4)
+		return -EBADMSG;
+	memcpy(out, wire, 2); /* ID */
+	out[2] = wire[2] & 0x01; /* QUERY, RD */
+	out[3] = wire[3] & 0x30; /* AD, CD */
+	memset(out + 4, 0, 8);
+	out[5] = 1; /* QDCOUNT */
+	memcpy(out + 12, wire + 12, qend - 12);
+	o = qend;
+	/* The one additional record, when it is an OPT (root name, type 41):
+	 * weir's own, with the asker's UDP size (clamped) and DO bit only. */
+	if (wire[11] == 1 && qend + 11 <= len && wire[qend] == 0 && wire[qend + 1] == 0 &&
+	    wire[qend + 2] == 41) {
+		size = (__u16)(wire[qend + 3] << 8 | wire[qend + 4]);
+		size = size < 512 ? 512 : size > 4096 ? 4096 : size;
+		out[11] = 1; /* ARCOUNT */
+		out[o++] = 0; /* root */
+		out[o++] = 0;
+		out[o++] = 41; /* OPT */
+		out[o++] = size >> 8;
+		out[o++] = size & 0xff;
+		out[o++] = 0; /* extended RCODE */
+		out[o++] = 0; /* version */
+		out[o++] = wire[qend + 7] & 0x80; /* DO */
+		out[o++] = 0;
+		out[o++] = 0; /* no options */
+		out[o++] = 0;
+	}
+	return (int)o;
+}
+
 int dns_parse_query(const __u8 *wire, size_t len, struct dns_question *q)
 {
 	ldns_pkt *p = NULL;

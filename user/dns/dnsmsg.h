@@ -22,6 +22,17 @@ struct dns_question {
 	int edns; /* the query carried an OPT record */
 };
 
+/*
+ * The query weir forwards for one it judged (dns_parse_query() took it):
+ * the asker's ID, RD, AD and CD bits and question, and, when it had EDNS,
+ * an OPT of weir's own with its UDP size (512-4096) and DO bit. Nothing
+ * else the asker wrote (other records, EDNS options, flags) goes on: they
+ * could carry data past the judgement (R8-14). Returns the length written
+ * to out (at least DNS_CLEAN_MAX bytes), or a negative errno.
+ */
+#define DNS_NAME_WIRE_MAX 255
+#define DNS_CLEAN_MAX (12 + DNS_NAME_WIRE_MAX + 4 + 11)
+int dns_clean_query(const __u8 *wire, size_t len, __u8 *out, size_t outlen);
 /* Parse a query: exactly one question, opcode QUERY. -EBADMSG otherwise. */
 int dns_parse_query(const __u8 *wire, size_t len, struct dns_question *q);
 /*
