@@ -962,6 +962,24 @@ test_policy_size() {
 	t_end
 }
 
+# 13: with no /proc (a chroot, a mount namespace without it) the small BTF
+# (user/kernel/corebtf.c) cannot be handed to libbpf by its /proc/self/fd
+# path: the load takes libbpf's way to the kernel's whole BTF instead, and
+# the run is enforced as ever. (A root command needs /proc for its cgroup2
+# mounts: --user.)
+test_no_proc() {
+	local tok=t13-$$
+	t_begin "13 no /proc: the kernel's whole BTF through libbpf, enforced as ever"
+	run_cmd unshare -m --propagation private sh -c 'umount -l /proc && exec "$@"' sh \
+		"$WEIR" run --standalone -v --user nobody -p "$P_ONE" -- sh -c \
+		"$NETPROBE tcp 192.0.2.1 8080 $tok-a; $NETPROBE tcp 198.51.100.7 80 $tok-d"
+	x_rc 1
+	x_err_has "^weir: CO-RE: the kernel's whole BTF"
+	x_arrived "$LOG" "^tcp [^ ]+ $tok-a\$"
+	x_not_arrived "$LOG" " $tok-d\$"
+	t_end
+}
+
 main() {
 	local start=$SECONDS
 	setup
@@ -980,6 +998,7 @@ main() {
 	test_signals
 	test_cleanup
 	test_summary
+	test_no_proc
 	test_no_leftover_cgroups
 	echo "# $((SECONDS - start)) s, $WEIR_RUNS weir runs"
 	echo "$T_PASS passed, $T_FAIL failed"

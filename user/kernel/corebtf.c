@@ -693,7 +693,10 @@ static int emit(struct build *b, struct core_btf *cb)
 	cb->fd = fd;
 	cb->types = btf__type_cnt(b->out) - 1;
 	snprintf(cb->path, sizeof(cb->path), "/proc/self/fd/%d", fd);
-	return 0;
+	/* libbpf opens it by that path at the load: without /proc (a bare
+	 * chroot) it could not, and the load would fail; libbpf's own way
+	 * then (the caller closes cb->fd on an error). */
+	return access(cb->path, R_OK) ? -errno : 0;
 }
 
 int core_btf_prepare(struct core_btf *cb, const void *obj, size_t obj_sz, bool small,
