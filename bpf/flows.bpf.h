@@ -501,6 +501,7 @@ static __always_inline void weir_flow_end_tcp(struct weir_flow *f, struct bpf_so
 SEC("sockops")
 int weir_sockops(struct bpf_sock_ops *skops)
 {
+	struct weir_tcpsock *t = NULL;
 	struct weir_flow *f = NULL;
 	struct weir_sock *s;
 	struct bpf_sock *sk;
@@ -513,6 +514,11 @@ int weir_sockops(struct bpf_sock_ops *skops)
 	if (!sk)
 		return 1;
 	s = bpf_sk_storage_get(&weir_socks, sk, 0, 0);
+	if (!s) {
+		t = weir_tcpsock_find(bpf_get_socket_cookie(skops));
+		if (t)
+			s = &t->s;
+	}
 	if (s)
 		f = &s->flow;
 	if (!weir_flow_live(f, weir_att()->handle))
@@ -523,8 +529,11 @@ int weir_sockops(struct bpf_sock_ops *skops)
 			f->state = WEIR_FLOW_ARMED;
 		return 1;
 	}
-	if (skops->args[1] == BPF_TCP_CLOSE && f->state == WEIR_FLOW_ARMED)
+	if (skops->args[1] == BPF_TCP_CLOSE && f->state == WEIR_FLOW_ARMED) {
 		weir_flow_end_tcp(f, skops);
+		if (t) /* its place is free for the next connect() */
+			t->left = 1;
+	}
 	return 1;
 }
 
@@ -538,20 +547,29 @@ SEC("cgroup/sock_release")
 int weir_sock_release(struct bpf_sock *sk)
 {
 	__u32 handle = weir_att()->handle;
+	struct weir_tcpsock *t = NULL;
 	struct weir_flow *f = NULL;
 	struct weir_sock *s;
 
 	if (sk->type == 2) /* SOCK_DGRAM */
 		weir_udests_end(sk, handle);
 	s = bpf_sk_storage_get(&weir_socks, sk, 0, 0);
+	if (!s && sk->type == WEIR_SOCK_STREAM) {
+		t = weir_tcpsock_find(bpf_get_socket_cookie(sk));
+		if (t)
+			s = &t->s;
+	}
 	if (s)
 		f = &s->flow;
 	if (!weir_flow_live(f, handle))
 		return 1;
-	if (weir_proto_class(f->r.protocol) == WEIR_P_UDP)
+	if (weir_proto_class(f->r.protocol) == WEIR_P_UDP) {
 		weir_flow_end_udp(f);
-	else if (f->state == WEIR_FLOW_OPEN)
+	} else if (f->state == WEIR_FLOW_OPEN) {
 		f->state = WEIR_FLOW_DONE;
+		if (t) /* no SYN went: sockops will not see it close */
+			t->left = 1;
+	}
 	return 1;
 }
 

@@ -128,6 +128,15 @@ struct {
 	__type(value, struct weir_sock);
 } weir_socks SEC(".maps");
 
+/* TCP sockets' weir_sock, by cookie, without an allocation per connect()
+ * (struct weir_tcpsock, include/weir/flows.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, WEIR_TCPSOCK_N);
+	__type(key, __u32);
+	__type(value, struct weir_tcpsock);
+} weir_tcpsocks SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);

@@ -82,6 +82,31 @@ struct weir_sock {
 _Static_assert(sizeof(struct weir_sock) == 168, "weir_sock ABI");
 
 /*
+ * weir_tcpsocks (array, preallocated): the weir_sock of a TCP socket whose
+ * connect() was let through, found by the socket's cookie in one of two
+ * places (its cookie's low bits, and half the table away). Making a socket
+ * storage is two allocations from a slab cache that refills pages at the rate of
+ * connections (closed sockets' storages return after an RCU grace period):
+ * ~1.2 us of a TCP connect(). A place is taken by the connect hook (under
+ * lock), and left by sockops when the socket reaches TCP_CLOSE, or at its
+ * release when no SYN went. A place left keeps its cookie until another
+ * socket takes it: a reset sent after TCP_CLOSE (close() with SO_LINGER 0)
+ * still finds its verdict. Both places taken: a socket storage, as before
+ * (weir_socks), never a connection without its cache and flow. Example:
+ * curl's socket, cookie 8193 -> {left 0, cookie 8193, s {cache, flow}} at
+ * place 1 (8193 & 4095) or, if that one is held, place 2049.
+ */
+#define WEIR_TCPSOCK_BITS 12
+#define WEIR_TCPSOCK_N (1u << WEIR_TCPSOCK_BITS)
+struct weir_tcpsock {
+	struct bpf_spin_lock lock; /* guards taking the place */
+	__u32 left; /* 1: the socket left it (free to take); its cookie stays */
+	__u64 cookie; /* the socket's cookie (bpf_get_socket_cookie); 0: never taken */
+	struct weir_sock s;
+};
+_Static_assert(sizeof(struct weir_tcpsock) == 184, "weir_tcpsock ABI");
+
+/*
  * weir_udests (socket storage): the destinations an unconnected UDP socket
  * sent to that the sendmsg hooks let through (verdict ALLOW), so that each
  * is reported once, by its first datagram's sendmsg event, and the rest are

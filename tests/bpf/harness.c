@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <bpf/bpf.h>
 #include <criterion/criterion.h>
 
 #include "compile.h"
@@ -319,4 +320,34 @@ void h_addr(const char *lit, __u8 out[16])
 	memset(out, 0, 16);
 	if (inet_pton(AF_INET, lit, out) != 1)
 		cr_assert_eq(inet_pton(AF_INET6, lit, out), 1);
+}
+
+int h_map_fd(struct harness *h, const char *name)
+{
+	__u32 ids[8], cnt = 8, maps[64], i, len;
+	struct bpf_prog_info pi = {};
+	struct bpf_map_info mi;
+	int pfd, fd;
+
+	cr_assert_eq(bpf_prog_query(h->cgfd, BPF_CGROUP_INET_EGRESS, 0, NULL, ids, &cnt), 0);
+	cr_assert_gt(cnt, 0);
+	pfd = bpf_prog_get_fd_by_id(ids[0]);
+	cr_assert_geq(pfd, 0);
+	pi.nr_map_ids = 64;
+	pi.map_ids = (__u64)(unsigned long)maps;
+	len = sizeof(pi);
+	cr_assert_eq(bpf_obj_get_info_by_fd(pfd, &pi, &len), 0);
+	close(pfd);
+	for (i = 0; i < pi.nr_map_ids && i < 64; i++) {
+		fd = bpf_map_get_fd_by_id(maps[i]);
+		if (fd < 0)
+			continue;
+		memset(&mi, 0, sizeof(mi));
+		len = sizeof(mi);
+		if (!bpf_obj_get_info_by_fd(fd, &mi, &len) && !strcmp(mi.name, name))
+			return fd;
+		close(fd);
+	}
+	cr_assert_fail("no map %s", name);
+	return -1;
 }

@@ -81,6 +81,9 @@ int h_listen_udp(const char *addr, int port);
 bool h_tcp_got(int lfd);
 bool h_udp_got(int fd);
 
+/* An fd of the map NAME of the programs attached to the test cgroup. */
+int h_map_fd(struct harness *h, const char *name);
+
 /* Address of a literal, for comparing with weir_event.addr. */
 void h_addr(const char *lit, __u8 out[16]);
 

@@ -10,7 +10,10 @@
 #include <poll.h>
 #include <string.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include <criterion/criterion.h>
+#include <weir/egress.h>
+#include <weir/flows.h>
 
 #include "harness.h"
 #include "compile.h"
@@ -26,6 +29,8 @@ static const char *const policy_flows =
 	"    ports: [8080]\n"
 	"    upload_budget: 22B\n"
 	"  - ip: 2001:db8::1\n" /* allow[2] */
+	"    ports: [8080]\n"
+	"  - ip: 203.0.113.77\n" /* allow[3]: no route to it in the test's netns */
 	"    ports: [8080]\n";
 
 static struct harness h;
@@ -91,6 +96,215 @@ Test(flows, connected_udp_closes_on_release)
 	cr_expect_eq(e->pid, (__u32)pid);
 	cr_expect_eq(e->protocol, 17);
 	close(u);
+}
+
+/* --- TCP sockets' places (weir_tcpsocks) --------------------------------- */
+
+static int to_parent[2], to_child[2];
+
+/* n TCP connections to addr:8080 in turn, each sending the probe's payload;
+ * every other one closed with a reset (SO_LINGER 0). 0 or errno. */
+struct conns {
+	const char *addr;
+	int n;
+};
+
+static int conns_child(void *arg)
+{
+	const struct conns *c = arg;
+	struct sockaddr_in s = { .sin_family = AF_INET, .sin_port = htons(8080) };
+	struct linger rst = { .l_onoff = 1, .l_linger = 0 };
+	int i, fd;
+
+	inet_pton(AF_INET, c->addr, &s.sin_addr);
+	for (i = 0; i < c->n; i++) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			return errno;
+		if (connect(fd, (struct sockaddr *)&s, sizeof(s)) ||
+		    send(fd, "weir-probe", PAYLOAD_LEN, 0) < 0)
+			return errno;
+		/* The payload acknowledged, so that the close event counts it. */
+		usleep(20000);
+		if (i % 2)
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+		close(fd);
+	}
+	return 0;
+}
+
+/* Places held (taken, not left) and places left, of weir_tcpsocks. */
+static void places(int fd, int *held, int *left)
+{
+	struct weir_tcpsock t;
+	__u32 i;
+
+	*held = *left = 0;
+	for (i = 0; i < WEIR_TCPSOCK_N; i++) {
+		cr_assert_eq(bpf_map_lookup_elem(fd, &i, &t), 0);
+		if (t.cookie && !t.left)
+			(*held)++;
+		else if (t.cookie)
+			(*left)++;
+	}
+}
+
+/* Wait up to 3 s for n close events. */
+static void wait_n_closes(int n)
+{
+	int i;
+
+	for (i = 0; i < 300 && h.ncl < n; i++) {
+		h_events(&h);
+		if (h.ncl < n)
+			usleep(10000);
+	}
+}
+
+/*
+ * A TCP connect() takes a place in weir_tcpsocks (no socket storage), and
+ * its flow gives it back when it closes, by FIN or by reset: nothing is
+ * held once every connection is closed, and each was reported once, with
+ * its payload.
+ */
+Test(flows, tcp_connections_leave_their_places_and_each_closes_once)
+{
+	int l = h_listen_tcp("192.0.2.1", 8080), fd = h_map_fd(&h, "weir_tcpsocks");
+	struct conns c = { "192.0.2.1", 8 };
+	int held, left, i;
+	pid_t pid;
+
+	pid = h_spawn(&h, conns_child, &c);
+	for (i = 0; i < c.n; i++)
+		cr_assert(h_tcp_got(l), "connection %d's bytes did not arrive", i);
+	cr_assert_eq(h_wait(pid), 0);
+	wait_n_closes(c.n);
+	cr_assert_eq(h.ncl, c.n, "%d close events for %d connections", h.ncl, c.n);
+	for (i = 0; i < h.ncl; i++) {
+		cr_expect_eq(h.closes[i].tx_bytes, PAYLOAD_LEN, "close %d: tx_bytes %llu", i,
+			     (unsigned long long)h.closes[i].tx_bytes);
+		cr_expect_eq(h.closes[i].pid, (__u32)pid);
+		cr_expect_eq(h.closes[i].rule, WEIR_RULE_ID(WEIR_RK_ALLOW, 0));
+	}
+	places(fd, &held, &left);
+	cr_expect_eq(held, 0, "%d places still held", held);
+	cr_expect_gt(left, 0, "no connection took a place");
+	close(fd);
+	close(l);
+}
+
+/*
+ * Every place held (by sockets of another run, say): a TCP connect() makes
+ * a socket storage instead, as before. Still judged (a denied destination
+ * is refused), still reported (its close event, its bytes), and the places
+ * of the others are left alone.
+ */
+Test(flows, a_full_table_of_tcp_places_still_judges_and_reports_every_connection)
+{
+	int l = h_listen_tcp("192.0.2.1", 8080), fd = h_map_fd(&h, "weir_tcpsocks");
+	struct probe deny = { P_TCP, AF_INET, "192.0.2.9", 8080 };
+	struct conns c = { "192.0.2.1", 2 };
+	struct weir_tcpsock t = {};
+	int held, left, i;
+	pid_t pid;
+	__u32 k;
+
+	for (k = 0; k < WEIR_TCPSOCK_N; k++) {
+		t.cookie = (1ULL << 40) + k;
+		cr_assert_eq(bpf_map_update_elem(fd, &k, &t, BPF_ANY), 0);
+	}
+	cr_assert_eq(h_probe(&h, &deny, NULL), EPERM, "a denied destination was let through");
+	pid = h_spawn(&h, conns_child, &c);
+	for (i = 0; i < c.n; i++)
+		cr_assert(h_tcp_got(l), "connection %d's bytes did not arrive", i);
+	cr_assert_eq(h_wait(pid), 0);
+	wait_n_closes(c.n);
+	cr_assert_eq(h.ncl, c.n, "%d close events for %d connections", h.ncl, c.n);
+	for (i = 0; i < h.ncl; i++)
+		cr_expect_eq(h.closes[i].tx_bytes, PAYLOAD_LEN);
+	places(fd, &held, &left);
+	cr_expect_eq(held, (int)WEIR_TCPSOCK_N, "the others' places were taken: %d held", held);
+	close(fd);
+	close(l);
+}
+
+/* Refused (nobody listens yet), then connected again on the same socket,
+ * sending once the parent says so. 0 or errno. */
+static int again_child(void *arg)
+{
+	struct sockaddr_in s = { .sin_family = AF_INET, .sin_port = htons(8080) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), *sync = arg;
+	char c;
+
+	inet_pton(AF_INET, "192.0.2.1", &s.sin_addr);
+	if (fd < 0 || !connect(fd, (struct sockaddr *)&s, sizeof(s)) || errno != ECONNREFUSED)
+		return 100;
+	if (write(sync[1], "x", 1) != 1 || read(sync[2], &c, 1) != 1)
+		return 101;
+	if (connect(fd, (struct sockaddr *)&s, sizeof(s)))
+		return errno;
+	if (write(sync[1], "x", 1) != 1 || read(sync[2], &c, 1) != 1)
+		return 101;
+	if (send(fd, "weir-probe", PAYLOAD_LEN, 0) < 0)
+		return errno;
+	usleep(20000);
+	close(fd);
+	return 0;
+}
+
+/*
+ * A TCP socket left its place when it reached TCP_CLOSE (refused), and
+ * connect()s again: it holds the place again, so that no other socket can
+ * take it (and wipe its flow) while it is connected (review8 R8-9); its
+ * second connection is reported with its bytes.
+ */
+Test(flows, a_tcp_socket_connecting_again_after_a_refusal_holds_its_place)
+{
+	int fd = h_map_fd(&h, "weir_tcpsocks"), held, left, l, sync[3], p2c[2];
+	pid_t pid;
+	char c;
+
+	cr_assert_eq(pipe(to_parent), 0);
+	cr_assert_eq(pipe(p2c), 0);
+	sync[0] = to_parent[0];
+	sync[1] = to_parent[1];
+	sync[2] = p2c[0];
+	pid = h_spawn(&h, again_child, sync);
+	cr_assert_eq(read(to_parent[0], &c, 1), 1, "the first connect() was not refused");
+	places(fd, &held, &left);
+	cr_expect_eq(held, 0, "the refused socket still holds its place");
+	l = h_listen_tcp("192.0.2.1", 8080);
+	cr_assert_eq(write(p2c[1], "x", 1), 1);
+	cr_assert_eq(read(to_parent[0], &c, 1), 1, "the second connect() failed");
+	places(fd, &held, &left);
+	cr_expect_eq(held, 1, "the connected socket holds %d places", held);
+	cr_assert_eq(write(p2c[1], "x", 1), 1);
+	cr_assert(h_tcp_got(l), "the bytes did not arrive");
+	cr_assert_eq(h_wait(pid), 0);
+	wait_n_closes(2);
+	cr_assert_eq(h.ncl, 2, "%d close events (the refused attempt's and the connection's)",
+		     h.ncl);
+	cr_expect_eq(h.closes[1].tx_bytes, PAYLOAD_LEN, "tx_bytes %llu",
+		     (unsigned long long)h.closes[1].tx_bytes);
+	close(l);
+	close(fd);
+}
+
+/* A connect() the kernel fails after the hook let it through (no route:
+ * no SYN goes) gives its place back when the socket is released, and is
+ * not reported as a flow (there was no connection). */
+Test(flows, a_tcp_connect_that_sends_no_syn_leaves_its_place)
+{
+	struct probe p = { P_TCP, AF_INET, "203.0.113.77", 8080 };
+	int fd = h_map_fd(&h, "weir_tcpsocks"), held, left;
+
+	cr_assert_eq(h_probe(&h, &p, NULL), ENETUNREACH);
+	places(fd, &held, &left);
+	cr_expect_eq(held, 0, "%d places still held", held);
+	cr_expect_eq(left, 1, "%d places left", left);
+	h_events(&h);
+	cr_expect_eq(h.ncl, 0, "a close event for a connection that never was");
+	close(fd);
 }
 
 /* n datagrams on one UDP socket connected to [addr6]:port: 0 or errno. */
@@ -186,7 +400,6 @@ static const char *const policy_udests = "version: 1\n"
 					 "  - ip: 192.0.2.1\n" /* allow[0] */
 					 "    ports: [8080, 8081]\n";
 
-static int to_parent[2], to_child[2];
 
 /* n datagrams from fd to addr:port; how many were refused with EPERM. */
 static int sendto_n(int fd, const char *addr, int port, int n)
