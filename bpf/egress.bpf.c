@@ -536,11 +536,13 @@ static __always_inline struct weir_sock *weir_sock_get(struct bpf_sock_addr *ctx
  * backstop is left to judge, and report, its first datagram, if one ever
  * goes. Refused calls send nothing and leave the cache alone. Returns the
  * socket's weir_sock, for its flow (NULL when the cache was left alone).
+ * CONNECT: a constant, true in the connect programs: only they take a TCP
+ * socket's place (sendmsg's programs are not verified through that path).
  */
 static __always_inline struct weir_sock *weir_prefill(struct bpf_sock_addr *ctx,
 						      const struct weir_dest *dst,
 						      const struct weir_learn_key *to, __u32 gen,
-						      const struct weir_decision *d)
+						      const struct weir_decision *d, bool connect)
 {
 	bool tcp = ctx->type == WEIR_SOCK_STREAM;
 	struct weir_skcache *c;
@@ -551,7 +553,7 @@ static __always_inline struct weir_sock *weir_prefill(struct bpf_sock_addr *ctx,
 	if (d->verdict == WEIR_V_WOULD_DENY && !tcp &&
 	    (dst->op == WEIR_OP_CONNECT4 || dst->op == WEIR_OP_CONNECT6))
 		return NULL;
-	s = weir_sock_get(ctx, tcp);
+	s = weir_sock_get(ctx, connect && tcp);
 	if (!s)
 		return NULL;
 	c = &s->cache;
@@ -615,7 +617,8 @@ static __always_inline int weir_decide(struct bpf_sock_addr *ctx, __u32 handle,
 cache:
 	/* One storage lookup (or allocation) for the cache and the flow. */
 	if (slot >= 0) {
-		s = weir_prefill(ctx, dst, &to, gen, &d);
+		s = weir_prefill(ctx, dst, &to, gen, &d,
+				 op == WEIR_OP_CONNECT4 || op == WEIR_OP_CONNECT6);
 		weir_flow_start(ctx, s, handle, dst, &to, &d, &r.w);
 	}
 	return d.verdict == WEIR_V_DENY ? 0 : 1;

@@ -448,7 +448,7 @@ __attribute__((noinline)) int weir_sendmsg_done(struct bpf_sock_addr *ctx, struc
 	if (r->slot < 0 || !weir_udest_seen(ctx, &r->dst, &r->d, &r->w, r->handle, r->gen))
 		weir_emit_who(&r->w, r->handle, &r->dst, ctx->protocol, ctx->type, &r->d);
 	if (r->slot >= 0)
-		weir_prefill(ctx, &r->dst, &r->to, r->gen, &r->d);
+		weir_prefill(ctx, &r->dst, &r->to, r->gen, &r->d, false);
 	return 0;
 }
 
