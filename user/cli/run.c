@@ -459,17 +459,19 @@ static bool command_has_gid(const struct identity *id, gid_t gid)
 }
 
 /*
- * -e FILE (or a FIFO) the command could write to, as the user it runs as
- * (sudo's user's own file, say): it could append records that look like
- * weir's (a run-end with no denials) or truncate the file and erase them
- * (R8-10). A file weir makes is root's, its group's read-only.
+ * -e FILE (or a FIFO) the command could open by its name and write, as the
+ * user it runs as (sudo's user's own file, say): it could append records
+ * that look like weir's (a run-end with no denials) or truncate the file
+ * and erase them (R8-10). A file weir makes is root's, its group's
+ * read-only. Not -e /dev/fd/N: the command gets no descriptor of it, and
+ * the pipe behind it is the caller's own (`3>&1 | jq`, R8-17).
  */
 static int events_file_safe(const struct run *r)
 {
 	const struct identity *id = &r->id;
 	struct stat st;
 
-	if (!r->events || r->stream.on_stderr || !id->change || !id->uid)
+	if (!r->events || !r->stream.named || !id->change || !id->uid)
 		return 0;
 	if (fstat(fileno(r->events), &st) || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode)))
 		return 0;

@@ -219,6 +219,7 @@ static int open_file(struct stream *s, const char *path, char *why, size_t len)
 	}
 	if (created)
 		give_group(fd);
+	s->named = true;
 	s->f = fdopen(fd, "a");
 	if (!s->f) {
 		close(fd);

@@ -18,6 +18,7 @@
 struct stream {
 	FILE *f; /* NULL: no -e */
 	bool on_stderr; /* -e -: messages become records, never human lines */
+	bool named; /* -e FILE: opened by its name (not -e -, not /dev/fd/N) */
 	bool started; /* the run-start record is out: run-end must follow */
 	__s64 start_ns; /* CLOCK_MONOTONIC at run-start, for duration_ms */
 	/* Message records from before run-start, written right after it so
