@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/timerfd.h>
 #include <sys/random.h>
 
@@ -574,9 +575,23 @@ int dnsproxy_open(struct dnsproxy **out)
 	return dnsproxy_open_port(0, out);
 }
 
+/*
+ * Its own mapping: ~2 MB of which an idle resolver touches a few pages
+ * (pend[], qbuf[]). From calloc() it came from the heap once glibc's
+ * mmap threshold had grown past it (the first free raises it), and calloc
+ * zeroed all of it: a daemon spent ~40% of its CPU per `weir run` there.
+ */
+static struct dnsproxy *proxy_alloc(void)
+{
+	void *m = mmap(NULL, sizeof(struct dnsproxy), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return m == MAP_FAILED ? NULL : m;
+}
+
 int dnsproxy_open_port(__u16 port, struct dnsproxy **out)
 {
-	struct dnsproxy *p = calloc(1, sizeof(*p));
+	struct dnsproxy *p = proxy_alloc();
 	int err, i;
 
 	if (!p)
@@ -1554,7 +1569,7 @@ void dnsproxy_free(struct dnsproxy *p)
 		if (p->lfd[i] >= 0)
 			close(p->lfd[i]);
 	close_loop_fds(p);
-	free(p);
+	munmap(p, sizeof(*p));
 }
 
 int dns_parse_upstream(const char *s, struct dns_upstream *u)
