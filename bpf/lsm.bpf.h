@@ -192,7 +192,7 @@ static __always_inline bool weir_unix_refused(struct sock *other, __u8 op, __u32
 	if (!k)
 		return false;
 	if (bpf_core_read(k->path, sizeof(k->path), &addr->name[0].sun_path))
-		return false;
+		return true; /* what it is bound to is unknown: refused (R8-8) */
 	for (i = 0; i < WEIR_UNIX_PATH_MAX; i++)
 		if (i >= len)
 			k->path[i] = 0;

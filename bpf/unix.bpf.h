@@ -73,8 +73,12 @@ static __always_inline void weir_unix_emit(__u32 handle, __u8 op, __u32 type,
 
 /*
  * The path the program passed, zero-padded, behind the slot: the same bytes
- * as the patterns. 0 for an unnamed address (autobind): nothing to judge.
+ * as the patterns. 0 for an unnamed address (autobind): nothing to judge;
+ * WEIR_UNIX_UNREAD when the address could not be read: refused, never
+ * taken for an unnamed one (R8-8).
  */
+#define WEIR_UNIX_UNREAD ((__u32)-1)
+
 static __always_inline __u32 weir_unix_read(struct bpf_sock_addr *ctx, struct weir_unix_key *k)
 {
 	struct bpf_sock_addr_kern *sa = weir_kern_ctx(ctx);
@@ -106,7 +110,7 @@ static __always_inline __u32 weir_unix_read(struct bpf_sock_addr *ctx, struct we
 	 * number, as the helper takes it anyway. */
 	if (bpf_core_read(&addr, sizeof(addr), &sa->uaddr) ||
 	    bpf_probe_read_kernel(k->path, n, addr + 2))
-		return 0;
+		return WEIR_UNIX_UNREAD;
 	return len;
 }
 
@@ -176,6 +180,12 @@ static __always_inline int weir_unix_judge(struct bpf_sock_addr *ctx, __u8 op)
 	len = weir_unix_read(ctx, k);
 	if (!len)
 		return 1;
+	if (len == WEIR_UNIX_UNREAD) { /* what it names is unknown: refused */
+		__builtin_memset(k->path, 0, sizeof(k->path));
+		weir_unix_emit(weir_att()->handle, op, ctx->type, k, 0, WEIR_V_DENY,
+			       WEIR_R_UNIX_PATH, 0, 0);
+		return 0;
+	}
 	/* A nearer attachment's programs judge this process (its policy's
 	 * unix: section replaces ours, as for connections). */
 	if (weir_nested(weir_att()))

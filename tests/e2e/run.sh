@@ -522,6 +522,12 @@ test_stream() {
 		-- true
 	x_rc 0
 	[ -s "$T/shared/evnobody" ] || t_why "the sudo user's own file did not get a root command's events"
+	# The same file behind -e /dev/fd/3: the command could open it by name.
+	: >"$T/shared/evnobody" 2>/dev/null
+	run_cmd env SUDO_UID=65534 bash -c 'exec "$1" run -p "$2" -e /dev/fd/3 -- true 3>>"$3"' \
+		bash "$WEIR" "$P_NONE" "$T/shared/evnobody"
+	x_rc 125
+	x_err_has "can be written by .*, whom the command runs as"
 	t_end
 
 	t_begin "9 -e /dev/fd/3 3>&1 | jq: every line parses; the command cannot write to fd 3"

@@ -463,17 +463,21 @@ static bool command_has_gid(const struct identity *id, gid_t gid)
  * user it runs as (sudo's user's own file, say): it could append records
  * that look like weir's (a run-end with no denials) or truncate the file
  * and erase them (R8-10). A file weir makes is root's, its group's
- * read-only. Not -e /dev/fd/N: the command gets no descriptor of it, and
- * the pipe behind it is the caller's own (`3>&1 | jq`, R8-17).
+ * read-only. Through -e /dev/fd/N, a regular file only: the pipe behind
+ * `3>&1 | jq` is the caller's own and has no name to open (R8-17).
  */
 static int events_file_safe(const struct run *r)
 {
 	const struct identity *id = &r->id;
 	struct stat st;
 
-	if (!r->events || !r->stream.named || !id->change || !id->uid)
+	if (!r->events || r->stream.on_stderr || !id->change || !id->uid)
 		return 0;
 	if (fstat(fileno(r->events), &st) || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode)))
+		return 0;
+	/* Through /dev/fd/N only a file has a name the command could open
+	 * (`3>>~/events.json`); a pipe has none. */
+	if (!r->stream.named && !S_ISREG(st.st_mode))
 		return 0;
 	if (st.st_uid != id->uid && !(st.st_mode & S_IWOTH) &&
 	    !((st.st_mode & S_IWGRP) && command_has_gid(id, st.st_gid)))
