@@ -229,6 +229,20 @@ crun_run() {
 	"${RUNC[@]}" delete -f "$name" >/dev/null 2>&1
 }
 
+# crun_edited NAME CGROUP JQ ARGS...: crun_run's bundle (policy web), its
+# config.json edited by the jq filter JQ first; no unique suffix: NAME is.
+crun_edited() {
+	local name=$1 cg=$2 filter=$3
+	shift 3
+	bundle "$name" "$cg" web "$@"
+	jq "$filter" "$T/b/$name/config.json" >"$T/edit.json" &&
+		mv "$T/edit.json" "$T/b/$name/config.json" || e2e_die "cannot edit $name's config.json"
+	OUT=$T/$name.out ERR=$T/$name.err
+	timeout 30 "${RUNC[@]}" run --bundle "$T/b/$name" "$name" >"$OUT" 2>"$ERR" </dev/null
+	RC=$?
+	"${RUNC[@]}" delete -f "$name" >/dev/null 2>&1
+}
+
 out_is() { # WANT [WHAT]
 	local got
 	got=$(tr -d '\r' <"$OUT" | tail -n 1)
@@ -361,14 +375,8 @@ test_resolv_conf_not_opened() {
 # the container does not start, the parent is not attached.
 test_runc_pod_claim() {
 	t_begin "runc: a container claiming a pod (SandboxID annotation) whose parent is no pod's cgroup: refused, not started, the parent not attached"
-	local name=spoof-$$
-	bundle "$name" "/$CGN/spoofparent/c" web netprobe tcp 192.0.2.10 80 "spoof-$$"
-	jq '.annotations["io.kubernetes.cri-o.SandboxID"] = "0123abcd"' "$T/b/$name/config.json" \
-		>"$T/spoof.json" && mv "$T/spoof.json" "$T/b/$name/config.json"
-	OUT=$T/$name.out ERR=$T/$name.err
-	timeout 30 "${RUNC[@]}" run --bundle "$T/b/$name" "$name" >"$OUT" 2>"$ERR" </dev/null
-	RC=$?
-	"${RUNC[@]}" delete -f "$name" >/dev/null 2>&1
+	crun_edited "spoof-$$" "/$CGN/spoofparent/c" '.annotations["io.kubernetes.cri-o.SandboxID"] = "0123abcd"' \
+		netprobe tcp 192.0.2.10 80 "spoof-$$"
 	[ "$RC" != 0 ] || t_why "runc run succeeded"
 	grep -q "named as no runtime names a pod's" "$ERR" || t_why "stderr: $(t_tail "$ERR")"
 	sleep 0.2
@@ -383,24 +391,13 @@ test_runc_pod_claim() {
 # unless weir.dev/allow-capabilities names it.
 test_runc_capabilities() {
 	t_begin "runc: an annotated container that may use CAP_NET_RAW is refused, not started; the annotation accepts it"
-	local name=netraw-$$ ok=netrawok-$$
-	bundle "$name" "/$CGN/$name" web netprobe tcp 192.0.2.10 80 "netraw-$$"
-	jq '.process.capabilities.bounding += ["CAP_NET_RAW"]' "$T/b/$name/config.json" \
-		>"$T/caps.json" && mv "$T/caps.json" "$T/b/$name/config.json"
-	OUT=$T/$name.out ERR=$T/$name.err
-	timeout 30 "${RUNC[@]}" run --bundle "$T/b/$name" "$name" >"$OUT" 2>"$ERR" </dev/null
-	RC=$?
-	"${RUNC[@]}" delete -f "$name" >/dev/null 2>&1
+	crun_edited "netraw-$$" "/$CGN/netraw-$$" '.process.capabilities.bounding += ["CAP_NET_RAW"]' \
+		netprobe tcp 192.0.2.10 80 "netraw-$$"
 	[ "$RC" != 0 ] || t_why "runc run succeeded"
 	grep -q "it may use CAP_NET_RAW (its bounding set)" "$ERR" || t_why "stderr: $(t_tail "$ERR")"
-	bundle "$ok" "/$CGN/$ok" web netprobe tcp 192.0.2.10 80 "netrawok-$$"
-	jq '.process.capabilities.bounding += ["CAP_NET_RAW"] |
-		.annotations["weir.dev/allow-capabilities"] = "NET_RAW"' "$T/b/$ok/config.json" \
-		>"$T/caps.json" && mv "$T/caps.json" "$T/b/$ok/config.json"
-	OUT=$T/$ok.out ERR=$T/$ok.err
-	timeout 30 "${RUNC[@]}" run --bundle "$T/b/$ok" "$ok" >"$OUT" 2>"$ERR" </dev/null
-	RC=$?
-	"${RUNC[@]}" delete -f "$ok" >/dev/null 2>&1
+	crun_edited "netrawok-$$" "/$CGN/netrawok-$$" '.process.capabilities.bounding += ["CAP_NET_RAW"] |
+		.annotations["weir.dev/allow-capabilities"] = "NET_RAW"' \
+		netprobe tcp 192.0.2.10 80 "netrawok-$$"
 	out_is ok "accepted with weir.dev/allow-capabilities=NET_RAW"
 	sleep 0.2
 	arrived "netraw-$$" && t_why "the refused container's program ran"

@@ -815,18 +815,27 @@ static int cgid_set(struct egress *e, __u64 cgroup_id, __u32 handle)
 	return 0;
 }
 
-int egress_set_outer(struct egress *e, __u32 handle, bool outer)
+/* HANDLE's cgroup id and the storage the programs read for it. */
+static int storage_of(struct egress *e, __u32 handle, __u64 *id, struct weir_attach *a)
 {
-	int fd = bpf_map__fd(e->skel->maps.weir_attach);
 	const struct handle *h = handle_get(e, handle);
-	struct weir_attach a;
-	__u64 id;
 
 	if (!h || !h->cgroup_id)
 		return -ENOENT;
-	id = h->cgroup_id;
-	if (bpf_map_lookup_elem(fd, &id, &a))
+	*id = h->cgroup_id;
+	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.weir_attach), id, a))
 		return -errno;
+	return 0;
+}
+
+int egress_set_outer(struct egress *e, __u32 handle, bool outer)
+{
+	struct weir_attach a;
+	__u64 id;
+	int err = storage_of(e, handle, &id, &a);
+
+	if (err)
+		return err;
 	if (!!(a.flags & WEIR_AF_OUTER) == outer)
 		return 0;
 	a.flags = outer ? a.flags | WEIR_AF_OUTER : a.flags & ~WEIR_AF_OUTER;
@@ -837,16 +846,12 @@ int egress_set_outer(struct egress *e, __u32 handle, bool outer)
  * the rest of its storage as it was. */
 int egress_set_dns(struct egress *e, __u32 handle, const struct egress_attach_cfg *cfg)
 {
-	int fd = bpf_map__fd(e->skel->maps.weir_attach);
-	const struct handle *h = handle_get(e, handle);
 	struct weir_attach a;
 	__u64 id;
+	int err = storage_of(e, handle, &id, &a);
 
-	if (!h || !h->cgroup_id)
-		return -ENOENT;
-	id = h->cgroup_id;
-	if (bpf_map_lookup_elem(fd, &id, &a))
-		return -errno;
+	if (err)
+		return err;
 	a.dns_port = cfg->dns_port;
 	a.dns_ip4 = cfg->dns_ip4;
 	memcpy(a.dns_ip6, cfg->dns_ip6, sizeof(a.dns_ip6));
