@@ -742,8 +742,11 @@ test_exit_codes() {
 	# holds every capability there, and none over bpf() or the host's
 	# cgroups: said as such, not as a kernel without cgroup BPF.
 	t_begin "10 weir run in a user namespace of its own: 125, says it needs the host's"
+	# nobody may not reach build/ (a checkout under /root, a 0700 temp
+	# dir): a copy in the test's own 0755 directory.
+	install -m 0755 "$WEIR" "$T/weir-nobody" || t_why "cannot copy weir"
 	run_cmd setpriv --reuid=65534 --regid=65534 --clear-groups \
-		unshare -Ur "$WEIR" run --standalone -- true
+		unshare -Ur "$T/weir-nobody" run --standalone -- true
 	x_rc 125
 	x_err_has "needs root in the host's user namespace"
 	x_err_lacks 'this kernel lacks'
@@ -976,9 +979,11 @@ test_policy_size() {
 test_no_proc() {
 	local tok=t13-$$
 	t_begin "13 no /proc: the kernel's whole BTF through libbpf, enforced as ever"
+	# nobody may not reach build/ (a 0700 checkout): netprobe from here.
+	install -m 0755 "$NETPROBE" "$T/netprobe-nobody" || t_why "cannot copy netprobe"
 	run_cmd unshare -m --propagation private sh -c 'umount -l /proc && exec "$@"' sh \
 		"$WEIR" run --standalone -v --user nobody -p "$P_ONE" -- sh -c \
-		"$NETPROBE tcp 192.0.2.1 8080 $tok-a; $NETPROBE tcp 198.51.100.7 80 $tok-d"
+		"$T/netprobe-nobody tcp 192.0.2.1 8080 $tok-a; $T/netprobe-nobody tcp 198.51.100.7 80 $tok-d"
 	x_rc 1
 	x_err_has "^weir: CO-RE: the kernel's whole BTF"
 	x_arrived "$LOG" "^tcp [^ ]+ $tok-a\$"
