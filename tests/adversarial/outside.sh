@@ -45,8 +45,20 @@ start_accomplice() {
 
 # Inside: receive the two sockets and send through each, then make a
 # socket of its own to the allowed address. One line per attempt: errno.
-INSIDE='
-import array, errno, socket, sys
+# What each Python script here starts with: one line per attempt, the
+# errno name or ok.
+ATTEMPT='
+import errno
+def attempt(name, fn):
+    try:
+        fn()
+        print(name, "ok")
+    except OSError as e:
+        print(name, errno.errorcode.get(e.errno, e.errno))
+'
+
+INSIDE=$ATTEMPT'
+import array, socket, sys
 path, denied, allowed, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 c = socket.socket(socket.AF_UNIX)
 c.connect(path)
@@ -56,12 +68,6 @@ for level, kind, data in anc:
     fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
 tcp = socket.socket(fileno=fds[0])
 udp = socket.socket(fileno=fds[1])
-def attempt(name, fn):
-    try:
-        fn()
-        print(name, "ok")
-    except OSError as e:
-        print(name, errno.errorcode.get(e.errno, e.errno))
 attempt("tcp-send", lambda: tcp.send(b"esc-scm-tcp\n"))
 attempt("udp-sendto", lambda: udp.sendto(b"esc-scm-udp\n", (denied, port)))
 attempt("udp-connect", lambda: udp.connect((denied, port)))
@@ -73,15 +79,9 @@ attempt("inside-sendto", lambda: mine.sendto(b"esc-born-inside\n", (allowed, por
 # from 198.51.100.1 to DENIED:PORT through lo (taken as received: the sink gets
 # it unless refused), a vsock socket, and netlink (left alone). One line
 # per attempt: errno or ok.
-FAMILIES='
-import errno, socket, struct, sys
+FAMILIES=$ATTEMPT'
+import socket, struct, sys
 denied, port, token = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
-def attempt(name, fn):
-    try:
-        fn()
-        print(name, "ok")
-    except OSError as e:
-        print(name, errno.errorcode.get(e.errno, e.errno))
 def csum(b):
     s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
     s = (s >> 16) + (s & 0xffff)

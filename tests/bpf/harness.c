@@ -324,12 +324,17 @@ void h_addr(const char *lit, __u8 out[16])
 
 int h_map_fd(struct harness *h, const char *name)
 {
+	return h_cgroup_map_fd(h->cgfd, name);
+}
+
+int h_cgroup_map_fd(int cgfd, const char *name)
+{
 	__u32 ids[8], cnt = 8, maps[64], i, len;
 	struct bpf_prog_info pi = {};
 	struct bpf_map_info mi;
 	int pfd, fd;
 
-	cr_assert_eq(bpf_prog_query(h->cgfd, BPF_CGROUP_INET_EGRESS, 0, NULL, ids, &cnt), 0);
+	cr_assert_eq(bpf_prog_query(cgfd, BPF_CGROUP_INET_EGRESS, 0, NULL, ids, &cnt), 0);
 	cr_assert_gt(cnt, 0);
 	pfd = bpf_prog_get_fd_by_id(ids[0]);
 	cr_assert_geq(pfd, 0);

@@ -83,6 +83,8 @@ bool h_udp_got(int fd);
 
 /* An fd of the map NAME of the programs attached to the test cgroup. */
 int h_map_fd(struct harness *h, const char *name);
+/* The same, for the programs attached to the cgroup CGFD. */
+int h_cgroup_map_fd(int cgfd, const char *name);
 
 /* Address of a literal, for comparing with weir_event.addr. */
 void h_addr(const char *lit, __u8 out[16]);

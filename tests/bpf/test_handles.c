@@ -301,37 +301,6 @@ Test(handles, a_revocation_below_is_not_undone_by_the_learned_allow_above)
 	close(l);
 }
 
-/* The fd of the map NAME the egress backstop attached to cgroup CGFD uses. */
-static int prog_map_fd(int cgfd, const char *name)
-{
-	__u32 ids[8], cnt = 8, maps[64], i;
-	struct bpf_prog_info pi = {};
-	struct bpf_map_info mi;
-	__u32 len = sizeof(pi);
-	int pfd, fd;
-
-	cr_assert_eq(bpf_prog_query(cgfd, BPF_CGROUP_INET_EGRESS, 0, NULL, ids, &cnt), 0);
-	cr_assert_gt(cnt, 0);
-	pfd = bpf_prog_get_fd_by_id(ids[0]);
-	cr_assert_geq(pfd, 0);
-	pi.nr_map_ids = 64;
-	pi.map_ids = (__u64)(unsigned long)maps;
-	cr_assert_eq(bpf_obj_get_info_by_fd(pfd, &pi, &len), 0);
-	close(pfd);
-	for (i = 0; i < pi.nr_map_ids && i < 64; i++) {
-		fd = bpf_map_get_fd_by_id(maps[i]);
-		if (fd < 0)
-			continue;
-		memset(&mi, 0, sizeof(mi));
-		len = sizeof(mi);
-		if (!bpf_obj_get_info_by_fd(fd, &mi, &len) && !strcmp(mi.name, name))
-			return fd;
-		close(fd);
-	}
-	cr_assert_fail("no map %s", name);
-	return -1;
-}
-
 /* The slot (and its settings) in force for HANDLE. */
 static __u32 slot_of(int fdh, int fds, __u32 handle, struct weir_slot *s)
 {
@@ -377,8 +346,8 @@ Test(handles, a_verdict_cached_by_one_handle_never_passes_for_another)
 	cr_assert_eq(egress_handle_alloc(h.eg, &hc), 0);
 	cr_assert_eq(egress_attach_handle(h.eg, hc, fc, NULL, NULL), 0);
 	h_apply_handle(&h, hc, "version: 1\nloopback: deny\nallow:\n  - ip: 192.0.2.1\n");
-	fdh = prog_map_fd(fc, "weir_handles");
-	fds = prog_map_fd(fc, "weir_slots");
+	fdh = h_cgroup_map_fd(fc, "weir_handles");
+	fds = h_cgroup_map_fd(fc, "weir_slots");
 	close(fc);
 
 	cr_assert_eq(pipe(to_parent), 0);

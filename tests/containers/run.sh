@@ -217,16 +217,22 @@ bundle() {
 		e2e_die "cannot write $dir/config.json"
 }
 
-# crun_run NAME CGROUP ANNOTATION ARGS...: a bundle run to its end with runc;
-# stdout in $OUT, stderr in $ERR, the exit status in RC.
+# runc_to_end NAME: bundle NAME run to its end with runc; stdout in $OUT,
+# stderr in $ERR, the exit status in RC.
+runc_to_end() {
+	OUT=$T/$1.out ERR=$T/$1.err
+	timeout 30 "${RUNC[@]}" run --bundle "$T/b/$1" "$1" >"$OUT" 2>"$ERR" </dev/null
+	RC=$?
+	"${RUNC[@]}" delete -f "$1" >/dev/null 2>&1
+}
+
+# crun_run NAME CGROUP ANNOTATION ARGS...: a bundle (NAME made unique) run
+# to its end (runc_to_end).
 crun_run() {
 	local name=$1-$$-$((N_CTR += 1))
 	shift
 	bundle "$name" "$@"
-	OUT=$T/$name.out ERR=$T/$name.err
-	timeout 30 "${RUNC[@]}" run --bundle "$T/b/$name" "$name" >"$OUT" 2>"$ERR" </dev/null
-	RC=$?
-	"${RUNC[@]}" delete -f "$name" >/dev/null 2>&1
+	runc_to_end "$name"
 }
 
 # crun_edited NAME CGROUP JQ ARGS...: crun_run's bundle (policy web), its
@@ -237,10 +243,7 @@ crun_edited() {
 	bundle "$name" "$cg" web "$@"
 	jq "$filter" "$T/b/$name/config.json" >"$T/edit.json" &&
 		mv "$T/edit.json" "$T/b/$name/config.json" || e2e_die "cannot edit $name's config.json"
-	OUT=$T/$name.out ERR=$T/$name.err
-	timeout 30 "${RUNC[@]}" run --bundle "$T/b/$name" "$name" >"$OUT" 2>"$ERR" </dev/null
-	RC=$?
-	"${RUNC[@]}" delete -f "$name" >/dev/null 2>&1
+	runc_to_end "$name"
 }
 
 out_is() { # WANT [WHAT]

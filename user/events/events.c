@@ -482,8 +482,8 @@ static void unix_path_text(const __u8 *path, __u32 n, char *out, size_t len)
  * first, when the record carries it. */
 static void put_unix(struct out *o, const struct weir_event *e, const char *path)
 {
-	put(o, ",\"family\":\"%s\",\"type\":\"%s\"",
-	    e->family == 1 ? "unix" : e->family == 2 ? "ipv4" : "ipv6", sock_type_name(e->sock_type));
+	put(o, ",\"family\":\"%s\",\"type\":\"%s\"", family_name(e->family),
+	    sock_type_name(e->sock_type));
 	if (path) {
 		put(o, ",\"path\":");
 		put_json_str(o, path, WEIR_UNIX_PATH_MAX + 2);
